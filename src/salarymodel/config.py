@@ -1,0 +1,209 @@
+"""Typed configuration: YAML files in ``configs/`` validated by pydantic.
+
+Every tunable value lives in ``configs/salarymodel.yaml`` (settings) or
+``configs/sources.yaml`` (adapters). Paths in them are relative to the project
+root, found from ``SALARYMODEL_ROOT`` or from where the package is checked out.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+CANONICAL_FIELDS = (
+    "job_title",
+    "job_category",
+    "experience_level",
+    "company_size",
+    "country",
+    "company_country",
+    "remote_ratio",
+    "employment_type",
+    "skills",
+    "year",
+    "salary_usd",
+    "source",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldMapping(_Strict):
+    """How one canonical field is read from a source's columns."""
+
+    column: str | None = None
+    columns: list[str] | None = None
+    rule: str | None = None
+    values: dict[str, str | int] | None = None
+    optional: bool = False
+
+    @model_validator(mode="after")
+    def _one_input(self) -> FieldMapping:
+        if (self.column is None) == (self.columns is None):
+            raise ValueError("give exactly one of 'column' or 'columns'")
+        if self.columns is not None and self.rule is None:
+            raise ValueError("'columns' needs a 'rule' that combines them")
+        return self
+
+    @property
+    def input_columns(self) -> list[str]:
+        return [self.column] if self.column is not None else list(self.columns or [])
+
+
+class SourceConfig(_Strict):
+    """One raw data set and its mapping into the canonical record."""
+
+    description: str = ""
+    file: str | None = None
+    pay_kind: Literal["reported", "advertised"]
+    leaky_columns: list[str] = Field(default_factory=list)
+    fields: dict[str, FieldMapping]
+    raw_feature_columns: list[str] = Field(default_factory=list)
+    repeat_key: list[str] = Field(default_factory=list)
+    group_key: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _known_fields(self) -> SourceConfig:
+        unknown = set(self.fields) - set(CANONICAL_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown canonical fields {sorted(unknown)}")
+        missing = {"job_title"} - set(self.fields)
+        if missing:
+            raise ValueError(f"every source must map {sorted(missing)}")
+        leaked = set(self.raw_feature_columns) & set(self.leaky_columns)
+        if leaked:
+            raise ValueError(f"leaky columns {sorted(leaked)} cannot be raw features")
+        return self
+
+
+class SourcesConfig(_Strict):
+    sources: dict[str, SourceConfig]
+    training_sources: list[str]
+
+    @model_validator(mode="after")
+    def _training_known(self) -> SourcesConfig:
+        unknown = set(self.training_sources) - set(self.sources)
+        if unknown:
+            raise ValueError(f"training_sources name unknown sources {sorted(unknown)}")
+        return self
+
+
+class ValidationConfig(_Strict):
+    salary_usd_min: float = 5_000
+    salary_usd_max: float = 5_000_000
+    year_min: int = 2015
+    year_max: int = 2030
+    quarantine_dir: str = "models/quarantine"
+
+
+class RepeatsConfig(_Strict):
+    policy: Literal["collapse", "keep"] = "collapse"
+
+
+class RoleFamily(_Strict):
+    family: str
+    keywords: list[str]
+
+
+class FeaturesConfig(_Strict):
+    min_category_count: int = 20
+    min_skill_count: int = 30
+    role_families: list[RoleFamily]
+    seniority_words: dict[int, list[str]]
+    seniority_to_experience: dict[int, Literal["EN", "MI", "SE", "EX"]]
+    skill_aliases: dict[str, str] = Field(default_factory=dict)
+
+
+class ModelConfig(_Strict):
+    params: dict[str, str | int | float]
+    num_boost_round: int = 500
+
+
+class EvaluationConfig(_Strict):
+    n_folds: int = 5
+    seed: int = 17
+    group_median_min_count: int = 20
+    group_median_backoff: list[list[str]]
+
+
+class TrackingConfig(_Strict):
+    uri: str = "sqlite:///mlflow.db"
+    artifact_root: str = "mlruns"
+    experiment: str = "salarymodel"
+    registered_model: str = "salarymodel"
+    champion_alias: str = "champion"
+
+
+class GateConfig(_Strict):
+    metric: Literal["mae_usd", "mdape", "r2_log"] = "mae_usd"
+    tolerance: float = 0.0
+
+
+class ServingConfig(_Strict):
+    default_source: str = "aijobs"
+    host: str = "127.0.0.1"
+    port: int = 3000
+
+
+class Settings(_Strict):
+    validation: ValidationConfig
+    repeats: RepeatsConfig
+    features: FeaturesConfig
+    model: ModelConfig
+    evaluation: EvaluationConfig
+    tracking: TrackingConfig
+    gate: GateConfig
+    serving: ServingConfig
+
+
+def project_root() -> Path:
+    """The folder holding ``configs/`` and ``data/``.
+
+    ``SALARYMODEL_ROOT`` wins; otherwise the checkout the package is installed
+    from (editable install), otherwise the current directory.
+    """
+    env = os.environ.get("SALARYMODEL_ROOT")
+    if env:
+        return Path(env).resolve()
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "configs" / "salarymodel.yaml").exists():
+        return checkout
+    return Path.cwd().resolve()
+
+
+def _read_yaml(path: Path) -> dict:
+    with path.open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
+
+
+@lru_cache(maxsize=8)
+def _load_settings(path: Path) -> Settings:
+    return Settings.model_validate(_read_yaml(path))
+
+
+@lru_cache(maxsize=8)
+def _load_sources(path: Path) -> SourcesConfig:
+    return SourcesConfig.model_validate(_read_yaml(path))
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Load and validate ``configs/salarymodel.yaml`` (or ``path``)."""
+    return _load_settings((path or project_root() / "configs" / "salarymodel.yaml").resolve())
+
+
+def load_sources(path: Path | None = None) -> SourcesConfig:
+    """Load and validate ``configs/sources.yaml`` (or ``path``)."""
+    return _load_sources((path or project_root() / "configs" / "sources.yaml").resolve())
+
+
+def resolve_path(relative: str | Path) -> Path:
+    """A path from configuration, anchored at the project root when relative."""
+    path = Path(relative)
+    return path if path.is_absolute() else project_root() / path

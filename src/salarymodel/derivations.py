@@ -1,0 +1,203 @@
+"""Written rules that derive canonical fields a source carries in another form.
+
+Each rule takes the source columns named in ``configs/sources.yaml`` (as a list
+of Series, in the configured order) and returns one Series of canonical
+values, missing (None) where the source does not say. Rules never guess: a
+posting that does not name its seniority gets no experience level.
+
+Rules (each unit-tested in tests/test_derivations.py):
+
+- ``country_to_iso2``: codes and common names to ISO 3166 alpha-2.
+- ``posting_country``: the posting's place wins over its country field when
+  they disagree, because the country field carries a known mislabel (US
+  postings marked "Sudan"); a "Sudan" posting with no place has no country.
+- ``posting_remote_ratio``: work-from-home flag or location "Anywhere" -> 100,
+  otherwise 0 (postings do not distinguish hybrid).
+- ``schedule_to_employment_type``: the first schedule listed decides:
+  Full-time FT, Part-time PT, Contractor / Temp work CT, Per diem FL;
+  Internship says nothing about employment type (missing).
+- ``experience_from_titles``: seniority words of the first title that has
+  any (free-text title, then the source's short title) -> EN/MI/SE/EX.
+- ``parse_skill_list``: a Python list literal or ';'-separated text ->
+  lower-case, alias-folded, de-duplicated skill names.
+- ``year_from_date``: the calendar year of a date.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from salarymodel import geography
+from salarymodel.config import Settings
+from salarymodel.titles import title_rules
+
+# The postings' country field marks many US jobs as Sudan (every such row that
+# names a place names a US one); the value alone cannot be trusted.
+UNRELIABLE_POSTING_COUNTRIES = frozenset({"SD"})
+
+_SCHEDULE_TO_EMPLOYMENT = {
+    "full-time": "FT",
+    "part-time": "PT",
+    "contractor": "CT",
+    "temp work": "CT",
+    "per diem": "FL",
+    "internship": None,
+}
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What rules may read besides their input columns."""
+
+    settings: Settings
+
+
+Rule = Callable[[list[pd.Series], RuleContext], pd.Series]
+
+
+def _map_unique(series: pd.Series, func: Callable[[object], object]) -> pd.Series:
+    """Apply ``func`` once per distinct value (titles and places repeat a lot)."""
+    uniques = series.dropna().unique()
+    lookup = {value: func(value) for value in uniques}
+    return series.map(lookup).astype(object).where(series.notna(), None)
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA
+
+
+def country_to_iso2(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
+    """Country codes or names to ISO 3166 alpha-2; unknown values become None."""
+    return _map_unique(inputs[0].astype(object), lambda v: geography.to_iso2(str(v)))
+
+
+def location_country(location: object) -> str | None:
+    """The country a posting location names, or None ("Anywhere", blank, unknown)."""
+    if _is_missing(location):
+        return None
+    text = re.sub(r"\(\+\d+ others?\)", "", str(location)).strip()
+    if not text or text.lower() == "anywhere":
+        return None
+    if geography.us_place(text):
+        return "US"
+    return geography.to_iso2(text.split(",")[-1].strip()) or geography.to_iso2(text)
+
+
+def resolve_posting_country(country: object, location: object) -> str | None:
+    """Country of a posting from its country field and its location text."""
+    from_location = location_country(location)
+    if from_location is not None:
+        return from_location
+    code = None if _is_missing(country) else geography.to_iso2(str(country))
+    return None if code in UNRELIABLE_POSTING_COUNTRIES else code
+
+
+def posting_country(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
+    """Rule: country from (country field, location), the location winning."""
+    country, location = inputs
+    pairs = pd.Series(list(zip(country.astype(object), location.astype(object), strict=True)))
+    resolved = _map_unique(pairs, lambda pair: resolve_posting_country(*pair))
+    resolved.index = country.index
+    return resolved
+
+
+def posting_remote_ratio(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
+    """Rule: 100 when flagged work-from-home or located "Anywhere", else 0."""
+    flag, location = inputs
+    wfh = flag.astype(object).map(lambda v: str(v).strip().lower() in {"true", "1", "yes"})
+    anywhere = location.astype(object).map(lambda v: str(v).strip().lower() == "anywhere")
+    return (wfh | anywhere).map({True: 100, False: 0}).astype(object)
+
+
+def employment_type_from_schedule(schedule: object) -> str | None:
+    """FT/PT/CT/FL from a schedule text such as "Full-time and Part-time"."""
+    if _is_missing(schedule):
+        return None
+    first = re.split(r",\s*(?:and\s+)?|\s+and\s+", str(schedule).strip().lower())[0]
+    return _SCHEDULE_TO_EMPLOYMENT.get(first.strip())
+
+
+def schedule_to_employment_type(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
+    """Rule: employment type from the first schedule listed."""
+    return _map_unique(inputs[0].astype(object), employment_type_from_schedule)
+
+
+def experience_from_titles(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
+    """Rule: experience level from the seniority words of the first title that has any."""
+    rules = title_rules(ctx.settings.features)
+    result = pd.Series([None] * len(inputs[0]), index=inputs[0].index, dtype=object)
+    for titles in inputs:
+        derived = _map_unique(titles.astype(object), rules.experience_level)
+        result = result.where(result.notna(), derived)
+    return result.astype(object).where(result.notna(), None)
+
+
+def normalise_skill(name: str, aliases: dict[str, str]) -> str:
+    """Lower-case, trim and alias-fold one skill name ("PowerBI" -> "power bi")."""
+    key = re.sub(r"\s+", " ", name.strip().lower())
+    return aliases.get(key, key)
+
+
+def parse_skills(value: object, aliases: dict[str, str]) -> list[str]:
+    """Skill names from a list literal ("['sql', 'python']") or ';'-separated text."""
+    if isinstance(value, list | tuple):
+        items = [str(v) for v in value]
+    elif _is_missing(value) or not str(value).strip():
+        return []
+    else:
+        text = str(value).strip()
+        if text.startswith("["):
+            try:
+                parsed = ast.literal_eval(text)
+            except (ValueError, SyntaxError) as error:
+                raise ValueError(f"skills is not a valid list literal: {text[:60]!r}") from error
+            items = [str(v) for v in parsed]
+        else:
+            items = text.split(";")
+    seen: dict[str, None] = {}
+    for item in items:
+        skill = normalise_skill(item, aliases)
+        if skill:
+            seen.setdefault(skill, None)
+    return list(seen)
+
+
+def parse_skill_list(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
+    """Rule: normalised skill lists (an unparseable cell becomes a row error)."""
+    aliases = ctx.settings.features.skill_aliases
+    out = []
+    for value in inputs[0].astype(object):
+        try:
+            out.append(parse_skills(value, aliases))
+        except ValueError as error:
+            out.append(RowError(str(error)))
+    return pd.Series(out, index=inputs[0].index, dtype=object)
+
+
+def year_from_date(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
+    """Rule: the calendar year of a date (unparseable dates become missing)."""
+    dates = pd.to_datetime(inputs[0], errors="coerce")
+    return dates.dt.year.astype(object).where(dates.notna(), None)
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A cell a rule could not read; validation quarantines its row with this message."""
+
+    message: str
+
+
+RULES: dict[str, Rule] = {
+    "country_to_iso2": country_to_iso2,
+    "posting_country": posting_country,
+    "posting_remote_ratio": posting_remote_ratio,
+    "schedule_to_employment_type": schedule_to_employment_type,
+    "experience_from_titles": experience_from_titles,
+    "parse_skill_list": parse_skill_list,
+    "year_from_date": year_from_date,
+}

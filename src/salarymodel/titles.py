@@ -1,0 +1,83 @@
+"""Job title normalisation: role family and seniority from title words.
+
+The rules are word lists in ``configs/salarymodel.yaml`` (``features``); this
+module only applies them. Matching is case-insensitive and word-bounded, so
+"AI Engineer" hits the keyword "ai" but "Retail Analyst" does not.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from salarymodel.config import FeaturesConfig
+
+OTHER_FAMILY = "other"
+
+
+def _keyword_pattern(keywords: list[str]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(k.lower()) for k in sorted(keywords, key=len, reverse=True))
+    return re.compile(rf"(?<![a-z0-9])(?:{alternatives})(?![a-z0-9])")
+
+
+def clean_title(title: object) -> str:
+    """Lower-case a title and fold punctuation that separates words into spaces."""
+    if not isinstance(title, str):
+        return ""
+    text = title.lower().replace("&", " and ")
+    text = re.sub(r"[,()\[\]|:;_]+", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@dataclass(frozen=True)
+class TitleRules:
+    """Compiled role-family and seniority rules."""
+
+    family_patterns: tuple[tuple[str, re.Pattern[str]], ...]
+    seniority_patterns: tuple[tuple[int, re.Pattern[str]], ...]
+    seniority_to_experience: dict[int, str]
+
+    @classmethod
+    def from_config(cls, features: FeaturesConfig) -> TitleRules:
+        families = tuple((f.family, _keyword_pattern(f.keywords)) for f in features.role_families)
+        seniority = tuple(
+            (level, _keyword_pattern(words))
+            for level, words in sorted(features.seniority_words.items(), reverse=True)
+        )
+        return cls(families, seniority, dict(features.seniority_to_experience))
+
+    @property
+    def family_names(self) -> list[str]:
+        return [name for name, _ in self.family_patterns] + [OTHER_FAMILY]
+
+    def role_family(self, title: object) -> str:
+        """The first configured family whose keyword occurs in the title, else "other"."""
+        text = clean_title(title)
+        for name, pattern in self.family_patterns:
+            if pattern.search(text):
+                return name
+        return OTHER_FAMILY
+
+    def seniority(self, title: object) -> int | None:
+        """The highest seniority level named in the title (0 intern .. 5 executive), or None."""
+        text = clean_title(title)
+        for level, pattern in self.seniority_patterns:
+            if pattern.search(text):
+                return level
+        return None
+
+    def experience_level(self, title: object) -> str | None:
+        """The experience level (EN/MI/SE/EX) a title's seniority words imply, or None."""
+        level = self.seniority(title)
+        return None if level is None else self.seniority_to_experience.get(level)
+
+
+@lru_cache(maxsize=4)
+def _rules_for(features_json: str) -> TitleRules:
+    return TitleRules.from_config(FeaturesConfig.model_validate_json(features_json))
+
+
+def title_rules(features: FeaturesConfig) -> TitleRules:
+    """Compiled rules for a features config (cached: compiling is the slow part)."""
+    return _rules_for(features.model_dump_json())
