@@ -77,6 +77,9 @@ def prepare_source(
     """Profile, validate and de-repeat one adapted source."""
     config = sources.sources[adapted.name]
     findings = profile_source(adapted, config, settings)
+    # Raw columns ride along (prefixed) for the plain-LightGBM baseline only.
+    for column in config.raw_feature_columns:
+        adapted.records[f"raw.{column}"] = adapted.raw[column].to_numpy()
     result = validate_records(adapted.records, settings, raw_columns=list(adapted.raw.columns))
     quarantine_file = None
     if quarantine_dir is not None and len(result.quarantined):

@@ -60,6 +60,13 @@ class RuleContext:
 Rule = Callable[[list[pd.Series], RuleContext], pd.Series]
 
 
+@dataclass(frozen=True)
+class RowError:
+    """A cell a rule could not read; validation quarantines its row with this message."""
+
+    message: str
+
+
 def _map_unique(series: pd.Series, func: Callable[[object], object]) -> pd.Series:
     """Apply ``func`` once per distinct value (titles and places repeat a lot)."""
     uniques = series.dropna().unique()
@@ -71,9 +78,14 @@ def _is_missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA
 
 
+def _iso2_or_error(value: object) -> str | RowError:
+    code = geography.to_iso2(str(value))
+    return code if code is not None else RowError(f"unknown country {str(value)[:60]!r}")
+
+
 def country_to_iso2(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
-    """Country codes or names to ISO 3166 alpha-2; unknown values become None."""
-    return _map_unique(inputs[0].astype(object), lambda v: geography.to_iso2(str(v)))
+    """Country codes or names to ISO 3166 alpha-2; an unknown name is a row error."""
+    return _map_unique(inputs[0].astype(object), _iso2_or_error)
 
 
 def location_country(location: object) -> str | None:
@@ -183,13 +195,6 @@ def year_from_date(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
     """Rule: the calendar year of a date (unparseable dates become missing)."""
     dates = pd.to_datetime(inputs[0], errors="coerce")
     return dates.dt.year.astype(object).where(dates.notna(), None)
-
-
-@dataclass(frozen=True)
-class RowError:
-    """A cell a rule could not read; validation quarantines its row with this message."""
-
-    message: str
 
 
 RULES: dict[str, Rule] = {

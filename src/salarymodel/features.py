@@ -34,6 +34,7 @@ OTHER = "other"
 # Base columns in matrix order; skills follow as "skill:<name>".
 BASE_COLUMNS = [
     "role_family",
+    "title",
     "title_seniority",
     "experience_level",
     "company_size",
@@ -46,7 +47,9 @@ BASE_COLUMNS = [
     "source",
     "n_skills",
 ]
-CATEGORICAL_COLUMNS = ["role_family", "country", "region", "employment_type", "source"]
+CATEGORICAL_COLUMNS = ["role_family", "title", "country", "region", "employment_type", "source"]
+N_BASE = len(BASE_COLUMNS)
+AT = {name: i for i, name in enumerate(BASE_COLUMNS)}
 SKILL_PREFIX = "skill:"
 
 
@@ -60,6 +63,7 @@ class FeatureBuilder:
 
     features: FeaturesConfig
     role_families: list[str] = field(default_factory=list)
+    titles: list[str] = field(default_factory=list)
     countries: list[str] = field(default_factory=list)
     regions: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
@@ -81,9 +85,12 @@ class FeatureBuilder:
             if isinstance(skills, list):
                 skill_counts.update(skills)
         skills = sorted(s for s, n in skill_counts.items() if n >= features.min_skill_count)
+        title_counts = Counter(rules.core_title(t) for t in records["job_title"].astype(object))
+        titles = sorted(t for t, n in title_counts.items() if t and n >= min_count)
         return cls(
             features=features,
             role_families=rules.family_names,
+            titles=[*titles, OTHER],
             countries=[*countries, OTHER],
             regions=[*regions, OTHER],
             sources=sorted(records["source"].dropna().unique()),
@@ -99,16 +106,12 @@ class FeatureBuilder:
     def categorical_indices(self) -> list[int]:
         return [BASE_COLUMNS.index(c) for c in CATEGORICAL_COLUMNS]
 
-    @property
-    def concepts(self) -> list[str]:
-        """The human concept each matrix column encodes (for grouped explanations)."""
-        return [c if c.startswith(SKILL_PREFIX) else c for c in self.columns]
-
     def _tables(self) -> dict[str, dict[str, int]]:
         cached = getattr(self, "_cached_tables", None)
         if cached is None:
             cached = {
                 "role_family": {v: i for i, v in enumerate(self.role_families)},
+                "title": {v: i for i, v in enumerate(self.titles)},
                 "country": {v: i for i, v in enumerate(self.countries)},
                 "region": {v: i for i, v in enumerate(self.regions)},
                 "employment_type": {v: i for i, v in enumerate(EMPLOYMENT_TYPES)},
@@ -126,6 +129,15 @@ class FeatureBuilder:
         if family == OTHER_FAMILY and not _missing(category):
             family = rules.role_family(category)
         return family
+
+    def title_code(self, title: object, category: object = None) -> int:
+        """Code of the title's core words; the short title's when the title is rare."""
+        rules = title_rules(self.features)
+        table = self._tables()["title"]
+        code = table.get(rules.core_title(title))
+        if code is None and not _missing(category):
+            code = table.get(rules.core_title(category))
+        return table[OTHER] if code is None else code
 
     def title_seniority_of(self, title: object, category: object = None) -> float:
         rules = title_rules(self.features)
@@ -199,8 +211,9 @@ class FeatureBuilder:
         if source_code is None and not _missing(source):
             warnings.append(f"source {source!r} unknown; treated as missing")
         row = np.empty(len(BASE_COLUMNS) + len(self.skills))
-        row[:12] = (
+        row[:N_BASE] = (
             tables["role_family"][family],
+            self.title_code(title, category),
             self.title_seniority_of(title, category),
             EXPERIENCE_ORDER.get(str(job.get("experience_level")), math.nan),
             COMPANY_SIZE_ORDER.get(str(job.get("company_size")), math.nan),
@@ -213,7 +226,7 @@ class FeatureBuilder:
             math.nan if source_code is None else source_code,
             n_skills,
         )
-        row[12:] = flags
+        row[N_BASE:] = flags
         return row, warnings
 
     # ----- many records ---------------------------------------------------
@@ -228,24 +241,36 @@ class FeatureBuilder:
         uniques = dict.fromkeys(pairs)
         family = {p: tables["role_family"][self.role_family_of(*p)] for p in uniques}
         seniority = {p: self.title_seniority_of(*p) for p in uniques}
-        matrix[:, 0] = [family[p] for p in pairs]
-        matrix[:, 1] = [seniority[p] for p in pairs]
-        matrix[:, 2] = _lookup(records["experience_level"], EXPERIENCE_ORDER)
-        matrix[:, 3] = _lookup(records["company_size"], COMPANY_SIZE_ORDER)
+        title_codes = {p: self.title_code(*p) for p in uniques}
+        matrix[:, AT["role_family"]] = [family[p] for p in pairs]
+        matrix[:, AT["title"]] = [title_codes[p] for p in pairs]
+        matrix[:, AT["title_seniority"]] = [seniority[p] for p in pairs]
+        matrix[:, AT["experience_level"]] = _lookup(records["experience_level"], EXPERIENCE_ORDER)
+        matrix[:, AT["company_size"]] = _lookup(records["company_size"], COMPANY_SIZE_ORDER)
         countries = records["country"].astype(object)
         codes = {c: self.country_code(c)[:2] for c in countries.dropna().unique()}
-        matrix[:, 4] = countries.map(lambda c: codes.get(c, (math.nan,))[0]).to_numpy(float)
-        matrix[:, 5] = countries.map(lambda c: codes.get(c, (0, math.nan))[1]).to_numpy(float)
+        matrix[:, AT["country"]] = countries.map(lambda c: codes.get(c, (math.nan,))[0]).to_numpy(
+            float
+        )
+        matrix[:, AT["region"]] = countries.map(lambda c: codes.get(c, (0, math.nan))[1]).to_numpy(
+            float
+        )
         company = records["company_country"].astype(object)
-        matrix[:, 6] = [_abroad(a, b) for a, b in zip(countries, company, strict=True)]
-        matrix[:, 7] = pd.to_numeric(records["remote_ratio"], errors="coerce").to_numpy(float)
-        matrix[:, 8] = _lookup(records["employment_type"], tables["employment_type"])
-        matrix[:, 9] = pd.to_numeric(records["year"], errors="coerce").to_numpy(float)
-        matrix[:, 10] = _lookup(records["source"], tables["source"])
+        matrix[:, AT["employer_abroad"]] = [
+            _abroad(a, b) for a, b in zip(countries, company, strict=True)
+        ]
+        matrix[:, AT["remote_ratio"]] = pd.to_numeric(
+            records["remote_ratio"], errors="coerce"
+        ).to_numpy(float)
+        matrix[:, AT["employment_type"]] = _lookup(
+            records["employment_type"], tables["employment_type"]
+        )
+        matrix[:, AT["year"]] = pd.to_numeric(records["year"], errors="coerce").to_numpy(float)
+        matrix[:, AT["source"]] = _lookup(records["source"], tables["source"])
         for i, skills in enumerate(records["skills"].astype(object)):
             flags, count, _ = self.skill_flags(skills)
-            matrix[i, 11] = count
-            matrix[i, 12:] = flags
+            matrix[i, AT["n_skills"]] = count
+            matrix[i, N_BASE:] = flags
         return matrix
 
     # ----- storage --------------------------------------------------------
@@ -253,6 +278,7 @@ class FeatureBuilder:
         return {
             "features": self.features.model_dump(),
             "role_families": self.role_families,
+            "titles": self.titles,
             "countries": self.countries,
             "regions": self.regions,
             "sources": self.sources,
@@ -265,6 +291,7 @@ class FeatureBuilder:
         builder = cls(
             features=FeaturesConfig.model_validate(data["features"]),
             role_families=list(data["role_families"]),
+            titles=list(data["titles"]),
             countries=list(data["countries"]),
             regions=list(data["regions"]),
             sources=list(data["sources"]),
@@ -286,6 +313,10 @@ def _abroad(country: object, company_country: object) -> float:
     if _missing(country) or _missing(company_country):
         return math.nan
     return float(country != company_country)
+
+
+def _numbers(series: pd.Series) -> np.ndarray:
+    return pd.to_numeric(series, errors="coerce").to_numpy(float)
 
 
 def _lookup(series: pd.Series, table: Mapping[str, int]) -> np.ndarray:

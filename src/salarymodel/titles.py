@@ -67,6 +67,18 @@ class TitleRules:
                 return level
         return None
 
+    def core_title(self, title: object) -> str:
+        """The title without seniority words, location suffixes or numbering.
+
+        "Senior Data Engineer II - Austin, TX" -> "data engineer". Used as a
+        fine-grained title category next to the coarse role family.
+        """
+        text = clean_title(title).split(" - ")[0].split(" / ")[0]
+        for _, pattern in self.seniority_patterns:
+            text = pattern.sub(" ", text)
+        text = re.sub(r"[^a-z+#/ ]+", " ", text)
+        return re.sub(r"\s+", " ", text).strip()
+
     def experience_level(self, title: object) -> str | None:
         """The experience level (EN/MI/SE/EX) a title's seniority words imply, or None."""
         level = self.seniority(title)

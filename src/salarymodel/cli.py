@@ -1,0 +1,194 @@
+"""The ``salarymodel`` command line (Typer + Rich).
+
+salarymodel train                 train on the shipped data, register, gate
+salarymodel evaluate --json       the champion's evaluation and baselines
+salarymodel predict --input CSV --output CSV [--source NAME]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from salarymodel.config import load_settings, load_sources
+from salarymodel.evaluation import ALL
+from salarymodel.registry import RegistryError, load_champion, run_evaluation, tracking_uri
+from salarymodel.sources import SourceFormatError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console(stderr=True)
+stdout = Console()
+
+
+def _quiet_libraries() -> None:
+    # MLflow and alembic log every migration and artifact at INFO; the CLI
+    # prints its own summary instead.
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    for name in ("mlflow", "alembic", "urllib3"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="mlflow")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def evaluation_table(rows: list[dict], title: str) -> Table:
+    """A Rich table of CV metrics: one line per model and source."""
+    table = Table(title=title)
+    for column in ("model", "source", "n", "R² (log)", "MAE (USD)", "MdAPE (%)"):
+        table.add_column(column, justify="left" if column in ("model", "source") else "right")
+    for row in rows:
+        style = "bold" if row["model"] == "fused_lightgbm" else None
+        table.add_row(
+            row["model"],
+            row["source"],
+            f"{row['n']:,}",
+            f"{row['r2_log']:.3f}",
+            f"{row['mae_usd']:,.0f}",
+            f"{row['mdape']:.1f}",
+            style=style,
+        )
+    return table
+
+
+@app.command()
+def train(
+    sample: int | None = typer.Option(
+        None, help="Use a random sample of this many raw rows per source (quick runs, tests)."
+    ),
+    data: list[str] = typer.Option([], help="Override a source's file: NAME=PATH (repeatable)."),
+    baselines: bool = typer.Option(True, help="Also cross-validate the baselines."),
+    if_no_champion: bool = typer.Option(
+        False, "--if-no-champion", help="Do nothing when a champion already exists."
+    ),
+) -> None:
+    """Train on the configured sources, log to MLflow, register, promote through the gate."""
+    _quiet_libraries()
+    from salarymodel.registry import champion_version, connect
+    from salarymodel.training import train as run_training
+
+    settings, sources = load_settings(), load_sources()
+    if if_no_champion:
+        try:
+            current = champion_version(connect(settings), settings)
+        except RegistryError as error:
+            raise _fail(str(error)) from error
+        if current is not None:
+            console.print(f"champion v{current.version} exists; not training")
+            return
+    paths = {}
+    for item in data:
+        name, _, path = item.partition("=")
+        if not path:
+            raise _fail(f"--data expects NAME=PATH, got {item!r}")
+        paths[name] = Path(path)
+    models = None if baselines else ("fused_lightgbm",)
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task("training", total=None)
+        try:
+            kwargs = {"models": models} if models else {}
+            result = run_training(
+                settings,
+                sources,
+                paths=paths,
+                sample=sample,
+                progress=lambda text: bar.update(task, description=text),
+                **kwargs,
+            )
+        except (SourceFormatError, RegistryError) as error:
+            raise _fail(str(error)) from error
+    for counts in result.data.counts:
+        console.print(
+            f"[bold]{counts.source}[/]: {counts.rows_in:,} rows in = {counts.kept:,} kept + "
+            f"{counts.quarantined:,} quarantined {counts.reasons or ''}; "
+            f"{counts.after_repeats:,} after repeats"
+        )
+    for finding in result.data.findings:
+        console.print(f"  {finding.source}: {finding.rule}: {finding.count:,} -> {finding.action}")
+    stdout.print(evaluation_table(result.evaluation.table.to_dict("records"), "Grouped 5-fold CV"))
+    for source, verdict in result.evaluation.fusion_verdict().items():
+        console.print(
+            f"{source}: fusing sources {'helps' if verdict['fusion_helps'] else 'does not help'} "
+            f"(MAE {verdict['fused_mae_usd']:,.0f} vs single-source "
+            f"{verdict['single_source_mae_usd']:,.0f}, "
+            f"{verdict['folds_won_vs_single_source']} folds won); "
+            f"{'beats' if verdict['beats_raw_lightgbm'] else 'does not beat'} plain LightGBM on "
+            f"raw columns ({verdict['raw_lightgbm_mae_usd']:,.0f}, "
+            f"{verdict['folds_won_vs_raw_lightgbm']} folds won)"
+        )
+    status = "promoted to champion" if result.promoted else "kept the current champion"
+    console.print(
+        f"registered version {result.version} (run {result.run_id}); {status}: "
+        f"{result.decision.reason}"
+    )
+    console.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
+
+
+@app.command()
+def evaluate(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+) -> None:
+    """Show the champion's cross-validated evaluation next to the baselines."""
+    _quiet_libraries()
+    settings = load_settings()
+    try:
+        from salarymodel.registry import champion_version, connect
+
+        client = connect(settings)
+        current = champion_version(client, settings)
+        if current is None:
+            raise RegistryError(
+                f"no champion in {tracking_uri(settings)}; run `salarymodel train` first"
+            )
+        evaluation = run_evaluation(client, current)
+    except RegistryError as error:
+        raise _fail(str(error)) from error
+    payload = {"model_version": str(current.version), "run_id": current.run_id, **evaluation}
+    if as_json:
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
+    stdout.print(evaluation_table(evaluation["table"], f"Champion v{current.version}: CV"))
+    best = [r for r in evaluation["table"] if r["source"] == ALL]
+    console.print(f"{len(best)} models compared on the same folds")
+
+
+@app.command()
+def predict(
+    input_path: Path = typer.Option(..., "--input", exists=True, dir_okay=False),
+    output_path: Path = typer.Option(..., "--output", dir_okay=False),
+    source: str | None = typer.Option(
+        None, help="Format of the input (a configured source); detected when omitted."
+    ),
+) -> None:
+    """Score a CSV with the champion: one output row per input row, in order."""
+    _quiet_libraries()
+    from salarymodel.prediction import predict_file
+
+    settings, sources = load_settings(), load_sources()
+    try:
+        model, version = load_champion(settings)
+        scored = predict_file(input_path, output_path, model, settings, sources, source)
+    except (SourceFormatError, RegistryError) as error:
+        raise _fail(str(error)) from error
+    errors = int((scored["error"] != "").sum())
+    console.print(
+        f"scored {len(scored) - errors:,} of {len(scored):,} rows with model v{version.version}"
+        f"; {errors:,} rows have an error (see the 'error' column) -> {output_path}"
+    )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,250 @@
+"""Honest evaluation: grouped K-fold CV, per source, always next to baselines.
+
+Folds are assigned by ``group_id`` (a record, its collapsed repeats and a
+posting's reposts share one), stratified by source, so no copy of a record
+sits on both sides of a split. Every model below is scored on the same folds:
+
+- ``fused_lightgbm``: the product: one LightGBM on both sources' features.
+- ``single_source``: the same features and model, trained on one source only.
+- ``raw_lightgbm``: plain LightGBM on one source's raw (non-leaky) columns.
+- ``group_median``: median salary of the most specific group with enough
+  training records (backoff order from the config).
+- ``global_median``: the training median.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold
+
+from salarymodel.config import Settings
+from salarymodel.features import FeatureBuilder
+from salarymodel.model import SalaryModel
+from salarymodel.titles import title_rules
+
+ALL = "all"
+RAW_PREFIX = "raw."
+MODEL_NAMES = ("fused_lightgbm", "single_source", "raw_lightgbm", "group_median", "global_median")
+
+Predictor = Callable[[pd.DataFrame, pd.DataFrame, Settings], np.ndarray]
+
+
+def metrics(salary_usd: np.ndarray, estimate_usd: np.ndarray) -> dict[str, float]:
+    """R² on log salary, MAE in USD and median absolute percentage error (%)."""
+    y, p = np.log(salary_usd), np.log(estimate_usd)
+    ss_res = float(np.sum((y - p) ** 2))
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    return {
+        "n": len(y),
+        "r2_log": 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
+        "mae_usd": float(np.mean(np.abs(salary_usd - estimate_usd))),
+        "mdape": float(np.median(np.abs(estimate_usd - salary_usd) / salary_usd) * 100),
+    }
+
+
+def assign_folds(records: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
+    """Fold number per record: grouped by ``group_id``, stratified by source."""
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    folds = np.full(len(records), -1)
+    for fold, (_, test) in enumerate(
+        splitter.split(records, records["source"], groups=records["group_id"])
+    ):
+        folds[test] = fold
+    return folds
+
+
+# ----- predictors -----------------------------------------------------------
+def fused_lightgbm(train: pd.DataFrame, test: pd.DataFrame, settings: Settings) -> np.ndarray:
+    builder = FeatureBuilder.fit(train, settings.features)
+    model = SalaryModel.fit(train, builder, settings.model)
+    return model.predict_records(test)
+
+
+def _per_source(fit_predict: Predictor) -> Predictor:
+    """Train and score one model per source; each test row gets its source's model."""
+
+    def predict(train: pd.DataFrame, test: pd.DataFrame, settings: Settings) -> np.ndarray:
+        out = np.full(len(test), np.nan)
+        for source in test["source"].unique():
+            in_test = (test["source"] == source).to_numpy()
+            source_train = train[train["source"] == source]
+            out[in_test] = fit_predict(source_train, test[in_test], settings)
+        return out
+
+    return predict
+
+
+def _raw_matrix(frame: pd.DataFrame, columns: list[str], vocab: dict[str, dict]) -> np.ndarray:
+    matrix = np.full((len(frame), len(columns)), np.nan)
+    for j, column in enumerate(columns):
+        values = frame[column].astype(object)
+        if vocab[column] is None:
+            matrix[:, j] = pd.to_numeric(values, errors="coerce")
+        else:
+            matrix[:, j] = values.map(lambda v, t=vocab[column]: t.get(v, np.nan)).to_numpy(float)
+    return matrix
+
+
+def raw_lightgbm_one_source(
+    train: pd.DataFrame, test: pd.DataFrame, settings: Settings
+) -> np.ndarray:
+    """Plain LightGBM on a source's raw columns: numbers as numbers, text as categories."""
+    columns = [c for c in train.columns if c.startswith(RAW_PREFIX) and train[c].notna().any()]
+    vocab: dict[str, dict | None] = {}
+    for column in columns:
+        numeric = pd.to_numeric(train[column], errors="coerce")
+        if numeric.notna().mean() > 0.99:
+            vocab[column] = None
+        else:
+            vocab[column] = {v: i for i, v in enumerate(train[column].dropna().unique())}
+    categorical = [j for j, c in enumerate(columns) if vocab[c] is not None]
+    data = lgb.Dataset(
+        _raw_matrix(train, columns, vocab),
+        label=np.log(train["salary_usd"].to_numpy(float)),
+        categorical_feature=categorical,
+    )
+    booster = lgb.train(
+        dict(settings.model.params), data, num_boost_round=settings.model.num_boost_round
+    )
+    return np.exp(booster.predict(_raw_matrix(test, columns, vocab)))
+
+
+def global_median(train: pd.DataFrame, test: pd.DataFrame, settings: Settings) -> np.ndarray:
+    return np.full(len(test), float(train["salary_usd"].median()))
+
+
+def group_median(train: pd.DataFrame, test: pd.DataFrame, settings: Settings) -> np.ndarray:
+    """Median of the most specific backoff group with enough training records."""
+    config = settings.evaluation
+    out = np.full(len(test), np.nan)
+    for keys in config.group_median_backoff:
+        stats = train.groupby(keys, dropna=False)["salary_usd"].agg(["median", "size"])
+        stats = stats[stats["size"] >= config.group_median_min_count]
+        joined = test[keys].join(stats, on=keys)["median"].to_numpy(float)
+        out = np.where(np.isnan(out), joined, out)
+    return np.where(np.isnan(out), float(train["salary_usd"].median()), out)
+
+
+PREDICTORS: dict[str, Predictor] = {
+    "fused_lightgbm": fused_lightgbm,
+    "single_source": _per_source(fused_lightgbm),
+    "raw_lightgbm": _per_source(raw_lightgbm_one_source),
+    "group_median": group_median,
+    "global_median": global_median,
+}
+
+
+# ----- cross-validation -------------------------------------------------------
+@dataclass
+class EvaluationReport:
+    """Per-model, per-source CV metrics and the fused model's out-of-fold estimates."""
+
+    table: pd.DataFrame
+    oof: dict[str, np.ndarray]
+    folds: np.ndarray
+    salary: np.ndarray
+    sources: np.ndarray
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def metric(self, model: str, source: str, name: str) -> float:
+        row = self.table[(self.table["model"] == model) & (self.table["source"] == source)]
+        return float(row[name].iloc[0])
+
+    def folds_won(self, model: str, other: str, source: str) -> int:
+        """In how many folds ``model`` has a lower MAE than ``other`` on ``source``."""
+        mask = (self.sources == source) if source != ALL else np.ones(len(self.folds), bool)
+        won = 0
+        for fold in np.unique(self.folds):
+            in_fold = mask & (self.folds == fold)
+            truth = self.salary[in_fold]
+            ours = np.mean(np.abs(self.oof[model][in_fold] - truth))
+            theirs = np.mean(np.abs(self.oof[other][in_fold] - truth))
+            won += int(ours < theirs)
+        return won
+
+    def fusion_verdict(self) -> dict[str, dict[str, float | bool | str]]:
+        """Per source: does the fused model beat single-source and raw models (MAE)?
+
+        Folds won out of K say whether a difference is consistent or noise.
+        """
+        if not {"fused_lightgbm", "single_source", "raw_lightgbm"} <= set(self.oof):
+            return {}
+        verdict = {}
+        n_folds = len(np.unique(self.folds))
+        for source in sorted(set(self.sources)):
+            fused = self.metric("fused_lightgbm", source, "mae_usd")
+            single = self.metric("single_source", source, "mae_usd")
+            raw = self.metric("raw_lightgbm", source, "mae_usd")
+            verdict[source] = {
+                "fused_mae_usd": fused,
+                "single_source_mae_usd": single,
+                "raw_lightgbm_mae_usd": raw,
+                "fusion_helps": fused < single,
+                "beats_raw_lightgbm": fused < raw,
+                "folds_won_vs_single_source": (
+                    f"{self.folds_won('fused_lightgbm', 'single_source', source)}/{n_folds}"
+                ),
+                "folds_won_vs_raw_lightgbm": (
+                    f"{self.folds_won('fused_lightgbm', 'raw_lightgbm', source)}/{n_folds}"
+                ),
+            }
+        return verdict
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "table": self.table.to_dict("records"),
+            "fusion": self.fusion_verdict(),
+            "seconds": self.seconds,
+        }
+
+
+def with_role_family(records: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Add the derived role family (the group-median baseline groups by it)."""
+    rules = title_rules(settings.features)
+    pairs = list(zip(records["job_title"], records["job_category"], strict=True))
+    families = {}
+    for title, category in dict.fromkeys(pairs):
+        family = rules.role_family(title)
+        if family == "other" and isinstance(category, str):
+            family = rules.role_family(category)
+        families[(title, category)] = family
+    return records.assign(role_family=[families[p] for p in pairs])
+
+
+def cross_validate(
+    records: pd.DataFrame,
+    settings: Settings,
+    models: tuple[str, ...] = MODEL_NAMES,
+    progress: Callable[[str], None] | None = None,
+) -> EvaluationReport:
+    """Score every model on the same grouped folds, per source and overall."""
+    records = with_role_family(records.reset_index(drop=True), settings)
+    folds = assign_folds(records, settings.evaluation.n_folds, settings.evaluation.seed)
+    oof = {name: np.full(len(records), np.nan) for name in models}
+    seconds = {}
+    for name in models:
+        start = time.perf_counter()
+        for fold in range(settings.evaluation.n_folds):
+            if progress:
+                progress(f"{name}: fold {fold + 1}/{settings.evaluation.n_folds}")
+            test_mask = folds == fold
+            oof[name][test_mask] = PREDICTORS[name](
+                records[~test_mask], records[test_mask], settings
+            )
+        seconds[name] = time.perf_counter() - start
+    salary = records["salary_usd"].to_numpy(float)
+    rows = []
+    for name in models:
+        for source in [*sorted(records["source"].unique()), ALL]:
+            mask = np.ones(len(records), bool) if source == ALL else (records["source"] == source)
+            mask = np.asarray(mask)
+            rows.append({"model": name, "source": source, **metrics(salary[mask], oof[name][mask])})
+    return EvaluationReport(
+        pd.DataFrame(rows), oof, folds, salary, records["source"].to_numpy(), seconds
+    )

@@ -1,0 +1,211 @@
+"""MLflow tracking and model registry: runs, versions, the champion alias, the gate.
+
+The serving model is the registered version carrying the alias ``champion``.
+A version is only registered after its run finished logging everything, so a
+crash mid-training leaves the registry and the alias as they were. The gate
+promotes a challenger only when it is at least as good as the champion on
+the same evaluation (same data fingerprint, same folds).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from salarymodel.config import Settings, project_root, resolve_path
+from salarymodel.model import BundleError, SalaryModel
+
+BUNDLE_ARTIFACT = "bundle"
+MODEL_NAME_IN_RUN = "model"
+TAG_FINGERPRINT = "data_fingerprint"
+TAG_FOLDS = "cv_folds"
+_RUNTIME_PACKAGES = ("lightgbm", "pandas", "numpy", "pydantic", "pyyaml", "country-converter")
+
+
+class RegistryError(RuntimeError):
+    """The tracking store or registry cannot give what was asked."""
+
+
+def tracking_uri(settings: Settings) -> str:
+    """The configured tracking URI with relative sqlite paths anchored at the project."""
+    uri = settings.tracking.uri
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        return prefix + str(resolve_path(uri.removeprefix(prefix)))
+    return uri
+
+
+def connect(settings: Settings) -> MlflowClient:
+    """Point MLflow at the configured store and make sure the experiment exists."""
+    uri = tracking_uri(settings)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    try:
+        if client.get_experiment_by_name(settings.tracking.experiment) is None:
+            artifacts = resolve_path(settings.tracking.artifact_root).resolve().as_uri()
+            client.create_experiment(settings.tracking.experiment, artifact_location=artifacts)
+    except MlflowException as error:
+        raise RegistryError(f"tracking store {uri} is not usable: {error}") from error
+    mlflow.set_experiment(settings.tracking.experiment)
+    return client
+
+
+def champion_version(client: MlflowClient, settings: Settings) -> ModelVersion | None:
+    """The version carrying the champion alias, or None when there is none yet."""
+    try:
+        return client.get_model_version_by_alias(
+            settings.tracking.registered_model, settings.tracking.champion_alias
+        )
+    except MlflowException:
+        return None
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """Whether a challenger replaces the champion, and why."""
+
+    promote: bool
+    reason: str
+    challenger: float
+    champion: float | None
+
+
+def gate_metric_name(settings: Settings) -> str:
+    return f"fused_lightgbm.all.{settings.gate.metric}"
+
+
+def decide(
+    client: MlflowClient,
+    settings: Settings,
+    challenger_metrics: dict[str, float],
+    challenger_tags: dict[str, str],
+) -> GateDecision:
+    """Apply the promotion gate of ``configs/`` to a challenger's CV metrics."""
+    name = gate_metric_name(settings)
+    challenger = challenger_metrics[name]
+    current = champion_version(client, settings)
+    if current is None:
+        return GateDecision(
+            True, "no champion yet: the first version becomes champion", challenger, None
+        )
+    run = client.get_run(current.run_id)
+    comparable = all(
+        run.data.tags.get(k) == challenger_tags[k] for k in (TAG_FINGERPRINT, TAG_FOLDS)
+    )
+    if not comparable:
+        return GateDecision(
+            False,
+            f"champion v{current.version} was evaluated on other data or folds; "
+            "metrics are not comparable (retrain evaluates both on shared held-out data)",
+            challenger,
+            None,
+        )
+    champion = run.data.metrics.get(name)
+    if champion is None:
+        return GateDecision(True, f"champion v{current.version} has no {name}", challenger, None)
+    higher_is_better = settings.gate.metric == "r2_log"
+    tolerance = settings.gate.tolerance
+    if higher_is_better:
+        ok = challenger >= champion - tolerance * abs(champion)
+    else:
+        ok = challenger <= champion * (1 + tolerance)
+    verdict = "at least as good as" if ok else "worse than"
+    return GateDecision(
+        ok,
+        f"{name}: challenger {challenger:,.2f} is {verdict} champion v{current.version} "
+        f"{champion:,.2f} (tolerance {tolerance:.1%})",
+        challenger,
+        champion,
+    )
+
+
+def pip_requirements() -> list[str]:
+    """Pinned runtime requirements of the logged model (inference takes 5-9 s)."""
+    return [f"{name}=={package_version(name)}" for name in _RUNTIME_PACKAGES] + [
+        f"mlflow=={mlflow.__version__}"
+    ]
+
+
+def log_model_bundle(model: SalaryModel) -> mlflow.models.model.ModelInfo:
+    """Log the bundle as a models-from-code pyfunc in the active run."""
+    package_dir = Path(__file__).resolve().parent
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle_dir = model.save(Path(tmp) / BUNDLE_ARTIFACT)
+        return mlflow.pyfunc.log_model(
+            name=MODEL_NAME_IN_RUN,
+            python_model=str(package_dir / "pyfunc_entry.py"),
+            artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
+            code_paths=[str(package_dir)],
+            pip_requirements=pip_requirements(),
+        )
+
+
+def register(client: MlflowClient, settings: Settings, model_uri: str, run_id: str) -> ModelVersion:
+    """Register a logged model as a new version of the configured registered model."""
+    name = settings.tracking.registered_model
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name)
+    return client.create_model_version(name=name, source=model_uri, run_id=run_id)
+
+
+def set_champion(client: MlflowClient, settings: Settings, version: str) -> None:
+    """Move the champion alias to ``version``."""
+    client.set_registered_model_alias(
+        settings.tracking.registered_model, settings.tracking.champion_alias, str(version)
+    )
+
+
+def load_version(client: MlflowClient, settings: Settings, version: ModelVersion) -> SalaryModel:
+    """Download a version's bundle (plain files) and load it; nothing is unpickled."""
+    cache = resolve_path("models") / "registry-cache" / f"v{version.version}"
+    bundle = cache / "artifacts" / BUNDLE_ARTIFACT
+    if not bundle.is_dir():
+        cache.mkdir(parents=True, exist_ok=True)
+        try:
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{version.name}/{version.version}",
+                dst_path=str(cache),
+                tracking_uri=tracking_uri(settings),
+            )
+        except MlflowException as error:
+            raise RegistryError(f"cannot download model v{version.version}: {error}") from error
+    try:
+        model = SalaryModel.load(bundle)
+    except BundleError as error:
+        raise RegistryError(str(error)) from error
+    model.metadata.setdefault("model_version", str(version.version))
+    return model
+
+
+def load_champion(settings: Settings) -> tuple[SalaryModel, ModelVersion]:
+    """The champion model, or a clear error saying how to get one."""
+    client = connect(settings)
+    current = champion_version(client, settings)
+    if current is None:
+        raise RegistryError(
+            f"no '{settings.tracking.champion_alias}' version of model "
+            f"'{settings.tracking.registered_model}' in {tracking_uri(settings)}; "
+            "run `salarymodel train` first"
+        )
+    return load_version(client, settings, current), current
+
+
+def run_evaluation(client: MlflowClient, version: ModelVersion) -> dict[str, object]:
+    """The evaluation JSON logged with a version's training run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = client.download_artifacts(version.run_id, "evaluation.json", tmp)
+        return json.loads(Path(path).read_text())
+
+
+__all__ = ["project_root"]

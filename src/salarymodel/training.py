@@ -1,0 +1,152 @@
+"""The training job: data -> CV evaluation -> final model -> MLflow run -> gate.
+
+Everything a run produces is logged to one MLflow run. The version is
+registered only after the run has logged its model, and the champion alias
+moves only when the gate passes, so a failed or interrupted training never
+replaces a good model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import mlflow
+
+from salarymodel.config import Settings, SourcesConfig
+from salarymodel.dataset import TrainingData, load_training_data
+from salarymodel.evaluation import MODEL_NAMES, EvaluationReport, cross_validate
+from salarymodel.features import FeatureBuilder
+from salarymodel.model import SalaryModel
+from salarymodel.registry import (
+    TAG_FINGERPRINT,
+    TAG_FOLDS,
+    GateDecision,
+    connect,
+    decide,
+    log_model_bundle,
+    register,
+    set_champion,
+)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class TrainResult:
+    """What one training run did."""
+
+    run_id: str
+    version: str
+    promoted: bool
+    decision: GateDecision
+    evaluation: EvaluationReport
+    data: TrainingData
+    seconds: dict[str, float]
+
+
+def _metric_dict(report: EvaluationReport) -> dict[str, float]:
+    out = {}
+    for row in report.table.to_dict("records"):
+        for name in ("r2_log", "mae_usd", "mdape"):
+            out[f"{row['model']}.{row['source']}.{name}"] = float(row[name])
+    return out
+
+
+def _params(settings: Settings) -> dict[str, object]:
+    return {
+        **{f"lgb.{k}": v for k, v in settings.model.params.items()},
+        "num_boost_round": settings.model.num_boost_round,
+        "cv.n_folds": settings.evaluation.n_folds,
+        "cv.seed": settings.evaluation.seed,
+        "repeats.policy": settings.repeats.policy,
+        "features.min_category_count": settings.features.min_category_count,
+        "features.min_skill_count": settings.features.min_skill_count,
+        "serving.default_source": settings.serving.default_source,
+    }
+
+
+def fit_final_model(data: TrainingData, settings: Settings) -> SalaryModel:
+    """Fit the serving model on all training records."""
+    builder = FeatureBuilder.fit(data.records, settings.features)
+    model = SalaryModel.fit(data.records, builder, settings.model)
+    model.metadata = {
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "fingerprint": data.fingerprint,
+        "default_source": settings.serving.default_source,
+        "target": "log(salary_usd)",
+        "rows": len(data.records),
+    }
+    return model
+
+
+def train(
+    settings: Settings,
+    sources: SourcesConfig,
+    paths: dict[str, Path] | None = None,
+    sample: int | None = None,
+    models: tuple[str, ...] = MODEL_NAMES,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Run the whole training job and return what it decided."""
+    say = progress or (lambda _: None)
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    say("loading and validating sources")
+    data = load_training_data(settings, sources, paths=paths, sample=sample)
+    seconds["data"] = time.perf_counter() - start
+
+    step = time.perf_counter()
+    report = cross_validate(data.records, settings, models=models, progress=say)
+    seconds["cross_validation"] = time.perf_counter() - step
+
+    step = time.perf_counter()
+    say("fitting the final model on all records")
+    model = fit_final_model(data, settings)
+    seconds["final_fit"] = time.perf_counter() - step
+
+    client = connect(settings)
+    metrics = _metric_dict(report)
+    tags = {
+        TAG_FINGERPRINT: str(data.fingerprint["hash"]),
+        TAG_FOLDS: f"{settings.evaluation.n_folds}/seed{settings.evaluation.seed}",
+    }
+    say("logging the run to MLflow")
+    with mlflow.start_run() as run:
+        model.metadata["run_id"] = run.info.run_id
+        mlflow.set_tags(tags)
+        mlflow.log_params(_params(settings))
+        mlflow.log_metrics(metrics)
+        mlflow.log_dict(report.to_dict(), "evaluation.json")
+        mlflow.log_dict(
+            {
+                "fingerprint": data.fingerprint,
+                "counts": [asdict(c) for c in data.counts],
+                "findings": [f.as_dict() for f in data.findings],
+            },
+            "data.json",
+        )
+        mlflow.log_dict(model.builder.to_dict(), "vocabulary.json")
+        for file in data.quarantine_files:
+            mlflow.log_artifact(str(file), "quarantine")
+        info = log_model_bundle(model)
+        decision = decide(client, settings, metrics, tags)
+        mlflow.set_tags({"gate.promote": str(decision.promote), "gate.reason": decision.reason})
+        seconds["total"] = time.perf_counter() - start
+        mlflow.log_metrics({f"seconds.{k}": v for k, v in seconds.items()})
+    # Registered only once the run is complete; the alias moves only on a pass.
+    version = register(client, settings, info.model_uri, run.info.run_id)
+    if decision.promote:
+        set_champion(client, settings, version.version)
+    return TrainResult(
+        run_id=run.info.run_id,
+        version=str(version.version),
+        promoted=decision.promote,
+        decision=decision,
+        evaluation=report,
+        data=data,
+        seconds=seconds,
+    )

@@ -1,0 +1,48 @@
+"""Shared fixtures: configuration and small real samples of the shipped data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from salarymodel.config import Settings, SourcesConfig, load_settings, load_sources
+from salarymodel.sources import read_csv
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return load_settings(ROOT / "configs" / "salarymodel.yaml")
+
+
+@pytest.fixture(scope="session")
+def sources() -> SourcesConfig:
+    return load_sources(ROOT / "configs" / "sources.yaml")
+
+
+@pytest.fixture(scope="session")
+def aijobs_raw() -> pd.DataFrame:
+    """The whole shipped survey file, read as text (tests sample from it)."""
+    return read_csv(DATA / "aijobs_salaries_2020_2024.csv.gz")
+
+
+@pytest.fixture(scope="session")
+def postings_raw() -> pd.DataFrame:
+    return read_csv(DATA / "data_jobs_2023_annual_salary.csv.gz")
+
+
+@pytest.fixture()
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A throw-away project root: real configs, a link to the real data, its own MLflow store."""
+    shutil.copytree(ROOT / "configs", tmp_path / "configs")
+    (tmp_path / "data").symlink_to(DATA)
+    monkeypatch.setenv("SALARYMODEL_ROOT", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    return tmp_path

@@ -1,0 +1,84 @@
+"""The shared feature builder: one encoding for training and serving."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from salarymodel.dataset import load_training_data
+from salarymodel.features import AT, FeatureBuilder
+
+
+@pytest.fixture(scope="module")
+def sample(settings, sources):
+    # The real shipped files have no invalid rows, so nothing is written.
+    return load_training_data(settings, sources, sample=3000, seed=5).records
+
+
+@pytest.fixture(scope="module")
+def builder(sample, settings):
+    return FeatureBuilder.fit(sample, settings.features)
+
+
+def test_encode_one_job_equals_the_batch_transform(builder, sample) -> None:
+    matrix = builder.transform(sample)
+    for i in range(0, len(sample), 97):
+        row, _ = builder.encode(sample.iloc[i].to_dict())
+        np.testing.assert_array_equal(row, matrix[i])
+
+
+def test_vocabulary_round_trips_through_json(builder, sample) -> None:
+    again = FeatureBuilder.from_dict(json.loads(json.dumps(builder.to_dict())))
+    np.testing.assert_array_equal(
+        again.transform(sample.head(50)), builder.transform(sample.head(50))
+    )
+
+
+def test_no_leaky_or_identifying_column_is_a_feature(builder) -> None:
+    for column in builder.columns:
+        assert "salary" not in column and "currency" not in column and "company_name" not in column
+
+
+def test_unknown_values_warn_and_never_crash(builder) -> None:
+    row, warnings = builder.encode(
+        {
+            "job_title": "Chief Vibes Officer",
+            "country": "Atlantis",
+            "skills": ["python", "zorglang"],
+            "experience_level": "SE",
+            "source": "aijobs",
+        }
+    )
+    text = " ".join(warnings)
+    assert "Atlantis" in text and "zorglang" in text
+    assert math.isnan(row[AT["country"]])
+    assert row[AT["n_skills"]] == 2
+
+
+def test_country_names_and_codes_encode_alike(builder) -> None:
+    by_code, _ = builder.encode({"job_title": "Data Scientist", "country": "us"})
+    by_name, _ = builder.encode({"job_title": "Data Scientist", "country": "United States"})
+    np.testing.assert_array_equal(by_code, by_name)
+
+
+def test_rare_country_is_other_with_a_warning(builder) -> None:
+    row, warnings = builder.encode({"job_title": "Data Scientist", "country": "Bhutan"})
+    assert row[AT["country"]] == builder.countries.index("other")
+    assert any("rare or unseen" in w for w in warnings)
+
+
+def test_skills_missing_vs_empty(builder) -> None:
+    unknown, _ = builder.encode({"job_title": "Data Scientist"})
+    empty, _ = builder.encode({"job_title": "Data Scientist", "skills": []})
+    assert math.isnan(unknown[AT["n_skills"]]) and np.isnan(unknown[len(AT) :]).all()
+    assert empty[AT["n_skills"]] == 0 and (empty[len(AT) :] == 0).all()
+
+
+def test_skill_aliases_fold_to_the_vocabulary(builder) -> None:
+    assert "power bi" in builder.skills
+    a, _ = builder.encode({"job_title": "Data Analyst", "skills": ["PowerBI"]})
+    b, _ = builder.encode({"job_title": "Data Analyst", "skills": ["power bi"]})
+    np.testing.assert_array_equal(a, b)

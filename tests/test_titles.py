@@ -1,0 +1,56 @@
+"""Title normalisation into role family, seniority and core title."""
+
+from __future__ import annotations
+
+import pytest
+
+from salarymodel.titles import title_rules
+
+
+@pytest.fixture(scope="module")
+def rules(settings):
+    return title_rules(settings.features)
+
+
+@pytest.mark.parametrize(
+    ("title", "family"),
+    [
+        ("Data Scientist", "data_scientist"),
+        ("Senior Data Engineer", "data_engineer"),
+        ("Machine Learning Engineer", "ml_engineer"),
+        ("AI Engineer", "ml_engineer"),
+        ("Research Scientist", "research_scientist"),
+        ("Applied Scientist", "research_scientist"),
+        ("Product Manager", "product"),
+        ("Engineering Manager", "management"),
+        ("Business Intelligence Analyst", "bi_analyst"),
+        ("Data Analyst", "data_analyst"),
+        ("Analytics Engineer", "analytics_engineer"),
+        ("Software Engineer", "software_engineer"),
+        ("Cloud Engineer", "cloud_devops"),
+        ("Retail Sales Clerk", "other"),  # "ai" must not match inside "retail"
+    ],
+)
+def test_role_family(rules, title: str, family: str) -> None:
+    assert rules.role_family(title) == family
+
+
+@pytest.mark.parametrize(
+    ("title", "level"),
+    [
+        ("Data Science Intern", 0),
+        ("Junior Data Analyst", 1),
+        ("Data Engineer II", 2),
+        ("Sr. Data Engineer", 3),
+        ("Staff Machine Learning Engineer", 4),
+        ("Head of Data", 5),
+        ("Data Scientist", None),
+    ],
+)
+def test_seniority(rules, title: str, level: int | None) -> None:
+    assert rules.seniority(title) == level
+
+
+def test_core_title_drops_seniority_location_and_numbering(rules) -> None:
+    assert rules.core_title("Senior Data Engineer II - Austin, TX") == "data engineer"
+    assert rules.core_title("Lead ML Engineer (Remote)") == "ml engineer remote"
