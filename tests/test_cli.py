@@ -35,7 +35,7 @@ def _champion(project):
 
 def test_train_registers_and_promotes_then_evaluate_prints_json(trained) -> None:
     assert (trained / "mlflow.db").exists()
-    assert _champion(trained).version == "1"
+    assert str(_champion(trained).version) == "1"
     result = _invoke("evaluate", "--json")
     payload = json.loads(result.stdout)
     assert payload["model_version"] == "1"
@@ -96,7 +96,7 @@ def test_predict_refuses_an_unknown_format_clearly(trained, tmp_path) -> None:
 
 def test_second_run_on_same_data_passes_the_gate(trained) -> None:
     _invoke("train", "--sample", "1500", "--no-baselines")
-    assert _champion(trained).version == "2"
+    assert str(_champion(trained).version) == "2"
 
 
 def test_failed_training_never_replaces_the_champion(trained, monkeypatch) -> None:
@@ -108,15 +108,15 @@ def test_failed_training_never_replaces_the_champion(trained, monkeypatch) -> No
     monkeypatch.setattr(training, "log_model_bundle", boom)
     result = runner.invoke(app, ["train", "--sample", "1500", "--no-baselines"])
     assert result.exit_code != 0
-    assert _champion(trained).version == "1"
+    assert str(_champion(trained).version) == "1"
     settings = load_settings(trained / "configs" / "salarymodel.yaml")
     versions = connect(settings).search_model_versions(
         f"name='{settings.tracking.registered_model}'"
     )
-    assert [v.version for v in versions] == ["1"]
+    assert [str(v.version) for v in versions] == ["1"]
 
 
 def test_train_if_no_champion_skips_when_one_exists(trained) -> None:
     result = _invoke("train", "--if-no-champion")
     assert "not training" in result.output
-    assert _champion(trained).version == "1"
+    assert str(_champion(trained).version) == "1"
