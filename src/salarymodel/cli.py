@@ -33,6 +33,7 @@ def _quiet_libraries() -> None:
     # MLflow and alembic log every migration and artifact at INFO; the CLI
     # prints its own summary instead.
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in ("mlflow", "alembic", "urllib3"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="mlflow")

@@ -152,6 +152,13 @@ class ServingConfig(_Strict):
     port: int = 3000
 
 
+class ReportConfig(_Strict):
+    min_group_size: int = 30
+    top_countries: int = 15
+    top_skills: int = 30
+    skill_groups: dict[str, list[str]] = Field(default_factory=dict)
+
+
 class Settings(_Strict):
     validation: ValidationConfig
     repeats: RepeatsConfig
@@ -161,6 +168,7 @@ class Settings(_Strict):
     tracking: TrackingConfig
     gate: GateConfig
     serving: ServingConfig
+    report: ReportConfig = Field(default_factory=ReportConfig)
 
 
 def project_root() -> Path:
