@@ -63,6 +63,29 @@ def evaluation_table(rows: list[dict], title: str) -> Table:
     return table
 
 
+def ranges_table(rows: list[dict], title: str) -> Table:
+    """A Rich table of range coverage and width per split, method and source."""
+    table = Table(title=title)
+    for column in ("split", "method", "source", "n", "coverage", "mean width (USD)",
+                   "coverage by pay fifth"):  # fmt: skip
+        table.add_column(
+            column, justify="left" if column in ("split", "method", "source") else "right"
+        )
+    for row in rows:
+        fifths = row.get("coverage_by_pay_fifth")
+        table.add_row(
+            row["split"],
+            row["method"],
+            row["source"],
+            f"{row['n']:,}",
+            f"{row['coverage']:.3f}",
+            f"{row['mean_width_usd']:,.0f}",
+            " ".join(f"{v:.2f}" for v in fifths) if isinstance(fifths, list) else "",
+            style="bold" if row["method"] == "calibrated" else None,
+        )
+    return table
+
+
 @app.command()
 def train(
     sample: int | None = typer.Option(
@@ -120,6 +143,9 @@ def train(
     for finding in result.data.findings:
         console.print(f"  {finding.source}: {finding.rule}: {finding.count:,} -> {finding.action}")
     stdout.print(evaluation_table(result.evaluation.table.to_dict("records"), "Grouped 5-fold CV"))
+    stdout.print(
+        ranges_table(result.ranges.to_dict("records"), "Calibrated 80% ranges vs constant bands")
+    )
     for source, verdict in result.evaluation.fusion_verdict().items():
         console.print(
             f"{source}: fusing sources {'helps' if verdict['fusion_helps'] else 'does not help'} "
@@ -162,6 +188,8 @@ def evaluate(
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return
     stdout.print(evaluation_table(evaluation["table"], f"Champion v{current.version}: CV"))
+    if evaluation.get("ranges"):
+        stdout.print(ranges_table(evaluation["ranges"], "Calibrated ranges vs constant bands"))
     best = [r for r in evaluation["table"] if r["source"] == ALL]
     console.print(f"{len(best)} models compared on the same folds")
 

@@ -26,6 +26,7 @@ CANONICAL_FIELDS = (
     "employment_type",
     "skills",
     "year",
+    "month",
     "salary_usd",
     "source",
 )
@@ -126,9 +127,19 @@ class ModelConfig(_Strict):
     num_boost_round: int = 500
 
 
+class RangesConfig(_Strict):
+    coverage: float = Field(0.8, gt=0.0, lt=1.0)
+    calibration_fraction: float = Field(0.2, gt=0.0, lt=0.5)
+    thin_support_below: int = 30
+    min_calibration_cell: int = 200
+    params: dict[str, str | int | float]
+    num_boost_round: int = 400
+
+
 class EvaluationConfig(_Strict):
     n_folds: int = 5
     seed: int = 17
+    time_split_recent_months: int = 3
     group_median_min_count: int = 20
     group_median_backoff: list[list[str]]
 
@@ -164,6 +175,7 @@ class Settings(_Strict):
     repeats: RepeatsConfig
     features: FeaturesConfig
     model: ModelConfig
+    ranges: RangesConfig
     evaluation: EvaluationConfig
     tracking: TrackingConfig
     gate: GateConfig

@@ -20,7 +20,7 @@ Rules (each unit-tested in tests/test_derivations.py):
   any (free-text title, then the source's short title) -> EN/MI/SE/EX.
 - ``parse_skill_list``: a Python list literal or ';'-separated text ->
   lower-case, alias-folded, de-duplicated skill names.
-- ``year_from_date``: the calendar year of a date.
+- ``year_from_date`` / ``month_from_date``: the calendar year / month of a date.
 """
 
 from __future__ import annotations
@@ -197,6 +197,12 @@ def year_from_date(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
     return dates.dt.year.astype(object).where(dates.notna(), None)
 
 
+def month_from_date(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
+    """Rule: the calendar month (1-12) of a date (unparseable dates become missing)."""
+    dates = pd.to_datetime(inputs[0], errors="coerce")
+    return dates.dt.month.astype(object).where(dates.notna(), None)
+
+
 RULES: dict[str, Rule] = {
     "country_to_iso2": country_to_iso2,
     "posting_country": posting_country,
@@ -205,4 +211,5 @@ RULES: dict[str, Rule] = {
     "experience_from_titles": experience_from_titles,
     "parse_skill_list": parse_skill_list,
     "year_from_date": year_from_date,
+    "month_from_date": month_from_date,
 }

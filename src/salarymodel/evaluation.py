@@ -248,3 +248,185 @@ def cross_validate(
     return EvaluationReport(
         pd.DataFrame(rows), oof, folds, salary, records["source"].to_numpy(), seconds
     )
+
+
+# ----- calibrated ranges --------------------------------------------------------
+RANGE_METHODS = ("calibrated", "constant_usd", "constant_log")
+
+
+def time_split_mask(records: pd.DataFrame, recent_months: int) -> np.ndarray:
+    """Test mask of a time-ordered split: each source's latest year, or latest months."""
+    test = np.zeros(len(records), bool)
+    for source in records["source"].unique():
+        in_source = (records["source"] == source).to_numpy()
+        years = records.loc[in_source, "year"]
+        if years.nunique() > 1:
+            test |= in_source & (records["year"] == years.max()).to_numpy()
+        else:
+            months = pd.to_numeric(records["month"], errors="coerce")
+            latest = months[in_source].max()
+            test |= in_source & (months > latest - recent_months).to_numpy()
+    return test
+
+
+def _interval_rows(
+    split: str,
+    salary: np.ndarray,
+    sources: np.ndarray,
+    bands: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> list[dict[str, object]]:
+    rows = []
+    for method, (low, high) in bands.items():
+        for source in [*sorted(set(sources)), ALL]:
+            mask = np.ones(len(salary), bool) if source == ALL else sources == source
+            inside = (salary[mask] >= low[mask]) & (salary[mask] <= high[mask])
+            rows.append(
+                {
+                    "split": split,
+                    "method": method,
+                    "source": source,
+                    "n": int(mask.sum()),
+                    "coverage": float(inside.mean()),
+                    "mean_width_usd": float(np.mean(high[mask] - low[mask])),
+                }
+            )
+    return rows
+
+
+def _constant_bands(
+    point: np.ndarray,
+    sources: np.ndarray,
+    calib_truth: np.ndarray,
+    calib_point: np.ndarray,
+    calib_sources: np.ndarray,
+    coverage: float,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Constant ±k bands (USD and multiplicative), k per source from held-out residuals."""
+    usd_k, log_k = np.zeros(len(point)), np.zeros(len(point))
+    for source in np.unique(sources):
+        in_calib = calib_sources == source
+        usd_k[sources == source] = np.quantile(
+            np.abs(calib_truth[in_calib] - calib_point[in_calib]), coverage
+        )
+        log_k[sources == source] = np.quantile(
+            np.abs(np.log(calib_truth[in_calib]) - np.log(calib_point[in_calib])), coverage
+        )
+    return {
+        "constant_usd": (np.maximum(point - usd_k, 0.0), point + usd_k),
+        "constant_log": (point * np.exp(-log_k), point * np.exp(log_k)),
+    }
+
+
+def _range_split(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    point_test: np.ndarray | None,
+    settings: Settings,
+    split: str,
+) -> list[dict[str, object]]:
+    """Fit the range procedure on ``train`` exactly as production does; score on ``test``.
+
+    The constant bands get the same held-out calibration residuals.
+    """
+    from salarymodel.ranges import calibration_split
+
+    builder = FeatureBuilder.fit(train, settings.features)
+    train_matrix = builder.transform(train)
+    test_matrix = builder.transform(test)
+    model = SalaryModel(builder=builder, booster=None)
+    calib_points: dict[str, np.ndarray] = {}
+
+    def point_on(train_rows: np.ndarray, calib_rows: np.ndarray) -> np.ndarray:
+        proper = SalaryModel.fit(
+            train[train_rows], builder, settings.model, train_matrix[train_rows]
+        )
+        calib_points["usd"] = np.exp(proper.predict_log(train_matrix[calib_rows]))
+        return calib_points["usd"]
+
+    from salarymodel.ranges import fit_range_model
+
+    model.ranges = fit_range_model(
+        train, train_matrix, builder, settings.ranges, settings.evaluation.seed, point_on
+    )
+    if point_test is None:
+        full = SalaryModel.fit(train, builder, settings.model, train_matrix)
+        point_test = np.exp(full.predict_log(test_matrix))
+    low, high, _ = model.ranges.bounds(builder, test_matrix, point_test, test["country"].tolist())
+    calib = calibration_split(train, settings.ranges.calibration_fraction, settings.evaluation.seed)
+    bands = {"calibrated": (low, high)}
+    bands |= _constant_bands(
+        point_test,
+        test["source"].to_numpy(),
+        train["salary_usd"].to_numpy(float)[calib],
+        calib_points["usd"],
+        train["source"].to_numpy()[calib],
+        settings.ranges.coverage,
+    )
+    salary, sources = test["salary_usd"].to_numpy(float), test["source"].to_numpy()
+    rows = _interval_rows(split, salary, sources, bands)
+    # Conditional honesty: coverage per fifth of the estimate (lowest to highest paid).
+    tiers = pd.qcut(point_test, 5, labels=False, duplicates="drop")
+    for row in rows:
+        if row["source"] != ALL:
+            continue
+        low_b, high_b = bands[row["method"]]
+        inside = (salary >= low_b) & (salary <= high_b)
+        row["coverage_by_pay_fifth"] = [float(inside[tiers == t].mean()) for t in range(5)]
+        row["median_relative_width"] = float(np.median((high_b - low_b) / point_test))
+    return rows
+
+
+def evaluate_ranges(
+    records: pd.DataFrame,
+    settings: Settings,
+    report: EvaluationReport | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Coverage and mean width (USD) of calibrated ranges vs constant bands.
+
+    On the grouped CV folds (reusing the point model's out-of-fold estimates
+    when ``report`` has them) and on a time-ordered split.
+    """
+    records = records.reset_index(drop=True)
+    if report is not None and "fused_lightgbm" in report.oof:
+        folds, oof = report.folds, report.oof["fused_lightgbm"]
+    else:
+        folds = assign_folds(records, settings.evaluation.n_folds, settings.evaluation.seed)
+        oof = None
+    cv_rows = []
+    for fold in range(settings.evaluation.n_folds):
+        if progress:
+            progress(f"calibrated ranges: fold {fold + 1}/{settings.evaluation.n_folds}")
+        test_mask = folds == fold
+        point = None if oof is None else oof[test_mask]
+        cv_rows += _range_split(records[~test_mask], records[test_mask], point, settings, "cv")
+    if progress:
+        progress("calibrated ranges: time-ordered split")
+    later = time_split_mask(records, settings.evaluation.time_split_recent_months)
+    time_rows = _range_split(records[~later], records[later], None, settings, "time")
+    return pd.concat(
+        [_pool_folds(pd.DataFrame(cv_rows)), pd.DataFrame(time_rows)], ignore_index=True
+    )
+
+
+def _pool_folds(cv: pd.DataFrame) -> pd.DataFrame:
+    """Pool per-fold rows: coverage and widths weighted by fold size."""
+    rows = []
+    for (split, method, source), group in cv.groupby(["split", "method", "source"], sort=False):
+        weights = group["n"].to_numpy(float)
+        row = {
+            "split": split,
+            "method": method,
+            "source": source,
+            "n": int(weights.sum()),
+            "coverage": float(np.average(group["coverage"], weights=weights)),
+            "mean_width_usd": float(np.average(group["mean_width_usd"], weights=weights)),
+        }
+        if "coverage_by_pay_fifth" in group and group["coverage_by_pay_fifth"].notna().all():
+            tiers = np.array(group["coverage_by_pay_fifth"].tolist())
+            row["coverage_by_pay_fifth"] = np.average(tiers, axis=0, weights=weights).tolist()
+            row["median_relative_width"] = float(
+                np.average(group["median_relative_width"], weights=weights)
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -188,14 +188,9 @@ class FeatureBuilder:
         family = self.role_family_of(title, category)
         if family == OTHER_FAMILY:
             warnings.append(f"job title {title!r} not recognised; role family 'other'")
-        country = job.get("country")
-        if isinstance(country, str) and len(country.strip()) != 2:
-            resolved = geography.to_iso2(country)
-            if resolved is None:
-                warnings.append(f"country {country!r} not recognised; treated as missing")
-            country = resolved
-        elif isinstance(country, str):
-            country = country.strip().upper()
+        country, country_warning = resolve_country(job.get("country"))
+        if country_warning:
+            warnings.append(country_warning)
         country_code, region_code, country_warning = self.country_code(country)
         if country_warning:
             warnings.append(country_warning)
@@ -300,6 +295,19 @@ class FeatureBuilder:
         if builder.columns != list(data["columns"]):
             raise ValueError("stored feature columns do not match the vocabulary")
         return builder
+
+
+def resolve_country(value: object) -> tuple[str | None, str | None]:
+    """(ISO2 code or None, warning) for a country code or name given by a person."""
+    if not isinstance(value, str) or not value.strip():
+        return None, None
+    text = value.strip()
+    if len(text) == 2:
+        return text.upper(), None
+    code = geography.to_iso2(text)
+    if code is None:
+        return None, f"country {text!r} not recognised; treated as missing"
+    return code, None
 
 
 def _number(value: object) -> float:

@@ -18,9 +18,10 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from salarymodel.config import ModelConfig
+from salarymodel.config import ModelConfig, Settings
 from salarymodel.derivations import parse_skills
-from salarymodel.features import FeatureBuilder
+from salarymodel.features import FeatureBuilder, resolve_country
+from salarymodel.ranges import RANGES_FILE, RangeModel, fit_range_model, salary_percentile
 
 BOOSTER_FILE = "booster.txt"
 FEATURES_FILE = "features.json"
@@ -32,12 +33,27 @@ class BundleError(RuntimeError):
 
 
 @dataclass
+class Estimate:
+    """One job's estimate: the number, its calibrated range and how well supported it is."""
+
+    estimate_usd: float
+    low_usd: float | None
+    high_usd: float | None
+    coverage: float | None
+    support: int | None
+    thin_support: bool | None
+    view: str | None
+    warnings: list[str]
+
+
+@dataclass
 class SalaryModel:
     """A trained point-estimate model and everything needed to encode its inputs."""
 
     builder: FeatureBuilder
     booster: lgb.Booster
     metadata: dict[str, object] = field(default_factory=dict)
+    ranges: RangeModel | None = None
 
     @classmethod
     def fit(
@@ -62,6 +78,22 @@ class SalaryModel:
         )
         return cls(builder=builder, booster=booster)
 
+    def fit_ranges(
+        self, records: pd.DataFrame, matrix: np.ndarray, settings: Settings
+    ) -> SalaryModel:
+        """Attach calibrated ranges (quantile boosters + conformal corrections)."""
+
+        def point_on(train_rows: np.ndarray, calib_rows: np.ndarray) -> np.ndarray:
+            proper = SalaryModel.fit(
+                records[train_rows], self.builder, settings.model, matrix[train_rows]
+            )
+            return np.exp(proper.predict_log(matrix[calib_rows]))
+
+        self.ranges = fit_range_model(
+            records, matrix, self.builder, settings.ranges, settings.evaluation.seed, point_on
+        )
+        return self
+
     # ----- prediction -----------------------------------------------------
     def predict_log(self, matrix: np.ndarray) -> np.ndarray:
         """Log-salary predictions for a feature matrix."""
@@ -73,8 +105,63 @@ class SalaryModel:
 
     def estimate(self, job: Mapping[str, object]) -> tuple[float, list[str]]:
         """USD estimate and warnings for one job given as a dict (the serving path)."""
+        result = self.estimate_job(job)
+        return result.estimate_usd, result.warnings
+
+    def estimate_job(self, job: Mapping[str, object]) -> Estimate:
+        """Estimate, calibrated range and support for one job given as a dict.
+
+        A job without a ``source`` gets the configured default view.
+        """
+        if job.get("source") in (None, "") and self.metadata.get("default_source"):
+            job = {**job, "source": self.metadata["default_source"]}
         row, warnings = self.builder.encode(job)
-        return float(np.exp(self.predict_log(row.reshape(1, -1))[0])), warnings
+        matrix = row.reshape(1, -1)
+        point = self.predict_log(matrix)
+        estimate = float(np.exp(point[0]))
+        if self.ranges is None:
+            return Estimate(estimate, None, None, None, None, None, job.get("source"), warnings)
+        iso2, _ = resolve_country(job.get("country"))
+        low, high, support = self.ranges.bounds(self.builder, matrix, np.exp(point), [iso2])
+        thin = bool(support[0] < self.ranges.thin_below)
+        if thin:
+            warnings.append(
+                f"thin support: {int(support[0])} training records share this role family, "
+                "experience level and country; the range is calibrated on such jobs"
+            )
+        return Estimate(
+            estimate_usd=estimate,
+            low_usd=float(low[0]),
+            high_usd=float(high[0]),
+            coverage=self.ranges.coverage,
+            support=int(support[0]),
+            thin_support=thin,
+            view=str(job.get("source")) if job.get("source") else None,
+            warnings=warnings,
+        )
+
+    def percentile(self, job: Mapping[str, object], salary_usd: float) -> float:
+        """Where a salary falls (0-100) in the predicted distribution for a job."""
+        result = self.estimate_job(job)
+        if result.low_usd is None or result.high_usd is None or result.coverage is None:
+            raise ValueError("this model has no calibrated ranges")
+        return salary_percentile(
+            salary_usd, result.estimate_usd, result.low_usd, result.high_usd, result.coverage
+        )
+
+    def estimate_records(self, records: pd.DataFrame) -> pd.DataFrame:
+        """Estimates and calibrated ranges (USD) for canonical records, vectorised."""
+        matrix = self.builder.transform(records)
+        point = self.predict_log(matrix)
+        out = pd.DataFrame({"estimate_usd": np.exp(point)}, index=records.index)
+        if self.ranges is not None:
+            low, high, support = self.ranges.bounds(
+                self.builder, matrix, np.exp(point), records["country"].tolist()
+            )
+            out["low_usd"], out["high_usd"] = low, high
+            out["support"] = support
+            out["thin_support"] = support < self.ranges.thin_below
+        return out
 
     # ----- storage --------------------------------------------------------
     def save(self, folder: Path) -> Path:
@@ -83,6 +170,8 @@ class SalaryModel:
         self.booster.save_model(str(folder / BOOSTER_FILE))
         (folder / FEATURES_FILE).write_text(json.dumps(self.builder.to_dict(), indent=1))
         (folder / METADATA_FILE).write_text(json.dumps(self.metadata, indent=1, default=str))
+        if self.ranges is not None:
+            self.ranges.save(folder)
         return folder
 
     @classmethod
@@ -95,14 +184,15 @@ class SalaryModel:
             booster = lgb.Booster(model_file=str(folder / BOOSTER_FILE))
             builder = FeatureBuilder.from_dict(json.loads((folder / FEATURES_FILE).read_text()))
             metadata = json.loads((folder / METADATA_FILE).read_text())
-        except (lgb.basic.LightGBMError, ValueError, KeyError) as error:
+            ranges = RangeModel.load(folder) if (folder / RANGES_FILE).exists() else None
+        except (lgb.basic.LightGBMError, ValueError, KeyError, OSError) as error:
             raise BundleError(f"model bundle {folder} is unreadable: {error}") from error
         if booster.num_feature() != len(builder.columns):
             raise BundleError(
                 f"model bundle {folder}: booster expects {booster.num_feature()} features, "
                 f"vocabulary gives {len(builder.columns)}"
             )
-        return cls(builder=builder, booster=booster, metadata=metadata)
+        return cls(builder=builder, booster=booster, metadata=metadata, ranges=ranges)
 
 
 def _safe_name(column: str) -> str:
@@ -126,10 +216,12 @@ class SalaryPyfunc(mlflow.pyfunc.PythonModel):
         for row in rows:
             if isinstance(row.get("skills"), str):
                 row["skills"] = parse_skills(row["skills"], aliases)
-        estimates = [self.model.estimate(row) for row in rows]
+        estimates = [self.model.estimate_job(row) for row in rows]
         return pd.DataFrame(
             {
-                "estimate_usd": [round(e, 2) for e, _ in estimates],
-                "warnings": ["; ".join(w) for _, w in estimates],
+                "estimate_usd": [round(e.estimate_usd, 2) for e in estimates],
+                "low_usd": [e.low_usd for e in estimates],
+                "high_usd": [e.high_usd for e in estimates],
+                "warnings": ["; ".join(e.warnings) for e in estimates],
             }
         )

@@ -3,7 +3,10 @@
 The file may be in any configured source format or the canonical one. A row
 that cannot be scored keeps its place with an ``error`` naming its line and
 column; the others get ``estimate_usd``, the ``view`` (which pay the number
-describes: the source the model treated the row as) and any ``warnings``.
+describes: the source the model treated the row as), the calibrated range
+``low_usd``/``high_usd`` with its ``coverage``, the ``support`` (training
+records sharing role family, experience level and country), ``thin_support``
+and any ``warnings``.
 """
 
 from __future__ import annotations
@@ -36,21 +39,24 @@ def predict_frame(
     records["salary_usd"] = None
     result = validate_records(records, settings, require_salary=False)
     out = pd.DataFrame(index=range(len(raw)))
-    out["estimate_usd"] = np.nan
+    for column in ("estimate_usd", "low_usd", "high_usd", "coverage", "support"):
+        out[column] = np.nan
+    out["thin_support"] = None
     out["view"] = None
     out["warnings"] = ""
     out["error"] = ""
     kept = result.kept
     if len(kept):
         positions = kept["row_number"].astype(int).to_numpy() - 2
-        estimates, warnings = [], []
-        for job in kept.to_dict("records"):
-            value, notes = model.estimate(job)
-            estimates.append(round(value, 2))
-            warnings.append("; ".join(notes))
-        out.loc[positions, "estimate_usd"] = estimates
+        estimates = [model.estimate_job(job) for job in kept.to_dict("records")]
+        for column in ("estimate_usd", "low_usd", "high_usd"):
+            values = [getattr(e, column) for e in estimates]
+            out.loc[positions, column] = [None if v is None else round(v, 2) for v in values]
+        out.loc[positions, "coverage"] = [e.coverage for e in estimates]
+        out.loc[positions, "support"] = [e.support for e in estimates]
+        out.loc[positions, "thin_support"] = [e.thin_support for e in estimates]
         out.loc[positions, "view"] = kept["source"].to_numpy()
-        out.loc[positions, "warnings"] = warnings
+        out.loc[positions, "warnings"] = ["; ".join(e.warnings) for e in estimates]
     for row in result.quarantined.to_dict("records"):
         line = int(row["row_number"])
         out.loc[line - 2, "error"] = f"line {line}: {row['reason']}"

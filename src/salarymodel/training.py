@@ -15,10 +15,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 
 from salarymodel.config import Settings, SourcesConfig
 from salarymodel.dataset import TrainingData, load_training_data
-from salarymodel.evaluation import MODEL_NAMES, EvaluationReport, cross_validate
+from salarymodel.evaluation import (
+    MODEL_NAMES,
+    EvaluationReport,
+    cross_validate,
+    evaluate_ranges,
+)
 from salarymodel.features import FeatureBuilder
 from salarymodel.model import SalaryModel
 from salarymodel.registry import (
@@ -44,6 +50,7 @@ class TrainResult:
     promoted: bool
     decision: GateDecision
     evaluation: EvaluationReport
+    ranges: pd.DataFrame
     data: TrainingData
     seconds: dict[str, float]
 
@@ -53,6 +60,15 @@ def _metric_dict(report: EvaluationReport) -> dict[str, float]:
     for row in report.table.to_dict("records"):
         for name in ("r2_log", "mae_usd", "mdape"):
             out[f"{row['model']}.{row['source']}.{name}"] = float(row[name])
+    return out
+
+
+def _range_metric_dict(ranges: pd.DataFrame) -> dict[str, float]:
+    out = {}
+    for row in ranges.to_dict("records"):
+        prefix = f"ranges.{row['split']}.{row['method']}.{row['source']}"
+        out[f"{prefix}.coverage"] = float(row["coverage"])
+        out[f"{prefix}.mean_width_usd"] = float(row["mean_width_usd"])
     return out
 
 
@@ -66,13 +82,18 @@ def _params(settings: Settings) -> dict[str, object]:
         "features.min_category_count": settings.features.min_category_count,
         "features.min_skill_count": settings.features.min_skill_count,
         "serving.default_source": settings.serving.default_source,
+        "ranges.coverage": settings.ranges.coverage,
+        "ranges.calibration_fraction": settings.ranges.calibration_fraction,
+        "ranges.thin_support_below": settings.ranges.thin_support_below,
     }
 
 
 def fit_final_model(data: TrainingData, settings: Settings) -> SalaryModel:
-    """Fit the serving model on all training records."""
+    """Fit the serving model (point estimate + calibrated ranges) on all training records."""
     builder = FeatureBuilder.fit(data.records, settings.features)
-    model = SalaryModel.fit(data.records, builder, settings.model)
+    matrix = builder.transform(data.records)
+    model = SalaryModel.fit(data.records, builder, settings.model, matrix)
+    model.fit_ranges(data.records, matrix, settings)
     model.metadata = {
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "fingerprint": data.fingerprint,
@@ -104,12 +125,16 @@ def train(
     seconds["cross_validation"] = time.perf_counter() - step
 
     step = time.perf_counter()
+    ranges = evaluate_ranges(data.records, settings, report=report, progress=say)
+    seconds["range_evaluation"] = time.perf_counter() - step
+
+    step = time.perf_counter()
     say("fitting the final model on all records")
     model = fit_final_model(data, settings)
     seconds["final_fit"] = time.perf_counter() - step
 
     client = connect(settings)
-    metrics = _metric_dict(report)
+    metrics = _metric_dict(report) | _range_metric_dict(ranges)
     tags = {
         TAG_FINGERPRINT: str(data.fingerprint["hash"]),
         TAG_FOLDS: f"{settings.evaluation.n_folds}/seed{settings.evaluation.seed}",
@@ -120,7 +145,9 @@ def train(
         mlflow.set_tags(tags)
         mlflow.log_params(_params(settings))
         mlflow.log_metrics(metrics)
-        mlflow.log_dict(report.to_dict(), "evaluation.json")
+        mlflow.log_dict(
+            {**report.to_dict(), "ranges": ranges.to_dict("records")}, "evaluation.json"
+        )
         mlflow.log_dict(
             {
                 "fingerprint": data.fingerprint,
@@ -147,6 +174,7 @@ def train(
         promoted=decision.promote,
         decision=decision,
         evaluation=report,
+        ranges=ranges,
         data=data,
         seconds=seconds,
     )

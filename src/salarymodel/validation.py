@@ -30,7 +30,7 @@ _CODE_COLUMNS = (
     "country",
     "company_country",
 )
-_NUMERIC_COLUMNS = ("remote_ratio", "year", "salary_usd")
+_NUMERIC_COLUMNS = ("remote_ratio", "year", "month", "salary_usd")
 
 
 @dataclass
@@ -78,6 +78,7 @@ def canonical_schema(settings: Settings, require_salary: bool) -> pa.DataFrameSc
             "year": pa.Column(
                 float, pa.Check.in_range(limits.year_min, limits.year_max), nullable=True
             ),
+            "month": pa.Column(float, pa.Check.in_range(1, 12), nullable=True),
             "salary_usd": pa.Column(
                 float,
                 pa.Check.in_range(limits.salary_usd_min, limits.salary_usd_max),

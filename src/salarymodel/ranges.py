@@ -1,0 +1,267 @@
+"""Calibrated salary ranges: an 80% range that really covers 80%.
+
+Method: conformal prediction with a locally adaptive scale (normalised
+conformal regression), the scale coming from LightGBM quantile models:
+1. Two LightGBM quantile boosters (low and high quantile of log salary) are
+   fit on a grouped share of the training data (the proper training set);
+   half the distance between them, in USD, is the job's spread.
+2. A point model fit on the same proper set estimates the held-out
+   calibration groups. Each calibration record's score is its absolute error
+   divided by its spread; the correction Q is the finite-sample quantile of
+   these scores at the target coverage. The range is estimate ± Q · spread.
+3. Calibration is Mondrian: one Q per (source, thin support) cell, so survey
+   and postings ranges each hold their stated share, and jobs with thin
+   support get a Q computed on thin-support records only. Cells with too few
+   calibration records fall back to the source, then to all records.
+Measured on this data (see ``evaluate_ranges``) it was chosen over plain
+CQR on log-quantiles (equally honest per salary tier but about 6% wider) and
+over a constant ±k band (narrower on paper only because it covers 92% of the
+lowest-paid fifth of jobs and 63% of the highest-paid).
+Ranges never cross: low <= estimate <= high by construction.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import NormalDist
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupShuffleSplit
+
+from salarymodel.config import RangesConfig
+from salarymodel.features import AT, EXPERIENCE_ORDER, FeatureBuilder
+
+PointFitter = Callable[[np.ndarray, np.ndarray], np.ndarray]
+LOW_FILE = "booster_low.txt"
+HIGH_FILE = "booster_high.txt"
+RANGES_FILE = "ranges.json"
+ANY = "*"
+_LEVEL_NAMES = {float(v): k for k, v in EXPERIENCE_ORDER.items()}
+
+
+def quantile_levels(coverage: float) -> tuple[float, float]:
+    """The low and high quantiles whose interval has the given central coverage."""
+    return (1 - coverage) / 2, (1 + coverage) / 2
+
+
+def support_key(builder: FeatureBuilder, row: np.ndarray, country: object) -> str:
+    """Role family | experience level | country of one encoded job."""
+    family = builder.role_families[int(row[AT["role_family"]])]
+    level = _LEVEL_NAMES.get(float(row[AT["experience_level"]]), "?")
+    iso2 = country if isinstance(country, str) and country else "?"
+    return f"{family}|{level}|{iso2}"
+
+
+def support_table(builder: FeatureBuilder, matrix: np.ndarray, countries: list) -> dict[str, int]:
+    """How many training records share each role family, experience level and country."""
+    keys = [support_key(builder, row, c) for row, c in zip(matrix, countries, strict=True)]
+    return {k: int(v) for k, v in pd.Series(keys).value_counts().items()}
+
+
+def cell_key(source: str, thin: bool | None) -> str:
+    return f"{source}|{ANY if thin is None else ('thin' if thin else 'ok')}"
+
+
+def spread_usd(low_log: np.ndarray, high_log: np.ndarray, point_usd: np.ndarray) -> np.ndarray:
+    """Half the quantile range in USD (the job's local scale), floored at 1% of the estimate."""
+    low, high = np.minimum(low_log, high_log), np.maximum(low_log, high_log)
+    return np.maximum((np.exp(high) - np.exp(low)) / 2, 0.01 * point_usd)
+
+
+def conformal_offsets(
+    salary_usd: np.ndarray,
+    point_usd: np.ndarray,
+    spread: np.ndarray,
+    sources: np.ndarray,
+    thin: np.ndarray,
+    coverage: float,
+    min_cell: int,
+) -> dict[str, float]:
+    """Normalised conformal corrections per calibration cell, source and overall."""
+    scores = np.abs(salary_usd - point_usd) / spread
+
+    def finite_sample_quantile(values: np.ndarray) -> float:
+        n = len(values)
+        level = min(1.0, math.ceil((n + 1) * coverage) / n)
+        return float(np.quantile(values, level, method="higher"))
+
+    offsets = {cell_key(ANY, None): finite_sample_quantile(scores)}
+    for source in np.unique(sources):
+        in_source = sources == source
+        if in_source.sum() >= min_cell:
+            offsets[cell_key(source, None)] = finite_sample_quantile(scores[in_source])
+        for flag in (True, False):
+            in_cell = in_source & (thin == flag)
+            if in_cell.sum() >= min_cell:
+                offsets[cell_key(source, flag)] = finite_sample_quantile(scores[in_cell])
+    return offsets
+
+
+def fit_quantile_boosters(
+    matrix: np.ndarray, y_log: np.ndarray, builder: FeatureBuilder, config: RangesConfig
+) -> tuple[lgb.Booster, lgb.Booster]:
+    """LightGBM quantile boosters for the low and high ends of log salary."""
+    boosters = []
+    for alpha in quantile_levels(config.coverage):
+        data = lgb.Dataset(
+            matrix, label=y_log, categorical_feature=builder.categorical_indices,
+            free_raw_data=False,
+        )  # fmt: skip
+        params = {**config.params, "objective": "quantile", "alpha": alpha}
+        boosters.append(lgb.train(params, data, num_boost_round=config.num_boost_round))
+    return boosters[0], boosters[1]
+
+
+def calibration_split(records: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of calibration records: whole groups, never split."""
+    splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+    _, calib = next(splitter.split(records, groups=records["group_id"]))
+    mask = np.zeros(len(records), bool)
+    mask[calib] = True
+    return mask
+
+
+@dataclass
+class RangeModel:
+    """Quantile boosters, their conformal corrections and the support table."""
+
+    coverage: float
+    low: lgb.Booster
+    high: lgb.Booster
+    offsets: dict[str, float]
+    support: dict[str, int]
+    thin_below: int
+
+    def offset(self, source: str, thin: bool) -> float:
+        for key in (cell_key(source, thin), cell_key(source, None), cell_key(ANY, None)):
+            if key in self.offsets:
+                return self.offsets[key]
+        raise KeyError("range model has no global offset")
+
+    def support_of(self, builder: FeatureBuilder, row: np.ndarray, country: object) -> int:
+        return self.support.get(support_key(builder, row, country), 0)
+
+    def bounds(
+        self,
+        builder: FeatureBuilder,
+        matrix: np.ndarray,
+        point_usd: np.ndarray,
+        countries: list,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(low USD, high USD, support) for encoded jobs and their point estimates."""
+        threads = 1 if len(matrix) < 512 else 0
+        spread = spread_usd(
+            self.low.predict(matrix, num_threads=threads),
+            self.high.predict(matrix, num_threads=threads),
+            point_usd,
+        )
+        support = np.array(
+            [self.support_of(builder, r, c) for r, c in zip(matrix, countries, strict=True)]
+        )
+        sources = [_source_name(builder, r) for r in matrix]
+        correction = np.array(
+            [self.offset(s, n < self.thin_below) for s, n in zip(sources, support, strict=True)]
+        )
+        half = np.maximum(correction, 0.0) * spread
+        # A salary is positive: the low end never goes below 1% of the estimate.
+        return np.maximum(point_usd - half, 0.01 * point_usd), point_usd + half, support
+
+    # ----- storage --------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        self.low.save_model(str(folder / LOW_FILE))
+        self.high.save_model(str(folder / HIGH_FILE))
+        payload = {
+            "coverage": self.coverage,
+            "offsets": self.offsets,
+            "support": self.support,
+            "thin_below": self.thin_below,
+        }
+        (folder / RANGES_FILE).write_text(json.dumps(payload))
+
+    @classmethod
+    def load(cls, folder: Path) -> RangeModel:
+        payload = json.loads((folder / RANGES_FILE).read_text())
+        return cls(
+            coverage=float(payload["coverage"]),
+            low=lgb.Booster(model_file=str(folder / LOW_FILE)),
+            high=lgb.Booster(model_file=str(folder / HIGH_FILE)),
+            offsets={k: float(v) for k, v in payload["offsets"].items()},
+            support={k: int(v) for k, v in payload["support"].items()},
+            thin_below=int(payload["thin_below"]),
+        )
+
+
+def _source_name(builder: FeatureBuilder, row: np.ndarray) -> str:
+    code = row[AT["source"]]
+    return ANY if np.isnan(code) else builder.sources[int(code)]
+
+
+def fit_range_model(
+    records: pd.DataFrame,
+    matrix: np.ndarray,
+    builder: FeatureBuilder,
+    config: RangesConfig,
+    seed: int,
+    point_model: PointFitter,
+) -> RangeModel:
+    """Fit quantile boosters and a point model on the proper split; calibrate on the rest.
+
+    ``point_model(rows_mask)`` fits the point model on those rows and returns
+    its USD estimates for the calibration rows (injected to avoid a cycle
+    with the model module).
+    """
+    salary = records["salary_usd"].to_numpy(float)
+    y_log = np.log(salary)
+    calib = calibration_split(records, config.calibration_fraction, seed)
+    low, high = fit_quantile_boosters(matrix[~calib], y_log[~calib], builder, config)
+    point_calib = point_model(~calib, calib)
+    countries = records["country"].tolist()
+    support = support_table(builder, matrix, countries)
+    calib_support = np.array(
+        [
+            support.get(support_key(builder, row, c), 0)
+            for row, c in zip(matrix[calib], np.array(countries, dtype=object)[calib], strict=True)
+        ]
+    )
+    spread = spread_usd(low.predict(matrix[calib]), high.predict(matrix[calib]), point_calib)
+    offsets = conformal_offsets(
+        salary[calib],
+        point_calib,
+        spread,
+        records["source"].to_numpy()[calib],
+        calib_support < config.thin_support_below,
+        config.coverage,
+        config.min_calibration_cell,
+    )
+    return RangeModel(
+        coverage=config.coverage,
+        low=low,
+        high=high,
+        offsets=offsets,
+        support=support,
+        thin_below=config.thin_support_below,
+    )
+
+
+def salary_percentile(
+    salary_usd: float, estimate_usd: float, low_usd: float, high_usd: float, coverage: float
+) -> float:
+    """Approximate percentile (0-100) of a salary within a job's predicted distribution.
+
+    A two-piece log-normal through the range: the estimate is the median, and
+    each side's spread is set so that low and high sit at the range's
+    quantiles. Monotone in the salary.
+    """
+    if salary_usd <= 0:
+        raise ValueError("salary must be positive")
+    z = NormalDist().inv_cdf((1 + coverage) / 2)
+    x, mid = math.log(salary_usd), math.log(estimate_usd)
+    side = (mid - math.log(low_usd)) if x <= mid else (math.log(high_usd) - mid)
+    sigma = max(side / z, 1e-6)
+    return 100.0 * NormalDist().cdf((x - mid) / sigma)
