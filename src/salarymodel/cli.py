@@ -67,7 +67,7 @@ def ranges_table(rows: list[dict], title: str) -> Table:
     """A Rich table of range coverage and width per split, method and source."""
     table = Table(title=title)
     for column in ("split", "method", "source", "n", "coverage", "mean width (USD)",
-                   "coverage by pay fifth"):  # fmt: skip
+                   "width at target (USD)", "coverage by pay fifth"):  # fmt: skip
         table.add_column(
             column, justify="left" if column in ("split", "method", "source") else "right"
         )
@@ -80,6 +80,7 @@ def ranges_table(rows: list[dict], title: str) -> Table:
             f"{row['n']:,}",
             f"{row['coverage']:.3f}",
             f"{row['mean_width_usd']:,.0f}",
+            f"{row['width_at_target_usd']:,.0f}",
             " ".join(f"{v:.2f}" for v in fifths) if isinstance(fifths, list) else "",
             style="bold" if row["method"] == "calibrated" else None,
         )
@@ -217,6 +218,71 @@ def predict(
         f"scored {len(scored) - errors:,} of {len(scored):,} rows with model v{version.version}"
         f"; {errors:,} rows have an error (see the 'error' column) -> {output_path}"
     )
+
+
+def _champion_accuracy(settings) -> dict | None:
+    """The champion's held-out accuracy in the shape the report reads, or None."""
+    from salarymodel.registry import champion_version, connect
+
+    try:
+        client = connect(settings)
+        current = champion_version(client, settings)
+        if current is None:
+            return None
+        evaluation = run_evaluation(client, current)
+    except (RegistryError, OSError):
+        return None
+    rows = [r for r in evaluation["table"] if r["model"] == "fused_lightgbm"]
+    overall = next(r for r in rows if r["source"] == ALL)
+    return {
+        "model_version": str(current.version),
+        "mae_usd": overall["mae_usd"],
+        "mdape": overall["mdape"],
+        "r2_log": overall["r2_log"],
+        "n": overall["n"],
+        "per_source": {
+            r["source"]: {"mae_usd": r["mae_usd"], "mdape": r["mdape"]}
+            for r in rows
+            if r["source"] != ALL
+        },
+    }
+
+
+@app.command()
+def report(
+    output: Path = typer.Option(Path("models/report"), help="Folder for report.html and PNGs."),
+) -> None:
+    """Write the market insights report (self-contained HTML, images embedded)."""
+    _quiet_libraries()
+    from salarymodel.dataset import load_training_data
+    from salarymodel.report import build_report
+
+    settings, sources = load_settings(), load_sources()
+    try:
+        data = load_training_data(settings, sources)
+    except SourceFormatError as error:
+        raise _fail(str(error)) from error
+    premiums, plots = _explanation_outputs(output)
+    path = build_report(
+        data.records,
+        settings,
+        output,
+        premiums=premiums,
+        premium_plots=plots,
+        accuracy=_champion_accuracy(settings),
+    )
+    console.print(f"report written to {path}")
+
+
+def _explanation_outputs(output: Path):
+    """Premiums table and plots from `salarymodel explain`, when they have been written."""
+    import pandas as pd
+
+    folder = output.parent / "explanations"
+    table = folder / "premiums.csv"
+    if not table.exists():
+        return None, None
+    return pd.read_csv(table), sorted(folder.glob("*.png"))
 
 
 if __name__ == "__main__":

@@ -269,11 +269,31 @@ def time_split_mask(records: pd.DataFrame, recent_months: int) -> np.ndarray:
     return test
 
 
+def width_at_coverage(
+    method: str, salary: np.ndarray, point: np.ndarray, high: np.ndarray, target: float
+) -> float:
+    """Mean width after rescaling a band's scale so it covers exactly ``target`` of the data.
+
+    For comparing methods at equal coverage only (it looks at the test salaries);
+    served ranges are never rescaled this way. Bands are symmetric around the
+    estimate in USD, or in log units for the multiplicative band.
+    """
+    if method == "constant_log":
+        half = np.log(high / point)
+        factor = np.quantile(np.abs(np.log(salary / point)) / half, target)
+        return float(np.mean(point * (np.exp(factor * half) - np.exp(-factor * half))))
+    half = high - point
+    factor = np.quantile(np.abs(salary - point) / half, target)
+    return float(np.mean(2 * factor * half))
+
+
 def _interval_rows(
     split: str,
     salary: np.ndarray,
     sources: np.ndarray,
     bands: dict[str, tuple[np.ndarray, np.ndarray]],
+    point: np.ndarray,
+    target: float,
 ) -> list[dict[str, object]]:
     rows = []
     for method, (low, high) in bands.items():
@@ -288,6 +308,9 @@ def _interval_rows(
                     "n": int(mask.sum()),
                     "coverage": float(inside.mean()),
                     "mean_width_usd": float(np.mean(high[mask] - low[mask])),
+                    "width_at_target_usd": width_at_coverage(
+                        method, salary[mask], point[mask], high[mask], target
+                    ),
                 }
             )
     return rows
@@ -363,7 +386,7 @@ def _range_split(
         settings.ranges.coverage,
     )
     salary, sources = test["salary_usd"].to_numpy(float), test["source"].to_numpy()
-    rows = _interval_rows(split, salary, sources, bands)
+    rows = _interval_rows(split, salary, sources, bands, point_test, settings.ranges.coverage)
     # Conditional honesty: coverage per fifth of the estimate (lowest to highest paid).
     tiers = pd.qcut(point_test, 5, labels=False, duplicates="drop")
     for row in rows:
@@ -421,6 +444,7 @@ def _pool_folds(cv: pd.DataFrame) -> pd.DataFrame:
             "n": int(weights.sum()),
             "coverage": float(np.average(group["coverage"], weights=weights)),
             "mean_width_usd": float(np.average(group["mean_width_usd"], weights=weights)),
+            "width_at_target_usd": float(np.average(group["width_at_target_usd"], weights=weights)),
         }
         if "coverage_by_pay_fifth" in group and group["coverage_by_pay_fifth"].notna().all():
             tiers = np.array(group["coverage_by_pay_fifth"].tolist())

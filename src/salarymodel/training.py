@@ -69,6 +69,7 @@ def _range_metric_dict(ranges: pd.DataFrame) -> dict[str, float]:
         prefix = f"ranges.{row['split']}.{row['method']}.{row['source']}"
         out[f"{prefix}.coverage"] = float(row["coverage"])
         out[f"{prefix}.mean_width_usd"] = float(row["mean_width_usd"])
+        out[f"{prefix}.width_at_target_usd"] = float(row["width_at_target_usd"])
     return out
 
 
