@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ from salarymodel.config import load_settings
 from salarymodel.registry import champion_version, connect
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 
@@ -22,8 +25,34 @@ def _invoke(*args: str):
     return result
 
 
+def _make_project(root: Path) -> None:
+    shutil.copytree(ROOT / "configs", root / "configs")
+    (root / "data").symlink_to(ROOT / "data")
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """One trained project for the tests that only read the registry."""
+    root = tmp_path_factory.mktemp("cli")
+    _make_project(root)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SALARYMODEL_ROOT", str(root))
+        patch.chdir(root)
+        _invoke("train", "--sample", "1500", "--no-baselines")
+        yield root, patch
+
+
 @pytest.fixture()
-def trained(project):
+def trained(shared, monkeypatch):
+    root, _ = shared
+    monkeypatch.setenv("SALARYMODEL_ROOT", str(root))
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture()
+def fresh(project):
+    """A project of its own, for tests that change the registry."""
     _invoke("train", "--sample", "1500", "--no-baselines")
     return project
 
@@ -94,12 +123,12 @@ def test_predict_refuses_an_unknown_format_clearly(trained, tmp_path) -> None:
     assert "no configured source matches" in result.output
 
 
-def test_second_run_on_same_data_passes_the_gate(trained) -> None:
+def test_second_run_on_same_data_passes_the_gate(fresh) -> None:
     _invoke("train", "--sample", "1500", "--no-baselines")
-    assert str(_champion(trained).version) == "2"
+    assert str(_champion(fresh).version) == "2"
 
 
-def test_failed_training_never_replaces_the_champion(trained, monkeypatch) -> None:
+def test_failed_training_never_replaces_the_champion(fresh, monkeypatch) -> None:
     import salarymodel.training as training
 
     def boom(model):
@@ -108,8 +137,8 @@ def test_failed_training_never_replaces_the_champion(trained, monkeypatch) -> No
     monkeypatch.setattr(training, "log_model_bundle", boom)
     result = runner.invoke(app, ["train", "--sample", "1500", "--no-baselines"])
     assert result.exit_code != 0
-    assert str(_champion(trained).version) == "1"
-    settings = load_settings(trained / "configs" / "salarymodel.yaml")
+    assert str(_champion(fresh).version) == "1"
+    settings = load_settings(fresh / "configs" / "salarymodel.yaml")
     versions = connect(settings).search_model_versions(
         f"name='{settings.tracking.registered_model}'"
     )
@@ -120,3 +149,16 @@ def test_train_if_no_champion_skips_when_one_exists(trained) -> None:
     result = _invoke("train", "--if-no-champion")
     assert "not training" in result.output
     assert str(_champion(trained).version) == "1"
+
+
+def test_explain_then_report_write_their_files(trained, tmp_path) -> None:
+    result = _invoke("explain", "--output", str(tmp_path / "explanations"))
+    assert "top skill premiums" in result.stdout
+    written = {p.name for p in (tmp_path / "explanations").iterdir()}
+    assert {"premiums.csv", "premiums.json", "shap_beeswarm.png", "premium_skills.png"} <= written
+    _invoke("report", "--output", str(tmp_path / "report"))
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "data:image/png;base64" in html
+    assert "premium" in html.lower()
+    # the champion's held-out accuracy is stated in plain words
+    assert "median error" in html

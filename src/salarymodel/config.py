@@ -136,6 +136,11 @@ class RangesConfig(_Strict):
     num_boost_round: int = 400
 
 
+class ExplanationsConfig(_Strict):
+    sample_size: int = 5000
+    min_count: int = 30
+
+
 class EvaluationConfig(_Strict):
     n_folds: int = 5
     seed: int = 17
@@ -176,6 +181,7 @@ class Settings(_Strict):
     features: FeaturesConfig
     model: ModelConfig
     ranges: RangesConfig
+    explanations: ExplanationsConfig = Field(default_factory=ExplanationsConfig)
     evaluation: EvaluationConfig
     tracking: TrackingConfig
     gate: GateConfig

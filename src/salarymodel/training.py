@@ -8,6 +8,7 @@ replaces a good model.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -25,6 +26,8 @@ from salarymodel.evaluation import (
     cross_validate,
     evaluate_ranges,
 )
+from salarymodel.explanation_plots import write_global_explanations
+from salarymodel.explanations import Explainer
 from salarymodel.features import FeatureBuilder
 from salarymodel.model import SalaryModel
 from salarymodel.registry import (
@@ -160,6 +163,20 @@ def train(
         mlflow.log_dict(model.builder.to_dict(), "vocabulary.json")
         for file in data.quarantine_files:
             mlflow.log_artifact(str(file), "quarantine")
+        say("explaining the model (SHAP premiums and plots)")
+        step = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            _, paths = write_global_explanations(
+                Explainer.from_model(model),
+                data.records,
+                Path(tmp),
+                settings.explanations.sample_size,
+                settings.explanations.min_count,
+                seed=settings.evaluation.seed,
+            )
+            for path in paths:
+                mlflow.log_artifact(str(path), "explanations")
+        seconds["explanations"] = time.perf_counter() - step
         info = log_model_bundle(model)
         decision = decide(client, settings, metrics, tags)
         mlflow.set_tags({"gate.promote": str(decision.promote), "gate.reason": decision.reason})

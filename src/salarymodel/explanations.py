@@ -1,0 +1,252 @@
+"""SHAP explanations: what each factor is worth, in percent and dollars.
+
+SHAP TreeExplainer runs on the champion's LightGBM booster, built from the
+booster when a model is loaded (never a pickled explainer). The booster
+predicts log salary, so SHAP values are log contributions; people read them
+as premiums:
+
+- percent: exp(phi) - 1, a multiplicative premium over the base value (the
+  model's average log estimate);
+- dollars, for one estimate: each concept's share of (estimate - base) in
+  proportion to its phi, so the dollars add up exactly to the estimate;
+- dollars, for global premiums: exp(mean phi) - 1 applied to the median
+  training salary.
+
+Columns are grouped by human concept before anything is summarised: the
+three title columns are "job title", country / region / employer abroad are
+"country", each skill is its own concept. Values of one concept are summed
+per record (never absolute values summed across columns).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+import shap
+
+from salarymodel.features import AT, BASE_COLUMNS, SKILL_PREFIX, FeatureBuilder, resolve_country
+from salarymodel.model import SalaryModel
+
+# Matrix column -> the input a person gives (one concept per input).
+BASE_CONCEPTS = {
+    "role_family": "job title",
+    "title": "job title",
+    "title_seniority": "job title",
+    "experience_level": "experience level",
+    "company_size": "company size",
+    "country": "country",
+    "region": "country",
+    "employer_abroad": "country",
+    "remote_ratio": "remote ratio",
+    "employment_type": "employment type",
+    "year": "year",
+    "source": "pay view",
+    "n_skills": "number of skills",
+}
+SKILL_CONCEPT = "skill: "
+
+
+def concept_of(column: str) -> str:
+    """The human concept a matrix column belongs to."""
+    if column.startswith(SKILL_PREFIX):
+        return SKILL_CONCEPT + column.removeprefix(SKILL_PREFIX)
+    return BASE_CONCEPTS[column]
+
+
+def concept_index(columns: list[str]) -> tuple[list[str], np.ndarray]:
+    """(concept names in first-seen order, column -> concept position)."""
+    names: list[str] = []
+    position = np.empty(len(columns), int)
+    for i, column in enumerate(columns):
+        concept = concept_of(column)
+        if concept not in names:
+            names.append(concept)
+        position[i] = names.index(concept)
+    return names, position
+
+
+def group_shap(values: np.ndarray, position: np.ndarray, n_concepts: int) -> np.ndarray:
+    """Sum SHAP values of the columns of each concept (rows x concepts)."""
+    grouped = np.zeros((values.shape[0], n_concepts))
+    np.add.at(grouped.T, position, values.T)
+    return grouped
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One concept's part in one estimate."""
+
+    concept: str
+    value: str
+    percent: float
+    dollars: float
+
+
+@dataclass(frozen=True)
+class JobExplanation:
+    """Base value, estimate and the contributions that lead from one to the other."""
+
+    base_usd: float
+    estimate_usd: float
+    contributions: list[Contribution]
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def dollar_shares(phi: np.ndarray, base_log: float) -> np.ndarray:
+    """Split (estimate - base) in USD across concepts in proportion to their log contribution."""
+    total = float(phi.sum())
+    base = math.exp(base_log)
+    if abs(total) < 1e-12:
+        return base * phi  # the first-order limit of the proportional split
+    return (math.exp(base_log + total) - base) * phi / total
+
+
+class Explainer:
+    """A SHAP TreeExplainer on a model's booster, with concept grouping."""
+
+    def __init__(self, model: SalaryModel) -> None:
+        self.model = model
+        self.tree = shap.TreeExplainer(model.booster)
+        self.base_log = float(np.ravel(self.tree.expected_value)[0])
+        self.concepts, self.position = concept_index(model.builder.columns)
+
+    @classmethod
+    def from_model(cls, model: SalaryModel) -> Explainer:
+        """Build the explainer from a loaded model's booster (about 0.3 s)."""
+        return cls(model)
+
+    # ----- raw values ---------------------------------------------------------
+    def shap_values(self, matrix: np.ndarray) -> np.ndarray:
+        """Column-level SHAP values (log salary) for a feature matrix."""
+        return np.asarray(self.tree.shap_values(matrix, check_additivity=False))
+
+    def grouped(self, matrix: np.ndarray) -> np.ndarray:
+        """Concept-level SHAP values (rows x concepts)."""
+        return group_shap(self.shap_values(matrix), self.position, len(self.concepts))
+
+    # ----- one estimate ---------------------------------------------------------
+    def explain_job(self, job: Mapping[str, object]) -> JobExplanation:
+        """The estimate for one job and each concept's contribution in % and dollars."""
+        if job.get("source") in (None, "") and self.model.metadata.get("default_source"):
+            job = {**job, "source": self.model.metadata["default_source"]}
+        row, _ = self.model.builder.encode(job)
+        phi = self.grouped(row.reshape(1, -1))[0]
+        dollars = dollar_shares(phi, self.base_log)
+        values = job_values(self.model.builder, job, row)
+        contributions = [
+            Contribution(
+                concept=concept,
+                value=values.get(concept, "present" if concept.startswith(SKILL_CONCEPT) else ""),
+                percent=float(math.expm1(p) * 100),
+                dollars=float(d),
+            )
+            for concept, p, d in zip(self.concepts, phi, dollars, strict=True)
+            if p != 0.0
+        ]
+        contributions.sort(key=lambda c: abs(c.dollars), reverse=True)
+        return JobExplanation(
+            base_usd=math.exp(self.base_log),
+            estimate_usd=math.exp(self.base_log + float(phi.sum())),
+            contributions=contributions,
+        )
+
+
+def job_values(builder: FeatureBuilder, job: Mapping[str, object], row: np.ndarray) -> dict:
+    """The value a person gave for each concept, as text."""
+    family = builder.role_families[int(row[AT["role_family"]])]
+    iso2, _ = resolve_country(job.get("country"))
+    skills = job.get("skills")
+    return {
+        "job title": f"{job.get('job_title')} ({family})",
+        "experience level": _text(job.get("experience_level")),
+        "company size": _text(job.get("company_size")),
+        "country": _text(iso2),
+        "remote ratio": _text(job.get("remote_ratio")),
+        "employment type": _text(job.get("employment_type")),
+        "year": _text(job.get("year")),
+        "pay view": _text(job.get("source")),
+        "number of skills": "unknown" if skills is None else str(len(list(skills))),
+    }
+
+
+def _text(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "missing"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# ----- global premiums ----------------------------------------------------------
+CATEGORY_CONCEPTS = {
+    "experience level": "experience_level",
+    "company size": "company_size",
+    "remote ratio": "remote_ratio",
+    "employment type": "employment_type",
+    "country": "country",
+    "pay view": "source",
+}
+
+
+def record_values(records: pd.DataFrame, builder: FeatureBuilder, matrix: np.ndarray) -> dict:
+    """Per record, the value of each categorical concept (as text)."""
+    values = {
+        concept: records[column].map(_text).to_numpy()
+        for concept, column in CATEGORY_CONCEPTS.items()
+    }
+    families = np.array(builder.role_families, dtype=object)
+    values["job title"] = families[matrix[:, AT["role_family"]].astype(int)]
+    return values
+
+
+def premiums_table(
+    records: pd.DataFrame,
+    builder: FeatureBuilder,
+    matrix: np.ndarray,
+    grouped: np.ndarray,
+    concepts: list[str],
+) -> pd.DataFrame:
+    """Mean premium (%) and dollars at the median salary per concept value, with counts.
+
+    Categorical concepts: every value. Skills: postings that list the skill
+    ("present"); the survey has no skills and is left out of skill rows.
+    """
+    median_salary = float(records["salary_usd"].median())
+    values = record_values(records, builder, matrix)
+    rows = []
+    for concept, per_record in values.items():
+        phi = grouped[:, concepts.index(concept)]
+        frame = pd.DataFrame({"value": per_record, "phi": phi})
+        for value, group in frame.groupby("value", sort=False):
+            rows.append(_premium_row(concept, str(value), group["phi"], median_salary))
+    skill_start = len(BASE_COLUMNS)
+    for j, column in enumerate(builder.columns[skill_start:], start=skill_start):
+        present = matrix[:, j] == 1.0
+        if present.any():
+            concept = concept_of(column)
+            phi = pd.Series(grouped[present, concepts.index(concept)])
+            rows.append(_premium_row(concept, "present", phi, median_salary))
+    table = pd.DataFrame(rows)
+    return table.sort_values(["concept", "count"], ascending=[True, False], ignore_index=True)
+
+
+def _premium_row(concept: str, value: str, phi: pd.Series, median_salary: float) -> dict:
+    ratio = math.exp(float(phi.mean()))
+    return {
+        "concept": concept,
+        "value": value,
+        "mean_premium_pct": (ratio - 1) * 100,
+        "dollars_at_median": median_salary * (ratio - 1),
+        "count": len(phi),
+    }
+
+
+def mean_abs_by_concept(grouped: np.ndarray, concepts: list[str]) -> pd.Series:
+    """Mean |grouped SHAP| per concept (log units), largest first."""
+    return pd.Series(np.abs(grouped).mean(axis=0), index=concepts).sort_values(ascending=False)

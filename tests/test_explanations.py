@@ -1,0 +1,134 @@
+"""SHAP explanations: additivity, grouping by concept, premiums and plots."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from salarymodel.dataset import load_training_data
+from salarymodel.explanation_plots import write_global_explanations
+from salarymodel.explanations import Explainer, concept_index, dollar_shares, premiums_table
+from salarymodel.features import FeatureBuilder
+from salarymodel.model import SalaryModel
+
+pytestmark = pytest.mark.slow
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def records(settings, sources):
+    return load_training_data(settings, sources, sample=3000, seed=8).records
+
+
+@pytest.fixture(scope="module")
+def explainer(records, settings):
+    builder = FeatureBuilder.fit(records, settings.features)
+    model = SalaryModel.fit(records, builder, settings.model)
+    model.metadata["default_source"] = "aijobs"
+    return Explainer.from_model(model)
+
+
+def test_grouped_shap_adds_up_to_the_log_estimate(explainer, records) -> None:
+    matrix = explainer.model.builder.transform(records.head(300))
+    grouped = explainer.grouped(matrix)
+    log_estimate = explainer.model.predict_log(matrix)
+    np.testing.assert_allclose(explainer.base_log + grouped.sum(axis=1), log_estimate, atol=1e-6)
+
+
+def test_one_job_explanation_adds_up_in_dollars_and_percent(explainer) -> None:
+    job = {
+        "job_title": "Senior Data Engineer",
+        "experience_level": "SE",
+        "country": "US",
+        "company_size": "M",
+        "remote_ratio": 0,
+        "employment_type": "FT",
+        "year": 2024,
+    }
+    result = explainer.explain_job(job)
+    estimate = explainer.model.estimate_job(job).estimate_usd
+    assert result.estimate_usd == pytest.approx(estimate, rel=1e-9)
+    dollars = sum(c.dollars for c in result.contributions)
+    assert result.base_usd + dollars == pytest.approx(estimate, rel=1e-9)
+    product = math.prod(1 + c.percent / 100 for c in result.contributions)
+    assert result.base_usd * product == pytest.approx(estimate, rel=1e-9)
+    concepts = {c.concept for c in result.contributions}
+    assert {"job title", "experience level", "country"} <= concepts
+    assert [abs(c.dollars) for c in result.contributions] == sorted(
+        (abs(c.dollars) for c in result.contributions), reverse=True
+    )
+
+
+def test_columns_of_one_input_are_one_concept(explainer) -> None:
+    names, position = concept_index(explainer.model.builder.columns)
+    columns = explainer.model.builder.columns
+    title_columns = [c for c, p in zip(columns, position, strict=True) if names[p] == "job title"]
+    assert title_columns == ["role_family", "title", "title_seniority"]
+    assert names.count("country") == 1 and "skill: python" in names
+
+
+def test_grouping_sums_signed_values_not_absolute_ones(explainer, records) -> None:
+    matrix = explainer.model.builder.transform(records.head(200))
+    raw = explainer.shap_values(matrix)
+    grouped = explainer.grouped(matrix)
+    names, position = concept_index(explainer.model.builder.columns)
+    title = names.index("job title")
+    np.testing.assert_allclose(grouped[:, title], raw[:, position == title].sum(axis=1))
+    assert np.abs(grouped[:, title]).mean() <= np.abs(raw[:, position == title]).sum(1).mean()
+
+
+def test_premiums_agree_with_raw_shap_values(explainer, records) -> None:
+    sample = records.sample(1500, random_state=1).reset_index(drop=True)
+    builder = explainer.model.builder
+    matrix = builder.transform(sample)
+    raw = explainer.shap_values(matrix)
+    grouped = explainer.grouped(matrix)
+    table = premiums_table(sample, builder, matrix, grouped, explainer.concepts)
+    median = sample["salary_usd"].median()
+    senior = (sample["experience_level"] == "SE").to_numpy()
+    expected = math.expm1(raw[senior, builder.columns.index("experience_level")].mean())
+    row = table[(table["concept"] == "experience level") & (table["value"] == "SE")].iloc[0]
+    assert row["count"] == senior.sum()
+    assert row["mean_premium_pct"] == pytest.approx(expected * 100)
+    assert row["dollars_at_median"] == pytest.approx(expected * median)
+    python = matrix[:, builder.columns.index("skill:python")] == 1
+    skill = table[table["concept"] == "skill: python"].iloc[0]
+    assert skill["count"] == python.sum()
+    expected = math.expm1(raw[python, builder.columns.index("skill:python")].mean())
+    assert skill["mean_premium_pct"] == pytest.approx(expected * 100)
+
+
+def test_dollar_shares_sum_to_the_difference() -> None:
+    phi = np.array([0.3, -0.1, 0.05])
+    shares = dollar_shares(phi, math.log(100_000))
+    assert shares.sum() == pytest.approx(100_000 * (math.exp(0.25) - 1))
+    tiny = dollar_shares(np.array([1e-14, -1e-14]), math.log(100_000))
+    assert np.all(np.isfinite(tiny))
+
+
+def test_global_outputs_are_valid_pngs_and_tables(explainer, records, tmp_path) -> None:
+    table, paths = write_global_explanations(explainer, records, tmp_path, 600, 10)
+    pngs = [p for p in paths if p.suffix == ".png"]
+    names = {p.name for p in pngs}
+    assert {
+        "shap_beeswarm.png",
+        "shap_importance.png",
+        "premium_skills.png",
+        "premium_country.png",
+        "premium_experience_level.png",
+        "premium_company_size.png",
+        "premium_remote_ratio.png",
+        "premium_employment_type.png",
+    } <= names
+    for png in pngs:
+        assert png.read_bytes()[:8] == PNG_SIGNATURE
+        image = matplotlib.image.imread(png)
+        assert image.shape[0] > 200 and image.shape[1] > 300
+        assert image.std() > 0.01  # not a blank canvas
+    assert (tmp_path / "premiums.csv").stat().st_size > 100
+    assert {"concept", "value", "mean_premium_pct", "dollars_at_median", "count"} <= set(
+        table.columns
+    )
