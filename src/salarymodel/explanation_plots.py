@@ -35,8 +35,19 @@ ORDERS = {
     "employment type": ["FT", "PT", "CT", "FL", "missing"],
 }
 LABELS = {
-    "experience level": {"EN": "entry", "MI": "mid", "SE": "senior", "EX": "executive"},
-    "company size": {"S": "small (<50)", "M": "medium (50-250)", "L": "large (>250)"},
+    "experience level": {
+        "EN": "entry",
+        "MI": "mid",
+        "SE": "senior",
+        "EX": "executive",
+        "missing": "not stated",
+    },
+    "company size": {
+        "S": "small (<50)",
+        "M": "medium (50-250)",
+        "L": "large (>250)",
+        "missing": "not stated",
+    },
     "remote ratio": {"0": "on-site", "50": "hybrid", "100": "fully remote"},
     "employment type": {"FT": "full-time", "PT": "part-time", "CT": "contract", "FL": "freelance"},
 }
@@ -97,7 +108,7 @@ def _premium_bars(
         zip(values[::-1], rows["dollars_at_median"].to_numpy()[::-1], strict=True)
     ):
         axis.annotate(
-            f" {dollars:+,.0f} $",
+            f" {'+' if dollars >= 0 else '-'}${abs(dollars):,.0f}",
             (value, y),
             va="center",
             ha="left" if value >= 0 else "right",
