@@ -1,6 +1,7 @@
 # Two commands on a fresh machine:
-#   make run    virtual env + install, train if there is no champion, then the main job
-#   make test   virtual env + install, then the test suite
+#   make run    virtual env + install, train if there is no champion, evaluate, then
+#               serve it on http://127.0.0.1:3000 (web page at /; Ctrl-C stops)
+#   make test   virtual env + install (+ Debian's chromium for the web test), the test suite
 # Everything runs on 127.0.0.1 with no network beyond the package index at install.
 
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint format clean
+.PHONY: run test install browser lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +22,16 @@ install: $(STAMP)
 run: install
 	$(BIN)/salarymodel train --if-no-champion
 	$(BIN)/salarymodel evaluate
+	$(BIN)/salarymodel serve
 
-test: install
+# Headless Chromium for the web page's end-to-end test (Debian packages; the
+# test skips, saying why, when none could be installed).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) || \
+	  echo "could not install chromium: the web test will be skipped"
+
+test: install browser
 	$(BIN)/pytest
 
 lint: install
@@ -34,4 +43,4 @@ format: install
 	$(BIN)/ruff format src tests benchmarks
 
 clean:
-	rm -rf $(VENV) mlflow.db mlruns models/registry-cache models/quarantine
+	rm -rf $(VENV) mlflow.db mlruns models/registry-cache models/quarantine bentoml_home

@@ -3,6 +3,7 @@
 salarymodel train                 train on the shipped data, register, gate
 salarymodel evaluate --json       the champion's evaluation and baselines
 salarymodel predict --input CSV --output CSV [--source NAME]
+salarymodel serve [--port N]      the HTTP service and web page on 127.0.0.1
 """
 
 from __future__ import annotations
@@ -220,6 +221,48 @@ def predict(
     )
 
 
+@app.command()
+def explain(
+    output: Path = typer.Option(
+        Path("models/explanations"), help="Folder for the SHAP plots and premiums table."
+    ),
+) -> None:
+    """Regenerate the champion's global SHAP outputs: plots and the premiums table."""
+    _quiet_libraries()
+    from salarymodel.dataset import load_training_data
+    from salarymodel.explanation_plots import write_global_explanations
+    from salarymodel.explanations import Explainer
+
+    settings, sources = load_settings(), load_sources()
+    try:
+        model, version = load_champion(settings)
+        data = load_training_data(settings, sources)
+    except (SourceFormatError, RegistryError) as error:
+        raise _fail(str(error)) from error
+    with console.status("explaining the champion with SHAP"):
+        table, paths = write_global_explanations(
+            Explainer.from_model(model),
+            data.records,
+            output,
+            settings.explanations.sample_size,
+            settings.explanations.min_count,
+            seed=settings.evaluation.seed,
+        )
+    skills = table[table["concept"].str.startswith("skill: ")].nlargest(10, "count")
+    summary = Table(title=f"Champion v{version.version}: top skill premiums (sample counts)")
+    for column in ("skill", "premium", "USD at median", "n"):
+        summary.add_column(column, justify="left" if column == "skill" else "right")
+    for row in skills.itertuples():
+        summary.add_row(
+            row.concept.removeprefix("skill: "),
+            f"{row.mean_premium_pct:+.1f}%",
+            f"{row.dollars_at_median:+,.0f}",
+            f"{row.count:,}",
+        )
+    stdout.print(summary)
+    console.print(f"wrote {len(paths)} files to {output}")
+
+
 def _champion_accuracy(settings) -> dict | None:
     """The champion's held-out accuracy in the shape the report reads, or None."""
     from salarymodel.registry import champion_version, connect
@@ -283,6 +326,35 @@ def _explanation_outputs(output: Path):
     if not table.exists():
         return None, None
     return pd.read_csv(table), sorted(folder.glob("*.png"))
+
+
+@app.command()
+def serve(
+    port: int | None = typer.Option(None, help="Port (default: serving.port in configs, 3000)."),
+    host: str | None = typer.Option(
+        None, help="Interface to bind (default: serving.host in configs, 127.0.0.1)."
+    ),
+    workers: int = typer.Option(2, min=1, help="Worker processes (2 suit a 2-core machine)."),
+    export_only: bool = typer.Option(
+        False, "--export-only", help="Export the champion to the BentoML store and exit."
+    ),
+) -> None:
+    """Serve the champion over HTTP: API, web page at /, OpenAPI at /docs.json (BentoML)."""
+    _quiet_libraries()
+    settings = load_settings()
+    host = host or settings.serving.host
+    port = settings.serving.port if port is None else port
+    from salarymodel.service import export_champion
+    from salarymodel.service import serve as serve_http
+
+    try:
+        if export_only:
+            console.print(f"exported {export_champion(settings)} to the BentoML model store")
+            return
+        console.print(f"starting the service on http://{host}:{port} (web page at /, Ctrl-C stops)")
+        serve_http(host, port, workers)
+    except RegistryError as error:
+        raise _fail(str(error)) from error
 
 
 if __name__ == "__main__":

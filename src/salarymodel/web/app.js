@@ -1,0 +1,215 @@
+// salarymodel web page: fills the form from GET /model, posts the job to
+// POST /explain and draws the estimate, its range and the explanation.
+// Plain browser JavaScript, no libraries, nothing loaded from the network.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const usd = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumFractionDigits: 0 });
+const TOP_CONTRIBUTIONS = 10;
+const VIEW_NAMES = { aijobs: "reported pay (survey)", postings: "advertised pay (job postings)" };
+const VIEW_SHORT = { aijobs: "reported (survey)", postings: "advertised (postings)" };
+const REMOTE_NAMES = { 0: "on site", 50: "hybrid", 100: "fully remote" };
+const chosenSkills = new Set();
+let vocabulary = { skills: [] };
+
+function option(value, text, selected) {
+  const element = document.createElement("option");
+  element.value = value;
+  element.textContent = text;
+  element.selected = selected;
+  return element;
+}
+
+function fillSelect(id, values, names, chosen) {
+  const select = $(id);
+  const text = (v) => (names && names[v] ? names[v] : String(v));
+  select.replaceChildren(...values.map((v) => option(v, text(v), String(v) === String(chosen))));
+}
+
+function fillDatalist(id, values) {
+  $(id).replaceChildren(...values.map((v) => option(v, "", false)));
+}
+
+function renderSkillList() {
+  const filter = $("skill-search").value.trim().toLowerCase();
+  const items = vocabulary.skills
+    .filter((s) => !filter || s.includes(filter))
+    .map((skill) => {
+      const label = document.createElement("label");
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.value = skill;
+      box.checked = chosenSkills.has(skill);
+      box.addEventListener("change", () => {
+        box.checked ? chosenSkills.add(skill) : chosenSkills.delete(skill);
+        renderChosen();
+      });
+      label.append(box, skill);
+      return label;
+    });
+  $("skill-list").replaceChildren(...items);
+}
+
+function renderChosen() {
+  const chips = [...chosenSkills].sort().map((skill) => {
+    const chip = document.createElement("button");
+    chip.type = "button";
+    chip.className = "chip";
+    chip.textContent = skill;
+    chip.title = `remove ${skill}`;
+    chip.addEventListener("click", () => {
+      chosenSkills.delete(skill);
+      renderChosen();
+      renderSkillList();
+    });
+    return chip;
+  });
+  $("chosen-skills").replaceChildren(...chips);
+}
+
+async function loadModel() {
+  const response = await fetch("/model");
+  if (!response.ok) throw new Error(`GET /model answered ${response.status}`);
+  const card = await response.json();
+  const allowed = card.allowed;
+  const defaults = card.defaults;
+  vocabulary = card.vocabulary;
+  fillSelect("experience_level", Object.keys(allowed.experience_level), allowed.experience_level, defaults.experience_level);
+  fillSelect("company_size", Object.keys(allowed.company_size), allowed.company_size, defaults.company_size);
+  fillSelect("employment_type", Object.keys(allowed.employment_type), allowed.employment_type, defaults.employment_type);
+  fillSelect("remote_ratio", allowed.remote_ratio, REMOTE_NAMES, defaults.remote_ratio);
+  fillSelect("view", allowed.view, null, card.default_view);
+  for (const element of $("view").options) element.textContent = VIEW_SHORT[element.value] || element.value;
+  fillDatalist("titles", vocabulary.titles);
+  fillDatalist("countries", vocabulary.countries.map((c) => c.name));
+  renderSkillList();
+  $("model-line").textContent = `model v${card.model_version}` + (card.trained_at ? `, trained ${card.trained_at.slice(0, 10)}` : "");
+}
+
+function jobFromForm() {
+  const job = { job_title: $("job_title").value.trim() };
+  for (const name of ["experience_level", "company_size", "employment_type", "view"]) job[name] = $(name).value;
+  job.remote_ratio = Number($("remote_ratio").value);
+  const country = $("country").value.trim();
+  if (country) job.country = country;
+  if (chosenSkills.size) job.skills = [...chosenSkills];
+  return job;
+}
+
+function showError(message) {
+  $("form-error").textContent = message;
+  $("form-error").hidden = !message;
+}
+
+function renderRange(result) {
+  const low = result.low_usd, high = result.high_usd, estimate = result.estimate_usd;
+  if (low == null || high == null) {
+    $("range-band").style.width = "0";
+    $("low").textContent = $("high").textContent = $("coverage-line").textContent = "";
+    return;
+  }
+  // The track spans a little beyond the range so the band never touches the ends.
+  const pad = (high - low) * 0.15 || estimate * 0.1;
+  const start = Math.max(0, low - pad), end = high + pad;
+  const at = (value) => `${((value - start) / (end - start)) * 100}%`;
+  $("range-band").style.left = at(low);
+  $("range-band").style.width = `calc(${at(high)} - ${at(low)})`;
+  $("range-mark").style.left = `calc(${at(estimate)} - 2px)`;
+  $("low").textContent = usd.format(low);
+  $("high").textContent = usd.format(high);
+  $("coverage-line").textContent = `${Math.round(result.coverage * 100)}% of similar salaries`;
+}
+
+function contributionRows(contributions) {
+  const top = contributions.slice(0, TOP_CONTRIBUTIONS);
+  const rest = contributions.slice(TOP_CONTRIBUTIONS);
+  if (rest.length) {
+    const dollars = rest.reduce((sum, c) => sum + c.dollars, 0);
+    top.push({ concept: `${rest.length} other inputs`, value: "", dollars, percent: null });
+  }
+  return top;
+}
+
+function renderChart(contributions) {
+  const rows = contributionRows(contributions);
+  const scale = Math.max(1, ...rows.map((c) => Math.abs(c.dollars)));
+  $("chart").replaceChildren(...rows.map((c) => {
+    const row = document.createElement("div");
+    row.className = "bar-row";
+    row.setAttribute("role", "listitem");
+    const label = document.createElement("div");
+    label.className = "bar-label";
+    label.textContent = c.concept + " ";
+    if (c.value) {
+      const value = document.createElement("small");
+      value.textContent = c.value;
+      label.append(value);
+    }
+    label.title = `${c.concept}: ${c.value}`;
+    const area = document.createElement("div");
+    area.className = "bar-area";
+    const axis = document.createElement("div");
+    axis.className = "bar-axis";
+    const bar = document.createElement("div");
+    const half = (Math.abs(c.dollars) / scale) * 38; // % of the area on one side; room for the label
+    bar.className = `bar ${c.dollars >= 0 ? "up" : "down"}`;
+    bar.style.width = `${half}%`;
+    bar.style.left = c.dollars >= 0 ? "50%" : `${50 - half}%`;
+    const text = document.createElement("span");
+    text.className = "bar-value";
+    const sign = c.dollars >= 0 ? "+" : "−";
+    text.textContent = `${sign}${usd.format(Math.abs(c.dollars))}` + (c.percent == null ? "" : ` (${sign}${Math.abs(c.percent).toFixed(1)}%)`);
+    if (c.dollars >= 0) text.style.left = `calc(${50 + half}% + 4px)`;
+    else text.style.right = `calc(${50 + half}% + 4px)`;
+    area.append(axis, bar, text);
+    row.append(label, area);
+    return row;
+  }));
+}
+
+function renderResult(result) {
+  $("placeholder").hidden = true;
+  $("answer").hidden = false;
+  $("estimate").textContent = usd.format(result.estimate_usd);
+  $("view-line").textContent = `Describes ${VIEW_NAMES[result.view] || result.view} · model v${result.model_version}`;
+  renderRange(result);
+  $("support-line").textContent = result.support == null ? "" :
+    `${result.support.toLocaleString("en-US")} training records share this role family, experience level and country` +
+    (result.thin_support ? " (thin support: treat the range with care)." : ".");
+  $("warnings").replaceChildren(...result.warnings.map((w) => {
+    const item = document.createElement("li");
+    item.textContent = w;
+    return item;
+  }));
+  $("base").textContent = usd.format(result.base_usd);
+  renderChart(result.contributions);
+}
+
+async function estimate(event) {
+  event.preventDefault();
+  const job = jobFromForm();
+  if (!job.job_title) {
+    showError("Please enter a job title.");
+    return;
+  }
+  showError("");
+  $("submit").disabled = true;
+  try {
+    const response = await fetch("/explain", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(job),
+    });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error || `the service answered ${response.status}`);
+    renderResult(body);
+  } catch (error) {
+    showError(error.message);
+  } finally {
+    $("submit").disabled = false;
+  }
+}
+
+$("job-form").addEventListener("submit", estimate);
+$("skill-search").addEventListener("input", renderSkillList);
+loadModel().catch((error) => showError(`Could not load the model description: ${error.message}`));

@@ -1,0 +1,501 @@
+"""The BentoML service: every endpoint through the test client, the 422s and limits,
+a real `salarymodel serve` process over HTTP, the BentoML model store and `bentoml build`.
+
+A small real champion is trained once per session (1,500 rows per source) in
+a throw-away project root; test_web.py shares it and the served process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.slow
+_SHARED: dict[str, Any] = {}  # the champion's root and the served process, once per session
+
+
+# ----- shared helpers (test_web.py imports these) ----------------------------------------------
+def project_env(root: Path) -> dict[str, str]:
+    """Environment pointing the CLI, MLflow and BentoML at a throw-away project root."""
+    return {
+        **os.environ,
+        "SALARYMODEL_ROOT": str(root),
+        "BENTOML_HOME": str(root / "bentoml_home"),
+        "BENTOML_DO_NOT_TRACK": "True",
+        "GIT_PYTHON_REFRESH": "quiet",
+    }
+
+
+def champion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project root holding a small real champion, trained once per session via the CLI."""
+    root = tmp_path_factory.getbasetemp() / "service-project"
+    if (root / ".trained").exists():
+        return root
+    root.mkdir(exist_ok=True)
+    shutil.copytree(ROOT / "configs", root / "configs", dirs_exist_ok=True)
+    # One LightGBM thread: on 2 cores two multi-threaded LightGBM processes
+    # (tests beside another job) slow each other down by orders of magnitude.
+    settings = root / "configs" / "salarymodel.yaml"
+    settings.write_text(settings.read_text().replace("num_threads: 2", "num_threads: 1"))
+    if not (root / "data").exists():
+        (root / "data").symlink_to(ROOT / "data")
+    command = [str(BIN / "salarymodel"), "train", "--sample", "1500", "--no-baselines"]
+    done = subprocess.run(
+        command, cwd=root, env=project_env(root), capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (root / ".trained").touch()
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def served_url(root: Path, request: pytest.FixtureRequest) -> str:
+    """`salarymodel serve` on a free port, started once per session; its base URL."""
+    if "url" in _SHARED:
+        return _SHARED["url"]
+    port = free_port()
+    log = root / "serve.log"
+    process = subprocess.Popen(
+        # One worker: half the start-up CPU of the default two (same code path).
+        [str(BIN / "salarymodel"), "serve", "--port", str(port), "--workers", "1"],
+        cwd=root,
+        env=project_env(root),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    request.addfinalizer(lambda: (_stop(process), _SHARED.pop("url", None)))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"serve exited: {log.read_text()[-3000:]}"
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                _SHARED.update(url=url, process=process)
+                return url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"service not ready in 180 s: {log.read_text()[-3000:]}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+# ----- fixtures ------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return champion_root(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def service_env(root: Path) -> Iterator[Path]:
+    """This process pointed at the champion's project root (the service reads it on load)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in project_env(root).items():
+            patch.setenv(name, value)
+        yield root
+
+
+@pytest.fixture(scope="module")
+def client(service_env: Path):
+    """BentoML's ASGI app of the service in this process (loads the champion on start)."""
+    from starlette.testclient import TestClient
+
+    from salarymodel.service import SalaryService
+
+    with TestClient(SalaryService.to_asgi()) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def champion(service_env: Path):
+    """The same champion loaded straight from the registry, to compare answers with."""
+    from salarymodel.config import load_settings
+    from salarymodel.registry import load_champion
+
+    return load_champion(load_settings())
+
+
+@pytest.fixture(scope="session")
+def url(root: Path, request: pytest.FixtureRequest) -> str:
+    return served_url(root, request)
+
+
+JOB = {
+    "job_title": "Senior Data Scientist",
+    "experience_level": "SE",
+    "company_size": "M",
+    "country": "Germany",
+    "remote_ratio": 0,
+    "employment_type": "FT",
+    "skills": ["python", "sql"],
+}
+
+
+def _varied_jobs(n: int) -> list[dict[str, Any]]:
+    titles = ["Data Engineer", "Machine Learning Engineer", "Data Analyst", "Zookeeper",
+              "Head of Data", "Research Scientist", "BI Developer"]  # fmt: skip
+    countries = ["US", "de", "United Kingdom", "Atlantis", "IN", "Spain", "CA"]
+    skills = [["python"], ["sklearn", "sql"], [], ["cobol-on-mars", "aws"], ["tableau"], None]
+    jobs = []
+    for i in range(n):
+        job = {
+            "job_title": titles[i % len(titles)],
+            "country": countries[i % len(countries)],
+            "experience_level": ["EN", "MI", "SE", "EX"][i % 4],
+            "remote_ratio": [0, 50, 100][i % 3],
+            "view": ["aijobs", "postings"][i % 2],
+        }
+        if skills[i % len(skills)] is not None:
+            job["skills"] = skills[i % len(skills)]
+        jobs.append(job)
+    return jobs
+
+
+# ----- /predict ------------------------------------------------------------------------------
+def test_predict_gives_estimate_range_support_and_version(client, champion) -> None:
+    model, version = champion
+    answer = client.post("/predict", json=JOB)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["low_usd"] < body["estimate_usd"] < body["high_usd"]
+    assert body["coverage"] == pytest.approx(0.8)
+    assert body["support"] >= 0 and isinstance(body["thin_support"], bool)
+    assert body["view"] == "aijobs"  # the configured default view
+    assert body["model_version"] == str(version.version)
+    from salarymodel.service import JobRequest
+
+    year = JobRequest(job_title="x").year
+    direct = model.estimate_job({**JOB, "country": "DE", "company_country": "DE", "year": year})
+    assert body["estimate_usd"] == pytest.approx(direct.estimate_usd, abs=0.5)
+    assert body["high_usd"] == pytest.approx(direct.high_usd, abs=0.5)
+
+
+def test_only_the_title_is_required_and_defaults_are_as_documented(client) -> None:
+    from salarymodel.service import JobRequest
+
+    bare = client.post("/predict", json={"job_title": "Data Engineer"}).json()
+    defaults = {
+        name: field.get_default(call_default_factory=True)
+        for name, field in JobRequest.model_fields.items()
+        if name not in ("job_title", "company_country", "view", "skills")
+    }
+    assert defaults["experience_level"] == "SE" and defaults["country"] == "US"
+    spelled_out = client.post("/predict", json={"job_title": "Data Engineer", **defaults}).json()
+    assert bare == spelled_out
+
+
+def test_country_accepts_codes_and_names(client) -> None:
+    answers = [
+        client.post("/predict", json={**JOB, "country": c}).json()["estimate_usd"]
+        for c in ("DE", "de", "Germany", " germany ")
+    ]
+    assert len(set(answers)) == 1
+    assert client.post("/predict", json={**JOB, "country": "US"}).json()["estimate_usd"] not in (
+        answers
+    )
+
+
+def test_the_view_is_passed_to_the_model(client, champion) -> None:
+    model, _ = champion
+    from salarymodel.service import JobRequest
+
+    year = JobRequest(job_title="x").year
+    for view in ("aijobs", "postings"):
+        body = client.post("/predict", json={**JOB, "skills": None, "view": view}).json()
+        assert body["view"] == view
+        job = {**JOB, "skills": None, "country": "DE", "company_country": "DE"}
+        direct = model.estimate_job({**job, "year": year, "source": view})
+        assert body["estimate_usd"] == pytest.approx(direct.estimate_usd, abs=0.5)
+
+
+def test_unknown_title_country_and_skill_still_estimate_with_named_warnings(client) -> None:
+    job = {"job_title": "Zookeeper", "country": "Atlantis", "skills": ["python", "cobol-on-mars"]}
+    answer = client.post("/predict", json=job)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["estimate_usd"] > 0
+    text = " | ".join(body["warnings"])
+    assert "Zookeeper" in text and "Atlantis" in text and "cobol-on-mars" in text
+    assert "'python'" not in text  # a known skill is not reported
+
+
+# ----- 422 and limits --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("change", "field", "allowed"),
+    [
+        ({"experience_level": "XX"}, "experience_level", ["EN", "MI", "SE", "EX"]),
+        ({"company_size": "XL"}, "company_size", ["S", "M", "L"]),
+        ({"remote_ratio": 30}, "remote_ratio", [0, 50, 100]),
+        ({"employment_type": "intern"}, "employment_type", ["FT", "PT", "CT", "FL"]),
+        ({"view": "glassdoor"}, "view", ["aijobs", "postings"]),
+        ({"job_title": "x" * 201}, "job_title", None),
+        ({"job_title": "  "}, "job_title", None),
+        ({"skills": [f"skill{i}" for i in range(101)]}, "skills", None),
+        ({"skills": "python"}, "skills", None),
+        ({"year": 1990}, "year", None),
+        ({"contry": "DE"}, "contry", None),
+    ],
+)
+def test_invalid_values_get_422_naming_the_field_and_allowed_values(
+    client, change: dict, field: str, allowed: list | None
+) -> None:
+    for route in ("/predict", "/explain"):
+        answer = client.post(route, json={**JOB, **change})
+        assert answer.status_code == 422, answer.text
+        body = answer.json()
+        problem = next(d for d in body["detail"] if d["field"] == field)
+        assert field in body["error"]
+        if allowed is not None:
+            assert problem["allowed"] == allowed
+            assert all(str(v) in body["error"] for v in allowed)
+
+
+def test_missing_title_and_broken_json_get_422(client) -> None:
+    missing = client.post("/predict", json={"country": "US"})
+    assert missing.status_code == 422
+    assert missing.json()["detail"][0]["field"] == "job_title"
+    broken = client.post(
+        "/predict", content=b'{"job_title": ', headers={"content-type": "application/json"}
+    )
+    assert broken.status_code == 422
+
+
+def test_oversized_bodies_are_refused_before_parsing(client) -> None:
+    padding = {**JOB, "job_title": "Data Engineer", "skills": ["python"] * 90}
+    single = json.dumps({**padding, "filler": "x" * 70_000}).encode()
+    answer = client.post("/predict", content=single, headers={"content-type": "application/json"})
+    assert answer.status_code == 413
+    row = b'{"job_title":"Data Engineer"},'
+    huge = b'{"jobs":[' + row * (33 * 1024**2 // len(row)) + b'{"job_title":"x"}]}'
+    started = time.perf_counter()
+    headers = {"content-type": "application/json"}
+    answer = client.post("/predict_batch", content=huge, headers=headers)
+    assert answer.status_code == 413
+    assert time.perf_counter() - started < 20
+
+
+def test_batch_over_10000_jobs_gets_422(client) -> None:
+    answer = client.post("/predict_batch", json={"jobs": [{"job_title": "x"}] * 10_001})
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["field"] == "jobs"
+    invalid = client.post("/predict_batch", json={"jobs": [JOB, {**JOB, "remote_ratio": 7}]})
+    assert invalid.status_code == 422
+    assert invalid.json()["detail"][0]["field"] == "jobs[1].remote_ratio"
+
+
+# ----- /predict_batch ----------------------------------------------------------------------------
+@pytest.mark.parametrize("n", [5, 90])  # row by row below 64 jobs, vectorised from 64
+def test_batch_answers_as_single_requests_do_in_order(client, n: int) -> None:
+    jobs = _varied_jobs(n)
+    answer = client.post("/predict_batch", json={"jobs": jobs})
+    assert answer.status_code == 200, answer.text
+    results = answer.json()
+    assert len(results) == n
+    for job, result in zip(jobs, results, strict=True):
+        single = client.post("/predict", json=job).json()
+        for key in ("estimate_usd", "low_usd", "high_usd"):
+            assert result[key] == pytest.approx(single[key], abs=1.0), (job, key)
+        for key in ("support", "thin_support", "view", "warnings", "model_version"):
+            assert result[key] == single[key], (job, key)
+
+
+def test_a_10000_row_batch_is_one_request(client) -> None:
+    jobs = _varied_jobs(10_000)
+    answer = client.post("/predict_batch", json={"jobs": jobs})
+    assert answer.status_code == 200
+    results = answer.json()
+    assert len(results) == 10_000
+    period = 84  # _varied_jobs repeats itself every lcm(7, 7, 4, 3, 2, 6) jobs
+    assert results[7] == results[7 + period]
+
+
+# ----- /explain ---------------------------------------------------------------------------
+def test_explain_contributions_add_up_to_the_estimate(client) -> None:
+    answer = client.post("/explain", json=JOB)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    predict = client.post("/predict", json=JOB).json()
+    assert body["estimate_usd"] == predict["estimate_usd"]
+    contributions = body["contributions"]
+    total = sum(c["dollars"] for c in contributions)
+    assert total == pytest.approx(body["estimate_usd"] - body["base_usd"], abs=len(contributions))
+    concepts = {c["concept"]: c for c in contributions}
+    assert {"job title", "experience level", "country"} <= set(concepts)
+    assert concepts["experience level"]["value"] == "SE"
+    assert all(c["dollars"] * c["percent"] >= 0 for c in contributions)  # same sign
+    dollars = [abs(c["dollars"]) for c in contributions]
+    assert dollars == sorted(dollars, reverse=True)
+    skills = {c["concept"]: c["value"] for c in contributions if c["concept"].startswith("skill")}
+    assert skills.get("skill: python", "listed") == "listed"
+    assert set(skills.values()) <= {"listed", "not listed"}
+
+
+# ----- /model, health, page ----------------------------------------------------------------------
+def test_model_describes_version_data_metrics_and_vocabulary(client, champion) -> None:
+    model, version = champion
+    card = client.get("/model").json()
+    assert card["model_version"] == str(version.version)
+    assert card["loaded_from"] == "mlflow-registry"
+    assert card["fingerprint"]["hash"] == model.metadata["fingerprint"]["hash"]
+    assert card["metrics"]["cv"]["all"]["mae_usd"] > 0
+    vocabulary = card["vocabulary"]
+    assert set(vocabulary["skills"]) == set(model.builder.skills)
+    assert {"code": "US", "name": "United States"} in vocabulary["countries"]
+    assert set(vocabulary["role_families"]) == set(model.builder.role_families)
+    assert list(card["allowed"]["experience_level"]) == ["EN", "MI", "SE", "EX"]
+    assert card["allowed"]["remote_ratio"] == [0, 50, 100]
+    assert card["limits"]["batch_jobs"] == 10_000
+    assert card["defaults"]["country"] == "US"
+
+
+def test_health_readiness_and_openapi(client) -> None:
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/livez").status_code == 200
+    spec = client.get("/docs.json").json()
+    assert {"/predict", "/predict_batch", "/explain"} <= set(spec["paths"])
+
+
+def test_web_page_and_assets_are_served_locally(client) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert client.get("/ui").text == page.text
+    for asset, kind in (("app.js", "javascript"), ("style.css", "css")):
+        answer = client.get(f"/ui/{asset}")
+        assert answer.status_code == 200 and kind in answer.headers["content-type"]
+        assert "http://" not in answer.text and "https://" not in answer.text
+    assert "https://" not in page.text and "http://" not in page.text
+    assert client.get("/ui/..%2Fservice.py").status_code == 404
+    assert client.get("/ui/service.py").status_code == 404
+
+
+# ----- speed path --------------------------------------------------------------------------------
+def test_fast_one_row_predictions_equal_the_booster(champion, client) -> None:
+    from salarymodel.service import RowPredictor
+
+    model, _ = champion
+    fast = RowPredictor(model.booster)
+    jobs = _varied_jobs(40)
+    rows = np.vstack([model.builder.encode({**j, "source": j["view"]})[0] for j in jobs])
+    expected = model.booster.predict(rows)
+    got = np.array([fast.predict(rows[i : i + 1], num_threads=1)[0] for i in range(len(rows))])
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    np.testing.assert_allclose(fast.predict(rows), expected)  # many rows: the booster itself
+
+
+def test_two_core_treeshap_equals_the_explainers_shap_values(champion, client) -> None:
+    from salarymodel.explanations import Explainer
+    from salarymodel.service import SplitTreeShap
+
+    model, _ = champion
+    explainer = Explainer.from_model(model)
+    split = SplitTreeShap(model.booster, explainer.shap_values)
+    for job in _varied_jobs(30):
+        row = model.builder.encode({**job, "source": job["view"]})[0].reshape(1, -1)
+        np.testing.assert_allclose(split(row), explainer.shap_values(row), atol=1e-10)
+
+
+# ----- a served process, the model store, the bento ------------------------------------------
+def test_served_process_answers_over_http(url: str) -> None:
+    assert url.startswith("http://127.0.0.1:")
+    answer = httpx.post(f"{url}/predict", json=JOB, timeout=30)
+    assert answer.status_code == 200
+    assert answer.json()["estimate_usd"] > 0
+    bad = httpx.post(f"{url}/predict", json={**JOB, "experience_level": "XX"}, timeout=30)
+    assert bad.status_code == 422 and "EN, MI, SE, EX" in bad.json()["error"]
+    card = httpx.get(f"{url}/model", timeout=30).json()
+    # `serve` exports the champion to the BentoML store; the workers load that copy.
+    assert card["loaded_from"] == f"bentoml-store:salarymodel:v{card['model_version']}"
+    batch = httpx.post(f"{url}/predict_batch", json={"jobs": [JOB] * 3}, timeout=30)
+    assert [r["estimate_usd"] for r in batch.json()] == [answer.json()["estimate_usd"]] * 3
+
+
+def test_exported_model_is_plain_files_and_loads_the_same(url: str, root: Path, champion) -> None:
+    model, version = champion
+    stored = root / "bentoml_home" / "models" / "salarymodel" / f"v{version.version}"
+    files = {p.name for p in stored.rglob("*") if p.is_file()}
+    assert {"booster.txt", "features.json", "metadata.json", "serving_info.json"} <= files
+    assert not {f for f in files if f.endswith((".pkl", ".pickle", ".joblib"))}
+    from salarymodel.model import SalaryModel
+
+    copy = SalaryModel.load(stored / "bundle")
+    rows = np.vstack([model.builder.encode(j)[0] for j in _varied_jobs(20)])
+    np.testing.assert_allclose(copy.predict_log(rows), model.predict_log(rows))
+
+
+def test_bentoml_build_packages_the_service_offline(url: str, root: Path) -> None:
+    env = project_env(root)
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "bentoml", "build", "-f", str(ROOT / "bentofile.yaml")]
+    done = subprocess.run(
+        [*command, str(ROOT), "--output", "tag"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    seconds = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr[-3000:]
+    bentos = root / "bentoml_home" / "bentos" / "salarymodel"
+    built = [p for p in bentos.iterdir() if p.is_dir()]
+    bento = max(built, key=lambda p: p.stat().st_mtime)
+    info = (bento / "bento.yaml").read_text()
+    assert "salarymodel:v1" in info and "salarymodel.service:SalaryService" in info
+    assert (bento / "src" / "configs" / "salarymodel.yaml").exists()
+    assert (bento / "src" / "src" / "salarymodel" / "web" / "index.html").exists()
+    assert not (bento / "src" / "data").exists()  # the training data stays out
+    print(f"bentoml build took {seconds:.1f} s")
+
+    # Served from the bento, the service answers with the model it carries.
+    port = free_port()
+    serve = [sys.executable, "-m", "bentoml", "serve", f"salarymodel:{bento.name}"]
+    process = subprocess.Popen(
+        [*serve, "--port", str(port)],
+        env={**env, "SALARYMODEL_WORKERS": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        card = _wait_for_model(f"http://127.0.0.1:{port}", process)
+        assert card["loaded_from"] == "bentoml-store:salarymodel:v1"
+    finally:
+        _stop(process)
+
+
+def _wait_for_model(base: str, process: subprocess.Popen, seconds: float = 120) -> dict:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the bento's server exited"
+        try:
+            return httpx.get(f"{base}/model", timeout=2).raise_for_status().json()
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    raise AssertionError(f"{base} did not answer in {seconds} s")

@@ -1,0 +1,165 @@
+"""The web page end to end: headless Chromium drives the form of a real served process.
+
+Uses Debian's ``chromium`` and ``chromium-driver`` through selenium (``make
+test`` installs them with apt-get). Where no browser could be installed the
+tests skip and say so. The browser is cut off from every host but
+127.0.0.1, so the page is also shown to work offline.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+from test_service import champion_root, served_url
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,1000",
+    # Every name but the local service resolves to nothing: a page that
+    # needed the internet would break here.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+
+
+def _browser_paths() -> tuple[str, str]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        pytest.skip(
+            "no Chromium/chromedriver on this machine: `make test` installs Debian's "
+            "chromium and chromium-driver with apt-get, which did not succeed here"
+        )
+    return chromium, driver
+
+
+@pytest.fixture(scope="session")
+def url(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> str:
+    return served_url(champion_root(tmp_path_factory), request)
+
+
+@pytest.fixture()
+def browser(tmp_path: Path):
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (dev extra) missing")
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = _browser_paths()
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    # An explicit driver path: selenium then never tries to download one.
+    session = webdriver.Chrome(service=Service(driver), options=options)
+    yield session
+    session.quit()
+
+
+def _wait(browser, condition, seconds: float = 30):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser, seconds).until(condition)
+
+
+def _open_form(browser, url: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(url + "/")
+    # The selects are filled from GET /model once it answers.
+    _wait(browser, lambda b: len(Select(b.find_element(By.ID, "experience_level")).options) == 4)
+
+
+def test_form_shows_estimate_range_and_explanation(browser, url: str, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    _open_form(browser, url)
+    title = browser.find_element(By.ID, "job_title")
+    title.clear()
+    title.send_keys("Senior Machine Learning Engineer")
+    country = browser.find_element(By.ID, "country")
+    country.clear()
+    country.send_keys("Germany")
+    Select(browser.find_element(By.ID, "remote_ratio")).select_by_value("100")
+    browser.find_element(By.ID, "skill-search").send_keys("py")
+    boxes = browser.find_elements(By.CSS_SELECTOR, "#skill-list input[type=checkbox]")
+    assert boxes, "the skill list is empty"
+    chosen = [box.get_attribute("value") for box in boxes[:2]]
+    for box in boxes[:2]:
+        box.click()
+    chips = browser.find_elements(By.CSS_SELECTOR, "#chosen-skills .chip")
+    assert sorted(chip.text.strip() for chip in chips) == sorted(chosen)
+    browser.find_element(By.ID, "submit").click()
+    _wait(browser, lambda b: b.find_element(By.ID, "answer").is_displayed())
+
+    shown = browser.find_element(By.ID, "estimate").text
+    assert re.fullmatch(r"\$[\d,]+", shown), shown
+    job = {
+        "job_title": "Senior Machine Learning Engineer",
+        "country": "Germany",
+        "remote_ratio": 100,
+        "skills": chosen,
+        **{k: Select(browser.find_element(By.ID, k)).first_selected_option.get_attribute("value")
+           for k in ("experience_level", "company_size", "employment_type", "view")},
+    }  # fmt: skip
+    expected = httpx.post(f"{url}/explain", json=job, timeout=30).json()
+    assert shown == f"${expected['estimate_usd']:,.0f}"
+    assert browser.find_element(By.ID, "low").text == f"${expected['low_usd']:,.0f}"
+    assert browser.find_element(By.ID, "high").text == f"${expected['high_usd']:,.0f}"
+    bars = browser.find_elements(By.CSS_SELECTOR, "#chart .bar-row")
+    assert 3 <= len(bars) <= 11
+    first = bars[0].find_element(By.CSS_SELECTOR, ".bar-label").text
+    assert first.startswith(expected["contributions"][0]["concept"])
+    widths = [b.size["width"] for b in browser.find_elements(By.CSS_SELECTOR, "#chart .bar")]
+    assert max(widths) > 50  # the largest contribution is drawn, not a hairline
+    browser.save_screenshot(str(tmp_path / "page.png"))
+
+
+def test_form_reports_the_services_validation_error(browser, url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    _open_form(browser, url)
+    # A value the form never offers: the service's 422 message reaches the person.
+    browser.execute_script(
+        "const s = document.getElementById('experience_level');"
+        "s.add(new Option('XX', 'XX')); s.value = 'XX';"
+    )
+    browser.find_element(By.ID, "submit").click()
+    error = browser.find_element(By.ID, "form-error")
+    _wait(browser, lambda b: error.is_displayed() and error.text)
+    assert "experience_level" in error.text and "EN, MI, SE, EX" in error.text
+    browser.find_element(By.ID, "job_title").clear()
+    browser.find_element(By.ID, "submit").click()
+    _wait(browser, lambda b: "job title" in error.text)
+
+
+def test_page_loads_nothing_but_the_service(browser, url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    _open_form(browser, url)
+    browser.find_element(By.ID, "submit").click()
+    _wait(browser, lambda b: b.find_element(By.ID, "answer").is_displayed())
+    requested = set()
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            requested.add(message["params"]["request"]["url"])
+    assert {f"{url}/", f"{url}/model", f"{url}/explain"} <= requested
+    # (chrome:// pages are the browser's own, never fetched from a network)
+    web = {u for u in requested if u.startswith(("http:", "https:", "ws:", "wss:"))}
+    outside = {u for u in web if not u.startswith(url)}
+    assert not outside, outside
