@@ -38,6 +38,20 @@ def test_grouped_shap_adds_up_to_the_log_estimate(explainer, records) -> None:
     np.testing.assert_allclose(explainer.base_log + grouped.sum(axis=1), log_estimate, atol=1e-6)
 
 
+def test_skill_rows_say_whether_the_job_lists_the_skill(explainer) -> None:
+    base = {"job_title": "Data Scientist", "country": "US", "year": 2024, "source": "postings"}
+    skills = explainer.model.builder.skills
+    listed = explainer.explain_job({**base, "skills": [skills[0]]})
+    values = {c.concept: c.value for c in listed.contributions if c.concept.startswith("skill: ")}
+    assert values, "a postings-view job with skills gets skill contributions"
+    for concept, value in values.items():
+        assert value == ("listed" if concept == f"skill: {skills[0]}" else "not listed")
+    unstated = explainer.explain_job({**base, "skills": None})
+    assert {c.value for c in unstated.contributions if c.concept.startswith("skill: ")} <= {
+        "not stated"
+    }
+
+
 def test_one_job_explanation_adds_up_in_dollars_and_percent(explainer) -> None:
     job = {
         "job_title": "Senior Data Engineer",

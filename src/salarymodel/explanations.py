@@ -28,7 +28,14 @@ import numpy as np
 import pandas as pd
 import shap
 
-from salarymodel.features import AT, BASE_COLUMNS, SKILL_PREFIX, FeatureBuilder, resolve_country
+from salarymodel.features import (
+    AT,
+    BASE_COLUMNS,
+    N_BASE,
+    SKILL_PREFIX,
+    FeatureBuilder,
+    resolve_country,
+)
 from salarymodel.model import SalaryModel
 
 # Matrix column -> the input a person gives (one concept per input).
@@ -142,7 +149,7 @@ class Explainer:
         contributions = [
             Contribution(
                 concept=concept,
-                value=values.get(concept, "present" if concept.startswith(SKILL_CONCEPT) else ""),
+                value=values.get(concept, ""),
                 percent=float(math.expm1(p) * 100),
                 dollars=float(d),
             )
@@ -162,7 +169,14 @@ def job_values(builder: FeatureBuilder, job: Mapping[str, object], row: np.ndarr
     family = builder.role_families[int(row[AT["role_family"]])]
     iso2, _ = resolve_country(job.get("country"))
     skills = job.get("skills")
+    # A skill the job does not list still moves the estimate (its absence is
+    # information), so every skill row says which case it is.
+    flags = {
+        SKILL_CONCEPT + name: "not stated" if np.isnan(flag) else "listed" if flag else "not listed"
+        for name, flag in zip(builder.skills, row[N_BASE:], strict=True)
+    }
     return {
+        **flags,
         "job title": f"{job.get('job_title')} ({family})",
         "experience level": _text(job.get("experience_level")),
         "company size": _text(job.get("company_size")),

@@ -24,7 +24,7 @@ import pandas as pd
 from salarymodel import geography
 from salarymodel.config import FeaturesConfig
 from salarymodel.derivations import normalise_skill
-from salarymodel.titles import OTHER_FAMILY, title_rules
+from salarymodel.titles import OTHER_FAMILY, TitleRules, title_rules
 
 EXPERIENCE_ORDER = {"EN": 0, "MI": 1, "SE": 2, "EX": 3}
 COMPANY_SIZE_ORDER = {"S": 0, "M": 1, "L": 2}
@@ -106,6 +106,14 @@ class FeatureBuilder:
     def categorical_indices(self) -> list[int]:
         return [BASE_COLUMNS.index(c) for c in CATEGORICAL_COLUMNS]
 
+    def _rules(self) -> TitleRules:
+        # Per builder, not per call: looking the rules up by config costs about
+        # 20 µs, several times per request on the serving path.
+        cached = getattr(self, "_cached_rules", None)
+        if cached is None:
+            cached = self._cached_rules = title_rules(self.features)
+        return cached
+
     def _tables(self) -> dict[str, dict[str, int]]:
         cached = getattr(self, "_cached_tables", None)
         if cached is None:
@@ -124,7 +132,7 @@ class FeatureBuilder:
     # ----- single values (shared by both paths) -----------------------------
     def role_family_of(self, title: object, category: object = None) -> str:
         """Role family from the title, falling back to the source's short title."""
-        rules = title_rules(self.features)
+        rules = self._rules()
         family = rules.role_family(title)
         if family == OTHER_FAMILY and not _missing(category):
             family = rules.role_family(category)
@@ -132,7 +140,7 @@ class FeatureBuilder:
 
     def title_code(self, title: object, category: object = None) -> int:
         """Code of the title's core words; the short title's when the title is rare."""
-        rules = title_rules(self.features)
+        rules = self._rules()
         table = self._tables()["title"]
         code = table.get(rules.core_title(title))
         if code is None and not _missing(category):
@@ -140,7 +148,7 @@ class FeatureBuilder:
         return table[OTHER] if code is None else code
 
     def title_seniority_of(self, title: object, category: object = None) -> float:
-        rules = title_rules(self.features)
+        rules = self._rules()
         level = rules.seniority(title)
         if level is None and not _missing(category):
             level = rules.seniority(category)

@@ -596,40 +596,20 @@ def estimate_one(serving: ServingModel, job: Mapping[str, Any]) -> EstimateRespo
 
 def explain_one(serving: ServingModel, job: Mapping[str, Any]) -> ExplanationResponse:
     """The estimate for one job with each concept's contribution (SHAP, grouped by concept)."""
-    from salarymodel.explanations import SKILL_CONCEPT  # here: keeps SHAP out of module import
-
     resolved = _resolved(job)
     estimate = estimate_one(serving, resolved)
     explanation = serving.explainer.explain_job(resolved)
-    listed = _listed_skills(serving, job.get("skills"))
-    contributions = []
-    for c in explanation.contributions:
-        value = c.value
-        if c.concept.startswith(SKILL_CONCEPT):
-            # A skill the job does not list still moves the estimate (its
-            # absence is information): say which, rather than "present".
-            name = c.concept.removeprefix(SKILL_CONCEPT)
-            value = "not stated" if listed is None else "listed" if name in listed else "not listed"
-        contributions.append(
-            ContributionResponse.model_construct(
-                concept=c.concept,
-                value=value,
-                percent=round(c.percent, 2),
-                dollars=round(c.dollars),
-            )
+    contributions = [
+        ContributionResponse.model_construct(
+            concept=c.concept, value=c.value, percent=round(c.percent, 2), dollars=round(c.dollars)
         )
+        for c in explanation.contributions
+    ]
     return ExplanationResponse.model_construct(
         **dict(estimate),
         base_usd=round(explanation.base_usd),
         contributions=contributions,
     )
-
-
-def _listed_skills(serving: ServingModel, skills: Sequence[str] | None) -> set[str] | None:
-    if skills is None:
-        return None
-    aliases = serving.model.builder.features.skill_aliases
-    return {normalise_skill(s, aliases) for s in skills}
 
 
 def _batch_frame(jobs: Sequence[Mapping[str, Any]], builder: Any) -> tuple[pd.DataFrame, list]:
