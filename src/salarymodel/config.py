@@ -132,6 +132,7 @@ class RangesConfig(_Strict):
     calibration_fraction: float = Field(0.2, gt=0.0, lt=0.5)
     thin_support_below: int = 30
     min_calibration_cell: int = 200
+    spread_blend: float = Field(1.0, ge=0.0)
     params: dict[str, str | int | float]
     num_boost_round: int = 400
 
