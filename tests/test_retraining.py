@@ -60,13 +60,9 @@ def _registry(root: Path):
 
 
 def _env(root: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "SALARYMODEL_ROOT": str(root),
-        "BENTOML_HOME": str(root / "bentoml_home"),
-        "BENTOML_DO_NOT_TRACK": "True",
-        "GIT_PYTHON_REFRESH": "quiet",
-    }
+    from test_service import project_env
+
+    return project_env(root)
 
 
 def make_project(root: Path, aijobs_raw: pd.DataFrame, postings_raw: pd.DataFrame) -> None:
@@ -288,7 +284,7 @@ JOB = {"job_title": "Senior Data Scientist", "country": "US", "experience_level"
 
 @pytest.mark.slow
 def test_service_answers_throughout_a_promotion(base: Path) -> None:
-    from test_service import _stop, free_port
+    from test_service import _stop, _wait_for_model, free_port
 
     _two_champions(base)
     _, _, before, versions = _registry(base)
@@ -320,16 +316,7 @@ def test_service_answers_throughout_a_promotion(base: Path) -> None:
                     answers.append((0, repr(error)))
 
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        _wait_for_model(url, process, 180)
         worker = threading.Thread(target=hammer)
         worker.start()
         time.sleep(1.0)

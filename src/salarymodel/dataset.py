@@ -1,8 +1,10 @@
 """The training table: every configured source adapted, profiled, validated.
 
 Per source: rows in = kept + quarantined; repeats are then collapsed (or
-kept) by the configured policy. The fingerprint hashes the canonical records
-that the model sees, so two runs on the same data can prove it.
+kept) by the configured policy, within each file and across files (the
+shipped ones and those promoted retrains accepted, see ``accepted_files``).
+The fingerprint hashes the canonical records that the model sees, so two
+runs on the same data can prove it.
 """
 
 from __future__ import annotations
