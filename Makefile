@@ -43,4 +43,5 @@ format: install
 	$(BIN)/ruff format src tests benchmarks
 
 clean:
-	rm -rf $(VENV) mlflow.db mlruns models/registry-cache models/quarantine bentoml_home
+	rm -rf $(VENV) mlflow.db mlruns models/registry-cache models/quarantine models/retraining \
+	  models/serving-reload.json bentoml_home  # models/accepted is training data: kept

@@ -4,6 +4,11 @@ salarymodel train                 train on the shipped data, register, gate
 salarymodel evaluate --json       the champion's evaluation and baselines
 salarymodel predict --input CSV --output CSV [--source NAME]
 salarymodel serve [--port N]      the HTTP service and web page on 127.0.0.1
+salarymodel retrain --data NEW.csv [--source NAME]   validate, merge, compare, promote or keep
+salarymodel drift --data NEW.csv  drift of a new file against the training data
+salarymodel versions              registered versions, their metrics, the champion
+salarymodel promote VERSION       make a version the champion
+salarymodel rollback              back to the previous champion
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import logging
 import os
 import sys
 import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -355,6 +361,290 @@ def serve(
         serve_http(host, port, workers)
     except RegistryError as error:
         raise _fail(str(error)) from error
+
+
+# ----- retraining and the champion alias -------------------------------------------------
+def _reload_service(settings) -> None:
+    """Ask a service running on the configured local address to load the champion."""
+    import urllib.error
+    import urllib.request
+
+    url = f"http://{settings.serving.host}:{settings.serving.port}/admin/reload"
+    request = urllib.request.Request(url, method="POST", data=b"")
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:
+            body = json.loads(answer.read() or b"{}")
+        console.print(
+            f"service at {url} now serves v{body.get('model_version')} "
+            f"(was v{body.get('previous_version')})"
+        )
+    except urllib.error.HTTPError as error:
+        console.print(f"[yellow]{url} refused the reload:[/] {error.code} {error.reason}")
+    except (urllib.error.URLError, OSError) as error:
+        console.print(f"no service answering at {url} ({error}); it loads the champion on start")
+
+
+def _print_counts(counts) -> None:
+    console.print(
+        f"[bold]{counts.source}[/]: {counts.rows_in:,} rows in = {counts.kept:,} accepted + "
+        f"{counts.quarantined:,} quarantined {counts.reasons or ''}; "
+        f"{counts.after_repeats:,} records after repeats"
+    )
+
+
+def _print_quarantine(quarantined, path, limit: int = 5) -> None:
+    for row in quarantined.head(limit).to_dict("records"):
+        console.print(f"  line {int(row['row_number'])}: {row['reason']}")
+    if len(quarantined) > limit:
+        console.print(f"  ... {len(quarantined) - limit:,} more")
+    if path is not None:
+        console.print(f"  quarantined rows with their reasons: {path}")
+
+
+def _print_drift(drift, folder: Path) -> None:
+    head = drift.headline()
+    top = ", ".join(f"{t['feature']} {t['psi']:.2f} ({t['level']})" for t in head["top_psi"])
+    shift = head["salary_median_shift_pct"]
+    console.print(
+        f"drift vs {head['reference_rows']:,} reference records: top PSI {top or 'n/a'}; "
+        f"never seen before: {head['unseen_titles']:,} titles, "
+        f"{head['unseen_countries']:,} countries, {head['unseen_skills']:,} skills; "
+        + (
+            f"median salary {head['salary_median_reference']:,.0f} -> "
+            f"{head['salary_median_new']:,.0f} USD ({shift:+.1f}%)"
+            if shift is not None
+            else "salary shift not measured"
+        )
+    )
+    console.print(f"  report: {folder / 'drift.html'} (and drift.json)")
+
+
+@app.command()
+def retrain(
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="The new CSV."),
+    source: str | None = typer.Option(
+        None, help="Its format (a configured source); detected from the columns when omitted."
+    ),
+    sample: int | None = typer.Option(
+        None, help="Use a sample of this many raw rows per shipped source (quick runs)."
+    ),
+    reload: bool = typer.Option(
+        False, "--reload", help="After a promotion, ask the local service to load the champion."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON on stdout."),
+) -> None:
+    """Retrain with a new file: validate, quarantine, merge, compare, then promote or keep.
+
+    Exit status: 0 promoted, 1 champion kept (the reason is printed), 2 the file
+    or the registry could not be used.
+    """
+    _quiet_libraries()
+    from salarymodel.retraining import retrain as run_retrain
+
+    settings, sources = load_settings(), load_sources()
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task("retraining", total=None)
+
+        def say(text: str) -> None:
+            bar.update(task, description=text)
+            if not console.is_terminal:
+                console.print(f"... {text}")
+
+        try:
+            result = run_retrain(settings, sources, data, source, sample, progress=say)
+        except (SourceFormatError, RegistryError) as error:
+            raise _fail(str(error)) from error
+    prepared = result.new.prepared
+    _print_counts(prepared.counts)
+    _print_quarantine(prepared.validation.quarantined, prepared.quarantine_file)
+    console.print(
+        f"{result.novel_records:,} new records; {result.repeats_of_existing:,} repeat "
+        "records already in the training data (merged as one)"
+    )
+    _print_drift(result.drift, result.folder)
+    table = Table(title=f"Retrain gate (champion v{result.parent_version})")
+    for column in ("check", "passed", "detail"):
+        table.add_column(column)
+    for check in result.decision.checks:
+        table.add_row(check.name, "yes" if check.passed else "[red]no[/]", check.detail)
+    stdout.print(table)
+    if result.promoted:
+        console.print(
+            f"[bold green]promoted[/] version {result.version} (run {result.run_id}), refit on "
+            f"all records; accepted rows kept in {result.accepted_file}"
+        )
+    else:
+        console.print(
+            f"[bold yellow]kept champion v{result.parent_version}[/] (run {result.run_id}): "
+            f"{result.decision.reason}"
+        )
+    console.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
+    if as_json:
+        sys.stdout.write(json.dumps(result.summary(), indent=2, default=str) + "\n")
+    if result.promoted and reload:
+        _reload_service(settings)
+    if not result.promoted:
+        raise typer.Exit(1)
+
+
+@app.command()
+def drift(
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="The new CSV."),
+    source: str | None = typer.Option(None, help="Its format; detected when omitted."),
+    output: Path = typer.Option(Path("models/drift"), help="Folder for drift.html and .json."),
+) -> None:
+    """Drift of a new file against the training data, without training anything."""
+    _quiet_libraries()
+    from salarymodel.dataset import load_training_data
+    from salarymodel.drift import drift_report, write_drift_report
+    from salarymodel.retraining import read_new_file
+
+    settings, sources = load_settings(), load_sources()
+    try:
+        model, _ = load_champion(settings)
+        new = read_new_file(data, settings, sources, source, quarantine_dir=output)
+        existing = load_training_data(settings, sources)
+    except (SourceFormatError, RegistryError) as error:
+        raise _fail(str(error)) from error
+    _print_counts(new.prepared.counts)
+    _print_quarantine(new.prepared.validation.quarantined, new.prepared.quarantine_file)
+    report = drift_report(existing.records, new.records, model.builder)
+    write_drift_report(report, output)
+    _print_drift(report, output)
+
+
+def _version_rows(client, settings) -> list[dict]:
+    from salarymodel.registry import (
+        TAG_FINGERPRINT,
+        TAG_KIND,
+        TAG_PARENT,
+        champion_history,
+        champion_version,
+        list_versions,
+    )
+
+    current = champion_version(client, settings)
+    history = champion_history(client, settings)
+    rows = []
+    for version in list_versions(client, settings):
+        try:
+            run = client.get_run(version.run_id)
+            found, tags = run.data.metrics, run.data.tags
+        except Exception:  # a deleted run: still list the version
+            found, tags = {}, {}
+        per_source = {
+            key.split(".")[1]: value
+            for key, value in found.items()
+            if key.startswith("fused_lightgbm.") and key.endswith(".mae_usd")
+        }
+        rows.append(
+            {
+                "version": str(version.version),
+                "created": datetime.fromtimestamp(version.creation_timestamp / 1000, UTC).isoformat(
+                    timespec="seconds"
+                ),
+                "kind": tags.get(TAG_KIND, ""),
+                "parent_version": tags.get(TAG_PARENT),
+                "cv_mae_usd": per_source,
+                "holdout_mae_usd": {
+                    model: found.get(f"holdout.{model}.all.mae_usd")
+                    for model in ("challenger", "champion")
+                    if f"holdout.{model}.all.mae_usd" in found
+                },
+                "data_fingerprint": tags.get(TAG_FINGERPRINT, ""),
+                "champion": current is not None and str(current.version) == str(version.version),
+                "times_champion": history.count(str(version.version)),
+            }
+        )
+    return rows
+
+
+@app.command()
+def versions(as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout.")) -> None:
+    """Registered versions with their metrics and data; which one is champion."""
+    _quiet_libraries()
+    from salarymodel.registry import connect
+
+    settings = load_settings()
+    try:
+        rows = _version_rows(connect(settings), settings)
+    except RegistryError as error:
+        raise _fail(str(error)) from error
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    if not rows:
+        console.print("no registered versions; run `salarymodel train`")
+        return
+    sources = sorted({s for r in rows for s in r["cv_mae_usd"] if s != ALL})
+    table = Table(
+        title=f"Model '{settings.tracking.registered_model}': * champion, "
+        "(*) was champion; CV MAE in USD"
+    )
+    for column in ("version", "created (UTC)", "origin", "MAE all", *sources,
+                   "held-out new: MAE vs parent", "data"):  # fmt: skip
+        table.add_column(
+            column, justify="right" if "MAE" in column or column in sources else "left"
+        )
+    for row in rows:
+        mae, held = row["cv_mae_usd"], row["holdout_mae_usd"]
+        mark = " *" if row["champion"] else " (*)" if row["times_champion"] else ""
+        origin = row["kind"] + (f" of v{row['parent_version']}" if row["parent_version"] else "")
+        table.add_row(
+            row["version"] + mark,
+            row["created"][:16].replace("T", " "),
+            origin,
+            f"{mae[ALL]:,.0f}" if ALL in mae else "",
+            *[f"{mae[s]:,.0f}" if s in mae else "" for s in sources],
+            f"{held['challenger']:,.0f} vs {held['champion']:,.0f}" if len(held) == 2 else "",
+            row["data_fingerprint"][:8],
+            style="bold" if row["champion"] else None,
+        )
+    stdout.print(table)
+
+
+@app.command()
+def promote(
+    version: str = typer.Argument(..., help="The registered version to make champion."),
+    reload: bool = typer.Option(False, "--reload", help="Ask the local service to load it."),
+) -> None:
+    """Move the champion alias to VERSION (an explicit decision: the gate is not asked)."""
+    _quiet_libraries()
+    from salarymodel.registry import champion_version, connect
+    from salarymodel.registry import promote as promote_version
+
+    settings = load_settings()
+    try:
+        client = connect(settings)
+        before = champion_version(client, settings)
+        target = promote_version(client, settings, version)
+    except RegistryError as error:
+        raise _fail(str(error)) from error
+    was = f"v{before.version}" if before else "none"
+    console.print(f"champion is now v{target.version} (was {was})")
+    if reload:
+        _reload_service(settings)
+
+
+@app.command()
+def rollback(
+    reload: bool = typer.Option(False, "--reload", help="Ask the local service to load it."),
+) -> None:
+    """Move the champion alias back to the previous champion."""
+    _quiet_libraries()
+    from salarymodel.registry import connect
+    from salarymodel.registry import rollback as rollback_champion
+
+    settings = load_settings()
+    try:
+        before, after = rollback_champion(connect(settings), settings)
+    except RegistryError as error:
+        raise _fail(str(error)) from error
+    console.print(f"rolled back: champion is now v{after.version} (was v{before.version})")
+    if reload:
+        _reload_service(settings)
 
 
 if __name__ == "__main__":

@@ -163,6 +163,32 @@ class GateConfig(_Strict):
     tolerance: float = 0.0
 
 
+class RetrainingConfig(_Strict):
+    """``salarymodel retrain``: where accepted data lives, what a new file must pass,
+    and the held-out comparison of challenger and champion."""
+
+    accepted_dir: str = "models/accepted"
+    reports_dir: str = "models/retraining"
+    min_new_rows: int = Field(100, ge=1)
+    max_quarantined_share: float = Field(0.2, ge=0.0, le=1.0)
+    max_median_shift: float | None = Field(0.5, gt=0.0)
+    holdout_fraction: float = Field(0.3, gt=0.0, lt=1.0)
+    min_holdout_rows: int = Field(30, ge=1)
+    existing_tolerance: float = Field(0.05, ge=0.0)
+    existing_sample: int = Field(20_000, ge=100)
+    seed: int = 17
+    cv_models: list[
+        Literal["fused_lightgbm", "single_source", "raw_lightgbm", "group_median", "global_median"]
+    ] = Field(default_factory=lambda: ["fused_lightgbm"])
+    evaluate_ranges: bool = True
+
+    @model_validator(mode="after")
+    def _gate_model_evaluated(self) -> RetrainingConfig:
+        if "fused_lightgbm" not in self.cv_models:
+            raise ValueError("cv_models must include fused_lightgbm (the gate's model)")
+        return self
+
+
 class ServingConfig(_Strict):
     default_source: str = "aijobs"
     host: str = "127.0.0.1"
@@ -187,6 +213,7 @@ class Settings(_Strict):
     tracking: TrackingConfig
     gate: GateConfig
     serving: ServingConfig
+    retraining: RetrainingConfig = Field(default_factory=RetrainingConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
 
 

@@ -1,8 +1,10 @@
 """The training table: every configured source adapted, profiled, validated.
 
 Per source: rows in = kept + quarantined; repeats are then collapsed (or
-kept) by the configured policy. The fingerprint hashes the canonical records
-that the model sees, so two runs on the same data can prove it.
+kept) by the configured policy, within each file and across files (the
+shipped ones and those promoted retrains accepted, see ``accepted_files``).
+The fingerprint hashes the canonical records that the model sees, so two
+runs on the same data can prove it.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 from salarymodel.config import Settings, SourcesConfig, resolve_path
-from salarymodel.profiling import Finding, apply_repeat_policy, profile_source
+from salarymodel.profiling import Finding, apply_repeat_policy, merge_repeats, profile_source
 from salarymodel.sources import AdaptedSource, load_source
-from salarymodel.validation import validate_records, write_quarantine
+from salarymodel.validation import ValidationResult, validate_records, write_quarantine
 
 
 @dataclass(frozen=True)
@@ -71,10 +73,28 @@ def fingerprint(records: pd.DataFrame) -> dict[str, object]:
     return {"hash": digest, "rows": len(records), "rows_per_source": per_source}  # fmt: skip
 
 
+@dataclass
+class PreparedSource:
+    """One adapted source after profiling, validation and de-repeating."""
+
+    records: pd.DataFrame
+    counts: SourceCounts
+    findings: list[Finding]
+    validation: ValidationResult
+    quarantine_file: Path | None = None
+
+
 def prepare_source(
-    adapted: AdaptedSource, sources: SourcesConfig, settings: Settings, quarantine_dir: Path | None
-) -> tuple[pd.DataFrame, SourceCounts, list[Finding], Path | None]:
-    """Profile, validate and de-repeat one adapted source."""
+    adapted: AdaptedSource,
+    sources: SourcesConfig,
+    settings: Settings,
+    quarantine_dir: Path | None,
+    label: str | None = None,
+) -> PreparedSource:
+    """Profile, validate and de-repeat one adapted source.
+
+    ``label`` names the file in counts and the quarantine file (default: the source).
+    """
     config = sources.sources[adapted.name]
     findings = profile_source(adapted, config, settings)
     # Raw columns ride along (prefixed) for the plain-LightGBM baseline only.
@@ -84,18 +104,68 @@ def prepare_source(
     quarantine_file = None
     if quarantine_dir is not None and len(result.quarantined):
         quarantine_file = write_quarantine(
-            result.quarantined, quarantine_dir / f"{adapted.name}.quarantine.csv"
+            result.quarantined, quarantine_dir / f"{label or adapted.name}.quarantine.csv"
         )
     kept = apply_repeat_policy(result.kept, settings)
     counts = SourceCounts(
-        source=adapted.name,
+        source=label or adapted.name,
         rows_in=result.rows_in,
         kept=len(result.kept),
         quarantined=len(result.quarantined),
         after_repeats=len(kept),
         reasons=dict(result.reason_counts),
     )
-    return kept, counts, findings, quarantine_file
+    return PreparedSource(kept, counts, findings, result, quarantine_file)
+
+
+# ----- accepted new data ------------------------------------------------------------
+# A retrain that promotes its challenger keeps the accepted rows of its new file
+# (raw columns as delivered, so adapting them again gives the same records and
+# ids) under ``retraining.accepted_dir/<source>/<UTC time>-v<version>-<hash>.csv.gz``.
+# They are part of the existing training data from then on. A file is written
+# under a ``.pending`` name first and renamed only after the alias moved, so a
+# crash never leaves half a file that counts.
+ACCEPTED_SUFFIX = ".csv.gz"
+PENDING_SUFFIX = ".pending"
+
+
+@dataclass(frozen=True)
+class AcceptedFile:
+    """A file of new rows a promoted retrain accepted."""
+
+    source: str
+    path: Path
+
+
+def accepted_files(settings: Settings, sources: SourcesConfig) -> list[AcceptedFile]:
+    """Accepted files, oldest first (names start with their UTC time)."""
+    folder = resolve_path(settings.retraining.accepted_dir)
+    if not folder.is_dir():
+        return []
+    files = [
+        AcceptedFile(path.parent.name, path)
+        for path in folder.glob(f"*/*{ACCEPTED_SUFFIX}")
+        if path.parent.name in sources.sources
+    ]
+    return sorted(files, key=lambda f: f.path.name)
+
+
+def stage_accepted(raw_rows: pd.DataFrame, source: str, name: str, settings: Settings) -> Path:
+    """Write accepted raw rows under a pending name (not yet part of the training data)."""
+    folder = resolve_path(settings.retraining.accepted_dir) / source
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob(f"*{PENDING_SUFFIX}"):  # left by a crashed retrain
+        stale.unlink()
+    path = folder / f"{name}{ACCEPTED_SUFFIX}{PENDING_SUFFIX}"
+    raw_rows.to_csv(path, index=False, compression="gzip")
+    return path
+
+
+def commit_accepted(pending: Path) -> Path:
+    """Make a staged file part of the training data (an atomic rename)."""
+    final = pending.with_name(pending.name.removesuffix(PENDING_SUFFIX))
+    pending.replace(final)
+    return final
 
 
 def load_training_data(
@@ -104,26 +174,31 @@ def load_training_data(
     paths: dict[str, Path] | None = None,
     sample: int | None = None,
     seed: int = 0,
+    accepted: bool = True,
 ) -> TrainingData:
     """Adapt, profile, validate and de-repeat every training source.
 
     ``paths`` overrides a source's shipped file; ``sample`` keeps a random
     sample of that many raw rows per source (for tests and quick runs).
+    With ``accepted``, the files earlier retrains accepted follow the shipped
+    ones (never sampled); repeats are collapsed across all of them.
     """
     quarantine_dir = resolve_path(settings.validation.quarantine_dir)
-    frames, counts, findings, files = [], [], [], []
+    prepared = []
     for name in sources.training_sources:
         adapted = load_source(name, sources, settings, (paths or {}).get(name))
         if sample is not None and sample < len(adapted.records):
             keep = adapted.records.sample(n=sample, random_state=seed).index.sort_values()
             adapted = AdaptedSource(name, adapted.records.loc[keep], adapted.raw.loc[keep])
-        kept, source_counts, source_findings, file = prepare_source(
-            adapted, sources, settings, quarantine_dir
-        )
-        frames.append(kept)
-        counts.append(source_counts)
-        findings.extend(source_findings)
-        if file:
-            files.append(file)
-    records = pd.concat(frames, ignore_index=True)
-    return TrainingData(records, counts, findings, files)
+        prepared.append(prepare_source(adapted, sources, settings, quarantine_dir))
+    for file in accepted_files(settings, sources) if accepted else []:
+        adapted = load_source(file.source, sources, settings, file.path)
+        label = f"{file.source}:{file.path.name.removesuffix(ACCEPTED_SUFFIX)}"
+        prepared.append(prepare_source(adapted, sources, settings, None, label))
+    records = merge_repeats([p.records for p in prepared], settings)
+    return TrainingData(
+        records,
+        [p.counts for p in prepared],
+        [f for p in prepared for f in p.findings],
+        [p.quarantine_file for p in prepared if p.quarantine_file],
+    )

@@ -152,3 +152,23 @@ def apply_repeat_policy(records: pd.DataFrame, settings: Settings) -> pd.DataFra
     if settings.repeats.policy == "collapse":
         out = out.drop_duplicates("repeat_id", keep="first")
     return out.reset_index(drop=True)
+
+
+def merge_repeats(frames: list[pd.DataFrame], settings: Settings) -> pd.DataFrame:
+    """Concatenate de-repeated frames (files) and apply the repeat policy across them.
+
+    A record in two files (a survey row re-delivered in a weekly update) is one
+    record: collapsed to its first copy with the copies' ``n_repeats`` summed,
+    or kept with every copy in the first copy's group.
+    """
+    records = pd.concat(frames, ignore_index=True)
+    if len(frames) == 1 or records.empty:
+        return records
+    by_id = records.groupby("repeat_id", sort=False)
+    records["group_id"] = by_id["group_id"].transform("first")
+    if settings.repeats.policy == "collapse":
+        records["n_repeats"] = by_id["n_repeats"].transform("sum").astype(int)
+        records = records.drop_duplicates("repeat_id", keep="first")
+    else:
+        records["n_repeats"] = by_id["repeat_id"].transform("size").astype(int)
+    return records.reset_index(drop=True)

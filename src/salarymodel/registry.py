@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
 
@@ -27,6 +28,13 @@ BUNDLE_ARTIFACT = "bundle"
 MODEL_NAME_IN_RUN = "model"
 TAG_FINGERPRINT = "data_fingerprint"
 TAG_FOLDS = "cv_folds"
+TAG_KIND = "kind"  # train | retrain
+TAG_PARENT = "parent_version"  # the champion a retrain started from
+# Registered-model tag: the versions that became champion, oldest first (a
+# stack: promote pushes, rollback pops). Version tag: when it last became one.
+TAG_HISTORY = "champion_history"
+TAG_CHAMPION_SINCE = "champion_since"
+HISTORY_LENGTH = 100
 _RUNTIME_PACKAGES = ("lightgbm", "pandas", "numpy", "pydantic", "pyyaml", "country-converter")
 
 
@@ -112,13 +120,8 @@ def decide(
     champion = run.data.metrics.get(name)
     if champion is None:
         return GateDecision(True, f"champion v{current.version} has no {name}", challenger, None)
-    higher_is_better = settings.gate.metric == "r2_log"
     tolerance = settings.gate.tolerance
-    if higher_is_better:
-        ok = challenger >= champion - tolerance * abs(champion)
-    else:
-        ok = challenger <= champion * (1 + tolerance)
-    verdict = "at least as good as" if ok else "worse than"
+    ok, verdict = compare(settings, challenger, champion, tolerance)
     return GateDecision(
         ok,
         f"{name}: challenger {challenger:,.2f} is {verdict} champion v{current.version} "
@@ -126,6 +129,20 @@ def decide(
         challenger,
         champion,
     )
+
+
+def compare(
+    settings: Settings, challenger: float, champion: float, tolerance: float
+) -> tuple[bool, str]:
+    """Is the challenger's gate metric at least as good as the champion's (within tolerance)?
+
+    Returns the verdict and its wording: "at least as good as" or "worse than".
+    """
+    if settings.gate.metric == "r2_log":  # higher is better
+        ok = challenger >= champion - tolerance * abs(champion)
+    else:
+        ok = challenger <= champion * (1 + tolerance)
+    return ok, "at least as good as" if ok else "worse than"
 
 
 def pip_requirements() -> list[str]:
@@ -160,10 +177,84 @@ def register(client: MlflowClient, settings: Settings, model_uri: str, run_id: s
 
 
 def set_champion(client: MlflowClient, settings: Settings, version: str) -> None:
-    """Move the champion alias to ``version``."""
-    client.set_registered_model_alias(
-        settings.tracking.registered_model, settings.tracking.champion_alias, str(version)
+    """Move the champion alias to ``version`` and record it in the champion history.
+
+    The alias moves first: it is one write, and a history entry missing after
+    a crash in between is harmless (rollback skips entries equal to the champion).
+    """
+    name = settings.tracking.registered_model
+    client.set_registered_model_alias(name, settings.tracking.champion_alias, str(version))
+    history = [*champion_history(client, settings), str(version)][-HISTORY_LENGTH:]
+    client.set_registered_model_tag(name, TAG_HISTORY, json.dumps(history))
+    client.set_model_version_tag(
+        name, str(version), TAG_CHAMPION_SINCE, datetime.now(UTC).isoformat(timespec="seconds")
     )
+
+
+def champion_history(client: MlflowClient, settings: Settings) -> list[str]:
+    """Versions in the order they became champion (oldest first)."""
+    try:
+        model = client.get_registered_model(settings.tracking.registered_model)
+    except MlflowException:
+        return []
+    try:
+        return [str(v) for v in json.loads(model.tags.get(TAG_HISTORY, "[]"))]
+    except ValueError:
+        return []
+
+
+def list_versions(client: MlflowClient, settings: Settings) -> list[ModelVersion]:
+    """Every registered version, oldest first."""
+    name = settings.tracking.registered_model
+    try:
+        found = client.search_model_versions(f"name='{name}'")
+    except MlflowException as error:
+        raise RegistryError(f"cannot list versions of '{name}': {error}") from error
+    return sorted(found, key=lambda v: int(v.version))
+
+
+def get_version(client: MlflowClient, settings: Settings, version: str) -> ModelVersion:
+    """One registered version, or an error naming the versions there are."""
+    known = [str(v.version) for v in list_versions(client, settings)]
+    wanted = str(version).removeprefix("v")
+    if wanted not in known:
+        listed = ", ".join(known) if known else "none"
+        raise RegistryError(
+            f"model '{settings.tracking.registered_model}' has no version {version!r} "
+            f"(registered versions: {listed})"
+        )
+    return client.get_model_version(settings.tracking.registered_model, wanted)
+
+
+def promote(client: MlflowClient, settings: Settings, version: str) -> ModelVersion:
+    """Make a registered version the champion (an operator's decision: no gate)."""
+    target = get_version(client, settings, version)
+    set_champion(client, settings, target.version)
+    return target
+
+
+def rollback(client: MlflowClient, settings: Settings) -> tuple[ModelVersion, ModelVersion]:
+    """Move the alias back to the champion before the current one; (from, to).
+
+    The history is a stack: the current champion is popped, so rolling back
+    twice goes two champions back.
+    """
+    current = champion_version(client, settings)
+    if current is None:
+        raise RegistryError("there is no champion to roll back")
+    history = champion_history(client, settings)
+    while history and history[-1] == str(current.version):
+        history.pop()
+    if not history:
+        raise RegistryError(
+            f"v{current.version} is the only champion there has been; nothing to roll back to "
+            "(`salarymodel promote VERSION` sets one explicitly)"
+        )
+    target = get_version(client, settings, history[-1])
+    name = settings.tracking.registered_model
+    client.set_registered_model_alias(name, settings.tracking.champion_alias, target.version)
+    client.set_registered_model_tag(name, TAG_HISTORY, json.dumps(history))
+    return current, target
 
 
 def load_version(client: MlflowClient, settings: Settings, version: ModelVersion) -> SalaryModel:

@@ -26,8 +26,10 @@ call per booster.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import fcntl
+import ipaddress
 import json
 import logging
 import math
@@ -53,7 +55,7 @@ os.environ.setdefault("BENTOML_HOME", str(resolve_path("bentoml_home")))
 import bentoml
 import numpy as np
 import pandas as pd
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -230,6 +232,8 @@ class ServingModel:
     version: str
     source: str
     info: dict[str, Any]
+    tag: str | None = None  # the BentoML store copy it was loaded from or exported to
+    card: dict[str, Any] | None = None  # what GET /model answers (set once built)
 
     @property
     def default_view(self) -> str | None:
@@ -472,7 +476,6 @@ def load_serving_model(
     ``packaged`` is the model tag a built Bento carries: served from a Bento,
     the service answers with that model unless told otherwise.
     """
-    from salarymodel.explanations import Explainer
     from salarymodel.registry import RegistryError
 
     settings = settings or load_settings()
@@ -492,12 +495,23 @@ def load_serving_model(
     if model is None:
         model, info = load_from_bento_store(tag)
         source = f"bentoml-store:{tag}"
+    return ready_to_serve(model, info, source, tag if source.startswith("bentoml") else None)
+
+
+def ready_to_serve(
+    model: Any, info: Mapping[str, Any], source: str, tag: str | None = None
+) -> ServingModel:
+    """A loaded model with its explainer, fast paths and model card: ready to swap in."""
+    from salarymodel.explanations import Explainer
+
     started = time.perf_counter()
     # SHAP reads the real booster: build the explainer before the fast path wraps it.
     explainer = Explainer.from_model(model)
     logger.info("explainer built in %.2f s", time.perf_counter() - started)
     speed_up(model, explainer)
-    return ServingModel(model, explainer, str(info["model_version"]), source, dict(info))
+    serving = ServingModel(model, explainer, str(info["model_version"]), source, dict(info), tag)
+    serving.card = model_card(serving)
+    return serving
 
 
 def export_champion(settings: Settings | None = None) -> str:
@@ -523,6 +537,77 @@ def export_champion(settings: Settings | None = None) -> str:
         ) from error
 
 
+# ----- reloading a new champion without failing requests --------------------------------
+# `POST /admin/reload` (loopback callers only) makes the worker that receives it
+# load the registry's champion, export it to the BentoML store, and swap it in
+# as one reference: a request in flight keeps the model it started with. It
+# then writes a marker file naming the exported model; every other worker of
+# the project polls the marker and swaps the same model in (about a second).
+SESSION_ENV = "SALARYMODEL_SERVE_SESSION"
+RELOAD_MARKER = "serving-reload.json"
+RELOAD_POLL_SECONDS = 1.0
+# A relayed request's peer address is the proxy's, not the caller's.
+_PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def is_loopback(host: str | None, headers: Mapping[str, str] | None = None) -> bool:
+    """True for a caller on this machine (127.0.0.0/8, ::1); never for a relayed request."""
+    if headers is not None and any(name in headers for name in _PROXY_HEADERS):
+        return False
+    if not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
+def _marker_path() -> Path:
+    return resolve_path("models") / RELOAD_MARKER
+
+
+def announce(serving: ServingModel) -> None:
+    """Tell the other workers which exported model to serve (an atomic file replace)."""
+    path = _marker_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    marker = {
+        "tag": serving.tag,
+        "model_version": serving.version,
+        "session": os.environ.get(SESSION_ENV),
+        "pid": os.getpid(),
+        "at": time.time(),
+    }
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_text(json.dumps(marker))
+    os.replace(temporary, path)
+
+
+def read_marker() -> tuple[int, dict[str, Any]] | None:
+    """(modification time in ns, content) of the reload marker, or None."""
+    path = _marker_path()
+    try:
+        return path.stat().st_mtime_ns, json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def load_current_champion(settings: Settings) -> ServingModel:
+    """The registry's champion, exported to the BentoML store, ready to swap in."""
+    model, info = load_from_registry(settings)
+    with _project_lock("bento-store"):
+        tag = export_to_bento_store(model, info)
+    return ready_to_serve(model, info, "mlflow-registry", tag)
+
+
+def load_announced(marker: Mapping[str, Any]) -> ServingModel:
+    """The model a reload marker names, from the BentoML store."""
+    tag = str(marker["tag"])
+    model, info = load_from_bento_store(tag)
+    return ready_to_serve(model, info, f"bentoml-store:{tag}", tag)
+
+
 def serve(host: str, port: int, workers: int = 2) -> NoReturn:
     """Start the HTTP server on ``host:port``; does not return.
 
@@ -532,6 +617,7 @@ def serve(host: str, port: int, workers: int = 2) -> NoReturn:
     while they start.
     """
     import sys
+    import uuid
 
     tag = export_champion()
     env = {
@@ -539,6 +625,7 @@ def serve(host: str, port: int, workers: int = 2) -> NoReturn:
         "SALARYMODEL_MODEL_SOURCE": "bentoml",
         "SALARYMODEL_BENTO_MODEL": tag,
         "SALARYMODEL_WORKERS": str(workers),
+        SESSION_ENV: uuid.uuid4().hex,
     }
     command = [sys.executable, "-m", "bentoml", "serve", "salarymodel.service:SalaryService",
                "--host", host, "--port", str(port)]  # fmt: skip
@@ -946,24 +1033,104 @@ class SalaryService:
             self.serving.source,
             time.perf_counter() - started,
         )
-        self.card = model_card(self.serving)
+        self._swap_lock = threading.Lock()
+        self._reload_lock = asyncio.Lock()
+        self._marker_seen = self._join_session_reload()
+        threading.Thread(target=self._follow_reloads, name="reload-watcher", daemon=True).start()
 
     def __is_ready__(self) -> bool:
         return self.serving is not None
 
+    # ----- reloading ----------------------------------------------------------------------
+    def _swap_in(self, serving: ServingModel) -> ServingModel:
+        """Serve ``serving`` from now on; one reference assignment, so a request
+        in flight finishes with the model it started with. Returns the previous one."""
+        with self._swap_lock:
+            previous, self.serving = self.serving, serving
+        logger.info("now serving model v%s (was v%s)", serving.version, previous.version)
+        return previous
+
+    def _join_session_reload(self) -> int | None:
+        # A worker (re)started after a reload in this `salarymodel serve`
+        # session serves what the reload announced, not the start-up model.
+        found = read_marker()
+        if found is None:
+            return None
+        seen, marker = found
+        session = os.environ.get(SESSION_ENV)
+        same_session = session and marker.get("session") == session and marker.get("tag")
+        if same_session and str(marker.get("model_version")) != self.serving.version:
+            try:
+                self._swap_in(load_announced(marker))
+            except Exception as error:  # keep serving what loaded
+                logger.warning("cannot load announced %s: %s", marker.get("tag"), error)
+        return seen
+
+    def _follow_reloads(self) -> None:
+        while True:
+            time.sleep(RELOAD_POLL_SECONDS)
+            found = read_marker()
+            if found is None or found[0] == self._marker_seen:
+                continue
+            self._marker_seen, marker = found
+            if not marker.get("tag") or str(marker.get("model_version")) == self.serving.version:
+                continue
+            try:
+                self._swap_in(load_announced(marker))
+            except Exception as error:  # a broken export never stops the service
+                logger.warning("cannot follow the reload to %s: %s", marker.get("tag"), error)
+
+    @web.post("/admin/reload")
+    async def reload(self, request: Request) -> JSONResponse:
+        """Load the registry's champion and serve it from now on (loopback callers only)."""
+        from salarymodel.registry import RegistryError
+
+        host = request.client.host if request.client else None
+        if not is_loopback(host, request.headers):
+            return JSONResponse(
+                {"error": "reload is accepted only from this machine (loopback, not relayed)"},
+                status_code=403,
+            )
+        async with self._reload_lock:
+            try:
+                # Built off the event loop: requests keep being answered meanwhile.
+                serving = await asyncio.to_thread(load_current_champion, load_settings())
+            except (RegistryError, OSError, bentoml.exceptions.BentoMLException) as error:
+                return JSONResponse(
+                    {"error": f"nothing reloaded: {error}", "model_version": self.serving.version},
+                    status_code=409,
+                )
+            previous = self._swap_in(serving)
+            announce(serving)
+            found = read_marker()
+            self._marker_seen = found[0] if found else None
+        return JSONResponse(
+            {
+                "model_version": serving.version,
+                "previous_version": previous.version,
+                "loaded_from": serving.source,
+                "tag": serving.tag,
+                "other_workers": f"follow within about {RELOAD_POLL_SECONDS:g} s plus load time",
+            }
+        )
+
+    # ----- the API ------------------------------------------------------------------------
     # Short CPU work runs on the event loop: a thread hop per request costs
-    # more than the ~0.2 ms estimate itself.
+    # more than the ~0.2 ms estimate itself. Each request reads `self.serving`
+    # once, so a reload between two lines of a handler cannot mix two models.
     @bentoml.api(route="/predict", input_spec=JobRequest)
     async def predict(self, **fields: Any) -> EstimateResponse:
         """Estimate the yearly salary (USD) of one job, with its calibrated range."""
-        job = canonical_job(JobRequest.model_construct(**fields), self.serving.default_view)
-        return estimate_one(self.serving, job)
+        serving = self.serving
+        job = canonical_job(JobRequest.model_construct(**fields), serving.default_view)
+        return estimate_one(serving, job)
 
     @bentoml.api(route="/explain", input_spec=JobRequest)
     async def explain(self, **fields: Any) -> ExplanationResponse:
         """The estimate with each input's contribution in percent and dollars."""
-        job = canonical_job(JobRequest.model_construct(**fields), self.serving.default_view)
-        return explain_one(self.serving, job)
+        serving = self.serving
+        job = canonical_job(JobRequest.model_construct(**fields), serving.default_view)
+        return explain_one(serving, job)
 
     # Adaptive batching: concurrent batch requests are merged into one call;
     # a long batch runs in a worker thread, off the event loop.
@@ -973,13 +1140,13 @@ class SalaryService:
         self, jobs: Annotated[list[JobRequest], Field(max_length=MAX_BATCH)]
     ) -> list[EstimateResponse]:
         """Estimates for up to 10,000 jobs, in order."""
-        view = self.serving.default_view
-        return estimate_many(self.serving, [canonical_job(j, view) for j in jobs])
+        serving = self.serving
+        return estimate_many(serving, [canonical_job(j, serving.default_view) for j in jobs])
 
     @web.get("/model")
     def model_info(self) -> JSONResponse:
         """Model version, data fingerprint, metrics, vocabulary and allowed values."""
-        return JSONResponse(self.card)
+        return JSONResponse(self.serving.card)
 
     @web.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(self) -> FileResponse:

@@ -104,7 +104,8 @@ def adapt(raw: pd.DataFrame, name: str, config: SourceConfig, settings: Settings
         )
     # Ids come from the full row (leaky columns included: a repeat is a repeat),
     # features never see the leaky columns.
-    repeat_ids = _row_ids(raw, [c for c in config.repeat_key if c in raw.columns])
+    repeat_columns = [c for c in config.repeat_key if c in raw.columns]
+    repeat_ids = _row_ids(raw, repeat_columns)
     group_columns = [c for c in (config.group_key or config.repeat_key) if c in raw.columns]
     group_ids = name + ":" + _row_ids(raw, group_columns)
     raw = raw.drop(columns=[c for c in config.leaky_columns if c in raw.columns])
@@ -118,9 +119,15 @@ def adapt(raw: pd.DataFrame, name: str, config: SourceConfig, settings: Settings
         records["source"] = name
     else:
         records["source"] = records["source"].fillna(name)
+    if not repeat_columns:
+        # No repeat key (e.g. the canonical format): a repeat is the same
+        # canonical record, so ids stay stable across files (retrain merges them).
+        content = records[list(CANONICAL_FIELDS)].astype(str)
+        repeat_ids = _row_ids(content, list(content.columns))
+        group_ids = name + ":" + repeat_ids
     records["row_number"] = raw.index.to_numpy() + 2
-    records["repeat_id"] = repeat_ids
-    records["group_id"] = group_ids
+    records["repeat_id"] = repeat_ids.to_numpy()
+    records["group_id"] = group_ids.to_numpy()
     return AdaptedSource(name=name, records=records.reset_index(drop=True), raw=raw)
 
 

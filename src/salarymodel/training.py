@@ -17,6 +17,9 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.models.model import ModelInfo
 
 from salarymodel.config import Settings, SourcesConfig
 from salarymodel.dataset import TrainingData, load_training_data
@@ -33,6 +36,7 @@ from salarymodel.model import SalaryModel
 from salarymodel.registry import (
     TAG_FINGERPRINT,
     TAG_FOLDS,
+    TAG_KIND,
     GateDecision,
     connect,
     decide,
@@ -108,6 +112,100 @@ def fit_final_model(data: TrainingData, settings: Settings) -> SalaryModel:
     return model
 
 
+def evaluate(
+    records: pd.DataFrame,
+    settings: Settings,
+    models: tuple[str, ...],
+    seconds: dict[str, float],
+    progress: Progress | None = None,
+    ranges: bool = True,
+) -> tuple[EvaluationReport, pd.DataFrame]:
+    """Grouped CV of ``models`` and (optionally) of the ranges; times go into ``seconds``."""
+    step = time.perf_counter()
+    report = cross_validate(records, settings, models=models, progress=progress)
+    seconds["cross_validation"] = time.perf_counter() - step
+    step = time.perf_counter()
+    table = (
+        evaluate_ranges(records, settings, report=report, progress=progress)
+        if ranges
+        else pd.DataFrame()
+    )
+    seconds["range_evaluation"] = time.perf_counter() - step
+    return report, table
+
+
+def data_tags(data: TrainingData, settings: Settings) -> dict[str, str]:
+    """Tags that say which data and folds a run's CV metrics were measured on."""
+    return {
+        TAG_FINGERPRINT: str(data.fingerprint["hash"]),
+        TAG_FOLDS: f"{settings.evaluation.n_folds}/seed{settings.evaluation.seed}",
+    }
+
+
+def log_trained_model(
+    model: SalaryModel,
+    data: TrainingData,
+    report: EvaluationReport,
+    ranges: pd.DataFrame,
+    settings: Settings,
+    seconds: dict[str, float],
+    progress: Progress | None = None,
+) -> tuple[ModelInfo, dict[str, float]]:
+    """Log a trained model and its evidence to the active MLflow run.
+
+    Parameters, CV and range metrics, ``evaluation.json``, ``data.json``, the
+    vocabulary, quarantine files, global SHAP outputs and the model bundle.
+    Returns the logged model and the metrics the gate reads.
+    """
+    say = progress or (lambda _: None)
+    model.metadata["run_id"] = mlflow.active_run().info.run_id
+    metrics = _metric_dict(report) | _range_metric_dict(ranges)
+    mlflow.log_params(_params(settings))
+    mlflow.log_metrics(metrics)
+    mlflow.log_dict({**report.to_dict(), "ranges": ranges.to_dict("records")}, "evaluation.json")
+    mlflow.log_dict(
+        {
+            "fingerprint": data.fingerprint,
+            "counts": [asdict(c) for c in data.counts],
+            "findings": [f.as_dict() for f in data.findings],
+        },
+        "data.json",
+    )
+    mlflow.log_dict(model.builder.to_dict(), "vocabulary.json")
+    for file in data.quarantine_files:
+        mlflow.log_artifact(str(file), "quarantine")
+    say("explaining the model (SHAP premiums and plots)")
+    step = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        _, paths = write_global_explanations(
+            Explainer.from_model(model),
+            data.records,
+            Path(tmp),
+            settings.explanations.sample_size,
+            settings.explanations.min_count,
+            seed=settings.evaluation.seed,
+        )
+        for path in paths:
+            mlflow.log_artifact(str(path), "explanations")
+    seconds["explanations"] = time.perf_counter() - step
+    say("logging the model bundle")
+    return log_model_bundle(model), metrics
+
+
+def publish(
+    client: MlflowClient, settings: Settings, info: ModelInfo, run_id: str, promote: bool
+) -> ModelVersion:
+    """Register a finished run's model; move the champion alias only when ``promote``.
+
+    Called after the run has ended: a crash before this point leaves the
+    registry and the alias as they were.
+    """
+    version = register(client, settings, info.model_uri, run_id)
+    if promote:
+        set_champion(client, settings, version.version)
+    return version
+
+
 def train(
     settings: Settings,
     sources: SourcesConfig,
@@ -124,13 +222,7 @@ def train(
     data = load_training_data(settings, sources, paths=paths, sample=sample)
     seconds["data"] = time.perf_counter() - start
 
-    step = time.perf_counter()
-    report = cross_validate(data.records, settings, models=models, progress=say)
-    seconds["cross_validation"] = time.perf_counter() - step
-
-    step = time.perf_counter()
-    ranges = evaluate_ranges(data.records, settings, report=report, progress=say)
-    seconds["range_evaluation"] = time.perf_counter() - step
+    report, ranges = evaluate(data.records, settings, models, seconds, say)
 
     step = time.perf_counter()
     say("fitting the final model on all records")
@@ -138,54 +230,17 @@ def train(
     seconds["final_fit"] = time.perf_counter() - step
 
     client = connect(settings)
-    metrics = _metric_dict(report) | _range_metric_dict(ranges)
-    tags = {
-        TAG_FINGERPRINT: str(data.fingerprint["hash"]),
-        TAG_FOLDS: f"{settings.evaluation.n_folds}/seed{settings.evaluation.seed}",
-    }
+    tags = data_tags(data, settings)
     say("logging the run to MLflow")
     with mlflow.start_run() as run:
-        model.metadata["run_id"] = run.info.run_id
-        mlflow.set_tags(tags)
-        mlflow.log_params(_params(settings))
-        mlflow.log_metrics(metrics)
-        mlflow.log_dict(
-            {**report.to_dict(), "ranges": ranges.to_dict("records")}, "evaluation.json"
-        )
-        mlflow.log_dict(
-            {
-                "fingerprint": data.fingerprint,
-                "counts": [asdict(c) for c in data.counts],
-                "findings": [f.as_dict() for f in data.findings],
-            },
-            "data.json",
-        )
-        mlflow.log_dict(model.builder.to_dict(), "vocabulary.json")
-        for file in data.quarantine_files:
-            mlflow.log_artifact(str(file), "quarantine")
-        say("explaining the model (SHAP premiums and plots)")
-        step = time.perf_counter()
-        with tempfile.TemporaryDirectory() as tmp:
-            _, paths = write_global_explanations(
-                Explainer.from_model(model),
-                data.records,
-                Path(tmp),
-                settings.explanations.sample_size,
-                settings.explanations.min_count,
-                seed=settings.evaluation.seed,
-            )
-            for path in paths:
-                mlflow.log_artifact(str(path), "explanations")
-        seconds["explanations"] = time.perf_counter() - step
-        info = log_model_bundle(model)
+        mlflow.set_tags({**tags, TAG_KIND: "train"})
+        info, metrics = log_trained_model(model, data, report, ranges, settings, seconds, say)
         decision = decide(client, settings, metrics, tags)
         mlflow.set_tags({"gate.promote": str(decision.promote), "gate.reason": decision.reason})
         seconds["total"] = time.perf_counter() - start
         mlflow.log_metrics({f"seconds.{k}": v for k, v in seconds.items()})
     # Registered only once the run is complete; the alias moves only on a pass.
-    version = register(client, settings, info.model_uri, run.info.run_id)
-    if decision.promote:
-        set_champion(client, settings, version.version)
+    version = publish(client, settings, info, run.info.run_id, decision.promote)
     return TrainResult(
         run_id=run.info.run_id,
         version=str(version.version),

@@ -1,0 +1,527 @@
+"""Retraining with new data: validate, quarantine, merge, compare, then promote or keep.
+
+``retrain`` runs these steps inside one MLflow run (tags: the parent champion
+version, the fingerprints of the existing, new and merged data):
+
+1. The new file is mapped by a configured adapter (named, or detected from
+   its columns; the canonical format as a last resort) and validated. Bad
+   rows go to ``<reports_dir>/<time>/new.<source>.quarantine.csv`` with
+   "column: reason"; rows in = rows accepted + rows quarantined.
+2. The existing training data (shipped sources plus files earlier promoted
+   retrains accepted, see ``dataset.accepted_files``) is merged with the
+   accepted rows; a record present in both is one record.
+3. Drift of the new records against the existing ones (``drift.py``), written
+   as HTML and JSON and logged.
+4. Data checks: enough accepted rows, not too many quarantined, something
+   new, a plausible median salary. A failing check ends the retrain here.
+5. Held-out comparison. The champion was fit on every existing record, so
+   only rows it never saw can judge it fairly: groups (a record with its
+   repeats and a posting's reposts) found only in the new file are held out
+   when a stable hash of the group id falls below ``holdout_fraction``. A
+   challenger is fit on everything else (existing records included). Both
+   predict exactly the same held-out rows, the champion with its registered
+   bundle. A second check guards against forgetting: on a fixed sample of
+   existing records (both models were fit on them) the challenger may be
+   worse by at most ``existing_tolerance``.
+6. On a pass, the registered challenger is refit on all merged records (the
+   held-out rows too: they are the newest data) and cross-validated like
+   ``train`` does, so every version carries the same kind of metrics; its
+   version is registered and the champion alias moved only after the run has
+   logged everything. The accepted rows are then kept for the next retrain.
+   On a failure nothing is registered, nothing is kept, and the run says why.
+
+A crash at any point before registration leaves the registry, the alias and
+the accepted data as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from salarymodel.config import Settings, SourcesConfig, resolve_path
+from salarymodel.dataset import (
+    PreparedSource,
+    TrainingData,
+    commit_accepted,
+    fingerprint,
+    load_training_data,
+    prepare_source,
+    stage_accepted,
+)
+from salarymodel.drift import DriftReport, drift_report, write_drift_report
+from salarymodel.evaluation import ALL, fused_lightgbm, metrics
+from salarymodel.model import SalaryModel
+from salarymodel.profiling import merge_repeats
+from salarymodel.registry import (
+    TAG_FINGERPRINT,
+    TAG_KIND,
+    TAG_PARENT,
+    RegistryError,
+    champion_version,
+    compare,
+    connect,
+    load_version,
+)
+from salarymodel.sources import SourceFormatError, adapt, detect_source, read_csv
+from salarymodel.training import (
+    data_tags,
+    evaluate,
+    fit_final_model,
+    log_trained_model,
+    publish,
+)
+
+Progress = Callable[[str], None]
+TAG_EXISTING = "data_fingerprint.existing"
+TAG_NEW = "data_fingerprint.new"
+TAG_ACCEPTED = "accepted_file"
+
+
+# ----- the new file -------------------------------------------------------------------
+@dataclass
+class NewData:
+    """A new file: its raw rows, and its records after validation and repeats."""
+
+    path: Path
+    source: str
+    raw: pd.DataFrame
+    prepared: PreparedSource
+
+    @property
+    def records(self) -> pd.DataFrame:
+        return self.prepared.records
+
+    @property
+    def accepted_raw(self) -> pd.DataFrame:
+        """The raw rows (as delivered, all columns) that passed validation."""
+        lines = self.prepared.validation.kept["row_number"].astype(int).to_numpy()
+        return self.raw.iloc[lines - 2]
+
+    @property
+    def quarantined_share(self) -> float:
+        counts = self.prepared.counts
+        return counts.quarantined / counts.rows_in if counts.rows_in else 0.0
+
+
+def read_new_file(
+    path: Path,
+    settings: Settings,
+    sources: SourcesConfig,
+    source: str | None = None,
+    quarantine_dir: Path | None = None,
+) -> NewData:
+    """Map a new file with its adapter, validate it and collapse its repeats.
+
+    Raises ``SourceFormatError`` for a file that cannot be mapped at all (no
+    rows, unknown columns, rows naming a source the model is not trained on).
+    """
+    raw = read_csv(path)
+    if raw.empty:
+        raise SourceFormatError(f"{path}: no data rows under the header")
+    name = source or detect_source(list(raw.columns), sources)
+    if name not in sources.sources:
+        raise SourceFormatError(f"unknown source {name!r}; configured: {sorted(sources.sources)}")
+    adapted = adapt(raw, name, sources.sources[name], settings)
+    known = sources.training_sources
+    unknown = ~adapted.records["source"].isin(known)
+    if unknown.any():
+        first = adapted.records[unknown].iloc[0]
+        raise SourceFormatError(
+            f"{path}: line {first['row_number']}: source: {first['source']!r} is not a "
+            f"training source ({', '.join(known)}); a canonical file needs a 'source' column"
+        )
+    prepared = prepare_source(adapted, sources, settings, quarantine_dir, label=f"new.{name}")
+    return NewData(path, name, raw, prepared)
+
+
+def merge_new(
+    existing: TrainingData, new: NewData, settings: Settings
+) -> tuple[TrainingData, np.ndarray, int]:
+    """Existing and new records as one training table.
+
+    Returns the merged data, a mask of the records that are new (not a repeat
+    of an existing record), and how many new records repeat existing ones.
+    """
+    known = set(existing.records["repeat_id"])
+    repeats = int(new.records["repeat_id"].isin(known).sum())
+    records = merge_repeats([existing.records, new.records], settings)
+    is_new = ~records["repeat_id"].isin(known).to_numpy()
+    merged = TrainingData(
+        records,
+        [*existing.counts, new.prepared.counts],
+        [*existing.findings, *new.prepared.findings],
+        [*existing.quarantine_files, *filter(None, [new.prepared.quarantine_file])],
+    )
+    return merged, is_new, repeats
+
+
+# ----- the held-out comparison -----------------------------------------------------------
+def stable_share(ids: pd.Series, seed: int) -> np.ndarray:
+    """A number in [0, 1) per id, the same on every run and machine."""
+    keyed = (f"{seed}:" + ids.astype(str)).reset_index(drop=True)
+    hashes = pd.util.hash_pandas_object(keyed, index=False).to_numpy()
+    return (hashes % np.uint64(1_000_003)).astype(float) / 1_000_003
+
+
+def holdout_mask(records: pd.DataFrame, is_new: np.ndarray, settings: Settings) -> np.ndarray:
+    """Held-out rows: groups found only among new records, picked by a stable hash.
+
+    A group with any existing record is never held out (the champion saw part
+    of it), and a group is held out whole (repeats never straddle).
+    """
+    config = settings.retraining
+    groups = records["group_id"]
+    seen = set(groups[~is_new])
+    only_new = is_new & ~groups.isin(seen).to_numpy()
+    return only_new & (stable_share(groups, config.seed) < config.holdout_fraction)
+
+
+def existing_sample(records: pd.DataFrame, is_new: np.ndarray, settings: Settings) -> np.ndarray:
+    """A fixed sample of existing records (the same rows on every run over the same data)."""
+    config = settings.retraining
+    positions = np.flatnonzero(~is_new)
+    share = stable_share(records["group_id"].iloc[positions], config.seed + 1)
+    chosen = positions[np.argsort(share, kind="stable")[: config.existing_sample]]
+    mask = np.zeros(len(records), bool)
+    mask[chosen] = True
+    return mask
+
+
+def _slice_metrics(frame: pd.DataFrame, estimate: np.ndarray) -> dict[str, dict[str, float]]:
+    salary = frame["salary_usd"].to_numpy(float)
+    out = {ALL: metrics(salary, estimate)}
+    for source in sorted(frame["source"].unique()):
+        mask = (frame["source"] == source).to_numpy()
+        out[str(source)] = metrics(salary[mask], estimate[mask])
+    return out
+
+
+@dataclass
+class Comparison:
+    """Challenger and champion metrics on the same rows."""
+
+    holdout: dict[str, dict[str, dict[str, float]]]  # model -> slice -> metrics
+    existing: dict[str, dict[str, dict[str, float]]]
+    holdout_rows: int
+    existing_rows: int
+    train_rows: int
+
+
+def compare_on_holdout(
+    records: pd.DataFrame,
+    holdout: np.ndarray,
+    existing: np.ndarray,
+    champion: SalaryModel,
+    settings: Settings,
+) -> Comparison:
+    """Fit a challenger on everything but the holdout; score both models on the same rows."""
+    train = records[~holdout]
+    scored = pd.concat([records[holdout], records[existing]], ignore_index=True)
+    challenger = fused_lightgbm(train, scored, settings)
+    ours = champion.predict_records(scored)
+    n = int(holdout.sum())
+    held, old = scored.iloc[:n], scored.iloc[n:]
+    return Comparison(
+        holdout={
+            "challenger": _slice_metrics(held, challenger[:n]),
+            "champion": _slice_metrics(held, ours[:n]),
+        },
+        existing={
+            "challenger": _slice_metrics(old, challenger[n:]),
+            "champion": _slice_metrics(old, ours[n:]),
+        },
+        holdout_rows=n,
+        existing_rows=len(old),
+        train_rows=len(train),
+    )
+
+
+# ----- the decision ---------------------------------------------------------------------
+@dataclass
+class Check:
+    """One condition of the retrain gate."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class RetrainDecision:
+    """Every check the retrain made, and whether the challenger is promoted."""
+
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def promote(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    @property
+    def reason(self) -> str:
+        failed = [c for c in self.checks if not c.passed]
+        shown = failed or self.checks
+        return "; ".join(f"{c.name}: {c.detail}" for c in shown)
+
+    def add(self, name: str, passed: bool, detail: str) -> bool:
+        self.checks.append(Check(name, passed, detail))
+        return passed
+
+
+def data_checks(
+    new: NewData, novel: int, drift: DriftReport, settings: Settings, decision: RetrainDecision
+) -> bool:
+    """Checks on the new data before anything is trained; False when one fails."""
+    config = settings.retraining
+    counts = new.prepared.counts
+    ok = decision.add(
+        "accepted rows",
+        counts.kept >= config.min_new_rows,
+        f"{counts.kept:,} of {counts.rows_in:,} rows accepted "
+        f"(at least {config.min_new_rows:,} needed)",
+    )
+    ok &= decision.add(
+        "quarantined share",
+        new.quarantined_share <= config.max_quarantined_share,
+        f"{counts.quarantined:,} of {counts.rows_in:,} rows quarantined "
+        f"({new.quarantined_share:.1%}; at most {config.max_quarantined_share:.0%} allowed)",
+    )
+    ok &= decision.add(
+        "new records",
+        novel > 0,
+        f"{novel:,} records not already in the training data",
+    )
+    if config.max_median_shift is not None:
+        for source, shift in drift.salary.items():
+            if source == ALL or "median_shift_pct" not in shift:
+                continue
+            moved = abs(shift["median_shift_pct"]) / 100
+            ok &= decision.add(
+                f"median salary ({source})",
+                moved <= config.max_median_shift,
+                f"{shift['reference']['median']:,.0f} -> {shift['new']['median']:,.0f} USD "
+                f"({shift['median_shift_pct']:+.1f}%; at most "
+                f"{config.max_median_shift:.0%} either way: check units and currency)",
+            )
+    return ok
+
+
+def model_checks(
+    comparison: Comparison, champion: str, settings: Settings, decision: RetrainDecision
+) -> bool:
+    """Challenger vs champion on the same held-out rows, and the forgetting guard."""
+    metric = settings.gate.metric
+    challenger = comparison.holdout["challenger"][ALL][metric]
+    current = comparison.holdout["champion"][ALL][metric]
+    ok, verdict = compare(settings, challenger, current, settings.gate.tolerance)
+    decision.add(
+        "held-out new rows",
+        ok,
+        f"{metric} on {comparison.holdout_rows:,} held-out new rows: challenger "
+        f"{challenger:,.2f} is {verdict} champion v{champion} {current:,.2f} "
+        f"(tolerance {settings.gate.tolerance:.1%})",
+    )
+    old_challenger = comparison.existing["challenger"][ALL][metric]
+    old_current = comparison.existing["champion"][ALL][metric]
+    tolerance = settings.retraining.existing_tolerance
+    kept, verdict = compare(settings, old_challenger, old_current, tolerance)
+    decision.add(
+        "existing records",
+        kept,
+        f"{metric} on {comparison.existing_rows:,} existing records (both models trained on "
+        f"them): challenger {old_challenger:,.2f} is {verdict} champion {old_current:,.2f} "
+        f"(tolerance {tolerance:.1%})",
+    )
+    return ok and kept
+
+
+# ----- the flow ---------------------------------------------------------------------------
+@dataclass
+class RetrainResult:
+    """What one retrain did and why."""
+
+    run_id: str
+    parent_version: str
+    version: str | None
+    decision: RetrainDecision
+    new: NewData
+    novel_records: int
+    repeats_of_existing: int
+    drift: DriftReport
+    comparison: Comparison | None
+    folder: Path
+    fingerprints: dict[str, str]
+    seconds: dict[str, float]
+    accepted_file: Path | None = None
+
+    @property
+    def promoted(self) -> bool:
+        return self.version is not None and self.decision.promote
+
+    def summary(self) -> dict[str, object]:
+        """What the run decided and measured, as JSON."""
+        return {
+            "run_id": self.run_id,
+            "parent_version": self.parent_version,
+            "version": self.version,
+            "promoted": self.promoted,
+            "reason": self.decision.reason,
+            "checks": [asdict(c) for c in self.decision.checks],
+            "new_file": str(self.new.path),
+            "source": self.new.source,
+            "rows": asdict(self.new.prepared.counts),
+            "novel_records": self.novel_records,
+            "repeats_of_existing": self.repeats_of_existing,
+            "fingerprints": self.fingerprints,
+            "comparison": asdict(self.comparison) if self.comparison else None,
+            "drift": self.drift.headline(),
+            "accepted_file": str(self.accepted_file) if self.accepted_file else None,
+            "seconds": self.seconds,
+        }
+
+
+def _comparison_metrics(comparison: Comparison) -> dict[str, float]:
+    out = {}
+    for part, table in (("holdout", comparison.holdout), ("existing", comparison.existing)):
+        for model, slices in table.items():
+            for name, values in slices.items():
+                for key in ("mae_usd", "mdape", "r2_log"):
+                    out[f"{part}.{model}.{name}.{key}"] = float(values[key])
+    out["holdout.rows"] = comparison.holdout_rows
+    out["holdout.train_rows"] = comparison.train_rows
+    return out
+
+
+def retrain(
+    settings: Settings,
+    sources: SourcesConfig,
+    path: Path,
+    source: str | None = None,
+    sample: int | None = None,
+    progress: Progress | None = None,
+) -> RetrainResult:
+    """Retrain on the existing data plus a new file; promote only through the gate."""
+    say = progress or (lambda _: None)
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    client = connect(settings)
+    parent = champion_version(client, settings)
+    if parent is None:
+        raise RegistryError(
+            "there is no champion to compare a challenger with; run `salarymodel train` first"
+        )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = resolve_path(settings.retraining.reports_dir) / stamp
+    say("reading and validating the new file")
+    new = read_new_file(path, settings, sources, source, quarantine_dir=folder)
+    with mlflow.start_run(run_name=f"retrain-{stamp}") as run:
+        mlflow.set_tags(
+            {
+                TAG_KIND: "retrain",
+                TAG_PARENT: str(parent.version),
+                "parent_run_id": parent.run_id,
+                "new_file": path.name,
+                "new_source": new.source,
+            }
+        )
+        say(f"loading champion v{parent.version}")
+        champion = load_version(client, settings, parent)
+        say("loading the existing training data")
+        existing = load_training_data(settings, sources, sample=sample)
+        merged, is_new, repeats = merge_new(existing, new, settings)
+        fingerprints = {
+            TAG_EXISTING: str(existing.fingerprint["hash"]),
+            TAG_NEW: str(fingerprint(new.records)["hash"]),
+            TAG_FINGERPRINT: str(merged.fingerprint["hash"]),
+        }
+        mlflow.set_tags({**data_tags(merged, settings), **fingerprints})
+        seconds["data"] = time.perf_counter() - start
+
+        say("measuring drift")
+        step = time.perf_counter()
+        drift = drift_report(existing.records, new.records, champion.builder)
+        for file in write_drift_report(drift, folder):
+            mlflow.log_artifact(str(file), "drift")
+        seconds["drift"] = time.perf_counter() - step
+
+        decision = RetrainDecision()
+        novel = int(is_new.sum())
+        comparison = None
+        if data_checks(new, novel, drift, settings, decision):
+            holdout = holdout_mask(merged.records, is_new, settings)
+            enough = decision.add(
+                "held-out rows",
+                holdout.sum() >= settings.retraining.min_holdout_rows,
+                f"{int(holdout.sum()):,} new records held out "
+                f"(at least {settings.retraining.min_holdout_rows:,} needed to judge)",
+            )
+            if enough:
+                say("fitting a challenger without the held-out rows; scoring both models")
+                step = time.perf_counter()
+                sample_mask = existing_sample(merged.records, is_new, settings)
+                comparison = compare_on_holdout(
+                    merged.records, holdout, sample_mask, champion, settings
+                )
+                seconds["holdout_comparison"] = time.perf_counter() - step
+                model_checks(comparison, str(parent.version), settings, decision)
+                mlflow.log_metrics(_comparison_metrics(comparison))
+        counts = new.prepared.counts
+        mlflow.log_metrics(
+            {
+                "new.rows_in": counts.rows_in,
+                "new.accepted": counts.kept,
+                "new.quarantined": counts.quarantined,
+                "new.records": counts.after_repeats,
+                "new.novel_records": novel,
+                "new.repeats_of_existing": repeats,
+            }
+        )
+        if new.prepared.quarantine_file:
+            mlflow.log_artifact(str(new.prepared.quarantine_file), "quarantine")
+        mlflow.set_tags({"gate.promote": str(decision.promote), "gate.reason": decision.reason})
+        info = None
+        if decision.promote:
+            models = tuple(settings.retraining.cv_models)
+            report, ranges = evaluate(
+                merged.records,
+                settings,
+                models,
+                seconds,
+                say,
+                ranges=settings.retraining.evaluate_ranges,
+            )
+            say("refitting the challenger on all records (held-out rows included)")
+            step = time.perf_counter()
+            model = fit_final_model(merged, settings)
+            model.metadata["parent_version"] = str(parent.version)
+            seconds["final_fit"] = time.perf_counter() - step
+            info, _ = log_trained_model(model, merged, report, ranges, settings, seconds, say)
+        seconds["total"] = time.perf_counter() - start
+        mlflow.log_metrics({f"seconds.{k}": v for k, v in seconds.items()})
+        result = RetrainResult(
+            run.info.run_id, str(parent.version), None, decision, new, novel, repeats, drift,
+            comparison, folder, fingerprints, seconds,
+        )  # fmt: skip
+        mlflow.log_dict(result.summary(), "retrain.json")
+    if info is not None:
+        # The run is complete: keep the accepted rows (pending), register,
+        # move the alias, then make the rows part of the training data.
+        name = f"{stamp}-{fingerprints[TAG_NEW]}"
+        pending = stage_accepted(new.accepted_raw, new.source, name, settings)
+        version = publish(client, settings, info, run.info.run_id, promote=True)
+        result.version = str(version.version)
+        result.accepted_file = commit_accepted(pending)
+        client.set_model_version_tag(
+            settings.tracking.registered_model, version.version, TAG_ACCEPTED,
+            str(result.accepted_file.relative_to(resolve_path("."))),
+        )  # fmt: skip
+    (folder / "retrain.json").write_text(json.dumps(result.summary(), indent=1, default=str))
+    return result

@@ -1,0 +1,351 @@
+"""Retraining end to end on real samples: a base champion trained on survey years
+before 2024 (plus postings), then new files of later rows.
+
+One small project per module (its own configs, data files and MLflow store);
+the tests run in file order and each states what it expects relative to the
+registry it finds: corrupted data is quarantined and never promoted, a kill
+mid-training changes nothing, later rows promote, rollback restores the
+previous champion, and a served process answers throughout a promotion.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from salarymodel.cli import app
+from salarymodel.config import load_settings
+from salarymodel.registry import TAG_PARENT, champion_version, connect, list_versions
+from salarymodel.retraining import TAG_EXISTING, TAG_NEW, holdout_mask, stable_share
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+runner = CliRunner()
+
+
+def _invoke(*args: str, code: int = 0) -> str:
+    """Run the CLI in this process; its output with Rich's line wrapping undone."""
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, result.output
+    return " ".join(result.output.split())
+
+
+def _rows(out: str) -> tuple[int, int, int]:
+    found = re.search(r"([\d,]+) rows in = ([\d,]+) accepted \+ ([\d,]+) quarantined", out)
+    assert found, out
+    rows_in, accepted, quarantined = (int(g.replace(",", "")) for g in found.groups())
+    assert rows_in == accepted + quarantined
+    return rows_in, accepted, quarantined
+
+
+def _registry(root: Path):
+    settings = load_settings(root / "configs" / "salarymodel.yaml")
+    client = connect(settings)
+    current = champion_version(client, settings)
+    versions = [str(v.version) for v in list_versions(client, settings)]
+    return client, settings, (str(current.version) if current else None), versions
+
+
+def _env(root: Path) -> dict[str, str]:
+    from test_service import project_env
+
+    return project_env(root)
+
+
+def make_project(root: Path, aijobs_raw: pd.DataFrame, postings_raw: pd.DataFrame) -> None:
+    """Configs and small real data: survey rows before 2024 and postings as the shipped
+    sources; ``data/new.csv`` holds 2024 survey rows plus re-delivered old ones."""
+    shutil.copytree(ROOT / "configs", root / "configs")
+    data = root / "data"
+    data.mkdir()
+    years = aijobs_raw["work_year"].astype(int)
+    old = aijobs_raw[years < 2024].sample(2000, random_state=1)
+    old.to_csv(data / "aijobs_old.csv", index=False)
+    postings_raw.sample(1200, random_state=1).to_csv(data / "postings.csv", index=False)
+    later = aijobs_raw[years == 2024].sample(1500, random_state=3)
+    new = pd.concat([later, old.sample(200, random_state=2)], ignore_index=True)
+    new.to_csv(data / "new.csv", index=False)
+    sources = (root / "configs" / "sources.yaml").read_text()
+    sources = sources.replace("data/aijobs_salaries_2020_2024.csv.gz", "data/aijobs_old.csv")
+    sources = sources.replace("data/data_jobs_2023_annual_salary.csv.gz", "data/postings.csv")
+    (root / "configs" / "sources.yaml").write_text(sources)
+    settings = (root / "configs" / "salarymodel.yaml").read_text()
+    # One LightGBM thread (a served process runs beside training in one test);
+    # fewer rounds and SHAP rows: these tests check behaviour, not accuracy.
+    settings = settings.replace("num_threads: 2", "num_threads: 1")
+    settings = settings.replace("num_boost_round: 600", "num_boost_round: 300")
+    settings = settings.replace("sample_size: 5000", "sample_size: 300")
+    (root / "configs" / "salarymodel.yaml").write_text(settings)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory, aijobs_raw, postings_raw):
+    """A project whose champion v1 was trained on survey years < 2024 and postings."""
+    root = tmp_path_factory.mktemp("retrain")
+    make_project(root, aijobs_raw, postings_raw)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in _env(root).items():
+            patch.setenv(name, value)
+        patch.chdir(root)
+        _invoke("train", "--no-baselines")
+        yield root
+
+
+# ----- fast units --------------------------------------------------------------------------
+def test_holdout_is_group_aware_stable_and_only_new() -> None:
+    from salarymodel.config import load_settings as settings_of
+
+    settings = settings_of(ROOT / "configs" / "salarymodel.yaml")
+    groups = [f"g{i // 3}" for i in range(3000)]  # three records per group
+    records = pd.DataFrame({"group_id": groups})
+    is_new = np.array([i >= 1200 for i in range(3000)])  # group g400 straddles
+    mask = holdout_mask(records, is_new, settings)
+    assert mask.any() and not mask[~is_new].any()
+    held = set(records["group_id"][mask])
+    assert "g400" not in held  # a group with an existing record is never held out
+    assert not (set(records["group_id"][~mask]) & held)  # groups never straddle
+    share = mask[is_new].mean()
+    assert abs(share - settings.retraining.holdout_fraction) < 0.08
+    assert (holdout_mask(records, is_new, settings) == mask).all()
+    assert np.array_equal(
+        stable_share(records["group_id"], 1), stable_share(records["group_id"], 1)
+    )
+
+
+def test_reload_accepts_only_loopback_callers() -> None:
+    from salarymodel.service import is_loopback
+
+    for host in ("127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"):
+        assert is_loopback(host, {})
+    for host in ("10.0.0.1", "192.168.1.2", "8.8.8.8", "::ffff:10.0.0.1", "testclient", "", None):
+        assert not is_loopback(host, {})
+    assert not is_loopback("127.0.0.1", {"x-forwarded-for": "203.0.113.9"})
+    assert not is_loopback("127.0.0.1", {"forwarded": "for=203.0.113.9"})
+
+
+# ----- the flow ------------------------------------------------------------------------------
+def test_corrupted_file_is_quarantined_and_never_promoted(base: Path) -> None:
+    _, _, champion, versions = _registry(base)
+    new = pd.read_csv(base / "data" / "new.csv", dtype=str, keep_default_na=False)
+    corrupt = new.copy()
+    bad = corrupt.sample(frac=0.4, random_state=5).index
+    corrupt.loc[bad, "salary_in_usd"] = "n/a"
+    corrupt.loc[corrupt.index[:7], "experience_level"] = "WIZARD"
+    corrupt.to_csv(base / "corrupt.csv", index=False)
+    out = _invoke("retrain", "--data", str(base / "corrupt.csv"), code=1)
+    rows_in, _, quarantined = _rows(out)
+    assert rows_in == len(corrupt)
+    assert quarantined >= len(set(bad) | set(corrupt.index[:7]))
+    assert "salary_usd: not a number ('n/a')" in out and "line " in out
+    assert f"kept champion v{champion}" in out and "quarantined share" in out
+    files = list((base / "models" / "retraining").glob("*/new.aijobs.quarantine.csv"))
+    table = pd.read_csv(max(files, key=lambda p: p.stat().st_mtime))
+    assert len(table) == quarantined
+    assert table["reason"].str.contains("experience_level: fails isin").sum() == 7
+    assert _registry(base)[2:] == (champion, versions)
+    assert not list((base / "models").glob("accepted/*/*.csv.gz"))
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda f: f.assign(salary_in_usd="unknown"), "accepted rows: 0 of"),
+        (
+            # Monthly pay by mistake: every row valid, the median off by 12x.
+            lambda f: f.assign(salary_in_usd=(f["salary_in_usd"].astype(float) / 12).round()),
+            "median salary (aijobs)",
+        ),
+    ],
+)
+def test_implausible_files_say_why_and_keep_the_champion(base: Path, change, why: str) -> None:
+    _, _, champion, versions = _registry(base)
+    new = pd.read_csv(base / "data" / "new.csv", dtype=str, keep_default_na=False)
+    change(new).to_csv(base / "odd.csv", index=False)
+    assert why in _invoke("retrain", "--data", str(base / "odd.csv"), code=1)
+    assert _registry(base)[2:] == (champion, versions)
+
+
+def test_unreadable_file_fails_clearly(base: Path) -> None:
+    pd.DataFrame({"title": ["x"], "pay": ["1"]}).to_csv(base / "bad.csv", index=False)
+    out = _invoke("retrain", "--data", str(base / "bad.csv"), code=2)
+    assert "no configured source matches the columns ['title', 'pay']" in out
+    out = _invoke("retrain", "--data", str(base / "bad.csv"), "--source", "aijobs", code=2)
+    assert "missing columns" in out
+
+
+@pytest.mark.slow
+def test_killed_retrain_leaves_registry_and_champion_as_they_were(base: Path) -> None:
+    client, settings, champion, versions = _registry(base)
+    process = subprocess.Popen(
+        [str(BIN / "salarymodel"), "retrain", "--data", str(base / "data" / "new.csv")],
+        cwd=base,
+        env=_env(base),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    seen = []
+    try:
+        deadline = time.monotonic() + 240
+        for line in process.stderr:  # progress lines (stderr is not a terminal)
+            seen.append(line)
+            if "fitting a challenger" in line or time.monotonic() > deadline:
+                break
+        assert process.poll() is None, "".join(seen)[-2000:]
+        os.killpg(process.pid, signal.SIGKILL)  # mid-training
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    assert any("fitting a challenger" in line for line in seen), "".join(seen)[-2000:]
+    assert _registry(base)[2:] == (champion, versions)
+    assert not list((base / "models").glob("accepted/*/*.csv.gz"))
+    # The interrupted run is left unfinished in the tracking store; it never became a version.
+    runs = client.search_runs(
+        [client.get_experiment_by_name(settings.tracking.experiment).experiment_id],
+        filter_string="tags.kind = 'retrain'",
+    )
+    assert any(r.info.status == "RUNNING" for r in runs)
+
+
+def test_retrain_with_later_rows_promotes(base: Path) -> None:
+    client, settings, champion, versions = _registry(base)
+    out = _invoke("retrain", "--data", str(base / "data" / "new.csv"))
+    print(out)  # the gate's comparison, for the record (pytest -s)
+    _, _, now, after = _registry(base)
+    assert len(after) == len(versions) + 1 and now == after[-1] != champion
+    assert _rows(out)[0] == 1700
+    assert "repeat records already in the training data" in out
+    assert "promoted version" in out
+    version = client.get_model_version(settings.tracking.registered_model, now)
+    run = client.get_run(version.run_id)
+    tags, metrics = run.data.tags, run.data.metrics
+    assert tags[TAG_PARENT] == champion and tags["kind"] == "retrain"
+    assert tags[TAG_EXISTING] != tags[TAG_NEW]
+    # Both models scored the same held-out rows; the challenger won.
+    held = metrics["holdout.rows"]
+    assert held >= settings.retraining.min_holdout_rows
+    assert metrics["holdout.challenger.all.mae_usd"] <= metrics["holdout.champion.all.mae_usd"]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "drift")}
+    assert {"drift/drift.json", "drift/drift.html"} <= artifacts
+    assert "fused_lightgbm.all.mae_usd" in metrics  # cross-validated like `train`
+    kept = list((base / "models").glob("accepted/aijobs/*.csv.gz"))
+    assert len(kept) == 1
+    # The accepted rows are now existing data: the same file again brings nothing new.
+    again = _invoke("retrain", "--data", str(base / "data" / "new.csv"), code=1)
+    assert "new records: 0 records not already in the training data" in again
+    assert _registry(base)[2] == now
+
+
+def _two_champions(base: Path) -> None:
+    _, _, _, versions = _registry(base)
+    if len(versions) < 2:  # run on its own: a second training on the same data passes the gate
+        _invoke("train", "--no-baselines")
+
+
+def test_versions_promote_and_rollback(base: Path) -> None:
+    _two_champions(base)
+    _, _, champion, versions = _registry(base)
+    listed = _invoke("versions")
+    assert f"{champion} *" in listed and "MAE all" in listed
+    rolled = _invoke("rollback")
+    _, _, previous, _ = _registry(base)
+    assert previous != champion and f"champion is now v{previous} (was v{champion})" in rolled
+    if previous == versions[0]:
+        refused = _invoke("rollback", code=2)
+        assert "nothing to roll back to" in refused
+    missing = _invoke("promote", "99", code=2)
+    assert "has no version '99'" in missing and ", ".join(versions) in missing
+    _invoke("promote", champion)
+    assert _registry(base)[2] == champion
+    _invoke("rollback")
+    assert _registry(base)[2] == previous
+    _invoke("promote", champion)
+
+
+# ----- the service through a promotion ----------------------------------------------------------
+JOB = {"job_title": "Senior Data Scientist", "country": "US", "experience_level": "SE"}
+
+
+@pytest.mark.slow
+def test_service_answers_throughout_a_promotion(base: Path) -> None:
+    from test_service import _stop, _wait_for_model, free_port
+
+    _two_champions(base)
+    _, _, before, versions = _registry(base)
+    other = next(v for v in reversed(versions) if v != before)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = base / "serve.log"
+    process = subprocess.Popen(
+        [str(BIN / "salarymodel"), "serve", "--port", str(port), "--workers", "2"],
+        cwd=base,
+        env=_env(base),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    answers: list[tuple[int, str | None]] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(timeout=30) as session:
+            for _ in range(20_000):  # bounded in count and time
+                if stop.is_set():
+                    return
+                try:
+                    reply = session.post(f"{url}/predict", json=JOB)
+                    body = reply.json() if reply.status_code == 200 else {}
+                    answers.append((reply.status_code, body.get("model_version")))
+                except httpx.HTTPError as error:
+                    answers.append((0, repr(error)))
+
+    try:
+        _wait_for_model(url, process, 180)
+        worker = threading.Thread(target=hammer)
+        worker.start()
+        time.sleep(1.0)
+        relayed = httpx.post(
+            f"{url}/admin/reload", headers={"x-forwarded-for": "203.0.113.9"}, timeout=30
+        )
+        assert relayed.status_code == 403
+        _invoke("promote", other)
+        reloaded = httpx.post(f"{url}/admin/reload", timeout=120)
+        assert reloaded.status_code == 200, reloaded.text
+        assert reloaded.json()["model_version"] == other
+        assert reloaded.json()["previous_version"] == before
+        switched_at = len(answers)
+        limit = time.monotonic() + 60
+        # Every worker follows: the last 50 answers all come from the new champion.
+        while time.monotonic() < limit:
+            tail = answers[-50:]
+            if len(answers) > switched_at + 50 and all(v == other for _, v in tail):
+                break
+            time.sleep(0.2)
+        stop.set()
+        worker.join(timeout=60)
+    finally:
+        stop.set()
+        _stop(process)
+        _invoke("promote", before)
+    failures = [a for a in answers if a[0] != 200]
+    assert not failures, failures[:5]
+    seen = [v for _, v in answers]
+    assert before in seen and other in seen
+    assert all(v == other for v in seen[-50:])
+    print(f"{len(answers)} answers during the promotion, none failed; v{before} -> v{other}")
