@@ -146,3 +146,15 @@ def test_global_outputs_are_valid_pngs_and_tables(explainer, records, tmp_path) 
     assert {"concept", "value", "mean_premium_pct", "dollars_at_median", "count"} <= set(
         table.columns
     )
+
+
+def test_a_training_record_without_skills_explains(explainer, records) -> None:
+    # Canonical records carry a missing skill list as NaN, not None.
+    survey = records[records["source"] == "aijobs"].iloc[0].to_dict()
+    assert not isinstance(survey["skills"], list)
+    result = explainer.explain_job(survey)
+    values = {c.concept: c.value for c in result.contributions}
+    assert values.get("number of skills", "unknown") == "unknown"
+    assert result.estimate_usd == pytest.approx(
+        explainer.model.estimate_job(survey).estimate_usd, rel=1e-9
+    )

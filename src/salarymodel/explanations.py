@@ -168,7 +168,6 @@ def job_values(builder: FeatureBuilder, job: Mapping[str, object], row: np.ndarr
     """The value a person gave for each concept, as text."""
     family = builder.role_families[int(row[AT["role_family"]])]
     iso2, _ = resolve_country(job.get("country"))
-    skills = job.get("skills")
     # A skill the job does not list still moves the estimate (its absence is
     # information), so every skill row says which case it is.
     flags = {
@@ -185,7 +184,7 @@ def job_values(builder: FeatureBuilder, job: Mapping[str, object], row: np.ndarr
         "employment type": _text(job.get("employment_type")),
         "year": _text(job.get("year")),
         "pay view": _text(job.get("source")),
-        "number of skills": "unknown" if skills is None else str(len(list(skills))),
+        "number of skills": _text(float(row[AT["n_skills"]])).replace("missing", "unknown"),
     }
 
 
