@@ -156,12 +156,11 @@ def train(
     )
     for source, verdict in result.evaluation.fusion_verdict().items():
         console.print(
-            f"{source}: fusing sources {'helps' if verdict['fusion_helps'] else 'does not help'} "
-            f"(MAE {verdict['fused_mae_usd']:,.0f} vs single-source "
-            f"{verdict['single_source_mae_usd']:,.0f}, "
+            f"{source}: fused vs single-source model: {verdict['fusion_effect']} "
+            f"(MAE {verdict['fused_mae_usd']:,.0f} vs {verdict['single_source_mae_usd']:,.0f}, "
             f"{verdict['folds_won_vs_single_source']} folds won); "
-            f"{'beats' if verdict['beats_raw_lightgbm'] else 'does not beat'} plain LightGBM on "
-            f"raw columns ({verdict['raw_lightgbm_mae_usd']:,.0f}, "
+            f"vs plain LightGBM on raw columns: {verdict['raw_lightgbm_effect']} "
+            f"({verdict['raw_lightgbm_mae_usd']:,.0f}, "
             f"{verdict['folds_won_vs_raw_lightgbm']} folds won)"
         )
     status = "promoted to champion" if result.promoted else "kept the current champion"

@@ -141,6 +141,19 @@ PREDICTORS: dict[str, Predictor] = {
 
 
 # ----- cross-validation -------------------------------------------------------
+def consistent_effect(ours: float, theirs: float, folds_won: int, n_folds: int) -> str:
+    """ "better", "worse" or "no clear difference" between two models' MAE.
+
+    A lower pooled MAE counts only when it also wins most folds: a difference
+    of a few dollars that flips from fold to fold is noise, not a finding.
+    """
+    if ours < theirs and folds_won * 2 > n_folds:
+        return "better"
+    if ours > theirs and folds_won * 2 < n_folds:
+        return "worse"
+    return "no clear difference"
+
+
 @dataclass
 class EvaluationReport:
     """Per-model, per-source CV metrics and the fused model's out-of-fold estimates."""
@@ -181,18 +194,16 @@ class EvaluationReport:
             fused = self.metric("fused_lightgbm", source, "mae_usd")
             single = self.metric("single_source", source, "mae_usd")
             raw = self.metric("raw_lightgbm", source, "mae_usd")
+            won_single = self.folds_won("fused_lightgbm", "single_source", source)
+            won_raw = self.folds_won("fused_lightgbm", "raw_lightgbm", source)
             verdict[source] = {
                 "fused_mae_usd": fused,
                 "single_source_mae_usd": single,
                 "raw_lightgbm_mae_usd": raw,
-                "fusion_helps": fused < single,
-                "beats_raw_lightgbm": fused < raw,
-                "folds_won_vs_single_source": (
-                    f"{self.folds_won('fused_lightgbm', 'single_source', source)}/{n_folds}"
-                ),
-                "folds_won_vs_raw_lightgbm": (
-                    f"{self.folds_won('fused_lightgbm', 'raw_lightgbm', source)}/{n_folds}"
-                ),
+                "fusion_effect": consistent_effect(fused, single, won_single, n_folds),
+                "raw_lightgbm_effect": consistent_effect(fused, raw, won_raw, n_folds),
+                "folds_won_vs_single_source": f"{won_single}/{n_folds}",
+                "folds_won_vs_raw_lightgbm": f"{won_raw}/{n_folds}",
             }
         return verdict
 
