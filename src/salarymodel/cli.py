@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from salarymodel.config import load_settings, load_sources
+from salarymodel.config import ConfigError, load_settings, load_sources
 from salarymodel.evaluation import ALL
 from salarymodel.registry import RegistryError, load_champion, run_evaluation, tracking_uri
 from salarymodel.sources import SourceFormatError
@@ -353,13 +353,14 @@ def serve(
     from salarymodel.service import serve as serve_http
 
     try:
-        if export_only:
-            console.print(f"exported {export_champion(settings)} to the BentoML model store")
-            return
-        console.print(f"starting the service on http://{host}:{port} (web page at /, Ctrl-C stops)")
-        serve_http(host, port, workers)
+        tag = export_champion(settings)
     except RegistryError as error:
-        raise _fail(str(error)) from error
+        raise _fail(f"not serving: {error}") from error
+    if export_only:
+        console.print(f"exported {tag} to the BentoML model store")
+        return
+    console.print(f"serving {tag} on http://{host}:{port} (web page at /, Ctrl-C stops)")
+    serve_http(host, port, workers, tag)
 
 
 # ----- retraining and the champion alias -------------------------------------------------
@@ -646,5 +647,14 @@ def rollback(
         _reload_service(settings)
 
 
+def main() -> None:
+    """The console script: the Typer app, with configuration errors as one clear line."""
+    try:
+        app()
+    except ConfigError as error:
+        console.print(f"[bold red]error:[/] {error}")
+        raise SystemExit(2) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 CANONICAL_FIELDS = (
     "job_title",
@@ -156,6 +156,10 @@ class TrackingConfig(_Strict):
     experiment: str = "salarymodel"
     registered_model: str = "salarymodel"
     champion_alias: str = "champion"
+    # A remote store that does not answer must fail fast and clearly: MLflow's
+    # own default retries a refused connection for about four minutes.
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    http_retries: int = Field(default=1, ge=0)
 
 
 class GateConfig(_Strict):
@@ -232,19 +236,37 @@ def project_root() -> Path:
     return Path.cwd().resolve()
 
 
+class ConfigError(ValueError):
+    """A configuration file that is missing, unreadable or invalid."""
+
+
 def _read_yaml(path: Path) -> dict:
-    with path.open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return yaml.safe_load(handle) or {}
+    except FileNotFoundError as error:
+        raise ConfigError(
+            f"no {path}: run from the project folder or set SALARYMODEL_ROOT to it"
+        ) from error
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path} is not readable YAML: {error}") from error
+
+
+def _validated(model: type[BaseModel], path: Path) -> Any:
+    try:
+        return model.model_validate(_read_yaml(path))
+    except ValidationError as error:
+        raise ConfigError(f"{path} is invalid: {error}") from error
 
 
 @lru_cache(maxsize=8)
 def _load_settings(path: Path) -> Settings:
-    return Settings.model_validate(_read_yaml(path))
+    return _validated(Settings, path)
 
 
 @lru_cache(maxsize=8)
 def _load_sources(path: Path) -> SourcesConfig:
-    return SourcesConfig.model_validate(_read_yaml(path))
+    return _validated(SourcesConfig, path)
 
 
 def load_settings(path: Path | None = None) -> Settings:

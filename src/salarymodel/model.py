@@ -2,12 +2,14 @@
 
 A bundle is a folder of plain files, never a pickle:
 ``booster.txt`` (LightGBM's text format), ``features.json`` (vocabularies)
-and ``metadata.json`` (training facts, metrics, the default view). Loading it
-cannot execute code from the folder.
+and ``metadata.json`` (training facts, metrics, the default view), and
+``manifest.json`` with the SHA-256 of each. Loading it cannot execute code
+from the folder, and a file changed after saving is refused, not served.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from salarymodel.ranges import RANGES_FILE, RangeModel, fit_range_model, salary_
 BOOSTER_FILE = "booster.txt"
 FEATURES_FILE = "features.json"
 METADATA_FILE = "metadata.json"
+MANIFEST_FILE = "manifest.json"
 
 
 class BundleError(RuntimeError):
@@ -172,14 +175,16 @@ class SalaryModel:
         (folder / METADATA_FILE).write_text(json.dumps(self.metadata, indent=1, default=str))
         if self.ranges is not None:
             self.ranges.save(folder)
+        write_manifest(folder)
         return folder
 
     @classmethod
     def load(cls, folder: Path) -> SalaryModel:
         """Read a bundle written by :meth:`save`; a clear error when files are bad."""
-        for name in (BOOSTER_FILE, FEATURES_FILE, METADATA_FILE):
+        for name in (BOOSTER_FILE, FEATURES_FILE, METADATA_FILE, MANIFEST_FILE):
             if not (folder / name).is_file():
                 raise BundleError(f"model bundle {folder} is missing {name}")
+        verify_manifest(folder)
         try:
             booster = lgb.Booster(model_file=str(folder / BOOSTER_FILE))
             builder = FeatureBuilder.from_dict(json.loads((folder / FEATURES_FILE).read_text()))
@@ -193,6 +198,42 @@ class SalaryModel:
                 f"vocabulary gives {len(builder.columns)}"
             )
         return cls(builder=builder, booster=booster, metadata=metadata, ranges=ranges)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path) -> None:
+    """Record the SHA-256 of every file of the bundle in ``manifest.json``."""
+    files = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != MANIFEST_FILE)
+    manifest = {name: _sha256(folder / name) for name in files}
+    (folder / MANIFEST_FILE).write_text(json.dumps({"sha256": manifest}, indent=1))
+
+
+def verify_manifest(folder: Path) -> None:
+    """Refuse a bundle whose files are missing or differ from its manifest.
+
+    LightGBM reads a booster with a flipped digit or a cut-off tail without
+    complaint and predicts nonsense: only a checksum tells a damaged file.
+    """
+    try:
+        expected = json.loads((folder / MANIFEST_FILE).read_text())["sha256"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise BundleError(f"model bundle {folder}: unreadable {MANIFEST_FILE}: {error}") from error
+    for name, digest in expected.items():
+        path = folder / name
+        if not path.is_file():
+            raise BundleError(f"model bundle {folder} is missing {name}")
+        if _sha256(path) != digest:
+            raise BundleError(
+                f"model bundle {folder}: {name} is corrupt (its SHA-256 differs from the "
+                f"one recorded when the model was saved)"
+            )
 
 
 def _safe_name(column: str) -> str:

@@ -10,11 +10,16 @@ the same evaluation (same data fingerprint, same folds).
 from __future__ import annotations
 
 import json
+import logging
+import os
+import shutil
+import socket
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
+from urllib.parse import urlparse
 
 import mlflow
 from mlflow import MlflowClient
@@ -23,6 +28,8 @@ from mlflow.exceptions import MlflowException
 
 from salarymodel.config import Settings, project_root, resolve_path
 from salarymodel.model import BundleError, SalaryModel
+
+logger = logging.getLogger(__name__)
 
 BUNDLE_ARTIFACT = "bundle"
 MODEL_NAME_IN_RUN = "model"
@@ -42,18 +49,48 @@ class RegistryError(RuntimeError):
     """The tracking store or registry cannot give what was asked."""
 
 
+TRACKING_URI_ENV = "SALARYMODEL_TRACKING_URI"
+
+
 def tracking_uri(settings: Settings) -> str:
-    """The configured tracking URI with relative sqlite paths anchored at the project."""
-    uri = settings.tracking.uri
+    """The tracking URI (``SALARYMODEL_TRACKING_URI`` or the config), sqlite paths anchored.
+
+    Relative sqlite paths are anchored at the project root.
+    """
+    uri = os.environ.get(TRACKING_URI_ENV) or settings.tracking.uri
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
         return prefix + str(resolve_path(uri.removeprefix(prefix)))
     return uri
 
 
+def check_reachable(uri: str, timeout: float) -> None:
+    """A clear error, within ``timeout`` seconds, when the tracking store cannot be reached."""
+    parsed = urlparse(uri)
+    hint = f"set tracking.uri in configs/salarymodel.yaml or {TRACKING_URI_ENV}"
+    if parsed.scheme in ("http", "https"):
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            socket.create_connection((parsed.hostname or "", port), timeout=timeout).close()
+        except OSError as error:
+            raise RegistryError(
+                f"tracking store {uri} is unreachable ({error}); start it or {hint}"
+            ) from error
+    elif parsed.scheme == "sqlite":
+        folder = Path(uri.removeprefix("sqlite:///")).parent
+        if not folder.is_dir():
+            raise RegistryError(f"tracking store {uri}: folder {folder} does not exist; {hint}")
+
+
 def connect(settings: Settings) -> MlflowClient:
     """Point MLflow at the configured store and make sure the experiment exists."""
     uri = tracking_uri(settings)
+    check_reachable(uri, settings.tracking.connect_timeout_seconds)
+    # MLflow reads these per request; a caller's own settings win.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.tracking.http_retries))
+    os.environ.setdefault(
+        "MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(settings.tracking.connect_timeout_seconds * 2))
+    )
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -136,13 +173,19 @@ def compare(
 ) -> tuple[bool, str]:
     """Is the challenger's gate metric at least as good as the champion's (within tolerance)?
 
-    Returns the verdict and its wording: "at least as good as" or "worse than".
+    Returns the verdict and its wording: "at least as good as", "worse than but
+    within the tolerance of" (passes: say so rather than call it as good) or "worse than".
     """
-    if settings.gate.metric == "r2_log":  # higher is better
+    higher_is_better = settings.gate.metric == "r2_log"
+    if higher_is_better:
         ok = challenger >= champion - tolerance * abs(champion)
+        as_good = challenger >= champion
     else:
         ok = challenger <= champion * (1 + tolerance)
-    return ok, "at least as good as" if ok else "worse than"
+        as_good = challenger <= champion
+    if as_good:
+        return True, "at least as good as"
+    return ok, "worse than but within the tolerance of" if ok else "worse than"
 
 
 def pip_requirements() -> list[str]:
@@ -261,22 +304,39 @@ def load_version(client: MlflowClient, settings: Settings, version: ModelVersion
     """Download a version's bundle (plain files) and load it; nothing is unpickled."""
     cache = resolve_path("models") / "registry-cache" / f"v{version.version}"
     bundle = cache / "artifacts" / BUNDLE_ARTIFACT
-    if not bundle.is_dir():
-        cache.mkdir(parents=True, exist_ok=True)
+    if bundle.is_dir():
         try:
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{version.name}/{version.version}",
-                dst_path=str(cache),
-                tracking_uri=tracking_uri(settings),
-            )
-        except MlflowException as error:
-            raise RegistryError(f"cannot download model v{version.version}: {error}") from error
-    try:
-        model = SalaryModel.load(bundle)
-    except BundleError as error:
-        raise RegistryError(str(error)) from error
+            model = SalaryModel.load(bundle)
+        except BundleError as error:
+            # The cache is only a copy: a damaged one is replaced from the store.
+            logger.warning("%s; downloading v%s again", error, version.version)
+            shutil.rmtree(cache)
+    if not bundle.is_dir():
+        _download_version(settings, version, cache)
+        try:
+            model = SalaryModel.load(bundle)
+        except BundleError as error:
+            shutil.rmtree(cache, ignore_errors=True)
+            raise RegistryError(
+                f"model v{version.version} in the registry cannot be served: {error}; "
+                "promote a sound version (`salarymodel versions`, `salarymodel promote N`) "
+                "or train again"
+            ) from error
     model.metadata.setdefault("model_version", str(version.version))
     return model
+
+
+def _download_version(settings: Settings, version: ModelVersion, cache: Path) -> None:
+    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{version.name}/{version.version}",
+            dst_path=str(cache),
+            tracking_uri=tracking_uri(settings),
+        )
+    except (MlflowException, OSError) as error:
+        shutil.rmtree(cache, ignore_errors=True)
+        raise RegistryError(f"cannot download model v{version.version}: {error}") from error
 
 
 def load_champion(settings: Settings) -> tuple[SalaryModel, ModelVersion]:

@@ -12,8 +12,11 @@ Where the model comes from (``SALARYMODEL_MODEL_SOURCE``): ``registry`` is the
 MLflow version with the champion alias; ``bentoml`` is the copy exported to
 the BentoML model store (``salarymodel serve`` exports the champion there and
 its workers load that copy; a built Bento names it); ``auto`` (default) takes
-the registry when its store holds a champion and the BentoML store otherwise,
-and a Bento serves the model it was built with. Either way the model is a
+the registry when there is a tracking store and the BentoML store otherwise,
+and a Bento serves the model it was built with. Missing or corrupt model files
+(checked against the bundle's SHA-256 manifest) or an unreachable tracking
+store stop the start with a message saying which; nothing falls back to an
+older model. Either way the model is a
 folder of plain files (LightGBM text + JSON): nothing is unpickled, and no
 path comes from a request.
 
@@ -35,6 +38,8 @@ import logging
 import math
 import os
 import random
+import signal
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -318,23 +323,41 @@ def load_from_registry(settings: Settings) -> tuple[Any, dict[str, Any]]:
 
 
 def load_from_bento_store(tag: str) -> tuple[Any, dict[str, Any]]:
-    """An exported model from the BentoML model store (plain files only)."""
-    from salarymodel.model import SalaryModel
+    """An exported model from the BentoML model store (plain files only, checksums verified)."""
+    from salarymodel.model import BundleError, SalaryModel
+    from salarymodel.registry import RegistryError
 
-    stored = bentoml.models.get(tag)
-    folder = Path(stored.path)
-    model = SalaryModel.load(folder / BUNDLE_DIR)
-    info = json.loads((folder / INFO_FILE).read_text())
+    try:
+        folder = Path(bentoml.models.get(tag).path)
+    except bentoml.exceptions.NotFound as error:
+        raise RegistryError(
+            f"no model {tag} in the BentoML store; run `salarymodel train` first"
+        ) from error
+    try:
+        model = SalaryModel.load(folder / BUNDLE_DIR)
+        info = json.loads((folder / INFO_FILE).read_text())
+    except (BundleError, OSError, ValueError) as error:
+        raise RegistryError(f"exported model {tag} cannot be served: {error}") from error
     return model, info
 
 
 def export_to_bento_store(model: Any, info: Mapping[str, Any]) -> str:
     """Copy a model into the BentoML model store as ``salarymodel:v<version>`` (idempotent)."""
+    from salarymodel.model import BundleError, verify_manifest
+
     tag = f"{BENTO_MODEL_NAME}:v{info['model_version']}"
     try:
-        return str(bentoml.models.get(tag).tag)
+        stored = bentoml.models.get(tag)
     except bentoml.exceptions.NotFound:
-        pass
+        stored = None
+    if stored is not None:
+        try:
+            verify_manifest(Path(stored.path) / BUNDLE_DIR)
+            return str(stored.tag)
+        except BundleError as error:
+            # The registry holds a sound copy: replace the damaged export.
+            logger.warning("re-exporting %s: %s", tag, error)
+            bentoml.models.delete(tag)
     labels = {"model_version": str(info["model_version"]), "alias": "champion"}
     with bentoml.models.create(tag, labels=labels, metadata=_json_safe(dict(info))) as stored:
         model.save(Path(stored.path) / BUNDLE_DIR)
@@ -476,7 +499,6 @@ def load_serving_model(
     ``packaged`` is the model tag a built Bento carries: served from a Bento,
     the service answers with that model unless told otherwise.
     """
-    from salarymodel.registry import RegistryError
 
     settings = settings or load_settings()
     default = "bentoml" if packaged else "auto"
@@ -484,15 +506,12 @@ def load_serving_model(
     tag = os.environ.get("SALARYMODEL_BENTO_MODEL", packaged or f"{BENTO_MODEL_NAME}:latest")
     if where not in ("auto", "registry", "bentoml"):
         raise ValueError(f"SALARYMODEL_MODEL_SOURCE must be auto, registry or bentoml: {where!r}")
-    model = None
+    # A registry that exists but cannot give a sound champion is an error, not
+    # a reason to serve whatever was exported last (see `export_champion`).
     if where == "registry" or (where == "auto" and _registry_has_store(settings)):
-        try:
-            model, info = load_from_registry(settings)
-            source = "mlflow-registry"
-        except RegistryError:
-            if where == "registry":
-                raise
-    if model is None:
+        model, info = load_from_registry(settings)
+        source = "mlflow-registry"
+    else:
         model, info = load_from_bento_store(tag)
         source = f"bentoml-store:{tag}"
     return ready_to_serve(model, info, source, tag if source.startswith("bentoml") else None)
@@ -517,24 +536,26 @@ def ready_to_serve(
 def export_champion(settings: Settings | None = None) -> str:
     """Export the registry's champion to the BentoML model store; the tag to serve.
 
-    Falls back to the newest exported model when there is no registry champion.
+    Without a registry (no tracking store, as in a built Bento) or with
+    ``SALARYMODEL_MODEL_SOURCE=bentoml``, the exported model
+    (``SALARYMODEL_BENTO_MODEL``, default the newest) is served, after its
+    checksums are verified. A registry that exists but cannot give a sound
+    champion is an error: silently serving an older export could undo a
+    rollback or a promotion.
     """
     from salarymodel.registry import RegistryError
 
     settings = settings or load_settings()
-    if _registry_has_store(settings):
-        try:
-            model, info = load_from_registry(settings)
+    where = os.environ.get("SALARYMODEL_MODEL_SOURCE", "auto").lower()
+    if where != "bentoml" and _registry_has_store(settings):
+        model, info = load_from_registry(settings)
+        with _project_lock("bento-store"):
             return export_to_bento_store(model, info)
-        except RegistryError as error:
-            logger.warning("%s", error)
-    try:
-        return str(bentoml.models.get(f"{BENTO_MODEL_NAME}:latest").tag)
-    except bentoml.exceptions.NotFound as error:
-        raise RegistryError(
-            "no champion in the MLflow registry and no exported model in the BentoML "
-            "store; run `salarymodel train` first"
-        ) from error
+    if where == "registry":
+        raise RegistryError("SALARYMODEL_MODEL_SOURCE=registry but there is no tracking store")
+    tag = os.environ.get("SALARYMODEL_BENTO_MODEL", f"{BENTO_MODEL_NAME}:latest")
+    load_from_bento_store(tag)  # refuses missing or corrupt files before any worker starts
+    return str(bentoml.models.get(tag).tag)
 
 
 # ----- reloading a new champion without failing requests --------------------------------
@@ -608,18 +629,18 @@ def load_announced(marker: Mapping[str, Any]) -> ServingModel:
     return ready_to_serve(model, info, f"bentoml-store:{tag}", tag)
 
 
-def serve(host: str, port: int, workers: int = 2) -> NoReturn:
+def serve(host: str, port: int, workers: int = 2, tag: str | None = None) -> NoReturn:
     """Start the HTTP server on ``host:port``; does not return.
 
     The champion is loaded here once (downloaded from the registry if need
-    be) and exported to the BentoML model store; the workers then all load
-    that exported version, so they cannot disagree if a promotion happens
-    while they start.
+    be, checksums verified) and exported to the BentoML model store, unless
+    ``tag`` names an export already checked by :func:`export_champion`; the
+    workers then all load that exported version, so they cannot disagree if
+    a promotion happens while they start.
     """
-    import sys
     import uuid
 
-    tag = export_champion()
+    tag = tag or export_champion()
     env = {
         **os.environ,
         "SALARYMODEL_MODEL_SOURCE": "bentoml",
@@ -1027,8 +1048,14 @@ class SalaryService:
 
     def __init__(self) -> None:
         logging.getLogger("bentoml._internal.server.http_app").addFilter(_ClientErrors())
+        from salarymodel.registry import RegistryError
+
         started = time.perf_counter()
-        self.serving = load_serving_model(load_settings(), packaged=_packaged_model())
+        try:
+            self.serving = load_serving_model(load_settings(), packaged=_packaged_model())
+        except RegistryError as error:
+            _stop_server_on_failed_start(error)
+            raise
         logger.info(
             "serving model v%s from %s (loaded in %.1f s)",
             self.serving.version,
@@ -1167,6 +1194,19 @@ class SalaryService:
         if path is None:
             return JSONResponse({"error": "not found"}, status_code=404)
         return FileResponse(path, media_type=_PAGE_TYPES[path.suffix])
+
+
+def _stop_server_on_failed_start(error: Exception) -> None:
+    """A BentoML worker that cannot load a sound model stops the whole server.
+
+    BentoML respawns a worker whose start fails, forever: with missing or
+    damaged model files the service would flap instead of refusing to start.
+    Only in a BentoML worker process (whose parent is the server), never in a
+    process that merely builds the app (tests, `bentoml build`).
+    """
+    if "_bentoml_impl" in sys.argv[0] and "worker" in sys.argv[0]:
+        logger.critical("refusing to start, stopping the server: %s", error)
+        os.kill(os.getppid(), signal.SIGTERM)
 
 
 def _packaged_model() -> str | None:

@@ -1,0 +1,273 @@
+"""Faults: damaged or missing model files, an unreachable tracking store, huge bodies.
+
+The service must refuse to start with a message that says what is wrong
+(never fall back to an older model, never flap), and keep answering, with
+bounded memory, when a caller sends 10 MB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from test_service import _SHARED, JOB, champion_root, free_port, project_env, served_url
+
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return champion_root(tmp_path_factory)
+
+
+@pytest.fixture()
+def project(root: Path, tmp_path: Path) -> Path:
+    """A copy of the champion's project (registry cache and BentoML store included).
+
+    The MLflow store records absolute artifact paths, so the copy's registry
+    artifacts are the original's: tests that damage them restore them.
+    """
+    copy = tmp_path / "project"
+    copy.mkdir()
+    for name in ("configs", "mlflow.db", "models", "bentoml_home"):
+        source = root / name
+        if source.is_dir():
+            shutil.copytree(source, copy / name, symlinks=True)
+        elif source.exists():
+            shutil.copy2(source, copy / name)
+    (copy / "data").symlink_to(root / "data")
+    return copy
+
+
+def _artifact_bundle(project: Path) -> Path:
+    """The registry's stored bundle of the champion (where MLflow logged it)."""
+    from salarymodel.config import load_settings
+    from salarymodel.registry import champion_version, connect
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SALARYMODEL_ROOT", str(project))
+        settings = load_settings()
+        client = connect(settings)
+        version = champion_version(client, settings)
+        model_id = version.source.removeprefix("models:/")  # MLflow 3: the logged model
+        location = client.get_logged_model(model_id).artifact_location
+    bundle = Path(location.removeprefix("file://")) / "artifacts" / "bundle"
+    assert (bundle / "manifest.json").is_file(), bundle
+    return bundle
+
+
+@pytest.fixture()
+def damaged_store(project: Path) -> Iterator[tuple[Path, Path]]:
+    """(project, stored bundle): the bundle's files are restored after the test."""
+    bundle = _artifact_bundle(project)
+    backup = project.parent / "bundle-backup"
+    shutil.copytree(bundle, backup)
+    shutil.rmtree(project / "models" / "registry-cache", ignore_errors=True)
+    try:
+        yield project, bundle
+    finally:
+        shutil.rmtree(bundle)
+        shutil.copytree(backup, bundle)
+
+
+def _flip_a_digit(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    at = next(i for i in range(middle, len(data)) if chr(data[i]).isdigit())
+    data[at] = ord("1") if data[at] != ord("1") else ord("2")
+    path.write_bytes(bytes(data))
+
+
+def _serve(project: Path, extra_env: dict[str, str] | None = None, timeout: float = 90):
+    """Run `salarymodel serve` expecting it to refuse: (exit code, output, seconds)."""
+    env = {**project_env(project), "COLUMNS": "1000", **(extra_env or {})}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(BIN / "salarymodel"), "serve", "--port", str(free_port()), "--workers", "1"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    # Rich wraps long messages (at COLUMNS): compare words, not lines.
+    output = " ".join((done.stdout + done.stderr).split())
+    return done.returncode, output, time.perf_counter() - started
+
+
+# ----- damaged or missing model files ----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        (lambda b: _flip_a_digit(b / "booster.txt"), "booster.txt is corrupt"),
+        (lambda b: (b / "booster_low.txt").write_bytes(b""), "booster_low.txt is corrupt"),
+        (lambda b: (b / "features.json").unlink(), "missing features.json"),
+    ],
+    ids=["flipped-digit", "emptied-range-booster", "missing-vocabulary"],
+)
+def test_serve_refuses_damaged_registry_files_naming_the_file(damaged_store, damage, named):
+    project, bundle = damaged_store
+    damage(bundle)
+    code, output, seconds = _serve(project)
+    assert code != 0
+    assert named in output and "cannot be served" in output, output
+    assert "Traceback" not in output
+    assert seconds < 60
+    # Nothing was exported or started: no damaged copy lies in the BentoML store.
+    assert "serving salarymodel" not in output
+
+
+def _export_only(project: Path) -> subprocess.CompletedProcess:
+    """`salarymodel serve --export-only`: load the champion, export it, exit."""
+    return subprocess.run(
+        [str(BIN / "salarymodel"), "serve", "--export-only"],
+        cwd=project,
+        env=project_env(project),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_damaged_registry_cache_is_downloaded_again(project: Path) -> None:
+    assert _export_only(project).returncode == 0  # fills the cache and the BentoML store
+    booster = next((project / "models" / "registry-cache").rglob("booster.txt"))
+    sound = booster.read_bytes()
+    _flip_a_digit(booster)
+    done = _export_only(project)
+    assert done.returncode == 0, done.stderr
+    assert "downloading v" in done.stdout + done.stderr
+    assert booster.read_bytes() == sound
+
+
+def test_a_damaged_export_is_replaced_from_the_registry(project: Path) -> None:
+    assert _export_only(project).returncode == 0
+    exported = next((project / "bentoml_home" / "models" / "salarymodel").glob("v*"))
+    booster = exported / "bundle" / "booster.txt"
+    sound = booster.read_bytes()
+    _flip_a_digit(booster)
+    done = _export_only(project)
+    assert done.returncode == 0, done.stderr
+    assert "re-exporting" in done.stdout + done.stderr
+    assert booster.read_bytes() == sound
+
+
+def test_bentoml_workers_refuse_a_damaged_export_and_the_server_exits(project: Path) -> None:
+    """Served straight from the BentoML store (as a Bento is): no endless respawning."""
+    assert _export_only(project).returncode == 0
+    exported = next((project / "bentoml_home" / "models" / "salarymodel").glob("v*"))
+    features = exported / "bundle" / "features.json"
+    features.write_text(features.read_text() + " ")
+    env = {**project_env(project), "SALARYMODEL_MODEL_SOURCE": "bentoml"}
+    log = project / "bentoml-serve.log"
+    command = [sys.executable, "-m", "bentoml", "serve", "salarymodel.service:SalaryService",
+               "--port", str(free_port())]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=project, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        process.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail(f"the server kept running on a damaged model: {log.read_text()[-2000:]}")
+    text = log.read_text()
+    assert "refusing to start" in text and "features.json is corrupt" in text
+
+
+def test_serve_without_any_model_says_to_train(tmp_path: Path, root: Path) -> None:
+    project = tmp_path / "empty"
+    project.mkdir()
+    code, output, _ = _serve(project)
+    assert code != 0
+    assert f"no {project}/configs/salarymodel.yaml" in output and "Traceback" not in output
+    shutil.copytree(root / "configs", project / "configs")
+    code, output, _ = _serve(project)
+    assert code != 0
+    assert "run `salarymodel train` first" in output and "Traceback" not in output
+
+
+# ----- the tracking store ------------------------------------------------------------------------
+def test_an_unreachable_tracking_store_fails_fast_and_clearly(project: Path) -> None:
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    code, output, seconds = _serve(project, {"SALARYMODEL_TRACKING_URI": uri})
+    assert code != 0
+    assert f"tracking store {uri} is unreachable" in output
+    assert "Traceback" not in output
+    assert seconds < 30  # MLflow's default retries took about four minutes
+
+
+def test_a_tracking_store_in_a_missing_folder_is_named(project: Path) -> None:
+    uri = f"sqlite:///{project}/gone/mlflow.db"
+    done = subprocess.run(
+        [str(BIN / "salarymodel"), "versions"],
+        cwd=project,
+        env={**project_env(project), "COLUMNS": "1000", "SALARYMODEL_TRACKING_URI": uri},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "does not exist" in " ".join(done.stderr.split())
+    assert not (project / "gone").exists()  # nothing created by looking
+
+
+# ----- huge bodies against the served process --------------------------------------------------
+def _tree_rss(pid: int) -> int:
+    parent = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)])
+
+
+def test_ten_megabyte_bodies_are_refused_with_bounded_memory(root: Path, request) -> None:
+    url = served_url(root, request)
+    pid = _SHARED["process"].pid
+    before = _tree_rss(pid)
+    ten_mb = 10 * 1024**2
+    headers = {"content-type": "application/json"}
+    filler = json.dumps({**JOB, "job_title": "x" * ten_mb}).encode()
+    garbage = b"[" * ten_mb
+    row = b'{"job_title":"Data Engineer"},'
+    many_jobs = b'{"jobs":[' + row * (ten_mb // len(row)) + b'{"job_title":"x"}]}'
+    answers = {
+        "predict": httpx.post(f"{url}/predict", content=filler, headers=headers, timeout=60),
+        "explain": httpx.post(f"{url}/explain", content=filler, headers=headers, timeout=60),
+        "batch-garbage": httpx.post(
+            f"{url}/predict_batch", content=garbage, headers=headers, timeout=60
+        ),
+        "batch-too-many": httpx.post(
+            f"{url}/predict_batch", content=many_jobs, headers=headers, timeout=60
+        ),
+    }
+    codes = {name: answer.status_code for name, answer in answers.items()}
+    assert codes == {
+        "predict": 413, "explain": 413, "batch-garbage": 422, "batch-too-many": 422
+    }, codes  # fmt: skip
+    assert "jobs" in answers["batch-too-many"].text
+    grown = (_tree_rss(pid) - before) / 1024**2
+    assert grown < 400, f"serving grew by {grown:.0f} MB on 10 MB bodies"
+    assert httpx.post(f"{url}/predict", json=JOB, timeout=30).status_code == 200
+
+
+# ----- security ---------------------------------------------------------------------------------
+def test_the_served_process_listens_on_loopback_only(root: Path, request) -> None:
+    served_url(root, request)  # started with no --host: the configured default
+    parent = psutil.Process(_SHARED["process"].pid)
+    listening = {
+        (c.laddr.ip, c.laddr.port)
+        for p in [parent, *parent.children(recursive=True)]
+        for c in p.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN
+    }
+    assert listening, "the service listens somewhere"
+    assert {ip for ip, _ in listening} == {"127.0.0.1"}, listening
