@@ -123,6 +123,9 @@ def main() -> int:
         root, new = retrain_project(work / "project")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    if new is not None:  # `retrain --reload` calls the configured port
+        config = root / "configs" / "salarymodel.yaml"
+        config.write_text(config.read_text().replace("port: 3000", f"port: {port}"))
     service = start_service(root, port, args.workers, work / "serve.log")
     try:
         wait_ready(port, service)
