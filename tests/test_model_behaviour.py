@@ -8,7 +8,7 @@ import pytest
 from salarymodel.dataset import load_training_data
 from salarymodel.evaluation import cross_validate
 from salarymodel.features import FeatureBuilder
-from salarymodel.model import BundleError, SalaryModel
+from salarymodel.model import BundleError, SalaryModel, write_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -89,6 +89,9 @@ def test_bundle_round_trip_gives_identical_estimates(model, sample, tmp_path) ->
 def test_corrupt_bundle_is_refused_clearly(model, tmp_path) -> None:
     folder = model.save(tmp_path / "bundle")
     (folder / "booster.txt").write_text("not a model")
+    with pytest.raises(BundleError, match=r"booster\.txt is corrupt"):
+        SalaryModel.load(folder)
+    write_manifest(folder)  # a bad file saved as such: the checksums agree, LightGBM does not
     with pytest.raises(BundleError, match="unreadable"):
         SalaryModel.load(folder)
     (folder / "features.json").unlink()
