@@ -88,6 +88,21 @@ def test_predict_keeps_every_row_in_order(trained, aijobs_raw, tmp_path) -> None
     assert (scored["view"] == "aijobs").all()
 
 
+def test_predict_names_line_and_column_of_rows_it_cannot_read(trained, aijobs_raw, tmp_path):
+    rows = aijobs_raw.sample(12, random_state=4).reset_index(drop=True)
+    rows.loc[2, "job_title"] = "Data Scientist Zürich"
+    rows.loc[5] = list(rows.columns)  # a header line pasted in again
+    rows.to_csv(tmp_path / "in.csv", index=False, encoding="latin-1")
+    _invoke("predict", "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv"))
+    out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    assert len(out) == 12
+    assert out.loc[2, "error"].startswith("line 4: job_title = 'Data Scientist Z\ufffdrich'")
+    assert "not UTF-8 text" in out.loc[2, "error"]
+    assert out.loc[5, "error"] == "line 7: line: repeated header line"
+    scored = out.drop(index=[2, 5])
+    assert (scored["error"] == "").all() and (pd.to_numeric(scored["estimate_usd"]) > 10_000).all()
+
+
 def test_predict_canonical_and_postings_formats(trained, postings_raw, tmp_path) -> None:
     canonical = pd.DataFrame(
         {

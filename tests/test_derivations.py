@@ -128,8 +128,11 @@ def test_unreadable_skill_list_is_a_row_error(settings) -> None:
     assert "list literal" in out[0].message
 
 
-def test_year_from_date(settings) -> None:
-    years = RULES["year_from_date"](
-        [pd.Series(["2023-04-24 09:51:15", "not a date"])], RuleContext(settings)
-    )
-    assert years.tolist() == [2023, None]
+def test_year_and_month_from_date(settings) -> None:
+    dates = pd.Series(["2023-04-24 09:51:15", "2024-01-02T08:00:00Z", "not a date", None])
+    for rule, part in (("year_from_date", [2023, 2024]), ("month_from_date", [4, 1])):
+        out = RULES[rule]([dates], RuleContext(settings))
+        assert out[:2].tolist() == part
+        # A date that cannot be read is a row error (quarantined), not a silent gap.
+        assert out[2] == RowError("not a date (expected YYYY-MM-DD)", "not a date")
+        assert out[3] is None

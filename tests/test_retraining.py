@@ -149,12 +149,18 @@ def test_corrupted_file_is_quarantined_and_never_promoted(base: Path) -> None:
     rows_in, _, quarantined = _rows(out)
     assert rows_in == len(corrupt)
     assert quarantined >= len(set(bad) | set(corrupt.index[:7]))
-    assert "salary_usd: not a number ('n/a')" in out and "line " in out
+    first_bad = min(set(bad) | set(corrupt.index[:7])) + 2
+    assert f"line {first_bad}: " in out and "salary_in_usd = 'n/a': not a number" in out
     assert f"kept champion v{champion}" in out and "quarantined share" in out
     files = list((base / "models" / "retraining").glob("*/new.aijobs.quarantine.csv"))
     table = pd.read_csv(max(files, key=lambda p: p.stat().st_mtime))
     assert len(table) == quarantined
-    assert table["reason"].str.contains("experience_level: fails isin").sum() == 7
+    wizard = "experience_level = 'WIZARD': not one of EN, MI, SE, EX"
+    assert table["reason"].str.contains(wizard).sum() == 7
+    assert (
+        table.loc[table["line"] == first_bad, "job_title"].item()
+        == new.loc[first_bad - 2, "job_title"]
+    )
     assert _registry(base)[2:] == (champion, versions)
     assert not list((base / "models").glob("accepted/*/*.csv.gz"))
 
@@ -179,11 +185,19 @@ def test_implausible_files_say_why_and_keep_the_champion(base: Path, change, why
 
 
 def test_unreadable_file_fails_clearly(base: Path) -> None:
+    before = _registry(base)[2:]
     pd.DataFrame({"title": ["x"], "pay": ["1"]}).to_csv(base / "bad.csv", index=False)
     out = _invoke("retrain", "--data", str(base / "bad.csv"), code=2)
     assert "no configured source matches the columns ['title', 'pay']" in out
     out = _invoke("retrain", "--data", str(base / "bad.csv"), "--source", "aijobs", code=2)
     assert "missing columns" in out
+    (base / "empty.csv").write_text("")
+    assert "the file is empty" in _invoke("retrain", "--data", str(base / "empty.csv"), code=2)
+    new = pd.read_csv(base / "data" / "new.csv", dtype=str, keep_default_na=False)
+    new.to_csv(base / "utf16.csv", index=False, encoding="utf-16")
+    out = _invoke("retrain", "--data", str(base / "utf16.csv"), code=2)
+    assert "UTF-16 text; re-save the file as UTF-8" in out
+    assert _registry(base)[2:] == before
 
 
 @pytest.mark.slow

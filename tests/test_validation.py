@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from salarymodel.sources import adapt
-from salarymodel.validation import validate_records, write_quarantine
+from salarymodel.validation import quarantine_table, validate_records, write_quarantine
 
 
 def _records(raw, sources, settings, name="aijobs"):
@@ -33,21 +33,34 @@ def test_bad_rows_are_set_aside_with_the_column_named(aijobs_raw, sources, setti
     header = pd.DataFrame([dict(zip(raw.columns, raw.columns, strict=True))])
     raw = pd.concat([raw, header], ignore_index=True)
     adapted = _records(raw, sources, settings)
-    result = validate_records(adapted.records, settings, raw_columns=list(raw.columns))
+    result = validate_records(
+        adapted.records, settings, labels=adapted.labels, file_problems=adapted.file_problems
+    )
     assert result.rows_in == len(raw) == 11
     assert len(result.kept) == 3  # rows 0, 8, 9
+    assert result.kept["row_number"].tolist() == [2, 10, 11]
     reasons = dict(zip(result.quarantined["row_number"], result.quarantined["reason"], strict=True))
-    assert "salary_usd: not a number" in reasons[3]
-    assert "salary_usd" in reasons[4] and "in_range" in reasons[4]
-    assert "salary_usd" in reasons[5]
-    assert "experience_level" in reasons[6]
-    assert "remote_ratio" in reasons[7]
-    assert "job_title" in reasons[8]
-    assert "country" in reasons[9]
-    assert "repeated header line" in reasons[12]
-    path = write_quarantine(result.quarantined, tmp_path / "q.csv")
-    written = pd.read_csv(path)
-    assert len(written) == 8 and "reason" in written.columns
+    # Each reason names the file's own column (salary_in_usd, not the canonical salary_usd).
+    assert reasons[3] == "salary_in_usd = 'lots': not a number"
+    assert reasons[4] == (
+        "salary_in_usd = -5: below the configured minimum of 5,000 USD a year "
+        "(validation.salary_usd_min)"
+    )
+    assert reasons[5].startswith(
+        "salary_in_usd = 90000000: above the configured maximum of 5,000,000"
+    )
+    assert reasons[6] == "experience_level = 'GURU': not one of EN, MI, SE, EX"
+    assert reasons[7] == "remote_ratio = 75: not one of 0, 50, 100"
+    assert reasons[8] == "job_title: missing"
+    assert reasons[9] == "employee_residence: unknown country 'Atlantis'"
+    assert reasons[12] == "line: repeated header line"  # its other cells are not judged
+    assert sum(result.reason_counts.values()) == 8
+    table = quarantine_table(result.quarantined, raw)
+    path = write_quarantine(table, tmp_path / "q.csv")
+    written = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert written.columns.tolist() == ["line", "reason", *raw.columns]
+    assert written["line"].tolist() == ["3", "4", "5", "6", "7", "8", "9", "12"]
+    assert written.loc[0, "salary_in_usd"] == "lots"  # the row as delivered
 
 
 def test_salary_is_optional_when_predicting(aijobs_raw, sources, settings) -> None:

@@ -97,11 +97,19 @@ class SourcesConfig(_Strict):
 
 
 class ValidationConfig(_Strict):
-    salary_usd_min: float = 5_000
+    salary_usd_min: float = Field(5_000, gt=0)  # a salary of zero or less is never a salary
     salary_usd_max: float = 5_000_000
     year_min: int = 2015
     year_max: int = 2030
     quarantine_dir: str = "models/quarantine"
+
+    @model_validator(mode="after")
+    def _ordered_bounds(self) -> ValidationConfig:
+        if self.salary_usd_min >= self.salary_usd_max:
+            raise ValueError("salary_usd_min must be below salary_usd_max")
+        if self.year_min > self.year_max:
+            raise ValueError("year_min must not be after year_max")
+        return self
 
 
 class RepeatsConfig(_Strict):

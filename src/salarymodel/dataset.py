@@ -10,7 +10,7 @@ runs on the same data can prove it.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +18,12 @@ import pandas as pd
 from salarymodel.config import Settings, SourcesConfig, resolve_path
 from salarymodel.profiling import Finding, apply_repeat_policy, merge_repeats, profile_source
 from salarymodel.sources import AdaptedSource, load_source
-from salarymodel.validation import ValidationResult, validate_records, write_quarantine
+from salarymodel.validation import (
+    ValidationResult,
+    quarantine_table,
+    validate_records,
+    write_quarantine,
+)
 
 
 @dataclass(frozen=True)
@@ -90,21 +95,29 @@ def prepare_source(
     settings: Settings,
     quarantine_dir: Path | None,
     label: str | None = None,
+    delivered: pd.DataFrame | None = None,
 ) -> PreparedSource:
     """Profile, validate and de-repeat one adapted source.
 
-    ``label`` names the file in counts and the quarantine file (default: the source).
+    ``label`` names the file in counts and the quarantine file (default: the
+    source). The quarantine file holds the bad rows of ``delivered`` (the file
+    as read, all columns; default: the adapted raw frame).
     """
     config = sources.sources[adapted.name]
     findings = profile_source(adapted, config, settings)
     # Raw columns ride along (prefixed) for the plain-LightGBM baseline only.
     for column in config.raw_feature_columns:
         adapted.records[f"raw.{column}"] = adapted.raw[column].to_numpy()
-    result = validate_records(adapted.records, settings, raw_columns=list(adapted.raw.columns))
+    result = validate_records(
+        adapted.records, settings, labels=adapted.labels, file_problems=adapted.file_problems
+    )
     quarantine_file = None
     if quarantine_dir is not None and len(result.quarantined):
+        table = quarantine_table(
+            result.quarantined, adapted.raw if delivered is None else delivered
+        )
         quarantine_file = write_quarantine(
-            result.quarantined, quarantine_dir / f"{label or adapted.name}.quarantine.csv"
+            table, quarantine_dir / f"{label or adapted.name}.quarantine.csv"
         )
     kept = apply_repeat_policy(result.kept, settings)
     counts = SourceCounts(
@@ -189,7 +202,7 @@ def load_training_data(
         adapted = load_source(name, sources, settings, (paths or {}).get(name))
         if sample is not None and sample < len(adapted.records):
             keep = adapted.records.sample(n=sample, random_state=seed).index.sort_values()
-            adapted = AdaptedSource(name, adapted.records.loc[keep], adapted.raw.loc[keep])
+            adapted = replace(adapted, records=adapted.records.loc[keep], raw=adapted.raw.loc[keep])
         prepared.append(prepare_source(adapted, sources, settings, quarantine_dir))
     for file in accepted_files(settings, sources) if accepted else []:
         adapted = load_source(file.source, sources, settings, file.path)

@@ -20,7 +20,8 @@ Rules (each unit-tested in tests/test_derivations.py):
   any (free-text title, then the source's short title) -> EN/MI/SE/EX.
 - ``parse_skill_list``: a Python list literal or ';'-separated text ->
   lower-case, alias-folded, de-duplicated skill names.
-- ``year_from_date`` / ``month_from_date``: the calendar year / month of a date.
+- ``year_from_date`` / ``month_from_date``: the calendar year / month of an ISO
+  8601 date; a date that cannot be read is a row error, never a silent gap.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class RowError:
     """A cell a rule could not read; validation quarantines its row with this message."""
 
     message: str
+    value: object = None  # the cell as read, when the message does not already show it
 
 
 def _map_unique(series: pd.Series, func: Callable[[object], object]) -> pd.Series:
@@ -191,16 +193,27 @@ def parse_skill_list(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
     return pd.Series(out, index=inputs[0].index, dtype=object)
 
 
+def _dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """ISO 8601 dates (a time and zone may follow) and a mask of present values that are not."""
+    dates = pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
+    return dates, values.notna() & dates.isna()
+
+
+def _date_part(values: pd.Series, part: str) -> pd.Series:
+    dates, unreadable = _dates(values)
+    out = getattr(dates.dt, part).astype(object).where(dates.notna(), None)
+    out[unreadable] = [RowError("not a date (expected YYYY-MM-DD)", v) for v in values[unreadable]]
+    return out
+
+
 def year_from_date(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
-    """Rule: the calendar year of a date (unparseable dates become missing)."""
-    dates = pd.to_datetime(inputs[0], errors="coerce")
-    return dates.dt.year.astype(object).where(dates.notna(), None)
+    """Rule: the calendar year of an ISO date (an unreadable date is a row error, not missing)."""
+    return _date_part(inputs[0], "year")
 
 
 def month_from_date(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
-    """Rule: the calendar month (1-12) of a date (unparseable dates become missing)."""
-    dates = pd.to_datetime(inputs[0], errors="coerce")
-    return dates.dt.month.astype(object).where(dates.notna(), None)
+    """Rule: the calendar month (1-12) of an ISO date (an unreadable date is a row error)."""
+    return _date_part(inputs[0], "month")
 
 
 RULES: dict[str, Rule] = {

@@ -37,7 +37,13 @@ def predict_frame(
     records["source"] = view.fillna(settings.serving.default_source)
     # A salary in the file is not an input: its bounds must not block an estimate.
     records["salary_usd"] = None
-    result = validate_records(records, settings, require_salary=False)
+    result = validate_records(
+        records,
+        settings,
+        require_salary=False,
+        labels=adapted.labels,
+        file_problems=adapted.file_problems,
+    )
     out = pd.DataFrame(index=range(len(raw)))
     for column in ("estimate_usd", "low_usd", "high_usd", "coverage", "support"):
         out[column] = np.nan

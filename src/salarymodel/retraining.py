@@ -139,7 +139,9 @@ def read_new_file(
             f"{path}: line {first['row_number']}: source: {first['source']!r} is not a "
             f"training source ({', '.join(known)}); a canonical file needs a 'source' column"
         )
-    prepared = prepare_source(adapted, sources, settings, quarantine_dir, label=f"new.{name}")
+    prepared = prepare_source(
+        adapted, sources, settings, quarantine_dir, label=f"new.{name}", delivered=raw
+    )
     return NewData(path, name, raw, prepared)
 
 

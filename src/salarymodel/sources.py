@@ -9,6 +9,9 @@ profiling uses to find repeats (``repeat_id``) and CV groups (``group_id``).
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +26,7 @@ from salarymodel.config import (
     resolve_path,
 )
 from salarymodel.derivations import RULES, RuleContext
+from salarymodel.validation import UNDECODABLE, Reason
 
 CANONICAL_SOURCE = "canonical"
 BOOKKEEPING_COLUMNS = ("row_number", "repeat_id", "group_id")
@@ -34,31 +38,80 @@ class SourceFormatError(ValueError):
 
 @dataclass(frozen=True)
 class AdaptedSource:
-    """Canonical records of one file and the raw frame they came from."""
+    """Canonical records of one file, the raw frame they came from (leaky columns
+    dropped), the file column(s) behind each canonical field, and the problems
+    found in the file itself, by line (``row_number``)."""
 
     name: str
     records: pd.DataFrame
     raw: pd.DataFrame
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    file_problems: dict[int, list[Reason]] = dataclasses.field(default_factory=dict)
+
+
+# What a file that is not CSV text starts with, and what to do about it.
+_NOT_TEXT = (
+    (b"\x1f\x8b", "gzip-compressed data; name the file *.csv.gz"),
+    (b"PK\x03\x04", "a ZIP archive (an Excel workbook?); export it as CSV UTF-8"),
+    (b"\xff\xfe", "UTF-16 text; re-save the file as UTF-8"),
+    (b"\xfe\xff", "UTF-16 text; re-save the file as UTF-8"),
+)
+_PARSER_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_PARSER_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
+
+
+def _sniff(path: Path) -> str | None:
+    """Why the file is not CSV text, judged from its first bytes (None: it looks like text)."""
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as handle:
+            head = handle.read(4096)
+    except (gzip.BadGzipFile, EOFError) as error:
+        return f"named .gz but not gzip data ({error})"
+    for magic, why in _NOT_TEXT:
+        if head.startswith(magic):
+            return why
+    return "binary data (NUL bytes), not CSV text" if b"\x00" in head else None
+
+
+def _parser_message(error: pd.errors.ParserError) -> str:
+    text = str(error)
+    if found := _PARSER_FIELDS.search(text):
+        header, line, seen = found.groups()
+        return (
+            f"line {line}: {seen} fields where the header has {header} "
+            "(a comma inside a value that is not quoted?)"
+        )
+    if found := _PARSER_QUOTE.search(text):
+        return f"line {int(found.group(1)) + 1}: a quoted value is never closed"
+    return f"not a readable CSV: {text.strip()}"
 
 
 def read_csv(path: Path) -> pd.DataFrame:
     """Read a CSV (optionally .gz) as text; every value stays a string until validated.
 
     ``keep_default_na=False`` matters: Namibia's ISO code "NA" is data, not a
-    missing value. Only empty cells are missing.
+    missing value. Only empty cells are missing. Bytes that are not UTF-8 do
+    not fail the file: they are read as U+FFFD (pyarrow strings cannot hold
+    Python's escaped bytes), and ``adapt`` sets their rows aside naming line
+    and column. A file that is not
+    CSV text at all (compressed, a workbook, UTF-16) fails, saying what it is.
     """
+    why = _sniff(path)
+    if why is not None:
+        raise SourceFormatError(f"{path}: {why}")
     try:
         frame = pd.read_csv(
-            path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8"
+            path,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            encoding="utf-8-sig",  # a byte-order mark (Excel's "CSV UTF-8") is not data
+            encoding_errors="replace",
         )
-    except UnicodeDecodeError as error:
-        raise SourceFormatError(
-            f"{path}: not UTF-8 text (byte {error.start}); re-save the file as UTF-8"
-        ) from error
     except pd.errors.EmptyDataError as error:
         raise SourceFormatError(f"{path}: the file is empty (no header line)") from error
     except pd.errors.ParserError as error:
-        raise SourceFormatError(f"{path}: not a readable CSV: {error}") from error
+        raise SourceFormatError(f"{path}: {_parser_message(error)}") from error
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
@@ -92,6 +145,46 @@ def _field_values(raw: pd.DataFrame, mapping: FieldMapping, ctx: RuleContext) ->
     return values.astype(object).where(values.notna(), None)
 
 
+def field_labels(config: SourceConfig) -> dict[str, str]:
+    """Each canonical field named by the file column(s) it is read from (what a user can fix)."""
+    labels = {}
+    for name, mapping in config.fields.items():
+        columns = mapping.input_columns
+        labels[name] = columns[0] if len(columns) == 1 else f"{name} (from {', '.join(columns)})"
+    return labels
+
+
+def file_problems(raw: pd.DataFrame) -> dict[int, list[Reason]]:
+    """Rows the file itself spoils, by line: a repeated header line, bytes that are not UTF-8.
+
+    A header line pasted in again (files concatenated by hand) has at least
+    half of its cells, and two or more, equal to their own column names.
+    """
+    problems: dict[int, list[Reason]] = {}
+    if raw.empty:
+        return problems
+    lines = raw.index.to_numpy() + 2
+    text = raw.astype("string")
+    names = [c.strip().lower() for c in raw.columns]
+    own_name = pd.concat(
+        [text[c].str.strip().str.lower().eq(n) for c, n in zip(raw.columns, names, strict=True)],
+        axis=1,
+    ).fillna(False)
+    header = (own_name.sum(axis=1) >= max(2, len(names) / 2)).to_numpy()
+    for line in lines[header]:
+        problems[int(line)] = [Reason("line", "repeated header line")]
+    for column in raw.columns:
+        undecodable = text[column].str.contains(UNDECODABLE, regex=False).fillna(False).to_numpy()
+        for line, value in zip(
+            lines[undecodable & ~header], raw[column][undecodable & ~header], strict=True
+        ):
+            reason = Reason(
+                column, "not UTF-8 text (shown as \ufffd); re-save the file as UTF-8", value
+            )
+            problems.setdefault(int(line), []).append(reason)
+    return problems
+
+
 def adapt(raw: pd.DataFrame, name: str, config: SourceConfig, settings: Settings) -> AdaptedSource:
     """Map a raw frame into canonical records with the source's configured adapter."""
     unknown_rules = {m.rule for m in config.fields.values() if m.rule and m.rule not in RULES}
@@ -102,6 +195,7 @@ def adapt(raw: pd.DataFrame, name: str, config: SourceConfig, settings: Settings
         raise SourceFormatError(
             f"source {name!r}: missing columns {missing}; the file has {list(raw.columns)}"
         )
+    problems = file_problems(raw)
     # Ids come from the full row (leaky columns included: a repeat is a repeat),
     # features never see the leaky columns.
     repeat_columns = [c for c in config.repeat_key if c in raw.columns]
@@ -128,7 +222,13 @@ def adapt(raw: pd.DataFrame, name: str, config: SourceConfig, settings: Settings
     records["row_number"] = raw.index.to_numpy() + 2
     records["repeat_id"] = repeat_ids.to_numpy()
     records["group_id"] = group_ids.to_numpy()
-    return AdaptedSource(name=name, records=records.reset_index(drop=True), raw=raw)
+    return AdaptedSource(
+        name=name,
+        records=records.reset_index(drop=True),
+        raw=raw,
+        labels=field_labels(config),
+        file_problems=problems,
+    )
 
 
 def load_source(
@@ -147,18 +247,40 @@ def load_source(
     return adapt(read_csv(file), name, config, settings)
 
 
+def _known_columns(config: SourceConfig) -> set[str]:
+    """Every column a source's adapter reads or names."""
+    known = {c for mapping in config.fields.values() for c in mapping.input_columns}
+    named = [*config.leaky_columns, *config.repeat_key, *(config.group_key or [])]
+    return known | set(named) | set(config.raw_feature_columns)
+
+
 def detect_source(columns: list[str], sources: SourcesConfig) -> str:
     """The configured source whose required columns a file has.
 
     The adapter that needs the most columns is tried first, so the loose
-    canonical format (only ``job_title`` required) is the last resort.
+    canonical format (only ``job_title`` required) is the last resort. A file
+    that carries columns only another source knows (a survey file with its
+    salary column missing, say) is not taken for the loose format: the error
+    names the closest source and the columns it lacks.
     """
     ordered = sorted(
         sources.sources.items(), key=lambda item: len(_required_columns(item[1])), reverse=True
     )
-    for name, config in ordered:
-        if all(c in columns for c in _required_columns(config)):
+    for position, (name, config) in enumerate(ordered):
+        if not all(c in columns for c in _required_columns(config)):
+            continue
+        stricter = [(n, c) for n, c in ordered[:position] if len(_required_columns(c))]
+        foreign = set(columns) - _known_columns(config)
+        closest = max(
+            stricter, key=lambda item: len(foreign & _known_columns(item[1])), default=None
+        )
+        if closest is None or not foreign & _known_columns(closest[1]):
             return name
+        missing = [c for c in _required_columns(closest[1]) if c not in columns]
+        raise SourceFormatError(
+            f"the columns look like source {closest[0]!r}, but it needs {missing}, which the file "
+            f"lacks; the file has {columns} (pass --source to read it as another format)"
+        )
     raise SourceFormatError(
         f"no configured source matches the columns {columns}; "
         f"pass --source (one of {sorted(sources.sources)}) or add an adapter"
