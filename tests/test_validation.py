@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from pathlib import Path
 
+import pandas as pd
+import pytest
+
+from salarymodel.config import ConfigError, load_settings
 from salarymodel.sources import adapt
 from salarymodel.validation import quarantine_table, validate_records, write_quarantine
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _records(raw, sources, settings, name="aijobs"):
@@ -68,3 +74,18 @@ def test_salary_is_optional_when_predicting(aijobs_raw, sources, settings) -> No
     records["salary_usd"] = None
     assert len(validate_records(records, settings, require_salary=False).kept) == 5
     assert len(validate_records(records, settings, require_salary=True).kept) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ("salary_usd_min: 5000", "salary_usd_min: -1"),
+        ("salary_usd_max: 5000000", "salary_usd_max: 4000"),
+    ],
+)
+def test_salary_bounds_in_the_configuration_are_checked(tmp_path, change, named) -> None:
+    text = (ROOT / "configs" / "salarymodel.yaml").read_text()
+    assert change in text
+    (tmp_path / "salarymodel.yaml").write_text(text.replace(change, named))
+    with pytest.raises(ConfigError, match="salary_usd_m"):
+        load_settings(tmp_path / "salarymodel.yaml")
