@@ -271,3 +271,52 @@ def test_the_served_process_listens_on_loopback_only(root: Path, request) -> Non
     }
     assert listening, "the service listens somewhere"
     assert {ip for ip, _ in listening} == {"127.0.0.1"}, listening
+
+
+def _own_address() -> str | None:
+    """An address of this machine that is not loopback (None when it has none)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # routing only: a UDP connect sends nothing
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
+
+
+def test_reload_refuses_callers_from_another_address(root: Path) -> None:
+    """Bound to every interface on purpose, the API answers a caller on another address,
+    but the admin reload refuses it; from loopback it reloads."""
+    address = _own_address()
+    if address is None:
+        pytest.skip("this machine has no address besides loopback")
+    port = free_port()
+    command = [str(BIN / "salarymodel"), "serve", "--host", "0.0.0.0", "--port", str(port),
+               "--workers", "1"]  # fmt: skip
+    log = root / "serve-any.log"
+    process = subprocess.Popen(
+        command, cwd=root, env=project_env(root), stdout=log.open("w"),
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert process.poll() is None, log.read_text()[-2000:]
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        outside = f"http://{address}:{port}"
+        assert httpx.post(f"{outside}/predict", json=JOB, timeout=30).status_code == 200
+        refused = httpx.post(f"{outside}/admin/reload", timeout=30)
+        assert refused.status_code == 403, refused.text
+        assert "only from this machine" in refused.json()["error"]
+        reloaded = httpx.post(f"http://127.0.0.1:{port}/admin/reload", timeout=120)
+        assert reloaded.status_code == 200, reloaded.text
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
