@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import fcntl
+import functools
 import ipaddress
 import json
 import logging
@@ -63,6 +64,7 @@ import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 
 from salarymodel.derivations import normalise_skill
 from salarymodel.features import resolve_country
@@ -93,6 +95,8 @@ MAX_BODY_BYTES = {"/predict": 64 * 1024, "/explain": 64 * 1024, "/predict_batch"
 KEEPALIVE_REQUESTS = (50, 150)
 # Below this many rows a batch is scored row by row (pandas costs more than it saves).
 VECTORISE_FROM = 64
+# Prometheus metrics cost ~10% of a request's CPU: off unless asked for.
+METRICS_ENABLED = os.environ.get("SALARYMODEL_METRICS", "0") == "1"
 
 SETTINGS = load_settings()
 VIEWS = tuple(load_sources().training_sources)
@@ -115,14 +119,28 @@ def _default_year() -> int:
 
 
 # ----- request and response models -------------------------------------------------------
+# A character pydantic's strip_whitespace keeps (it strips Unicode White_Space,
+# as Rust's `trim` does). A stripped, non-empty string always has one, so this
+# refuses nothing new: it tells the OpenAPI schema that "   " is not a title.
+NOT_BLANK = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
 Title = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH)
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH, pattern=NOT_BLANK
+    ),
 ]
 Country = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_COUNTRY_LENGTH)
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=MAX_COUNTRY_LENGTH, pattern=NOT_BLANK
+    ),
 ]
 Skill = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SKILL_LENGTH)
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=MAX_SKILL_LENGTH, pattern=NOT_BLANK
+    ),
 ]
 
 
@@ -163,6 +181,7 @@ class JobRequest(BaseModel):
     )
     year: int = Field(
         default_factory=_default_year,
+        strict=True,  # a JSON integer, as the schema says (lax also took "2024" and 2024.0)
         ge=SETTINGS.validation.year_min,
         le=SETTINGS.validation.year_max,
         description="Year of the salary; defaults to this year.",
@@ -183,6 +202,14 @@ class JobRequest(BaseModel):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("remote_ratio", mode="before")
+    @classmethod
+    def _integer(cls, value: object) -> object:
+        # The schema says integer; lax pydantic took JSON's `false` for 0 and 50.0 for 50.
+        if isinstance(value, bool | float):
+            raise PydanticCustomError("int_type", "Input should be a valid integer")
+        return value
 
 
 class BatchRequest(BaseModel):
@@ -867,7 +894,7 @@ def _request_defaults(serving: ServingModel) -> dict[str, Any]:
     return defaults
 
 
-# ----- HTTP guard: body size limits and 422 validation errors ----------------------------------
+# ----- HTTP guard: body size and type limits, 422 validation errors -----------------------------
 def _field_path(location: Sequence[object]) -> str:
     path = ""
     for part in location:
@@ -899,8 +926,12 @@ class RequestGuard:
     - Reads the body itself and answers 413 past ``MAX_BODY_BYTES`` (also for
       chunked bodies without a Content-Length), so an oversized request is
       refused before anything parses it.
+    - Answers 415 to a body that is not JSON. BentoML would parse form and
+      multipart bodies too, and answered 500 to ``multipart/form-data``
+      without a boundary (found by Schemathesis).
     - BentoML answers a pydantic validation error with 400 and a generic
       body; this turns it into 422 naming each field and its allowed values.
+    - Answers ``GET /docs.json`` with :func:`truthful_openapi`'s document.
     - Closes a keep-alive connection after 50-150 requests (nginx's
       ``keepalive_requests``). The workers share one listening socket and the
       first to wake accepts every pending connection: 16 clients connecting
@@ -914,11 +945,18 @@ class RequestGuard:
         self._random = random.Random()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        limit = MAX_BODY_BYTES.get(scope.get("path", "")) if scope["type"] == "http" else None
+        http = scope["type"] == "http"
+        if http and scope.get("path") == "/docs.json" and scope.get("method") in ("GET", "HEAD"):
+            await _send_bytes(send, 200, _openapi_document(), scope["method"] == "HEAD")
+            return
+        limit = MAX_BODY_BYTES.get(scope.get("path", "")) if http else None
         if limit is None or scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return
         close = self._last_on_connection(scope.get("client"))
+        if _media_type(scope) not in ("", "application/json"):
+            await _send_json(send, 415, {"error": "request body must be application/json"}, close)
+            return
         body = await _read_body(receive, limit)
         if body is None:
             await _send_json(send, 413, {"error": f"request body over {limit:,} bytes"}, close)
@@ -938,6 +976,13 @@ class RequestGuard:
             return False
         del self._served[client]
         return True
+
+
+def _media_type(scope: Mapping[str, Any]) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            return value.decode("latin-1").split(";")[0].strip().lower()
+    return ""  # BentoML reads a body without a Content-Type as JSON
 
 
 async def _read_body(receive: Any, limit: int) -> bytes | None:
@@ -1003,11 +1048,16 @@ _CLOSE = (b"connection", b"close")
 
 
 async def _send_json(send: Any, status: int, payload: Mapping[str, Any], close: bool) -> None:
-    body = json.dumps(payload).encode()
+    await _send_bytes(send, status, json.dumps(payload).encode(), close=close)
+
+
+async def _send_bytes(
+    send: Any, status: int, body: bytes, head_only: bool = False, close: bool = False
+) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status,
                 "headers": [*headers, _CLOSE] if close else headers})  # fmt: skip
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": b"" if head_only else body})
 
 
 class _ClientErrors(logging.Filter):
@@ -1024,6 +1074,135 @@ class _ClientErrors(logging.Filter):
         return not isinstance(error, ValidationError)
 
 
+# ----- the OpenAPI document at /docs.json ---------------------------------------------------
+_SCHEMAS = "#/components/schemas/"
+_STRING = {"type": "string"}
+# The bodies this service sends itself (`_send_json`, `describe_errors`, the reload route).
+ERROR_SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": _STRING},
+        "additionalProperties": False,
+    },
+    "FieldError": {
+        "type": "object",
+        "required": ["field", "message"],
+        "properties": {
+            "field": _STRING,
+            "message": _STRING,
+            "allowed": {"type": "array", "items": {"anyOf": [_STRING, {"type": "integer"}]}},
+        },
+        "additionalProperties": False,
+    },
+    "ValidationErrors": {
+        "type": "object",
+        "required": ["error", "detail"],
+        "properties": {
+            "error": _STRING,
+            "detail": {"type": "array", "items": {"$ref": f"{_SCHEMAS}FieldError"}},
+        },
+        "additionalProperties": False,
+    },
+    "ReloadRefused": {
+        "type": "object",
+        "required": ["error", "model_version"],
+        "properties": {"error": _STRING, "model_version": _STRING},
+        "additionalProperties": False,
+    },
+    "Reloaded": {
+        "type": "object",
+        "required": ["model_version", "previous_version", "loaded_from", "tag", "other_workers"],
+        "properties": dict.fromkeys(
+            ("model_version", "previous_version", "loaded_from", "tag", "other_workers"), _STRING
+        ),
+        "additionalProperties": False,
+    },
+}
+
+
+def _answer(description: str, schema: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"{_SCHEMAS}{schema}"}}},
+    }
+
+
+def _as_component(
+    schema: dict[str, Any], api: str, components: Mapping[str, Any]
+) -> dict[str, Any]:
+    # BentoML inlines its flattened copy of a component (named as in
+    # `IODescriptor.openapi_components`); the component itself is pydantic's.
+    name = schema.get("title")
+    name = f"{api}__{name}" if name in ("Input", "Output") else name
+    return {"$ref": f"{_SCHEMAS}{name}"} if name in components else schema
+
+
+def truthful_openapi(spec: Mapping[str, Any], *, metrics: bool) -> dict[str, Any]:
+    """BentoML's generated OpenAPI document (as JSON), corrected to what this service answers.
+
+    BentoML 1.4 cannot be told any of this (``Service.openapi_spec`` is a
+    property with no hook), and gets these wrong:
+
+    - it lists ``GET /metrics``, which answers 404 unless ``metrics`` is on;
+    - an API route's request body is optional, yet without one the answer is 422;
+    - its inline body and answer schemas keep only the first branch of each
+      ``anyOf``, so nullable fields (``low_usd``, ``company_country``, ...)
+      look non-null: they are replaced by references to pydantic's complete
+      components, which BentoML publishes too;
+    - every API route lists 400 and 404. ``RequestGuard`` turns the 400 of a
+      validation error into 422 (``describe_errors``), and answers 413 to a
+      body over ``MAX_BODY_BYTES`` and 415 to one that is not JSON; a fixed
+      route never answers 404;
+    - ``POST /admin/reload`` lists only 200, with no schema; it also answers
+      403 (not loopback) and 409 (nothing reloaded).
+
+    Returns a corrected copy; ``spec`` is left as it was.
+    """
+    spec = json.loads(json.dumps(spec))  # a deep copy, with the status codes as strings
+    paths = spec["paths"]
+    components = spec.setdefault("components", {}).setdefault("schemas", {})
+    components.update(json.loads(json.dumps(ERROR_SCHEMAS)))
+    if not metrics:
+        paths.pop("/metrics", None)
+    for path, item in paths.items():
+        for operation in item.values():
+            api = operation.get("x-bentoml-name")
+            if api is None or "requestBody" not in operation:
+                continue
+            body = operation["requestBody"]
+            body["required"] = True
+            for media in body["content"].values():
+                media["schema"] = _as_component(media["schema"], api, components)
+            responses = operation["responses"]
+            for media in responses["200"].get("content", {}).values():
+                media["schema"] = _as_component(media["schema"], api, components)
+            for status in ("400", "404"):
+                responses.pop(status, None)
+            if path in MAX_BODY_BYTES:
+                responses["413"] = _answer("Request body over the size limit.", "Error")
+                responses["415"] = _answer("Request body not `application/json`.", "Error")
+            responses["422"] = _answer(
+                "Invalid request: each field, its problem and, if fixed, its allowed values.",
+                "ValidationErrors",
+            )
+    reload = paths.get("/admin/reload", {}).get("post")
+    if reload is not None:
+        reload["responses"] = {
+            "200": _answer("The champion now served (this worker; the others follow).", "Reloaded"),
+            "403": _answer("Not a loopback caller, or a relayed request.", "Error"),
+            "409": _answer("Nothing reloaded; still serving `model_version`.", "ReloadRefused"),
+        }
+    return spec
+
+
+@functools.cache
+def _openapi_document() -> bytes:
+    # Built once: BentoML regenerates the whole document on every request.
+    generated = SalaryService.openapi_spec.asdict()
+    return json.dumps(truthful_openapi(generated, metrics=METRICS_ENABLED)).encode()
+
+
 # ----- the service -------------------------------------------------------------------
 web = FastAPI(title="salarymodel web", docs_url=None, redoc_url=None, openapi_url=None)
 _PAGE_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
@@ -1038,7 +1217,7 @@ _PAGE_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+
     # cost throughput. Errors are still logged; SALARYMODEL_METRICS=1 turns
     # /metrics back on.
     logging={"access": {"enabled": False}},
-    metrics={"enabled": os.environ.get("SALARYMODEL_METRICS", "0") == "1"},
+    metrics={"enabled": METRICS_ENABLED},
     tracing={"excluded_urls": list(MAX_BODY_BYTES)},
     traffic={"timeout": 60},
     http={"host": SETTINGS.serving.host, "port": SETTINGS.serving.port},
