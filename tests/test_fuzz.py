@@ -14,9 +14,9 @@ a fast test below checks what it documents against the guard's own answers.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
+import sys
 import time
 from collections import Counter
 from importlib.metadata import version
@@ -24,9 +24,13 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from test_service import BIN, champion_root, served_url
+from test_service import champion_root, served_url
 
-# The longer run: SALARYMODEL_FUZZ_EXAMPLES=500 .venv/bin/pytest tests/test_fuzz.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from fuzz import requests_sent, schemathesis_command  # the longer run shares the command
+
+# The longer run: benchmarks/fuzz.py (the served champion, 500 examples per operation),
+# or SALARYMODEL_FUZZ_EXAMPLES=500 .venv/bin/pytest tests/test_fuzz.py
 EXAMPLES_PER_OPERATION = int(os.environ.get("SALARYMODEL_FUZZ_EXAMPLES", "25"))
 API_ROUTES = ("/predict", "/explain", "/predict_batch")
 
@@ -43,27 +47,24 @@ def test_no_server_errors_and_answers_match_the_schema(
     # fails under pytest 9 (it reads `Function._nodeid`, which pytest 9 removed).
     url = served_url(champion_root(tmp_path_factory), request)
     har = tmp_path / "requests.har"
-    command = [
-        str(BIN / "schemathesis"), "run", f"{url}/docs.json", "--url", url,
-        "--checks", "all", "--max-examples", str(EXAMPLES_PER_OPERATION),
-        "--generation-deterministic",
-        "--workers", "1", "--request-timeout", "60", "--suppress-health-check", "all",
-        "--report", "har", "--report-har-path", str(har), "--no-color",
-    ]  # fmt: skip
+    command = schemathesis_command(url, EXAMPLES_PER_OPERATION, har)
     started = time.perf_counter()
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=3600)
     seconds = time.perf_counter() - started
     assert done.returncode == 0, done.stdout[-20_000:] + done.stderr[-3_000:]
-    sent = [entry["request"] for entry in json.loads(har.read_text())["log"]["entries"]]
-    posted = Counter(r["url"].removeprefix(url) for r in sent if r["method"] == "POST")
-    assert set(API_ROUTES) <= set(posted), posted
+    sent = requests_sent(har, url)
+    posted = Counter()
+    for (method, path, _), count in sent.items():
+        posted[path] += count if method == "POST" else 0
+    assert all(posted[path] > EXAMPLES_PER_OPERATION for path in API_ROUTES), posted
+    assert not [key for key in sent if key[2] >= 500], sent
     summary = next(line for line in done.stdout.splitlines() if " generated" in line)
     with capsys.disabled():  # the figures of a run, shown even when it passes
         print(
             f"\nSchemathesis {version('schemathesis')}, {EXAMPLES_PER_OPERATION} examples "
-            f"per operation: {summary.strip()}; {len(sent)} requests in {seconds:.0f} s"
+            f"per operation: {summary.strip()}; {sum(sent.values())} requests in {seconds:.0f} s"
         )
-        print("POSTs:", ", ".join(f"{path} {n}" for path, n in posted.most_common()))
+        print("POSTs:", ", ".join(f"{path} {n}" for path, n in posted.most_common() if n))
 
 
 def test_the_schema_documents_what_the_service_answers() -> None:
