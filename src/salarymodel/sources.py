@@ -93,8 +93,8 @@ def read_csv(path: Path) -> pd.DataFrame:
     missing value. Only empty cells are missing. Bytes that are not UTF-8 do
     not fail the file: they are read as U+FFFD (pyarrow strings cannot hold
     Python's escaped bytes), and ``adapt`` sets their rows aside naming line
-    and column. A file that is not
-    CSV text at all (compressed, a workbook, UTF-16) fails, saying what it is.
+    and column. A file that is not CSV text at all (compressed, a workbook,
+    UTF-16) fails, saying what it is.
     """
     why = _sniff(path)
     if why is not None:

@@ -175,7 +175,9 @@ def _shown(value: object) -> str:
 RowReasons = dict[int, list[Reason]]  # row label -> reasons, in the order found
 
 
-def _normalise(records: pd.DataFrame, reasons: RowReasons, label: Callable[[str], str]):
+def _normalise(
+    records: pd.DataFrame, reasons: RowReasons, label: Callable[[str], str]
+) -> pd.DataFrame:
     """Fold code case, coerce numbers, and note cells a rule could not read."""
     out = records.copy()
     for column in out.columns:
