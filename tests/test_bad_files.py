@@ -216,3 +216,23 @@ def test_every_kind_of_bad_row_at_once_loses_no_good_row(
     assert reasons[15] == "job_posted_date = 'last tuesday': not a date (expected YYYY-MM-DD)"
     assert reasons[16] == "line: repeated header line"
     _assert_nothing_lost(new, read_csv(path), {12, 13, 14, 15, 16})
+
+
+def test_messages_name_the_line_an_editor_shows(survey, settings, sources, tmp_path) -> None:
+    """Blank lines and a quoted title over two lines shift later rows' lines."""
+    spoiled = survey.copy()
+    spoiled.loc[5, "job_title"] = "Data\nScientist"  # quoted by the writer: row 7 spans 2 lines
+    spoiled.loc[20, "salary_in_usd"] = "oops"  # row 22
+    lines = spoiled.to_csv(index=False).splitlines()
+    lines.insert(12, "")  # a blank line in the middle: pandas skips it
+    path = tmp_path / "edited.csv"
+    path.write_text("\n".join(lines) + "\n")
+    physical = path.read_text().splitlines()
+    expected = next(i + 1 for i, text in enumerate(physical) if "oops" in text)
+    assert expected == 22 + 2  # one line for the title's break, one blank line
+    new = _read(path, settings, sources)
+    quarantined = new.prepared.validation.quarantined
+    assert quarantined[["row_number", "line"]].values.tolist() == [[22, expected]]
+    assert _quarantine(new)["line"].tolist() == [str(expected)]
+    assert new.prepared.counts.kept == SAMPLE - 1
+    assert new.prepared.validation.kept["job_title"].eq("Data\nScientist").sum() == 1

@@ -394,7 +394,7 @@ def _print_counts(counts) -> None:
 
 def _print_quarantine(quarantined, path, limit: int = 5) -> None:
     for row in quarantined.head(limit).to_dict("records"):
-        console.print(f"  line {int(row['row_number'])}: {row['reason']}")
+        console.print(f"  line {int(row['line'])}: {row['reason']}")
     if len(quarantined) > limit:
         console.print(f"  ... {len(quarantined) - limit:,} more")
     if path is not None:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from salarymodel.config import Settings, SourcesConfig
 from salarymodel.model import SalaryModel
-from salarymodel.sources import CANONICAL_SOURCE, adapt, detect_source, read_csv
+from salarymodel.sources import CANONICAL_SOURCE, adapt, detect_source, read_csv, record_lines
 from salarymodel.validation import validate_records
 
 
@@ -28,10 +28,14 @@ def predict_frame(
     settings: Settings,
     sources: SourcesConfig,
     source: str | None = None,
+    lines: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Estimates for a raw frame; the result has one row per input row."""
+    """Estimates for a raw frame; the result has one row per input row.
+
+    ``lines``: where each row starts in its file (see ``record_lines``), for messages.
+    """
     name = source or detect_source(list(raw.columns), sources)
-    adapted = adapt(raw.reset_index(drop=True), name, sources.sources[name], settings)
+    adapted = adapt(raw.reset_index(drop=True), name, sources.sources[name], settings, lines)
     records = adapted.records
     view = records["source"].where(records["source"] != CANONICAL_SOURCE, None)
     records["source"] = view.fillna(settings.serving.default_source)
@@ -64,8 +68,7 @@ def predict_frame(
         out.loc[positions, "view"] = kept["source"].to_numpy()
         out.loc[positions, "warnings"] = ["; ".join(e.warnings) for e in estimates]
     for row in result.quarantined.to_dict("records"):
-        line = int(row["row_number"])
-        out.loc[line - 2, "error"] = f"line {line}: {row['reason']}"
+        out.loc[int(row["row_number"]) - 2, "error"] = f"line {int(row['line'])}: {row['reason']}"
     return out
 
 
@@ -79,7 +82,8 @@ def predict_file(
 ) -> pd.DataFrame:
     """Score ``input_path`` and write the input columns plus estimates to ``output_path``."""
     raw = read_csv(input_path)
-    scored = predict_frame(raw, model, settings, sources, source)
+    lines = record_lines(input_path, len(raw))
+    scored = predict_frame(raw, model, settings, sources, source, lines)
     combined = pd.concat([raw.reset_index(drop=True), scored], axis=1)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     combined.to_csv(output_path, index=False)

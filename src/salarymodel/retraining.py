@@ -71,7 +71,7 @@ from salarymodel.registry import (
     connect,
     load_version,
 )
-from salarymodel.sources import SourceFormatError, adapt, detect_source, read_csv
+from salarymodel.sources import SourceFormatError, adapt, detect_source, read_csv, record_lines
 from salarymodel.training import (
     data_tags,
     evaluate,
@@ -130,13 +130,13 @@ def read_new_file(
     name = source or detect_source(list(raw.columns), sources)
     if name not in sources.sources:
         raise SourceFormatError(f"unknown source {name!r}; configured: {sorted(sources.sources)}")
-    adapted = adapt(raw, name, sources.sources[name], settings)
+    adapted = adapt(raw, name, sources.sources[name], settings, record_lines(path, len(raw)))
     known = sources.training_sources
     unknown = ~adapted.records["source"].isin(known)
     if unknown.any():
         first = adapted.records[unknown].iloc[0]
         raise SourceFormatError(
-            f"{path}: line {first['row_number']}: source: {first['source']!r} is not a "
+            f"{path}: line {first['line']}: source: {first['source']!r} is not a "
             f"training source ({', '.join(known)}); a canonical file needs a 'source' column"
         )
     prepared = prepare_source(

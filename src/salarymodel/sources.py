@@ -2,19 +2,22 @@
 
 An adapter is a block in ``configs/sources.yaml``; this module reads a file,
 drops the leaky columns, and fills each canonical field from its configured
-column(s), value map and rule. Every output row keeps ``row_number`` (the
-line in the file, header = line 1) so errors name the row, and the ids that
-profiling uses to find repeats (``repeat_id``) and CV groups (``group_id``).
+column(s), value map and rule. Every output row keeps ``row_number`` (its
+row, header = 1), ``line`` (where it starts in the file, which errors name)
+and the ids that profiling uses to find repeats (``repeat_id``) and CV groups
+(``group_id``).
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import gzip
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from salarymodel.config import (
@@ -29,7 +32,7 @@ from salarymodel.derivations import RULES, RuleContext
 from salarymodel.validation import UNDECODABLE, Reason
 
 CANONICAL_SOURCE = "canonical"
-BOOKKEEPING_COLUMNS = ("row_number", "repeat_id", "group_id")
+BOOKKEEPING_COLUMNS = ("row_number", "line", "repeat_id", "group_id")
 
 
 class SourceFormatError(ValueError):
@@ -116,6 +119,35 @@ def read_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
+def _open_text(path: Path):
+    opener = gzip.open if path.suffix == ".gz" else open
+    return opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
+
+
+def record_lines(path: Path, rows: int) -> np.ndarray | None:
+    """The line of the file each record starts on, when that is not simply its row + 1.
+
+    Blank lines (skipped on read) and quoted values spanning lines shift a
+    record's line away from its row number; messages must name the line a
+    person finds in an editor. None when every record is one line (the usual
+    case, found by counting newlines) or the file cannot be re-read alike.
+    """
+    with _open_text(path) as handle:
+        newlines = sum(chunk.count("\n") for chunk in iter(lambda: handle.read(1 << 20), ""))
+    if newlines <= rows + 1:
+        return None
+    starts: list[int] = []
+    with _open_text(path) as handle:
+        reader = csv.reader(handle)
+        next(reader, None)  # the header
+        previous = reader.line_num
+        for row in reader:
+            if row:  # pandas skips blank lines too
+                starts.append(previous + 1)
+            previous = reader.line_num
+    return np.array(starts) if len(starts) == rows else None
+
+
 def _row_ids(raw: pd.DataFrame, columns: list[str]) -> pd.Series:
     """A stable hash of the given columns per row (the row number when no columns)."""
     if not columns:
@@ -185,8 +217,19 @@ def file_problems(raw: pd.DataFrame) -> dict[int, list[Reason]]:
     return problems
 
 
-def adapt(raw: pd.DataFrame, name: str, config: SourceConfig, settings: Settings) -> AdaptedSource:
-    """Map a raw frame into canonical records with the source's configured adapter."""
+def adapt(
+    raw: pd.DataFrame,
+    name: str,
+    config: SourceConfig,
+    settings: Settings,
+    lines: np.ndarray | None = None,
+) -> AdaptedSource:
+    """Map a raw frame into canonical records with the source's configured adapter.
+
+    Records keep ``row_number`` (row + 1: the key back to ``raw``, whose index
+    is row - 1) and ``line``, the line in the file that messages name
+    (``lines`` from :func:`record_lines`; the row number when not given).
+    """
     unknown_rules = {m.rule for m in config.fields.values() if m.rule and m.rule not in RULES}
     if unknown_rules:
         raise SourceFormatError(f"source {name!r}: unknown rules {sorted(unknown_rules)}")
@@ -220,6 +263,7 @@ def adapt(raw: pd.DataFrame, name: str, config: SourceConfig, settings: Settings
         repeat_ids = _row_ids(content, list(content.columns))
         group_ids = name + ":" + repeat_ids
     records["row_number"] = raw.index.to_numpy() + 2
+    records["line"] = records["row_number"] if lines is None else lines
     records["repeat_id"] = repeat_ids.to_numpy()
     records["group_id"] = group_ids.to_numpy()
     return AdaptedSource(
@@ -244,7 +288,8 @@ def load_source(
     file = path or (resolve_path(config.file) if config.file else None)
     if file is None:
         raise SourceFormatError(f"source {name!r} has no file; pass one")
-    return adapt(read_csv(file), name, config, settings)
+    raw = read_csv(file)
+    return adapt(raw, name, config, settings, record_lines(file, len(raw)))
 
 
 def _known_columns(config: SourceConfig) -> set[str]:

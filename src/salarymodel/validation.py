@@ -266,14 +266,17 @@ def validate_records(
 def quarantine_table(quarantined: pd.DataFrame, delivered: pd.DataFrame) -> pd.DataFrame:
     """The quarantined rows as delivered: ``line``, ``reason``, then the file's own columns.
 
-    ``delivered`` is the file as read (index = line - 2, as ``row_number`` was
-    made), so a fixed copy of this table minus its first two columns can be
-    fed back in.
+    ``delivered`` is the file as read (index = ``row_number`` - 2), so a fixed
+    copy of this table minus its first two columns can be fed back in.
     """
-    lines = quarantined["row_number"].astype(int).to_numpy()
-    rows = delivered.loc[lines - 2].reset_index(drop=True)
+    rows = delivered.loc[quarantined["row_number"].astype(int).to_numpy() - 2]
+    lines = quarantined["line"].astype(int).to_numpy()
     return pd.concat(
-        [pd.DataFrame({"line": lines, "reason": quarantined["reason"].to_numpy()}), rows], axis=1
+        [
+            pd.DataFrame({"line": lines, "reason": quarantined["reason"].to_numpy()}),
+            rows.reset_index(drop=True),
+        ],
+        axis=1,
     )
 
 
