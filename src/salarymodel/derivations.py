@@ -193,14 +193,11 @@ def parse_skill_list(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
     return pd.Series(out, index=inputs[0].index, dtype=object)
 
 
-def _dates(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """ISO 8601 dates (a time and zone may follow) and a mask of present values that are not."""
-    dates = pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
-    return dates, values.notna() & dates.isna()
-
-
 def _date_part(values: pd.Series, part: str) -> pd.Series:
-    dates, unreadable = _dates(values)
+    """A part of ISO 8601 dates (a time and zone may follow); a present value that is
+    not such a date is a row error."""
+    dates = pd.to_datetime(values, format="ISO8601", utc=True, errors="coerce")
+    unreadable = values.notna() & dates.isna()
     out = getattr(dates.dt, part).astype(object).where(dates.notna(), None)
     out[unreadable] = [RowError("not a date (expected YYYY-MM-DD)", v) for v in values[unreadable]]
     return out

@@ -16,6 +16,7 @@ import gzip
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,7 @@ class SourceFormatError(ValueError):
 class AdaptedSource:
     """Canonical records of one file, the raw frame they came from (leaky columns
     dropped), the file column(s) behind each canonical field, and the problems
-    found in the file itself, by line (``row_number``)."""
+    found in the file itself, by ``row_number``."""
 
     name: str
     records: pd.DataFrame
@@ -119,7 +120,7 @@ def read_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _open_text(path: Path):
+def _open_text(path: Path) -> TextIO:
     opener = gzip.open if path.suffix == ".gz" else open
     return opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
 
@@ -187,7 +188,8 @@ def field_labels(config: SourceConfig) -> dict[str, str]:
 
 
 def file_problems(raw: pd.DataFrame) -> dict[int, list[Reason]]:
-    """Rows the file itself spoils, by line: a repeated header line, bytes that are not UTF-8.
+    """Rows the file itself spoils, by ``row_number``: a repeated header line, bytes
+    that are not UTF-8.
 
     A header line pasted in again (files concatenated by hand) has at least
     half of its cells, and two or more, equal to their own column names.
@@ -195,7 +197,7 @@ def file_problems(raw: pd.DataFrame) -> dict[int, list[Reason]]:
     problems: dict[int, list[Reason]] = {}
     if raw.empty:
         return problems
-    lines = raw.index.to_numpy() + 2
+    row_numbers = raw.index.to_numpy() + 2  # as ``adapt`` numbers records
     text = raw.astype("string")
     names = [c.strip().lower() for c in raw.columns]
     own_name = pd.concat(
@@ -203,17 +205,14 @@ def file_problems(raw: pd.DataFrame) -> dict[int, list[Reason]]:
         axis=1,
     ).fillna(False)
     header = (own_name.sum(axis=1) >= max(2, len(names) / 2)).to_numpy()
-    for line in lines[header]:
-        problems[int(line)] = [Reason("line", "repeated header line")]
+    for row in row_numbers[header]:
+        problems[int(row)] = [Reason("line", "repeated header line")]
+    undecodable_text = "not UTF-8 text (shown as \ufffd); re-save the file as UTF-8"
     for column in raw.columns:
         undecodable = text[column].str.contains(UNDECODABLE, regex=False).fillna(False).to_numpy()
-        for line, value in zip(
-            lines[undecodable & ~header], raw[column][undecodable & ~header], strict=True
-        ):
-            reason = Reason(
-                column, "not UTF-8 text (shown as \ufffd); re-save the file as UTF-8", value
-            )
-            problems.setdefault(int(line), []).append(reason)
+        spoiled = undecodable & ~header  # a header line's only reason is being one
+        for row, value in zip(row_numbers[spoiled], raw[column][spoiled], strict=True):
+            problems.setdefault(int(row), []).append(Reason(column, undecodable_text, value))
     return problems
 
 
