@@ -126,7 +126,7 @@ def test_holdout_is_group_aware_stable_and_only_new() -> None:
 
 
 def test_reload_accepts_only_loopback_callers() -> None:
-    from salarymodel.service import is_loopback
+    from salarymodel.serving.reload import is_loopback
 
     for host in ("127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"):
         assert is_loopback(host, {})

@@ -397,29 +397,50 @@ def test_web_page_and_assets_are_served_locally(client) -> None:
 
 
 # ----- speed path --------------------------------------------------------------------------------
-def test_fast_one_row_predictions_equal_the_booster(champion, client) -> None:
-    from salarymodel.service import RowPredictor
+def test_native_boosters_predict_as_lightgbm_does(champion, client, tmp_path: Path) -> None:
+    from salarymodel.serving.booster import NativeBooster
 
     model, _ = champion
-    fast = RowPredictor(model.booster)
     jobs = _varied_jobs(40)
     rows = np.vstack([model.builder.encode({**j, "source": j["view"]})[0] for j in jobs])
-    expected = model.booster.predict(rows)
-    got = np.array([fast.predict(rows[i : i + 1], num_threads=1)[0] for i in range(len(rows))])
-    np.testing.assert_allclose(got, expected, rtol=1e-12)
-    np.testing.assert_allclose(fast.predict(rows), expected)  # many rows: the booster itself
+    for name, booster in (("point", model.booster), ("low", model.ranges.low)):
+        path = tmp_path / f"{name}.txt"
+        booster.save_model(str(path))
+        native = NativeBooster(path, split_contributions=name == "point")
+        expected = booster.predict(rows)
+        one_by_one = [native.predict(rows[i : i + 1], num_threads=1)[0] for i in range(len(rows))]
+        np.testing.assert_allclose(one_by_one, expected, rtol=1e-12)
+        np.testing.assert_allclose(native.predict(rows), expected, rtol=1e-12)
+        contributions = booster.predict(rows, pred_contrib=True)
+        np.testing.assert_allclose(native.predict(rows, pred_contrib=True), contributions)
+        one = [native.predict(rows[i : i + 1], pred_contrib=True)[0] for i in range(len(rows))]
+        np.testing.assert_allclose(one, contributions, atol=1e-12)
+    with pytest.raises(ValueError, match="columns"):
+        native.predict(rows[:, :-1])
 
 
-def test_two_core_treeshap_equals_the_explainers_shap_values(champion, client) -> None:
+def test_served_explanations_are_shap_treeexplainer_values(champion, service_env) -> None:
+    """LightGBM's own TreeSHAP, as served (two halves of the trees on two threads for one
+    row), equals shap's TreeExplainer to 1e-6 on real rows."""
+    import shap
+
     from salarymodel.explanations import Explainer
-    from salarymodel.service import SplitTreeShap
+    from salarymodel.serving.loading import read_serving_bundle
 
-    model, _ = champion
-    explainer = Explainer.from_model(model)
-    split = SplitTreeShap(model.booster, explainer.shap_values)
-    for job in _varied_jobs(30):
-        row = model.builder.encode({**job, "source": job["view"]})[0].reshape(1, -1)
-        np.testing.assert_allclose(split(row), explainer.shap_values(row), atol=1e-10)
+    model, version = champion
+    cache = service_env / "models" / "registry-cache" / f"v{version.version}"
+    served = read_serving_bundle(cache / "artifacts" / "bundle")
+    tree = shap.TreeExplainer(model.booster)
+    jobs = _varied_jobs(60)
+    rows = np.vstack([model.builder.encode({**j, "source": j["view"]})[0] for j in jobs])
+    expected = np.asarray(tree.shap_values(rows, check_additivity=False))
+    base = float(np.ravel(tree.expected_value)[0])
+    for explainer in (Explainer.from_model(model), Explainer.from_model(served)):
+        np.testing.assert_allclose(explainer.shap_values(rows), expected, atol=1e-6)
+        assert explainer.base_log == pytest.approx(base, abs=1e-6)
+    lean = Explainer.from_model(served)
+    one_by_one = np.vstack([lean.shap_values(rows[i : i + 1]) for i in range(len(rows))])
+    np.testing.assert_allclose(one_by_one, expected, atol=1e-6)
 
 
 # ----- a served process, the model store, the bento ------------------------------------------

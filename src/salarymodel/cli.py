@@ -27,10 +27,10 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from salarymodel.config import ConfigError, load_settings, load_sources
-from salarymodel.evaluation import ALL
-from salarymodel.registry import RegistryError, load_champion, run_evaluation, tracking_uri
-from salarymodel.sources import SourceFormatError
 
+# Imports follow use: each command imports what it needs when it runs, so
+# `salarymodel --help` loads none of pandas, LightGBM, MLflow, SHAP or BentoML.
+ALL = "all"  # the row of a metrics table that pools every source (evaluation.ALL)
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
 stdout = Console()
@@ -107,7 +107,8 @@ def train(
 ) -> None:
     """Train on the configured sources, log to MLflow, register, promote through the gate."""
     _quiet_libraries()
-    from salarymodel.registry import champion_version, connect
+    from salarymodel.registry import RegistryError, champion_version, connect
+    from salarymodel.sources import SourceFormatError
     from salarymodel.training import train as run_training
 
     settings, sources = load_settings(), load_sources()
@@ -177,10 +178,16 @@ def evaluate(
 ) -> None:
     """Show the champion's cross-validated evaluation next to the baselines."""
     _quiet_libraries()
+    from salarymodel.registry import (
+        RegistryError,
+        champion_version,
+        connect,
+        run_evaluation,
+        tracking_uri,
+    )
+
     settings = load_settings()
     try:
-        from salarymodel.registry import champion_version, connect
-
         client = connect(settings)
         current = champion_version(client, settings)
         if current is None:
@@ -212,6 +219,8 @@ def predict(
     """Score a CSV with the champion: one output row per input row, in order."""
     _quiet_libraries()
     from salarymodel.prediction import predict_file
+    from salarymodel.registry import RegistryError, load_champion
+    from salarymodel.sources import SourceFormatError
 
     settings, sources = load_settings(), load_sources()
     try:
@@ -237,6 +246,8 @@ def explain(
     from salarymodel.dataset import load_training_data
     from salarymodel.explanation_plots import write_global_explanations
     from salarymodel.explanations import Explainer
+    from salarymodel.registry import RegistryError, load_champion
+    from salarymodel.sources import SourceFormatError
 
     settings, sources = load_settings(), load_sources()
     try:
@@ -270,7 +281,7 @@ def explain(
 
 def _champion_accuracy(settings) -> dict | None:
     """The champion's held-out accuracy in the shape the report reads, or None."""
-    from salarymodel.registry import champion_version, connect
+    from salarymodel.registry import RegistryError, champion_version, connect, run_evaluation
 
     try:
         client = connect(settings)
@@ -304,6 +315,7 @@ def report(
     _quiet_libraries()
     from salarymodel.dataset import load_training_data
     from salarymodel.report import build_report
+    from salarymodel.sources import SourceFormatError
 
     settings, sources = load_settings(), load_sources()
     try:
@@ -349,12 +361,12 @@ def serve(
     settings = load_settings()
     host = host or settings.serving.host
     port = settings.serving.port if port is None else port
-    from salarymodel.service import export_champion
-    from salarymodel.service import serve as serve_http
+    from salarymodel.serving.loading import ModelSourceError, export_champion
+    from salarymodel.serving.server import serve as serve_http
 
     try:
         tag = export_champion(settings)
-    except RegistryError as error:
+    except ModelSourceError as error:
         raise _fail(f"not serving: {error}") from error
     if export_only:
         console.print(f"exported {tag} to the BentoML model store")
@@ -439,7 +451,9 @@ def retrain(
     or the registry could not be used.
     """
     _quiet_libraries()
+    from salarymodel.registry import RegistryError
     from salarymodel.retraining import retrain as run_retrain
+    from salarymodel.sources import SourceFormatError
 
     settings, sources = load_settings(), load_sources()
     with Progress(
@@ -499,7 +513,9 @@ def drift(
     _quiet_libraries()
     from salarymodel.dataset import load_training_data
     from salarymodel.drift import drift_report, write_drift_report
+    from salarymodel.registry import RegistryError, load_champion
     from salarymodel.retraining import read_new_file
+    from salarymodel.sources import SourceFormatError
 
     settings, sources = load_settings(), load_sources()
     try:
@@ -565,7 +581,7 @@ def _version_rows(client, settings) -> list[dict]:
 def versions(as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout.")) -> None:
     """Registered versions with their metrics and data; which one is champion."""
     _quiet_libraries()
-    from salarymodel.registry import connect
+    from salarymodel.registry import RegistryError, connect
 
     settings = load_settings()
     try:
@@ -612,7 +628,7 @@ def promote(
 ) -> None:
     """Move the champion alias to VERSION (an explicit decision: the gate is not asked)."""
     _quiet_libraries()
-    from salarymodel.registry import champion_version, connect
+    from salarymodel.registry import RegistryError, champion_version, connect
     from salarymodel.registry import promote as promote_version
 
     settings = load_settings()
@@ -634,7 +650,7 @@ def rollback(
 ) -> None:
     """Move the champion alias back to the previous champion."""
     _quiet_libraries()
-    from salarymodel.registry import connect
+    from salarymodel.registry import RegistryError, connect
     from salarymodel.registry import rollback as rollback_champion
 
     settings = load_settings()

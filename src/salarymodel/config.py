@@ -205,6 +205,18 @@ class ServingConfig(_Strict):
     default_source: str = "aijobs"
     host: str = "127.0.0.1"
     port: int = 3000
+    # Where a worker gets its model: the MLflow registry's champion, the copy
+    # exported to the BentoML model store, or (auto) the registry when there
+    # is a tracking store. `salarymodel serve` exports the champion once and
+    # starts its workers on `bentoml` with `bento_model` set to that export.
+    model_source: Literal["auto", "registry", "bentoml"] = "auto"
+    bento_model: str | None = None  # a BentoML model tag; None: the newest export
+    workers: int = Field(2, ge=1)
+    # Prometheus /metrics costs about 10% of a request's CPU: off unless asked for.
+    metrics: bool = False
+    # /admin/reload answers only once every worker serves the new model, or
+    # refuses (nobody switches) when one cannot within this many seconds.
+    reload_timeout_seconds: float = Field(60.0, gt=0)
 
 
 class ReportConfig(_Strict):
@@ -267,9 +279,31 @@ def _validated(model: type[BaseModel], path: Path) -> Any:
         raise ConfigError(f"{path} is invalid: {error}") from error
 
 
+# Environment variables that override one setting each, for a process that
+# cannot edit the YAML (`salarymodel serve`'s workers, a container, a test).
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "SALARYMODEL_TRACKING_URI": ("tracking", "uri"),
+    "SALARYMODEL_MODEL_SOURCE": ("serving", "model_source"),
+    "SALARYMODEL_BENTO_MODEL": ("serving", "bento_model"),
+    "SALARYMODEL_WORKERS": ("serving", "workers"),
+    "SALARYMODEL_METRICS": ("serving", "metrics"),
+}
+
+
 @lru_cache(maxsize=8)
-def _load_settings(path: Path) -> Settings:
-    return _validated(Settings, path)
+def _load_settings(path: Path, overrides: tuple[tuple[str, str], ...]) -> Settings:
+    data = _read_yaml(path)
+    for variable, value in overrides:
+        section, key = ENV_OVERRIDES[variable]
+        data.setdefault(section, {})[key] = (
+            value.strip().lower() if key == "model_source" else value
+        )
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as error:
+        named = ", ".join(name for name, _ in overrides)
+        where = f"{path} (with {named} from the environment)" if overrides else str(path)
+        raise ConfigError(f"{where} is invalid: {error}") from error
 
 
 @lru_cache(maxsize=8)
@@ -278,8 +312,10 @@ def _load_sources(path: Path) -> SourcesConfig:
 
 
 def load_settings(path: Path | None = None) -> Settings:
-    """Load and validate ``configs/salarymodel.yaml`` (or ``path``)."""
-    return _load_settings((path or project_root() / "configs" / "salarymodel.yaml").resolve())
+    """Load and validate ``configs/salarymodel.yaml`` (or ``path``), with ``ENV_OVERRIDES``."""
+    overrides = tuple((name, os.environ[name]) for name in ENV_OVERRIDES if os.environ.get(name))
+    path = (path or project_root() / "configs" / "salarymodel.yaml").resolve()
+    return _load_settings(path, overrides)
 
 
 def load_sources(path: Path | None = None) -> SourcesConfig:

@@ -35,6 +35,7 @@ import pandas as pd
 
 from salarymodel import geography
 from salarymodel.config import Settings
+from salarymodel.features import normalise_skill
 from salarymodel.titles import title_rules
 
 # The postings' country field marks many US jobs as Sudan (every such row that
@@ -149,12 +150,6 @@ def experience_from_titles(inputs: list[pd.Series], ctx: RuleContext) -> pd.Seri
         derived = _map_unique(titles.astype(object), rules.experience_level)
         result = result.where(result.notna(), derived)
     return result.astype(object).where(result.notna(), None)
-
-
-def normalise_skill(name: str, aliases: dict[str, str]) -> str:
-    """Lower-case, trim and alias-fold one skill name ("PowerBI" -> "power bi")."""
-    key = re.sub(r"\s+", " ", name.strip().lower())
-    return aliases.get(key, key)
 
 
 def parse_skills(value: object, aliases: dict[str, str]) -> list[str]:

@@ -4,8 +4,11 @@
 from training records; they are stored with the model as JSON. ``transform``
 turns a frame of canonical records into the numeric matrix LightGBM sees;
 ``encode`` turns one request (a plain dict) into the same row without pandas,
-because a one-row frame costs ~4 ms and the booster ~25 us. Both go through
-the same lookup tables, and a test checks they agree on real rows.
+because a one-row frame costs ~4 ms and the booster ~25 us; ``encode_many``
+does the same for a batch of requests, column by column, each distinct title,
+country and skill list looked up once. All three go through the same lookup
+tables and warnings, and tests check they agree on real rows. pandas is
+imported only by the training-side methods: a service worker never loads it.
 
 Unknown values never crash: an unseen country becomes "other", an unknown
 title the family "other", an unknown skill is ignored, and each is reported.
@@ -14,17 +17,21 @@ title the family "other", an unknown skill is ignored, and each is reported.
 from __future__ import annotations
 
 import math
+import re
+import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from salarymodel import geography
 from salarymodel.config import FeaturesConfig
-from salarymodel.derivations import normalise_skill
 from salarymodel.titles import OTHER_FAMILY, TitleRules, title_rules
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXPERIENCE_ORDER = {"EN": 0, "MI": 1, "SE": 2, "EX": 3}
 COMPANY_SIZE_ORDER = {"S": 0, "M": 1, "L": 2}
@@ -54,7 +61,30 @@ SKILL_PREFIX = "skill:"
 
 
 def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    # pandas' NA can only reach us from a frame, so pandas is loaded then.
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and value is pandas.NA
+
+
+def normalise_skill(name: str, aliases: Mapping[str, str]) -> str:
+    """Lower-case, trim and alias-fold one skill name ("PowerBI" -> "power bi")."""
+    key = re.sub(r"\s+", " ", name.strip().lower())
+    return aliases.get(key, key)
+
+
+# ----- warnings: one wording for one job and for a batch ----------------------------
+def unknown_title_warning(title: object) -> str:
+    return f"job title {title!r} not recognised; role family 'other'"
+
+
+def unknown_skills_warning(unknown: list[str]) -> str:
+    return f"skills not in the model's vocabulary, ignored: {unknown}"
+
+
+def unknown_source_warning(source: object) -> str:
+    return f"source {source!r} unknown; treated as missing"
 
 
 @dataclass
@@ -184,6 +214,20 @@ class FeatureBuilder:
                 flags[index] = 1.0
         return flags, float(len(skills)), unknown
 
+    def place(self, value: object) -> tuple[str | None, float, float, list[str]]:
+        """(ISO2 code, country code, region code, warnings) for a country a person gave."""
+        iso2, note = resolve_country(value)
+        found = [note] if note else []
+        country_code, region_code, note = self.country_code(iso2)
+        return iso2, country_code, region_code, found + ([note] if note else [])
+
+    def normalised_skills(self, skills: object) -> object:
+        """Skills alias-folded and de-duplicated in order; anything not a list as given."""
+        if not isinstance(skills, list | tuple):
+            return skills
+        aliases = self.features.skill_aliases
+        return list(dict.fromkeys(normalise_skill(s, aliases) for s in skills))
+
     # ----- one request ------------------------------------------------------
     def encode(self, job: Mapping[str, object]) -> tuple[np.ndarray, list[str]]:
         """One canonical job (a dict) to a matrix row and the warnings it raised.
@@ -195,24 +239,18 @@ class FeatureBuilder:
         title, category = job.get("job_title"), job.get("job_category")
         family = self.role_family_of(title, category)
         if family == OTHER_FAMILY:
-            warnings.append(f"job title {title!r} not recognised; role family 'other'")
-        country, country_warning = resolve_country(job.get("country"))
-        if country_warning:
-            warnings.append(country_warning)
-        country_code, region_code, country_warning = self.country_code(country)
-        if country_warning:
-            warnings.append(country_warning)
-        skills = job.get("skills")
-        if isinstance(skills, list | tuple):
-            aliases = self.features.skill_aliases
-            skills = list(dict.fromkeys(normalise_skill(s, aliases) for s in skills))
+            warnings.append(unknown_title_warning(title))
+        country, country_code, region_code, found = self.place(job.get("country"))
+        warnings += found
+        company, _ = resolve_country(job.get("company_country"))
+        skills = self.normalised_skills(job.get("skills"))
         flags, n_skills, unknown = self.skill_flags(skills)
         if unknown:
-            warnings.append(f"skills not in the model's vocabulary, ignored: {unknown}")
+            warnings.append(unknown_skills_warning(unknown))
         source = job.get("source")
         source_code = tables["source"].get(str(source)) if not _missing(source) else None
         if source_code is None and not _missing(source):
-            warnings.append(f"source {source!r} unknown; treated as missing")
+            warnings.append(unknown_source_warning(source))
         row = np.empty(len(BASE_COLUMNS) + len(self.skills))
         row[:N_BASE] = (
             tables["role_family"][family],
@@ -222,7 +260,7 @@ class FeatureBuilder:
             COMPANY_SIZE_ORDER.get(str(job.get("company_size")), math.nan),
             country_code,
             region_code,
-            _abroad(country, job.get("company_country")),
+            _abroad(country, company),
             _number(job.get("remote_ratio")),
             tables["employment_type"].get(str(job.get("employment_type")), math.nan),
             _number(job.get("year")),
@@ -232,9 +270,99 @@ class FeatureBuilder:
         row[N_BASE:] = flags
         return row, warnings
 
+    # ----- many requests -----------------------------------------------------
+    def encode_many(
+        self, jobs: Sequence[Mapping[str, object]]
+    ) -> tuple[np.ndarray, list[list[str]], list[str | None]]:
+        """Many canonical jobs (dicts) to a matrix, each row's warnings and ISO2 country.
+
+        The same rows and warnings as :meth:`encode` job by job (a test
+        checks), built column by column: each distinct title, country, skill
+        list and source is looked up once, so a 10,000-job batch costs a few
+        dictionary look-ups per job and no pandas.
+        """
+        n = len(jobs)
+        tables = self._tables()
+        columns = {name: [math.nan] * n for name in BASE_COLUMNS}
+        skill_rows = np.full((n, len(self.skills)), np.nan)
+        warnings: list[list[str]] = [[] for _ in range(n)]
+        iso2s: list[str | None] = [None] * n
+        titles: dict[tuple, tuple[float, float, float, list[str]]] = {}
+        places: dict[object, tuple[str | None, float, float, list[str]]] = {}
+        companies: dict[object, str | None] = {}
+        skill_sets: dict[tuple, tuple[list[int], float, list[str]]] = {}
+        sources: dict[object, tuple[float, list[str]]] = {}
+        levels, sizes = EXPERIENCE_ORDER, COMPANY_SIZE_ORDER
+        for i, job in enumerate(jobs):
+            notes = warnings[i]
+            key = (job.get("job_title"), job.get("job_category"))
+            if key not in titles:
+                family = self.role_family_of(*key)
+                titles[key] = (
+                    float(tables["role_family"][family]),
+                    float(self.title_code(*key)),
+                    self.title_seniority_of(*key),
+                    [unknown_title_warning(key[0])] if family == OTHER_FAMILY else [],
+                )
+            family_code, title_code, seniority, found = titles[key]
+            notes += found
+            country = job.get("country")
+            if country not in places:
+                places[country] = self.place(country)
+            iso2, country_code, region_code, found = places[country]
+            notes += found
+            iso2s[i] = iso2
+            company = job.get("company_country")
+            if company not in companies:
+                companies[company] = resolve_country(company)[0]
+            skills = job.get("skills")
+            if isinstance(skills, list | tuple):
+                skill_key = tuple(skills)
+                if skill_key not in skill_sets:
+                    flags, count, unknown = self.skill_flags(self.normalised_skills(skills))
+                    skill_sets[skill_key] = (
+                        np.flatnonzero(flags).tolist(),
+                        count,
+                        [unknown_skills_warning(unknown)] if unknown else [],
+                    )
+                listed, count, found = skill_sets[skill_key]
+                skill_rows[i] = 0.0
+                skill_rows[i, listed] = 1.0
+                columns["n_skills"][i] = count
+                notes += found
+            source = job.get("source")
+            if source not in sources:
+                code = None if _missing(source) else tables["source"].get(str(source))
+                bad = code is None and not _missing(source)
+                sources[source] = (
+                    math.nan if code is None else float(code),
+                    [unknown_source_warning(source)] if bad else [],
+                )
+            columns["source"][i], found = sources[source]
+            notes += found
+            columns["role_family"][i] = family_code
+            columns["title"][i] = title_code
+            columns["title_seniority"][i] = seniority
+            columns["experience_level"][i] = levels.get(str(job.get("experience_level")), math.nan)
+            columns["company_size"][i] = sizes.get(str(job.get("company_size")), math.nan)
+            columns["country"][i] = country_code
+            columns["region"][i] = region_code
+            columns["employer_abroad"][i] = _abroad(iso2, companies[company])
+            columns["remote_ratio"][i] = _number(job.get("remote_ratio"))
+            columns["employment_type"][i] = tables["employment_type"].get(
+                str(job.get("employment_type")), math.nan
+            )
+            columns["year"][i] = _number(job.get("year"))
+        matrix = np.empty((n, len(self.columns)))
+        matrix[:, :N_BASE] = np.array([columns[name] for name in BASE_COLUMNS], dtype=float).T
+        matrix[:, N_BASE:] = skill_rows
+        return matrix, warnings, iso2s
+
     # ----- many records ---------------------------------------------------
     def transform(self, records: pd.DataFrame) -> np.ndarray:
         """Canonical records (validated frame) to the feature matrix."""
+        import pandas as pd
+
         tables = self._tables()
         n = len(records)
         matrix = np.full((n, len(self.columns)), np.nan)
@@ -331,14 +459,5 @@ def _abroad(country: object, company_country: object) -> float:
     return float(country != company_country)
 
 
-def _numbers(series: pd.Series) -> np.ndarray:
-    return pd.to_numeric(series, errors="coerce").to_numpy(float)
-
-
 def _lookup(series: pd.Series, table: Mapping[str, int]) -> np.ndarray:
     return series.astype(object).map(lambda v: table.get(v, math.nan)).to_numpy(float)
-
-
-def skill_columns(columns: Sequence[str]) -> list[str]:
-    """The skill names among matrix column names."""
-    return [c.removeprefix(SKILL_PREFIX) for c in columns if c.startswith(SKILL_PREFIX)]

@@ -11,19 +11,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
-import mlflow.pyfunc
 import numpy as np
-import pandas as pd
 
 from salarymodel.config import ModelConfig, Settings
-from salarymodel.derivations import parse_skills
 from salarymodel.features import FeatureBuilder, resolve_country
 from salarymodel.ranges import RANGES_FILE, RangeModel, fit_range_model, salary_percentile
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Reads a LightGBM text model file into something with ``predict`` (and
+# ``num_feature``): ``lightgbm.Booster`` for training and the CLI, the lean
+# ``serving.booster.NativeBooster`` in a service worker.
+BoosterReader = Callable[[Path], Any]
 
 BOOSTER_FILE = "booster.txt"
 FEATURES_FILE = "features.json"
@@ -54,7 +59,7 @@ class SalaryModel:
     """A trained point-estimate model and everything needed to encode its inputs."""
 
     builder: FeatureBuilder
-    booster: lgb.Booster
+    booster: Any  # lightgbm.Booster, or a NativeBooster when served
     metadata: dict[str, object] = field(default_factory=dict)
     ranges: RangeModel | None = None
 
@@ -67,6 +72,8 @@ class SalaryModel:
         matrix: np.ndarray | None = None,
     ) -> SalaryModel:
         """Train on canonical records (log of ``salary_usd`` is the target)."""
+        import lightgbm as lgb
+
         features = builder.transform(records) if matrix is None else matrix
         target = np.log(records["salary_usd"].to_numpy(float))
         data = lgb.Dataset(
@@ -128,10 +135,7 @@ class SalaryModel:
         low, high, support = self.ranges.bounds(self.builder, matrix, np.exp(point), [iso2])
         thin = bool(support[0] < self.ranges.thin_below)
         if thin:
-            warnings.append(
-                f"thin support: {int(support[0])} training records share this role family, "
-                "experience level and country; the range is calibrated on such jobs"
-            )
+            warnings.append(self.thin_support_warning(int(support[0])))
         return Estimate(
             estimate_usd=estimate,
             low_usd=float(low[0]),
@@ -141,6 +145,14 @@ class SalaryModel:
             thin_support=thin,
             view=str(job.get("source")) if job.get("source") else None,
             warnings=warnings,
+        )
+
+    @staticmethod
+    def thin_support_warning(support: int) -> str:
+        """The warning of a job whose range rests on few similar training records."""
+        return (
+            f"thin support: {support} training records share this role family, "
+            "experience level and country; the range is calibrated on such jobs"
         )
 
     def percentile(self, job: Mapping[str, object], salary_usd: float) -> float:
@@ -154,6 +166,8 @@ class SalaryModel:
 
     def estimate_records(self, records: pd.DataFrame) -> pd.DataFrame:
         """Estimates and calibrated ranges (USD) for canonical records, vectorised."""
+        import pandas as pd
+
         matrix = self.builder.transform(records)
         point = self.predict_log(matrix)
         out = pd.DataFrame({"estimate_usd": np.exp(point)}, index=records.index)
@@ -179,18 +193,29 @@ class SalaryModel:
         return folder
 
     @classmethod
-    def load(cls, folder: Path) -> SalaryModel:
-        """Read a bundle written by :meth:`save`; a clear error when files are bad."""
+    def load(
+        cls,
+        folder: Path,
+        read_booster: BoosterReader | None = None,
+        read_point_booster: BoosterReader | None = None,
+    ) -> SalaryModel:
+        """Read a bundle written by :meth:`save`; a clear error when files are bad.
+
+        ``read_booster`` reads each LightGBM file (default ``lightgbm.Booster``);
+        ``read_point_booster``, when given, reads the point booster instead
+        (the service prepares its explanation path there).
+        """
         for name in (BOOSTER_FILE, FEATURES_FILE, METADATA_FILE, MANIFEST_FILE):
             if not (folder / name).is_file():
                 raise BundleError(f"model bundle {folder} is missing {name}")
         verify_manifest(folder)
+        read = read_booster or lightgbm_booster
         try:
-            booster = lgb.Booster(model_file=str(folder / BOOSTER_FILE))
+            booster = (read_point_booster or read)(folder / BOOSTER_FILE)
             builder = FeatureBuilder.from_dict(json.loads((folder / FEATURES_FILE).read_text()))
             metadata = json.loads((folder / METADATA_FILE).read_text())
-            ranges = RangeModel.load(folder) if (folder / RANGES_FILE).exists() else None
-        except (lgb.basic.LightGBMError, ValueError, KeyError, OSError) as error:
+            ranges = RangeModel.load(folder, read) if (folder / RANGES_FILE).exists() else None
+        except (BundleError, ValueError, KeyError, OSError, RuntimeError) as error:
             raise BundleError(f"model bundle {folder} is unreadable: {error}") from error
         if booster.num_feature() != len(builder.columns):
             raise BundleError(
@@ -241,28 +266,11 @@ def _safe_name(column: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in column)
 
 
-class SalaryPyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow pyfunc view of a bundle: canonical records in, USD estimates out.
+def lightgbm_booster(path: Path) -> Any:
+    """A ``lightgbm.Booster`` from a text model file (LightGBM's errors as ``BundleError``)."""
+    import lightgbm as lgb
 
-    Logged as models-from-code (``salarymodel/pyfunc_entry.py``), so loading
-    it through ``mlflow.pyfunc.load_model`` unpickles nothing either.
-    """
-
-    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        self.model = SalaryModel.load(Path(context.artifacts["bundle"]))
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        aliases = self.model.builder.features.skill_aliases
-        rows = model_input.to_dict("records")
-        for row in rows:
-            if isinstance(row.get("skills"), str):
-                row["skills"] = parse_skills(row["skills"], aliases)
-        estimates = [self.model.estimate_job(row) for row in rows]
-        return pd.DataFrame(
-            {
-                "estimate_usd": [round(e.estimate_usd, 2) for e in estimates],
-                "low_usd": [e.low_usd for e in estimates],
-                "high_usd": [e.high_usd for e in estimates],
-                "warnings": ["; ".join(e.warnings) for e in estimates],
-            }
-        )
+    try:
+        return lgb.Booster(model_file=str(path))
+    except lgb.basic.LightGBMError as error:
+        raise BundleError(f"{path.name}: {error}") from error

@@ -29,24 +29,28 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import NormalDist
+from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
-import pandas as pd
-from sklearn.model_selection import GroupShuffleSplit
 
 from salarymodel.config import RangesConfig
 from salarymodel.features import AT, EXPERIENCE_ORDER, FeatureBuilder
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PointFitter = Callable[[np.ndarray, np.ndarray], np.ndarray]
 LOW_FILE = "booster_low.txt"
 HIGH_FILE = "booster_high.txt"
 RANGES_FILE = "ranges.json"
 ANY = "*"
+# The support key reads the base columns up to experience level.
+N_KEY_COLUMNS = max(AT["role_family"], AT["experience_level"]) + 1
 _LEVEL_NAMES = {float(v): k for k, v in EXPERIENCE_ORDER.items()}
 
 
@@ -66,7 +70,14 @@ def support_key(builder: FeatureBuilder, row: np.ndarray, country: object) -> st
 def support_table(builder: FeatureBuilder, matrix: np.ndarray, countries: list) -> dict[str, int]:
     """How many training records share each role family, experience level and country."""
     keys = [support_key(builder, row, c) for row, c in zip(matrix, countries, strict=True)]
-    return {k: int(v) for k, v in pd.Series(keys).value_counts().items()}
+    return dict(Counter(keys).most_common())
+
+
+def source_names(builder: FeatureBuilder, matrix: np.ndarray) -> np.ndarray:
+    """Each encoded row's source (pay view) name, ``ANY`` where it is missing."""
+    names = np.array([*builder.sources, ANY], dtype=object)
+    codes = matrix[:, AT["source"]]
+    return names[np.where(np.isnan(codes), len(builder.sources), np.nan_to_num(codes)).astype(int)]
 
 
 def cell_key(source: str, thin: bool | None) -> str:
@@ -110,8 +121,10 @@ def conformal_offsets(
 
 def fit_quantile_boosters(
     matrix: np.ndarray, y_log: np.ndarray, builder: FeatureBuilder, config: RangesConfig
-) -> tuple[lgb.Booster, lgb.Booster]:
+) -> tuple[Any, Any]:
     """LightGBM quantile boosters for the low and high ends of log salary."""
+    import lightgbm as lgb
+
     boosters = []
     for alpha in quantile_levels(config.coverage):
         data = lgb.Dataset(
@@ -125,6 +138,8 @@ def fit_quantile_boosters(
 
 def calibration_split(records: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of calibration records: whole groups, never split."""
+    from sklearn.model_selection import GroupShuffleSplit
+
     splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
     _, calib = next(splitter.split(records, groups=records["group_id"]))
     mask = np.zeros(len(records), bool)
@@ -137,8 +152,8 @@ class RangeModel:
     """Quantile boosters, their conformal corrections and the support table."""
 
     coverage: float
-    low: lgb.Booster
-    high: lgb.Booster
+    low: Any  # lightgbm.Booster, or a NativeBooster when served
+    high: Any
     offsets: dict[str, float]
     support: dict[str, int]
     thin_below: int
@@ -154,9 +169,6 @@ class RangeModel:
                 return self.offsets[key]
         raise KeyError("range model has no global offset")
 
-    def support_of(self, builder: FeatureBuilder, row: np.ndarray, country: object) -> int:
-        return self.support.get(support_key(builder, row, country), 0)
-
     def bounds(
         self,
         builder: FeatureBuilder,
@@ -166,21 +178,46 @@ class RangeModel:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(low USD, high USD, support) for encoded jobs and their point estimates."""
         threads = 1 if len(matrix) < 512 else 0
-        sources = [_source_name(builder, r) for r in matrix]
-        spread = spread_usd(
-            self.low.predict(matrix, num_threads=threads),
-            self.high.predict(matrix, num_threads=threads),
-            point_usd,
-        ) + np.array([self.floor_of(s) for s in sources])
-        support = np.array(
-            [self.support_of(builder, r, c) for r, c in zip(matrix, countries, strict=True)]
-        )
-        correction = np.array(
-            [self.offset(s, n < self.thin_below) for s, n in zip(sources, support, strict=True)]
+        sources = source_names(builder, matrix)
+        support = self.support_counts(builder, matrix, countries)
+        thin = support < self.thin_below
+        floor = np.zeros(len(matrix))
+        correction = np.zeros(len(matrix))
+        # Per (source, thin) cell, not per row: a 10,000-job batch has a handful.
+        for source in set(sources.tolist()):
+            in_source = sources == source
+            floor[in_source] = self.floor_of(source)
+            for flag in (True, False):
+                correction[in_source & (thin == flag)] = self.offset(source, flag)
+        spread = (
+            spread_usd(
+                self.low.predict(matrix, num_threads=threads),
+                self.high.predict(matrix, num_threads=threads),
+                point_usd,
+            )
+            + floor
         )
         half = np.maximum(correction, 0.0) * spread
         # A salary is positive: the low end never goes below 1% of the estimate.
         return np.maximum(point_usd - half, 0.01 * point_usd), point_usd + half, support
+
+    def support_counts(
+        self, builder: FeatureBuilder, matrix: np.ndarray, countries: list
+    ) -> np.ndarray:
+        """Training records sharing each job's role family, experience level and country."""
+        families = matrix[:, AT["role_family"]].tolist()
+        levels = matrix[:, AT["experience_level"]].tolist()
+        counts: dict[tuple, int] = {}
+        out = np.empty(len(matrix), dtype=np.int64)
+        for i, key in enumerate(zip(families, levels, countries, strict=True)):
+            count = counts.get(key)
+            if count is None:
+                family, level, country = key
+                row = np.full(N_KEY_COLUMNS, np.nan)
+                row[AT["role_family"]], row[AT["experience_level"]] = family, level
+                count = counts[key] = self.support.get(support_key(builder, row, country), 0)
+            out[i] = count
+        return out
 
     # ----- storage --------------------------------------------------------
     def save(self, folder: Path) -> None:
@@ -196,22 +233,18 @@ class RangeModel:
         (folder / RANGES_FILE).write_text(json.dumps(payload))
 
     @classmethod
-    def load(cls, folder: Path) -> RangeModel:
+    def load(cls, folder: Path, read_booster: Callable[[Path], Any]) -> RangeModel:
+        """Read what :meth:`save` wrote; ``read_booster`` reads each LightGBM file."""
         payload = json.loads((folder / RANGES_FILE).read_text())
         return cls(
             coverage=float(payload["coverage"]),
-            low=lgb.Booster(model_file=str(folder / LOW_FILE)),
-            high=lgb.Booster(model_file=str(folder / HIGH_FILE)),
+            low=read_booster(folder / LOW_FILE),
+            high=read_booster(folder / HIGH_FILE),
             offsets={k: float(v) for k, v in payload["offsets"].items()},
             support={k: int(v) for k, v in payload["support"].items()},
             thin_below=int(payload["thin_below"]),
             spread_floor={k: float(v) for k, v in payload.get("spread_floor", {}).items()},
         )
-
-
-def _source_name(builder: FeatureBuilder, row: np.ndarray) -> str:
-    code = row[AT["source"]]
-    return ANY if np.isnan(code) else builder.sources[int(code)]
 
 
 def fit_range_model(

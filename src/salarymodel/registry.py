@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
@@ -300,13 +301,18 @@ def rollback(client: MlflowClient, settings: Settings) -> tuple[ModelVersion, Mo
     return current, target
 
 
-def load_version(client: MlflowClient, settings: Settings, version: ModelVersion) -> SalaryModel:
-    """Download a version's bundle (plain files) and load it; nothing is unpickled."""
+def load_version(
+    client: MlflowClient,
+    settings: Settings,
+    version: ModelVersion,
+    read: Callable[[Path], SalaryModel] = SalaryModel.load,
+) -> SalaryModel:
+    """Download a version's bundle (plain files) and ``read`` it; nothing is unpickled."""
     cache = resolve_path("models") / "registry-cache" / f"v{version.version}"
     bundle = cache / "artifacts" / BUNDLE_ARTIFACT
     if bundle.is_dir():
         try:
-            model = SalaryModel.load(bundle)
+            model = read(bundle)
         except BundleError as error:
             # The cache is only a copy: a damaged one is replaced from the store.
             logger.warning("%s; downloading v%s again", error, version.version)
@@ -314,7 +320,7 @@ def load_version(client: MlflowClient, settings: Settings, version: ModelVersion
     if not bundle.is_dir():
         _download_version(settings, version, cache)
         try:
-            model = SalaryModel.load(bundle)
+            model = read(bundle)
         except BundleError as error:
             shutil.rmtree(cache, ignore_errors=True)
             raise RegistryError(
@@ -339,8 +345,10 @@ def _download_version(settings: Settings, version: ModelVersion, cache: Path) ->
         raise RegistryError(f"cannot download model v{version.version}: {error}") from error
 
 
-def load_champion(settings: Settings) -> tuple[SalaryModel, ModelVersion]:
-    """The champion model, or a clear error saying how to get one."""
+def load_champion(
+    settings: Settings, read: Callable[[Path], SalaryModel] = SalaryModel.load
+) -> tuple[SalaryModel, ModelVersion]:
+    """The champion model (its bundle given to ``read``), or a clear error saying how to get one."""
     client = connect(settings)
     current = champion_version(client, settings)
     if current is None:
@@ -349,7 +357,7 @@ def load_champion(settings: Settings) -> tuple[SalaryModel, ModelVersion]:
             f"'{settings.tracking.registered_model}' in {tracking_uri(settings)}; "
             "run `salarymodel train` first"
         )
-    return load_version(client, settings, current), current
+    return load_version(client, settings, current, read), current
 
 
 def run_evaluation(client: MlflowClient, version: ModelVersion) -> dict[str, object]:

@@ -17,13 +17,15 @@ import pandera.pandas as pa
 
 from salarymodel.config import Settings
 from salarymodel.derivations import RowError
+from salarymodel.vocabulary import (
+    COMPANY_SIZES,
+    EMPLOYMENT_TYPES,
+    EXPERIENCE_LEVELS,
+    MAX_SKILLS,
+    MAX_TITLE_LENGTH,
+    REMOTE_RATIOS,
+)
 
-EXPERIENCE_LEVELS = ("EN", "MI", "SE", "EX")
-COMPANY_SIZES = ("S", "M", "L")
-EMPLOYMENT_TYPES = ("FT", "PT", "CT", "FL")
-REMOTE_RATIOS = (0, 50, 100)
-MAX_TITLE_LENGTH = 200
-MAX_SKILLS = 100
 _CODE_COLUMNS = (
     "experience_level",
     "company_size",

@@ -1,0 +1,143 @@
+"""The OpenAPI document at ``/docs.json``, corrected to what the service really answers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from salarymodel.serving.schemas import MAX_BODY_BYTES
+
+_SCHEMAS = "#/components/schemas/"
+_STRING = {"type": "string"}
+# The bodies this service sends itself (`_send_json`, `describe_errors`, the reload route).
+ERROR_SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": _STRING},
+        "additionalProperties": False,
+    },
+    "FieldError": {
+        "type": "object",
+        "required": ["field", "message"],
+        "properties": {
+            "field": _STRING,
+            "message": _STRING,
+            "allowed": {"type": "array", "items": {"anyOf": [_STRING, {"type": "integer"}]}},
+        },
+        "additionalProperties": False,
+    },
+    "ValidationErrors": {
+        "type": "object",
+        "required": ["error", "detail"],
+        "properties": {
+            "error": _STRING,
+            "detail": {"type": "array", "items": {"$ref": f"{_SCHEMAS}FieldError"}},
+        },
+        "additionalProperties": False,
+    },
+    "ReloadRefused": {
+        "type": "object",
+        "required": ["error", "model_version"],
+        "properties": {
+            "error": _STRING,
+            "model_version": _STRING,
+            "workers": {"type": "object", "additionalProperties": _STRING},
+        },
+        "additionalProperties": False,
+    },
+    "Reloaded": {
+        "type": "object",
+        "required": ["model_version", "previous_version", "loaded_from", "tag", "workers"],
+        "properties": {
+            **dict.fromkeys(("model_version", "previous_version", "loaded_from", "tag"), _STRING),
+            "workers": {"type": "object", "additionalProperties": _STRING},
+        },
+        "additionalProperties": False,
+    },
+}
+
+
+def _answer(description: str, schema: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"{_SCHEMAS}{schema}"}}},
+    }
+
+
+def _as_component(
+    schema: dict[str, Any], api: str, components: Mapping[str, Any]
+) -> dict[str, Any]:
+    # BentoML inlines its flattened copy of a component (named as in
+    # `IODescriptor.openapi_components`); the component itself is pydantic's.
+    name = schema.get("title")
+    name = f"{api}__{name}" if name in ("Input", "Output") else name
+    return {"$ref": f"{_SCHEMAS}{name}"} if name in components else schema
+
+
+def truthful_openapi(spec: Mapping[str, Any], *, metrics: bool) -> dict[str, Any]:
+    """BentoML's generated OpenAPI document (as JSON), corrected to what this service answers.
+
+    BentoML 1.4 cannot be told any of this (``Service.openapi_spec`` is a
+    property with no hook), and gets these wrong:
+
+    - it lists ``GET /metrics``, which answers 404 unless ``metrics`` is on;
+    - an API route's request body is optional, yet without one the answer is 422;
+    - its inline body and answer schemas keep only the first branch of each
+      ``anyOf``, so nullable fields (``low_usd``, ``company_country``, ...)
+      look non-null: they are replaced by references to pydantic's complete
+      components, which BentoML publishes too;
+    - every API route lists 400 and 404. ``RequestGuard`` turns the 400 of a
+      validation error into 422 (``describe_errors``), and answers 413 to a
+      body over ``MAX_BODY_BYTES`` and 415 to one that is not JSON; a fixed
+      route never answers 404;
+    - ``POST /admin/reload`` lists only 200, with no schema; it also answers
+      403 (not loopback), 409 (nothing reloaded) and 500 (a worker did not confirm).
+
+    Returns a corrected copy; ``spec`` is left as it was.
+    """
+    spec = json.loads(json.dumps(spec))  # a deep copy, with the status codes as strings
+    paths = spec["paths"]
+    components = spec.setdefault("components", {}).setdefault("schemas", {})
+    components.update(json.loads(json.dumps(ERROR_SCHEMAS)))
+    if not metrics:
+        paths.pop("/metrics", None)
+    for path, item in paths.items():
+        for operation in item.values():
+            api = operation.get("x-bentoml-name")
+            if api is None or "requestBody" not in operation:
+                continue
+            body = operation["requestBody"]
+            body["required"] = True
+            for media in body["content"].values():
+                media["schema"] = _as_component(media["schema"], api, components)
+            responses = operation["responses"]
+            for media in responses["200"].get("content", {}).values():
+                media["schema"] = _as_component(media["schema"], api, components)
+            for status in ("400", "404"):
+                responses.pop(status, None)
+            if path in MAX_BODY_BYTES:
+                responses["413"] = _answer("Request body over the size limit.", "Error")
+                responses["415"] = _answer("Request body not `application/json`.", "Error")
+            responses["422"] = _answer(
+                "Invalid request: each field, its problem and, if fixed, its allowed values.",
+                "ValidationErrors",
+            )
+    reload = paths.get("/admin/reload", {}).get("post")
+    if reload is not None:
+        reload["responses"] = {
+            "200": _answer(
+                "Every worker now serves the champion (`workers`: pid -> version).", "Reloaded"
+            ),
+            "403": _answer("Not a loopback caller, or a relayed request.", "Error"),
+            "409": _answer(
+                "Nothing reloaded: every worker still serves `model_version`; "
+                "`workers` names those that could not load it.",
+                "ReloadRefused",
+            ),
+            "500": _answer(
+                "Switched, but some workers did not confirm (named in `workers`).", "ReloadRefused"
+            ),
+        }
+    return spec

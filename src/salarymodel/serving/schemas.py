@@ -1,0 +1,176 @@
+"""Request and response models of the HTTP API (pydantic): what it accepts and answers."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
+
+from salarymodel.config import load_settings, load_sources
+from salarymodel.vocabulary import (
+    COMPANY_SIZES,
+    EMPLOYMENT_TYPES,
+    EXPERIENCE_LEVELS,
+    MAX_SKILLS,
+    MAX_TITLE_LENGTH,
+    REMOTE_RATIOS,
+)
+
+SETTINGS = load_settings()
+VIEWS = tuple(load_sources().training_sources)
+MAX_BATCH = 10_000
+MAX_SKILL_LENGTH = 60
+MAX_COUNTRY_LENGTH = 60
+# Request bodies are read whole before parsing; these caps keep a hostile or
+# mistaken client from exhausting memory (413 past them).
+MAX_BODY_BYTES = {"/predict": 64 * 1024, "/explain": 64 * 1024, "/predict_batch": 32 * 1024**2}
+ALLOWED: dict[str, list[object]] = {
+    "experience_level": list(EXPERIENCE_LEVELS),
+    "company_size": list(COMPANY_SIZES),
+    "employment_type": list(EMPLOYMENT_TYPES),
+    "remote_ratio": list(REMOTE_RATIOS),
+    "view": list(VIEWS),
+}
+
+
+def _default_year() -> int:
+    # Trees split on thresholds, so a year past the training data acts as its latest year.
+    limits = SETTINGS.validation
+    return max(limits.year_min, min(date.today().year, limits.year_max))
+
+
+# A character pydantic's strip_whitespace keeps (it strips Unicode White_Space,
+# as Rust's `trim` does). A stripped, non-empty string always has one, so this
+# refuses nothing new: it tells the OpenAPI schema that "   " is not a title.
+NOT_BLANK = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
+Title = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH, pattern=NOT_BLANK
+    ),
+]
+Country = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=MAX_COUNTRY_LENGTH, pattern=NOT_BLANK
+    ),
+]
+Skill = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=MAX_SKILL_LENGTH, pattern=NOT_BLANK
+    ),
+]
+
+
+class JobRequest(BaseModel):
+    """One job as a person describes it. Only ``job_title`` is required.
+
+    Defaults: a senior (``SE``) full-time (``FT``) on-site (``remote_ratio`` 0)
+    job at a medium company (``M``) in the United States, employer in the same
+    country, no skills stated, this year, in the configured pay view
+    (``serving.default_source``: the survey's reported pay).
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    job_title: Title = Field(description="Job title as written, e.g. 'Senior Data Scientist'.")
+    experience_level: Literal["EN", "MI", "SE", "EX"] = Field(
+        "SE", description="EN entry, MI mid, SE senior, EX executive."
+    )
+    company_size: Literal["S", "M", "L"] = Field(
+        "M", description="S under 50 people, M 50-250, L over 250."
+    )
+    country: Country = Field(
+        "US", description="Where the employee works: ISO alpha-2 code or a common name."
+    )
+    company_country: Country | None = Field(
+        None, description="Employer's country (code or name); defaults to `country`."
+    )
+    remote_ratio: Literal[0, 50, 100] = Field(
+        0, description="0 on site, 50 hybrid, 100 fully remote."
+    )
+    employment_type: Literal["FT", "PT", "CT", "FL"] = Field(
+        "FT", description="FT full time, PT part time, CT contract, FL freelance."
+    )
+    skills: list[Skill] | None = Field(
+        None,
+        max_length=MAX_SKILLS,
+        description="Skills asked for, e.g. ['python', 'sql']; omitted means not stated.",
+    )
+    year: int = Field(
+        default_factory=_default_year,
+        strict=True,  # a JSON integer, as the schema says (lax also took "2024" and 2024.0)
+        ge=SETTINGS.validation.year_min,
+        le=SETTINGS.validation.year_max,
+        description="Year of the salary; defaults to this year.",
+    )
+    view: Literal[VIEWS] | None = Field(  # type: ignore[valid-type]
+        None,
+        description="Which pay the estimate describes: 'aijobs' reported pay (survey), "
+        "'postings' advertised pay; defaults to serving.default_source.",
+    )
+
+    @field_validator("experience_level", "company_size", "employment_type", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        # Codes are case-insensitive for people typing them ("se" is SE).
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("view", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("remote_ratio", mode="before")
+    @classmethod
+    def _integer(cls, value: object) -> object:
+        # The schema says integer; lax pydantic took JSON's `false` for 0 and 50.0 for 50.
+        if isinstance(value, bool | float):
+            raise PydanticCustomError("int_type", "Input should be a valid integer")
+        return value
+
+
+class BatchRequest(BaseModel):
+    """Many jobs scored in one call (the order of results follows the order of jobs)."""
+
+    jobs: list[JobRequest] = Field(max_length=MAX_BATCH)
+
+
+class EstimateResponse(BaseModel):
+    """A yearly salary estimate in USD with its calibrated range and caveats."""
+
+    # BentoML's serializer looks this up on every response; without it
+    # pydantic raises and catches an AttributeError each time (~10% of CPU).
+    multipart_fields: ClassVar[list[str]] = []
+
+    estimate_usd: float = Field(description="Typical (median-like) yearly salary, USD.")
+    low_usd: float | None = Field(description="Low end of the calibrated range.")
+    high_usd: float | None = Field(description="High end of the calibrated range.")
+    coverage: float | None = Field(description="Share of salaries the range is meant to cover.")
+    support: int | None = Field(
+        description="Training records sharing role family, experience level and country."
+    )
+    thin_support: bool | None = Field(description="True when support is below the threshold.")
+    view: str | None = Field(description="Which pay the estimate describes.")
+    warnings: list[str] = Field(description="Unrecognised inputs, thin support.")
+    model_version: str = Field(description="Registered model version that answered.")
+
+
+class ContributionResponse(BaseModel):
+    """One concept's part in an estimate."""
+
+    concept: str
+    value: str
+    percent: float = Field(description="Multiplicative premium over the base, in %.")
+    dollars: float = Field(description="USD share; all shares add up to estimate - base.")
+
+
+class ExplanationResponse(EstimateResponse):
+    """An estimate and the contributions leading from the base value to it."""
+
+    base_usd: float = Field(description="The model's average estimate (SHAP base value).")
+    contributions: list[ContributionResponse]
