@@ -52,21 +52,22 @@ def make_bare_app():
     """
     from fastapi import FastAPI
 
-    from salarymodel import service as svc
+    from salarymodel.serving import loading, schemas
+    from salarymodel.serving import scoring as svc
 
-    serving = svc.load_serving_model()
+    serving = loading.load_serving_model()
     app = FastAPI()
 
     @app.post("/predict")
-    async def predict(job: svc.JobRequest) -> svc.EstimateResponse:
+    async def predict(job: schemas.JobRequest) -> schemas.EstimateResponse:
         return svc.estimate_one(serving, svc.canonical_job(job, serving.default_view))
 
     @app.post("/explain")
-    async def explain(job: svc.JobRequest) -> svc.ExplanationResponse:
+    async def explain(job: schemas.JobRequest) -> schemas.ExplanationResponse:
         return svc.explain_one(serving, svc.canonical_job(job, serving.default_view))
 
     @app.post("/predict_batch")
-    def predict_batch(batch: svc.BatchRequest) -> list[svc.EstimateResponse]:
+    def predict_batch(batch: schemas.BatchRequest) -> list[schemas.EstimateResponse]:
         jobs = [svc.canonical_job(j, serving.default_view) for j in batch.jobs]
         return svc.estimate_many(serving, jobs)
 

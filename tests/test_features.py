@@ -30,6 +30,28 @@ def test_encode_one_job_equals_the_batch_transform(builder, sample) -> None:
         np.testing.assert_array_equal(row, matrix[i])
 
 
+def test_encode_many_equals_encode_job_by_job(builder, sample) -> None:
+    """The batch path gives each job the row and warnings `encode` gives it alone."""
+    jobs = [sample.iloc[i].to_dict() for i in range(0, len(sample), 7)]
+    jobs += [
+        {"job_title": "Chief Vibes Officer", "country": "Atlantis", "skills": ["zorglang"]},
+        {"job_title": "Data Analyst", "country": "Bhutan", "skills": ["PowerBI", "power bi"]},
+        {"job_title": "Data Scientist", "source": "nowhere", "skills": []},
+        {"job_title": "Data Scientist", "country": None, "company_country": "DE"},
+    ]
+    matrix, warnings, countries = builder.encode_many(jobs)
+    assert matrix.shape == (len(jobs), len(builder.columns))
+    for i, job in enumerate(jobs):
+        row, expected = builder.encode(job)
+        np.testing.assert_array_equal(matrix[i], row)
+        assert warnings[i] == expected
+    assert countries[-1] is None and countries[-3] == "BT"
+    assert any("zorglang" in w for w in warnings[-4]) and any("nowhere" in w for w in warnings[-2])
+    # The warnings of one job are its own list, not shared with another's.
+    warnings[-4].append("x")
+    assert "x" not in warnings[-3] and builder.encode_many(jobs)[1][-4][-1] != "x"
+
+
 def test_vocabulary_round_trips_through_json(builder, sample) -> None:
     again = FeatureBuilder.from_dict(json.loads(json.dumps(builder.to_dict())))
     np.testing.assert_array_equal(

@@ -284,7 +284,6 @@ class FeatureBuilder:
         n = len(jobs)
         tables = self._tables()
         columns = {name: [math.nan] * n for name in BASE_COLUMNS}
-        skill_rows = np.full((n, len(self.skills)), np.nan)
         warnings: list[list[str]] = [[] for _ in range(n)]
         iso2s: list[str | None] = [None] * n
         titles: dict[tuple, tuple[float, float, float, list[str]]] = {}
@@ -293,6 +292,10 @@ class FeatureBuilder:
         skill_sets: dict[tuple, tuple[list[int], float, list[str]]] = {}
         sources: dict[object, tuple[float, list[str]]] = {}
         levels, sizes = EXPERIENCE_ORDER, COMPANY_SIZE_ORDER
+        # Rows that state skills, and the (row, skill) cells listed: set in one go.
+        stated: list[int] = []
+        listed_rows: list[int] = []
+        listed_columns: list[int] = []
         for i, job in enumerate(jobs):
             notes = warnings[i]
             key = (job.get("job_title"), job.get("job_category"))
@@ -326,8 +329,9 @@ class FeatureBuilder:
                         [unknown_skills_warning(unknown)] if unknown else [],
                     )
                 listed, count, found = skill_sets[skill_key]
-                skill_rows[i] = 0.0
-                skill_rows[i, listed] = 1.0
+                stated.append(i)
+                listed_rows += [i] * len(listed)
+                listed_columns += listed
                 columns["n_skills"][i] = count
                 notes += found
             source = job.get("source")
@@ -355,7 +359,9 @@ class FeatureBuilder:
             columns["year"][i] = _number(job.get("year"))
         matrix = np.empty((n, len(self.columns)))
         matrix[:, :N_BASE] = np.array([columns[name] for name in BASE_COLUMNS], dtype=float).T
-        matrix[:, N_BASE:] = skill_rows
+        matrix[:, N_BASE:] = np.nan
+        matrix[stated, N_BASE:] = 0.0
+        matrix[listed_rows, [N_BASE + c for c in listed_columns]] = 1.0
         return matrix, warnings, iso2s
 
     # ----- many records ---------------------------------------------------
@@ -447,6 +453,8 @@ def resolve_country(value: object) -> tuple[str | None, str | None]:
 
 
 def _number(value: object) -> float:
+    if type(value) in (int, float):  # the common case, on the serving path
+        return float(value)
     try:
         return math.nan if _missing(value) else float(value)
     except (TypeError, ValueError):
