@@ -188,7 +188,8 @@ class FeatureBuilder:
     def encode(self, job: Mapping[str, object]) -> tuple[np.ndarray, list[str]]:
         """One canonical job (a dict) to a matrix row and the warnings it raised.
 
-        Country may be an ISO2 code or a name; skills are alias-folded.
+        Countries may be codes or names (resolved as the adapters resolve them);
+        skills are alias-folded.
         """
         warnings: list[str] = []
         tables = self._tables()
@@ -202,6 +203,8 @@ class FeatureBuilder:
         country_code, region_code, country_warning = self.country_code(country)
         if country_warning:
             warnings.append(country_warning)
+        # Compared as codes: "UK" and "GB" are one country, not an employer abroad.
+        company_country, _ = resolve_country(job.get("company_country"))
         skills = job.get("skills")
         if isinstance(skills, list | tuple):
             aliases = self.features.skill_aliases
@@ -222,7 +225,7 @@ class FeatureBuilder:
             COMPANY_SIZE_ORDER.get(str(job.get("company_size")), math.nan),
             country_code,
             region_code,
-            _abroad(country, job.get("company_country")),
+            _abroad(country, company_country),
             _number(job.get("remote_ratio")),
             tables["employment_type"].get(str(job.get("employment_type")), math.nan),
             _number(job.get("year")),
@@ -306,12 +309,14 @@ class FeatureBuilder:
 
 
 def resolve_country(value: object) -> tuple[str | None, str | None]:
-    """(ISO2 code or None, warning) for a country code or name given by a person."""
+    """(ISO2 code or None, warning) for a country code or name given by a person.
+
+    The adapters' resolver (``geography.to_iso2``), so "UK" is GB here as in
+    training data; an unknown code is missing with a warning, like a name.
+    """
     if not isinstance(value, str) or not value.strip():
         return None, None
     text = value.strip()
-    if len(text) == 2:
-        return text.upper(), None
     code = geography.to_iso2(text)
     if code is None:
         return None, f"country {text!r} not recognised; treated as missing"
