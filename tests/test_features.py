@@ -6,10 +6,13 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
+from test_geography import COUNTRY_SPELLINGS
 
 from salarymodel.dataset import load_training_data
 from salarymodel.features import AT, FeatureBuilder
+from salarymodel.sources import adapt
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +107,33 @@ def test_skill_aliases_fold_to_the_vocabulary(builder) -> None:
     a, _ = builder.encode({"job_title": "Data Analyst", "skills": ["PowerBI"]})
     b, _ = builder.encode({"job_title": "Data Analyst", "skills": ["power bi"]})
     np.testing.assert_array_equal(a, b)
+
+
+def test_adapters_and_serving_encode_country_spellings_alike(builder, sources, settings) -> None:
+    # Employee and employer country given as differently spelled names of one
+    # country (and the employer as its code): never "employer abroad".
+    texts = list(COUNTRY_SPELLINGS)
+    codes = list(COUNTRY_SPELLINGS.values())
+    raw = pd.DataFrame(
+        {"job_title": "Data Scientist", "country": texts, "company_country": codes[::-1]}
+    )
+    raw = pd.concat([raw, raw.assign(company_country=codes)], ignore_index=True)
+    records = adapt(raw, "canonical", sources.sources["canonical"], settings).records
+    assert records["country"].tolist() == codes + codes
+    matrix = builder.transform(records)
+    for i, job in raw.iterrows():
+        row, warnings = builder.encode(job.to_dict())
+        columns = [AT["country"], AT["region"], AT["employer_abroad"]]
+        np.testing.assert_array_equal(row[columns], matrix[i, columns])
+        assert not any("not recognised" in w for w in warnings)
+    same = len(texts) + np.arange(len(texts))
+    assert (matrix[same, AT["employer_abroad"]] == 0).all()
+    assert builder.encode({"job_title": "Data Scientist", "country": "UK"})[0][AT["country"]] == (
+        builder.countries.index("GB")
+    )
+
+
+def test_an_unknown_country_code_warns_and_is_missing(builder) -> None:
+    row, warnings = builder.encode({"job_title": "Data Scientist", "country": "XX"})
+    assert math.isnan(row[AT["country"]]) and math.isnan(row[AT["region"]])
+    assert any("'XX' not recognised" in w for w in warnings)

@@ -491,6 +491,7 @@ def test_bentoml_build_packages_the_service_offline(url: str, root: Path) -> Non
     assert "salarymodel:v1" in info and "salarymodel.service:SalaryService" in info
     assert (bento / "src" / "configs" / "salarymodel.yaml").exists()
     assert (bento / "src" / "src" / "salarymodel" / "web" / "index.html").exists()
+    assert (bento / "src" / "src" / "salarymodel" / "countries.json").exists()
     assert not (bento / "src" / "data").exists()  # the training data stays out
     print(f"bentoml build took {seconds:.1f} s")
 

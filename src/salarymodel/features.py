@@ -232,7 +232,8 @@ class FeatureBuilder:
     def encode(self, job: Mapping[str, object]) -> tuple[np.ndarray, list[str]]:
         """One canonical job (a dict) to a matrix row and the warnings it raised.
 
-        Country may be an ISO2 code or a name; skills are alias-folded.
+        Countries may be codes or names (resolved as the adapters resolve them);
+        skills are alias-folded.
         """
         warnings: list[str] = []
         tables = self._tables()
@@ -440,12 +441,14 @@ class FeatureBuilder:
 
 
 def resolve_country(value: object) -> tuple[str | None, str | None]:
-    """(ISO2 code or None, warning) for a country code or name given by a person."""
+    """(ISO2 code or None, warning) for a country code or name given by a person.
+
+    The adapters' resolver (``geography.to_iso2``), so "UK" is GB here as in
+    training data; an unknown code is missing with a warning, like a name.
+    """
     if not isinstance(value, str) or not value.strip():
         return None, None
     text = value.strip()
-    if len(text) == 2:
-        return text.upper(), None
     code = geography.to_iso2(text)
     if code is None:
         return None, f"country {text!r} not recognised; treated as missing"

@@ -43,7 +43,7 @@ TAG_PARENT = "parent_version"  # the champion a retrain started from
 TAG_HISTORY = "champion_history"
 TAG_CHAMPION_SINCE = "champion_since"
 HISTORY_LENGTH = 100
-_RUNTIME_PACKAGES = ("lightgbm", "pandas", "numpy", "pydantic", "pyyaml", "country-converter")
+_RUNTIME_PACKAGES = ("lightgbm", "pandas", "numpy", "pydantic", "pyyaml")
 
 
 class RegistryError(RuntimeError):

@@ -209,8 +209,12 @@ class SalaryService:
 
     @web.get("/model")
     def model_info(self) -> JSONResponse:
-        """Model version, data fingerprint, metrics, vocabulary and allowed values."""
-        return JSONResponse(self.serving.card)
+        """Model version, data fingerprint, metrics, vocabulary and allowed values.
+
+        ``worker`` is the process that answered: with several workers, an
+        operator (and the reload test) can see that each serves the same version.
+        """
+        return JSONResponse({**self.serving.card, "worker": os.getpid()})
 
     @web.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(self) -> FileResponse:

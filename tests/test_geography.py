@@ -1,0 +1,196 @@
+"""The one country resolver: spellings people type, the shipped table, lean imports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import salarymodel
+from salarymodel import geography
+from salarymodel.derivations import RULES, RowError, RuleContext
+from salarymodel.features import resolve_country
+from salarymodel.geography import country_name, load_table, region, to_iso2
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Spellings a person or a source writes, and the ISO 3166 alpha-2 code meant.
+COUNTRY_SPELLINGS = {
+    "UK": "GB",
+    "U.K.": "GB",
+    "uk": "GB",
+    "the UK": "GB",
+    "England": "GB",
+    "Scotland": "GB",
+    "Wales": "GB",
+    "Northern Ireland": "GB",
+    "Great Britain": "GB",
+    "Britain": "GB",
+    "United Kingdom": "GB",
+    "GBR": "GB",
+    "USA": "US",
+    "U.S.": "US",
+    "U.S.A.": "US",
+    "US": "US",
+    "us": "US",
+    "America": "US",
+    "United States of America": "US",
+    "The United States": "US",
+    "Deutschland": "DE",
+    "Germany": "DE",
+    " GERMANY ": "DE",
+    "DEU": "DE",
+    "276": "DE",
+    "Türkiye": "TR",
+    "Turkiye": "TR",
+    "Turkey": "TR",
+    "South Korea": "KR",
+    "Korea": "KR",
+    "Republic of Korea": "KR",
+    "Korea, Republic of": "KR",
+    "North Korea": "KP",
+    "Czechia": "CZ",
+    "Czech Republic": "CZ",
+    "Česko": "CZ",
+    "Hong Kong": "HK",
+    "Russia": "RU",
+    "Russian Federation": "RU",
+    "Viet Nam": "VN",
+    "Vietnam": "VN",
+    "Holland": "NL",
+    "The Netherlands": "NL",
+    "Nederland": "NL",
+    "UAE": "AE",
+    "U.A.E.": "AE",
+    "United Arab Emirates": "AE",
+    "Ivory Coast": "CI",
+    "Côte d'Ivoire": "CI",
+    "Cote d'Ivoire": "CI",
+    "Bosnia": "BA",
+    "Bosnia and Herzegovina": "BA",
+    "Macedonia": "MK",
+    "Macedonia (FYROM)": "MK",
+    "North Macedonia": "MK",
+    "Burma": "MM",
+    "Myanmar": "MM",
+    "Taiwan": "TW",
+    "Iran": "IR",
+    "Brasil": "BR",
+    "España": "ES",
+    "ESPAÑA": "ES",
+    "Espana": "ES",
+    "México": "MX",
+    "Österreich": "AT",
+    "Schweiz": "CH",
+    "Suisse": "CH",
+    "Italia": "IT",
+    "KSA": "SA",
+    "Saudi Arabia": "SA",
+    "PRC": "CN",
+    "People's Republic of China": "CN",
+    "Éire": "IE",
+    "Perú": "PE",
+    "Dem. Rep. Congo": "CD",
+    "Congo": "CG",
+    "The Bahamas": "BS",
+    "Greece": "GR",
+    "EL": "GR",
+    "Kosovo": "XK",
+    "Namibia": "NA",
+    "NA": "NA",  # Namibia's code, not a missing value
+    "Georgia": "GE",  # the country: US states are the posting rules' business
+    "China excluding Hong Kong": "CN",
+}
+
+UNKNOWN = [
+    "Atlantis",
+    "XX",
+    "ZZZ",
+    "Bundesrepublik Wakanda",
+    "...",
+    "Dominica or Dominican Republic",  # two countries' regexes match: ambiguous
+]
+
+
+@pytest.mark.parametrize(("text", "code"), COUNTRY_SPELLINGS.items())
+def test_common_spellings_resolve_to_iso2(text: str, code: str) -> None:
+    assert to_iso2(text) == code
+
+
+@pytest.mark.parametrize("text", UNKNOWN)
+def test_unknown_countries_and_codes_resolve_to_nothing(text: str) -> None:
+    assert to_iso2(text) is None
+
+
+def test_adapters_and_serving_resolve_every_spelling_alike(settings) -> None:
+    texts = [*COUNTRY_SPELLINGS, *UNKNOWN]
+    adapted = RULES["country_to_iso2"]([pd.Series(texts, dtype=object)], RuleContext(settings))
+    for text, by_adapter in zip(texts, adapted, strict=True):
+        by_service, warning = resolve_country(text)
+        if isinstance(by_adapter, RowError):
+            assert by_service is None and text.strip() in warning, text
+            assert text.strip() in by_adapter.message
+        else:
+            assert by_service == by_adapter == COUNTRY_SPELLINGS[text], text
+            assert warning is None
+
+
+def test_an_unknown_country_or_code_warns_naming_it() -> None:
+    for text in ("Atlantis", "XX"):
+        code, warning = resolve_country(text)
+        assert code is None
+        assert f"country {text!r} not recognised" in warning
+
+
+def test_regions_and_names_of_codes() -> None:
+    assert region("US") == "Northern America"
+    assert region("DE") == "Western Europe"
+    assert region("NA") == "Southern Africa"
+    assert region("XX") is None
+    assert country_name("GB") == "United Kingdom"
+    assert country_name("XX") == "XX"
+
+
+def test_every_country_has_a_region_and_each_key_one_country() -> None:
+    table = load_table()
+    assert len(table.countries) >= 249
+    assert all(country.region for country in table.countries.values())
+    assert table.exact["uk"] == "GB" and table.exact["na"] == "NA"
+
+
+def test_a_table_giving_one_spelling_two_countries_is_refused(tmp_path: Path) -> None:
+    data = json.loads(geography.TABLE_FILE.read_text(encoding="utf-8"))
+    data["aliases"]["Austria"] = "DE"  # Austria is AT by name
+    broken = tmp_path / "countries.json"
+    broken.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ValueError, match="'Austria' is both AT and DE"):
+        load_table(broken)
+
+
+def test_the_shipped_table_is_what_the_script_writes() -> None:
+    pytest.importorskip("country_converter")  # a dev dependency
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "write_country_table.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_serving_imports_and_lookups_never_load_country_converter() -> None:
+    code = (
+        "import sys, salarymodel.features as f\n"
+        # A code, a name found exactly and one only a regex finds.
+        "print([f.resolve_country(t)[0] for t in ('GB', 'Deutschland', 'Rep. of Korea')])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('country_converter')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(salarymodel.__file__).parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.splitlines() == ["['GB', 'DE', 'KR']", "[]"]
