@@ -220,11 +220,14 @@ def predict(
     _quiet_libraries()
     from salarymodel.prediction import predict_file
     from salarymodel.registry import RegistryError, load_champion
+    from salarymodel.serving.loading import read_serving_bundle
     from salarymodel.sources import SourceFormatError
 
     settings, sources = load_settings(), load_sources()
     try:
-        model, version = load_champion(settings)
+        # LightGBM's C library reads the boosters, as in the service: scoring a
+        # file needs neither the lightgbm package nor the scikit-learn it imports.
+        model, version = load_champion(settings, read_serving_bundle)
         scored = predict_file(input_path, output_path, model, settings, sources, source)
     except (SourceFormatError, RegistryError) as error:
         raise _fail(str(error)) from error
