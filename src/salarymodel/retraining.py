@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import logging
 import os
 import signal
 import time
@@ -94,7 +93,6 @@ from salarymodel.training import (
     log_trained_model,
 )
 
-logger = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 TAG_EXISTING = "data_fingerprint.existing"
 TAG_NEW = "data_fingerprint.new"
