@@ -16,6 +16,18 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("slow_timeout", "pytest-timeout seconds for tests marked slow", default="900")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked slow get the longer ``slow_timeout`` unless they set their own."""
+    seconds = float(config.getini("slow_timeout"))
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(seconds))
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return load_settings(ROOT / "configs" / "salarymodel.yaml")

@@ -301,7 +301,7 @@ def test_reload_refuses_callers_from_another_address(root: Path) -> None:
         stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 180
+        deadline, pause = time.monotonic() + 180, 0.1
         while True:
             assert process.poll() is None, log.read_text()[-2000:]
             assert time.monotonic() < deadline, log.read_text()[-2000:]
@@ -309,7 +309,9 @@ def test_reload_refuses_callers_from_another_address(root: Path) -> None:
                 if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.5)
+                pass
+            time.sleep(pause)  # not ready (503) or not listening yet: wait either way
+            pause = min(pause * 2, 2.0)
         outside = f"http://{address}:{port}"
         assert httpx.post(f"{outside}/predict", json=JOB, timeout=30).status_code == 200
         refused = httpx.post(f"{outside}/admin/reload", timeout=30)

@@ -43,11 +43,16 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in ("mlflow", "alembic", "urllib3"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # Its SQL store logs a failed query with SQL and traceback before raising;
+    # the command reports the error itself, on one line.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", module="mlflow")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
+    from rich.markup import escape  # a message may hold [brackets] (paths, SQL)
+
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)  # one line
     return typer.Exit(code)
 
 
@@ -167,7 +172,8 @@ def train(
     status = "promoted to champion" if result.promoted else "kept the current champion"
     console.print(
         f"registered version {result.version} (run {result.run_id}); {status}: "
-        f"{result.decision.reason}"
+        f"{result.decision.reason}",
+        soft_wrap=True,  # the verdict stays one line in a log
     )
     console.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
 
@@ -490,12 +496,14 @@ def retrain(
     if result.promoted:
         console.print(
             f"[bold green]promoted[/] version {result.version} (run {result.run_id}), refit on "
-            f"all records; accepted rows kept in {result.accepted_file}"
+            f"all records; accepted rows kept in {result.accepted_file}",
+            soft_wrap=True,
         )
     else:
         console.print(
             f"[bold yellow]kept champion v{result.parent_version}[/] (run {result.run_id}): "
-            f"{result.decision.reason}"
+            f"{result.decision.reason}",
+            soft_wrap=True,  # the verdict stays one line in a log
         )
     console.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
     if as_json:
@@ -542,17 +550,15 @@ def _version_rows(client, settings) -> list[dict]:
         champion_history,
         champion_version,
         list_versions,
+        version_run,
     )
 
     current = champion_version(client, settings)
     history = champion_history(client, settings)
     rows = []
     for version in list_versions(client, settings):
-        try:
-            run = client.get_run(version.run_id)
-            found, tags = run.data.metrics, run.data.tags
-        except Exception:  # a deleted run: still list the version
-            found, tags = {}, {}
+        run = version_run(client, version)  # None: its run was deleted; still list the version
+        found, tags = (run.data.metrics, run.data.tags) if run else ({}, {})
         per_source = {
             key.split(".")[1]: value
             for key, value in found.items()

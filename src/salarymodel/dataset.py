@@ -134,10 +134,12 @@ def prepare_source(
 # ----- accepted new data ------------------------------------------------------------
 # A retrain that promotes its challenger keeps the accepted rows of its new file
 # (raw columns as delivered, so adapting them again gives the same records and
-# ids) under ``retraining.accepted_dir/<source>/<UTC time>-v<version>-<hash>.csv.gz``.
-# They are part of the existing training data from then on. A file is written
-# under a ``.pending`` name first and renamed only after the alias moved, so a
-# crash never leaves half a file that counts.
+# ids) under ``retraining.accepted_dir/<source>/<UTC time>-<hash>.csv.gz``.
+# They are part of the existing training data from then on. The file is first
+# written under a pending name carrying the retrain's MLflow run id,
+# ``<UTC time>-<hash>.csv.gz.<run id>.pending``, and renamed only after the
+# alias moved; a pending file a killed retrain left behind is settled against
+# the registry by the next retrain (``retraining.reconcile_accepted``).
 ACCEPTED_SUFFIX = ".csv.gz"
 PENDING_SUFFIX = ".pending"
 
@@ -163,20 +165,37 @@ def accepted_files(settings: Settings, sources: SourcesConfig) -> list[AcceptedF
     return sorted(files, key=lambda f: f.path.name)
 
 
-def stage_accepted(raw_rows: pd.DataFrame, source: str, name: str, settings: Settings) -> Path:
-    """Write accepted raw rows under a pending name (not yet part of the training data)."""
+def stage_accepted(
+    raw_rows: pd.DataFrame, source: str, name: str, run_id: str, settings: Settings
+) -> Path:
+    """Write accepted raw rows under a pending name (not yet part of the training data).
+
+    The name carries ``run_id``, which ties the file to the version registered
+    from that run. The file is complete before that version is registered, so
+    a half-written one (a kill while writing) is never committed.
+    """
     folder = resolve_path(settings.retraining.accepted_dir) / source
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob(f"*{PENDING_SUFFIX}"):  # left by a crashed retrain
-        stale.unlink()
-    path = folder / f"{name}{ACCEPTED_SUFFIX}{PENDING_SUFFIX}"
+    path = folder / f"{name}{ACCEPTED_SUFFIX}.{run_id}{PENDING_SUFFIX}"
     raw_rows.to_csv(path, index=False, compression="gzip")
     return path
 
 
+def pending_accepted(settings: Settings) -> list[tuple[Path, str]]:
+    """Pending accepted files, each with the run id it belongs to."""
+    folder = resolve_path(settings.retraining.accepted_dir)
+    found = sorted(folder.glob(f"*/*{PENDING_SUFFIX}"))
+    return [(path, path.name.split(".")[-2]) for path in found]
+
+
+def accepted_path(pending: Path) -> Path:
+    """Where a pending file goes once committed."""
+    return pending.with_name(pending.name.split(ACCEPTED_SUFFIX)[0] + ACCEPTED_SUFFIX)
+
+
 def commit_accepted(pending: Path) -> Path:
     """Make a staged file part of the training data (an atomic rename)."""
-    final = pending.with_name(pending.name.removesuffix(PENDING_SUFFIX))
+    final = accepted_path(pending)
     pending.replace(final)
     return final
 

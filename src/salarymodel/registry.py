@@ -4,7 +4,9 @@ The serving model is the registered version carrying the alias ``champion``.
 A version is only registered after its run finished logging everything, so a
 crash mid-training leaves the registry and the alias as they were. The gate
 promotes a challenger only when it is at least as good as the champion on
-the same evaluation (same data fingerprint, same folds).
+the same evaluation (same data fingerprint, same folds). Only the registry
+answering that there is no model or no alias means "no champion"; any other
+store error is a ``RegistryError`` and promotes nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
@@ -24,8 +27,10 @@ from urllib.parse import urlparse
 
 import mlflow
 from mlflow import MlflowClient
-from mlflow.entities.model_registry import ModelVersion
+from mlflow.entities import Run
+from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
 from salarymodel.config import Settings, project_root, resolve_path
 from salarymodel.model import BundleError, SalaryModel
@@ -48,6 +53,29 @@ _RUNTIME_PACKAGES = ("lightgbm", "pandas", "numpy", "pydantic", "pyyaml")
 
 class RegistryError(RuntimeError):
     """The tracking store or registry cannot give what was asked."""
+
+
+_NOT_FOUND = ErrorCode.Name(RESOURCE_DOES_NOT_EXIST)
+
+
+def first_line(error: BaseException) -> str:
+    """An error's first line: SQLAlchemy appends the SQL and a link, a CLI shows one line."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+@contextmanager
+def store_errors(doing: str) -> Iterator[None]:
+    """Turn an MLflow store error into a ``RegistryError`` saying what could not be done.
+
+    Nothing that reads the registry may take a failure for an answer (a missing
+    champion, an empty history): read as "no champion", a locked store would
+    let the gate promote a challenger unchecked.
+    """
+    try:
+        yield
+    except MlflowException as error:
+        raise RegistryError(f"{doing}: {first_line(error)}") from error
 
 
 TRACKING_URI_ENV = "SALARYMODEL_TRACKING_URI"
@@ -95,24 +123,46 @@ def connect(settings: Settings) -> MlflowClient:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    try:
+    with store_errors(f"tracking store {uri} is not usable"):
         if client.get_experiment_by_name(settings.tracking.experiment) is None:
             artifacts = resolve_path(settings.tracking.artifact_root).resolve().as_uri()
             client.create_experiment(settings.tracking.experiment, artifact_location=artifacts)
-    except MlflowException as error:
-        raise RegistryError(f"tracking store {uri} is not usable: {error}") from error
-    mlflow.set_experiment(settings.tracking.experiment)
+        mlflow.set_experiment(settings.tracking.experiment)
     return client
 
 
-def champion_version(client: MlflowClient, settings: Settings) -> ModelVersion | None:
-    """The version carrying the champion alias, or None when there is none yet."""
+def registered_model(client: MlflowClient, settings: Settings) -> RegisteredModel | None:
+    """The registered model, or None when the store says it does not exist (nothing registered yet).
+
+    Any other failure (a locked or broken store, a timeout) is a ``RegistryError``.
+    """
+    name = settings.tracking.registered_model
     try:
-        return client.get_model_version_by_alias(
-            settings.tracking.registered_model, settings.tracking.champion_alias
-        )
-    except MlflowException:
+        return client.get_registered_model(name)
+    except MlflowException as error:
+        if error.error_code == _NOT_FOUND:
+            return None
+        raise RegistryError(
+            f"cannot read model '{name}' from {tracking_uri(settings)}: {first_line(error)}"
+        ) from error
+
+
+def champion_version(client: MlflowClient, settings: Settings) -> ModelVersion | None:
+    """The version carrying the champion alias, or None when there is none yet.
+
+    None only when the registry answers that there is no such model or that the
+    model has no champion alias; the alias is read from the model's aliases
+    rather than inferred from an error (the store reports a missing alias as an
+    invalid parameter, a code other failures share). A store that cannot
+    answer raises ``RegistryError``: it never reads as "no champion".
+    """
+    model = registered_model(client, settings)
+    alias = settings.tracking.champion_alias
+    if model is None or alias not in model.aliases:
         return None
+    version = str(model.aliases[alias])
+    with store_errors(f"cannot read champion v{version} of model '{model.name}'"):
+        return client.get_model_version(model.name, version)
 
 
 @dataclass(frozen=True)
@@ -143,7 +193,8 @@ def decide(
         return GateDecision(
             True, "no champion yet: the first version becomes champion", challenger, None
         )
-    run = client.get_run(current.run_id)
+    with store_errors(f"cannot read the run of champion v{current.version}"):
+        run = client.get_run(current.run_id)
     comparable = all(
         run.data.tags.get(k) == challenger_tags[k] for k in (TAG_FINGERPRINT, TAG_FOLDS)
     )
@@ -157,7 +208,13 @@ def decide(
         )
     champion = run.data.metrics.get(name)
     if champion is None:
-        return GateDecision(True, f"champion v{current.version} has no {name}", challenger, None)
+        return GateDecision(
+            False,
+            f"champion v{current.version} has no {name} to compare with; "
+            "`salarymodel promote` decides explicitly",
+            challenger,
+            None,
+        )
     tolerance = settings.gate.tolerance
     ok, verdict = compare(settings, challenger, champion, tolerance)
     return GateDecision(
@@ -213,38 +270,59 @@ def log_model_bundle(model: SalaryModel) -> mlflow.models.model.ModelInfo:
 def register(client: MlflowClient, settings: Settings, model_uri: str, run_id: str) -> ModelVersion:
     """Register a logged model as a new version of the configured registered model."""
     name = settings.tracking.registered_model
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
-        client.create_registered_model(name)
-    return client.create_model_version(name=name, source=model_uri, run_id=run_id)
+    with store_errors(f"cannot register the model of run {run_id} as a version of '{name}'"):
+        if registered_model(client, settings) is None:
+            client.create_registered_model(name)
+        return client.create_model_version(name=name, source=model_uri, run_id=run_id)
 
 
 def set_champion(client: MlflowClient, settings: Settings, version: str) -> None:
-    """Move the champion alias to ``version`` and record it in the champion history.
+    """Move the champion alias to ``version`` and record it in the champion history."""
+    history = champion_history(client, settings)  # read first: a store error moves nothing
+    move_alias(client, settings, version)
+    record_champion(client, settings, version, history)
 
-    The alias moves first: it is one write, and a history entry missing after
-    a crash in between is harmless (rollback skips entries equal to the champion).
+
+def move_alias(client: MlflowClient, settings: Settings, version: str) -> None:
+    """Point the champion alias at ``version`` (one write: the moment the champion changes)."""
+    name, alias = settings.tracking.registered_model, settings.tracking.champion_alias
+    with store_errors(f"cannot move the '{alias}' alias of '{name}' to v{version}"):
+        client.set_registered_model_alias(name, alias, str(version))
+
+
+def record_champion(
+    client: MlflowClient, settings: Settings, version: str, history: list[str]
+) -> None:
+    """Push ``version`` onto the champion history and stamp when it became champion.
+
+    Runs after the alias moved: a history entry missing after a crash in
+    between is harmless (rollback skips entries equal to the champion).
     """
     name = settings.tracking.registered_model
-    client.set_registered_model_alias(name, settings.tracking.champion_alias, str(version))
-    history = [*champion_history(client, settings), str(version)][-HISTORY_LENGTH:]
-    client.set_registered_model_tag(name, TAG_HISTORY, json.dumps(history))
-    client.set_model_version_tag(
-        name, str(version), TAG_CHAMPION_SINCE, datetime.now(UTC).isoformat(timespec="seconds")
-    )
+    with store_errors(f"v{version} is champion, but its history could not be recorded"):
+        stack = [*history, str(version)][-HISTORY_LENGTH:]
+        client.set_registered_model_tag(name, TAG_HISTORY, json.dumps(stack))
+        client.set_model_version_tag(
+            name, str(version), TAG_CHAMPION_SINCE, datetime.now(UTC).isoformat(timespec="seconds")
+        )
 
 
 def champion_history(client: MlflowClient, settings: Settings) -> list[str]:
-    """Versions in the order they became champion (oldest first)."""
-    try:
-        model = client.get_registered_model(settings.tracking.registered_model)
-    except MlflowException:
+    """Versions in the order they became champion (oldest first); [] before the first one."""
+    model = registered_model(client, settings)
+    if model is None:
         return []
+    text = model.tags.get(TAG_HISTORY, "[]")
     try:
-        return [str(v) for v in json.loads(model.tags.get(TAG_HISTORY, "[]"))]
+        history = json.loads(text)
     except ValueError:
-        return []
+        history = None
+    if not isinstance(history, list):
+        raise RegistryError(
+            f"tag {TAG_HISTORY} of model '{model.name}' is not a JSON list of versions: "
+            f"{text[:80]!r}; correct or delete it (MLflow UI, registered model tags)"
+        )
+    return [str(v) for v in history]
 
 
 def list_versions(client: MlflowClient, settings: Settings) -> list[ModelVersion]:
@@ -257,6 +335,18 @@ def list_versions(client: MlflowClient, settings: Settings) -> list[ModelVersion
     return sorted(found, key=lambda v: int(v.version))
 
 
+def version_run(client: MlflowClient, version: ModelVersion) -> Run | None:
+    """The run a version was registered from, or None when that run no longer exists."""
+    try:
+        return client.get_run(version.run_id)
+    except MlflowException as error:
+        if error.error_code == _NOT_FOUND:
+            return None
+        raise RegistryError(
+            f"cannot read the run of v{version.version}: {first_line(error)}"
+        ) from error
+
+
 def get_version(client: MlflowClient, settings: Settings, version: str) -> ModelVersion:
     """One registered version, or an error naming the versions there are."""
     known = [str(v.version) for v in list_versions(client, settings)]
@@ -267,7 +357,8 @@ def get_version(client: MlflowClient, settings: Settings, version: str) -> Model
             f"model '{settings.tracking.registered_model}' has no version {version!r} "
             f"(registered versions: {listed})"
         )
-    return client.get_model_version(settings.tracking.registered_model, wanted)
+    with store_errors(f"cannot read version {wanted} of '{settings.tracking.registered_model}'"):
+        return client.get_model_version(settings.tracking.registered_model, wanted)
 
 
 def promote(client: MlflowClient, settings: Settings, version: str) -> ModelVersion:
@@ -295,9 +386,11 @@ def rollback(client: MlflowClient, settings: Settings) -> tuple[ModelVersion, Mo
             "(`salarymodel promote VERSION` sets one explicitly)"
         )
     target = get_version(client, settings, history[-1])
-    name = settings.tracking.registered_model
-    client.set_registered_model_alias(name, settings.tracking.champion_alias, target.version)
-    client.set_registered_model_tag(name, TAG_HISTORY, json.dumps(history))
+    move_alias(client, settings, target.version)
+    with store_errors(f"v{target.version} is champion, but the history could not be updated"):
+        client.set_registered_model_tag(
+            settings.tracking.registered_model, TAG_HISTORY, json.dumps(history)
+        )
     return current, target
 
 
@@ -362,7 +455,10 @@ def load_champion(
 
 def run_evaluation(client: MlflowClient, version: ModelVersion) -> dict[str, object]:
     """The evaluation JSON logged with a version's training run."""
-    with tempfile.TemporaryDirectory() as tmp:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        store_errors(f"cannot read the evaluation of v{version.version}"),
+    ):
         path = client.download_artifacts(version.run_id, "evaluation.json", tmp)
         return json.loads(Path(path).read_text())
 

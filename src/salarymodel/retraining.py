@@ -30,15 +30,20 @@ version, the fingerprints of the existing, new and merged data):
    logged everything. The accepted rows are then kept for the next retrain.
    On a failure nothing is registered, nothing is kept, and the run says why.
 
-A crash at any point before registration leaves the registry, the alias and
-the accepted data as they were.
+A kill at any point leaves either the old champion with its data or the new
+champion with the data it was trained on (see "publishing" below); a registry
+that cannot answer stops the retrain (``RegistryError``) and promotes nothing.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,14 +51,17 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow import MlflowClient
 
 from salarymodel.config import Settings, SourcesConfig, resolve_path
 from salarymodel.dataset import (
     PreparedSource,
     TrainingData,
+    accepted_path,
     commit_accepted,
     fingerprint,
     load_training_data,
+    pending_accepted,
     prepare_source,
     stage_accepted,
 )
@@ -66,10 +74,16 @@ from salarymodel.registry import (
     TAG_KIND,
     TAG_PARENT,
     RegistryError,
+    champion_history,
     champion_version,
     compare,
     connect,
+    list_versions,
     load_version,
+    move_alias,
+    record_champion,
+    register,
+    store_errors,
 )
 from salarymodel.sources import SourceFormatError, adapt, detect_source, read_csv, record_lines
 from salarymodel.training import (
@@ -77,7 +91,6 @@ from salarymodel.training import (
     evaluate,
     fit_final_model,
     log_trained_model,
-    publish,
 )
 
 Progress = Callable[[str], None]
@@ -345,6 +358,113 @@ def model_checks(
     return ok and kept
 
 
+# ----- publishing, and what a killed retrain leaves -------------------------------------
+# A promoted retrain publishes in this order, one write per step:
+#   run complete -> accepted rows staged (pending, named by the run id)
+#   -> version registered (tagged with where its rows will be) -> alias moved
+#   -> champion history recorded -> accepted rows committed (a rename).
+# Killed before the alias moves, the old champion and its data stand (a version
+# registered on the way never became champion: its pending rows are dropped).
+# Killed after, the new champion stands and the next retrain commits its
+# pending rows before it reads the training data (``reconcile_accepted``).
+KILL_AT_ENV = "SALARYMODEL_TEST_KILL_AT"
+PUBLISH_STEPS = ("run_complete", "staged", "registered", "alias_moved", "recorded")
+
+
+def _reached(step: str) -> None:
+    """A step boundary of publishing; a test names one in ``KILL_AT_ENV`` to be killed there."""
+    if os.environ.get(KILL_AT_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class RetrainBusy(RegistryError):
+    """Another retrain of the same project is running."""
+
+
+@contextmanager
+def retrain_lock(settings: Settings) -> Iterator[None]:
+    """Hold the project's retrain lock for the whole retrain.
+
+    Two retrains at once would settle each other's pending rows as left behind.
+    The lock is a ``flock``: the kernel releases it when its process dies, so a
+    killed retrain never blocks the next one.
+    """
+    folder = resolve_path(settings.retraining.accepted_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ".retrain.lock"
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise RetrainBusy(
+                f"another retrain of this project is running (it holds {path}); "
+                "run this one when it has finished"
+            ) from error
+        yield
+
+
+@dataclass
+class Reconciled:
+    """Pending accepted files a stopped retrain left, as settled against the registry."""
+
+    committed: list[Path] = field(default_factory=list)
+    dropped: list[Path] = field(default_factory=list)
+
+
+def reconcile_accepted(client: MlflowClient, settings: Settings) -> Reconciled:
+    """Commit pending rows whose version became champion; delete the others.
+
+    A version "became champion" when it carries the alias or is in the champion
+    history (a rollback since does not unmake the data it was trained on, as
+    for any promoted retrain). Rows whose run has no version, or a version that
+    never became champion, were never part of a champion's training data.
+    """
+    out = Reconciled()
+    pending = pending_accepted(settings)
+    if not pending:
+        return out
+    current = champion_version(client, settings)
+    line = set(champion_history(client, settings))
+    if current is not None:
+        line.add(str(current.version))
+    by_run = {v.run_id: str(v.version) for v in list_versions(client, settings)}
+    for path, run_id in pending:
+        if by_run.get(run_id) in line:
+            out.committed.append(commit_accepted(path))
+        else:
+            path.unlink()
+            out.dropped.append(path)
+    return out
+
+
+def publish_retrain(
+    client: MlflowClient, settings: Settings, model_uri: str, run_id: str, new: NewData, name: str
+) -> tuple[str, Path]:
+    """Register a finished retrain's challenger, make it champion, keep its accepted rows.
+
+    Returns the new version and its accepted file. The order and what a kill
+    between two steps leaves are described above.
+    """
+    _reached("run_complete")
+    pending = stage_accepted(new.accepted_raw, new.source, name, run_id, settings)
+    _reached("staged")
+    history = champion_history(client, settings)
+    version = str(register(client, settings, model_uri, run_id).version)
+    model = settings.tracking.registered_model
+    with store_errors(f"cannot tag v{version} with its accepted rows"):
+        where = accepted_path(pending).relative_to(resolve_path("."))
+        client.set_model_version_tag(model, version, TAG_ACCEPTED, str(where))
+    _reached("registered")
+    move_alias(client, settings, version)
+    _reached("alias_moved")
+    try:
+        record_champion(client, settings, version, history)
+        _reached("recorded")
+    finally:  # v{version} is champion from here on: its rows are training data
+        accepted = commit_accepted(pending)
+    return version, accepted
+
+
 # ----- the flow ---------------------------------------------------------------------------
 @dataclass
 class RetrainResult:
@@ -410,11 +530,34 @@ def retrain(
     sample: int | None = None,
     progress: Progress | None = None,
 ) -> RetrainResult:
-    """Retrain on the existing data plus a new file; promote only through the gate."""
+    """Retrain on the existing data plus a new file; promote only through the gate.
+
+    Holds the project's retrain lock throughout and first settles accepted rows
+    a killed retrain left pending, so the existing data is what the champion
+    line was trained on.
+    """
     say = progress or (lambda _: None)
+    client = connect(settings)
+    with retrain_lock(settings):
+        settled = reconcile_accepted(client, settings)
+        for file in settled.committed:
+            say(f"kept {file.name}: rows of a champion whose retrain stopped before keeping them")
+        for file in settled.dropped:
+            say(f"dropped {file.name}: rows of a retrain that stopped before its promotion")
+        return _retrain(client, settings, sources, path, source, sample, say)
+
+
+def _retrain(
+    client: MlflowClient,
+    settings: Settings,
+    sources: SourcesConfig,
+    path: Path,
+    source: str | None,
+    sample: int | None,
+    say: Progress,
+) -> RetrainResult:
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    client = connect(settings)
     parent = champion_version(client, settings)
     if parent is None:
         raise RegistryError(
@@ -424,7 +567,10 @@ def retrain(
     folder = resolve_path(settings.retraining.reports_dir) / stamp
     say("reading and validating the new file")
     new = read_new_file(path, settings, sources, source, quarantine_dir=folder)
-    with mlflow.start_run(run_name=f"retrain-{stamp}") as run:
+    with (
+        store_errors("cannot log the retrain run"),
+        mlflow.start_run(run_name=f"retrain-{stamp}") as run,
+    ):
         mlflow.set_tags(
             {
                 TAG_KIND: "retrain",
@@ -514,16 +660,9 @@ def retrain(
         )  # fmt: skip
         mlflow.log_dict(result.summary(), "retrain.json")
     if info is not None:
-        # The run is complete: keep the accepted rows (pending), register,
-        # move the alias, then make the rows part of the training data.
-        name = f"{stamp}-{fingerprints[TAG_NEW]}"
-        pending = stage_accepted(new.accepted_raw, new.source, name, settings)
-        version = publish(client, settings, info, run.info.run_id, promote=True)
-        result.version = str(version.version)
-        result.accepted_file = commit_accepted(pending)
-        client.set_model_version_tag(
-            settings.tracking.registered_model, version.version, TAG_ACCEPTED,
-            str(result.accepted_file.relative_to(resolve_path("."))),
+        result.version, result.accepted_file = publish_retrain(
+            client, settings, info.model_uri, run.info.run_id, new,
+            f"{stamp}-{fingerprints[TAG_NEW]}",
         )  # fmt: skip
     (folder / "retrain.json").write_text(json.dumps(result.summary(), indent=1, default=str))
     return result

@@ -43,6 +43,7 @@ from salarymodel.registry import (
     log_model_bundle,
     register,
     set_champion,
+    store_errors,
 )
 
 Progress = Callable[[str], None]
@@ -232,13 +233,17 @@ def train(
     client = connect(settings)
     tags = data_tags(data, settings)
     say("logging the run to MLflow")
-    with mlflow.start_run() as run:
+    with store_errors("cannot log the training run"), mlflow.start_run() as run:
         mlflow.set_tags({**tags, TAG_KIND: "train"})
         info, metrics = log_trained_model(model, data, report, ranges, settings, seconds, say)
-        decision = decide(client, settings, metrics, tags)
-        mlflow.set_tags({"gate.promote": str(decision.promote), "gate.reason": decision.reason})
         seconds["total"] = time.perf_counter() - start
         mlflow.log_metrics({f"seconds.{k}": v for k, v in seconds.items()})
+    # The gate reads the registry once the run is complete and outside it: a
+    # store error (RegistryError) then stops here, nothing registered or moved.
+    decision = decide(client, settings, metrics, tags)
+    with store_errors(f"cannot record the gate's decision on run {run.info.run_id}"):
+        client.set_tag(run.info.run_id, "gate.promote", str(decision.promote))
+        client.set_tag(run.info.run_id, "gate.reason", decision.reason)
     # Registered only once the run is complete; the alias moves only on a pass.
     version = publish(client, settings, info, run.info.run_id, decision.promote)
     return TrainResult(

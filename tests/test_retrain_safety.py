@@ -1,0 +1,169 @@
+"""A retrain killed at any step leaves a champion with the data it was trained on.
+
+The publishing steps of a promoted retrain (``retraining.PUBLISH_STEPS``) are
+killed one by one with SIGKILL (the retrain kills itself at the step named in
+``SALARYMODEL_TEST_KILL_AT``). After each kill, once pending rows are settled as
+the next retrain settles them, the champion is either the old one or the new
+one, and the existing training data is exactly what it was trained on: its
+fingerprint is the champion run's ``data_fingerprint``. A retrain after the
+last kill settles what that kill left and promotes.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from salarymodel import config
+from salarymodel.cli import app
+from salarymodel.config import load_settings, load_sources
+from salarymodel.dataset import load_training_data, pending_accepted
+from salarymodel.registry import TAG_FINGERPRINT, champion_version, connect, list_versions
+from salarymodel.retraining import (
+    KILL_AT_ENV,
+    PUBLISH_STEPS,
+    RetrainBusy,
+    reconcile_accepted,
+    retrain_lock,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+CHUNK = 400  # 2024 survey rows per new file: about 120 held out, enough to judge
+# Steps after which the new version is champion (the alias has moved).
+NEW_CHAMPION_FROM = PUBLISH_STEPS.index("alias_moved")
+
+
+def _fast_project(root: Path, aijobs_raw: pd.DataFrame, postings_raw: pd.DataFrame) -> None:
+    """test_retraining's project, cheaper to train, with a lenient gate: these tests are
+    about what a kill leaves, so every retrain here is meant to pass."""
+    from test_retraining import make_project
+
+    make_project(root, aijobs_raw, postings_raw)
+    path = root / "configs" / "salarymodel.yaml"
+    text = path.read_text()
+    for old, new in [
+        ("  num_boost_round: 200\n", "  num_boost_round: 60\n"),
+        ("  num_boost_round: 150\n", "  num_boost_round: 40\n"),
+        ("  n_folds: 5\n", "  n_folds: 2\n"),
+        ("  evaluate_ranges: true\n", "  evaluate_ranges: false\n"),
+        ("  tolerance: 0.0\n", "  tolerance: 0.5\n"),
+        ("  existing_tolerance: 0.05\n", "  existing_tolerance: 0.5\n"),
+    ]:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    path.write_text(text)
+    later = aijobs_raw[aijobs_raw["work_year"].astype(int) == 2024].sample(
+        CHUNK * (len(PUBLISH_STEPS) + 1), random_state=13
+    )
+    for i in range(len(PUBLISH_STEPS) + 1):
+        later.iloc[i * CHUNK : (i + 1) * CHUNK].to_csv(root / f"new{i}.csv", index=False)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, aijobs_raw, postings_raw):
+    from test_retraining import _env
+
+    root = tmp_path_factory.mktemp("retrain-kill")
+    _fast_project(root, aijobs_raw, postings_raw)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in _env(root).items():
+            patch.setenv(name, value)
+        patch.chdir(root)
+        config._load_settings.cache_clear()
+        result = CliRunner().invoke(app, ["train", "--no-baselines"])
+        assert result.exit_code == 0, result.output
+        yield root
+    config._load_settings.cache_clear()
+
+
+def _state() -> tuple[str, list[str], str]:
+    """(champion version, version numbers, the champion run's data fingerprint)."""
+    settings = load_settings()
+    client = connect(settings)
+    current = champion_version(client, settings)
+    versions = [str(v.version) for v in list_versions(client, settings)]
+    tags = client.get_run(current.run_id).data.tags
+    return str(current.version), versions, tags[TAG_FINGERPRINT]
+
+
+def _data_fingerprint() -> str:
+    """The fingerprint of the existing training data a retrain reads."""
+    return str(load_training_data(load_settings(), load_sources()).fingerprint["hash"])
+
+
+def _accepted(root: Path) -> list[str]:
+    return sorted(p.name for p in (root / "models").glob("accepted/*/*.csv.gz"))
+
+
+def _retrain(root: Path, file: Path, kill_at: str | None) -> subprocess.CompletedProcess:
+    from test_retraining import _env
+
+    env = _env(root) | ({KILL_AT_ENV: kill_at} if kill_at else {})
+    return subprocess.run(
+        [sys.executable, "-m", "salarymodel.cli", "retrain", "--data", str(file)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_retrain_lock_admits_one_retrain_at_a_time(project: Path) -> None:
+    settings = load_settings()
+    busy = pytest.raises(RetrainBusy, match="another retrain of this project is running")
+    with retrain_lock(settings), busy, retrain_lock(settings):
+        pass
+    with retrain_lock(settings):  # released on exit
+        pass
+
+
+@pytest.mark.slow
+def test_a_kill_at_any_step_leaves_a_champion_with_its_data(project: Path) -> None:
+    settings = load_settings()
+    for i, step in enumerate(PUBLISH_STEPS):
+        champion, versions, _ = _state()
+        accepted = _accepted(project)
+        assert _data_fingerprint() == _state()[2]  # the invariant holds before
+        killed = _retrain(project, project / f"new{i}.csv", kill_at=step)
+        assert killed.returncode == -signal.SIGKILL, (step, killed.stderr[-3000:])
+        now, after, trained_on = _state()
+        registered = [v for v in after if v not in versions]
+        if PUBLISH_STEPS.index(step) >= NEW_CHAMPION_FROM:
+            assert registered == [now] and now != champion, step
+        else:
+            assert now == champion, step
+            assert len(registered) == (1 if step == "registered" else 0), step
+        assert len(pending_accepted(settings)) == (0 if step == "run_complete" else 1), step
+        if step == PUBLISH_STEPS[-1]:
+            break  # the retrain below settles this one
+        # Settle the pending rows as the next retrain does first; then the data
+        # is exactly what the champion was trained on.
+        settled = reconcile_accepted(connect(settings), settings)
+        assert not pending_accepted(settings)
+        new_champion = now != champion
+        assert len(settled.committed) == int(new_champion), step
+        assert _accepted(project)[: len(accepted)] == accepted
+        assert len(_accepted(project)) == len(accepted) + int(new_champion), step
+        assert _data_fingerprint() == trained_on, step
+        print(f"killed at {step}: champion v{now}, {len(_accepted(project))} accepted files")
+
+    # The last kill came after the alias moved: its rows are still pending.
+    champion, versions, trained_on = _state()
+    accepted = _accepted(project)
+    done = _retrain(project, project / f"new{len(PUBLISH_STEPS)}.csv", kill_at=None)
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = " ".join(done.stderr.split())
+    assert "rows of a champion whose retrain stopped before keeping them" in said
+    assert "promoted version" in said
+    now, after, trained_on = _state()
+    assert now == after[-1] != champion and len(after) == len(versions) + 1
+    assert not pending_accepted(settings)
+    assert len(_accepted(project)) == len(accepted) + 2  # the settled file and its own
+    assert _data_fingerprint() == trained_on
