@@ -5,10 +5,22 @@ Run after upgrading country_converter or editing ALIASES below:
     python scripts/write_country_table.py          # rewrite the table
     python scripts/write_country_table.py --check  # exit 1 when the table is stale
 
-Countries (ISO2, ISO3, ISO numeric, short and official names, UN region and
-the matching regex) come from country_converter's ``country_data.tsv``
-(current countries only, as ``CountryConverter()`` loads them by default).
-country_converter is needed here only; the package reads the JSON.
+What the table holds and where each part comes from:
+
+- ISO 3166-1 codes (alpha-2, alpha-3, numeric) and English short and official
+  names of current countries, and their UN M49 sub-region: facts, read from
+  the ``ISO2``, ``ISO3``, ``ISOnumeric``, ``name_short``, ``name_official`` and
+  ``UNregion`` columns of country_converter's ``country_data.tsv`` (rows not
+  marked obsolete, as ``CountryConverter()`` loads them by default);
+- ``code_aliases``: the other two-letter codes its ISO2 cells list ("UK" for
+  GB, ISO's exceptionally reserved code; "EL" for GR, the EU's);
+- ``aliases``: ALIASES below, written by us.
+
+Nothing else is taken from country_converter: its matching regexes (the
+``regex`` column, its own expression, GPL-3.0) are neither copied nor read;
+the package resolves by exact lookup plus written rules (see geography.py).
+country_converter is a dev dependency needed here only; the package reads the
+JSON.
 
 The TSV is read with the csv module, never pandas: pandas parses Namibia's
 code "NA" as a missing value.
@@ -26,11 +38,18 @@ from pathlib import Path
 
 TABLE = Path(__file__).resolve().parents[1] / "src" / "salarymodel" / "countries.json"
 
-# Our own spellings, checked against country_converter 1.3.2, which resolves
-# none of them: English names of UK nations, endonyms people type into a form,
-# and short forms used in salary surveys. Keys are matched after the package's
-# normalisation (case, accents, dots and a leading "the" ignored), so "España"
-# also covers "Espana" and "ESPAÑA".
+# The columns read from country_converter's table: facts (codes, names, UN
+# regions), never its regexes.
+COLUMNS = ("ISO2", "ISO3", "ISOnumeric", "name_short", "name_official", "UNregion")
+
+# Our own spellings, written by hand from common usage (not derived from
+# country_converter's regexes): English names of UK nations, endonyms people
+# type into a form, short forms used in salary surveys, and English exonyms,
+# former names and labels the shipped data uses. Keys are matched after the
+# package's normalisation (case, accents, dots and a leading "the" ignored;
+# "U.S." is "US"), so "España" also covers "Espana" and "ESPAÑA". Inverted
+# ("Korea, Republic of"), "City - Country" and "(+N others)" forms need no
+# alias: geography.to_iso2 rewrites them by rule.
 ALIASES = {
     # United Kingdom: its nations, which people give as their country.
     "Scotland": "GB",
@@ -68,6 +87,54 @@ ALIASES = {
     "Nihon": "JP",
     "Bharat": "IN",
     "Aotearoa": "NZ",
+    "Hellas": "GR",
+    "Hrvatska": "HR",
+    # English exonyms and short forms in everyday use.
+    "England": "GB",
+    "Great Britain": "GB",
+    "Britain": "GB",
+    "Turkey": "TR",  # the short name is now Türkiye
+    "Korea": "KR",  # in salary surveys, the South
+    "S. Korea": "KR",
+    "Republic of Ireland": "IE",
+    "Viet Nam": "VN",
+    "Ivory Coast": "CI",
+    "Bosnia": "BA",
+    "Brunei": "BN",
+    "Cape Verde": "CV",
+    "Slovak Republic": "SK",
+    "Kyrgyz Republic": "KG",
+    "Micronesia": "FM",
+    "Saint Barthélemy": "BL",
+    "Vatican City": "VA",
+    "Holy See": "VA",
+    "Macao": "MO",
+    "Lao PDR": "LA",
+    "US Virgin Islands": "VI",
+    "Trinidad": "TT",
+    "Antigua": "AG",
+    "Saint Kitts": "KN",
+    "Turks and Caicos": "TC",
+    "Falklands": "FK",
+    "Palestinian Territories": "PS",
+    # The two Congos: plain "Congo" is the Republic (Brazzaville).
+    "Congo": "CG",
+    "Republic of Congo": "CG",
+    "Congo-Brazzaville": "CG",
+    "Congo (Brazzaville)": "CG",
+    "Democratic Republic of Congo": "CD",
+    "Dem. Rep. Congo": "CD",
+    "DRC": "CD",
+    "Congo-Kinshasa": "CD",
+    "Congo (Kinshasa)": "CD",
+    # Former names.
+    "Macedonia": "MK",
+    "Macedonia (FYROM)": "MK",  # as job postings label it
+    "Former Yugoslav Republic of Macedonia": "MK",
+    "Burma": "MM",
+    "Swaziland": "SZ",
+    "East Timor": "TL",
+    "Zaire": "CD",
 }
 
 
@@ -79,10 +146,14 @@ def source_file() -> Path:
 
 
 def read_countries(path: Path) -> list[dict[str, str]]:
-    """Current (not obsolete) rows of country_converter's table, all values as text."""
+    """Codes, names and regions of current (not obsolete) countries in country_converter's table.
+
+    Only the columns in COLUMNS are kept, so nothing else of its table (its
+    regexes above all) can reach the JSON.
+    """
     with path.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-    return [row for row in rows if not row["obsolete"].strip()]
+    return [{c: row[c] for c in COLUMNS} for row in rows if not row["obsolete"].strip()]
 
 
 def build_table(rows: list[dict[str, str]], source_version: str) -> dict[str, object]:
@@ -101,7 +172,6 @@ def build_table(rows: list[dict[str, str]], source_version: str) -> dict[str, ob
             "iso3": row["ISO3"],
             "numeric": row["ISOnumeric"] or None,
             "region": row["UNregion"] or None,
-            "regex": row["regex"],
         }
         code_aliases.update(dict.fromkeys(others, iso2))
     unknown = {alias: code for alias, code in ALIASES.items() if code not in countries}
@@ -109,10 +179,15 @@ def build_table(rows: list[dict[str, str]], source_version: str) -> dict[str, ob
         raise ValueError(f"aliases point at unknown codes: {unknown}")
     return {
         "about": (
-            f"Generated by scripts/write_country_table.py from country_converter "
-            f"{source_version} (country_data.tsv, GPL-3.0, current countries): names, "
-            "codes, UN regions and matching regexes. 'aliases' are ours, for spellings "
-            "country_converter misses. Do not edit by hand."
+            "Generated by scripts/write_country_table.py; do not edit by hand. "
+            "'countries': ISO 3166-1 codes (alpha-2, alpha-3, numeric) and English "
+            "short and official names of current countries, with their UN M49 "
+            "sub-region, read as facts from country_converter "
+            f"{source_version}'s country_data.tsv. 'code_aliases': other two-letter "
+            "codes in use (UK, ISO's exceptionally reserved code; EL, the EU's). "
+            "'aliases': spellings written by the salarymodel authors. No "
+            "country_converter expression (its matching regexes) is copied; names "
+            "are resolved by exact lookup and salarymodel's own written rules."
         ),
         "countries": countries,
         "code_aliases": code_aliases,
