@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from salarymodel.titles import title_rules
+from salarymodel import titles as titles_module
+from salarymodel.titles import TitleRules, title_rules
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +55,22 @@ def test_seniority(rules, title: str, level: int | None) -> None:
 def test_core_title_drops_seniority_location_and_numbering(rules) -> None:
     assert rules.core_title("Senior Data Engineer II - Austin, TX") == "data engineer"
     assert rules.core_title("Lead ML Engineer (Remote)") == "ml engineer remote"
+
+
+def test_remembered_titles_answer_as_when_first_seen_and_stay_bounded(
+    settings, postings_raw, monkeypatch
+) -> None:
+    fresh = TitleRules.from_config(settings.features)
+    titles = postings_raw["job_title"].dropna().head(400).tolist()
+    first = [(fresh.role_family(t), fresh.seniority(t), fresh.core_title(t)) for t in titles]
+    again = [(fresh.role_family(t), fresh.seniority(t), fresh.core_title(t)) for t in titles]
+    assert first == again
+    fresh._memo.clear()
+    uncached = [(fresh._role_family(t), fresh._seniority(t), fresh._core_title(t)) for t in titles]
+    assert first == uncached
+    # A service sees titles without end: the memo stops growing at its limit.
+    monkeypatch.setattr(titles_module, "MEMO_LIMIT", 30)
+    for title in titles:
+        fresh.core_title(title)
+    assert len(fresh._memo) == 30
+    assert fresh.core_title(None) == "" and len(fresh._memo) == 30  # only text is remembered

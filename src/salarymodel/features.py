@@ -115,7 +115,10 @@ class FeatureBuilder:
             if isinstance(skills, list):
                 skill_counts.update(skills)
         skills = sorted(s for s, n in skill_counts.items() if n >= features.min_skill_count)
-        title_counts = Counter(rules.core_title(t) for t in records["job_title"].astype(object))
+        # Core titles per distinct title: the 54,591 shipped records have 10,509.
+        title_counts: Counter[str] = Counter()
+        for title, n in Counter(records["job_title"].astype(object)).items():
+            title_counts[rules.core_title(title)] += n
         titles = sorted(t for t, n in title_counts.items() if t and n >= min_count)
         return cls(
             features=features,
@@ -405,11 +408,26 @@ class FeatureBuilder:
         )
         matrix[:, AT["year"]] = pd.to_numeric(records["year"], errors="coerce").to_numpy(float)
         matrix[:, AT["source"]] = _lookup(records["source"], tables["source"])
-        for i, skills in enumerate(records["skills"].astype(object)):
-            flags, count, _ = self.skill_flags(skills)
-            matrix[i, AT["n_skills"]] = count
-            matrix[i, N_BASE:] = flags
+        self._skill_columns(records["skills"].astype(object), matrix)
         return matrix
+
+    def _skill_columns(self, skills: pd.Series, matrix: np.ndarray) -> None:
+        """Fill the skill count and flags as ``skill_flags`` would, row by row, in one go."""
+        table = self._tables()["skill"]
+        listed, rows, columns, counts = [], [], [], []
+        for i, row_skills in enumerate(skills):
+            if not isinstance(row_skills, list | tuple):
+                continue  # no skill list: count and flags stay missing
+            listed.append(i)
+            counts.append(float(len(row_skills)))
+            for skill in row_skills:
+                index = table.get(skill)
+                if index is not None:
+                    rows.append(i)
+                    columns.append(N_BASE + index)
+        matrix[listed, AT["n_skills"]] = counts
+        matrix[np.ix_(listed, range(N_BASE, matrix.shape[1]))] = 0.0
+        matrix[rows, columns] = 1.0
 
     # ----- storage --------------------------------------------------------
     def to_dict(self) -> dict[str, object]:

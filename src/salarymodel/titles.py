@@ -8,12 +8,18 @@ module only applies them. Matching is case-insensitive and word-bounded, so
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from salarymodel.config import FeaturesConfig
 
 OTHER_FAMILY = "other"
+# Titles whose family, seniority and core words one rules object remembers.
+# Training encodes the same 10,000 titles for every fold and split (a dozen
+# times); the bound keeps a long-running service's memory flat.
+MEMO_LIMIT = 50_000
+_MISSING = object()
 
 
 def _keyword_pattern(keywords: list[str]) -> re.Pattern[str]:
@@ -37,6 +43,9 @@ class TitleRules:
     family_patterns: tuple[tuple[str, re.Pattern[str]], ...]
     seniority_patterns: tuple[tuple[int, re.Pattern[str]], ...]
     seniority_to_experience: dict[int, str]
+    _memo: dict[tuple[str, str], object] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @classmethod
     def from_config(cls, features: FeaturesConfig) -> TitleRules:
@@ -51,21 +60,24 @@ class TitleRules:
     def family_names(self) -> list[str]:
         return [name for name, _ in self.family_patterns] + [OTHER_FAMILY]
 
+    def _remembered(self, kind: str, title: object, compute: Callable[[object], object]) -> object:
+        if not isinstance(title, str):
+            return compute(title)
+        key = (kind, title)
+        value = self._memo.get(key, _MISSING)
+        if value is _MISSING:
+            value = compute(title)
+            if len(self._memo) < MEMO_LIMIT:
+                self._memo[key] = value
+        return value
+
     def role_family(self, title: object) -> str:
         """The first configured family whose keyword occurs in the title, else "other"."""
-        text = clean_title(title)
-        for name, pattern in self.family_patterns:
-            if pattern.search(text):
-                return name
-        return OTHER_FAMILY
+        return self._remembered("family", title, self._role_family)
 
     def seniority(self, title: object) -> int | None:
         """The highest seniority level named in the title (0 intern .. 5 executive), or None."""
-        text = clean_title(title)
-        for level, pattern in self.seniority_patterns:
-            if pattern.search(text):
-                return level
-        return None
+        return self._remembered("seniority", title, self._seniority)
 
     def core_title(self, title: object) -> str:
         """The title without seniority words, location suffixes or numbering.
@@ -73,6 +85,23 @@ class TitleRules:
         "Senior Data Engineer II - Austin, TX" -> "data engineer". Used as a
         fine-grained title category next to the coarse role family.
         """
+        return self._remembered("core", title, self._core_title)
+
+    def _role_family(self, title: object) -> str:
+        text = clean_title(title)
+        for name, pattern in self.family_patterns:
+            if pattern.search(text):
+                return name
+        return OTHER_FAMILY
+
+    def _seniority(self, title: object) -> int | None:
+        text = clean_title(title)
+        for level, pattern in self.seniority_patterns:
+            if pattern.search(text):
+                return level
+        return None
+
+    def _core_title(self, title: object) -> str:
         text = clean_title(title).split(" - ")[0].split(" / ")[0]
         for _, pattern in self.seniority_patterns:
             text = pattern.sub(" ", text)
