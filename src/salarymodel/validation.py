@@ -183,6 +183,8 @@ def _normalise(
     """Fold code case, coerce numbers, and note cells a rule could not read."""
     out = records.copy()
     for column in out.columns:
+        if out[column].dtype != object:
+            continue  # a RowError lives only in an object column; half the columns are not
         errors = out[column].map(lambda v: isinstance(v, RowError))
         for idx in out.index[errors]:
             error = out.at[idx, column]
