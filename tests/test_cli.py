@@ -144,12 +144,13 @@ def test_second_run_on_same_data_passes_the_gate(fresh) -> None:
 
 
 def test_failed_training_never_replaces_the_champion(fresh, monkeypatch) -> None:
-    import salarymodel.training as training
+    import salarymodel.registry as registry
 
     def boom(model):
         raise RuntimeError("disk full while logging the model")
 
-    monkeypatch.setattr(training, "log_model_bundle", boom)
+    # training imports it when it logs (registry pulls in MLflow)
+    monkeypatch.setattr(registry, "log_model_bundle", boom)
     result = runner.invoke(app, ["train", "--sample", "1500", "--no-baselines"])
     assert result.exit_code != 0
     assert str(_champion(fresh).version) == "1"

@@ -1,8 +1,34 @@
-"""The fused-vs-baseline verdict: a difference counts only when it holds across folds."""
+"""Evaluation: the fused-vs-baseline verdict, the folds and the one pass over them."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 import pytest
+from sklearn.model_selection import StratifiedGroupKFold
 
-from salarymodel.evaluation import consistent_effect
+from salarymodel import ranges
+from salarymodel.config import ConfigError, load_settings
+from salarymodel.dataset import load_training_data
+from salarymodel.evaluation import (
+    PREDICTORS,
+    _pool_folds,
+    _range_split,
+    assign_folds,
+    consistent_effect,
+    cross_validate,
+    evaluate_ranges,
+    fused_lightgbm,
+    time_split_mask,
+    with_role_family,
+)
+from salarymodel.features import FeatureBuilder
+from salarymodel.model import SalaryModel
+from salarymodel.workers import for_workers
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
@@ -17,3 +43,111 @@ from salarymodel.evaluation import consistent_effect
 )
 def test_consistent_effect(ours: float, theirs: float, won: int, expected: str) -> None:
     assert consistent_effect(ours, theirs, won, 5) == expected
+
+
+# ----- folds ------------------------------------------------------------------------
+@pytest.mark.parametrize(("rows", "n_folds", "seed"), [(1500, 5, 17), (3000, 5, 3), (600, 3, 1)])
+def test_folds_are_scikit_learns_stratified_group_folds(
+    settings, sources, rows: int, n_folds: int, seed: int
+) -> None:
+    # The gate compares a challenger and the champion on the same folds
+    # (``cv.folds`` tag): the fast assignment must not move a single record.
+    records = load_training_data(settings, sources, sample=rows, seed=seed, accepted=False).records
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    expected = np.full(len(records), -1)
+    for fold, (_, test) in enumerate(
+        splitter.split(records, records["source"], groups=records["group_id"])
+    ):
+        expected[test] = fold
+    assert np.array_equal(assign_folds(records, n_folds, seed), expected)
+
+
+def test_folds_refuse_more_folds_than_groups(settings, sources) -> None:
+    records = load_training_data(settings, sources, sample=20, accepted=False).records.head(4)
+    with pytest.raises(ValueError, match="at least as many groups"):
+        assign_folds(records, 5, 17)
+
+
+# ----- the one pass ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small(settings, sources):
+    return load_training_data(settings, sources, sample=1200, seed=5, accepted=False).records
+
+
+@pytest.mark.slow
+def test_one_pass_gives_what_separate_fits_give(small, settings) -> None:
+    """Shared fold features, reused estimates and two workers change no number.
+
+    The reference fits every fold one after the other, each range split with
+    its own feature builder and point model, as the evaluation did before it
+    became one pass.
+    """
+    report = cross_validate(small, settings, models=("fused_lightgbm",), ranges=True)
+    one_core = for_workers(settings)
+    records = with_role_family(small.reset_index(drop=True), settings)
+    folds = assign_folds(records, settings.evaluation.n_folds, settings.evaluation.seed)
+    oof = np.full(len(records), np.nan)
+    cv_rows = []
+    for fold in range(settings.evaluation.n_folds):
+        test = folds == fold
+        oof[test] = fused_lightgbm(records[~test], records[test], one_core)
+        cv_rows += _range_split(records[~test], records[test], None, one_core, "cv")
+    later = time_split_mask(records, settings.evaluation.time_split_recent_months)
+    time_rows = _range_split(records[~later], records[later], None, one_core, "time")
+    expected = pd.concat([_pool_folds(pd.DataFrame(cv_rows)), pd.DataFrame(time_rows)])
+    assert np.array_equal(report.oof["fused_lightgbm"], oof)
+    pd.testing.assert_frame_equal(report.ranges, expected.reset_index(drop=True), check_exact=True)
+    assert evaluate_ranges(small, settings, report=report) is report.ranges
+    again = cross_validate(small, settings, models=("fused_lightgbm",), ranges=True)
+    pd.testing.assert_frame_equal(again.ranges, report.ranges, check_exact=True)
+
+
+@pytest.mark.slow
+def test_no_fit_sees_its_test_rows(small, settings, monkeypatch) -> None:
+    """Every vocabulary, point model, range model and baseline is fit without its test rows."""
+    fitted: list[set[int]] = []  # row labels (positions in the records) each fit saw
+
+    def recording(fit):
+        def wrapper(*args, **kwargs):
+            fitted.append(set(args[0].index))
+            return fit(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(FeatureBuilder, "fit", recording(FeatureBuilder.fit))
+    monkeypatch.setattr(SalaryModel, "fit", recording(SalaryModel.fit))
+    monkeypatch.setattr(ranges, "fit_range_model", recording(ranges.fit_range_model))
+    for name in ("raw_lightgbm", "group_median", "global_median"):
+        monkeypatch.setitem(PREDICTORS, name, recording(PREDICTORS[name]))
+    report = cross_validate(small, settings, ranges=True)
+
+    held_out = [set(np.flatnonzero(report.folds == f)) for f in np.unique(report.folds)]
+    records = small.reset_index(drop=True)
+    later = time_split_mask(records, settings.evaluation.time_split_recent_months)
+    held_out.append(set(np.flatnonzero(later)))
+    # Per fold: the fused model's builder and booster, the range model and its
+    # proper-set booster, 2 sources x a single-source builder and booster, the
+    # raw baseline, 2 medians; the time split: builder, range model, 2 boosters.
+    assert len(fitted) == 5 * 11 + 4
+    for rows in fitted:
+        assert any(not rows & test for test in held_out)
+
+
+def test_workers_share_lightgbm_threads(settings) -> None:
+    assert settings.evaluation.workers == 2 and settings.model.params["num_threads"] == 2
+    shared = for_workers(settings)
+    assert shared.model.params["num_threads"] == 1
+    assert shared.ranges.params["num_threads"] == 1
+    assert settings.model.params["num_threads"] == 2  # the configuration itself is untouched
+    alone = settings.model_copy(
+        update={"evaluation": settings.evaluation.model_copy(update={"workers": 1})}
+    )
+    assert for_workers(alone).model.params["num_threads"] == 2
+
+
+def test_zero_workers_is_refused(tmp_path) -> None:
+    text = (ROOT / "configs" / "salarymodel.yaml").read_text()
+    assert "  workers: 2\n" in text
+    (tmp_path / "salarymodel.yaml").write_text(text.replace("  workers: 2\n", "  workers: 0\n"))
+    with pytest.raises(ConfigError, match="workers"):
+        load_settings(tmp_path / "salarymodel.yaml")

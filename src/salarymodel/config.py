@@ -156,6 +156,7 @@ class EvaluationConfig(_Strict):
     time_split_recent_months: int = 3
     group_median_min_count: int = 20
     group_median_backoff: list[list[str]]
+    workers: int = Field(default=2, ge=1)
 
 
 class TrackingConfig(_Strict):

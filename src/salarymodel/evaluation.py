@@ -10,23 +10,32 @@ sits on both sides of a split. Every model below is scored on the same folds:
 - ``group_median``: median salary of the most specific group with enough
   training records (backoff order from the config).
 - ``global_median``: the training median.
+
+One pass over the folds does it all: a fold's fused model and the range
+procedure share that fold's feature builder and matrices (both fit on the
+fold's training rows only), the range evaluation takes the fused model's
+out-of-fold estimates, and every fit is a job on the worker pool
+(``salarymodel.workers``) next to the other folds' fits.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, as_completed
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
 
 from salarymodel.config import Settings
 from salarymodel.features import FeatureBuilder
+from salarymodel.folds import assign_folds
 from salarymodel.model import SalaryModel
 from salarymodel.titles import title_rules
+from salarymodel.workers import for_workers, worker_pool
 
 ALL = "all"
 RAW_PREFIX = "raw."
@@ -48,22 +57,26 @@ def metrics(salary_usd: np.ndarray, estimate_usd: np.ndarray) -> dict[str, float
     }
 
 
-def assign_folds(records: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
-    """Fold number per record: grouped by ``group_id``, stratified by source."""
-    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    folds = np.full(len(records), -1)
-    for fold, (_, test) in enumerate(
-        splitter.split(records, records["source"], groups=records["group_id"])
-    ):
-        folds[test] = fold
-    return folds
-
-
 # ----- predictors -----------------------------------------------------------
-def fused_lightgbm(train: pd.DataFrame, test: pd.DataFrame, settings: Settings) -> np.ndarray:
+FoldFeatures = tuple[FeatureBuilder, np.ndarray, np.ndarray]
+
+
+def fold_features(train: pd.DataFrame, test: pd.DataFrame, settings: Settings) -> FoldFeatures:
+    """A feature builder fit on ``train`` only, and both sides' matrices."""
     builder = FeatureBuilder.fit(train, settings.features)
-    model = SalaryModel.fit(train, builder, settings.model)
-    return model.predict_records(test)
+    return builder, builder.transform(train), builder.transform(test)
+
+
+def fused_lightgbm(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    settings: Settings,
+    features: FoldFeatures | None = None,
+) -> np.ndarray:
+    """The product model fit on ``train``: USD estimates for ``test``."""
+    builder, train_matrix, test_matrix = features or fold_features(train, test, settings)
+    model = SalaryModel.fit(train, builder, settings.model, train_matrix)
+    return np.exp(model.predict_log(test_matrix))
 
 
 def _per_source(fit_predict: Predictor) -> Predictor:
@@ -87,7 +100,8 @@ def _raw_matrix(frame: pd.DataFrame, columns: list[str], vocab: dict[str, dict])
         if vocab[column] is None:
             matrix[:, j] = pd.to_numeric(values, errors="coerce")
         else:
-            matrix[:, j] = values.map(lambda v, t=vocab[column]: t.get(v, np.nan)).to_numpy(float)
+            codes = vocab[column]
+            matrix[:, j] = np.fromiter((codes.get(v, np.nan) for v in values), float, len(values))
     return matrix
 
 
@@ -95,6 +109,8 @@ def raw_lightgbm_one_source(
     train: pd.DataFrame, test: pd.DataFrame, settings: Settings
 ) -> np.ndarray:
     """Plain LightGBM on a source's raw columns: numbers as numbers, text as categories."""
+    import lightgbm as lgb
+
     columns = [c for c in train.columns if c.startswith(RAW_PREFIX) and train[c].notna().any()]
     vocab: dict[str, dict | None] = {}
     for column in columns:
@@ -164,6 +180,10 @@ class EvaluationReport:
     salary: np.ndarray
     sources: np.ndarray
     seconds: dict[str, float] = field(default_factory=dict)
+    # Calibrated ranges vs constant bands (``evaluate_ranges``' table) when
+    # the same pass evaluated them, and the seconds its jobs took.
+    ranges: pd.DataFrame | None = None
+    range_seconds: float = 0.0
 
     def metric(self, model: str, source: str, name: str) -> float:
         row = self.table[(self.table["model"] == model) & (self.table["source"] == source)]
@@ -233,22 +253,36 @@ def cross_validate(
     settings: Settings,
     models: tuple[str, ...] = MODEL_NAMES,
     progress: Callable[[str], None] | None = None,
+    ranges: bool = False,
+    pool: Executor | None = None,
 ) -> EvaluationReport:
-    """Score every model on the same grouped folds, per source and overall."""
+    """Score every model on the same grouped folds, per source and overall.
+
+    With ``ranges``, the calibrated ranges are evaluated in the same pass
+    (``report.ranges``, see :func:`evaluate_ranges`). The fits run as jobs on
+    ``pool`` (a caller's, which may hold its own jobs too), else on a pool
+    of ``settings.evaluation.workers`` threads.
+    """
     records = with_role_family(records.reset_index(drop=True), settings)
     folds = assign_folds(records, settings.evaluation.n_folds, settings.evaluation.seed)
+    jobs = _fold_jobs(records, folds, for_workers(settings), models, ranges)
+    with nullcontext(pool) if pool is not None else worker_pool(settings) as executor:
+        results = _run_jobs(executor, jobs, progress)
     oof = {name: np.full(len(records), np.nan) for name in models}
-    seconds = {}
-    for name in models:
-        start = time.perf_counter()
-        for fold in range(settings.evaluation.n_folds):
-            if progress:
-                progress(f"{name}: fold {fold + 1}/{settings.evaluation.n_folds}")
-            test_mask = folds == fold
-            oof[name][test_mask] = PREDICTORS[name](
-                records[~test_mask], records[test_mask], settings
-            )
-        seconds[name] = time.perf_counter() - start
+    seconds = dict.fromkeys(models, 0.0)
+    cv_rows: list[dict[str, object]] = []
+    range_seconds = 0.0
+    for (name, fold), result in results.items():
+        if name == "time":
+            continue
+        test_mask = folds == fold
+        for model_name, estimates in result.estimates.items():
+            if model_name in oof:
+                oof[model_name][test_mask] = estimates
+                seconds[model_name] += result.seconds
+        if name == "fused_lightgbm" and ranges:
+            cv_rows += result.range_rows
+            range_seconds += result.range_seconds
     salary = records["salary_usd"].to_numpy(float)
     rows = []
     for name in models:
@@ -256,9 +290,127 @@ def cross_validate(
             mask = np.ones(len(records), bool) if source == ALL else (records["source"] == source)
             mask = np.asarray(mask)
             rows.append({"model": name, "source": source, **metrics(salary[mask], oof[name][mask])})
-    return EvaluationReport(
+    report = EvaluationReport(
         pd.DataFrame(rows), oof, folds, salary, records["source"].to_numpy(), seconds
     )
+    if ranges:
+        time_result = results[("time", 0)]
+        report.ranges = pd.concat(
+            [_pool_folds(pd.DataFrame(cv_rows)), pd.DataFrame(time_result.range_rows)],
+            ignore_index=True,
+        )
+        report.range_seconds = range_seconds + time_result.range_seconds
+    return report
+
+
+# ----- the pass's jobs ----------------------------------------------------------
+@dataclass
+class JobResult:
+    """What one job measured: estimates per model for its test rows, range rows, seconds."""
+
+    estimates: dict[str, np.ndarray] = field(default_factory=dict)
+    seconds: float = 0.0
+    range_rows: list[dict[str, object]] = field(default_factory=list)
+    range_seconds: float = 0.0
+
+
+Job = Callable[[], JobResult]
+# Longest jobs first, so that neither worker is left with a long one at the end.
+_JOB_ORDER = ("fused_lightgbm", "time", "single_source", "raw_lightgbm")
+
+
+def _fold_jobs(
+    records: pd.DataFrame,
+    folds: np.ndarray,
+    settings: Settings,
+    models: tuple[str, ...],
+    ranges: bool,
+) -> dict[tuple[str, int], Job]:
+    """One job per (model, fold), plus the time-ordered split when ``ranges``.
+
+    The fused model's job also evaluates the ranges on its fold (same
+    features, its estimates as the ranges' centres); it runs whenever either
+    is asked for. Frames are cut here, before any job runs, so that jobs
+    only read their own rows.
+    """
+    jobs: dict[tuple[str, int], Job] = {}
+    names = [n for n in models if n != "fused_lightgbm"]
+    if "fused_lightgbm" in models or ranges:
+        names.insert(0, "fused_lightgbm")
+    for fold in range(settings.evaluation.n_folds):
+        test_mask = folds == fold
+        train, test = records[~test_mask], records[test_mask]
+        for name in names:
+            if name == "fused_lightgbm":
+                jobs[(name, fold)] = _job_fused(train, test, settings, ranges)
+            else:
+                jobs[(name, fold)] = _job_predictor(name, train, test, settings)
+    if ranges:
+        later = time_split_mask(records, settings.evaluation.time_split_recent_months)
+        jobs[("time", 0)] = partial(
+            _timed_ranges, records[~later], records[later], None, settings, "time", None
+        )
+    rank = {name: i for i, name in enumerate(_JOB_ORDER)}
+    return dict(sorted(jobs.items(), key=lambda item: (rank.get(item[0][0], 99), item[0][1])))
+
+
+def _job_predictor(name: str, train: pd.DataFrame, test: pd.DataFrame, settings: Settings) -> Job:
+    def run() -> JobResult:
+        start = time.perf_counter()
+        estimates = PREDICTORS[name](train, test, settings)
+        return JobResult({name: estimates}, time.perf_counter() - start)
+
+    return run
+
+
+def _job_fused(train: pd.DataFrame, test: pd.DataFrame, settings: Settings, ranges: bool) -> Job:
+    def run() -> JobResult:
+        start = time.perf_counter()
+        features = fold_features(train, test, settings)
+        point = fused_lightgbm(train, test, settings, features)
+        result = JobResult({"fused_lightgbm": point}, time.perf_counter() - start)
+        if ranges:
+            timed = _timed_ranges(train, test, point, settings, "cv", features)
+            result.range_rows, result.range_seconds = timed.range_rows, timed.range_seconds
+        return result
+
+    return run
+
+
+def _timed_ranges(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    point_test: np.ndarray | None,
+    settings: Settings,
+    split: str,
+    features: FoldFeatures | None,
+) -> JobResult:
+    start = time.perf_counter()
+    rows = _range_split(train, test, point_test, settings, split, features)
+    return JobResult(range_rows=rows, range_seconds=time.perf_counter() - start)
+
+
+def _run_jobs(
+    executor: Executor, jobs: dict[tuple[str, int], Job], progress: Callable[[str], None] | None
+) -> dict[tuple[str, int], JobResult]:
+    """Run every job; results in the jobs' order, whichever finishes first.
+
+    Progress is told from this thread as each job finishes.
+    """
+    futures = {executor.submit(job): key for key, job in jobs.items()}
+    results: dict[tuple[str, int], JobResult] = {}
+    try:
+        for future in as_completed(futures):
+            name, fold = futures[future]
+            results[(name, fold)] = future.result()
+            if progress:
+                what = "time-ordered split" if name == "time" else f"{name} fold {fold + 1}"
+                progress(f"cross-validation: {len(results)}/{len(jobs)} fits done ({what})")
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    return {key: results[key] for key in jobs}
 
 
 # ----- calibrated ranges --------------------------------------------------------
@@ -357,16 +509,18 @@ def _range_split(
     point_test: np.ndarray | None,
     settings: Settings,
     split: str,
+    features: FoldFeatures | None = None,
 ) -> list[dict[str, object]]:
     """Fit the range procedure on ``train`` exactly as production does; score on ``test``.
 
-    The constant bands get the same held-out calibration residuals.
+    ``features`` are the split's builder and matrices when already made (fit
+    on ``train`` only); ``point_test`` the point model's estimates for
+    ``test`` when already made. The constant bands get the same held-out
+    calibration residuals.
     """
-    from salarymodel.ranges import calibration_split
+    from salarymodel.ranges import calibration_split, fit_range_model
 
-    builder = FeatureBuilder.fit(train, settings.features)
-    train_matrix = builder.transform(train)
-    test_matrix = builder.transform(test)
+    builder, train_matrix, test_matrix = features or fold_features(train, test, settings)
     model = SalaryModel(builder=builder, booster=None)
     calib_points: dict[str, np.ndarray] = {}
 
@@ -376,8 +530,6 @@ def _range_split(
         )
         calib_points["usd"] = np.exp(proper.predict_log(train_matrix[calib_rows]))
         return calib_points["usd"]
-
-    from salarymodel.ranges import fit_range_model
 
     model.ranges = fit_range_model(
         train, train_matrix, builder, settings.ranges, settings.evaluation.seed, point_on
@@ -418,29 +570,13 @@ def evaluate_ranges(
 ) -> pd.DataFrame:
     """Coverage and mean width (USD) of calibrated ranges vs constant bands.
 
-    On the grouped CV folds (reusing the point model's out-of-fold estimates
-    when ``report`` has them) and on a time-ordered split.
+    On the grouped CV folds, centred on the fused model's out-of-fold
+    estimates, and on a time-ordered split. A ``report`` whose pass already
+    evaluated them (``cross_validate(..., ranges=True)``) has the table.
     """
-    records = records.reset_index(drop=True)
-    if report is not None and "fused_lightgbm" in report.oof:
-        folds, oof = report.folds, report.oof["fused_lightgbm"]
-    else:
-        folds = assign_folds(records, settings.evaluation.n_folds, settings.evaluation.seed)
-        oof = None
-    cv_rows = []
-    for fold in range(settings.evaluation.n_folds):
-        if progress:
-            progress(f"calibrated ranges: fold {fold + 1}/{settings.evaluation.n_folds}")
-        test_mask = folds == fold
-        point = None if oof is None else oof[test_mask]
-        cv_rows += _range_split(records[~test_mask], records[test_mask], point, settings, "cv")
-    if progress:
-        progress("calibrated ranges: time-ordered split")
-    later = time_split_mask(records, settings.evaluation.time_split_recent_months)
-    time_rows = _range_split(records[~later], records[later], None, settings, "time")
-    return pd.concat(
-        [_pool_folds(pd.DataFrame(cv_rows)), pd.DataFrame(time_rows)], ignore_index=True
-    )
+    if report is not None and report.ranges is not None:
+        return report.ranges
+    return cross_validate(records, settings, models=(), progress=progress, ranges=True).ranges
 
 
 def _pool_folds(cv: pd.DataFrame) -> pd.DataFrame:

@@ -41,6 +41,7 @@ import fcntl
 import json
 import os
 import signal
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -86,12 +87,7 @@ from salarymodel.registry import (
     store_errors,
 )
 from salarymodel.sources import SourceFormatError, adapt, detect_source, read_csv, record_lines
-from salarymodel.training import (
-    data_tags,
-    evaluate,
-    fit_final_model,
-    log_trained_model,
-)
+from salarymodel.training import data_tags, evaluate_and_fit, log_trained_model
 
 Progress = Callable[[str], None]
 TAG_EXISTING = "data_fingerprint.existing"
@@ -638,20 +634,22 @@ def _retrain(
         info = None
         if decision.promote:
             models = tuple(settings.retraining.cv_models)
-            report, ranges = evaluate(
-                merged.records,
-                settings,
-                models,
-                seconds,
-                say,
-                ranges=settings.retraining.evaluate_ranges,
-            )
             say("refitting the challenger on all records (held-out rows included)")
-            step = time.perf_counter()
-            model = fit_final_model(merged, settings)
-            model.metadata["parent_version"] = str(parent.version)
-            seconds["final_fit"] = time.perf_counter() - step
-            info, _ = log_trained_model(model, merged, report, ranges, settings, seconds, say)
+            with tempfile.TemporaryDirectory() as tmp:
+                done = evaluate_and_fit(
+                    merged,
+                    settings,
+                    models,
+                    seconds,
+                    say,
+                    ranges=settings.retraining.evaluate_ranges,
+                    explain_to=Path(tmp),
+                )
+                done.model.metadata["parent_version"] = str(parent.version)
+                info, _ = log_trained_model(
+                    done.model, merged, done.report, done.ranges, settings, seconds, say,
+                    done.explanations,
+                )  # fmt: skip
         seconds["total"] = time.perf_counter() - start
         mlflow.log_metrics({f"seconds.{k}": v for k, v in seconds.items()})
         result = RetrainResult(

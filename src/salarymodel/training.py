@@ -14,37 +14,22 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import mlflow
-import pandas as pd
-from mlflow import MlflowClient
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.models.model import ModelInfo
+from typing import TYPE_CHECKING
 
 from salarymodel.config import Settings, SourcesConfig
 from salarymodel.dataset import TrainingData, load_training_data
-from salarymodel.evaluation import (
-    MODEL_NAMES,
-    EvaluationReport,
-    cross_validate,
-    evaluate_ranges,
-)
-from salarymodel.explanation_plots import write_global_explanations
-from salarymodel.explanations import Explainer
+from salarymodel.evaluation import MODEL_NAMES, EvaluationReport, cross_validate
 from salarymodel.features import FeatureBuilder
 from salarymodel.model import SalaryModel
-from salarymodel.registry import (
-    TAG_FINGERPRINT,
-    TAG_FOLDS,
-    TAG_KIND,
-    GateDecision,
-    connect,
-    decide,
-    log_model_bundle,
-    register,
-    set_champion,
-    store_errors,
-)
+from salarymodel.workers import for_workers, worker_pool
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.models.model import ModelInfo
+
+    from salarymodel.registry import GateDecision
 
 Progress = Callable[[str], None]
 
@@ -113,30 +98,88 @@ def fit_final_model(data: TrainingData, settings: Settings) -> SalaryModel:
     return model
 
 
-def evaluate(
-    records: pd.DataFrame,
+@dataclass
+class Evaluated:
+    """What one pass made: CV report, range table, final model, explanation files."""
+
+    report: EvaluationReport
+    ranges: pd.DataFrame
+    model: SalaryModel
+    explanations: list[Path] | None = None
+
+
+def evaluate_and_fit(
+    data: TrainingData,
     settings: Settings,
     models: tuple[str, ...],
     seconds: dict[str, float],
     progress: Progress | None = None,
     ranges: bool = True,
-) -> tuple[EvaluationReport, pd.DataFrame]:
-    """Grouped CV of ``models`` and (optionally) of the ranges; times go into ``seconds``."""
-    step = time.perf_counter()
-    report = cross_validate(records, settings, models=models, progress=progress)
-    seconds["cross_validation"] = time.perf_counter() - step
-    step = time.perf_counter()
-    table = (
-        evaluate_ranges(records, settings, report=report, progress=progress)
-        if ranges
-        else pd.DataFrame()
+    explain_to: Path | None = None,
+) -> Evaluated:
+    """Grouped CV of ``models``, (optionally) of the ranges, and the final model.
+
+    One pass on the worker pool: the final fit is its first job (then the
+    global explanations into ``explain_to``, when given), the folds' fits
+    follow. ``seconds`` gets each part's seconds summed over jobs that ran
+    side by side (``cross_validation``, ``range_evaluation``, ``final_fit``,
+    ``explanations``) and the pass's wall time (``evaluate_and_fit_wall``).
+    """
+    import pandas as pd
+
+    start = time.perf_counter()
+    with worker_pool(settings) as pool:
+        final = pool.submit(_final_job, data, for_workers(settings), explain_to)
+        report = cross_validate(
+            data.records, settings, models=models, progress=progress, ranges=ranges, pool=pool
+        )
+        if progress:
+            progress("fitting the final model on all records")
+        model, explanations, job_seconds = final.result()
+    seconds["cross_validation"] = sum(report.seconds.values())
+    seconds["range_evaluation"] = report.range_seconds
+    seconds |= job_seconds
+    seconds["evaluate_and_fit_wall"] = time.perf_counter() - start
+    table = report.ranges if report.ranges is not None else pd.DataFrame()
+    return Evaluated(report, table, model, explanations)
+
+
+def _final_job(
+    data: TrainingData, settings: Settings, explain_to: Path | None
+) -> tuple[SalaryModel, list[Path] | None, dict[str, float]]:
+    start = time.perf_counter()
+    model = fit_final_model(data, settings)
+    seconds = {"final_fit": time.perf_counter() - start}
+    if explain_to is None:
+        return model, None, seconds
+    start = time.perf_counter()
+    paths = write_explanations(model, data, settings, explain_to)
+    seconds["explanations"] = time.perf_counter() - start
+    return model, paths, seconds
+
+
+def write_explanations(
+    model: SalaryModel, data: TrainingData, settings: Settings, folder: Path
+) -> list[Path]:
+    """Global SHAP plots and the premiums table of ``model`` on a sample of ``data``."""
+    from salarymodel.explanation_plots import write_global_explanations
+    from salarymodel.explanations import Explainer
+
+    _, paths = write_global_explanations(
+        Explainer.from_model(model),
+        data.records,
+        folder,
+        settings.explanations.sample_size,
+        settings.explanations.min_count,
+        seed=settings.evaluation.seed,
     )
-    seconds["range_evaluation"] = time.perf_counter() - step
-    return report, table
+    return paths
 
 
 def data_tags(data: TrainingData, settings: Settings) -> dict[str, str]:
     """Tags that say which data and folds a run's CV metrics were measured on."""
+    from salarymodel.registry import TAG_FINGERPRINT, TAG_FOLDS
+
     return {
         TAG_FINGERPRINT: str(data.fingerprint["hash"]),
         TAG_FOLDS: f"{settings.evaluation.n_folds}/seed{settings.evaluation.seed}",
@@ -151,13 +194,19 @@ def log_trained_model(
     settings: Settings,
     seconds: dict[str, float],
     progress: Progress | None = None,
+    explanations: list[Path] | None = None,
 ) -> tuple[ModelInfo, dict[str, float]]:
     """Log a trained model and its evidence to the active MLflow run.
 
     Parameters, CV and range metrics, ``evaluation.json``, ``data.json``, the
-    vocabulary, quarantine files, global SHAP outputs and the model bundle.
-    Returns the logged model and the metrics the gate reads.
+    vocabulary, quarantine files, global SHAP outputs (``explanations`` when
+    already written, else made here) and the model bundle. Returns the
+    logged model and the metrics the gate reads.
     """
+    import mlflow
+
+    from salarymodel.registry import log_model_bundle
+
     say = progress or (lambda _: None)
     model.metadata["run_id"] = mlflow.active_run().info.run_id
     metrics = _metric_dict(report) | _range_metric_dict(ranges)
@@ -175,20 +224,14 @@ def log_trained_model(
     mlflow.log_dict(model.builder.to_dict(), "vocabulary.json")
     for file in data.quarantine_files:
         mlflow.log_artifact(str(file), "quarantine")
-    say("explaining the model (SHAP premiums and plots)")
-    step = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        _, paths = write_global_explanations(
-            Explainer.from_model(model),
-            data.records,
-            Path(tmp),
-            settings.explanations.sample_size,
-            settings.explanations.min_count,
-            seed=settings.evaluation.seed,
-        )
-        for path in paths:
+        if explanations is None:
+            say("explaining the model (SHAP premiums and plots)")
+            step = time.perf_counter()
+            explanations = write_explanations(model, data, settings, Path(tmp))
+            seconds["explanations"] = time.perf_counter() - step
+        for path in explanations:
             mlflow.log_artifact(str(path), "explanations")
-    seconds["explanations"] = time.perf_counter() - step
     say("logging the model bundle")
     return log_model_bundle(model), metrics
 
@@ -201,6 +244,8 @@ def publish(
     Called after the run has ended: a crash before this point leaves the
     registry and the alias as they were.
     """
+    from salarymodel.registry import register, set_champion
+
     version = register(client, settings, info.model_uri, run_id)
     if promote:
         set_champion(client, settings, version.version)
@@ -216,6 +261,10 @@ def train(
     progress: Progress | None = None,
 ) -> TrainResult:
     """Run the whole training job and return what it decided."""
+    import mlflow
+
+    from salarymodel.registry import TAG_KIND, connect, decide, store_errors
+
     say = progress or (lambda _: None)
     seconds: dict[str, float] = {}
     start = time.perf_counter()
@@ -223,21 +272,19 @@ def train(
     data = load_training_data(settings, sources, paths=paths, sample=sample)
     seconds["data"] = time.perf_counter() - start
 
-    report, ranges = evaluate(data.records, settings, models, seconds, say)
-
-    step = time.perf_counter()
-    say("fitting the final model on all records")
-    model = fit_final_model(data, settings)
-    seconds["final_fit"] = time.perf_counter() - step
-
-    client = connect(settings)
-    tags = data_tags(data, settings)
-    say("logging the run to MLflow")
-    with store_errors("cannot log the training run"), mlflow.start_run() as run:
-        mlflow.set_tags({**tags, TAG_KIND: "train"})
-        info, metrics = log_trained_model(model, data, report, ranges, settings, seconds, say)
-        seconds["total"] = time.perf_counter() - start
-        mlflow.log_metrics({f"seconds.{k}": v for k, v in seconds.items()})
+    with tempfile.TemporaryDirectory() as tmp:
+        done = evaluate_and_fit(data, settings, models, seconds, say, explain_to=Path(tmp))
+        report, ranges = done.report, done.ranges
+        client = connect(settings)
+        tags = data_tags(data, settings)
+        say("logging the run to MLflow")
+        with store_errors("cannot log the training run"), mlflow.start_run() as run:
+            mlflow.set_tags({**tags, TAG_KIND: "train"})
+            info, metrics = log_trained_model(
+                done.model, data, report, ranges, settings, seconds, say, done.explanations
+            )
+            seconds["total"] = time.perf_counter() - start
+            mlflow.log_metrics({f"seconds.{k}": v for k, v in seconds.items()})
     # The gate reads the registry once the run is complete and outside it: a
     # store error (RegistryError) then stops here, nothing registered or moved.
     decision = decide(client, settings, metrics, tags)
