@@ -10,7 +10,13 @@ import pytest
 
 from salarymodel.dataset import load_training_data
 from salarymodel.explanation_plots import write_global_explanations
-from salarymodel.explanations import Explainer, concept_index, dollar_shares, premiums_table
+from salarymodel.explanations import (
+    Explainer,
+    concept_index,
+    distinct_rows,
+    dollar_shares,
+    premiums_table,
+)
 from salarymodel.features import FeatureBuilder
 from salarymodel.model import SalaryModel
 
@@ -158,3 +164,12 @@ def test_a_training_record_without_skills_explains(explainer, records) -> None:
     assert result.estimate_usd == pytest.approx(
         explainer.model.estimate_job(survey).estimate_usd, rel=1e-9
     )
+
+
+def test_repeated_rows_are_explained_once_with_the_same_values(explainer, records) -> None:
+    matrix = explainer.model.builder.transform(records.head(400))
+    distinct, inverse = distinct_rows(matrix)
+    assert len(distinct) < len(matrix)  # real records repeat jobs: there is something to save
+    assert np.array_equal(distinct[inverse], matrix, equal_nan=True)
+    per_row = explainer.model.booster.predict(matrix, num_threads=1, pred_contrib=True)
+    assert np.array_equal(explainer.shap_values(matrix), np.asarray(per_row)[:, :-1])

@@ -125,12 +125,12 @@ def fit_quantile_boosters(
     """LightGBM quantile boosters for the low and high ends of log salary."""
     import lightgbm as lgb
 
+    # One binned Dataset for both: only the quantile (a training parameter) differs.
+    data = lgb.Dataset(
+        matrix, label=y_log, categorical_feature=builder.categorical_indices, free_raw_data=False
+    )
     boosters = []
     for alpha in quantile_levels(config.coverage):
-        data = lgb.Dataset(
-            matrix, label=y_log, categorical_feature=builder.categorical_indices,
-            free_raw_data=False,
-        )  # fmt: skip
         params = {**config.params, "objective": "quantile", "alpha": alpha}
         boosters.append(lgb.train(params, data, num_boost_round=config.num_boost_round))
     return boosters[0], boosters[1]
