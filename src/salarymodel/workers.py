@@ -1,7 +1,7 @@
 """The worker pool training runs its independent fits on.
 
-A training run fits some forty LightGBM models that do not depend on each
-other (every fold's models, the range procedure per fold, the final model).
+A training run makes 48 LightGBM fits that do not depend on each other
+(every fold's models, the range procedure per fold, the final model).
 LightGBM releases the GIL while it trains and predicts, so a few threads
 that each run one fit on its share of the cores keep every core busy with
 no copy of the data. One fit on two cores is worse: LightGBM syncs its
