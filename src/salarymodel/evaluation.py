@@ -283,6 +283,8 @@ def cross_validate(
         if name == "fused_lightgbm" and ranges:
             cv_rows += result.range_rows
             range_seconds += result.range_seconds
+            if name not in models:  # its point model was fit for the ranges only
+                range_seconds += result.seconds
     salary = records["salary_usd"].to_numpy(float)
     rows = []
     for name in models:
@@ -405,7 +407,7 @@ def _run_jobs(
             results[(name, fold)] = future.result()
             if progress:
                 what = "time-ordered split" if name == "time" else f"{name} fold {fold + 1}"
-                progress(f"cross-validation: {len(results)}/{len(jobs)} fits done ({what})")
+                progress(f"cross-validation: {len(results)}/{len(jobs)} jobs done ({what})")
     except BaseException:
         for future in futures:
             future.cancel()
