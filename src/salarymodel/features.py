@@ -296,6 +296,7 @@ class FeatureBuilder:
         skill_sets: dict[tuple, tuple[list[int], float, list[str]]] = {}
         sources: dict[object, tuple[float, list[str]]] = {}
         levels, sizes = EXPERIENCE_ORDER, COMPANY_SIZE_ORDER
+        folded_skills: dict[str, str] = {}  # as typed -> the vocabulary's name
         # Rows that state skills, and the (row, skill) cells listed: set in one go.
         stated: list[int] = []
         listed_rows: list[int] = []
@@ -326,12 +327,7 @@ class FeatureBuilder:
             if isinstance(skills, list | tuple):
                 skill_key = tuple(skills)
                 if skill_key not in skill_sets:
-                    flags, count, unknown = self.skill_flags(self.normalised_skills(skills))
-                    skill_sets[skill_key] = (
-                        np.flatnonzero(flags).tolist(),
-                        count,
-                        [unknown_skills_warning(unknown)] if unknown else [],
-                    )
+                    skill_sets[skill_key] = self._skill_set(skills, folded_skills)
                 listed, count, found = skill_sets[skill_key]
                 stated.append(i)
                 listed_rows += [i] * len(listed)
@@ -367,6 +363,20 @@ class FeatureBuilder:
         matrix[stated, N_BASE:] = 0.0
         matrix[listed_rows, [N_BASE + c for c in listed_columns]] = 1.0
         return matrix, warnings, iso2s
+
+    def _skill_set(
+        self, skills: Sequence[str], folded: dict[str, str]
+    ) -> tuple[list[int], float, list[str]]:
+        """(vocabulary positions listed, number of skills, warnings) of one skill list,
+        as :meth:`skill_flags` counts them; ``folded`` caches each name's folding."""
+        aliases, table = self.features.skill_aliases, self._tables()["skill"]
+        for skill in skills:
+            if skill not in folded:
+                folded[skill] = normalise_skill(skill, aliases)
+        names = list(dict.fromkeys(folded[s] for s in skills))
+        unknown = [name for name in names if name not in table]
+        listed = [table[name] for name in names if name in table]
+        return listed, float(len(names)), [unknown_skills_warning(unknown)] if unknown else []
 
     # ----- many records ---------------------------------------------------
     def transform(self, records: pd.DataFrame) -> np.ndarray:
