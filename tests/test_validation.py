@@ -89,3 +89,20 @@ def test_salary_bounds_in_the_configuration_are_checked(tmp_path, change, named)
     (tmp_path / "salarymodel.yaml").write_text(text.replace(change, named))
     with pytest.raises(ConfigError, match="salary_usd_m"):
         load_settings(tmp_path / "salarymodel.yaml")
+
+
+def test_environment_variables_override_their_settings(monkeypatch) -> None:
+    from salarymodel.config import ConfigError, load_settings
+    from salarymodel.registry import tracking_uri
+
+    monkeypatch.setenv("SALARYMODEL_MODEL_SOURCE", " BentoML ")
+    monkeypatch.setenv("SALARYMODEL_WORKERS", "3")
+    monkeypatch.setenv("SALARYMODEL_TRACKING_URI", "sqlite:////tmp/elsewhere.db")
+    settings = load_settings()
+    assert settings.serving.model_source == "bentoml" and settings.serving.workers == 3
+    assert tracking_uri(settings) == "sqlite:////tmp/elsewhere.db"
+    monkeypatch.delenv("SALARYMODEL_WORKERS")
+    assert load_settings().serving.workers == 2  # read again, not cached from before
+    monkeypatch.setenv("SALARYMODEL_MODEL_SOURCE", "ftp")
+    with pytest.raises(ConfigError, match="SALARYMODEL_MODEL_SOURCE from the environment"):
+        load_settings()

@@ -78,15 +78,14 @@ def store_errors(doing: str) -> Iterator[None]:
         raise RegistryError(f"{doing}: {first_line(error)}") from error
 
 
-TRACKING_URI_ENV = "SALARYMODEL_TRACKING_URI"
 
 
 def tracking_uri(settings: Settings) -> str:
-    """The tracking URI (``SALARYMODEL_TRACKING_URI`` or the config), sqlite paths anchored.
+    """``tracking.uri`` (``SALARYMODEL_TRACKING_URI`` overrides it: ``config.ENV_OVERRIDES``).
 
     Relative sqlite paths are anchored at the project root.
     """
-    uri = os.environ.get(TRACKING_URI_ENV) or settings.tracking.uri
+    uri = settings.tracking.uri
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
         return prefix + str(resolve_path(uri.removeprefix(prefix)))
@@ -96,7 +95,7 @@ def tracking_uri(settings: Settings) -> str:
 def check_reachable(uri: str, timeout: float) -> None:
     """A clear error, within ``timeout`` seconds, when the tracking store cannot be reached."""
     parsed = urlparse(uri)
-    hint = f"set tracking.uri in configs/salarymodel.yaml or {TRACKING_URI_ENV}"
+    hint = "set tracking.uri in configs/salarymodel.yaml or SALARYMODEL_TRACKING_URI"
     if parsed.scheme in ("http", "https"):
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         try:
