@@ -78,8 +78,6 @@ def store_errors(doing: str) -> Iterator[None]:
         raise RegistryError(f"{doing}: {first_line(error)}") from error
 
 
-
-
 def tracking_uri(settings: Settings) -> str:
     """``tracking.uri`` (``SALARYMODEL_TRACKING_URI`` overrides it: ``config.ENV_OVERRIDES``).
 
