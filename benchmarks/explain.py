@@ -1,4 +1,4 @@
-"""Benchmark: time to explain one estimate and the whole training set (SHAP TreeExplainer).
+"""Benchmark: time to explain one estimate and the whole training set (LightGBM's TreeSHAP).
 
 Run from the project root after `make run` (it explains the champion):
 
@@ -61,7 +61,7 @@ def main() -> None:
 
     print(f"machine: {machine()}")
     print(f"champion v{version.version}: {model.booster.num_trees()} trees")
-    print(f"build TreeExplainer from booster: {build * 1000:.0f} ms")
+    print(f"build the explainer from the booster: {build * 1000:.0f} ms")
     print(
         f"explain one estimate (200 jobs): p50 {statistics.median(single):.2f} ms, "
         f"p99 {sorted(single)[int(0.99 * len(single)) - 1]:.2f} ms"
