@@ -101,18 +101,12 @@ def edited_settings(root: Path, *changes: tuple[str, str]) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def gate(tmp_path_factory, aijobs_raw, postings_raw) -> Iterator[Path]:
     """A project whose champion v1 was trained on survey years < 2024 and postings."""
-    from test_retraining import _env, make_project
+    from test_retraining import make_project, trained_champion
 
     root = tmp_path_factory.mktemp("gate")
     make_project(root, aijobs_raw, postings_raw)
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in _env(root).items():
-            patch.setenv(name, value)
-        patch.chdir(root)
-        config._load_settings.cache_clear()
-        _invoke("train", "--no-baselines")
+    with trained_champion(root):
         yield root
-    config._load_settings.cache_clear()
 
 
 # ----- compare: which way is better -------------------------------------------------------

@@ -18,10 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from salarymodel import config
-from salarymodel.cli import app
 from salarymodel.config import load_settings, load_sources
 from salarymodel.dataset import load_training_data, pending_accepted
 from salarymodel.registry import TAG_FINGERPRINT, champion_version, connect, list_versions
@@ -67,19 +64,12 @@ def _fast_project(root: Path, aijobs_raw: pd.DataFrame, postings_raw: pd.DataFra
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, aijobs_raw, postings_raw):
-    from test_retraining import _env
+    from test_retraining import trained_champion
 
     root = tmp_path_factory.mktemp("retrain-kill")
     _fast_project(root, aijobs_raw, postings_raw)
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in _env(root).items():
-            patch.setenv(name, value)
-        patch.chdir(root)
-        config._load_settings.cache_clear()
-        result = CliRunner().invoke(app, ["train", "--no-baselines"])
-        assert result.exit_code == 0, result.output
+    with trained_champion(root):
         yield root
-    config._load_settings.cache_clear()
 
 
 def _state() -> tuple[str, list[str], str]:

@@ -18,6 +18,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -26,6 +28,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from salarymodel import config
 from salarymodel.cli import app
 from salarymodel.config import load_settings
 from salarymodel.registry import TAG_PARENT, champion_version, connect, list_versions
@@ -86,9 +89,22 @@ def make_project(root: Path, aijobs_raw: pd.DataFrame, postings_raw: pd.DataFram
     # One LightGBM thread (a served process runs beside training in one test);
     # fewer rounds and SHAP rows: these tests check behaviour, not accuracy.
     settings = settings.replace("num_threads: 2", "num_threads: 1")
-    settings = settings.replace("num_boost_round: 600", "num_boost_round: 300")
     settings = settings.replace("sample_size: 5000", "sample_size: 300")
     (root / "configs" / "salarymodel.yaml").write_text(settings)
+
+
+@contextmanager
+def trained_champion(root: Path) -> Iterator[Path]:
+    """This process pointed at the project ``root`` (environment, folder, settings read
+    afresh), with its champion v1 trained there by the CLI."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in _env(root).items():
+            patch.setenv(name, value)
+        patch.chdir(root)
+        config._load_settings.cache_clear()
+        _invoke("train", "--no-baselines")
+        yield root
+    config._load_settings.cache_clear()
 
 
 @pytest.fixture(scope="module")
@@ -96,11 +112,7 @@ def base(tmp_path_factory, aijobs_raw, postings_raw):
     """A project whose champion v1 was trained on survey years < 2024 and postings."""
     root = tmp_path_factory.mktemp("retrain")
     make_project(root, aijobs_raw, postings_raw)
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in _env(root).items():
-            patch.setenv(name, value)
-        patch.chdir(root)
-        _invoke("train", "--no-baselines")
+    with trained_champion(root):
         yield root
 
 
