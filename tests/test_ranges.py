@@ -17,7 +17,7 @@ from salarymodel.ranges import (
     cell_key,
     conformal_offsets,
     salary_percentile,
-    support_key,
+    support_counts,
 )
 
 pytestmark = pytest.mark.slow
@@ -65,10 +65,9 @@ def calibration_cells(model, split, settings) -> pd.DataFrame:
     builder = model.builder
     calib = calibration_split(train, settings.ranges.calibration_fraction, settings.evaluation.seed)
     matrix = builder.transform(train[calib])
-    support = [
-        model.ranges.support.get(support_key(builder, row, country), 0)
-        for row, country in zip(matrix, train["country"][calib], strict=True)
-    ]
+    support = support_counts(
+        model.ranges.support, builder, matrix, train["country"][calib].tolist()
+    )
     return pd.DataFrame(
         {
             "source": train["source"][calib].to_numpy(),

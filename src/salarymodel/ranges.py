@@ -49,8 +49,6 @@ LOW_FILE = "booster_low.txt"
 HIGH_FILE = "booster_high.txt"
 RANGES_FILE = "ranges.json"
 ANY = "*"
-# The support key reads the base columns up to experience level.
-N_KEY_COLUMNS = max(AT["role_family"], AT["experience_level"]) + 1
 _LEVEL_NAMES = {float(v): k for k, v in EXPERIENCE_ORDER.items()}
 
 
@@ -59,18 +57,39 @@ def quantile_levels(coverage: float) -> tuple[float, float]:
     return (1 - coverage) / 2, (1 + coverage) / 2
 
 
-def support_key(builder: FeatureBuilder, row: np.ndarray, country: object) -> str:
-    """Role family | experience level | country of one encoded job."""
-    family = builder.role_families[int(row[AT["role_family"]])]
-    level = _LEVEL_NAMES.get(float(row[AT["experience_level"]]), "?")
-    iso2 = country if isinstance(country, str) and country else "?"
-    return f"{family}|{level}|{iso2}"
+def support_keys(builder: FeatureBuilder, matrix: np.ndarray, countries: list) -> list[str]:
+    """ "Role family|experience level|country" of each encoded job.
+
+    Built once per distinct (family code, level code, country): a batch or a
+    training table has a few hundred of them.
+    """
+    families = matrix[:, AT["role_family"]].tolist()
+    levels = matrix[:, AT["experience_level"]].tolist()
+    known: dict[tuple, str] = {}
+    keys = []
+    for key in zip(families, levels, countries, strict=True):
+        text = known.get(key)
+        if text is None:
+            family, level, country = key
+            iso2 = country if isinstance(country, str) and country else "?"
+            text = known[key] = (
+                f"{builder.role_families[int(family)]}|{_LEVEL_NAMES.get(level, '?')}|{iso2}"
+            )
+        keys.append(text)
+    return keys
 
 
 def support_table(builder: FeatureBuilder, matrix: np.ndarray, countries: list) -> dict[str, int]:
     """How many training records share each role family, experience level and country."""
-    keys = [support_key(builder, row, c) for row, c in zip(matrix, countries, strict=True)]
-    return dict(Counter(keys).most_common())
+    return dict(Counter(support_keys(builder, matrix, countries)).most_common())
+
+
+def support_counts(
+    support: dict[str, int], builder: FeatureBuilder, matrix: np.ndarray, countries: list
+) -> np.ndarray:
+    """For each encoded job, how many training records share its ``support`` key."""
+    keys = support_keys(builder, matrix, countries)
+    return np.fromiter((support.get(k, 0) for k in keys), dtype=np.int64, count=len(keys))
 
 
 def source_names(builder: FeatureBuilder, matrix: np.ndarray) -> np.ndarray:
@@ -179,7 +198,7 @@ class RangeModel:
         """(low USD, high USD, support) for encoded jobs and their point estimates."""
         threads = 1 if len(matrix) < 512 else 0
         sources = source_names(builder, matrix)
-        support = self.support_counts(builder, matrix, countries)
+        support = support_counts(self.support, builder, matrix, countries)
         thin = support < self.thin_below
         floor = np.zeros(len(matrix))
         correction = np.zeros(len(matrix))
@@ -200,24 +219,6 @@ class RangeModel:
         half = np.maximum(correction, 0.0) * spread
         # A salary is positive: the low end never goes below 1% of the estimate.
         return np.maximum(point_usd - half, 0.01 * point_usd), point_usd + half, support
-
-    def support_counts(
-        self, builder: FeatureBuilder, matrix: np.ndarray, countries: list
-    ) -> np.ndarray:
-        """Training records sharing each job's role family, experience level and country."""
-        families = matrix[:, AT["role_family"]].tolist()
-        levels = matrix[:, AT["experience_level"]].tolist()
-        counts: dict[tuple, int] = {}
-        out = np.empty(len(matrix), dtype=np.int64)
-        for i, key in enumerate(zip(families, levels, countries, strict=True)):
-            count = counts.get(key)
-            if count is None:
-                family, level, country = key
-                row = np.full(N_KEY_COLUMNS, np.nan)
-                row[AT["role_family"]], row[AT["experience_level"]] = family, level
-                count = counts[key] = self.support.get(support_key(builder, row, country), 0)
-            out[i] = count
-        return out
 
     # ----- storage --------------------------------------------------------
     def save(self, folder: Path) -> None:
@@ -268,12 +269,8 @@ def fit_range_model(
     point_calib = point_model(~calib, calib)
     countries = records["country"].tolist()
     support = support_table(builder, matrix, countries)
-    calib_support = np.array(
-        [
-            support.get(support_key(builder, row, c), 0)
-            for row, c in zip(matrix[calib], np.array(countries, dtype=object)[calib], strict=True)
-        ]
-    )
+    calib_countries = np.array(countries, dtype=object)[calib].tolist()
+    calib_support = support_counts(support, builder, matrix[calib], calib_countries)
     spread = spread_usd(low.predict(matrix[calib]), high.predict(matrix[calib]), point_calib)
     calib_sources = records["source"].to_numpy()[calib]
     floors = spread_floors(spread, calib_sources, config.spread_blend)
