@@ -107,20 +107,22 @@ class SalaryService:
     def __init__(self) -> None:
         logging.getLogger("bentoml._internal.server.http_app").addFilter(ClientErrors())
         started = time.perf_counter()
-        try:
-            self.serving = load_serving_model(load_settings(), packaged=_packaged_model())
-        except ModelSourceError as error:
-            stop_server_on_failed_start(error)
-            raise
-        logger.info("serving model v%s from %s (loaded in %.1f s)", self.serving.version,
-                    self.serving.source, time.perf_counter() - started)  # fmt: skip
         self._swap_lock = threading.Lock()
         self._reload_lock = asyncio.Lock()
         self._session = reload.SessionFolder.current()
         follower = reload.Follower(
             self._session, _load_for_reload, self._swap_in, lambda: self.serving.version
         )
-        follower.join()
+        try:
+            self.serving = load_serving_model(load_settings(), packaged=_packaged_model())
+            # A worker (re)started after a reload serves the committed model, or
+            # none: serving the start-up one beside the others would mix versions.
+            follower.join()
+        except ModelSourceError as error:
+            stop_server_on_failed_start(error)
+            raise
+        logger.info("serving model v%s from %s (loaded in %.1f s)", self.serving.version,
+                    self.serving.source, time.perf_counter() - started)  # fmt: skip
         threading.Thread(target=follower.follow_forever, name="reloads", daemon=True).start()
         # What is loaded now lives as long as the worker: keep it out of the
         # cyclic collector's passes, which otherwise ran during a 10,000-job
