@@ -21,7 +21,6 @@ from salarymodel.evaluation import (
     cross_validate,
     evaluate_ranges,
     fused_lightgbm,
-    time_split_mask,
     with_role_family,
 )
 from salarymodel.features import FeatureBuilder
@@ -92,9 +91,7 @@ def test_one_pass_gives_what_separate_fits_give(small, settings) -> None:
         test = folds == fold
         oof[test] = fused_lightgbm(records[~test], records[test], one_core)
         cv_rows += _range_split(records[~test], records[test], None, one_core, "cv")
-    later = time_split_mask(records, settings.evaluation.time_split_recent_months)
-    time_rows = _range_split(records[~later], records[later], None, one_core, "time")
-    expected = pd.concat([_pool_folds(pd.DataFrame(cv_rows)), pd.DataFrame(time_rows)])
+    expected = _pool_folds(pd.DataFrame(cv_rows))
     assert np.array_equal(report.oof["fused_lightgbm"], oof)
     pd.testing.assert_frame_equal(report.ranges, expected.reset_index(drop=True), check_exact=True)
     assert evaluate_ranges(small, settings, report=report) is report.ranges
@@ -122,13 +119,10 @@ def test_no_fit_sees_its_test_rows(small, settings, monkeypatch) -> None:
     report = cross_validate(small, settings, ranges=True)
 
     held_out = [set(np.flatnonzero(report.folds == f)) for f in np.unique(report.folds)]
-    records = small.reset_index(drop=True)
-    later = time_split_mask(records, settings.evaluation.time_split_recent_months)
-    held_out.append(set(np.flatnonzero(later)))
     # Per fold: the fused model's builder and booster, the range model and its
     # proper-set booster, 2 sources x a single-source builder and booster, the
-    # raw baseline, 2 medians; the time split: builder, range model, 2 boosters.
-    assert len(fitted) == 5 * 11 + 4
+    # raw baseline, 2 medians.
+    assert len(fitted) == 5 * 11
     for rows in fitted:
         assert any(not rows & test for test in held_out)
 

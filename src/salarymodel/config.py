@@ -138,6 +138,9 @@ class ModelConfig(_Strict):
 class RangesConfig(_Strict):
     coverage: float = Field(0.8, gt=0.0, lt=1.0)
     calibration_fraction: float = Field(0.2, gt=0.0, lt=0.5)
+    calibration: Literal["random", "latest"] = "random"
+    latest_months: int = Field(3, ge=1, le=12)
+    recency_half_life_months: float | None = Field(None, gt=0.0)
     thin_support_below: int = 30
     min_calibration_cell: int = 200
     spread_blend: float = Field(1.0, ge=0.0)
@@ -150,10 +153,19 @@ class ExplanationsConfig(_Strict):
     min_count: int = 30
 
 
+class BacktestConfig(_Strict):
+    """The rolling out-of-time backtest's folds (``salarymodel.backtest``)."""
+
+    window_months: int = Field(3, ge=1, le=12)
+    min_train_rows: int = Field(1000, ge=1)
+    min_test_rows: int = Field(200, ge=1)
+    max_folds_per_source: int = Field(3, ge=1)
+
+
 class EvaluationConfig(_Strict):
     n_folds: int = 5
     seed: int = 17
-    time_split_recent_months: int = 3
+    backtest: BacktestConfig = BacktestConfig()
     group_median_min_count: int = 20
     group_median_backoff: list[list[str]]
     workers: int = Field(default=2, ge=1)

@@ -25,11 +25,18 @@ from collections.abc import Callable
 from concurrent.futures import Executor, as_completed
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from functools import partial
 
 import numpy as np
 import pandas as pd
 
+from salarymodel.backtest import (
+    BacktestFold,
+    BacktestReport,
+    assemble,
+    backtest_folds,
+    drift_corrected,
+    pool_range_rows,
+)
 from salarymodel.config import Settings
 from salarymodel.features import FeatureBuilder
 from salarymodel.folds import assign_folds
@@ -184,6 +191,8 @@ class EvaluationReport:
     # the same pass evaluated them, and the seconds its jobs took.
     ranges: pd.DataFrame | None = None
     range_seconds: float = 0.0
+    # The rolling out-of-time backtest, when the same pass ran it.
+    backtest: BacktestReport | None = None
 
     def metric(self, model: str, source: str, name: str) -> float:
         row = self.table[(self.table["model"] == model) & (self.table["source"] == source)]
@@ -228,11 +237,14 @@ class EvaluationReport:
         return verdict
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "table": self.table.to_dict("records"),
             "fusion": self.fusion_verdict(),
             "seconds": self.seconds,
         }
+        if self.backtest is not None:
+            out["backtest"] = self.backtest.to_dict()
+        return out
 
 
 def with_role_family(records: pd.DataFrame, settings: Settings) -> pd.DataFrame:
@@ -255,17 +267,25 @@ def cross_validate(
     progress: Callable[[str], None] | None = None,
     ranges: bool = False,
     pool: Executor | None = None,
+    backtest: bool = False,
 ) -> EvaluationReport:
     """Score every model on the same grouped folds, per source and overall.
 
     With ``ranges``, the calibrated ranges are evaluated in the same pass
-    (``report.ranges``, see :func:`evaluate_ranges`). The fits run as jobs on
+    (``report.ranges``, see :func:`evaluate_ranges`). With ``backtest``, the
+    rolling out-of-time backtest (``salarymodel.backtest``) runs in the same
+    pass too, for the fused model and the baselines in ``models`` (and the
+    ranges, with ``ranges``): ``report.backtest``. The fits run as jobs on
     ``pool`` (a caller's, which may hold its own jobs too), else on a pool
     of ``settings.evaluation.workers`` threads.
     """
     records = with_role_family(records.reset_index(drop=True), settings)
     folds = assign_folds(records, settings.evaluation.n_folds, settings.evaluation.seed)
-    jobs = _fold_jobs(records, folds, for_workers(settings), models, ranges)
+    shared = for_workers(settings)
+    jobs = _fold_jobs(records, folds, shared, models, ranges)
+    time_folds = backtest_folds(records, settings.evaluation.backtest) if backtest else []
+    time_models = _backtest_models(models)
+    jobs |= _backtest_jobs(records, time_folds, shared, time_models, ranges)
     with nullcontext(pool) if pool is not None else worker_pool(settings) as executor:
         results = _run_jobs(executor, jobs, progress)
     oof = {name: np.full(len(records), np.nan) for name in models}
@@ -273,7 +293,8 @@ def cross_validate(
     cv_rows: list[dict[str, object]] = []
     range_seconds = 0.0
     for (name, fold), result in results.items():
-        if name == "time":
+        if name.startswith(BACKTEST_PREFIX):
+            range_seconds += result.range_seconds
             continue
         test_mask = folds == fold
         for model_name, estimates in result.estimates.items():
@@ -295,13 +316,79 @@ def cross_validate(
     report = EvaluationReport(
         pd.DataFrame(rows), oof, folds, salary, records["source"].to_numpy(), seconds
     )
-    if ranges:
-        time_result = results[("time", 0)]
-        report.ranges = pd.concat(
-            [_pool_folds(pd.DataFrame(cv_rows)), pd.DataFrame(time_result.range_rows)],
-            ignore_index=True,
+    if time_folds:
+        report.backtest = _backtest_report(records, time_folds, time_models, results, settings)
+        report.seconds["backtest"] = sum(
+            r.seconds for (n, _), r in results.items() if n.startswith(BACKTEST_PREFIX)
         )
-        report.range_seconds = range_seconds + time_result.range_seconds
+    if ranges:
+        parts = [_pool_folds(pd.DataFrame(cv_rows))]
+        if report.backtest is not None and report.backtest.ranges is not None:
+            parts.append(report.backtest.ranges)
+        report.ranges = pd.concat(parts, ignore_index=True)
+        report.range_seconds = range_seconds
+    return report
+
+
+# ----- the rolling out-of-time backtest ---------------------------------------------
+BACKTEST_PREFIX = "backtest:"
+# Single-source models would add a fit per fold and tell nothing the raw
+# baseline does not: the backtest compares the product with the baselines.
+BACKTEST_MODELS = ("fused_lightgbm", "raw_lightgbm", "group_median", "global_median")
+
+
+def _backtest_models(models: tuple[str, ...]) -> list[str]:
+    return ["fused_lightgbm", *(m for m in BACKTEST_MODELS[1:] if m in models)]
+
+
+def _backtest_jobs(
+    records: pd.DataFrame,
+    folds: list[BacktestFold],
+    settings: Settings,
+    models: list[str],
+    ranges: bool,
+) -> dict[tuple[str, int], Job]:
+    """One job per (model, backtest fold); the fused job also scores the ranges."""
+    jobs: dict[tuple[str, int], Job] = {}
+    for index, fold in enumerate(folds):
+        train, test = records[fold.train], records[fold.test]
+        for name in models:
+            key = (BACKTEST_PREFIX + name, index)
+            if name == "fused_lightgbm":
+                jobs[key] = _job_fused(train, test, settings, ranges, split=fold.name)
+            else:
+                jobs[key] = _job_predictor(name, train, test, settings)
+    return jobs
+
+
+def _backtest_report(
+    records: pd.DataFrame,
+    folds: list[BacktestFold],
+    models: list[str],
+    results: dict[tuple[str, int], JobResult],
+    settings: Settings,
+) -> BacktestReport:
+    estimates: dict[tuple[str, int], np.ndarray] = {}
+    fold_bands: dict[int, SplitBands] = {}
+    for (name, index), result in results.items():
+        if not name.startswith(BACKTEST_PREFIX):
+            continue
+        model = name.removeprefix(BACKTEST_PREFIX)
+        estimates[(model, index)] = result.estimates[model]
+        if result.bands is not None:
+            fold_bands[index] = result.bands
+    report = assemble(records, folds, estimates, models, [])
+    if fold_bands:
+        coverage = settings.ranges.coverage
+        ordered = [fold_bands[i] for i in range(len(folds))]
+        from salarymodel.ranges import salary_bounds
+
+        bounds = salary_bounds(settings)
+        corrected, report.drift = drift_corrected(folds, ordered, coverage, bounds)
+        rows = []
+        for fold, bands in zip(folds, corrected, strict=True):
+            rows += range_rows(fold.name, bands, coverage)
+        report.ranges = pool_range_rows(rows)
     return report
 
 
@@ -314,11 +401,14 @@ class JobResult:
     seconds: float = 0.0
     range_rows: list[dict[str, object]] = field(default_factory=list)
     range_seconds: float = 0.0
+    # A backtest fold's bands: its rows are made once every fold is in (the
+    # drift correction of a fold is learnt from the folds before it).
+    bands: SplitBands | None = None
 
 
 Job = Callable[[], JobResult]
 # Longest jobs first, so that neither worker is left with a long one at the end.
-_JOB_ORDER = ("fused_lightgbm", "time", "single_source", "raw_lightgbm")
+_JOB_ORDER = ("fused_lightgbm", "single_source", "raw_lightgbm")
 
 
 def _fold_jobs(
@@ -328,7 +418,7 @@ def _fold_jobs(
     models: tuple[str, ...],
     ranges: bool,
 ) -> dict[tuple[str, int], Job]:
-    """One job per (model, fold), plus the time-ordered split when ``ranges``.
+    """One job per (model, fold).
 
     The fused model's job also evaluates the ranges on its fold (same
     features, its estimates as the ranges' centres); it runs whenever either
@@ -347,13 +437,7 @@ def _fold_jobs(
                 jobs[(name, fold)] = _job_fused(train, test, settings, ranges)
             else:
                 jobs[(name, fold)] = _job_predictor(name, train, test, settings)
-    if ranges:
-        later = time_split_mask(records, settings.evaluation.time_split_recent_months)
-        jobs[("time", 0)] = partial(
-            _timed_ranges, records[~later], records[later], None, settings, "time", None
-        )
-    rank = {name: i for i, name in enumerate(_JOB_ORDER)}
-    return dict(sorted(jobs.items(), key=lambda item: (rank.get(item[0][0], 99), item[0][1])))
+    return jobs
 
 
 def _job_predictor(name: str, train: pd.DataFrame, test: pd.DataFrame, settings: Settings) -> Job:
@@ -365,15 +449,21 @@ def _job_predictor(name: str, train: pd.DataFrame, test: pd.DataFrame, settings:
     return run
 
 
-def _job_fused(train: pd.DataFrame, test: pd.DataFrame, settings: Settings, ranges: bool) -> Job:
+def _job_fused(
+    train: pd.DataFrame, test: pd.DataFrame, settings: Settings, ranges: bool, split: str = "cv"
+) -> Job:
     def run() -> JobResult:
         start = time.perf_counter()
         features = fold_features(train, test, settings)
         point = fused_lightgbm(train, test, settings, features)
         result = JobResult({"fused_lightgbm": point}, time.perf_counter() - start)
-        if ranges:
-            timed = _timed_ranges(train, test, point, settings, "cv", features)
+        if ranges and split == "cv":
+            timed = _timed_ranges(train, test, point, settings, split, features)
             result.range_rows, result.range_seconds = timed.range_rows, timed.range_seconds
+        elif ranges:
+            begin = time.perf_counter()
+            result.bands = range_bands(train, test, point, settings, features)
+            result.range_seconds = time.perf_counter() - begin
         return result
 
     return run
@@ -399,14 +489,19 @@ def _run_jobs(
 
     Progress is told from this thread as each job finishes.
     """
-    futures = {executor.submit(job): key for key, job in jobs.items()}
+    rank = {name: i for i, name in enumerate(_JOB_ORDER)}
+
+    def order(key: tuple[str, int]) -> tuple[int, int]:
+        return rank.get(key[0].removeprefix(BACKTEST_PREFIX), 99), key[1]
+
+    futures = {executor.submit(jobs[key]): key for key in sorted(jobs, key=order)}
     results: dict[tuple[str, int], JobResult] = {}
     try:
         for future in as_completed(futures):
             name, fold = futures[future]
             results[(name, fold)] = future.result()
             if progress:
-                what = "time-ordered split" if name == "time" else f"{name} fold {fold + 1}"
+                what = f"{name} fold {fold + 1}"
                 progress(f"cross-validation: {len(results)}/{len(jobs)} jobs done ({what})")
     except BaseException:
         for future in futures:
@@ -416,40 +511,29 @@ def _run_jobs(
 
 
 # ----- calibrated ranges --------------------------------------------------------
-RANGE_METHODS = ("calibrated", "constant_usd", "constant_log")
-
-
-def time_split_mask(records: pd.DataFrame, recent_months: int) -> np.ndarray:
-    """Test mask of a time-ordered split: each source's latest year, or latest months."""
-    test = np.zeros(len(records), bool)
-    for source in records["source"].unique():
-        in_source = (records["source"] == source).to_numpy()
-        years = records.loc[in_source, "year"]
-        if years.nunique() > 1:
-            test |= in_source & (records["year"] == years.max()).to_numpy()
-        else:
-            months = pd.to_numeric(records["month"], errors="coerce")
-            latest = months[in_source].max()
-            test |= in_source & (months > latest - recent_months).to_numpy()
-    return test
-
-
 def width_at_coverage(
-    method: str, salary: np.ndarray, point: np.ndarray, high: np.ndarray, target: float
+    method: str,
+    salary: np.ndarray,
+    point: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    target: float,
 ) -> float:
     """Mean width after rescaling a band's scale so it covers exactly ``target`` of the data.
 
     For comparing methods at equal coverage only (it looks at the test salaries);
-    served ranges are never rescaled this way. Bands are symmetric around the
-    estimate in USD, or in log units for the multiplicative band.
+    served ranges are never rescaled this way. The USD band is rescaled in
+    USD; the others in log units, each side keeping its own half-width.
     """
-    if method == "constant_log":
-        half = np.log(high / point)
-        factor = np.quantile(np.abs(np.log(salary / point)) / half, target)
-        return float(np.mean(point * (np.exp(factor * half) - np.exp(-factor * half))))
-    half = high - point
-    factor = np.quantile(np.abs(salary - point) / half, target)
-    return float(np.mean(2 * factor * half))
+    if method == "constant_usd":
+        half = high - point
+        factor = np.quantile(np.abs(salary - point) / half, target)
+        return float(np.mean(2 * factor * half))
+    below = np.maximum(np.log(point / low), 1e-9)
+    above = np.maximum(np.log(high / point), 1e-9)
+    gap = np.log(salary / point)
+    factor = np.quantile(np.maximum(-gap / below, gap / above), target)
+    return float(np.mean(point * (np.exp(factor * above) - np.exp(-factor * below))))
 
 
 def _interval_rows(
@@ -464,17 +548,19 @@ def _interval_rows(
     for method, (low, high) in bands.items():
         for source in [*sorted(set(sources)), ALL]:
             mask = np.ones(len(salary), bool) if source == ALL else sources == source
-            inside = (salary[mask] >= low[mask]) & (salary[mask] <= high[mask])
+            truth, lo, hi = salary[mask], low[mask], high[mask]
             rows.append(
                 {
                     "split": split,
                     "method": method,
                     "source": source,
                     "n": int(mask.sum()),
-                    "coverage": float(inside.mean()),
-                    "mean_width_usd": float(np.mean(high[mask] - low[mask])),
+                    "coverage": float(np.mean((truth >= lo) & (truth <= hi))),
+                    "below_low": float(np.mean(truth < lo)),
+                    "above_high": float(np.mean(truth > hi)),
+                    "mean_width_usd": float(np.mean(hi - lo)),
                     "width_at_target_usd": width_at_coverage(
-                        method, salary[mask], point[mask], high[mask], target
+                        method, truth, point[mask], lo, hi, target
                     ),
                 }
             )
@@ -505,6 +591,16 @@ def _constant_bands(
     }
 
 
+@dataclass
+class SplitBands:
+    """A split's test salaries, point estimates and each range method's (low, high)."""
+
+    salary: np.ndarray
+    sources: np.ndarray
+    point: np.ndarray
+    bands: dict[str, tuple[np.ndarray, np.ndarray]]
+
+
 def _range_split(
     train: pd.DataFrame,
     test: pd.DataFrame,
@@ -513,14 +609,26 @@ def _range_split(
     split: str,
     features: FoldFeatures | None = None,
 ) -> list[dict[str, object]]:
-    """Fit the range procedure on ``train`` exactly as production does; score on ``test``.
+    """Fit the range procedure on ``train`` exactly as production does; score on ``test``."""
+    bands = range_bands(train, test, point_test, settings, features)
+    return range_rows(split, bands, settings.ranges.coverage)
+
+
+def range_bands(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    point_test: np.ndarray | None,
+    settings: Settings,
+    features: FoldFeatures | None = None,
+) -> SplitBands:
+    """The calibrated ranges and constant bands of ``test``, every one fit on ``train``.
 
     ``features`` are the split's builder and matrices when already made (fit
     on ``train`` only); ``point_test`` the point model's estimates for
     ``test`` when already made. The constant bands get the same held-out
     calibration residuals.
     """
-    from salarymodel.ranges import calibration_split, fit_range_model
+    from salarymodel.ranges import calibration_split, fit_range_model, salary_bounds
 
     builder, train_matrix, test_matrix = features or fold_features(train, test, settings)
     model = SalaryModel(builder=builder, booster=None)
@@ -534,13 +642,19 @@ def _range_split(
         return calib_points["usd"]
 
     model.ranges = fit_range_model(
-        train, train_matrix, builder, settings.ranges, settings.evaluation.seed, point_on
+        train,
+        train_matrix,
+        builder,
+        settings.ranges,
+        settings.evaluation.seed,
+        point_on,
+        salary_bounds(settings),
     )
     if point_test is None:
         full = SalaryModel.fit(train, builder, settings.model, train_matrix)
         point_test = np.exp(full.predict_log(test_matrix))
     low, high, _ = model.ranges.bounds(builder, test_matrix, point_test, test["country"].tolist())
-    calib = calibration_split(train, settings.ranges.calibration_fraction, settings.evaluation.seed)
+    calib = calibration_split(train, settings.ranges, settings.evaluation.seed)
     bands = {"calibrated": (low, high)}
     bands |= _constant_bands(
         point_test,
@@ -550,17 +664,24 @@ def _range_split(
         train["source"].to_numpy()[calib],
         settings.ranges.coverage,
     )
-    salary, sources = test["salary_usd"].to_numpy(float), test["source"].to_numpy()
-    rows = _interval_rows(split, salary, sources, bands, point_test, settings.ranges.coverage)
+    return SplitBands(
+        test["salary_usd"].to_numpy(float), test["source"].to_numpy(), point_test, bands
+    )
+
+
+def range_rows(split: str, split_bands: SplitBands, coverage: float) -> list[dict[str, object]]:
+    """Coverage, each tail's misses and widths of every method, per source and overall."""
+    salary, point, bands = split_bands.salary, split_bands.point, split_bands.bands
+    rows = _interval_rows(split, salary, split_bands.sources, bands, point, coverage)
     # Conditional honesty: coverage per fifth of the estimate (lowest to highest paid).
-    tiers = pd.qcut(point_test, 5, labels=False, duplicates="drop")
+    tiers = pd.qcut(point, 5, labels=False, duplicates="drop")
     for row in rows:
         if row["source"] != ALL:
             continue
         low_b, high_b = bands[row["method"]]
         inside = (salary >= low_b) & (salary <= high_b)
         row["coverage_by_pay_fifth"] = [float(inside[tiers == t].mean()) for t in range(5)]
-        row["median_relative_width"] = float(np.median((high_b - low_b) / point_test))
+        row["median_relative_width"] = float(np.median((high_b - low_b) / point))
     return rows
 
 
@@ -592,6 +713,8 @@ def _pool_folds(cv: pd.DataFrame) -> pd.DataFrame:
             "source": source,
             "n": int(weights.sum()),
             "coverage": float(np.average(group["coverage"], weights=weights)),
+            "below_low": float(np.average(group["below_low"], weights=weights)),
+            "above_high": float(np.average(group["above_high"], weights=weights)),
             "mean_width_usd": float(np.average(group["mean_width_usd"], weights=weights)),
             "width_at_target_usd": float(np.average(group["width_at_target_usd"], weights=weights)),
         }

@@ -20,7 +20,13 @@ import numpy as np
 
 from salarymodel.config import ModelConfig, Settings
 from salarymodel.features import FeatureBuilder, resolve_country
-from salarymodel.ranges import RANGES_FILE, RangeModel, fit_range_model, salary_percentile
+from salarymodel.ranges import (
+    RANGES_FILE,
+    RangeModel,
+    fit_range_model,
+    salary_bounds,
+    salary_percentile,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -100,7 +106,13 @@ class SalaryModel:
             return np.exp(proper.predict_log(matrix[calib_rows]))
 
         self.ranges = fit_range_model(
-            records, matrix, self.builder, settings.ranges, settings.evaluation.seed, point_on
+            records,
+            matrix,
+            self.builder,
+            settings.ranges,
+            settings.evaluation.seed,
+            point_on,
+            salary_bounds(settings),
         )
         return self
 

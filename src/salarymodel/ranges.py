@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from salarymodel.config import RangesConfig
+from salarymodel.config import RangesConfig, Settings
 from salarymodel.features import AT, EXPERIENCE_ORDER, FeatureBuilder
 
 if TYPE_CHECKING:
@@ -48,6 +48,8 @@ PointFitter = Callable[[np.ndarray, np.ndarray], np.ndarray]
 LOW_FILE = "booster_low.txt"
 HIGH_FILE = "booster_high.txt"
 RANGES_FILE = "ranges.json"
+# 2: log-space ranges, each tail calibrated on its own, salary bounds.
+RANGES_FORMAT = 2
 ANY = "*"
 _LEVEL_NAMES = {float(v): k for k, v in EXPERIENCE_ORDER.items()}
 
@@ -103,38 +105,60 @@ def cell_key(source: str, thin: bool | None) -> str:
     return f"{source}|{ANY if thin is None else ('thin' if thin else 'ok')}"
 
 
-def spread_usd(low_log: np.ndarray, high_log: np.ndarray, point_usd: np.ndarray) -> np.ndarray:
-    """Half the quantile range in USD (the job's local scale), floored at 1% of the estimate."""
-    low, high = np.minimum(low_log, high_log), np.maximum(low_log, high_log)
-    return np.maximum((np.exp(high) - np.exp(low)) / 2, 0.01 * point_usd)
+def log_spread(low_log: np.ndarray, high_log: np.ndarray) -> np.ndarray:
+    """Half the quantile range in log units (the job's local scale), at least 0.01."""
+    return np.maximum(np.abs(high_log - low_log) / 2, 0.01)
+
+
+def tail_scores(
+    salary_usd: np.ndarray, point_usd: np.ndarray, scale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """How far below and above the estimate each salary is, in units of its scale (log)."""
+    gap = (np.log(salary_usd) - np.log(point_usd)) / scale
+    return -gap, gap
+
+
+def finite_sample_quantile(values: np.ndarray, level: float, weights: np.ndarray | None) -> float:
+    """The conformal quantile: the ceil((n + 1) level)-th smallest score.
+
+    With ``weights`` (recency), the weighted quantile at the same corrected
+    level, the effective sample size standing in for n.
+    """
+    n = len(values)
+    if weights is None:
+        corrected = min(1.0, math.ceil((n + 1) * level) / n)
+        return float(np.quantile(values, corrected, method="higher"))
+    n_eff = weights.sum() ** 2 / np.sum(weights**2)
+    corrected = min(1.0, level * (n_eff + 1) / n_eff)
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order]) / weights.sum()
+    return float(values[order][min(np.searchsorted(cumulative, corrected), n - 1)])
 
 
 def conformal_offsets(
-    salary_usd: np.ndarray,
-    point_usd: np.ndarray,
-    spread: np.ndarray,
+    scores: np.ndarray,
     sources: np.ndarray,
     thin: np.ndarray,
-    coverage: float,
+    level: float,
     min_cell: int,
+    weights: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Normalised conformal corrections per calibration cell, source and overall."""
-    scores = np.abs(salary_usd - point_usd) / spread
+    """One tail's conformal corrections per calibration cell, per source and overall."""
 
-    def finite_sample_quantile(values: np.ndarray) -> float:
-        n = len(values)
-        level = min(1.0, math.ceil((n + 1) * coverage) / n)
-        return float(np.quantile(values, level, method="higher"))
+    def quantile(mask: np.ndarray) -> float:
+        return finite_sample_quantile(
+            scores[mask], level, None if weights is None else weights[mask]
+        )
 
-    offsets = {cell_key(ANY, None): finite_sample_quantile(scores)}
+    offsets = {cell_key(ANY, None): quantile(np.ones(len(scores), bool))}
     for source in np.unique(sources):
         in_source = sources == source
         if in_source.sum() >= min_cell:
-            offsets[cell_key(source, None)] = finite_sample_quantile(scores[in_source])
+            offsets[cell_key(source, None)] = quantile(in_source)
         for flag in (True, False):
             in_cell = in_source & (thin == flag)
             if in_cell.sum() >= min_cell:
-                offsets[cell_key(source, flag)] = finite_sample_quantile(scores[in_cell])
+                offsets[cell_key(source, flag)] = quantile(in_cell)
     return offsets
 
 
@@ -155,37 +179,95 @@ def fit_quantile_boosters(
     return boosters[0], boosters[1]
 
 
-def calibration_split(records: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of calibration records: whole groups, never split."""
+def calibration_split(records: pd.DataFrame, config: RangesConfig, seed: int) -> np.ndarray:
+    """Boolean mask of calibration records: whole groups, never split.
+
+    ``random``: a random share of the groups. ``latest``: each source's
+    latest period (its last year, or its last ``latest_months`` months),
+    so the corrections measure how the models miss one period ahead, as
+    they will once served.
+    """
+    if config.calibration == "latest":
+        return latest_period_mask(records, config.latest_months)
     from sklearn.model_selection import GroupShuffleSplit
 
-    splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+    splitter = GroupShuffleSplit(
+        n_splits=1, test_size=config.calibration_fraction, random_state=seed
+    )
     _, calib = next(splitter.split(records, groups=records["group_id"]))
     mask = np.zeros(len(records), bool)
     mask[calib] = True
     return mask
 
 
+def latest_period_mask(records: pd.DataFrame, months: int) -> np.ndarray:
+    """Each source's latest year (a source with years only) or latest ``months`` months.
+
+    A group reaching into that period is in it whole.
+    """
+    from salarymodel.backtest import record_months
+
+    start, _ = record_months(records)
+    sources = records["source"].to_numpy()
+    mask = np.zeros(len(records), bool)
+    for source in np.unique(sources):
+        in_source = sources == source
+        latest = np.nanmax(start[in_source])
+        by_year = bool(records.loc[in_source, "month"].isna().all())
+        first = latest - latest % 12 if by_year else latest - months + 1
+        mask |= in_source & (start >= first)
+    groups = records["group_id"].to_numpy()
+    return np.isin(groups, groups[mask])
+
+
+def recency_weights(records: pd.DataFrame, half_life_months: float | None) -> np.ndarray | None:
+    """Weights halving every ``half_life_months`` back from each source's latest record."""
+    if half_life_months is None:
+        return None
+    from salarymodel.backtest import record_months
+
+    _, end = record_months(records)
+    sources = records["source"].to_numpy()
+    age = np.zeros(len(records))
+    for source in np.unique(sources):
+        in_source = sources == source
+        age[in_source] = np.nanmax(end[in_source]) - end[in_source]
+    return 0.5 ** (np.nan_to_num(age) / half_life_months)
+
+
 @dataclass
 class RangeModel:
-    """Quantile boosters, their conformal corrections and the support table."""
+    """Quantile boosters, each tail's conformal corrections and the support table.
+
+    A range is built in log space: low = estimate x exp(-Q_low x scale) and
+    high = estimate x exp(Q_high x scale), so it stays positive and in
+    proportion; then held within the configured salary bounds.
+    """
 
     coverage: float
     low: Any  # lightgbm.Booster, or a NativeBooster when served
     high: Any
-    offsets: dict[str, float]
+    offsets_low: dict[str, float]
+    offsets_high: dict[str, float]
     support: dict[str, int]
     thin_below: int
-    # Per source (and "*"): the constant part of the scale, in USD.
+    # Per source (and "*"): the constant part of the scale, in log units.
     spread_floor: dict[str, float] = field(default_factory=dict)
+    salary_floor: float = 0.0
+    salary_ceiling: float = math.inf
+    # Per source: each tail's stretch one period ahead, measured by the
+    # rolling backtest (``backtest.drift_corrected``); 1.0 where unmeasured.
+    drift: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def floor_of(self, source: str) -> float:
         return self.spread_floor.get(source, self.spread_floor.get(ANY, 0.0))
 
-    def offset(self, source: str, thin: bool) -> float:
+    @staticmethod
+    def offset(offsets: dict[str, float], source: str, thin: bool) -> float:
+        """The correction of the most specific calibrated cell of a job."""
         for key in (cell_key(source, thin), cell_key(source, None), cell_key(ANY, None)):
-            if key in self.offsets:
-                return self.offsets[key]
+            if key in offsets:
+                return offsets[key]
         raise KeyError("range model has no global offset")
 
     def bounds(
@@ -201,35 +283,48 @@ class RangeModel:
         support = support_counts(self.support, builder, matrix, countries)
         thin = support < self.thin_below
         floor = np.zeros(len(matrix))
-        correction = np.zeros(len(matrix))
+        below, above = np.zeros(len(matrix)), np.zeros(len(matrix))
         # Per (source, thin) cell, not per row: a 10,000-job batch has a handful.
         for source in set(sources.tolist()):
             in_source = sources == source
             floor[in_source] = self.floor_of(source)
             for flag in (True, False):
-                correction[in_source & (thin == flag)] = self.offset(source, flag)
-        spread = (
-            spread_usd(
+                in_cell = in_source & (thin == flag)
+                stretch = self.drift.get(source, {})
+                low_offset = self.offset(self.offsets_low, source, flag)
+                high_offset = self.offset(self.offsets_high, source, flag)
+                below[in_cell] = low_offset * stretch.get("low", 1.0)
+                above[in_cell] = high_offset * stretch.get("high", 1.0)
+        scale = (
+            log_spread(
                 self.low.predict(matrix, num_threads=threads),
                 self.high.predict(matrix, num_threads=threads),
-                point_usd,
             )
             + floor
         )
-        half = np.maximum(correction, 0.0) * spread
-        # A salary is positive: the low end never goes below 1% of the estimate.
-        return np.maximum(point_usd - half, 0.01 * point_usd), point_usd + half, support
+        # A negative correction would put a bound on the wrong side of the
+        # estimate: low <= estimate <= high always holds.
+        low = point_usd * np.exp(-np.maximum(below, 0.0) * scale)
+        high = point_usd * np.exp(np.maximum(above, 0.0) * scale)
+        low = np.minimum(np.maximum(low, self.salary_floor), point_usd)
+        high = np.maximum(np.minimum(high, self.salary_ceiling), point_usd)
+        return low, high, support
 
     # ----- storage --------------------------------------------------------
     def save(self, folder: Path) -> None:
         self.low.save_model(str(folder / LOW_FILE))
         self.high.save_model(str(folder / HIGH_FILE))
         payload = {
+            "format": RANGES_FORMAT,
             "coverage": self.coverage,
-            "offsets": self.offsets,
+            "offsets_low": self.offsets_low,
+            "offsets_high": self.offsets_high,
             "support": self.support,
             "thin_below": self.thin_below,
             "spread_floor": self.spread_floor,
+            "salary_floor": self.salary_floor,
+            "salary_ceiling": self.salary_ceiling if math.isfinite(self.salary_ceiling) else None,
+            "drift": self.drift,
         }
         (folder / RANGES_FILE).write_text(json.dumps(payload))
 
@@ -237,14 +332,27 @@ class RangeModel:
     def load(cls, folder: Path, read_booster: Callable[[Path], Any]) -> RangeModel:
         """Read what :meth:`save` wrote; ``read_booster`` reads each LightGBM file."""
         payload = json.loads((folder / RANGES_FILE).read_text())
+        if payload.get("format") != RANGES_FORMAT:
+            raise ValueError(
+                f"{folder / RANGES_FILE} holds ranges of an older salarymodel (symmetric, in "
+                "USD): retrain (`salarymodel train`) to make ranges this version can serve"
+            )
+        ceiling = payload.get("salary_ceiling")
         return cls(
             coverage=float(payload["coverage"]),
             low=read_booster(folder / LOW_FILE),
             high=read_booster(folder / HIGH_FILE),
-            offsets={k: float(v) for k, v in payload["offsets"].items()},
+            offsets_low={k: float(v) for k, v in payload["offsets_low"].items()},
+            offsets_high={k: float(v) for k, v in payload["offsets_high"].items()},
             support={k: int(v) for k, v in payload["support"].items()},
             thin_below=int(payload["thin_below"]),
-            spread_floor={k: float(v) for k, v in payload.get("spread_floor", {}).items()},
+            spread_floor={k: float(v) for k, v in payload["spread_floor"].items()},
+            salary_floor=float(payload.get("salary_floor", 0.0)),
+            salary_ceiling=math.inf if ceiling is None else float(ceiling),
+            drift={
+                source: {tail: float(v) for tail, v in stretch.items()}
+                for source, stretch in payload.get("drift", {}).items()
+            },
         )
 
 
@@ -255,44 +363,51 @@ def fit_range_model(
     config: RangesConfig,
     seed: int,
     point_model: PointFitter,
+    salary_bounds: tuple[float, float] = (0.0, math.inf),
 ) -> RangeModel:
     """Fit quantile boosters and a point model on the proper split; calibrate on the rest.
 
-    ``point_model(rows_mask)`` fits the point model on those rows and returns
-    its USD estimates for the calibration rows (injected to avoid a cycle
-    with the model module).
+    ``point_model(proper_rows, calib_rows)`` fits the point model on the
+    proper rows and returns its USD estimates for the calibration rows
+    (injected to avoid a cycle with the model module). Each tail is
+    calibrated on its own, to miss (1 - coverage) / 2 of the calibration
+    salaries: out of time, salaries mostly escape above the range.
     """
     salary = records["salary_usd"].to_numpy(float)
     y_log = np.log(salary)
-    calib = calibration_split(records, config.calibration_fraction, seed)
+    calib = calibration_split(records, config, seed)
     low, high = fit_quantile_boosters(matrix[~calib], y_log[~calib], builder, config)
     point_calib = point_model(~calib, calib)
     countries = records["country"].tolist()
     support = support_table(builder, matrix, countries)
     calib_countries = np.array(countries, dtype=object)[calib].tolist()
     calib_support = support_counts(support, builder, matrix[calib], calib_countries)
-    spread = spread_usd(low.predict(matrix[calib]), high.predict(matrix[calib]), point_calib)
+    scale = log_spread(low.predict(matrix[calib]), high.predict(matrix[calib]))
     calib_sources = records["source"].to_numpy()[calib]
-    floors = spread_floors(spread, calib_sources, config.spread_blend)
-    spread = spread + np.array([floors.get(s, floors[ANY]) for s in calib_sources])
-    offsets = conformal_offsets(
-        salary[calib],
-        point_calib,
-        spread,
-        calib_sources,
-        calib_support < config.thin_support_below,
-        config.coverage,
-        config.min_calibration_cell,
-    )
+    floors = spread_floors(scale, calib_sources, config.spread_blend)
+    scale = scale + np.array([floors.get(s, floors[ANY]) for s in calib_sources])
+    below, above = tail_scores(salary[calib], point_calib, scale)
+    level = 1 - (1 - config.coverage) / 2
+    thin = calib_support < config.thin_support_below
+    weights = recency_weights(records[calib], config.recency_half_life_months)
+    cells = (calib_sources, thin, level, config.min_calibration_cell, weights)
     return RangeModel(
         coverage=config.coverage,
         low=low,
         high=high,
-        offsets=offsets,
+        offsets_low=conformal_offsets(below, *cells),
+        offsets_high=conformal_offsets(above, *cells),
         support=support,
         thin_below=config.thin_support_below,
         spread_floor=floors,
+        salary_floor=salary_bounds[0],
+        salary_ceiling=salary_bounds[1],
     )
+
+
+def salary_bounds(settings: Settings) -> tuple[float, float]:
+    """The plausible yearly salaries (USD) a range is held within: validation's bounds."""
+    return settings.validation.salary_usd_min, settings.validation.salary_usd_max
 
 
 def spread_floors(spread: np.ndarray, sources: np.ndarray, blend: float) -> dict[str, float]:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from salarymodel.backtest import BACKTEST_ESTIMATES
 from salarymodel.config import Settings, SourcesConfig
 from salarymodel.dataset import TrainingData, load_training_data
 from salarymodel.evaluation import MODEL_NAMES, EvaluationReport, cross_validate
@@ -57,8 +58,11 @@ def _metric_dict(report: EvaluationReport) -> dict[str, float]:
 
 
 def _range_metric_dict(ranges: pd.DataFrame) -> dict[str, float]:
+    """Pooled range metrics (grouped CV, backtest); per-fold rows are in evaluation.json."""
     out = {}
     for row in ranges.to_dict("records"):
+        if row["split"] not in ("cv", "backtest"):
+            continue
         prefix = f"ranges.{row['split']}.{row['method']}.{row['source']}"
         out[f"{prefix}.coverage"] = float(row["coverage"])
         out[f"{prefix}.mean_width_usd"] = float(row["mean_width_usd"])
@@ -131,11 +135,21 @@ def evaluate_and_fit(
     with worker_pool(settings) as pool:
         final = pool.submit(_final_job, data, for_workers(settings), explain_to)
         report = cross_validate(
-            data.records, settings, models=models, progress=progress, ranges=ranges, pool=pool
+            data.records,
+            settings,
+            models=models,
+            progress=progress,
+            ranges=ranges,
+            pool=pool,
+            backtest=True,
         )
         if progress:
             progress("fitting the final model on all records")
         model, explanations, job_seconds = final.result()
+    if report.backtest is not None and model.ranges is not None:
+        # The served ranges stretch each tail as much as the backtest found
+        # they had to, one period ahead.
+        model.ranges.drift = report.backtest.drift
     seconds["cross_validation"] = sum(report.seconds.values())
     seconds["range_evaluation"] = report.range_seconds
     seconds |= job_seconds
@@ -210,6 +224,8 @@ def log_trained_model(
     say = progress or (lambda _: None)
     model.metadata["run_id"] = mlflow.active_run().info.run_id
     metrics = _metric_dict(report) | _range_metric_dict(ranges)
+    if report.backtest is not None:
+        metrics |= report.backtest.metric_dict()
     mlflow.log_params(_params(settings))
     mlflow.log_metrics(metrics)
     mlflow.log_dict({**report.to_dict(), "ranges": ranges.to_dict("records")}, "evaluation.json")
@@ -222,6 +238,13 @@ def log_trained_model(
         "data.json",
     )
     mlflow.log_dict(model.builder.to_dict(), "vocabulary.json")
+    if report.backtest is not None:
+        # Per-row backtest estimates: the gate pairs a challenger's with the
+        # champion's on the same records.
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / BACKTEST_ESTIMATES
+            report.backtest.estimates.to_csv(path, index=False)
+            mlflow.log_artifact(str(path), "evaluation")
     for file in data.quarantine_files:
         mlflow.log_artifact(str(file), "quarantine")
     with tempfile.TemporaryDirectory() as tmp:
