@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -13,6 +14,7 @@ from salarymodel.dataset import load_training_data
 from salarymodel.features import FeatureBuilder
 from salarymodel.model import SalaryModel
 from salarymodel.ranges import (
+    RANGES_FILE,
     RangeModel,
     calibration_split,
     cell_key,
@@ -241,3 +243,67 @@ def test_bundle_keeps_the_calibration(model, split, tmp_path) -> None:
         again.estimate_records(test.head(50))[["low_usd", "high_usd"]].to_numpy(),
         model.estimate_records(test.head(50))[["low_usd", "high_usd"]].to_numpy(),
     )
+
+
+GRID_TITLES = ["Computer Vision Engineer", "Quantum Machine Learning Researcher", "Data Analyst",
+               "Chief Data Officer", "Prompt Whisperer", "BI Developer"]  # fmt: skip
+# Unseen or rare in the sample: China, Bhutan, Mongolia, Vietnam, Nigeria; and the US.
+GRID_COUNTRIES = ["CN", "BT", "MN", "VN", "NG", "US"]
+
+
+def test_rare_and_unseen_jobs_get_wide_but_believable_ranges(model, settings) -> None:
+    """Over a grid of rare and unseen combinations, every range is plausible.
+
+    The old range for a senior Computer Vision Engineer at a large company in
+    China (unseen) went down to $552 a year; a range in log space with the
+    salary floor cannot.
+    """
+    floor, ceiling = settings.validation.salary_usd_min, settings.validation.salary_usd_max
+    seen = []
+    for title, level, country, source in itertools.product(
+        GRID_TITLES, ["EN", "MI", "SE", "EX"], GRID_COUNTRIES, ["aijobs", "postings"]
+    ):
+        job = {"job_title": title, "experience_level": level, "country": country,
+               "company_size": "L", "source": source}  # fmt: skip
+        out = model.estimate_job(job)
+        assert floor <= out.low_usd <= out.estimate_usd <= out.high_usd <= ceiling, job
+        # Wide where support is thin, but never more than an order of magnitude
+        # from low to high, nor a low end under a quarter of the estimate.
+        assert out.high_usd / out.low_usd < 10, (job, out)
+        assert out.low_usd / out.estimate_usd > 0.25, (job, out)
+        if out.thin_support:
+            assert any("thin support" in w for w in out.warnings), job
+        if country in ("BT", "MN"):
+            assert any("unseen" in w for w in out.warnings), job
+        seen.append((out.thin_support, out.high_usd / out.low_usd))
+    thin = [r for t, r in seen if t]
+    ample = [r for t, r in seen if not t]
+    assert thin and ample
+    # Thin support is priced with more doubt: wider ranges, relative to the estimate.
+    assert np.median(thin) > np.median(ample)
+
+
+def test_a_range_never_goes_below_the_salary_floor(model, held_out_estimates, settings) -> None:
+    """Even a correction large enough to push the low end under zero stops at the floor."""
+    _, out = held_out_estimates
+    assert (out["low_usd"] >= settings.validation.salary_usd_min).all()
+    stretched = RangeModel(**{**vars(model.ranges), "drift": {"aijobs": {"low": 50.0}}})
+    low, high, _ = stretched.bounds(
+        model.builder,
+        model.builder.transform(held_out_estimates[0].head(200)),
+        out["estimate_usd"].to_numpy()[:200],
+        held_out_estimates[0]["country"].head(200).tolist(),
+    )
+    aijobs = (held_out_estimates[0]["source"].head(200) == "aijobs").to_numpy()
+    assert aijobs.any()
+    assert (low[aijobs] == settings.validation.salary_usd_min).all()
+    assert (low >= settings.validation.salary_usd_min).all() and (high > low).all()
+
+
+def test_old_symmetric_ranges_are_refused_with_a_clear_message(model, tmp_path) -> None:
+    folder = model.save(tmp_path / "bundle")
+    payload = json.loads((folder / RANGES_FILE).read_text())
+    payload.pop("format")
+    (folder / RANGES_FILE).write_text(json.dumps(payload))
+    with pytest.raises(ValueError, match=r"older salarymodel .* retrain"):
+        RangeModel.load(folder, read_booster=lambda path: path)

@@ -78,8 +78,9 @@ def evaluation_table(rows: list[dict], title: str) -> Table:
 def ranges_table(rows: list[dict], title: str) -> Table:
     """A Rich table of range coverage and width per split, method and source."""
     table = Table(title=title)
-    for column in ("split", "method", "source", "n", "coverage", "mean width (USD)",
-                   "width at target (USD)", "coverage by pay fifth"):  # fmt: skip
+    columns = ("split", "method", "source", "n", "coverage", "below", "above",
+               "mean width (USD)", "width at target (USD)", "coverage by pay fifth")  # fmt: skip
+    for column in columns:
         table.add_column(
             column, justify="left" if column in ("split", "method", "source") else "right"
         )
@@ -91,12 +92,27 @@ def ranges_table(rows: list[dict], title: str) -> Table:
             row["source"],
             f"{row['n']:,}",
             f"{row['coverage']:.3f}",
+            f"{row['below_low']:.3f}" if "below_low" in row else "",
+            f"{row['above_high']:.3f}" if "above_high" in row else "",
             f"{row['mean_width_usd']:,.0f}",
             f"{row['width_at_target_usd']:,.0f}",
             " ".join(f"{v:.2f}" for v in fifths) if isinstance(fifths, list) else "",
             style="bold" if row["method"] == "calibrated" else None,
         )
     return table
+
+
+def backtest_table(rows: list[dict], title: str, folds: bool = True) -> Table:
+    """A Rich table of the out-of-time backtest: per fold (when ``folds``) and pooled.
+
+    A fold is named by its source and test period; pooled rows by the source.
+    """
+    shown = [
+        {**row, "source": row["source"] if row["fold"] == ALL else row["fold"]}
+        for row in rows
+        if folds or row["fold"] == ALL
+    ]
+    return evaluation_table(shown, title)
 
 
 @app.command()
@@ -157,6 +173,14 @@ def train(
     for finding in result.data.findings:
         console.print(f"  {finding.source}: {finding.rule}: {finding.count:,} -> {finding.action}")
     stdout.print(evaluation_table(result.evaluation.table.to_dict("records"), "Grouped 5-fold CV"))
+    if result.evaluation.backtest is not None:
+        stdout.print(
+            backtest_table(
+                result.evaluation.backtest.table.to_dict("records"),
+                "Out-of-time backtest (pooled over folds)",
+                folds=False,
+            )
+        )
     stdout.print(
         ranges_table(result.ranges.to_dict("records"), "Calibrated 80% ranges vs constant bands")
     )
@@ -208,6 +232,9 @@ def evaluate(
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return
     stdout.print(evaluation_table(evaluation["table"], f"Champion v{current.version}: CV"))
+    if evaluation.get("backtest"):
+        backtest = evaluation["backtest"]
+        stdout.print(backtest_table(backtest["table"], "Out-of-time backtest: per fold, pooled"))
     if evaluation.get("ranges"):
         stdout.print(ranges_table(evaluation["ranges"], "Calibrated ranges vs constant bands"))
     best = [r for r in evaluation["table"] if r["source"] == ALL]
