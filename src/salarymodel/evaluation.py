@@ -416,9 +416,6 @@ def _run_jobs(
 
 
 # ----- calibrated ranges --------------------------------------------------------
-RANGE_METHODS = ("calibrated", "constant_usd", "constant_log")
-
-
 def time_split_mask(records: pd.DataFrame, recent_months: int) -> np.ndarray:
     """Test mask of a time-ordered split: each source's latest year, or latest months."""
     test = np.zeros(len(records), bool)

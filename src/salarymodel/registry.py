@@ -32,7 +32,7 @@ from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
-from salarymodel.config import Settings, project_root, resolve_path
+from salarymodel.config import Settings, resolve_path
 from salarymodel.model import BundleError, SalaryModel
 
 logger = logging.getLogger(__name__)
@@ -458,6 +458,3 @@ def run_evaluation(client: MlflowClient, version: ModelVersion) -> dict[str, obj
     ):
         path = client.download_artifacts(version.run_id, "evaluation.json", tmp)
         return json.loads(Path(path).read_text())
-
-
-__all__ = ["project_root"]
