@@ -25,6 +25,7 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -84,8 +85,8 @@ class DriftReport:
     reference_rows: int
     new_rows: int
     features: list[FeatureDrift]
-    unseen: dict[str, dict[str, object]]
-    salary: dict[str, dict[str, object]]
+    unseen: dict[str, dict[str, Any]]  # JSON-like: kind -> counts and examples
+    salary: dict[str, dict[str, Any]]  # JSON-like: source -> salary_shift()
     notes: list[str] = field(default_factory=list)
 
     def headline(self) -> dict[str, object]:
@@ -124,7 +125,7 @@ class DriftReport:
 
 
 # ----- features ------------------------------------------------------------------------
-def _labels(builder: FeatureBuilder, column: str) -> dict[float, str]:
+def _labels(builder: FeatureBuilder, column: str) -> dict[object, str]:
     names = {
         "role_family": builder.role_families,
         "title": builder.titles,
@@ -138,9 +139,12 @@ def _labels(builder: FeatureBuilder, column: str) -> dict[float, str]:
     return {float(k): str(v) for k, v in _ORDINAL_NAMES.get(column, {}).items()}
 
 
-def _binned(reference: np.ndarray, new: np.ndarray, continuous: bool) -> tuple[list, list, list]:
+def _binned(
+    reference: np.ndarray, new: np.ndarray, continuous: bool
+) -> tuple[list[object], np.ndarray, np.ndarray]:
     """(labels, reference counts, new counts); missing values get their own bin."""
     ref_known, new_known = reference[~np.isnan(reference)], new[~np.isnan(new)]
+    labels: list[object]
     if continuous and len(np.unique(ref_known)) > N_QUANTILE_BINS:
         edges = np.unique(np.quantile(ref_known, np.linspace(0, 1, N_QUANTILE_BINS + 1)[1:-1]))
         ref_bins, new_bins = np.searchsorted(edges, ref_known), np.searchsorted(edges, new_known)
@@ -148,10 +152,9 @@ def _binned(reference: np.ndarray, new: np.ndarray, continuous: bool) -> tuple[l
         labels = [f"{bounds[i]:g} .. {bounds[i + 1]:g}" for i in range(len(edges) + 1)]
         ref_counts = np.bincount(ref_bins, minlength=len(labels))
         new_counts = np.bincount(new_bins, minlength=len(labels))
-        values = list(range(len(labels)))
     else:
         values = sorted(set(ref_known.tolist()) | set(new_known.tolist()))
-        labels = values
+        labels = list(values)
         ref_counts = np.array([np.sum(ref_known == v) for v in values])
         new_counts = np.array([np.sum(new_known == v) for v in values])
     labels = [*labels, MISSING]

@@ -11,6 +11,7 @@ import base64
 import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,7 @@ def _panel_title(source: str, n: int, years: str) -> str:
     return f"{source_label(source)} · n={n:,} · {years}"
 
 
-def _style(ax: Axes, axis: str = "x") -> None:
+def _style(ax: Axes, axis: Literal["x", "y"] = "x") -> None:
     ax.grid(axis=axis, alpha=0.3)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
@@ -258,7 +259,7 @@ def demand_figure(demand: pd.DataFrame, n_posts: int, years: str) -> Figure | No
     y = np.arange(len(panel))
     ax.barh(y, panel["share"], color=SOURCE_COLORS["postings"])
     ax.set_yticks(y, panel["skill"], fontsize=9)
-    for yi, share, n in zip(y, panel["share"], panel["n_postings"], strict=True):
+    for yi, share, n in zip(y.tolist(), panel["share"], panel["n_postings"], strict=True):
         ax.text(share, yi, f" {share:.1f}% ({n:,})", va="center", fontsize=7.5)
     ax.set_xlim(0, panel["share"].max() * 1.22)
     ax.set_ylim(-0.6, len(panel) - 0.4)
