@@ -1,7 +1,8 @@
 # Two commands on a fresh machine:
 #   make run    virtual env + install, train if there is no champion, evaluate, then
 #               serve it on http://127.0.0.1:3000 (web page at /; Ctrl-C stops)
-#   make test   virtual env + install (+ Debian's chromium for the web test), the test suite
+#   make test   virtual env + install (+ Debian's chromium for the web test), lint and
+#               type check (make lint), then the test suite
 # Everything runs on 127.0.0.1 with no network beyond the package index at install.
 
 PYTHON ?= python3
@@ -35,17 +36,19 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) || \
 	  echo "could not install chromium: the web test will be skipped"
 
-test: install browser
+# Lint and types first: a style or type error fails the run before the suite.
+test: lint browser
 	$(BIN)/pytest
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/mypy  # settings in pyproject.toml [tool.mypy]
 
 format: install
 	$(BIN)/ruff check --fix src tests benchmarks scripts
 	$(BIN)/ruff format src tests benchmarks scripts
 
 clean:
-	rm -rf $(VENV) mlflow.db mlruns models/registry-cache models/quarantine models/retraining \
+	rm -rf $(VENV) .mypy_cache mlflow.db mlruns models/registry-cache models/quarantine models/retraining \
 	  models/serving-reload.json bentoml_home  # models/accepted is training data: kept

@@ -84,3 +84,27 @@ def test_salary_shift_of_a_unit_error_is_obvious() -> None:
     shift = salary_shift(yearly, yearly / 12)
     assert shift["median_shift_pct"] == pytest.approx(-100 * 11 / 12)
     assert shift["ks_statistic"] > 0.9 and shift["psi"] > PSI_MAJOR
+
+
+def test_a_title_with_markup_is_shown_as_text_on_the_page(years, tmp_path) -> None:
+    reference, new, builder = years
+    title = "<script>alert('x')</script> engineer"
+    tainted = new.copy()
+    tainted.loc[tainted.index[:200], "job_title"] = title  # the most frequent unseen title
+    report = drift_report(reference, tainted, builder)
+    assert report.unseen["titles"]["examples"][0]["value"] == title.lower()
+    _, html_path = write_drift_report(report, tmp_path)
+    page = html_path.read_text()
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; engineer (200)" in page
+
+
+def test_no_reference_of_the_new_sources_says_so_on_the_page(years, tmp_path) -> None:
+    reference, new, builder = years
+    postings = new.assign(source="postings")
+    report = drift_report(reference, postings, builder)
+    assert report.features == [] and report.salary == {}
+    _, html_path = write_drift_report(report, tmp_path)
+    page = html_path.read_text()
+    assert "<li>no reference records of these sources: drift not measured</li>" in page
+    assert "Median salary\n- → - USD" in page

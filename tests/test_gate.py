@@ -312,3 +312,15 @@ def test_a_locked_store_stops_every_command_that_moves_the_alias(gate: Path) -> 
                 champion_version(client, settings)
         finally:
             writer.execute("ROLLBACK")
+
+
+def test_a_version_registered_outside_a_run_is_a_registry_error_not_a_crash() -> None:
+    # MLflow's client raises a TypeError for a run id of None; the CLI catches RegistryError.
+    from mlflow.entities.model_registry import ModelVersion
+
+    from salarymodel.registry import RegistryError, run_evaluation, version_run
+
+    orphan = ModelVersion(name="salarymodel", version="7", creation_timestamp=0, run_id=None)
+    with pytest.raises(RegistryError, match="v7 was not registered from a run"):
+        run_evaluation(None, orphan)  # type: ignore[arg-type]  # refused before any call
+    assert version_run(None, orphan) is None  # type: ignore[arg-type]

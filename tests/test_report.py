@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -14,14 +15,9 @@ from matplotlib.figure import Figure
 
 from salarymodel.dataset import load_training_data
 from salarymodel.evaluation import with_role_family
-from salarymodel.report import (
-    SECTION_TITLES,
-    accuracy_sentence,
-    build_report,
-    group_stats,
-    salary_levels,
-    skill_demand,
-)
+from salarymodel.report.build import build_report
+from salarymodel.report.statistics import group_stats, salary_levels, skill_demand
+from salarymodel.report.text import SECTION_TITLES, accuracy_sentence
 
 SUBSECTIONS = (
     "Salary by role family",
@@ -325,7 +321,8 @@ def test_premiums_plots_and_accuracy_appear(sample, settings, tmp_path) -> None:
         sample, settings, out, premiums, [plot, tmp_path / "gone.png"], ACCURACY
     ).read_text(encoding="utf-8")
 
-    assert accuracy_sentence(ACCURACY).replace("'", "&#x27;") in page
+    headline = re.search(r'<p class="headline">(.*?)</p>', page, flags=re.S)
+    assert headline and html.unescape(headline[1]) == accuracy_sentence(ACCURACY)
     assert row(page, "model premium", "python")["model premium"] == "+7.3%"
     assert row(page, "model premium", "excel")["model premium"] == "-4.2%"
     us = row(page, "dollars at median", "United States")
@@ -343,3 +340,28 @@ def test_one_source_only_still_builds(sample, settings, tmp_path) -> None:
         assert f">{title}</h2>" in page
     assert "job postings (advertised pay)" not in page.split("Skills</h2>")[0]
     assert "Of 0 postings, 0 list at least one skill" in page
+
+
+# ----- templates ---------------------------------------------------------------
+MARKUP = "<script>alert('x')</script>"
+
+
+def test_a_skill_with_markup_is_shown_as_text(sample, settings, tmp_path) -> None:
+    # Skills are read verbatim from the postings file: a page must not run them.
+    listed = sample["skills"].map(lambda s: isinstance(s, list) and len(s) > 0)
+    tainted = sample.assign(
+        skills=[[*s, MARKUP] if has else s for s, has in zip(sample["skills"], listed, strict=True)]
+    )
+    page = build_report(tainted, settings, tmp_path).read_text(encoding="utf-8")
+    assert "<script" not in page
+    assert "&lt;script&gt;" in page
+    assert row(page, "share asking", MARKUP)["share asking"] == "100.0%"
+
+
+def test_a_template_given_too_little_fails_instead_of_printing_blanks() -> None:
+    from jinja2 import UndefinedError
+
+    from salarymodel.report.render import render
+
+    with pytest.raises(UndefinedError, match="report"):
+        render("drift.html")

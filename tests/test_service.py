@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -474,7 +475,7 @@ def test_exported_model_is_plain_files_and_loads_the_same(url: str, root: Path, 
 def test_bentoml_build_packages_the_service_offline(url: str, root: Path) -> None:
     env = project_env(root)
     started = time.perf_counter()
-    command = [sys.executable, "-m", "bentoml", "build", "-f", str(ROOT / "bentofile.yaml")]
+    command = [sys.executable, "-m", "bentoml", "build", "-f", str(ROOT / "pyproject.toml")]
     done = subprocess.run(
         [*command, str(ROOT), "--output", "tag"],
         env=env,
@@ -492,6 +493,13 @@ def test_bentoml_build_packages_the_service_offline(url: str, root: Path) -> Non
     assert (bento / "src" / "configs" / "salarymodel.yaml").exists()
     assert (bento / "src" / "src" / "salarymodel" / "web" / "index.html").exists()
     assert (bento / "src" / "src" / "salarymodel" / "countries.json").exists()
+    package = bento / "src" / "src" / "salarymodel"
+    assert (package / "serving" / "booster.py").exists()  # every subpackage, not *.py only
+    assert (package / "report" / "templates" / "drift.html").exists()
+    # The bento's packages are the project's dependencies (pyproject.toml is the one list).
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    required = (bento / "env" / "python" / "requirements.txt").read_text().split("\n")
+    assert set(project["dependencies"]) <= {line.strip() for line in required}
     assert not (bento / "src" / "data").exists()  # the training data stays out
     print(f"bentoml build took {seconds:.1f} s")
 

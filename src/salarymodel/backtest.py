@@ -30,6 +30,8 @@ from salarymodel.config import BacktestConfig
 if TYPE_CHECKING:
     import pandas as pd
 
+    from salarymodel.evaluation import SplitBands
+
 ALL = "all"
 # The run artifact (under ``evaluation/``) with each backtest record's estimates.
 BACKTEST_ESTIMATES = "backtest_estimates.csv.gz"
@@ -238,12 +240,20 @@ def stretch_band(
     return new_low, np.maximum(np.minimum(new_high, salary_bounds[1]), point)
 
 
+Residuals = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # salary, point, low, high
+
+
+def _stretch_over(parts: list[Residuals], coverage: float) -> dict[str, float]:
+    salary, point, low, high = (np.concatenate(column) for column in zip(*parts, strict=True))
+    return tail_stretch(salary, point, low, high, coverage)
+
+
 def drift_corrected(
     folds: list[BacktestFold],
-    bands: list,
+    bands: list[SplitBands],
     coverage: float,
     salary_bounds: tuple[float, float],
-) -> tuple[list, dict[str, dict[str, float]]]:
+) -> tuple[list[SplitBands], dict[str, dict[str, float]]]:
     """Each fold's calibrated ranges stretched as the folds before it measured.
 
     A fold's stretch comes only from its source's earlier folds (the first
@@ -254,13 +264,13 @@ def drift_corrected(
     """
     from dataclasses import replace
 
-    corrected, seen, overall = [], {}, {}
+    corrected: list[SplitBands] = []
+    seen: dict[str, list[Residuals]] = {}
     for fold, split in zip(folds, bands, strict=True):
         low, high = split.bands["calibrated"]
         earlier = seen.get(fold.source, [])
         if earlier:
-            joined = [np.concatenate(parts) for parts in zip(*earlier, strict=True)]
-            stretch = tail_stretch(*joined, coverage)
+            stretch = _stretch_over(earlier, coverage)
             new = stretch_band(split.point, low, high, stretch, salary_bounds)
         else:
             new = (low, high)
@@ -268,9 +278,7 @@ def drift_corrected(
         methods |= {k: v for k, v in split.bands.items() if k != "calibrated"}
         corrected.append(replace(split, bands=methods))
         seen.setdefault(fold.source, []).append((split.salary, split.point, low, high))
-    for source, parts in seen.items():
-        joined = [np.concatenate(p) for p in zip(*parts, strict=True)]
-        overall[source] = tail_stretch(*joined, coverage)
+    overall = {source: _stretch_over(parts, coverage) for source, parts in seen.items()}
     return corrected, overall
 
 

@@ -350,7 +350,7 @@ def report(
     """Write the market insights report (self-contained HTML, images embedded)."""
     _quiet_libraries()
     from salarymodel.dataset import load_training_data
-    from salarymodel.report import build_report
+    from salarymodel.report.build import build_report
     from salarymodel.sources import SourceFormatError
 
     settings, sources = load_settings(), load_sources()

@@ -204,7 +204,7 @@ class RetrainingConfig(_Strict):
     seed: int = 17
     cv_models: list[
         Literal["fused_lightgbm", "single_source", "raw_lightgbm", "group_median", "global_median"]
-    ] = Field(default_factory=lambda: ["fused_lightgbm"])
+    ] = ["fused_lightgbm"]
     evaluate_ranges: bool = True
 
     @model_validator(mode="after")

@@ -30,6 +30,7 @@ import ast
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -70,7 +71,7 @@ class RowError:
     value: object = None  # the cell as read, when the message does not already show it
 
 
-def _map_unique(series: pd.Series, func: Callable[[object], object]) -> pd.Series:
+def _map_unique(series: pd.Series, func: Callable[[Any], object]) -> pd.Series:
     """Apply ``func`` once per distinct value (titles and places repeat a lot)."""
     uniques = series.dropna().unique()
     lookup = {value: func(value) for value in uniques}
@@ -179,7 +180,7 @@ def parse_skills(value: object, aliases: dict[str, str]) -> list[str]:
 def parse_skill_list(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
     """Rule: normalised skill lists (an unparseable cell becomes a row error)."""
     aliases = ctx.settings.features.skill_aliases
-    out = []
+    out: list[list[str] | RowError] = []
     for value in inputs[0].astype(object):
         try:
             out.append(parse_skills(value, aliases))

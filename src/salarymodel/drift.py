@@ -16,16 +16,16 @@ new file (a survey update is compared with the survey, not with postings):
 
 Records are counted after repeats are collapsed (a record pasted five times
 counts once). ``write_drift_report`` writes the report as JSON and as a
-self-contained HTML page.
+self-contained HTML page (``salarymodel/report/templates/drift.html``).
 """
 
 from __future__ import annotations
 
-import html
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -85,8 +85,8 @@ class DriftReport:
     reference_rows: int
     new_rows: int
     features: list[FeatureDrift]
-    unseen: dict[str, dict[str, object]]
-    salary: dict[str, dict[str, object]]
+    unseen: dict[str, dict[str, Any]]  # JSON-like: kind -> counts and examples
+    salary: dict[str, dict[str, Any]]  # JSON-like: source -> salary_shift()
     notes: list[str] = field(default_factory=list)
 
     def headline(self) -> dict[str, object]:
@@ -125,7 +125,7 @@ class DriftReport:
 
 
 # ----- features ------------------------------------------------------------------------
-def _labels(builder: FeatureBuilder, column: str) -> dict[float, str]:
+def _labels(builder: FeatureBuilder, column: str) -> dict[object, str]:
     names = {
         "role_family": builder.role_families,
         "title": builder.titles,
@@ -139,9 +139,12 @@ def _labels(builder: FeatureBuilder, column: str) -> dict[float, str]:
     return {float(k): str(v) for k, v in _ORDINAL_NAMES.get(column, {}).items()}
 
 
-def _binned(reference: np.ndarray, new: np.ndarray, continuous: bool) -> tuple[list, list, list]:
+def _binned(
+    reference: np.ndarray, new: np.ndarray, continuous: bool
+) -> tuple[list[object], np.ndarray, np.ndarray]:
     """(labels, reference counts, new counts); missing values get their own bin."""
     ref_known, new_known = reference[~np.isnan(reference)], new[~np.isnan(new)]
+    labels: list[object]
     if continuous and len(np.unique(ref_known)) > N_QUANTILE_BINS:
         edges = np.unique(np.quantile(ref_known, np.linspace(0, 1, N_QUANTILE_BINS + 1)[1:-1]))
         ref_bins, new_bins = np.searchsorted(edges, ref_known), np.searchsorted(edges, new_known)
@@ -149,10 +152,9 @@ def _binned(reference: np.ndarray, new: np.ndarray, continuous: bool) -> tuple[l
         labels = [f"{bounds[i]:g} .. {bounds[i + 1]:g}" for i in range(len(edges) + 1)]
         ref_counts = np.bincount(ref_bins, minlength=len(labels))
         new_counts = np.bincount(new_bins, minlength=len(labels))
-        values = list(range(len(labels)))
     else:
         values = sorted(set(ref_known.tolist()) | set(new_known.tolist()))
-        labels = values
+        labels = list(values)
         ref_counts = np.array([np.sum(ref_known == v) for v in values])
         new_counts = np.array([np.sum(new_known == v) for v in values])
     labels = [*labels, MISSING]
@@ -348,82 +350,18 @@ def write_drift_report(report: DriftReport, folder: Path) -> tuple[Path, Path]:
     return json_path, html_path
 
 
-def _num(value: object, digits: int = 0) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "-"
-    return f"{value:,.{digits}f}" if isinstance(value, int | float) else html.escape(str(value))
-
-
 _COLOURS = {"stable": "#2e7d32", "moderate": "#ef6c00", "major": "#c62828"}
 
 
 def drift_html(report: DriftReport) -> str:
     """A self-contained page: headline, PSI per feature, unseen categories, salary shift."""
-    e = html.escape
-    head = report.headline()
-    rows = []
-    for f in report.features:
-        shifts = "; ".join(
-            f"{e(str(b['bin']))}: {b['reference']:.1%} → {b['new']:.1%}" for b in f.bins[:4]
-        )
-        width = min(f.psi / 1.0, 1.0) * 100
-        rows.append(
-            f"<tr><td>{e(f.feature)}</td><td class=n>{f.psi:.3f}</td>"
-            f"<td><span class=bar style='width:{width:.0f}%;background:{_COLOURS[f.level]}'>"
-            f"</span> {f.level}</td><td>{shifts}</td></tr>"
-        )
-    unseen = []
-    for kind, info in report.unseen.items():
-        examples = ", ".join(f"{e(x['value'])} ({x['rows']})" for x in info.get("examples", []))
-        outside = info.get("outside_vocabulary_share")
-        unseen.append(
-            f"<tr><td>{kind}</td><td class=n>{info['never_in_reference']:,}</td>"
-            f"<td class=n>{info['rows']:,}</td>"
-            f"<td class=n>{'-' if outside is None else f'{outside:.1%}'}</td>"
-            f"<td>{examples}</td></tr>"
-        )
-    salary = []
-    for source, s in report.salary.items():
-        ref, cur = s["reference"], s["new"]
-        salary.append(
-            f"<tr><td>{e(source)}</td><td class=n>{ref['n']:,}</td><td class=n>{cur['n']:,}</td>"
-            + "".join(
-                f"<td class=n>{_num(ref[q])} → {_num(cur[q])}</td>"
-                for q in ("p25", "median", "p75")
-            )
-            + f"<td class=n>{_num(s.get('median_shift_usd'))} "
-            f"({_num(s.get('median_shift_pct'), 1)}%)</td>"
-            f"<td class=n>{_num(s.get('ks_statistic'), 3)}</td>"
-            f"<td class=n>{_num(s.get('psi'), 3)}</td></tr>"
-        )
-    notes = "".join(f"<li>{e(n)}</li>" for n in report.notes)
-    return f"""<!doctype html>
-<html lang=en><head><meta charset=utf-8><title>salarymodel drift report</title>
-<style>
-body{{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}}
-table{{border-collapse:collapse;margin:1em 0;width:100%}}
-td,th{{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}}
-td.n{{text-align:right;white-space:nowrap}}
-.bar{{display:inline-block;height:10px;min-width:2px}}
-</style></head><body>
-<h1>Drift: new file vs reference training data</h1>
-<p>Sources: {e(", ".join(report.sources))}. Reference records: {report.reference_rows:,};
-new records: {report.new_rows:,} (repeats collapsed). Median salary
-{_num(head["salary_median_reference"])} → {_num(head["salary_median_new"])} USD
-({_num(head["salary_median_shift_pct"], 1)}%).
-Features with a major shift (PSI &gt; {PSI_MAJOR}):
-{e(", ".join(head["features_major_shift"]) or "none")}.</p>
-<ul>{notes}</ul>
-<h2>Population stability index per feature</h2>
-<p>On the champion's encoding. Below {PSI_MODERATE} stable, {PSI_MODERATE} to {PSI_MAJOR}
-moderate, above {PSI_MAJOR} major. Largest share changes shown.</p>
-<table><tr><th>feature</th><th>PSI</th><th></th><th>largest share changes</th></tr>
-{"".join(rows)}</table>
-<h2>Categories never seen before</h2>
-<table><tr><th>kind</th><th>distinct values new</th><th>rows</th>
-<th>outside the model's vocabulary</th><th>most frequent</th></tr>{"".join(unseen)}</table>
-<h2>Salary distribution (USD)</h2>
-<table><tr><th>source</th><th>n reference</th><th>n new</th><th>p25</th><th>median</th>
-<th>p75</th><th>median shift</th><th>KS</th><th>PSI</th></tr>{"".join(salary)}</table>
-</body></html>
-"""
+    from salarymodel.report.render import render
+
+    return render(
+        "drift.html",
+        report=report,
+        head=report.headline(),
+        colours=_COLOURS,
+        psi_moderate=PSI_MODERATE,
+        psi_major=PSI_MAJOR,
+    )

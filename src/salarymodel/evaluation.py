@@ -100,15 +100,19 @@ def _per_source(fit_predict: Predictor) -> Predictor:
     return predict
 
 
-def _raw_matrix(frame: pd.DataFrame, columns: list[str], vocab: dict[str, dict]) -> np.ndarray:
+def _raw_matrix(
+    frame: pd.DataFrame, columns: list[str], vocab: dict[str, dict | None]
+) -> np.ndarray:
     matrix = np.full((len(frame), len(columns)), np.nan)
     for j, column in enumerate(columns):
         values = frame[column].astype(object)
-        if vocab[column] is None:
+        codes = vocab[column]
+        if codes is None:
             matrix[:, j] = pd.to_numeric(values, errors="coerce")
         else:
-            codes = vocab[column]
-            matrix[:, j] = np.fromiter((codes.get(v, np.nan) for v in values), float, len(values))
+            matrix[:, j] = np.fromiter(
+                (codes.get(v, np.nan) for v in values), np.float64, len(values)
+            )
     return matrix
 
 
@@ -217,7 +221,7 @@ class EvaluationReport:
         """
         if not {"fused_lightgbm", "single_source", "raw_lightgbm"} <= set(self.oof):
             return {}
-        verdict = {}
+        verdict: dict[str, dict[str, float | bool | str]] = {}
         n_folds = len(np.unique(self.folds))
         for source in sorted(set(self.sources)):
             fused = self.metric("fused_lightgbm", source, "mae_usd")
@@ -678,7 +682,7 @@ def range_rows(split: str, split_bands: SplitBands, coverage: float) -> list[dic
     for row in rows:
         if row["source"] != ALL:
             continue
-        low_b, high_b = bands[row["method"]]
+        low_b, high_b = bands[str(row["method"])]
         inside = (salary >= low_b) & (salary <= high_b)
         row["coverage_by_pay_fifth"] = [float(inside[tiers == t].mean()) for t in range(5)]
         row["median_relative_width"] = float(np.median((high_b - low_b) / point))

@@ -22,7 +22,7 @@ import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -453,7 +453,7 @@ class FeatureBuilder:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> FeatureBuilder:
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureBuilder:
         builder = cls(
             features=FeaturesConfig.model_validate(data["features"]),
             role_families=list(data["role_families"]),
@@ -483,7 +483,7 @@ def resolve_country(value: object) -> tuple[str | None, str | None]:
     return code, None
 
 
-def _number(value: object) -> float:
+def _number(value: Any) -> float:  # any cell or JSON value
     if type(value) in (int, float):  # the common case, on the serving path
         return float(value)
     try:

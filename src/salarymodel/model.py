@@ -141,8 +141,9 @@ class SalaryModel:
         matrix = row.reshape(1, -1)
         point = self.predict_log(matrix)
         estimate = float(np.exp(point[0]))
+        view = str(job["source"]) if job.get("source") else None
         if self.ranges is None:
-            return Estimate(estimate, None, None, None, None, None, job.get("source"), warnings)
+            return Estimate(estimate, None, None, None, None, None, view, warnings)
         iso2, _ = resolve_country(job.get("country"))
         low, high, support = self.ranges.bounds(self.builder, matrix, np.exp(point), [iso2])
         thin = bool(support[0] < self.ranges.thin_below)
@@ -155,7 +156,7 @@ class SalaryModel:
             coverage=self.ranges.coverage,
             support=int(support[0]),
             thin_support=thin,
-            view=str(job.get("source")) if job.get("source") else None,
+            view=view,
             warnings=warnings,
         )
 

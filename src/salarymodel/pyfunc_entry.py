@@ -9,21 +9,21 @@ MLflow for a model imports MLflow.
 from pathlib import Path
 
 import mlflow.models
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc import PythonModel, PythonModelContext
 
 from salarymodel.derivations import parse_skills
 from salarymodel.model import SalaryModel
 
 
-class SalaryPyfunc(mlflow.pyfunc.PythonModel):
+class SalaryPyfunc(PythonModel):
     """MLflow pyfunc view of a bundle: canonical records in, USD estimates out.
 
     Logged as models-from-code, so loading it through
     ``mlflow.pyfunc.load_model`` unpickles nothing either.
     """
 
-    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+    def load_context(self, context: PythonModelContext) -> None:
         self.model = SalaryModel.load(Path(context.artifacts["bundle"]))
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import mlflow
@@ -32,7 +33,7 @@ from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
-from salarymodel.config import Settings, project_root, resolve_path
+from salarymodel.config import Settings, resolve_path
 from salarymodel.model import BundleError, SalaryModel
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,14 @@ _RUNTIME_PACKAGES = ("lightgbm", "pandas", "numpy", "pydantic", "pyyaml")
 
 class RegistryError(RuntimeError):
     """The tracking store or registry cannot give what was asked."""
+
+
+def run_id_of(version: ModelVersion) -> str:
+    """The run a version was registered from; a RegistryError for a version registered
+    outside a run (MLflow's client raises a TypeError on a run id of None)."""
+    if version.run_id is None:
+        raise RegistryError(f"model version v{version.version} was not registered from a run")
+    return version.run_id
 
 
 _NOT_FOUND = ErrorCode.Name(RESOURCE_DOES_NOT_EXIST)
@@ -191,7 +200,7 @@ def decide(
             True, "no champion yet: the first version becomes champion", challenger, None
         )
     with store_errors(f"cannot read the run of champion v{current.version}"):
-        run = client.get_run(current.run_id)
+        run = client.get_run(run_id_of(current))
     comparable = all(
         run.data.tags.get(k) == challenger_tags[k] for k in (TAG_FINGERPRINT, TAG_FOLDS)
     )
@@ -334,6 +343,8 @@ def list_versions(client: MlflowClient, settings: Settings) -> list[ModelVersion
 
 def version_run(client: MlflowClient, version: ModelVersion) -> Run | None:
     """The run a version was registered from, or None when that run no longer exists."""
+    if version.run_id is None:
+        return None
     try:
         return client.get_run(version.run_id)
     except MlflowException as error:
@@ -450,14 +461,12 @@ def load_champion(
     return load_version(client, settings, current, read), current
 
 
-def run_evaluation(client: MlflowClient, version: ModelVersion) -> dict[str, object]:
+def run_evaluation(client: MlflowClient, version: ModelVersion) -> dict[str, Any]:
     """The evaluation JSON logged with a version's training run."""
+    run_id = run_id_of(version)
     with (
         tempfile.TemporaryDirectory() as tmp,
         store_errors(f"cannot read the evaluation of v{version.version}"),
     ):
-        path = client.download_artifacts(version.run_id, "evaluation.json", tmp)
+        path = client.download_artifacts(run_id, "evaluation.json", tmp)
         return json.loads(Path(path).read_text())
-
-
-__all__ = ["project_root"]

@@ -71,7 +71,9 @@ FAULT_RELOAD_WORKER_ENV = "SALARYMODEL_TEST_RELOAD_FAILS_IN_WORKER"
 def openapi_document() -> bytes:
     """The corrected OpenAPI document as JSON bytes."""
     # Built once: BentoML regenerates the whole document on every request.
-    generated = SalaryService.openapi_spec.asdict()
+    # mypy keeps a decorated class's own type (python/mypy#3135): it does not see
+    # that @bentoml.service made SalaryService a bentoml Service.
+    generated = SalaryService.openapi_spec.asdict()  # type: ignore[attr-defined]
     return json.dumps(truthful_openapi(generated, metrics=METRICS_ENABLED)).encode()
 
 
@@ -221,7 +223,9 @@ class SalaryService:
         ``worker`` is the process that answered: with several workers, an
         operator (and the reload test) can see that each serves the same version.
         """
-        return JSONResponse({**self.serving.card, "worker": os.getpid()})
+        card = self.serving.card
+        assert card is not None  # built with the ServingModel (serving.loading.ready_to_serve)
+        return JSONResponse({**card, "worker": os.getpid()})
 
     @web.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(self) -> FileResponse:
@@ -249,4 +253,7 @@ def _packaged_model() -> str | None:
     return str(models[0].tag) if models else None
 
 
-SalaryService.add_asgi_middleware(RequestGuard, openapi_document=openapi_document)
+# (a bentoml Service: see openapi_document for why mypy does not know it)
+SalaryService.add_asgi_middleware(  # type: ignore[attr-defined]
+    RequestGuard, openapi_document=openapi_document
+)

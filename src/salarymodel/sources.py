@@ -33,7 +33,6 @@ from salarymodel.derivations import RULES, RuleContext
 from salarymodel.validation import UNDECODABLE, Reason
 
 CANONICAL_SOURCE = "canonical"
-BOOKKEEPING_COLUMNS = ("row_number", "line", "repeat_id", "group_id")
 
 
 class SourceFormatError(ValueError):

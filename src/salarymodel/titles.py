@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TypeVar, cast
 
 from salarymodel.config import FeaturesConfig
 
@@ -20,6 +21,7 @@ OTHER_FAMILY = "other"
 # times); the bound keeps a long-running service's memory flat.
 MEMO_LIMIT = 50_000
 _MISSING = object()
+T = TypeVar("T")
 
 
 def _keyword_pattern(keywords: list[str]) -> re.Pattern[str]:
@@ -60,7 +62,7 @@ class TitleRules:
     def family_names(self) -> list[str]:
         return [name for name, _ in self.family_patterns] + [OTHER_FAMILY]
 
-    def _remembered(self, kind: str, title: object, compute: Callable[[object], object]) -> object:
+    def _remembered(self, kind: str, title: object, compute: Callable[[object], T]) -> T:
         if not isinstance(title, str):
             return compute(title)
         key = (kind, title)
@@ -69,7 +71,7 @@ class TitleRules:
             value = compute(title)
             if len(self._memo) < MEMO_LIMIT:
                 self._memo[key] = value
-        return value
+        return cast(T, value)  # stored under ``kind``, by the ``compute`` of that kind
 
     def role_family(self, title: object) -> str:
         """The first configured family whose keyword occurs in the title, else "other"."""

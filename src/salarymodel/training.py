@@ -222,7 +222,10 @@ def log_trained_model(
     from salarymodel.registry import log_model_bundle
 
     say = progress or (lambda _: None)
-    model.metadata["run_id"] = mlflow.active_run().info.run_id
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("logging a trained model needs an active MLflow run")
+    model.metadata["run_id"] = run.info.run_id
     metrics = _metric_dict(report) | _range_metric_dict(ranges)
     if report.backtest is not None:
         metrics |= report.backtest.metric_dict()

@@ -207,7 +207,9 @@ class NativeBooster:
                 )
             return self._contrib_row(row)
         first, second = self._halves
-        other = NativeBooster._pool.submit(second, row)
+        pool = NativeBooster._pool
+        assert pool is not None  # made with the halves, in __init__
+        other = pool.submit(second, row)
         return first(row) + other.result()
 
     def _predict_mat(self, matrix: np.ndarray, num_threads: int, contrib: bool) -> np.ndarray:

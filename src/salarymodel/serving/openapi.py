@@ -97,9 +97,9 @@ def truthful_openapi(spec: Mapping[str, Any], *, metrics: bool) -> dict[str, Any
 
     Returns a corrected copy; ``spec`` is left as it was.
     """
-    spec = json.loads(json.dumps(spec))  # a deep copy, with the status codes as strings
-    paths = spec["paths"]
-    components = spec.setdefault("components", {}).setdefault("schemas", {})
+    fixed: dict[str, Any] = json.loads(json.dumps(spec))  # a deep copy, codes as strings
+    paths = fixed["paths"]
+    components = fixed.setdefault("components", {}).setdefault("schemas", {})
     components.update(json.loads(json.dumps(ERROR_SCHEMAS)))
     if not metrics:
         paths.pop("/metrics", None)
@@ -140,4 +140,4 @@ def truthful_openapi(spec: Mapping[str, Any], *, metrics: bool) -> dict[str, Any
                 "Switched, but some workers did not confirm (named in `workers`).", "ReloadRefused"
             ),
         }
-    return spec
+    return fixed

@@ -187,8 +187,8 @@ def coordinate(
         str(p): done[p]["version"] if p in done else "no confirmation" for p in sorted(others)
     }
     missing = [p for p, v in workers.items() if v != version]
-    error = f"workers {', '.join(missing)} did not confirm the switch" if missing else None
-    return ReloadOutcome(not missing, version, workers, error)
+    unconfirmed = f"workers {', '.join(missing)} did not confirm the switch" if missing else None
+    return ReloadOutcome(not missing, version, workers, unconfirmed)
 
 
 def _wait_for(

@@ -106,16 +106,19 @@ def estimate_many(
     matrix, warnings, countries = model.builder.encode_many(jobs)
     estimate = np.exp(model.predict_log(matrix))
     n = len(jobs)
-    low = high = support = thin = None
+    low: list[int] | None = None
+    high: list[int] | None = None
+    support: list[int] | None = None
+    thin: list[bool] | None = None
     coverage = None
     if model.ranges is not None:
-        low, high, support = model.ranges.bounds(model.builder, matrix, estimate, countries)
-        thin = support < model.ranges.thin_below
+        lows, highs, counts = model.ranges.bounds(model.builder, matrix, estimate, countries)
+        flags = counts < model.ranges.thin_below
         coverage = model.ranges.coverage
-        for i in np.flatnonzero(thin).tolist():
-            warnings[i].append(model.thin_support_warning(int(support[i])))
-        low, high = _whole_dollars(low), _whole_dollars(high)
-        support, thin = support.tolist(), thin.tolist()
+        for i in np.flatnonzero(flags).tolist():
+            warnings[i].append(model.thin_support_warning(int(counts[i])))
+        low, high = _whole_dollars(lows), _whole_dollars(highs)
+        support, thin = counts.tolist(), flags.tolist()
     estimates = _whole_dollars(estimate)
     views = [job.get("source") or None for job in jobs]
     # The values are built here with their exact types: skipping validation
