@@ -93,7 +93,7 @@ async function loadModel() {
   fillDatalist("countries", vocabulary.countries.map((c) => c.name));
   currencies = card.currencies || currencies;
   fillSelect("currency", currencies.supported, null, defaults.currency || "USD");
-  fillSelect("period", allowed.period || ["year", "month"], PERIOD_NAMES, defaults.period || "year");
+  fillSelect("period", allowed.period || ["year", "month"], null, defaults.period || "year");
   preselectCurrency();
   renderSkillList();
   $("model-line").textContent = `model v${card.model_version}` + (card.trained_at ? `, trained ${card.trained_at.slice(0, 10)}` : "");
