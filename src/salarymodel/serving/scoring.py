@@ -15,6 +15,7 @@ with a 422 naming it, as it does any invalid field.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,6 @@ import numpy as np
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
-from salarymodel.config import load_settings
 from salarymodel.currency import (
     PERIODS,
     USD,
@@ -43,6 +43,7 @@ from salarymodel.serving.schemas import (
     MAX_BATCH,
     MAX_BODY_BYTES,
     MAX_SKILL_LENGTH,
+    SETTINGS,
     VIEWS,
     AmountsResponse,
     ContributionResponse,
@@ -89,20 +90,24 @@ def _whole_dollars(values: np.ndarray) -> list[int]:
     return np.rint(values).astype(np.int64).tolist()
 
 
+def _estimate_fields(serving: ServingModel, job: Mapping[str, Any]) -> dict[str, Any]:
+    result = serving.model.estimate_job(job)
+    return {
+        "estimate_usd": round(result.estimate_usd),
+        "low_usd": _dollars(result.low_usd),
+        "high_usd": _dollars(result.high_usd),
+        "coverage": result.coverage,
+        "support": result.support,
+        "thin_support": result.thin_support,
+        "view": result.view,
+        "warnings": result.warnings,
+        "model_version": serving.version,
+    }
+
+
 def estimate_one(serving: ServingModel, job: Mapping[str, Any]) -> EstimateResponse:
     """Estimate, range and warnings for one canonical job (no pandas on this path)."""
-    result = serving.model.estimate_job(job)
-    return EstimateResponse.model_construct(
-        estimate_usd=round(result.estimate_usd),
-        low_usd=_dollars(result.low_usd),
-        high_usd=_dollars(result.high_usd),
-        coverage=result.coverage,
-        support=result.support,
-        thin_support=result.thin_support,
-        view=result.view,
-        warnings=result.warnings,
-        model_version=serving.version,
-    )
+    return EstimateResponse.model_construct(**_estimate_fields(serving, job))
 
 
 # ----- currency, period and the person's own pay -------------------------------------------
@@ -134,9 +139,11 @@ def request_terms(serving: ServingModel, request: EstimateRequest) -> Terms:
     try:
         if request.current_salary is None:
             return Terms(table.rate(request.currency, request.year), request.period)
+        # The settings read when the worker started (load_settings() resolves
+        # paths on the file system each call: ~50 µs a request).
         usd, rate = pay_in_usd(
             request.current_salary, request.currency, request.period, request.year, table,
-            load_settings().validation,
+            SETTINGS.validation,
         )  # fmt: skip
     except UnknownCurrency as error:
         raise refusal("currency", str(error), request.currency) from None
@@ -172,53 +179,58 @@ def _local(usd: float | None, terms: Terms) -> float | None:
     return None if usd is None else round(from_usd_yearly(usd, terms.rate, terms.period))
 
 
-def with_terms(estimate: EstimateResponse, terms: Terms) -> PredictResponse:
-    """``estimate`` with its amounts in the request's currency and period, and where the
-    person's pay falls in the job's predicted distribution (when given)."""
-    rate = terms.rate
+@functools.lru_cache(maxsize=256)
+def _rate_response(rate: Rate) -> ExchangeRateResponse:
+    # One per rate: answers share it (nothing changes it once built).
+    return ExchangeRateResponse.model_construct(
+        currency=rate.currency, per_usd=rate.per_usd, year=rate.year, records=rate.records
+    )
+
+
+def with_terms(estimate: Mapping[str, Any], terms: Terms) -> dict[str, Any]:
+    """The fields of an answer beyond the USD ``estimate`` (fields of ``EstimateResponse``):
+    its ``amounts`` in the request's currency and period and, when the person gave
+    their pay, where it falls in the job's predicted distribution (``current_salary``)."""
+    low, high, coverage = estimate["low_usd"], estimate["high_usd"], estimate["coverage"]
     amounts = AmountsResponse.model_construct(
-        currency=rate.currency,
+        currency=terms.rate.currency,
         period=terms.period,
-        estimate=_local(estimate.estimate_usd, terms),
-        low=_local(estimate.low_usd, terms),
-        high=_local(estimate.high_usd, terms),
+        estimate=_local(estimate["estimate_usd"], terms),
+        low=_local(low, terms),
+        high=_local(high, terms),
         base=None,
-        exchange_rate=ExchangeRateResponse.model_construct(
-            currency=rate.currency, per_usd=rate.per_usd, year=rate.year, records=rate.records
-        ),
+        exchange_rate=_rate_response(terms.rate),
     )
-    position, warnings = None, estimate.warnings
-    if terms.salary_usd is not None:
-        if estimate.low_usd is None or estimate.high_usd is None or estimate.coverage is None:
-            warnings = [*warnings, "no calibrated range: where current_salary falls is unknown"]
-        else:
-            percentile = salary_percentile(
-                terms.salary_usd, estimate.estimate_usd, estimate.low_usd, estimate.high_usd,
-                estimate.coverage,
-            )  # fmt: skip
-            position = SalaryPositionResponse.model_construct(
-                amount=terms.salary,
-                usd_per_year=round(terms.salary_usd),
-                percentile=round(percentile, 1),
-                reading=percentile_reading(percentile),
-            )
-    return PredictResponse.model_construct(
-        **{**dict(estimate), "warnings": warnings}, amounts=amounts, current_salary=position
+    if terms.salary_usd is None:
+        return {"amounts": amounts, "current_salary": None}
+    if low is None or high is None or coverage is None:
+        warning = "no calibrated range: where current_salary falls is unknown"
+        return {"amounts": amounts, "current_salary": None,
+                "warnings": [*estimate["warnings"], warning]}  # fmt: skip
+    percentile = salary_percentile(terms.salary_usd, estimate["estimate_usd"], low, high, coverage)
+    position = SalaryPositionResponse.model_construct(
+        amount=terms.salary,
+        usd_per_year=round(terms.salary_usd),
+        percentile=round(percentile, 1),
+        reading=percentile_reading(percentile),
     )
+    return {"amounts": amounts, "current_salary": position}
 
 
 def predict_one(
     serving: ServingModel, job: Mapping[str, Any], terms: Terms = USD_YEARLY
 ) -> PredictResponse:
     """Estimate, range, warnings, amounts in ``terms`` and where the person's pay falls."""
-    return with_terms(estimate_one(serving, job), terms)
+    fields = _estimate_fields(serving, job)
+    return PredictResponse.model_construct(**(fields | with_terms(fields, terms)))
 
 
 def explain_one(
     serving: ServingModel, job: Mapping[str, Any], terms: Terms = USD_YEARLY
 ) -> ExplanationResponse:
     """The estimate for one job with each concept's contribution (TreeSHAP, grouped by concept)."""
-    estimate = predict_one(serving, job, terms)
+    fields = _estimate_fields(serving, job)
+    fields |= with_terms(fields, terms)
     explanation = serving.explainer.explain_job(job)
     contributions = [
         ContributionResponse.model_construct(
@@ -231,10 +243,8 @@ def explain_one(
         for c in explanation.contributions
     ]
     base = round(explanation.base_usd)
-    estimate.amounts.base = _local(base, terms)
-    return ExplanationResponse.model_construct(
-        **dict(estimate), base_usd=base, contributions=contributions
-    )
+    fields["amounts"].base = _local(base, terms)
+    return ExplanationResponse.model_construct(**fields, base_usd=base, contributions=contributions)
 
 
 def estimate_many(
@@ -326,7 +336,7 @@ def model_card(serving: ServingModel) -> dict[str, Any]:
 
 def served_pay(serving: ServingModel) -> ServedPay:
     """What the served model accepts as a person's pay, for the OpenAPI document."""
-    limits = load_settings().validation
+    limits = SETTINGS.validation
     table = currencies(serving)
     default_year = EstimateRequest.model_fields["year"].get_default(call_default_factory=True)
     return ServedPay(
