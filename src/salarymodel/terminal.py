@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,13 +28,43 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+# Where a word too long for its column may break: after "_", ".." or "/"
+# ("calibrated_" + "in_time", "2023-04.." + "2023-06"); never inside a number.
+_BREAKS = re.compile(r".+?(?:_|\.\.|/)|.+")
 
-def _floors(columns: Sequence[Sequence[str]]) -> list[int]:
-    return [max((len(w) for text in cells for w in text.split()), default=1) for cells in columns]
+
+def pieces(word: str) -> list[str]:
+    """A word cut after each of its break points ("_", "..", "/")."""
+    return _BREAKS.findall(word) or [word]
+
+
+def wrap(text: str, width: int) -> str:
+    """``text`` in lines of at most ``width`` characters, broken at spaces, and a word
+    longer than that at its break points (a piece longer still stays whole)."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        for k, part in enumerate([word] if len(word) <= width else pieces(word)):
+            joined = f"{line} {part}" if line and k == 0 else line + part
+            if line and len(joined) > width:
+                lines.append(line)
+                line = part
+            else:
+                line = joined
+    return "\n".join([*lines, line] if line else lines)
+
+
+def _floors(columns: Sequence[Sequence[str]], whole: bool = False) -> list[int]:
+    # The longest word of each column (``whole``) or the longest piece of one.
+    return [
+        max((len(p) for text in cells for w in text.split()
+             for p in ([w] if whole else pieces(w))), default=1)
+        for cells in columns
+    ]  # fmt: skip
 
 
 def gap(columns: Sequence[Sequence[str]], available: int) -> int:
-    """Spaces between two columns: two, or one when two would not let every word fit."""
+    """Spaces between two columns: two, or one when two would not let every piece fit."""
     return 2 if sum(_floors(columns)) + 2 * (len(columns) - 1) <= available else 1
 
 
@@ -41,18 +72,19 @@ def column_widths(columns: Sequence[Sequence[str]], available: int) -> list[int]
     """Widths for columns of plain cell texts (header first) within ``available`` characters.
 
     Each column starts at its widest cell; while the total is too wide, the
-    column with the most room above its longest word gives up one character.
-    A table whose longest words alone are too wide keeps them (a terminal then
-    wraps the line; nothing is cut).
+    column with the most room above its longest word gives up one character,
+    then (words alone being too wide) above its longest piece. A table whose
+    pieces alone are too wide keeps them (a terminal then wraps the line;
+    nothing is cut).
     """
-    floor = _floors(columns)
     widths = [max((len(text) for text in cells), default=1) for cells in columns]
     budget = available - gap(columns, available) * (len(columns) - 1)
-    while sum(widths) > budget:
-        slack, i = max((w - f, i) for i, (w, f) in enumerate(zip(widths, floor, strict=True)))
-        if slack <= 0:
-            break
-        widths[i] -= 1
+    for floor in (_floors(columns, whole=True), _floors(columns)):
+        while sum(widths) > budget:
+            slack, i = max((w - f, i) for i, (w, f) in enumerate(zip(widths, floor, strict=True)))
+            if slack <= 0:
+                break
+            widths[i] -= 1
     return widths
 
 
@@ -67,7 +99,8 @@ def fitted_table(
     """A table of ``rows`` (cells may hold Rich markup) that fits ``width`` characters.
 
     Columns named in ``left`` are left-aligned, the others (numbers) right-aligned;
-    ``styles`` gives each row's style (``None`` for none).
+    ``styles`` gives each row's style (``None`` for none). Cells are wrapped here
+    (:func:`wrap`), so Rich never has to cut one.
     """
     plain = [[Text.from_markup(cell).plain for cell in row] for row in rows]
     columns = [[header, *(row[i] for row in plain)] for i, header in enumerate(headers)]
@@ -85,9 +118,11 @@ def fitted_table(
     )
     for header, size in zip(headers, widths, strict=True):
         justify = "left" if header in left else "right"
-        table.add_column(header, justify=justify, width=size, overflow="fold")
-    for i, row in enumerate(rows):
-        table.add_row(*row, style=styles[i] if styles else None)
+        table.add_column(wrap(header, size), justify=justify, width=size, overflow="fold")
+    for i, (row, text) in enumerate(zip(rows, plain, strict=True)):
+        # A cell with markup (a short colored word) is left to Rich.
+        cells = [c if c != p else wrap(c, w) for c, p, w in zip(row, text, widths, strict=True)]
+        table.add_row(*cells, style=styles[i] if styles else None)
     return table
 
 
