@@ -59,12 +59,14 @@ def make_bare_app():
     app = FastAPI()
 
     @app.post("/predict")
-    async def predict(job: schemas.JobRequest) -> schemas.EstimateResponse:
-        return svc.estimate_one(serving, svc.canonical_job(job, serving.default_view))
+    async def predict(job: schemas.EstimateRequest) -> schemas.PredictResponse:
+        terms = svc.request_terms(serving, job)
+        return svc.predict_one(serving, svc.canonical_job(job, serving.default_view), terms)
 
     @app.post("/explain")
-    async def explain(job: schemas.JobRequest) -> schemas.ExplanationResponse:
-        return svc.explain_one(serving, svc.canonical_job(job, serving.default_view))
+    async def explain(job: schemas.EstimateRequest) -> schemas.ExplanationResponse:
+        terms = svc.request_terms(serving, job)
+        return svc.explain_one(serving, svc.canonical_job(job, serving.default_view), terms)
 
     @app.post("/predict_batch")
     def predict_batch(batch: schemas.BatchRequest) -> list[schemas.EstimateResponse]:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -178,3 +182,99 @@ def test_explain_then_report_write_their_files(trained, tmp_path) -> None:
     assert "premium" in html.lower()
     # the champion's held-out accuracy is stated in plain words
     assert "median error" in html
+
+
+# ----- where a salary falls, in its currency ------------------------------------------------
+def test_predict_adds_a_percentile_for_a_salary_column(trained, aijobs_raw, tmp_path) -> None:
+    from salarymodel.ranges import salary_percentile
+
+    picks = [aijobs_raw[aijobs_raw["salary_currency"] == c].sample(2, random_state=5)
+             for c in ("EUR", "GBP", "USD")]  # fmt: skip
+    rows = pd.concat(picks, ignore_index=True)
+    rows["current_salary"], rows["currency"] = rows["salary"], rows["salary_currency"]
+    rows["period"] = ""
+    same_job = pd.concat([rows.iloc[[4]]] * 4, ignore_index=True)
+    same_job["current_salary"] = ["30000", "60000", "120000", "240000"]
+    same_job["currency"] = "USD"
+    bad = pd.concat([rows.iloc[[0]]] * 6, ignore_index=True)
+    bad["current_salary"] = ["-5", "lots", "50000", "50000", "9000000000", ""]
+    bad["currency"] = ["EUR", "EUR", "CNY", "EUR", "USD", "EUR"]
+    bad["period"] = ["", "", "", "week", "", ""]
+    pd.concat([rows, same_job, bad], ignore_index=True).to_csv(tmp_path / "in.csv", index=False)
+    result = _invoke(
+        "predict", "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv")
+    )
+    assert "10 rows have a percentile" in result.output
+    out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    assert (pd.to_numeric(out["estimate_usd"]) > 10_000).all()  # a bad pay blocks no estimate
+    good = out.iloc[:10]
+    assert (good["error"] == "").all()
+    percentile = pd.to_numeric(good["percentile"])
+    assert percentile.between(0, 100).all()
+    assert percentile.iloc[6:10].is_monotonic_increasing and percentile.iloc[6] < percentile.iloc[9]
+    usd = 240_000.0  # the last same-job row, in USD a year
+    last = good.iloc[9]
+    expected = salary_percentile(usd, last["estimate_usd"], last["low_usd"], last["high_usd"],
+                                 last["coverage"])  # fmt: skip
+    assert percentile.iloc[9] == pytest.approx(expected, abs=0.1)
+    errors = out["error"].iloc[10:].tolist()
+    assert errors[0].startswith("line 12: current_salary = '-5'") and "positive" in errors[0]
+    assert errors[1] == "line 13: current_salary = 'lots': not a number"
+    assert errors[2].startswith("line 14: currency = 'CNY'") and "allowed: USD" in errors[2]
+    assert errors[3].startswith("line 15: period = 'week'") and "year, month" in errors[3]
+    assert errors[4].startswith("line 16: current_salary = '9000000000'")
+    assert "not a plausible salary" in errors[4]
+    assert errors[5] == "" and out["percentile"].iloc[15] == ""  # no pay given: nothing to say
+
+
+# ----- what the CLI prints, in a pipe --------------------------------------------------------
+def _piped(root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    env["SALARYMODEL_ROOT"] = str(root)
+    command = [str(Path(sys.executable).parent / "salarymodel"), *args]
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def _strict_json(text: str):
+    def refuse(name: str) -> None:
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_listing_commands_fit_80_columns_and_print_strict_json(trained) -> None:
+    table = _piped(trained, "versions").stdout
+    lines = table.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in table
+    for word in ("version", "created", "origin", "MAE", "held-out", "parent", "data"):
+        assert word in table
+    assert _strict_json(_piped(trained, "versions", "--json").stdout)[0]["version"] == "1"
+    evaluated = _piped(trained, "evaluate").stdout
+    assert max(len(line) for line in evaluated.splitlines()) <= 80 and "…" not in evaluated
+    for word in ("fused_lightgbm", "postings", "calibrated", "constant_usd", "constant_log"):
+        assert word in evaluated.split()
+    payload = _strict_json(_piped(trained, "evaluate", "--json").stdout)
+    assert payload["model_version"] == "1" and payload["ranges"]
+
+
+def test_drift_prints_json_and_plain_progress_lines_in_a_pipe(trained, aijobs_raw, tmp_path):
+    aijobs_raw.sample(300, random_state=9).to_csv(tmp_path / "new.csv", index=False)
+    done = _piped(trained, "drift", "--data", str(tmp_path / "new.csv"),
+                  "--output", str(tmp_path / "drift"), "--json")  # fmt: skip
+    report = _strict_json(done.stdout)
+    assert 250 < report["new_rows"] <= 300 and report["features"]  # 300 rows less repeats
+    steps = [line for line in done.stderr.splitlines() if line.startswith("[")]
+    said = [re.fullmatch(r"\[ *(\d+\.\d) s\] (.+)", line) for line in steps]
+    assert all(said), steps
+    assert [m.group(2) for m in said] == [
+        "loading the champion",
+        "reading new.csv",
+        "loading the training data",
+        "measuring drift",
+        "done",
+    ]
+    seconds = [float(m.group(1)) for m in said]
+    assert seconds == sorted(seconds) and seconds[-1] > 0
+    assert "⠋" not in done.stderr  # no spinner frames in a log

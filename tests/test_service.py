@@ -312,6 +312,99 @@ def test_batch_over_10000_jobs_gets_422(client) -> None:
     assert invalid.json()["detail"][0]["field"] == "jobs[1].remote_ratio"
 
 
+# ----- the person's pay, currency and period --------------------------------------------------
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"current_salary": -5}, "current_salary", "greater than 0"),
+        ({"current_salary": 0}, "current_salary", "greater than 0"),
+        ({"current_salary": "50000"}, "current_salary", "valid number"),
+        ({"current_salary": 1e9}, "current_salary", "not a plausible salary"),
+        # 300 a month is 3,600 USD a year: below validation.salary_usd_min once yearly
+        ({"current_salary": 300, "period": "month"}, "current_salary", "3,600 USD a year"),
+        ({"current_salary": 200, "currency": "EUR"}, "current_salary", "not a plausible"),
+        ({"currency": "CNY"}, "currency", "allowed: USD, AUD"),
+        ({"currency": "euro", "current_salary": 50_000}, "currency", "not a supported currency"),
+        ({"period": "week"}, "period", "year, month"),
+    ],
+)
+def test_an_implausible_salary_or_unknown_currency_gets_422_naming_the_field(
+    client, change: dict, field: str, words: str
+) -> None:
+    for route in ("/predict", "/explain"):
+        answer = client.post(route, json={**JOB, **change})
+        assert answer.status_code == 422, answer.text
+        body = answer.json()
+        assert [d["field"] for d in body["detail"]] == [field]
+        assert words in body["error"] and body["error"].startswith(f"invalid request: {field}: ")
+
+
+def test_amounts_come_in_the_requests_currency_and_period(client) -> None:
+    card = client.get("/model").json()["currencies"]
+    eur = card["rates"]["EUR"]
+    assert eur["year"] == 2024 and 0.85 < eur["per_usd"] < 0.95  # the survey's own 2024 rate
+    usd = client.post("/predict", json=JOB).json()
+    assert usd["amounts"]["currency"] == "USD" and usd["amounts"]["estimate"] == usd["estimate_usd"]
+    assert usd["current_salary"] is None
+    body = client.post("/predict", json={**JOB, "currency": "eur", "period": "Month"}).json()
+    amounts = body["amounts"]
+    assert (amounts["currency"], amounts["period"]) == ("EUR", "month")
+    assert amounts["exchange_rate"] == {"currency": "EUR", **eur}
+    for name in ("estimate", "low", "high"):
+        assert amounts[name] == pytest.approx(body[f"{name}_usd"] * eur["per_usd"] / 12, abs=1)
+    # A year the survey has an older rate for converts at that rate, and says so.
+    older = client.post("/predict", json={**JOB, "currency": "EUR", "year": 2021}).json()
+    assert older["amounts"]["exchange_rate"]["year"] == 2021
+    assert older["amounts"]["exchange_rate"]["per_usd"] != eur["per_usd"]
+    explained = client.post("/explain", json={**JOB, "currency": "GBP"}).json()
+    shares = sum(c["amount"] for c in explained["contributions"])
+    local = explained["amounts"]
+    assert shares == pytest.approx(
+        local["estimate"] - local["base"], abs=len(explained["contributions"])
+    )
+
+
+def test_a_salary_at_the_estimate_is_the_50th_percentile_and_more_pay_ranks_higher(client):
+    estimate = client.post("/predict", json=JOB).json()["estimate_usd"]
+    at = client.post("/predict", json={**JOB, "current_salary": estimate}).json()["current_salary"]
+    assert at["percentile"] == 50.0
+    assert at["reading"] == "about the 50th percentile: 50% of similar jobs pay more"
+    seen = []
+    for salary in (20_000, 60_000, estimate * 0.9, estimate * 1.1, 250_000, 900_000):
+        body = client.post("/explain", json={**JOB, "current_salary": salary}).json()
+        seen.append(body["current_salary"]["percentile"])
+    assert seen == sorted(seen) and seen[0] < 50 < seen[-1]
+    # The same pay given per month in euros falls where its yearly dollars do.
+    rate = client.get("/model").json()["currencies"]["rates"]["EUR"]["per_usd"]
+    monthly = {**JOB, "current_salary": estimate * rate / 12, "currency": "EUR", "period": "month"}
+    position = client.post("/predict", json=monthly).json()["current_salary"]
+    assert position["percentile"] == pytest.approx(50.0, abs=0.1)
+    assert position["usd_per_year"] == pytest.approx(estimate, abs=1)
+
+
+@pytest.mark.parametrize(
+    ("percentile", "reading"),
+    [
+        (30.2, "about the 30th percentile: 70% of similar jobs pay more"),
+        (1.4, "about the 1st percentile: 99% of similar jobs pay more"),
+        (22.0, "about the 22nd percentile: 78% of similar jobs pay more"),
+        (13.0, "about the 13th percentile: 87% of similar jobs pay more"),
+        (0.2, "below the 1st percentile: more than 99% of similar jobs pay more"),
+        (99.7, "above the 99th percentile: fewer than 1% of similar jobs pay more"),
+    ],
+)
+def test_the_reading_says_the_percentile_in_words(percentile: float, reading: str) -> None:
+    from salarymodel.serving.scoring import percentile_reading
+
+    assert percentile_reading(percentile) == reading
+
+
+def test_the_batch_stays_in_usd_and_says_so(client) -> None:
+    answer = client.post("/predict_batch", json={"jobs": [JOB, {**JOB, "currency": "EUR"}]})
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["field"] == "jobs[1].currency"
+
+
 # ----- /predict_batch ----------------------------------------------------------------------------
 @pytest.mark.parametrize("n", [5, 90])  # row by row below 64 jobs, vectorised from 64
 def test_batch_answers_as_single_requests_do_in_order(client, n: int) -> None:
@@ -375,13 +468,28 @@ def test_model_describes_version_data_metrics_and_vocabulary(client, champion) -
     assert card["allowed"]["remote_ratio"] == [0, 50, 100]
     assert card["limits"]["batch_jobs"] == 10_000
     assert card["defaults"]["country"] == "US"
+    assert (card["defaults"]["currency"], card["defaults"]["period"]) == ("USD", "year")
+    currencies = card["currencies"]
+    assert card["allowed"]["currency"] == currencies["supported"] == model.currency.supported
+    assert currencies["by_country"]["DE"] == "EUR" and currencies["by_country"]["GB"] == "GBP"
 
 
-def test_health_readiness_and_openapi(client) -> None:
+def test_health_readiness_and_openapi(client, champion) -> None:
     assert client.get("/readyz").status_code == 200
     assert client.get("/livez").status_code == 200
     spec = client.get("/docs.json").json()
     assert {"/predict", "/predict_batch", "/explain"} <= set(spec["paths"])
+    # The served model's currencies, and one salary bound per currency, year span and period.
+    body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    request = spec["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[1]]
+    model, _ = champion
+    assert request["properties"]["currency"]["enum"] == model.currency.supported
+    cases = request["anyOf"]
+    usd_year = next(c for c in cases if c["properties"]["currency"]["enum"] == ["USD"]
+                    and c["properties"]["period"]["enum"] == ["year"])  # fmt: skip
+    salary = usd_year["properties"]["current_salary"]["anyOf"][0]
+    assert (salary["minimum"], salary["maximum"]) == (5000, 5_000_000)
+    assert "required" not in usd_year  # the defaults: no field needs naming
 
 
 def test_web_page_and_assets_are_served_locally(client) -> None:
@@ -463,7 +571,8 @@ def test_exported_model_is_plain_files_and_loads_the_same(url: str, root: Path, 
     model, version = champion
     stored = root / "bentoml_home" / "models" / "salarymodel" / f"v{version.version}"
     files = {p.name for p in stored.rglob("*") if p.is_file()}
-    assert {"booster.txt", "features.json", "metadata.json", "serving_info.json"} <= files
+    assert {"booster.txt", "features.json", "metadata.json", "serving_info.json",
+            "currency.json"} <= files  # fmt: skip
     assert not {f for f in files if f.endswith((".pkl", ".pickle", ".joblib"))}
     from salarymodel.model import SalaryModel
 

@@ -103,23 +103,31 @@ def test_form_shows_estimate_range_and_explanation(browser, url: str, tmp_path: 
         box.click()
     chips = browser.find_elements(By.CSS_SELECTOR, "#chosen-skills .chip")
     assert sorted(chip.text.strip() for chip in chips) == sorted(chosen)
+    # Germany's residents in the survey were mostly paid in euros: the page preselects EUR.
+    assert Select(browser.find_element(By.ID, "currency")).first_selected_option.text == "EUR"
     browser.find_element(By.ID, "submit").click()
     _wait(browser, lambda b: b.find_element(By.ID, "answer").is_displayed())
 
     shown = browser.find_element(By.ID, "estimate").text
-    assert re.fullmatch(r"\$[\d,]+", shown), shown
+    assert re.fullmatch(r"€[\d,]+", shown), shown
     job = {
         "job_title": "Senior Machine Learning Engineer",
         "country": "Germany",
         "remote_ratio": 100,
         "skills": chosen,
         **{k: Select(browser.find_element(By.ID, k)).first_selected_option.get_attribute("value")
-           for k in ("experience_level", "company_size", "employment_type", "view")},
+           for k in ("experience_level", "company_size", "employment_type", "view", "currency",
+                     "period")},
     }  # fmt: skip
     expected = httpx.post(f"{url}/explain", json=job, timeout=30).json()
-    assert shown == f"${expected['estimate_usd']:,.0f}"
-    assert browser.find_element(By.ID, "low").text == f"${expected['low_usd']:,.0f}"
-    assert browser.find_element(By.ID, "high").text == f"${expected['high_usd']:,.0f}"
+    amounts = expected["amounts"]
+    assert shown == f"€{amounts['estimate']:,.0f}"
+    assert browser.find_element(By.ID, "low").text == f"€{amounts['low']:,.0f}"
+    assert browser.find_element(By.ID, "high").text == f"€{amounts['high']:,.0f}"
+    usd_line = browser.find_element(By.ID, "usd-line").text
+    assert f"${expected['estimate_usd']:,.0f} per year in USD" in usd_line
+    rate_line = browser.find_element(By.ID, "rate-line").text
+    assert f"{amounts['exchange_rate']['year']} rate" in rate_line
     bars = browser.find_elements(By.CSS_SELECTOR, "#chart .bar-row")
     assert 3 <= len(bars) <= 11
     first = bars[0].find_element(By.CSS_SELECTOR, ".bar-label").text
@@ -127,6 +135,52 @@ def test_form_shows_estimate_range_and_explanation(browser, url: str, tmp_path: 
     widths = [b.size["width"] for b in browser.find_elements(By.CSS_SELECTOR, "#chart .bar")]
     assert max(widths) > 50  # the largest contribution is drawn, not a hairline
     browser.save_screenshot(str(tmp_path / "page.png"))
+
+
+def test_current_salary_is_marked_on_the_range_in_the_chosen_currency(
+    browser, url: str, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    _open_form(browser, url)
+    country = browser.find_element(By.ID, "country")
+    country.clear()
+    country.send_keys("United Kingdom")
+    assert Select(browser.find_element(By.ID, "currency")).first_selected_option.text == "GBP"
+    Select(browser.find_element(By.ID, "period")).select_by_value("month")
+    browser.find_element(By.ID, "current_salary").send_keys("4000")
+    browser.find_element(By.ID, "submit").click()
+    _wait(browser, lambda b: b.find_element(By.ID, "you-line").is_displayed())
+
+    chosen = {
+        k: Select(browser.find_element(By.ID, k)).first_selected_option.get_attribute("value")
+        for k in ("experience_level", "company_size", "employment_type", "view")
+    }
+    job = {"job_title": "Data Scientist", "country": "United Kingdom", "currency": "GBP",
+           "period": "month", "current_salary": 4000, "remote_ratio": 0, **chosen}  # fmt: skip
+    expected = httpx.post(f"{url}/explain", json=job, timeout=30).json()
+    shown = browser.find_element(By.ID, "estimate").text
+    assert shown == f"£{expected['amounts']['estimate']:,.0f}"
+    assert browser.find_element(By.ID, "per").text == "per month"
+    you = browser.find_element(By.ID, "you-line").text
+    assert you == f"Your pay, £4,000 per month: {expected['current_salary']['reading']}."
+    pin = browser.find_element(By.ID, "range-you")
+    band = browser.find_element(By.ID, "range-band")
+    assert pin.is_displayed()
+    # The pin sits where the pay falls: left of the band's middle when below the estimate.
+    middle = band.location["x"] + band.size["width"] / 2
+    below = expected["current_salary"]["usd_per_year"] < expected["estimate_usd"]
+    assert (pin.location["x"] < middle) is below
+    browser.save_screenshot(str(tmp_path / "current-salary.png"))
+    # A salary the service refuses is named on the page, and the pin goes away on the next answer.
+    salary = browser.find_element(By.ID, "current_salary")
+    salary.clear()
+    salary.send_keys("30")
+    browser.find_element(By.ID, "submit").click()
+    error = browser.find_element(By.ID, "form-error")
+    _wait(browser, lambda b: error.is_displayed() and "current_salary" in error.text)
+    assert "not a plausible salary" in error.text
 
 
 def test_form_reports_the_services_validation_error(browser, url: str) -> None:

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from salarymodel.config import ConfigError, load_settings, load_sources
+from salarymodel.terminal import fitted_table, json_text, steps
 
 # Imports follow use: each command imports what it needs when it runs, so
 # `salarymodel --help` loads none of pandas, LightGBM, MLflow, SHAP or BentoML.
@@ -58,48 +58,35 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 def evaluation_table(rows: list[dict], title: str) -> Table:
     """A Rich table of CV metrics: one line per model and source."""
-    table = Table(title=title)
-    for column in ("model", "source", "n", "R² (log)", "MAE (USD)", "MdAPE (%)"):
-        table.add_column(column, justify="left" if column in ("model", "source") else "right")
-    for row in rows:
-        style = "bold" if row["model"] == "fused_lightgbm" else None
-        table.add_row(
-            row["model"],
-            row["source"],
-            f"{row['n']:,}",
-            f"{row['r2_log']:.3f}",
-            f"{row['mae_usd']:,.0f}",
-            f"{row['mdape']:.1f}",
-            style=style,
-        )
-    return table
+    cells = [
+        (row["model"], row["source"], f"{row['n']:,}", f"{row['r2_log']:.3f}",
+         f"{row['mae_usd']:,.0f}", f"{row['mdape']:.1f}")
+        for row in rows
+    ]  # fmt: skip
+    headers = ("model", "source", "n", "R² (log)", "MAE (USD)", "MdAPE (%)")
+    styles = ["bold" if row["model"] == "fused_lightgbm" else None for row in rows]
+    return fitted_table(title, headers, cells, stdout.width, ("model", "source"), styles)
 
 
 def ranges_table(rows: list[dict], title: str) -> Table:
     """A Rich table of range coverage and width per split, method and source."""
-    table = Table(title=title)
-    columns = ("split", "method", "source", "n", "coverage", "below", "above",
-               "mean width (USD)", "width at target (USD)", "coverage by pay fifth")  # fmt: skip
-    for column in columns:
-        table.add_column(
-            column, justify="left" if column in ("split", "method", "source") else "right"
-        )
+    cells = []
     for row in rows:
         fifths = row.get("coverage_by_pay_fifth")
-        table.add_row(
-            row["split"],
-            row["method"],
-            row["source"],
-            f"{row['n']:,}",
-            f"{row['coverage']:.3f}",
-            f"{row['below_low']:.3f}" if "below_low" in row else "",
-            f"{row['above_high']:.3f}" if "above_high" in row else "",
-            f"{row['mean_width_usd']:,.0f}",
-            f"{row['width_at_target_usd']:,.0f}",
-            " ".join(f"{v:.2f}" for v in fifths) if isinstance(fifths, list) else "",
-            style="bold" if row["method"] == "calibrated" else None,
-        )
-    return table
+        cells.append(
+            (row["split"], row["method"], row["source"], f"{row['n']:,}",
+             f"{row['coverage']:.3f}",
+             f"{row['below_low']:.3f}" if "below_low" in row else "",
+             f"{row['above_high']:.3f}" if "above_high" in row else "",
+             f"{row['mean_width_usd']:,.0f}", f"{row['width_at_target_usd']:,.0f}",
+             " ".join(f"{100 * v:.0f}" for v in fifths) if isinstance(fifths, list) else "")
+        )  # fmt: skip
+    # "in range" (the coverage): a header word as short as its values, so the
+    # ten columns fit 80 characters.
+    headers = ("split", "method", "source", "n", "in range", "below", "above", "mean width (USD)",
+               "width at target (USD)", "in range by pay fifth (%)")  # fmt: skip
+    styles = ["bold" if row["method"] == "calibrated" else None for row in rows]
+    return fitted_table(title, headers, cells, stdout.width, ("split", "method", "source"), styles)
 
 
 def backtest_table(rows: list[dict], title: str, folds: bool = True) -> Table:
@@ -148,19 +135,11 @@ def train(
             raise _fail(f"--data expects NAME=PATH, got {item!r}")
         paths[name] = Path(path)
     models = None if baselines else ("fused_lightgbm",)
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
-    ) as bar:
-        task = bar.add_task("training", total=None)
+    with steps(console, "training") as say:
         try:
             kwargs = {"models": models} if models else {}
             result = run_training(
-                settings,
-                sources,
-                paths=paths,
-                sample=sample,
-                progress=lambda text: bar.update(task, description=text),
-                **kwargs,
+                settings, sources, paths=paths, sample=sample, progress=say, **kwargs
             )
         except (SourceFormatError, RegistryError) as error:
             raise _fail(str(error)) from error
@@ -229,7 +208,7 @@ def evaluate(
         raise _fail(str(error)) from error
     payload = {"model_version": str(current.version), "run_id": current.run_id, **evaluation}
     if as_json:
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        sys.stdout.write(json_text(payload))
         return
     stdout.print(evaluation_table(evaluation["table"], f"Champion v{current.version}: CV"))
     if evaluation.get("backtest"):
@@ -265,10 +244,15 @@ def predict(
     except (SourceFormatError, RegistryError) as error:
         raise _fail(str(error)) from error
     errors = int((scored["error"] != "").sum())
+    estimated = int(scored["estimate_usd"].notna().sum())
     console.print(
-        f"scored {len(scored) - errors:,} of {len(scored):,} rows with model v{version.version}"
+        f"scored {estimated:,} of {len(scored):,} rows with model v{version.version}"
         f"; {errors:,} rows have an error (see the 'error' column) -> {output_path}"
     )
+    if "percentile" in scored:
+        column = settings.prediction.salary_column
+        console.print(f"{int(scored['percentile'].notna().sum()):,} rows have a percentile "
+                      f"(where '{column}' falls among similar jobs)")  # fmt: skip
 
 
 @app.command()
@@ -291,7 +275,7 @@ def explain(
         data = load_training_data(settings, sources)
     except (SourceFormatError, RegistryError) as error:
         raise _fail(str(error)) from error
-    with console.status("explaining the champion with SHAP"):
+    with steps(console, "explaining the champion with SHAP"):
         table, paths = write_global_explanations(
             Explainer.from_model(model),
             data.records,
@@ -301,17 +285,14 @@ def explain(
             seed=settings.evaluation.seed,
         )
     skills = table[table["concept"].str.startswith("skill: ")].nlargest(10, "count")
-    summary = Table(title=f"Champion v{version.version}: top skill premiums (sample counts)")
-    for column in ("skill", "premium", "USD at median", "n"):
-        summary.add_column(column, justify="left" if column == "skill" else "right")
-    for row in skills.itertuples():
-        summary.add_row(
-            row.concept.removeprefix("skill: "),
-            f"{row.mean_premium_pct:+.1f}%",
-            f"{row.dollars_at_median:+,.0f}",
-            f"{row.count:,}",
-        )
-    stdout.print(summary)
+    cells = [
+        (row.concept.removeprefix("skill: "), f"{row.mean_premium_pct:+.1f}%",
+         f"{row.dollars_at_median:+,.0f}", f"{row.count:,}")
+        for row in skills.itertuples()
+    ]  # fmt: skip
+    title = f"Champion v{version.version}: top skill premiums (sample counts)"
+    headers = ("skill", "premium", "USD at median", "n")
+    stdout.print(fitted_table(title, headers, cells, stdout.width, ("skill",)))
     console.print(f"wrote {len(paths)} files to {output}")
 
 
@@ -492,16 +473,7 @@ def retrain(
     from salarymodel.sources import SourceFormatError
 
     settings, sources = load_settings(), load_sources()
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
-    ) as bar:
-        task = bar.add_task("retraining", total=None)
-
-        def say(text: str) -> None:
-            bar.update(task, description=text)
-            if not console.is_terminal:
-                console.print(f"... {text}")
-
+    with steps(console, "retraining") as say:
         try:
             result = run_retrain(settings, sources, data, source, sample, progress=say)
         except (SourceFormatError, RegistryError) as error:
@@ -514,12 +486,13 @@ def retrain(
         "records already in the training data (merged as one)"
     )
     _print_drift(result.drift, result.folder)
-    table = Table(title=f"Retrain gate (champion v{result.parent_version})")
-    for column in ("check", "passed", "detail"):
-        table.add_column(column)
-    for check in result.decision.checks:
-        table.add_row(check.name, "yes" if check.passed else "[red]no[/]", check.detail)
-    stdout.print(table)
+    checks = [
+        (check.name, "yes" if check.passed else "[red]no[/]", check.detail)
+        for check in result.decision.checks
+    ]
+    title = f"Retrain gate (champion v{result.parent_version})"
+    headers = ("check", "passed", "detail")
+    stdout.print(fitted_table(title, headers, checks, stdout.width, headers))
     if result.promoted:
         console.print(
             f"[bold green]promoted[/] version {result.version} (run {result.run_id}), refit on "
@@ -534,7 +507,7 @@ def retrain(
         )
     console.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
     if as_json:
-        sys.stdout.write(json.dumps(result.summary(), indent=2, default=str) + "\n")
+        sys.stdout.write(json_text(result.summary()))
     if result.promoted and reload:
         _reload_service(settings)
     if not result.promoted:
@@ -546,6 +519,7 @@ def drift(
     data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="The new CSV."),
     source: str | None = typer.Option(None, help="Its format; detected when omitted."),
     output: Path = typer.Option(Path("models/drift"), help="Folder for drift.html and .json."),
+    as_json: bool = typer.Option(False, "--json", help="Print the drift report as JSON on stdout."),
 ) -> None:
     """Drift of a new file against the training data, without training anything."""
     _quiet_libraries()
@@ -556,17 +530,23 @@ def drift(
     from salarymodel.sources import SourceFormatError
 
     settings, sources = load_settings(), load_sources()
-    try:
-        model, _ = load_champion(settings)
-        new = read_new_file(data, settings, sources, source, quarantine_dir=output)
-        existing = load_training_data(settings, sources)
-    except (SourceFormatError, RegistryError) as error:
-        raise _fail(str(error)) from error
+    with steps(console, "loading the champion") as say:
+        try:
+            model, _ = load_champion(settings)
+            say(f"reading {data.name}")
+            new = read_new_file(data, settings, sources, source, quarantine_dir=output)
+            say("loading the training data")
+            existing = load_training_data(settings, sources)
+        except (SourceFormatError, RegistryError) as error:
+            raise _fail(str(error)) from error
+        say("measuring drift")
+        report = drift_report(existing.records, new.records, model.builder)
+        write_drift_report(report, output)
     _print_counts(new.prepared.counts)
     _print_quarantine(new.prepared.validation.quarantined, new.prepared.quarantine_file)
-    report = drift_report(existing.records, new.records, model.builder)
-    write_drift_report(report, output)
     _print_drift(report, output)
+    if as_json:
+        sys.stdout.write(json_text(report.to_dict()))
 
 
 def _version_rows(client, settings) -> list[dict]:
@@ -625,35 +605,32 @@ def versions(as_json: bool = typer.Option(False, "--json", help="Print JSON on s
     except RegistryError as error:
         raise _fail(str(error)) from error
     if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        sys.stdout.write(json_text(rows))
         return
     if not rows:
         console.print("no registered versions; run `salarymodel train`")
         return
     sources = sorted({s for r in rows for s in r["cv_mae_usd"] if s != ALL})
-    table = Table(
-        title=f"Model '{settings.tracking.registered_model}': * champion, "
-        "(*) was champion; CV MAE in USD"
-    )
-    for column in ("version", "created (UTC)", "origin", "MAE all", *sources,
-                   "held-out new: MAE vs parent", "data"):  # fmt: skip
-        table.add_column(
-            column, justify="right" if "MAE" in column or column in sources else "left"
-        )
+    headers = ("version", "created (UTC)", "origin", "MAE all", *sources,
+               "held-out new: MAE vs parent", "data")  # fmt: skip
+    cells = []
     for row in rows:
         mae, held = row["cv_mae_usd"], row["holdout_mae_usd"]
         mark = " *" if row["champion"] else " (*)" if row["times_champion"] else ""
         origin = row["kind"] + (f" of v{row['parent_version']}" if row["parent_version"] else "")
-        table.add_row(
-            row["version"] + mark,
-            row["created"][:16].replace("T", " "),
-            origin,
-            f"{mae[ALL]:,.0f}" if ALL in mae else "",
-            *[f"{mae[s]:,.0f}" if s in mae else "" for s in sources],
-            f"{held['challenger']:,.0f} vs {held['champion']:,.0f}" if len(held) == 2 else "",
-            row["data_fingerprint"][:8],
-            style="bold" if row["champion"] else None,
-        )
+        cells.append(
+            (row["version"] + mark, row["created"][:16].replace("T", " "), origin,
+             f"{mae[ALL]:,.0f}" if ALL in mae else "",
+             *[f"{mae[s]:,.0f}" if s in mae else "" for s in sources],
+             f"{held['challenger']:,.0f} vs {held['champion']:,.0f}" if len(held) == 2 else "",
+             row["data_fingerprint"][:8])
+        )  # fmt: skip
+    title = (
+        f"Model '{settings.tracking.registered_model}': * champion, (*) was champion; CV MAE in USD"
+    )
+    left = ("version", "created (UTC)", "origin", "data")
+    styles = ["bold" if row["champion"] else None for row in rows]
+    table = fitted_table(title, headers, cells, stdout.width, left, styles)
     stdout.print(table)
 
 

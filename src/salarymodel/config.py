@@ -214,6 +214,33 @@ class RetrainingConfig(_Strict):
         return self
 
 
+class CurrencyColumns(_Strict):
+    """The survey columns exchange rates are read from."""
+
+    amount: str = "salary"
+    currency: str = "salary_currency"
+    amount_usd: str = "salary_in_usd"
+    year: str = "work_year"
+    country: str = "employee_residence"
+
+
+class CurrencyConfig(_Strict):
+    """Yearly exchange rates computed from the survey (see ``salarymodel.currency``)."""
+
+    source: str = "aijobs"
+    columns: CurrencyColumns = Field(default_factory=CurrencyColumns)
+    min_records: int = Field(5, ge=1)
+    country_min_records: int = Field(5, ge=1)
+
+
+class PredictionConfig(_Strict):
+    """``salarymodel predict``: the optional columns of a person's own pay."""
+
+    salary_column: str = "current_salary"
+    currency_column: str = "currency"
+    period_column: str = "period"
+
+
 class ServingConfig(_Strict):
     default_source: str = "aijobs"
     host: str = "127.0.0.1"
@@ -252,6 +279,8 @@ class Settings(_Strict):
     serving: ServingConfig
     retraining: RetrainingConfig = Field(default_factory=RetrainingConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    currency: CurrencyConfig = Field(default_factory=CurrencyConfig)
+    prediction: PredictionConfig = Field(default_factory=PredictionConfig)
 
 
 def project_root() -> Path:

@@ -1,10 +1,12 @@
 """The salary model bundle: feature builder + LightGBM booster on log salary.
 
 A bundle is a folder of plain files, never a pickle:
-``booster.txt`` (LightGBM's text format), ``features.json`` (vocabularies)
-and ``metadata.json`` (training facts, metrics, the default view), and
-``manifest.json`` with the SHA-256 of each. Loading it cannot execute code
-from the folder, and a file changed after saving is refused, not served.
+``booster.txt`` (LightGBM's text format), ``features.json`` (vocabularies),
+``metadata.json`` (training facts, metrics, the default view),
+``currency.json`` (exchange rates computed from the survey, see
+``salarymodel.currency``) and ``manifest.json`` with the SHA-256 of each.
+Loading it cannot execute code from the folder, and a file changed after
+saving is refused, not served.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from salarymodel.config import ModelConfig, Settings
+from salarymodel.currency import CurrencyTable
 from salarymodel.features import FeatureBuilder, resolve_country
 from salarymodel.ranges import (
     RANGES_FILE,
@@ -68,6 +71,8 @@ class SalaryModel:
     booster: Any  # lightgbm.Booster, or a NativeBooster when served
     metadata: dict[str, object] = field(default_factory=dict)
     ranges: RangeModel | None = None
+    # Exchange rates and each country's currency (None in bundles saved before them).
+    currency: CurrencyTable | None = None
 
     @classmethod
     def fit(
@@ -202,6 +207,8 @@ class SalaryModel:
         (folder / METADATA_FILE).write_text(json.dumps(self.metadata, indent=1, default=str))
         if self.ranges is not None:
             self.ranges.save(folder)
+        if self.currency is not None:
+            self.currency.save(folder)
         write_manifest(folder)
         return folder
 
@@ -228,6 +235,7 @@ class SalaryModel:
             builder = FeatureBuilder.from_dict(json.loads((folder / FEATURES_FILE).read_text()))
             metadata = json.loads((folder / METADATA_FILE).read_text())
             ranges = RangeModel.load(folder, read) if (folder / RANGES_FILE).exists() else None
+            currency = CurrencyTable.load(folder)
         except (BundleError, ValueError, KeyError, OSError, RuntimeError) as error:
             raise BundleError(f"model bundle {folder} is unreadable: {error}") from error
         if booster.num_feature() != len(builder.columns):
@@ -235,7 +243,9 @@ class SalaryModel:
                 f"model bundle {folder}: booster expects {booster.num_feature()} features, "
                 f"vocabulary gives {len(builder.columns)}"
             )
-        return cls(builder=builder, booster=booster, metadata=metadata, ranges=ranges)
+        return cls(
+            builder=builder, booster=booster, metadata=metadata, ranges=ranges, currency=currency
+        )
 
 
 def _sha256(path: Path) -> str:

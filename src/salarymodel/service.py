@@ -19,7 +19,6 @@ weight are measured in ``benchmarks/serving.py`` and ``benchmarks/startup.py``.
 from __future__ import annotations
 
 import asyncio
-import functools
 import gc
 import json
 import logging
@@ -48,11 +47,20 @@ from salarymodel.serving.openapi import truthful_openapi
 from salarymodel.serving.schemas import (
     MAX_BATCH,
     MAX_BODY_BYTES,
+    EstimateRequest,
     EstimateResponse,
     ExplanationResponse,
     JobRequest,
+    PredictResponse,
 )
-from salarymodel.serving.scoring import canonical_job, estimate_many, estimate_one, explain_one
+from salarymodel.serving.scoring import (
+    canonical_job,
+    estimate_many,
+    explain_one,
+    predict_one,
+    request_terms,
+    served_pay,
+)
 from salarymodel.serving.server import stop_server_on_failed_start
 
 logger = logging.getLogger("salarymodel.service")
@@ -67,14 +75,27 @@ WEB_ASSETS = {p.name: p for p in WEB_DIR.glob("*") if p.suffix in _PAGE_TYPES}
 FAULT_RELOAD_WORKER_ENV = "SALARYMODEL_TEST_RELOAD_FAILS_IN_WORKER"
 
 
-@functools.cache
+# The model this worker serves, for the OpenAPI document (which states the
+# model's currencies); set when the service loads or swaps in a model.
+_SERVED: list[ServingModel] = []
+
+
+_DOCUMENTS: dict[str | None, bytes] = {}
+
+
 def openapi_document() -> bytes:
-    """The corrected OpenAPI document as JSON bytes."""
-    # Built once: BentoML regenerates the whole document on every request.
-    # mypy keeps a decorated class's own type (python/mypy#3135): it does not see
-    # that @bentoml.service made SalaryService a bentoml Service.
-    generated = SalaryService.openapi_spec.asdict()  # type: ignore[attr-defined]
-    return json.dumps(truthful_openapi(generated, metrics=METRICS_ENABLED)).encode()
+    """The corrected OpenAPI document of the served model, as JSON bytes."""
+    serving = _SERVED[-1] if _SERVED else None
+    version = serving.version if serving else None
+    # Built once per model: BentoML regenerates the whole document on every request.
+    if version not in _DOCUMENTS:
+        # mypy keeps a decorated class's own type (python/mypy#3135): it does
+        # not see that @bentoml.service made SalaryService a bentoml Service.
+        generated = SalaryService.openapi_spec.asdict()  # type: ignore[attr-defined]
+        pay = served_pay(serving) if serving is not None else None
+        document = truthful_openapi(generated, metrics=METRICS_ENABLED, pay=pay)
+        _DOCUMENTS[version] = json.dumps(document).encode()
+    return _DOCUMENTS[version]
 
 
 def _load_for_reload(tag: str) -> ServingModel:
@@ -117,6 +138,7 @@ class SalaryService:
         )
         try:
             self.serving = load_serving_model(load_settings(), packaged=_packaged_model())
+            _SERVED[:] = [self.serving]
             # A worker (re)started after a reload serves the committed model, or
             # none: serving the start-up one beside the others would mix versions.
             follower.join()
@@ -139,6 +161,7 @@ class SalaryService:
         flight finishes with the model it started with."""
         with self._swap_lock:
             previous, self.serving = self.serving, serving
+            _SERVED[:] = [serving]
         logger.info("now serving model v%s (was v%s)", serving.version, previous.version)
 
     @web.post("/admin/reload")
@@ -191,19 +214,23 @@ class SalaryService:
     # Short CPU work runs on the event loop: a thread hop per request costs
     # more than the ~0.2 ms estimate itself. Each request reads `self.serving`
     # once, so a reload between two lines of a handler cannot mix two models.
-    @bentoml.api(route="/predict", input_spec=JobRequest)
-    async def predict(self, **fields: Any) -> EstimateResponse:
-        """Estimate the yearly salary (USD) of one job, with its calibrated range."""
+    @bentoml.api(route="/predict", input_spec=EstimateRequest)
+    async def predict(self, **fields: Any) -> PredictResponse:
+        """Estimate the yearly salary (USD) of one job, with its calibrated range; also in
+        the request's currency and period, and where `current_salary` falls (percentile)."""
         serving = self.serving
-        job = canonical_job(JobRequest.model_construct(**fields), serving.default_view)
-        return estimate_one(serving, job)
+        request = EstimateRequest.model_construct(**fields)
+        terms = request_terms(serving, request)  # 422 on an unsupported currency or salary
+        return predict_one(serving, canonical_job(request, serving.default_view), terms)
 
-    @bentoml.api(route="/explain", input_spec=JobRequest)
+    @bentoml.api(route="/explain", input_spec=EstimateRequest)
     async def explain(self, **fields: Any) -> ExplanationResponse:
-        """The estimate with each input's contribution in percent and dollars."""
+        """The estimate with each input's contribution in percent and dollars (and in the
+        request's currency and period)."""
         serving = self.serving
-        job = canonical_job(JobRequest.model_construct(**fields), serving.default_view)
-        return explain_one(serving, job)
+        request = EstimateRequest.model_construct(**fields)
+        terms = request_terms(serving, request)
+        return explain_one(serving, canonical_job(request, serving.default_view), terms)
 
     # Adaptive batching: concurrent batch requests are merged into one call;
     # a long batch runs in a worker thread, off the event loop.

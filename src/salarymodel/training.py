@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from salarymodel.backtest import BACKTEST_ESTIMATES
-from salarymodel.config import Settings, SourcesConfig
+from salarymodel.config import Settings, SourcesConfig, load_sources
+from salarymodel.currency import survey_currency
 from salarymodel.dataset import TrainingData, load_training_data
 from salarymodel.evaluation import MODEL_NAMES, EvaluationReport, cross_validate
 from salarymodel.features import FeatureBuilder
@@ -92,6 +93,9 @@ def fit_final_model(data: TrainingData, settings: Settings) -> SalaryModel:
     matrix = builder.transform(data.records)
     model = SalaryModel.fit(data.records, builder, settings.model, matrix)
     model.fit_ranges(data.records, matrix, settings)
+    # Exchange rates from the survey's own pay columns, stored with the bundle
+    # (those columns are never features; see salarymodel.currency).
+    model.currency = survey_currency(settings, load_sources())
     model.metadata = {
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "fingerprint": data.fingerprint,

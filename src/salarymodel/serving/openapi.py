@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from salarymodel.currency import USD, PayBounds
 from salarymodel.serving.schemas import MAX_BODY_BYTES
 
 _SCHEMAS = "#/components/schemas/"
@@ -76,7 +78,82 @@ def _as_component(
     return {"$ref": f"{_SCHEMAS}{name}"} if name in components else schema
 
 
-def truthful_openapi(spec: Mapping[str, Any], *, metrics: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ServedPay:
+    """What the served model accepts as a person's pay: its currencies and their bounds."""
+
+    currencies: Sequence[str]
+    bounds: Sequence[PayBounds]
+    years: tuple[int, int]  # the request's allowed years
+    default_year: int
+
+
+def _openapi_30_bounds(node: Any) -> None:
+    # pydantic writes JSON Schema 2020-12 (`exclusiveMinimum: 0`); an OpenAPI
+    # 3.0 document needs `minimum: 0, exclusiveMinimum: true`.
+    if isinstance(node, dict):
+        for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+            value = node.get(bound)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                node[limit], node[bound] = value, True
+        for child in node.values():
+            _openapi_30_bounds(child)
+    elif isinstance(node, list):
+        for child in node:
+            _openapi_30_bounds(child)
+
+
+def _pay_case(bound: PayBounds, years: tuple[int, int], default_year: int) -> dict[str, Any]:
+    first, last = max(bound.first or years[0], years[0]), min(bound.last or years[1], years[1])
+    required = []
+    if bound.currency != USD:
+        required.append("currency")
+    if bound.period != "year":
+        required.append("period")
+    if not first <= default_year <= last:
+        required.append("year")
+    case: dict[str, Any] = {
+        "properties": {
+            "currency": {"enum": [bound.currency]},
+            "period": {"enum": [bound.period]},
+            "year": {"minimum": first, "maximum": last},
+            "current_salary": {
+                "anyOf": [
+                    {"type": "number", "minimum": bound.low, "maximum": bound.high},
+                    {"type": "null"},
+                ]
+            },
+        },
+    }
+    if required:
+        case["required"] = required
+    return case
+
+
+def document_pay(components: dict[str, Any], pay: ServedPay) -> None:
+    """State in the request schema what the served model accepts as a person's pay.
+
+    The currencies are the model's (an enum); a salary is plausible within
+    training's bounds converted to its currency and period at the rate of its
+    year, so the schema has one case per currency, span of years sharing a
+    rate, and period (``anyOf``; a field left out takes its default), each
+    with the bounds :func:`salarymodel.currency.pay_in_usd` checks.
+    """
+    for schema in components.values():
+        properties = schema.get("properties", {})
+        if not {"job_title", "current_salary", "currency"} <= set(properties):
+            continue  # not a request that names a pay
+        properties["currency"] = {**properties["currency"], "enum": list(pay.currencies)}
+        properties["currency"].pop("maxLength", None)
+        properties["currency"].pop("minLength", None)
+        cases = [b for b in pay.bounds if (b.first or pay.years[0]) <= pay.years[1]
+                 and (b.last or pay.years[1]) >= pay.years[0]]  # fmt: skip
+        schema["anyOf"] = [_pay_case(b, pay.years, pay.default_year) for b in cases]
+
+
+def truthful_openapi(
+    spec: Mapping[str, Any], *, metrics: bool, pay: ServedPay | None = None
+) -> dict[str, Any]:
     """BentoML's generated OpenAPI document (as JSON), corrected to what this service answers.
 
     BentoML 1.4 cannot be told any of this (``Service.openapi_spec`` is a
@@ -93,7 +170,10 @@ def truthful_openapi(spec: Mapping[str, Any], *, metrics: bool) -> dict[str, Any
       body over ``MAX_BODY_BYTES`` and 415 to one that is not JSON; a fixed
       route never answers 404;
     - ``POST /admin/reload`` lists only 200, with no schema; it also answers
-      403 (not loopback), 409 (nothing reloaded) and 500 (a worker did not confirm).
+      403 (not loopback), 409 (nothing reloaded) and 500 (a worker did not confirm);
+    - pydantic's ``exclusiveMinimum: 0`` is JSON Schema 2020-12, not OpenAPI 3.0;
+    - which currencies and salaries are accepted depends on the served model
+      (``pay``, see :func:`document_pay`).
 
     Returns a corrected copy; ``spec`` is left as it was.
     """
@@ -101,6 +181,9 @@ def truthful_openapi(spec: Mapping[str, Any], *, metrics: bool) -> dict[str, Any
     paths = fixed["paths"]
     components = fixed.setdefault("components", {}).setdefault("schemas", {})
     components.update(json.loads(json.dumps(ERROR_SCHEMAS)))
+    _openapi_30_bounds(components)
+    if pay is not None:
+        document_pay(components, pay)
     if not metrics:
         paths.pop("/metrics", None)
     for path, item in paths.items():

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from pydantic_core import PydanticCustomError
 
 from salarymodel.config import load_settings, load_sources
+from salarymodel.currency import PERIODS, USD
 from salarymodel.vocabulary import (
     COMPANY_SIZES,
     EMPLOYMENT_TYPES,
@@ -23,6 +24,7 @@ VIEWS = tuple(load_sources().training_sources)
 MAX_BATCH = 10_000
 MAX_SKILL_LENGTH = 60
 MAX_COUNTRY_LENGTH = 60
+MAX_CURRENCY_LENGTH = 16
 # Request bodies are read whole before parsing; these caps keep a hostile or
 # mistaken client from exhausting memory (413 past them).
 MAX_BODY_BYTES = {"/predict": 64 * 1024, "/explain": 64 * 1024, "/predict_batch": 32 * 1024**2}
@@ -32,6 +34,7 @@ ALLOWED: dict[str, list[object]] = {
     "employment_type": list(EMPLOYMENT_TYPES),
     "remote_ratio": list(REMOTE_RATIOS),
     "view": list(VIEWS),
+    "period": list(PERIODS),
 }
 
 
@@ -58,6 +61,10 @@ Country = Annotated[
         strip_whitespace=True, min_length=1, max_length=MAX_COUNTRY_LENGTH, pattern=NOT_BLANK
     ),
 ]
+# ISO 4217 codes are three letters, any case; which ones are supported depends
+# on the served model's exchange rates, so that is checked when a request is
+# scored (the OpenAPI document lists the served model's, see serving.openapi).
+CurrencyCode = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CURRENCY_LENGTH)]
 Skill = Annotated[
     str,
     StringConstraints(
@@ -134,6 +141,44 @@ class JobRequest(BaseModel):
         return value
 
 
+class EstimateRequest(JobRequest):
+    """One job, and optionally the person's own pay and how they want amounts given.
+
+    ``currency`` and ``period`` apply to ``current_salary`` and to the amounts
+    of the answer (besides USD). A currency the served model has no exchange
+    rate for, or a salary outside the bounds training accepts
+    (``validation.salary_usd_min``/``max`` after conversion to yearly USD), is
+    refused with a 422 naming the field.
+    """
+
+    current_salary: float | None = Field(
+        None,
+        gt=0,
+        strict=True,  # a JSON number ("50000" or true are refused, not read)
+        allow_inf_nan=False,
+        description="The person's own pay, in `currency` per `period`; the answer says "
+        "where it falls among similar jobs (its percentile).",
+    )
+    currency: CurrencyCode = Field(
+        USD,
+        description="ISO 4217 code (EUR, GBP, INR, ...) of `current_salary` and of the "
+        "answer's `amounts`; GET /model lists the supported ones.",
+    )
+    period: Literal["year", "month"] = Field(
+        "year", description="Pay per year or per month (a twelfth of yearly pay)."
+    )
+
+    @field_validator("period", mode="before")
+    @classmethod
+    def _lower_period(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("currency", mode="after")
+    @classmethod
+    def _upper_currency(cls, value: str) -> str:
+        return value.upper()  # codes are case-insensitive for people typing them
+
+
 class BatchRequest(BaseModel):
     """Many jobs scored in one call (the order of results follows the order of jobs)."""
 
@@ -160,6 +205,53 @@ class EstimateResponse(BaseModel):
     model_version: str = Field(description="Registered model version that answered.")
 
 
+class ExchangeRateResponse(BaseModel):
+    """The exchange rate behind the answer's amounts, computed from the survey."""
+
+    currency: str
+    per_usd: float = Field(description="Units of the currency per US dollar (1 for USD).")
+    year: int | None = Field(
+        description="Survey year of the rate: the request's year, else the nearest earlier "
+        "(else later) year with one; null for USD."
+    )
+    records: int = Field(description="Survey records whose median salary / salary_in_usd it is.")
+
+
+class AmountsResponse(BaseModel):
+    """The answer's amounts in the request's currency and period (whole units)."""
+
+    currency: str
+    period: Literal["year", "month"]
+    estimate: float
+    low: float | None
+    high: float | None
+    base: float | None = Field(None, description="`base_usd` converted (/explain only).")
+    exchange_rate: ExchangeRateResponse
+
+
+class SalaryPositionResponse(BaseModel):
+    """Where the person's own pay falls in the job's predicted distribution."""
+
+    amount: float = Field(description="`current_salary` as given (request currency and period).")
+    usd_per_year: float = Field(description="The same pay as yearly USD.")
+    percentile: float = Field(
+        description="Approximate percentile (0-100): the share of similar jobs paying less."
+    )
+    reading: str = Field(
+        description="In words, e.g. 'about the 30th percentile: 70% of similar jobs pay more'."
+    )
+
+
+class PredictResponse(EstimateResponse):
+    """An estimate, its amounts in the request's currency and period, and where the
+    person's own pay falls (when given)."""
+
+    amounts: AmountsResponse
+    current_salary: SalaryPositionResponse | None = Field(
+        None, description="Present when the request gave `current_salary`."
+    )
+
+
 class ContributionResponse(BaseModel):
     """One concept's part in an estimate."""
 
@@ -167,9 +259,10 @@ class ContributionResponse(BaseModel):
     value: str
     percent: float = Field(description="Multiplicative premium over the base, in %.")
     dollars: float = Field(description="USD share; all shares add up to estimate - base.")
+    amount: float = Field(description="`dollars` in the request's currency and period.")
 
 
-class ExplanationResponse(EstimateResponse):
+class ExplanationResponse(PredictResponse):
     """An estimate and the contributions leading from the base value to it."""
 
     base_usd: float = Field(description="The model's average estimate (SHAP base value).")

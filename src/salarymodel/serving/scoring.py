@@ -4,26 +4,56 @@ Nothing here knows HTTP or BentoML, so each is tested on a real model
 directly. One job goes through ``FeatureBuilder.encode`` and the boosters'
 prepared one-row paths (no pandas, no thread hop); a batch through
 ``FeatureBuilder.encode_many`` and one call per booster.
+
+``/predict`` and ``/explain`` also answer in the request's currency and
+period, with the model's exchange rates (``salarymodel.currency``), and say
+where the person's own pay falls (``ranges.salary_percentile``). What the
+rates refuse (an unknown currency, a salary that is not plausible) is raised
+as a pydantic ``ValidationError`` on the field, which the service answers
+with a 422 naming it, as it does any invalid field.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
 
+from salarymodel.currency import (
+    PERIODS,
+    USD,
+    CurrencyTable,
+    PayError,
+    Rate,
+    UnknownCurrency,
+    from_usd_yearly,
+    pay_bounds,
+    pay_in_usd,
+)
 from salarymodel.geography import country_name
+from salarymodel.ranges import salary_percentile
 from salarymodel.serving.loading import ServingModel, json_safe
+from salarymodel.serving.openapi import ServedPay
 from salarymodel.serving.schemas import (
     MAX_BATCH,
     MAX_BODY_BYTES,
     MAX_SKILL_LENGTH,
+    SETTINGS,
     VIEWS,
+    AmountsResponse,
     ContributionResponse,
+    EstimateRequest,
     EstimateResponse,
+    ExchangeRateResponse,
     ExplanationResponse,
     JobRequest,
+    PredictResponse,
+    SalaryPositionResponse,
 )
 from salarymodel.vocabulary import (
     COMPANY_SIZE_NAMES,
@@ -60,37 +90,165 @@ def _whole_dollars(values: np.ndarray) -> list[int]:
     return np.rint(values).astype(np.int64).tolist()
 
 
+def _estimate_fields(serving: ServingModel, job: Mapping[str, Any]) -> dict[str, Any]:
+    result = serving.model.estimate_job(job)
+    return {
+        "estimate_usd": round(result.estimate_usd),
+        "low_usd": _dollars(result.low_usd),
+        "high_usd": _dollars(result.high_usd),
+        "coverage": result.coverage,
+        "support": result.support,
+        "thin_support": result.thin_support,
+        "view": result.view,
+        "warnings": result.warnings,
+        "model_version": serving.version,
+    }
+
+
 def estimate_one(serving: ServingModel, job: Mapping[str, Any]) -> EstimateResponse:
     """Estimate, range and warnings for one canonical job (no pandas on this path)."""
-    result = serving.model.estimate_job(job)
-    return EstimateResponse.model_construct(
-        estimate_usd=round(result.estimate_usd),
-        low_usd=_dollars(result.low_usd),
-        high_usd=_dollars(result.high_usd),
-        coverage=result.coverage,
-        support=result.support,
-        thin_support=result.thin_support,
-        view=result.view,
-        warnings=result.warnings,
-        model_version=serving.version,
+    return EstimateResponse.model_construct(**_estimate_fields(serving, job))
+
+
+# ----- currency, period and the person's own pay -------------------------------------------
+@dataclass(frozen=True)
+class Terms:
+    """How a request wants its amounts (currency, period) and the person's own pay."""
+
+    rate: Rate
+    period: Literal["year", "month"]
+    salary: float | None = None  # as given, in the rate's currency per period
+    salary_usd: float | None = None  # the same, yearly USD
+
+
+USD_YEARLY = Terms(Rate(USD, 1.0, None, 0), "year")
+
+
+def currencies(serving: ServingModel) -> CurrencyTable:
+    """The served model's exchange rates (USD alone for a bundle saved before them)."""
+    return serving.model.currency or CurrencyTable()
+
+
+def request_terms(serving: ServingModel, request: EstimateRequest) -> Terms:
+    """The currency, period and pay a request names, checked against the model's rates.
+
+    Raises a pydantic ``ValidationError`` on the field (``currency`` not
+    supported, ``current_salary`` outside the accepted bounds once yearly USD).
+    """
+    table = currencies(serving)
+    try:
+        if request.current_salary is None:
+            return Terms(table.rate(request.currency, request.year), request.period)
+        # The settings read when the worker started (load_settings() resolves
+        # paths on the file system each call: ~50 µs a request).
+        usd, rate = pay_in_usd(
+            request.current_salary, request.currency, request.period, request.year, table,
+            SETTINGS.validation,
+        )  # fmt: skip
+    except UnknownCurrency as error:
+        raise refusal("currency", str(error), request.currency) from None
+    except PayError as error:
+        raise refusal(error.field, str(error), getattr(request, error.field, None)) from None
+    return Terms(rate, request.period, request.current_salary, usd)
+
+
+def refusal(field: str, message: str, value: object) -> ValidationError:
+    """A validation error on ``field``: the service answers it as a 422 naming the field."""
+    error = PydanticCustomError("value_error", "{reason}", {"reason": message})
+    return ValidationError.from_exception_data(
+        "EstimateRequest", [{"type": error, "loc": (field,), "input": value}]
     )
 
 
-def explain_one(serving: ServingModel, job: Mapping[str, Any]) -> ExplanationResponse:
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def percentile_reading(percentile: float) -> str:
+    """A percentile in words: "about the 30th percentile: 70% of similar jobs pay more"."""
+    n = round(percentile)
+    if n < 1:
+        return "below the 1st percentile: more than 99% of similar jobs pay more"
+    if n > 99:
+        return "above the 99th percentile: fewer than 1% of similar jobs pay more"
+    return f"about the {_ordinal(n)} percentile: {100 - n}% of similar jobs pay more"
+
+
+def _local(usd: float, terms: Terms) -> float:
+    return round(from_usd_yearly(usd, terms.rate, terms.period))
+
+
+def _local_or_none(usd: float | None, terms: Terms) -> float | None:
+    return None if usd is None else _local(usd, terms)
+
+
+@functools.lru_cache(maxsize=256)
+def _rate_response(rate: Rate) -> ExchangeRateResponse:
+    # One per rate: answers share it (nothing changes it once built).
+    return ExchangeRateResponse.model_construct(
+        currency=rate.currency, per_usd=rate.per_usd, year=rate.year, records=rate.records
+    )
+
+
+def with_terms(estimate: Mapping[str, Any], terms: Terms) -> dict[str, Any]:
+    """The fields of an answer beyond the USD ``estimate`` (fields of ``EstimateResponse``):
+    its ``amounts`` in the request's currency and period and, when the person gave
+    their pay, where it falls in the job's predicted distribution (``current_salary``)."""
+    low, high, coverage = estimate["low_usd"], estimate["high_usd"], estimate["coverage"]
+    amounts = AmountsResponse.model_construct(
+        currency=terms.rate.currency,
+        period=terms.period,
+        estimate=_local(estimate["estimate_usd"], terms),
+        low=_local_or_none(low, terms),
+        high=_local_or_none(high, terms),
+        base=None,
+        exchange_rate=_rate_response(terms.rate),
+    )
+    if terms.salary is None or terms.salary_usd is None:
+        return {"amounts": amounts, "current_salary": None}
+    if low is None or high is None or coverage is None:
+        warning = "no calibrated range: where current_salary falls is unknown"
+        return {"amounts": amounts, "current_salary": None,
+                "warnings": [*estimate["warnings"], warning]}  # fmt: skip
+    percentile = salary_percentile(terms.salary_usd, estimate["estimate_usd"], low, high, coverage)
+    position = SalaryPositionResponse.model_construct(
+        amount=terms.salary,
+        usd_per_year=round(terms.salary_usd),
+        percentile=round(percentile, 1),
+        reading=percentile_reading(percentile),
+    )
+    return {"amounts": amounts, "current_salary": position}
+
+
+def predict_one(
+    serving: ServingModel, job: Mapping[str, Any], terms: Terms = USD_YEARLY
+) -> PredictResponse:
+    """Estimate, range, warnings, amounts in ``terms`` and where the person's pay falls."""
+    fields = _estimate_fields(serving, job)
+    return PredictResponse.model_construct(**(fields | with_terms(fields, terms)))
+
+
+def explain_one(
+    serving: ServingModel, job: Mapping[str, Any], terms: Terms = USD_YEARLY
+) -> ExplanationResponse:
     """The estimate for one job with each concept's contribution (TreeSHAP, grouped by concept)."""
-    estimate = estimate_one(serving, job)
+    fields = _estimate_fields(serving, job)
+    fields |= with_terms(fields, terms)
     explanation = serving.explainer.explain_job(job)
     contributions = [
         ContributionResponse.model_construct(
-            concept=c.concept, value=c.value, percent=round(c.percent, 2), dollars=round(c.dollars)
+            concept=c.concept,
+            value=c.value,
+            percent=round(c.percent, 2),
+            dollars=round(c.dollars),
+            amount=_local(c.dollars, terms),
         )
         for c in explanation.contributions
     ]
-    return ExplanationResponse.model_construct(
-        **dict(estimate),
-        base_usd=round(explanation.base_usd),
-        contributions=contributions,
-    )
+    base = round(explanation.base_usd)
+    fields["amounts"].base = _local(base, terms)
+    return ExplanationResponse.model_construct(**fields, base_usd=base, contributions=contributions)
 
 
 def estimate_many(
@@ -167,7 +325,10 @@ def model_card(serving: ServingModel) -> dict[str, Any]:
                 "employment_type": EMPLOYMENT_NAMES,
                 "remote_ratio": list(REMOTE_RATIOS),
                 "view": list(VIEWS),
+                "currency": currencies(serving).supported,
+                "period": list(PERIODS),
             },
+            "currencies": currency_card(currencies(serving)),
             "defaults": _request_defaults(serving),
             "limits": {
                 "job_title_characters": MAX_TITLE_LENGTH,
@@ -180,10 +341,39 @@ def model_card(serving: ServingModel) -> dict[str, Any]:
     )
 
 
+def served_pay(serving: ServingModel) -> ServedPay:
+    """What the served model accepts as a person's pay, for the OpenAPI document."""
+    limits = SETTINGS.validation
+    table = currencies(serving)
+    default_year = EstimateRequest.model_fields["year"].get_default(call_default_factory=True)
+    return ServedPay(
+        currencies=table.supported,
+        bounds=pay_bounds(table, limits),
+        years=(limits.year_min, limits.year_max),
+        default_year=default_year,
+    )
+
+
+def currency_card(table: CurrencyTable) -> dict[str, Any]:
+    """Supported currencies, each one's latest rate with its year, and each country's."""
+    latest = table.latest()
+    return {
+        "supported": table.supported,
+        "rates": {
+            code: {"per_usd": r.per_usd, "year": r.year, "records": r.records}
+            for code, r in latest.items()
+        },
+        "by_country": table.by_country,
+        "source": table.source,
+        "note": "units per USD, from the survey's own salary / salary_in_usd (median per "
+        "currency and year); by_country: the currency most residents were paid in",
+    }
+
+
 def _request_defaults(serving: ServingModel) -> dict[str, Any]:
     defaults = {
         name: field.get_default(call_default_factory=True)
-        for name, field in JobRequest.model_fields.items()
+        for name, field in EstimateRequest.model_fields.items()
         if name != "job_title"
     }
     defaults["company_country"] = "same as country"

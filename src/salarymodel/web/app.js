@@ -1,10 +1,19 @@
 // salarymodel web page: fills the form from GET /model, posts the job to
-// POST /explain and draws the estimate, its range and the explanation.
+// POST /explain and draws the estimate, its range and the explanation, in the
+// chosen currency and period, with the person's own pay marked on the range.
 // Plain browser JavaScript, no libraries, nothing loaded from the network.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const usd = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumFractionDigits: 0 });
+const formats = {};
+function money(code) {
+  formats[code] = formats[code] || new Intl.NumberFormat("en-US", { style: "currency", currency: code, maximumFractionDigits: 0 });
+  return formats[code];
+}
+const usd = money("USD");
+const PERIOD_NAMES = { year: "per year", month: "per month" };
+let currencies = { supported: ["USD"], rates: {}, by_country: {} };
+let currencyChosen = false; // once a person picks a currency, the country no longer changes it
 const TOP_CONTRIBUTIONS = 10;
 const VIEW_NAMES = { aijobs: "reported pay (survey)", postings: "advertised pay (job postings)" };
 const VIEW_SHORT = { aijobs: "reported (survey)", postings: "advertised (postings)" };
@@ -82,17 +91,49 @@ async function loadModel() {
   for (const element of $("view").options) element.textContent = VIEW_SHORT[element.value] || element.value;
   fillDatalist("titles", vocabulary.titles);
   fillDatalist("countries", vocabulary.countries.map((c) => c.name));
+  currencies = card.currencies || currencies;
+  fillSelect("currency", currencies.supported, null, defaults.currency || "USD");
+  fillSelect("period", allowed.period || ["year", "month"], null, defaults.period || "year");
+  preselectCurrency();
   renderSkillList();
   $("model-line").textContent = `model v${card.model_version}` + (card.trained_at ? `, trained ${card.trained_at.slice(0, 10)}` : "");
 }
 
+// The country's code, from a code or a name as the vocabulary spells it.
+function countryCode(text) {
+  const wanted = text.trim().toLowerCase();
+  const found = vocabulary.countries.find((c) => c.code.toLowerCase() === wanted || c.name.toLowerCase() === wanted);
+  return found ? found.code : null;
+}
+
+// Preselect the currency most residents of the country were paid in (from the survey).
+function preselectCurrency() {
+  if (!currencyChosen && vocabulary.countries) {
+    const code = countryCode($("country").value);
+    const currency = code && currencies.by_country[code];
+    if (currency && currencies.supported.includes(currency)) $("currency").value = currency;
+  }
+  describeCurrency();
+}
+
+function describeCurrency() {
+  const code = $("currency").value;
+  const rate = currencies.rates[code];
+  $("currency-note").textContent = rate
+    ? `1 USD = ${rate.per_usd.toFixed(4)} ${code}: the survey's own ${rate.year} rate (median of ${rate.records.toLocaleString("en-US")} records).`
+    : "";
+}
+
 function jobFromForm() {
   const job = { job_title: $("job_title").value.trim() };
-  for (const name of ["experience_level", "company_size", "employment_type", "view"]) job[name] = $(name).value;
+  for (const name of ["experience_level", "company_size", "employment_type", "view", "currency", "period"]) job[name] = $(name).value;
   job.remote_ratio = Number($("remote_ratio").value);
   const country = $("country").value.trim();
   if (country) job.country = country;
   if (chosenSkills.size) job.skills = [...chosenSkills];
+  const salary = $("current_salary").value.trim();
+  // Sent as typed: the service names the field when it is not a plausible salary.
+  if (salary) job.current_salary = Number(salary);
   return job;
 }
 
@@ -103,21 +144,41 @@ function showError(message) {
 
 function renderRange(result) {
   const low = result.low_usd, high = result.high_usd, estimate = result.estimate_usd;
+  const you = result.current_salary ? result.current_salary.usd_per_year : null;
+  $("range-you").hidden = you == null || low == null;
   if (low == null || high == null) {
     $("range-band").style.width = "0";
     $("low").textContent = $("high").textContent = $("coverage-line").textContent = "";
     return;
   }
-  // The track spans a little beyond the range so the band never touches the ends.
+  // The track spans a little beyond the range (and the person's pay) so nothing touches the ends.
   const pad = (high - low) * 0.15 || estimate * 0.1;
-  const start = Math.max(0, low - pad), end = high + pad;
+  const start = Math.max(0, Math.min(low, you ?? low) - pad), end = Math.max(high, you ?? high) + pad;
   const at = (value) => `${((value - start) / (end - start)) * 100}%`;
   $("range-band").style.left = at(low);
   $("range-band").style.width = `calc(${at(high)} - ${at(low)})`;
   $("range-mark").style.left = `calc(${at(estimate)} - 2px)`;
-  $("low").textContent = usd.format(low);
-  $("high").textContent = usd.format(high);
+  if (you != null) $("range-you").style.left = `calc(${at(you)} - 1px)`;
+  const local = money(result.amounts.currency);
+  $("low").textContent = local.format(result.amounts.low);
+  $("high").textContent = local.format(result.amounts.high);
   $("coverage-line").textContent = `${Math.round(result.coverage * 100)}% of similar salaries`;
+}
+
+function renderAmounts(result) {
+  const amounts = result.amounts, code = amounts.currency, rate = amounts.exchange_rate;
+  $("estimate").textContent = money(code).format(amounts.estimate);
+  $("per").textContent = PERIOD_NAMES[amounts.period];
+  const converted = code !== "USD" || amounts.period !== "year";
+  $("usd-line").hidden = !converted;
+  $("usd-line").textContent = converted ? `≈ ${usd.format(result.estimate_usd)} per year in USD` : "";
+  $("rate-line").hidden = code === "USD";
+  $("rate-line").textContent = code === "USD" ? "" :
+    `Converted at ${rate.per_usd.toFixed(4)} ${code} per USD, the survey's own ${rate.year} rate (median of ${rate.records.toLocaleString("en-US")} records).`;
+  const position = result.current_salary;
+  $("you-line").hidden = !position;
+  $("you-line").textContent = position ?
+    `Your pay, ${money(code).format(position.amount)} ${PERIOD_NAMES[amounts.period]}: ${position.reading}.` : "";
 }
 
 function contributionRows(contributions) {
@@ -125,12 +186,13 @@ function contributionRows(contributions) {
   const rest = contributions.slice(TOP_CONTRIBUTIONS);
   if (rest.length) {
     const dollars = rest.reduce((sum, c) => sum + c.dollars, 0);
-    top.push({ concept: `${rest.length} other inputs`, value: "", dollars, percent: null });
+    const amount = rest.reduce((sum, c) => sum + c.amount, 0);
+    top.push({ concept: `${rest.length} other inputs`, value: "", dollars, amount, percent: null });
   }
   return top;
 }
 
-function renderChart(contributions) {
+function renderChart(contributions, local) {
   const rows = contributionRows(contributions);
   const scale = Math.max(1, ...rows.map((c) => Math.abs(c.dollars)));
   $("chart").replaceChildren(...rows.map((c) => {
@@ -158,7 +220,7 @@ function renderChart(contributions) {
     const text = document.createElement("span");
     text.className = "bar-value";
     const sign = c.dollars >= 0 ? "+" : "−";
-    text.textContent = `${sign}${usd.format(Math.abs(c.dollars))}` + (c.percent == null ? "" : ` (${sign}${Math.abs(c.percent).toFixed(1)}%)`);
+    text.textContent = `${sign}${local.format(Math.abs(c.amount))}` + (c.percent == null ? "" : ` (${sign}${Math.abs(c.percent).toFixed(1)}%)`);
     if (c.dollars >= 0) text.style.left = `calc(${50 + half}% + 4px)`;
     else text.style.right = `calc(${50 + half}% + 4px)`;
     area.append(axis, bar, text);
@@ -170,7 +232,7 @@ function renderChart(contributions) {
 function renderResult(result) {
   $("placeholder").hidden = true;
   $("answer").hidden = false;
-  $("estimate").textContent = usd.format(result.estimate_usd);
+  renderAmounts(result);
   $("view-line").textContent = `Describes ${VIEW_NAMES[result.view] || result.view} · model v${result.model_version}`;
   renderRange(result);
   $("support-line").textContent = result.support == null ? "" :
@@ -181,8 +243,9 @@ function renderResult(result) {
     item.textContent = w;
     return item;
   }));
-  $("base").textContent = usd.format(result.base_usd);
-  renderChart(result.contributions);
+  const local = money(result.amounts.currency);
+  $("base").textContent = local.format(result.amounts.base);
+  renderChart(result.contributions, local);
 }
 
 async function estimate(event) {
@@ -212,4 +275,7 @@ async function estimate(event) {
 
 $("job-form").addEventListener("submit", estimate);
 $("skill-search").addEventListener("input", renderSkillList);
+$("country").addEventListener("input", preselectCurrency);
+$("country").addEventListener("change", preselectCurrency);
+$("currency").addEventListener("change", () => { currencyChosen = true; describeCurrency(); });
 loadModel().catch((error) => showError(`Could not load the model description: ${error.message}`));

@@ -1,0 +1,167 @@
+"""What the command line prints: tables that fit, progress in a pipe, strict JSON.
+
+- :func:`fitted_table`: a Rich table readable at 80 columns and in a pipe
+  (where Rich assumes 80). Column widths are chosen here, not by Rich, which
+  cuts values and headers with an ellipsis once a table is too wide: every
+  column keeps at least its longest word, so a header or a value that does
+  not fit on one line wraps at its spaces onto the next, and nothing is cut.
+  Columns are two spaces apart, or one when a wide table needs it.
+- :func:`steps`: a long command's progress. On a terminal a spinner with the
+  elapsed time; in a pipe or a log (where a spinner prints nothing until the
+  end) one plain line per step, ``[   12.3 s] step``.
+- :func:`json_text`: JSON for ``--json``, strict (NaN and infinities become
+  ``null``, which ``jq`` and JSON parsers other than Python's accept).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+# Where a word too long for its column may break: after "_", ".." or "/"
+# ("calibrated_" + "in_time", "2023-04.." + "2023-06"); never inside a number.
+_BREAKS = re.compile(r".+?(?:_|\.\.|/)|.+")
+
+
+def pieces(word: str) -> list[str]:
+    """A word cut after each of its break points ("_", "..", "/")."""
+    return _BREAKS.findall(word) or [word]
+
+
+def wrap(text: str, width: int) -> str:
+    """``text`` in lines of at most ``width`` characters, broken at spaces, and a word
+    longer than that at its break points (a piece longer still stays whole)."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        for k, part in enumerate([word] if len(word) <= width else pieces(word)):
+            joined = f"{line} {part}" if line and k == 0 else line + part
+            if line and len(joined) > width:
+                lines.append(line)
+                line = part
+            else:
+                line = joined
+    return "\n".join([*lines, line] if line else lines)
+
+
+def _floors(columns: Sequence[Sequence[str]], whole: bool = False) -> list[int]:
+    # The longest word of each column (``whole``) or the longest piece of one.
+    return [
+        max((len(p) for text in cells for w in text.split()
+             for p in ([w] if whole else pieces(w))), default=1)
+        for cells in columns
+    ]  # fmt: skip
+
+
+def gap(columns: Sequence[Sequence[str]], available: int) -> int:
+    """Spaces between two columns: two, or one when two would not let every piece fit."""
+    return 2 if sum(_floors(columns)) + 2 * (len(columns) - 1) <= available else 1
+
+
+def column_widths(columns: Sequence[Sequence[str]], available: int) -> list[int]:
+    """Widths for columns of plain cell texts (header first) within ``available`` characters.
+
+    Each column starts at its widest cell; while the total is too wide, the
+    column with the most room above its longest word gives up one character,
+    then (words alone being too wide) above its longest piece. A table whose
+    pieces alone are too wide keeps them (a terminal then wraps the line;
+    nothing is cut).
+    """
+    widths = [max((len(text) for text in cells), default=1) for cells in columns]
+    budget = available - gap(columns, available) * (len(columns) - 1)
+    for floor in (_floors(columns, whole=True), _floors(columns)):
+        while sum(widths) > budget:
+            slack, i = max((w - f, i) for i, (w, f) in enumerate(zip(widths, floor, strict=True)))
+            if slack <= 0:
+                break
+            widths[i] -= 1
+    return widths
+
+
+def fitted_table(
+    title: str,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    width: int,
+    left: Sequence[str] = (),
+    styles: Sequence[str | None] | None = None,
+) -> Table:
+    """A table of ``rows`` (cells may hold Rich markup) that fits ``width`` characters.
+
+    Columns named in ``left`` are left-aligned, the others (numbers) right-aligned;
+    ``styles`` gives each row's style (``None`` for none). Cells are wrapped here
+    (:func:`wrap`), so Rich never has to cut one.
+    """
+    plain = [[Text.from_markup(cell).plain for cell in row] for row in rows]
+    columns = [[header, *(row[i] for row in plain)] for i, header in enumerate(headers)]
+    widths = column_widths(columns, width)
+    # SIMPLE_HEAD separates columns with a space; one more of padding makes two.
+    padding = (0, 1) if gap(columns, width) == 2 else (0, 0)
+    table = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+        padding=padding,
+        title_justify="left",
+    )
+    for header, size in zip(headers, widths, strict=True):
+        justify: Literal["left", "right"] = "left" if header in left else "right"
+        table.add_column(wrap(header, size), justify=justify, width=size, overflow="fold")
+    for i, (row, text) in enumerate(zip(rows, plain, strict=True)):
+        # A cell with markup (a short colored word) is left to Rich.
+        cells = [c if c != p else wrap(c, w) for c, p, w in zip(row, text, widths, strict=True)]
+        table.add_row(*cells, style=styles[i] if styles else None)
+    return table
+
+
+@contextmanager
+def steps(console: Console, first: str) -> Iterator[Callable[[str], None]]:
+    """Report a long command's steps: yields ``say(step)``.
+
+    A spinner with the elapsed time on a terminal; otherwise one line per step
+    with the seconds since the start, and a last line when the work is done.
+    """
+    if console.is_terminal:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task(first, total=None)
+            yield lambda text: bar.update(task, description=text)
+        return
+    start = time.perf_counter()
+
+    def say(text: str) -> None:
+        elapsed = time.perf_counter() - start
+        console.print(f"[{elapsed:7.1f} s] {text}", markup=False, highlight=False, soft_wrap=True)
+
+    say(first)
+    yield say
+    say("done")
+
+
+def _strict(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
+    return value
+
+
+def json_text(payload: Any) -> str:
+    """``payload`` as indented strict JSON (NaN and infinities as null), one trailing newline."""
+    return json.dumps(_strict(payload), indent=2, allow_nan=False, default=str) + "\n"
