@@ -145,3 +145,40 @@ def test_zero_workers_is_refused(tmp_path) -> None:
     (tmp_path / "salarymodel.yaml").write_text(text.replace("  workers: 2\n", "  workers: 0\n"))
     with pytest.raises(ConfigError, match="workers"):
         load_settings(tmp_path / "salarymodel.yaml")
+
+
+@pytest.mark.slow
+def test_every_lightgbm_call_of_a_pass_asks_for_the_same_threads(
+    small, settings, monkeypatch, tmp_path
+):
+    """LightGBM keeps num_threads in one process-wide variable that every call sets.
+
+    A prediction with OpenMP's default (0) while a fit with 1 thread ran on
+    the other worker made that fit overrun its per-thread buffers: a
+    segfault in lib_lightgbm during training. Every fit and prediction of
+    the pass (CV, ranges, backtest, final model, explanations) asks for the
+    fits' count.
+    """
+    import lightgbm as lgb
+
+    from salarymodel.evaluation import fit_threads
+    from salarymodel.training import evaluate_and_fit
+
+    asked: list[object] = []
+    train, predict = lgb.train, lgb.Booster.predict
+
+    def recording_train(params, *args, **kwargs):
+        asked.append(params.get("num_threads"))
+        return train(params, *args, **kwargs)
+
+    def recording_predict(self, data, *args, **kwargs):
+        asked.append(kwargs.get("num_threads"))
+        return predict(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(lgb, "train", recording_train)
+    monkeypatch.setattr(lgb.Booster, "predict", recording_predict)
+    data = type("Data", (), {"records": small, "fingerprint": "test"})()
+    evaluate_and_fit(data, settings, ("fused_lightgbm", "raw_lightgbm"), {}, explain_to=tmp_path)
+    assert any(tmp_path.iterdir())  # the explanations ran, on the pool, next to the folds
+    assert len(asked) > 50
+    assert set(asked) == {fit_threads(for_workers(settings))} == {1}

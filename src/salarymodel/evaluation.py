@@ -64,6 +64,16 @@ def metrics(salary_usd: np.ndarray, estimate_usd: np.ndarray) -> dict[str, float
     }
 
 
+def fit_threads(settings: Settings) -> int:
+    """The LightGBM thread count of this process's fits, which its predictions must pass too.
+
+    LightGBM keeps the count in one process-wide variable that every call
+    sets: a prediction asking for another count while a fit runs on another
+    thread makes the fit overrun its per-thread buffers (a segfault).
+    """
+    return int(settings.model.params.get("num_threads", 0))
+
+
 # ----- predictors -----------------------------------------------------------
 FoldFeatures = tuple[FeatureBuilder, np.ndarray, np.ndarray]
 
@@ -83,7 +93,7 @@ def fused_lightgbm(
     """The product model fit on ``train``: USD estimates for ``test``."""
     builder, train_matrix, test_matrix = features or fold_features(train, test, settings)
     model = SalaryModel.fit(train, builder, settings.model, train_matrix)
-    return np.exp(model.predict_log(test_matrix))
+    return np.exp(model.predict_log(test_matrix, fit_threads(settings)))
 
 
 def _per_source(fit_predict: Predictor) -> Predictor:
@@ -139,7 +149,10 @@ def raw_lightgbm_one_source(
     booster = lgb.train(
         dict(settings.model.params), data, num_boost_round=settings.model.num_boost_round
     )
-    return np.exp(booster.predict(_raw_matrix(test, columns, vocab)))
+    estimates = booster.predict(
+        _raw_matrix(test, columns, vocab), num_threads=fit_threads(settings)
+    )
+    return np.exp(estimates)
 
 
 def global_median(train: pd.DataFrame, test: pd.DataFrame, settings: Settings) -> np.ndarray:
@@ -636,13 +649,14 @@ def range_bands(
 
     builder, train_matrix, test_matrix = features or fold_features(train, test, settings)
     model = SalaryModel(builder=builder, booster=None)
+    threads = fit_threads(settings)
     calib_points: dict[str, np.ndarray] = {}
 
     def point_on(train_rows: np.ndarray, calib_rows: np.ndarray) -> np.ndarray:
         proper = SalaryModel.fit(
             train[train_rows], builder, settings.model, train_matrix[train_rows]
         )
-        calib_points["usd"] = np.exp(proper.predict_log(train_matrix[calib_rows]))
+        calib_points["usd"] = np.exp(proper.predict_log(train_matrix[calib_rows], threads))
         return calib_points["usd"]
 
     model.ranges = fit_range_model(
@@ -656,8 +670,9 @@ def range_bands(
     )
     if point_test is None:
         full = SalaryModel.fit(train, builder, settings.model, train_matrix)
-        point_test = np.exp(full.predict_log(test_matrix))
-    low, high, _ = model.ranges.bounds(builder, test_matrix, point_test, test["country"].tolist())
+        point_test = np.exp(full.predict_log(test_matrix, threads))
+    countries = test["country"].tolist()
+    low, high, _ = model.ranges.bounds(builder, test_matrix, point_test, countries, threads)
     calib = calibration_split(train, settings.ranges, settings.evaluation.seed)
     bands = {"calibrated": (low, high)}
     bands |= _constant_bands(

@@ -131,7 +131,9 @@ def dollar_shares(phi: np.ndarray, base_log: float) -> np.ndarray:
 class Explainer:
     """TreeSHAP values of a model's booster (LightGBM's own), with concept grouping."""
 
-    def __init__(self, model: SalaryModel) -> None:
+    def __init__(self, model: SalaryModel, num_threads: int = 0) -> None:
+        # One LightGBM thread count per process (see SalaryModel.predict_log).
+        self.num_threads = num_threads
         self.model = model
         self.concepts, self.position = concept_index(model.builder.columns)
         # The bias column is the same for every row: the expected value of
@@ -140,16 +142,20 @@ class Explainer:
         self.base_log = float(self._contributions(blank)[0, -1])
 
     @classmethod
-    def from_model(cls, model: SalaryModel) -> Explainer:
-        """Build the explainer from a loaded model's booster (one prediction: about 1 ms)."""
-        return cls(model)
+    def from_model(cls, model: SalaryModel, num_threads: int = 0) -> Explainer:
+        """Build the explainer from a loaded model's booster (one prediction: about 1 ms).
+
+        ``num_threads``: as for ``SalaryModel.predict_log`` (one value per process).
+        """
+        return cls(model, num_threads)
 
     def _contributions(self, matrix: np.ndarray) -> np.ndarray:
         # Identical rows have identical SHAP values, so each distinct row is
         # explained once: the 5,000-record sample of the shipped data has 2,631.
         distinct, inverse = distinct_rows(matrix)
-        threads = 1 if len(distinct) < 512 else 0
-        values = self.model.booster.predict(distinct, num_threads=threads, pred_contrib=True)
+        values = self.model.booster.predict(
+            distinct, num_threads=self.num_threads, pred_contrib=True
+        )
         return np.asarray(values)[inverse]
 
     # ----- raw values ---------------------------------------------------------

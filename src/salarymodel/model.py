@@ -108,7 +108,8 @@ class SalaryModel:
             proper = SalaryModel.fit(
                 records[train_rows], self.builder, settings.model, matrix[train_rows]
             )
-            return np.exp(proper.predict_log(matrix[calib_rows]))
+            threads = int(settings.ranges.params.get("num_threads", 0))
+            return np.exp(proper.predict_log(matrix[calib_rows], threads))
 
         self.ranges = fit_range_model(
             records,
@@ -122,9 +123,16 @@ class SalaryModel:
         return self
 
     # ----- prediction -----------------------------------------------------
-    def predict_log(self, matrix: np.ndarray) -> np.ndarray:
-        """Log-salary predictions for a feature matrix."""
-        return self.booster.predict(matrix, num_threads=1 if len(matrix) < 512 else 0)
+    def predict_log(self, matrix: np.ndarray, num_threads: int = 0) -> np.ndarray:
+        """Log-salary predictions for a feature matrix.
+
+        ``num_threads`` must be what every other LightGBM call of the process
+        passes: LightGBM keeps it in one process-wide variable that each call
+        sets, and a fit running on another thread while a call changes it
+        overruns its per-thread buffers (a segfault, seen in training). 0 is
+        OpenMP's default (serving); a training pass passes its fits' count.
+        """
+        return self.booster.predict(matrix, num_threads=num_threads)
 
     def predict_records(self, records: pd.DataFrame) -> np.ndarray:
         """USD estimates for canonical records."""

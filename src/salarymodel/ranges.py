@@ -276,9 +276,13 @@ class RangeModel:
         matrix: np.ndarray,
         point_usd: np.ndarray,
         countries: list,
+        num_threads: int = 0,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(low USD, high USD, support) for encoded jobs and their point estimates."""
-        threads = 1 if len(matrix) < 512 else 0
+        """(low USD, high USD, support) for encoded jobs and their point estimates.
+
+        ``num_threads``: as for ``SalaryModel.predict_log`` (one value per process).
+        """
+        threads = num_threads
         sources = source_names(builder, matrix)
         support = support_counts(self.support, builder, matrix, countries)
         thin = support < self.thin_below
@@ -382,7 +386,11 @@ def fit_range_model(
     support = support_table(builder, matrix, countries)
     calib_countries = np.array(countries, dtype=object)[calib].tolist()
     calib_support = support_counts(support, builder, matrix[calib], calib_countries)
-    scale = log_spread(low.predict(matrix[calib]), high.predict(matrix[calib]))
+    threads = int(config.params.get("num_threads", 0))
+    scale = log_spread(
+        low.predict(matrix[calib], num_threads=threads),
+        high.predict(matrix[calib], num_threads=threads),
+    )
     calib_sources = records["source"].to_numpy()[calib]
     floors = spread_floors(scale, calib_sources, config.spread_blend)
     scale = scale + np.array([floors.get(s, floors[ANY]) for s in calib_sources])

@@ -20,7 +20,7 @@ from salarymodel.backtest import BACKTEST_ESTIMATES
 from salarymodel.config import Settings, SourcesConfig, load_sources
 from salarymodel.currency import survey_currency
 from salarymodel.dataset import TrainingData, load_training_data
-from salarymodel.evaluation import MODEL_NAMES, EvaluationReport, cross_validate
+from salarymodel.evaluation import MODEL_NAMES, EvaluationReport, cross_validate, fit_threads
 from salarymodel.features import FeatureBuilder
 from salarymodel.model import SalaryModel
 from salarymodel.workers import for_workers, worker_pool
@@ -184,7 +184,7 @@ def write_explanations(
     from salarymodel.explanations import Explainer
 
     _, paths = write_global_explanations(
-        Explainer.from_model(model),
+        Explainer.from_model(model, fit_threads(settings)),
         data.records,
         folder,
         settings.explanations.sample_size,

@@ -1,6 +1,6 @@
 """The worker pool training runs its independent fits on.
 
-A training run makes 48 LightGBM fits that do not depend on each other
+A training run makes 69 LightGBM fits that do not depend on each other
 (every fold's models, the range procedure per fold, the final model).
 LightGBM releases the GIL while it trains and predicts, so a few threads
 that each run one fit on its share of the cores keep every core busy with
@@ -59,6 +59,9 @@ def worker_pool(settings: Settings) -> ThreadPoolExecutor:
 def _limit_openmp(threads: int) -> None:
     # OpenMP's thread count is per calling thread: this worker's predictions
     # with num_threads=0 use ``threads``, other threads keep their own.
+    # threadpoolctl limits only the OpenMP runtimes already loaded: LightGBM
+    # (imported where it is used) is loaded first, or the limit is a no-op.
+    import lightgbm  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads, user_api="openmp")

@@ -84,7 +84,10 @@ class _FastRow:
                 ctypes.c_int(trees[1]),
                 ctypes.c_int(_DTYPE_FLOAT64),
                 ctypes.c_int32(n_features),
-                ctypes.c_char_p(b"num_threads=1"),
+                # No num_threads: LightGBM keeps one process-wide count that
+                # every call sets, and a batch predicting on another thread
+                # with another count would overrun its per-thread buffers.
+                ctypes.c_char_p(b""),
                 ctypes.byref(self._config),
             )
         )
