@@ -469,6 +469,7 @@ def retrain(
     """
     _quiet_libraries()
     from salarymodel.registry import RegistryError
+    from salarymodel.retraining import HELD_OUT_CHECK
     from salarymodel.retraining import retrain as run_retrain
     from salarymodel.sources import SourceFormatError
 
@@ -494,9 +495,12 @@ def retrain(
     headers = ("check", "passed", "detail")
     stdout.print(fitted_table(title, headers, checks, stdout.width, headers))
     if result.promoted:
+        # The decision with its interval, on one line as when the champion is kept.
+        held_out = [c.detail for c in result.decision.checks if c.name == HELD_OUT_CHECK]
         console.print(
             f"[bold green]promoted[/] version {result.version} (run {result.run_id}), refit on "
-            f"all records; accepted rows kept in {result.accepted_file}",
+            f"all records; accepted rows kept in {result.accepted_file}; "
+            f"{HELD_OUT_CHECK}: {'; '.join(held_out)}",
             soft_wrap=True,
         )
     else:

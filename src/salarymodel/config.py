@@ -184,8 +184,13 @@ class TrackingConfig(_Strict):
 
 
 class GateConfig(_Strict):
+    """The promotion gate: a paired bootstrap of the metric's difference (``salarymodel.gate``)."""
+
     metric: Literal["mae_usd", "mdape", "r2_log"] = "mae_usd"
-    tolerance: float = 0.0
+    tolerance: float = Field(0.0, ge=0.0)
+    resamples: int = Field(2000, ge=100)
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    seed: int = 17
 
 
 class RetrainingConfig(_Strict):

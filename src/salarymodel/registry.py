@@ -3,10 +3,11 @@
 The serving model is the registered version carrying the alias ``champion``.
 A version is only registered after its run finished logging everything, so a
 crash mid-training leaves the registry and the alias as they were. The gate
-promotes a challenger only when it is at least as good as the champion on
-the same evaluation (same data fingerprint, same folds). Only the registry
-answering that there is no model or no alias means "no champion"; any other
-store error is a ``RegistryError`` and promotes nothing.
+pairs a challenger's backtest estimates with the champion's on the same rows
+(same data fingerprint, CV and backtest folds) and refuses one that is worse
+beyond noise (``salarymodel.gate``). Only the registry answering that there
+is no model or no alias means "no champion"; any other store error is a
+``RegistryError`` and promotes nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import mlflow
@@ -33,8 +34,13 @@ from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
+from salarymodel.backtest import BACKTEST_ESTIMATES
 from salarymodel.config import Settings, resolve_path
+from salarymodel.gate import PairedInterval, describe, paired_interval, promotes, verdict
 from salarymodel.model import BundleError, SalaryModel
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +48,9 @@ BUNDLE_ARTIFACT = "bundle"
 MODEL_NAME_IN_RUN = "model"
 TAG_FINGERPRINT = "data_fingerprint"
 TAG_FOLDS = "cv_folds"
+TAG_BACKTEST = "backtest_folds"  # the backtest's configuration: which folds it makes
+# The run artifact with the per-row backtest estimates the gate pairs.
+BACKTEST_ARTIFACT = f"evaluation/{BACKTEST_ESTIMATES}"
 TAG_KIND = "kind"  # train | retrain
 TAG_PARENT = "parent_version"  # the champion a retrain started from
 # Registered-model tag: the versions that became champion, oldest first (a
@@ -173,63 +182,142 @@ def champion_version(client: MlflowClient, settings: Settings) -> ModelVersion |
 
 @dataclass(frozen=True)
 class GateDecision:
-    """Whether a challenger replaces the champion, and why."""
+    """Whether a challenger replaces the champion, and why (with the interval, when compared)."""
 
     promote: bool
     reason: str
-    challenger: float
-    champion: float | None
+    interval: PairedInterval | None = None
 
 
 def gate_metric_name(settings: Settings) -> str:
-    return f"fused_lightgbm.all.{settings.gate.metric}"
+    """The pooled backtest metric the gate compares (``backtest.fused_lightgbm.all.<metric>``)."""
+    return f"backtest.fused_lightgbm.all.{settings.gate.metric}"
+
+
+# Both models were trained on the same data (the fingerprints match), so
+# neither is newer in data; the challenger is what the current code and
+# configuration make, and the backtest cannot tell it from the champion.
+TIE_IN_TRAIN = "the tie goes to the challenger (same data, current code and configuration)"
+_NOT_COMPARABLE = (
+    "champion v{version} was evaluated on other data or folds; "
+    "metrics are not comparable (retrain evaluates both on shared held-out data)"
+)
 
 
 def decide(
     client: MlflowClient,
     settings: Settings,
-    challenger_metrics: dict[str, float],
     challenger_tags: dict[str, str],
+    challenger_rows: pd.DataFrame | None,
 ) -> GateDecision:
-    """Apply the promotion gate of ``configs/`` to a challenger's CV metrics."""
-    name = gate_metric_name(settings)
-    challenger = challenger_metrics[name]
+    """Apply the promotion gate to a challenger's per-row backtest estimates.
+
+    The champion run's estimates of the same backtest rows are downloaded and
+    paired with ``challenger_rows`` (``BacktestReport.estimates``); the
+    paired bootstrap of ``salarymodel.gate`` decides. Comparable only when
+    the data fingerprint, the CV folds and the backtest's configuration are
+    the same and the two runs scored the same rows.
+    """
     current = champion_version(client, settings)
     if current is None:
-        return GateDecision(
-            True, "no champion yet: the first version becomes champion", challenger, None
-        )
+        return GateDecision(True, "no champion yet: the first version becomes champion")
     with store_errors(f"cannot read the run of champion v{current.version}"):
         run = client.get_run(run_id_of(current))
-    comparable = all(
-        run.data.tags.get(k) == challenger_tags[k] for k in (TAG_FINGERPRINT, TAG_FOLDS)
-    )
+    evaluation = (TAG_FINGERPRINT, TAG_FOLDS, TAG_BACKTEST)
+    comparable = all(run.data.tags.get(k) == challenger_tags[k] for k in evaluation)
     if not comparable:
+        return GateDecision(False, _NOT_COMPARABLE.format(version=current.version))
+    if challenger_rows is None or challenger_rows.empty:
         return GateDecision(
             False,
-            f"champion v{current.version} was evaluated on other data or folds; "
-            "metrics are not comparable (retrain evaluates both on shared held-out data)",
-            challenger,
-            None,
+            "the challenger has no backtest rows to compare (no backtest fold has enough "
+            "records: evaluation.backtest); `salarymodel promote` decides explicitly",
         )
-    champion = run.data.metrics.get(name)
-    if champion is None:
+    theirs = champion_backtest(client, current)
+    if theirs is None:
         return GateDecision(
             False,
-            f"champion v{current.version} has no {name} to compare with; "
+            f"champion v{current.version} has no backtest estimates to compare with; "
             "`salarymodel promote` decides explicitly",
-            challenger,
-            None,
         )
-    tolerance = settings.gate.tolerance
-    ok, verdict = compare(settings, challenger, champion, tolerance)
-    return GateDecision(
-        ok,
-        f"{name}: challenger {challenger:,.2f} is {verdict} champion v{current.version} "
-        f"{champion:,.2f} (tolerance {tolerance:.1%})",
-        challenger,
-        champion,
+    paired = pair_backtest(challenger_rows, theirs)
+    if paired is None:
+        return GateDecision(False, _NOT_COMPARABLE.format(version=current.version))
+    gate = settings.gate
+    interval = paired_interval(
+        gate.metric,
+        paired["salary_usd"].to_numpy(float),
+        paired["challenger"].to_numpy(float),
+        paired["champion"].to_numpy(float),
+        paired["group_id"].to_numpy(),
+        gate.resamples,
+        gate.confidence,
+        gate.seed,
     )
+    found = verdict(interval, gate.tolerance)
+    folds = paired["fold"].nunique()
+    text = describe(interval, found, f"champion v{current.version}", gate.tolerance, TIE_IN_TRAIN)
+    return GateDecision(
+        promotes(found, tie_goes_to_challenger=True),
+        f"{gate_metric_name(settings)} ({folds} folds): {text}",
+        interval,
+    )
+
+
+def champion_backtest(client: MlflowClient, version: ModelVersion) -> pd.DataFrame | None:
+    """The per-row backtest estimates logged with a version's run; None when it has none.
+
+    A store that cannot give them, or a damaged file, is a ``RegistryError``:
+    the gate stops rather than guess.
+    """
+    import pandas as pd
+
+    doing = f"cannot read the backtest estimates of champion v{version.version}"
+    folder, name = BACKTEST_ARTIFACT.rsplit("/", 1)
+    with store_errors(doing):
+        listed = {a.path for a in client.list_artifacts(run_id_of(version), folder)}
+    if BACKTEST_ARTIFACT not in listed:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run_id_of(version), BACKTEST_ARTIFACT, tmp)
+            frame = pd.read_csv(path, dtype={"fold": str, "source": str, "group_id": str})
+        except (MlflowException, OSError, EOFError, ValueError) as error:
+            raise RegistryError(f"{doing}: {first_line(error)}") from error
+    missing = {"fold", "source", "row_number", "group_id", "salary_usd", "fused_lightgbm"}
+    missing -= set(frame.columns)
+    if missing:
+        raise RegistryError(f"{doing}: {name} has no column(s) {sorted(missing)}")
+    return frame
+
+
+def pair_backtest(ours: pd.DataFrame, theirs: pd.DataFrame) -> pd.DataFrame | None:
+    """The two runs' fused estimates side by side, rows matched on (fold, source, row_number).
+
+    A key repeated (two accepted files of one source) is matched by its
+    order of appearance. None unless both runs scored exactly the same
+    records (the same rows, with the same salaries).
+    """
+    import numpy as np
+
+    keys = ["fold", "source", "row_number"]
+
+    def keyed(frame: pd.DataFrame, estimate: str) -> pd.DataFrame:
+        out = frame[[*keys, "group_id", "salary_usd", "fused_lightgbm"]].rename(
+            columns={"fused_lightgbm": estimate}
+        )
+        out = out.astype({"fold": str, "source": str, "row_number": int, "group_id": str})
+        return out.assign(occurrence=out.groupby(keys).cumcount())
+
+    if len(ours) != len(theirs):
+        return None
+    paired = keyed(ours, "challenger").merge(
+        keyed(theirs, "champion"), on=[*keys, "occurrence"], suffixes=("", "_champion")
+    )
+    same = len(paired) == len(ours) and np.allclose(
+        paired["salary_usd"].to_numpy(float), paired["salary_usd_champion"].to_numpy(float)
+    )
+    return paired if same else None
 
 
 def compare(

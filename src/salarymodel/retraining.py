@@ -20,9 +20,12 @@ version, the fingerprints of the existing, new and merged data):
    when a stable hash of the group id falls below ``holdout_fraction``. A
    challenger is fit on everything else (existing records included). Both
    predict exactly the same held-out rows, the champion with its registered
-   bundle. A second check guards against forgetting: on a fixed sample of
-   existing records (both models were fit on them) the challenger may be
-   worse by at most ``existing_tolerance``.
+   bundle. A paired bootstrap of the gate metric's difference over groups of
+   those rows (``salarymodel.gate``) refuses a challenger worse beyond noise
+   and, when the two are indistinguishable, prefers the challenger (it was
+   trained on newer data). A second check guards against forgetting: on a
+   fixed sample of existing records (both models were fit on them) the
+   challenger may be worse by at most ``existing_tolerance``.
 6. On a pass, the registered challenger is refit on all merged records (the
    held-out rows too: they are the newest data) and cross-validated like
    ``train`` does, so every version carries the same kind of metrics; its
@@ -68,6 +71,14 @@ from salarymodel.dataset import (
 )
 from salarymodel.drift import DriftReport, drift_report, write_drift_report
 from salarymodel.evaluation import ALL, fused_lightgbm, metrics
+from salarymodel.gate import (
+    PairedInterval,
+    describe,
+    interval_metrics,
+    paired_interval,
+    promotes,
+    verdict,
+)
 from salarymodel.model import SalaryModel
 from salarymodel.profiling import merge_repeats
 from salarymodel.registry import (
@@ -93,6 +104,10 @@ Progress = Callable[[str], None]
 TAG_EXISTING = "data_fingerprint.existing"
 TAG_NEW = "data_fingerprint.new"
 TAG_ACCEPTED = "accepted_file"
+# The challenger learnt from the new file too: when the held-out rows cannot
+# tell the two apart, the newest data goes into the model.
+TIE_IN_RETRAIN = "the tie goes to the challenger (trained on newer data)"
+HELD_OUT_CHECK = "held-out new rows"
 
 
 # ----- the new file -------------------------------------------------------------------
@@ -218,13 +233,15 @@ def _slice_metrics(frame: pd.DataFrame, estimate: np.ndarray) -> dict[str, dict[
 
 @dataclass
 class Comparison:
-    """Challenger and champion metrics on the same rows."""
+    """Challenger and champion metrics on the same rows, and the gate metric's
+    paired bootstrap interval on the held-out ones."""
 
     holdout: dict[str, dict[str, dict[str, float]]]  # model -> slice -> metrics
     existing: dict[str, dict[str, dict[str, float]]]
     holdout_rows: int
     existing_rows: int
     train_rows: int
+    interval: PairedInterval
 
 
 def compare_on_holdout(
@@ -241,6 +258,17 @@ def compare_on_holdout(
     ours = champion.predict_records(scored)
     n = int(holdout.sum())
     held, old = scored.iloc[:n], scored.iloc[n:]
+    gate = settings.gate
+    interval = paired_interval(
+        gate.metric,
+        held["salary_usd"].to_numpy(float),
+        challenger[:n],
+        ours[:n],
+        held["group_id"].to_numpy(),
+        gate.resamples,
+        gate.confidence,
+        gate.seed,
+    )
     return Comparison(
         holdout={
             "challenger": _slice_metrics(held, challenger[:n]),
@@ -253,6 +281,7 @@ def compare_on_holdout(
         holdout_rows=n,
         existing_rows=len(old),
         train_rows=len(train),
+        interval=interval,
     )
 
 
@@ -328,27 +357,28 @@ def data_checks(
 def model_checks(
     comparison: Comparison, champion: str, settings: Settings, decision: RetrainDecision
 ) -> bool:
-    """Challenger vs champion on the same held-out rows, and the forgetting guard."""
-    metric = settings.gate.metric
-    challenger = comparison.holdout["challenger"][ALL][metric]
-    current = comparison.holdout["champion"][ALL][metric]
-    ok, verdict = compare(settings, challenger, current, settings.gate.tolerance)
-    decision.add(
-        "held-out new rows",
-        ok,
-        f"{metric} on {comparison.holdout_rows:,} held-out new rows: challenger "
-        f"{challenger:,.2f} is {verdict} champion v{champion} {current:,.2f} "
-        f"(tolerance {settings.gate.tolerance:.1%})",
+    """Challenger vs champion on the same held-out rows, and the forgetting guard.
+
+    On the held-out rows the paired bootstrap decides (``salarymodel.gate``);
+    a tie goes to the challenger, trained on newer data.
+    """
+    metric, tolerance = settings.gate.metric, settings.gate.tolerance
+    found = verdict(comparison.interval, tolerance)
+    ok = decision.add(
+        HELD_OUT_CHECK,
+        promotes(found, tie_goes_to_challenger=True),
+        f"{metric} on {comparison.holdout_rows:,} held-out new rows: "
+        + describe(comparison.interval, found, f"champion v{champion}", tolerance, TIE_IN_RETRAIN),
     )
     old_challenger = comparison.existing["challenger"][ALL][metric]
     old_current = comparison.existing["champion"][ALL][metric]
     tolerance = settings.retraining.existing_tolerance
-    kept, verdict = compare(settings, old_challenger, old_current, tolerance)
+    kept, wording = compare(settings, old_challenger, old_current, tolerance)
     decision.add(
         "existing records",
         kept,
         f"{metric} on {comparison.existing_rows:,} existing records (both models trained on "
-        f"them): challenger {old_challenger:,.2f} is {verdict} champion {old_current:,.2f} "
+        f"them): challenger {old_challenger:,.2f} is {wording} champion {old_current:,.2f} "
         f"(tolerance {tolerance:.1%})",
     )
     return ok and kept
@@ -515,6 +545,7 @@ def _comparison_metrics(comparison: Comparison) -> dict[str, float]:
                     out[f"{part}.{model}.{name}.{key}"] = float(values[key])
     out["holdout.rows"] = comparison.holdout_rows
     out["holdout.train_rows"] = comparison.train_rows
+    out |= {f"holdout.gate.{k}": v for k, v in interval_metrics(comparison.interval).items()}
     return out
 
 

@@ -195,12 +195,17 @@ def write_explanations(
 
 
 def data_tags(data: TrainingData, settings: Settings) -> dict[str, str]:
-    """Tags that say which data and folds a run's CV metrics were measured on."""
-    from salarymodel.registry import TAG_FINGERPRINT, TAG_FOLDS
+    """Tags that say which data, CV folds and backtest folds a run was evaluated on."""
+    from salarymodel.registry import TAG_BACKTEST, TAG_FINGERPRINT, TAG_FOLDS
 
+    backtest = settings.evaluation.backtest
     return {
         TAG_FINGERPRINT: str(data.fingerprint["hash"]),
         TAG_FOLDS: f"{settings.evaluation.n_folds}/seed{settings.evaluation.seed}",
+        TAG_BACKTEST: (
+            f"window{backtest.window_months}m/train{backtest.min_train_rows}"
+            f"/test{backtest.min_test_rows}/max{backtest.max_folds_per_source}"
+        ),
     }
 
 
@@ -293,6 +298,7 @@ def train(
     """Run the whole training job and return what it decided."""
     import mlflow
 
+    from salarymodel.gate import interval_metrics
     from salarymodel.registry import TAG_KIND, connect, decide, store_errors
 
     say = progress or (lambda _: None)
@@ -310,17 +316,21 @@ def train(
         say("logging the run to MLflow")
         with store_errors("cannot log the training run"), mlflow.start_run() as run:
             mlflow.set_tags({**tags, TAG_KIND: "train"})
-            info, metrics = log_trained_model(
+            info, _ = log_trained_model(
                 done.model, data, report, ranges, settings, seconds, say, done.explanations
             )
             seconds["total"] = time.perf_counter() - start
             mlflow.log_metrics({f"seconds.{k}": v for k, v in seconds.items()})
     # The gate reads the registry once the run is complete and outside it: a
     # store error (RegistryError) then stops here, nothing registered or moved.
-    decision = decide(client, settings, metrics, tags)
+    rows = report.backtest.estimates if report.backtest is not None else None
+    decision = decide(client, settings, tags, rows)
     with store_errors(f"cannot record the gate's decision on run {run.info.run_id}"):
         client.set_tag(run.info.run_id, "gate.promote", str(decision.promote))
         client.set_tag(run.info.run_id, "gate.reason", decision.reason)
+        if decision.interval is not None:
+            for key, value in interval_metrics(decision.interval).items():
+                client.log_metric(run.info.run_id, f"gate.{key}", value)
     # Registered only once the run is complete; the alias moves only on a pass.
     version = publish(client, settings, info, run.info.run_id, decision.promote)
     return TrainResult(
