@@ -24,6 +24,8 @@ import httpx
 import numpy as np
 import pytest
 
+from salarymodel import vocabulary as vocabulary_module
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
@@ -466,12 +468,35 @@ def test_model_describes_version_data_metrics_and_vocabulary(client, champion) -
     assert set(vocabulary["role_families"]) == set(model.builder.role_families)
     assert list(card["allowed"]["experience_level"]) == ["EN", "MI", "SE", "EX"]
     assert card["allowed"]["remote_ratio"] == [0, 50, 100]
+    # Every code the page may offer has the vocabulary's name: app.js words none itself.
+    labels = card["labels"]
+    for field in ("experience_level", "company_size", "employment_type", "remote_ratio", "view"):
+        assert [str(code) for code in card["allowed"][field]] == list(labels[field]), field
+    assert labels["employment_type"]["FT"] == vocabulary_module.EMPLOYMENT_NAMES["FT"]
+    assert labels["remote_ratio"]["0"] == vocabulary_module.REMOTE_NAMES[0]
+    assert set(labels["period"]) == set(card["allowed"]["period"])
     assert card["limits"]["batch_jobs"] == 10_000
     assert card["defaults"]["country"] == "US"
     assert (card["defaults"]["currency"], card["defaults"]["period"]) == ("USD", "year")
     currencies = card["currencies"]
     assert card["allowed"]["currency"] == currencies["supported"] == model.currency.supported
     assert currencies["by_country"]["DE"] == "EUR" and currencies["by_country"]["GB"] == "GBP"
+
+
+def test_request_fields_accept_exactly_the_vocabulary_codes() -> None:
+    from typing import get_args
+
+    from salarymodel.serving.schemas import JobRequest
+
+    fields = JobRequest.model_fields
+    for name, codes in (
+        ("experience_level", vocabulary_module.EXPERIENCE_LEVELS),
+        ("company_size", vocabulary_module.COMPANY_SIZES),
+        ("employment_type", vocabulary_module.EMPLOYMENT_TYPES),
+        ("remote_ratio", vocabulary_module.REMOTE_RATIOS),
+    ):
+        assert get_args(fields[name].annotation) == codes, name
+    assert "FT full-time" in (fields["employment_type"].description or "")
 
 
 def test_health_readiness_and_openapi(client, champion) -> None:

@@ -35,11 +35,9 @@ from salarymodel.features import (
     AT,
     BASE_COLUMNS,
     CATEGORICAL_COLUMNS,
-    COMPANY_SIZE_ORDER,
-    EMPLOYMENT_TYPES,
-    EXPERIENCE_ORDER,
     FeatureBuilder,
 )
+from salarymodel.vocabulary import COMPANY_SIZE_ORDER, EMPLOYMENT_TYPES, EXPERIENCE_ORDER
 
 PSI_MODERATE = 0.1
 PSI_MAJOR = 0.25

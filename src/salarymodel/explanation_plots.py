@@ -27,30 +27,24 @@ from salarymodel.explanations import (
     mean_abs_by_concept,
     premiums_table,
 )
+from salarymodel.vocabulary import (
+    COMPANY_SIZE_NAMES,
+    EMPLOYMENT_NAMES,
+    EXPERIENCE_NAMES,
+    NOT_STATED,
+    REMOTE_NAMES,
+)
 
-ORDERS = {
-    "experience level": ["EN", "MI", "SE", "EX", "missing"],
-    "company size": ["S", "M", "L", "missing"],
-    "remote ratio": ["0", "50", "100", "missing"],
-    "employment type": ["FT", "PT", "CT", "FL", "missing"],
+MISSING = "missing"  # how explanations name a value a job left out
+_NAMES: dict[str, dict[str, str]] = {
+    "experience level": EXPERIENCE_NAMES,
+    "company size": COMPANY_SIZE_NAMES,
+    "remote ratio": {str(code): name for code, name in REMOTE_NAMES.items()},
+    "employment type": EMPLOYMENT_NAMES,
 }
-LABELS = {
-    "experience level": {
-        "EN": "entry",
-        "MI": "mid",
-        "SE": "senior",
-        "EX": "executive",
-        "missing": "not stated",
-    },
-    "company size": {
-        "S": "small (<50)",
-        "M": "medium (50-250)",
-        "L": "large (>250)",
-        "missing": "not stated",
-    },
-    "remote ratio": {"0": "on-site", "50": "hybrid", "100": "fully remote"},
-    "employment type": {"FT": "full-time", "PT": "part-time", "CT": "contract", "FL": "freelance"},
-}
+# Each coded concept's values in the vocabulary's order, then the missing value.
+ORDERS = {concept: [*names, MISSING] for concept, names in _NAMES.items()}
+LABELS = {concept: {**names, MISSING: NOT_STATED} for concept, names in _NAMES.items()}
 _PCT = FuncFormatter(lambda v, _: f"{v:+.0f}%")
 
 
@@ -148,7 +142,7 @@ def skill_premiums(table: pd.DataFrame, path: Path, top: int = 25) -> Path:
 def country_premiums(table: pd.DataFrame, path: Path, min_count: int, top: int = 25) -> Path:
     """Countries with enough records: premium over the average estimate."""
     rows = table[(table["concept"] == "country") & (table["count"] >= min_count)]
-    rows = rows[rows["value"] != "missing"].nlargest(top, "count")
+    rows = rows[rows["value"] != MISSING].nlargest(top, "count")
     rows = rows.sort_values("mean_premium_pct", ascending=False)
     return _premium_bars(rows, f"Country premiums (countries with >= {min_count} records)", path)
 

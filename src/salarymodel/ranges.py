@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from salarymodel.config import RangesConfig, Settings
-from salarymodel.features import AT, EXPERIENCE_ORDER, FeatureBuilder
+from salarymodel.features import AT, FeatureBuilder
+from salarymodel.vocabulary import EXPERIENCE_ORDER
 
 if TYPE_CHECKING:
     import pandas as pd

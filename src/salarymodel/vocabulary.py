@@ -1,7 +1,11 @@
-"""The codes a job is described with, their order and their display names: defined once.
+"""The codes a job is described with, their order, display names and warning texts: defined once.
 
-Validation, features, serving and reports read these; nothing here imports
-more than the standard library, so a service worker can.
+Validation, features, serving (schemas, the model card the web page reads),
+the report and the explanation plots read these; nothing here imports more
+than the standard library, so a service worker can.
+
+The order of ``EMPLOYMENT_TYPES`` is also the employment type's category code
+in a saved model: append, never reorder.
 """
 
 from __future__ import annotations
@@ -9,10 +13,74 @@ from __future__ import annotations
 EXPERIENCE_LEVELS = ("EN", "MI", "SE", "EX")  # ordered, entry to executive
 COMPANY_SIZES = ("S", "M", "L")  # ordered, small to large
 EMPLOYMENT_TYPES = ("FT", "PT", "CT", "FL")
-REMOTE_RATIOS = (0, 50, 100)
+REMOTE_RATIOS = (0, 50, 100)  # ordered, on-site to remote
 MAX_TITLE_LENGTH = 200
 MAX_SKILLS = 100
 
+# Rank of each ordered code: the number the model sees.
+EXPERIENCE_ORDER = {code: rank for rank, code in enumerate(EXPERIENCE_LEVELS)}
+COMPANY_SIZE_ORDER = {code: rank for rank, code in enumerate(COMPANY_SIZES)}
+
+_EN_DASH = "\u2013"
 EXPERIENCE_NAMES = {"EN": "entry", "MI": "mid", "SE": "senior", "EX": "executive"}
-COMPANY_SIZE_NAMES = {"S": "small (< 50)", "M": "medium (50-250)", "L": "large (> 250)"}
-EMPLOYMENT_NAMES = {"FT": "full time", "PT": "part time", "CT": "contract", "FL": "freelance"}
+COMPANY_SIZE_NAMES = {"S": "small (<50)", "M": f"medium (50{_EN_DASH}250)", "L": "large (>250)"}
+EMPLOYMENT_NAMES = {"FT": "full-time", "PT": "part-time", "CT": "contract", "FL": "freelance"}
+REMOTE_NAMES = {0: "on-site", 50: "hybrid", 100: "remote"}
+PERIOD_NAMES = {"year": "per year", "month": "per month"}
+# The pay views (sources) this project ships; a configured source without a
+# name here is shown by its code.
+SOURCE_NAMES = {
+    "aijobs": "aijobs.net survey (reported pay)",
+    "postings": "job postings (advertised pay)",
+}
+SOURCE_SHORT = {"aijobs": "Survey", "postings": "Postings"}
+NOT_STATED = "not stated"  # a code left out of a job
+
+
+def display_labels() -> dict[str, dict[str, str]]:
+    """Each field's codes (as text, in order) with their display names: what the page shows."""
+    return {
+        "experience_level": dict(EXPERIENCE_NAMES),
+        "company_size": dict(COMPANY_SIZE_NAMES),
+        "employment_type": dict(EMPLOYMENT_NAMES),
+        "remote_ratio": {str(code): name for code, name in REMOTE_NAMES.items()},
+        "view": dict(SOURCE_NAMES),
+        "period": dict(PERIOD_NAMES),
+    }
+
+
+# ----- warnings: one wording for one job, a batch and the service ------------------------
+def unknown_title_warning(title: object) -> str:
+    """A title no role family's keyword matches."""
+    return f"job title {title!r} not recognised; role family 'other'"
+
+
+def unknown_skills_warning(unknown: list[str]) -> str:
+    """Skills the model has no column for."""
+    return f"skills not in the model's vocabulary, ignored: {unknown}"
+
+
+def unknown_source_warning(source: object) -> str:
+    """A pay view (source) the model was not trained on."""
+    return f"source {source!r} unknown; treated as missing"
+
+
+def unknown_country_warning(text: str) -> str:
+    """A country code or name the resolver does not know."""
+    return f"country {text!r} not recognised; treated as missing"
+
+
+def rare_country_warning(iso2: str) -> str:
+    """A known country with too few training records for a category of its own."""
+    return f"country {iso2!r} is rare or unseen in the training data; treated as 'other'"
+
+
+def thin_support_warning(support: int) -> str:
+    """A job whose range rests on few similar training records."""
+    return (
+        f"thin support: {support} training records share this role family, "
+        "experience level and country; the range is calibrated on such jobs"
+    )
+
+
+NO_RANGE_WARNING = "no calibrated range: where current_salary falls is unknown"

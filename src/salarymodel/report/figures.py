@@ -23,16 +23,14 @@ from salarymodel.geography import country_name
 from salarymodel.report.statistics import period, sources_of
 from salarymodel.report.text import (
     ALL,
-    EXPERIENCE_NAMES,
-    EXPERIENCE_ORDER,
     MINUS,
     SOURCE_COLORS,
-    SOURCE_SHORT,
     WORK_MODEL_COLORS,
     WORK_MODEL_ORDER,
     source_label,
     usd_short,
 )
+from salarymodel.vocabulary import EXPERIENCE_LEVELS, EXPERIENCE_NAMES, SOURCE_SHORT
 
 DPI = 110
 
@@ -107,7 +105,7 @@ def year_figure(by_year: pd.DataFrame) -> Figure | None:
         marker, style = ("o", "-") if survey else ("D", "none")
         # Nudge the other source sideways so its markers never sit on the survey's.
         shift = 0.0 if survey else 0.12
-        for i, level in enumerate([ALL, *EXPERIENCE_ORDER]):
+        for i, level in enumerate([ALL, *EXPERIENCE_LEVELS]):
             line = frame[frame["experience_level"] == level]
             if line.empty:
                 continue

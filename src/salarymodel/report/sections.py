@@ -21,8 +21,6 @@ from salarymodel.report import figures, statistics, tables
 from salarymodel.report.statistics import period, sources_of
 from salarymodel.report.tables import Table
 from salarymodel.report.text import (
-    EXPERIENCE_ORDER,
-    SIZE_ORDER,
     accuracy_sentence,
     employment_name,
     level_name,
@@ -30,13 +28,14 @@ from salarymodel.report.text import (
     size_name,
     source_label,
 )
+from salarymodel.vocabulary import COMPANY_SIZES, EXPERIENCE_LEVELS
 
 Section = dict[str, object]
 # Salary levels: (column, header, names of its values, order or None to sort by median, what).
 LEVEL_DIMENSIONS: tuple[tuple[str, str, Callable[[str], str], Sequence[str] | None, str], ...] = (
     ("role_family", "Role family", role_name, None, "by role family"),
-    ("experience_level", "Experience level", level_name, EXPERIENCE_ORDER, "by experience level"),
-    ("company_size", "Company size", size_name, SIZE_ORDER, "by company size"),
+    ("experience_level", "Experience level", level_name, EXPERIENCE_LEVELS, "by experience level"),
+    ("company_size", "Company size", size_name, COMPANY_SIZES, "by company size"),
 )
 
 

@@ -19,14 +19,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from salarymodel.report.text import (
-    ALL,
-    DASH,
-    EMPLOYMENT_ORDER,
-    EXPERIENCE_ORDER,
-    SOURCE_LABELS,
-    WORK_MODEL_ORDER,
-)
+from salarymodel.report.text import ALL, DASH, WORK_MODEL_ORDER
+from salarymodel.vocabulary import EMPLOYMENT_TYPES, EXPERIENCE_LEVELS, REMOTE_NAMES, SOURCE_NAMES
 
 
 def period(years: pd.Series) -> str:
@@ -42,14 +36,14 @@ def sources_of(frame: pd.DataFrame) -> list[str]:
     """The sources present in ``frame``: known ones first in a fixed order, so panels never
     swap places, then any other in alphabetical order."""
     present = [str(s) for s in frame["source"].dropna().unique()]
-    return [s for s in SOURCE_LABELS if s in present] + sorted(
-        s for s in present if s not in SOURCE_LABELS
+    return [s for s in SOURCE_NAMES if s in present] + sorted(
+        s for s in present if s not in SOURCE_NAMES
     )
 
 
 def work_model(remote_ratio: pd.Series) -> pd.Series:
     """'on-site', 'hybrid' or 'remote' for a remote ratio of 0, 50 or 100."""
-    return remote_ratio.map({0.0: "on-site", 50.0: "hybrid", 100.0: "remote"})
+    return remote_ratio.map({float(ratio): name for ratio, name in REMOTE_NAMES.items()})
 
 
 def group_stats(records: pd.DataFrame, keys: list[str], min_n: int) -> pd.DataFrame:
@@ -120,7 +114,7 @@ def medians_by_year(records: pd.DataFrame, min_n: int) -> pd.DataFrame:
     per_level = group_stats(records, ["source", "year", "experience_level"], min_n)
     stats = pd.concat([overall, per_level], ignore_index=True)
     stats["year"] = stats["year"].astype(int)
-    order = {level: i for i, level in enumerate([ALL, *EXPERIENCE_ORDER])}
+    order = {level: i for i, level in enumerate([ALL, *EXPERIENCE_LEVELS])}
     stats["_k"] = stats["experience_level"].map(lambda v: order.get(v, len(order)))
     return stats.sort_values(["source", "_k", "year"]).drop(columns="_k").reset_index(drop=True)
 
@@ -174,7 +168,7 @@ def us_vs_rest(records: pd.DataFrame, min_n: int) -> pd.DataFrame:
             wide[column] = np.nan
     wide[["n_us", "n_rest"]] = wide[["n_us", "n_rest"]].fillna(0).astype(int)
     wide["us_premium_pct"] = (wide["median_us"] / wide["median_rest"] - 1) * 100
-    order = {level: i for i, level in enumerate([ALL, *EXPERIENCE_ORDER])}
+    order = {level: i for i, level in enumerate([ALL, *EXPERIENCE_LEVELS])}
     wide["_k"] = wide["experience_level"].map(lambda v: order.get(v, len(order)))
     wide = wide.sort_values(["source", "_k"]).drop(columns="_k").reset_index(drop=True)
     return wide[
@@ -223,7 +217,7 @@ def work_model_pay(records: pd.DataFrame, min_n: int) -> pd.DataFrame:
 
 def employment_pay(records: pd.DataFrame, min_n: int) -> pd.DataFrame:
     """Salary by employment type per source, with the gap to full-time."""
-    return pay_gap(records, "employment_type", "FT", min_n, EMPLOYMENT_ORDER)
+    return pay_gap(records, "employment_type", "FT", min_n, EMPLOYMENT_TYPES)
 
 
 def postings_with_skills(records: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,6 @@ from salarymodel.geography import country_name
 from salarymodel.report.statistics import sources_of
 from salarymodel.report.text import (
     ALL,
-    EXPERIENCE_ORDER,
     WORK_MODEL_ORDER,
     count,
     level_name,
@@ -30,6 +29,7 @@ from salarymodel.report.text import (
     usd,
     usd_range,
 )
+from salarymodel.vocabulary import EXPERIENCE_LEVELS
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def year_tables(by_year: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
             for m, n in zip(by_year["median"], by_year["n"], strict=True)
         ]
     )
-    levels = [c for c in [ALL, *EXPERIENCE_ORDER] if c in set(cells["experience_level"])]
+    levels = [c for c in [ALL, *EXPERIENCE_LEVELS] if c in set(cells["experience_level"])]
     tables = []
     for source in sources_of(cells):
         wide = (

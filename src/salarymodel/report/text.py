@@ -1,6 +1,7 @@
-"""How the report words things: names of sources and codes, their order, number formats.
+"""How the report words things: names of sources and codes, number formats.
 
-The prose around them lives in the templates (``templates/``); this module
+The names and order of codes are the project's (``salarymodel.vocabulary``);
+the prose around them lives in the templates (``templates/``); this module
 holds what Python code needs too (figures, tables and the template alike).
 """
 
@@ -11,22 +12,21 @@ from collections.abc import Callable
 import pandas as pd
 
 from salarymodel.geography import country_name
+from salarymodel.vocabulary import (
+    COMPANY_SIZE_NAMES,
+    EMPLOYMENT_NAMES,
+    EXPERIENCE_NAMES,
+    REMOTE_NAMES,
+    REMOTE_RATIOS,
+    SOURCE_NAMES,
+    SOURCE_SHORT,
+)
 
 DASH, MINUS = "\u2013", "\u2212"  # typographic en dash and minus sign
-SOURCE_LABELS = {
-    "aijobs": "aijobs.net survey (reported pay)",
-    "postings": "job postings (advertised pay)",
-}
-SOURCE_SHORT = {"aijobs": "Survey", "postings": "Postings"}
 SOURCE_COLORS = {"aijobs": "#1f6fb4", "postings": "#d9730d"}
-EXPERIENCE_ORDER = ["EN", "MI", "SE", "EX"]
-EXPERIENCE_NAMES = {"EN": "entry", "MI": "mid", "SE": "senior", "EX": "executive"}
-SIZE_ORDER = ["S", "M", "L"]
-SIZE_NAMES = {"S": "small (<50)", "M": f"medium (50{DASH}250)", "L": "large (>250)"}
-EMPLOYMENT_ORDER = ["FT", "CT", "PT", "FL"]
-EMPLOYMENT_NAMES = {"FT": "full-time", "PT": "part-time", "CT": "contract", "FL": "freelance"}
-WORK_MODEL_ORDER = ["on-site", "hybrid", "remote"]
-WORK_MODEL_COLORS = {"on-site": "#8c8c8c", "hybrid": "#e3a83b", "remote": "#2a9d8f"}
+# Work models are the remote ratios' names, on-site to remote.
+WORK_MODEL_ORDER = [REMOTE_NAMES[ratio] for ratio in REMOTE_RATIOS]
+WORK_MODEL_COLORS = dict(zip(WORK_MODEL_ORDER, ("#8c8c8c", "#e3a83b", "#2a9d8f"), strict=True))
 ALL = "all"
 # (anchor, title) of each section, in page order.
 SECTIONS = (
@@ -42,7 +42,7 @@ SECTION_TITLES = tuple(title for _, title in SECTIONS)
 
 def source_label(source: str) -> str:
     """Readable name of a source, saying which kind of pay it measures."""
-    return SOURCE_LABELS.get(source, source)
+    return SOURCE_NAMES.get(source, source)
 
 
 def source_short(source: str) -> str:
@@ -62,7 +62,7 @@ def role_name(family: str) -> str:
 
 def size_name(size: str) -> str:
     """A company size code with its head count ('medium (50-250)')."""
-    return SIZE_NAMES.get(size, size)
+    return COMPANY_SIZE_NAMES.get(size, size)
 
 
 def employment_name(code: str) -> str:
@@ -81,7 +81,7 @@ def premium_value_name(concept: str, value: object) -> str:
         "role_family": role_name,
     }
     if concept == "remote_ratio":
-        names = {"0": "on-site", "50": "hybrid", "100": "remote"}
+        names = {str(ratio): name for ratio, name in REMOTE_NAMES.items()}
         return names.get(text.removesuffix(".0"), text)
     return namers.get(concept, str)(text)
 

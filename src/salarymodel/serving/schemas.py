@@ -11,11 +11,15 @@ from pydantic_core import PydanticCustomError
 from salarymodel.config import load_settings, load_sources
 from salarymodel.currency import PERIODS, USD
 from salarymodel.vocabulary import (
+    COMPANY_SIZE_NAMES,
     COMPANY_SIZES,
+    EMPLOYMENT_NAMES,
     EMPLOYMENT_TYPES,
     EXPERIENCE_LEVELS,
+    EXPERIENCE_NAMES,
     MAX_SKILLS,
     MAX_TITLE_LENGTH,
+    REMOTE_NAMES,
     REMOTE_RATIOS,
 )
 
@@ -36,6 +40,11 @@ ALLOWED: dict[str, list[object]] = {
     "view": list(VIEWS),
     "period": list(PERIODS),
 }
+
+
+def _codes(names: dict) -> str:
+    """'EN entry, MI mid, ...': a field's codes with their names, for its description."""
+    return ", ".join(f"{code} {name}" for code, name in names.items()) + "."
 
 
 def _default_year() -> int:
@@ -85,11 +94,12 @@ class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     job_title: Title = Field(description="Job title as written, e.g. 'Senior Data Scientist'.")
+    # The Literal types spell out the vocabulary's codes (a test checks they agree).
     experience_level: Literal["EN", "MI", "SE", "EX"] = Field(
-        "SE", description="EN entry, MI mid, SE senior, EX executive."
+        "SE", description=_codes(EXPERIENCE_NAMES)
     )
     company_size: Literal["S", "M", "L"] = Field(
-        "M", description="S under 50 people, M 50-250, L over 250."
+        "M", description=_codes(COMPANY_SIZE_NAMES) + " People employed."
     )
     country: Country = Field(
         "US", description="Where the employee works: ISO alpha-2 code or a common name."
@@ -97,11 +107,9 @@ class JobRequest(BaseModel):
     company_country: Country | None = Field(
         None, description="Employer's country (code or name); defaults to `country`."
     )
-    remote_ratio: Literal[0, 50, 100] = Field(
-        0, description="0 on site, 50 hybrid, 100 fully remote."
-    )
+    remote_ratio: Literal[0, 50, 100] = Field(0, description=_codes(REMOTE_NAMES))
     employment_type: Literal["FT", "PT", "CT", "FL"] = Field(
-        "FT", description="FT full time, PT part time, CT contract, FL freelance."
+        "FT", description=_codes(EMPLOYMENT_NAMES)
     )
     skills: list[Skill] | None = Field(
         None,

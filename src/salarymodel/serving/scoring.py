@@ -56,12 +56,15 @@ from salarymodel.serving.schemas import (
     SalaryPositionResponse,
 )
 from salarymodel.vocabulary import (
-    COMPANY_SIZE_NAMES,
-    EMPLOYMENT_NAMES,
-    EXPERIENCE_NAMES,
+    COMPANY_SIZES,
+    EMPLOYMENT_TYPES,
+    EXPERIENCE_LEVELS,
     MAX_SKILLS,
     MAX_TITLE_LENGTH,
+    NO_RANGE_WARNING,
     REMOTE_RATIOS,
+    display_labels,
+    thin_support_warning,
 )
 
 
@@ -208,9 +211,8 @@ def with_terms(estimate: Mapping[str, Any], terms: Terms) -> dict[str, Any]:
     if terms.salary is None or terms.salary_usd is None:
         return {"amounts": amounts, "current_salary": None}
     if low is None or high is None or coverage is None:
-        warning = "no calibrated range: where current_salary falls is unknown"
         return {"amounts": amounts, "current_salary": None,
-                "warnings": [*estimate["warnings"], warning]}  # fmt: skip
+                "warnings": [*estimate["warnings"], NO_RANGE_WARNING]}  # fmt: skip
     percentile = salary_percentile(terms.salary_usd, estimate["estimate_usd"], low, high, coverage)
     position = SalaryPositionResponse.model_construct(
         amount=terms.salary,
@@ -274,7 +276,7 @@ def estimate_many(
         flags = counts < model.ranges.thin_below
         coverage = model.ranges.coverage
         for i in np.flatnonzero(flags).tolist():
-            warnings[i].append(model.thin_support_warning(int(counts[i])))
+            warnings[i].append(thin_support_warning(int(counts[i])))
         low, high = _whole_dollars(lows), _whole_dollars(highs)
         support, thin = counts.tolist(), flags.tolist()
     estimates = _whole_dollars(estimate)
@@ -319,15 +321,17 @@ def model_card(serving: ServingModel) -> dict[str, Any]:
                 "skills": list(builder.skills),
                 "views": list(builder.sources),
             },
+            # Codes in order; ``labels`` names them (the page hard-codes no wording).
             "allowed": {
-                "experience_level": EXPERIENCE_NAMES,
-                "company_size": COMPANY_SIZE_NAMES,
-                "employment_type": EMPLOYMENT_NAMES,
+                "experience_level": list(EXPERIENCE_LEVELS),
+                "company_size": list(COMPANY_SIZES),
+                "employment_type": list(EMPLOYMENT_TYPES),
                 "remote_ratio": list(REMOTE_RATIOS),
                 "view": list(VIEWS),
                 "currency": currencies(serving).supported,
                 "period": list(PERIODS),
             },
+            "labels": display_labels(),
             "currencies": currency_card(currencies(serving)),
             "defaults": _request_defaults(serving),
             "limits": {

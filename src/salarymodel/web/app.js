@@ -11,13 +11,11 @@ function money(code) {
   return formats[code];
 }
 const usd = money("USD");
-const PERIOD_NAMES = { year: "per year", month: "per month" };
+// Display names of codes, from GET /model's labels (the page words nothing itself).
+let labels = { experience_level: {}, company_size: {}, employment_type: {}, remote_ratio: {}, view: {}, period: {} };
 let currencies = { supported: ["USD"], rates: {}, by_country: {} };
 let currencyChosen = false; // once a person picks a currency, the country no longer changes it
 const TOP_CONTRIBUTIONS = 10;
-const VIEW_NAMES = { aijobs: "reported pay (survey)", postings: "advertised pay (job postings)" };
-const VIEW_SHORT = { aijobs: "reported (survey)", postings: "advertised (postings)" };
-const REMOTE_NAMES = { 0: "on site", 50: "hybrid", 100: "fully remote" };
 const chosenSkills = new Set();
 let vocabulary = { skills: [] };
 
@@ -83,17 +81,16 @@ async function loadModel() {
   const allowed = card.allowed;
   const defaults = card.defaults;
   vocabulary = card.vocabulary;
-  fillSelect("experience_level", Object.keys(allowed.experience_level), allowed.experience_level, defaults.experience_level);
-  fillSelect("company_size", Object.keys(allowed.company_size), allowed.company_size, defaults.company_size);
-  fillSelect("employment_type", Object.keys(allowed.employment_type), allowed.employment_type, defaults.employment_type);
-  fillSelect("remote_ratio", allowed.remote_ratio, REMOTE_NAMES, defaults.remote_ratio);
-  fillSelect("view", allowed.view, null, card.default_view);
-  for (const element of $("view").options) element.textContent = VIEW_SHORT[element.value] || element.value;
+  labels = card.labels;
+  for (const name of ["experience_level", "company_size", "employment_type", "remote_ratio"]) {
+    fillSelect(name, allowed[name], labels[name], defaults[name]);
+  }
+  fillSelect("view", allowed.view, labels.view, card.default_view);
   fillDatalist("titles", vocabulary.titles);
   fillDatalist("countries", vocabulary.countries.map((c) => c.name));
   currencies = card.currencies || currencies;
   fillSelect("currency", currencies.supported, null, defaults.currency || "USD");
-  fillSelect("period", allowed.period || ["year", "month"], null, defaults.period || "year");
+  fillSelect("period", allowed.period, labels.period, defaults.period);
   preselectCurrency();
   renderSkillList();
   $("model-line").textContent = `model v${card.model_version}` + (card.trained_at ? `, trained ${card.trained_at.slice(0, 10)}` : "");
@@ -168,7 +165,7 @@ function renderRange(result) {
 function renderAmounts(result) {
   const amounts = result.amounts, code = amounts.currency, rate = amounts.exchange_rate;
   $("estimate").textContent = money(code).format(amounts.estimate);
-  $("per").textContent = PERIOD_NAMES[amounts.period];
+  $("per").textContent = labels.period[amounts.period];
   const converted = code !== "USD" || amounts.period !== "year";
   $("usd-line").hidden = !converted;
   $("usd-line").textContent = converted ? `≈ ${usd.format(result.estimate_usd)} per year in USD` : "";
@@ -178,7 +175,7 @@ function renderAmounts(result) {
   const position = result.current_salary;
   $("you-line").hidden = !position;
   $("you-line").textContent = position ?
-    `Your pay, ${money(code).format(position.amount)} ${PERIOD_NAMES[amounts.period]}: ${position.reading}.` : "";
+    `Your pay, ${money(code).format(position.amount)} ${labels.period[amounts.period]}: ${position.reading}.` : "";
 }
 
 function contributionRows(contributions) {
@@ -233,7 +230,7 @@ function renderResult(result) {
   $("placeholder").hidden = true;
   $("answer").hidden = false;
   renderAmounts(result);
-  $("view-line").textContent = `Describes ${VIEW_NAMES[result.view] || result.view} · model v${result.model_version}`;
+  $("view-line").textContent = `Describes ${labels.view[result.view] || result.view} · model v${result.model_version}`;
   renderRange(result);
   $("support-line").textContent = result.support == null ? "" :
     `${result.support.toLocaleString("en-US")} training records share this role family, experience level and country` +
