@@ -48,11 +48,25 @@ def test_encode_many_equals_encode_job_by_job(builder, sample) -> None:
         row, expected = builder.encode(job)
         np.testing.assert_array_equal(matrix[i], row)
         assert warnings[i] == expected
+        assert builder.encode_job(job).country == countries[i]  # resolved once, carried on
     assert countries[-1] is None and countries[-3] == "BT"
     assert any("zorglang" in w for w in warnings[-4]) and any("nowhere" in w for w in warnings[-2])
     # The warnings of one job are its own list, not shared with another's.
     warnings[-4].append("x")
     assert "x" not in warnings[-3] and builder.encode_many(jobs)[1][-4][-1] != "x"
+
+
+def test_a_title_that_says_nothing_reads_the_short_title(builder) -> None:
+    alone = builder.job_title("Vibes Wrangler")
+    assert alone.family == "other" and math.isnan(alone.seniority)
+    assert alone.code == builder.titles.index("other")
+    helped = builder.job_title("Vibes Wrangler", "Senior Data Scientist")
+    assert helped == builder.job_title("Senior Data Scientist")
+    assert helped.family != "other" and helped.code == builder.titles.index("data scientist")
+    # A title that names its own family keeps it; only what it lacks is borrowed.
+    own = builder.job_title("Data Engineer", "Senior Data Scientist")
+    assert own.family == builder.job_title("Data Engineer").family != helped.family
+    assert own.seniority == helped.seniority
 
 
 def test_vocabulary_round_trips_through_json(builder, sample) -> None:

@@ -66,11 +66,25 @@ def test_remembered_titles_answer_as_when_first_seen_and_stay_bounded(
     again = [(fresh.role_family(t), fresh.seniority(t), fresh.core_title(t)) for t in titles]
     assert first == again
     fresh._memo.clear()
-    uncached = [(fresh._role_family(t), fresh._seniority(t), fresh._core_title(t)) for t in titles]
-    assert first == uncached
+    uncached = [fresh._parse(t) for t in titles]
+    assert first == [(p.family, p.seniority, p.core) for p in uncached]
     # A service sees titles without end: the memo stops growing at its limit.
     monkeypatch.setattr(titles_module, "MEMO_LIMIT", 30)
     for title in titles:
         fresh.core_title(title)
     assert len(fresh._memo) == 30
     assert fresh.core_title(None) == "" and len(fresh._memo) == 30  # only text is remembered
+
+
+def test_a_title_is_cleaned_once_for_its_family_core_and_seniority(settings, monkeypatch) -> None:
+    fresh = TitleRules.from_config(settings.features)
+    cleaned: list[object] = []
+    real = titles_module.clean_title
+    monkeypatch.setattr(titles_module, "clean_title", lambda t: cleaned.append(t) or real(t))
+    parsed = fresh.parse("Senior Data Engineer II - Austin, TX")
+    assert cleaned == ["Senior Data Engineer II - Austin, TX"]
+    assert (parsed.family, parsed.core) == ("data_engineer", "data engineer")
+    assert parsed.seniority == fresh.seniority("Senior Data Engineer II - Austin, TX")
+    assert parsed.seniority is not None
+    fresh.role_family("Senior Data Engineer II - Austin, TX")  # remembered: not cleaned again
+    assert len(cleaned) == 1

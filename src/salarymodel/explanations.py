@@ -34,8 +34,8 @@ from salarymodel.features import (
     BASE_COLUMNS,
     N_BASE,
     SKILL_PREFIX,
+    EncodedJob,
     FeatureBuilder,
-    resolve_country,
 )
 from salarymodel.model import SalaryModel
 
@@ -172,10 +172,10 @@ class Explainer:
         """The estimate for one job and each concept's contribution in % and dollars."""
         if job.get("source") in (None, "") and self.model.metadata.get("default_source"):
             job = {**job, "source": self.model.metadata["default_source"]}
-        row, _ = self.model.builder.encode(job)
-        phi = self.grouped(row.reshape(1, -1))[0]
+        encoded = self.model.builder.encode_job(job)
+        phi = self.grouped(encoded.row.reshape(1, -1))[0]
         dollars = dollar_shares(phi, self.base_log)
-        values = job_values(self.model.builder, job, row)
+        values = job_values(self.model.builder, job, encoded)
         contributions = [
             Contribution(
                 concept=concept,
@@ -194,10 +194,10 @@ class Explainer:
         )
 
 
-def job_values(builder: FeatureBuilder, job: Mapping[str, object], row: np.ndarray) -> dict:
-    """The value a person gave for each concept, as text."""
+def job_values(builder: FeatureBuilder, job: Mapping[str, object], encoded: EncodedJob) -> dict:
+    """The value a person gave for each concept, as text (the country as resolved)."""
+    row = encoded.row
     family = builder.role_families[int(row[AT["role_family"]])]
-    iso2, _ = resolve_country(job.get("country"))
     # A skill the job does not list still moves the estimate (its absence is
     # information), so every skill row says which case it is.
     flags = {
@@ -209,7 +209,7 @@ def job_values(builder: FeatureBuilder, job: Mapping[str, object], row: np.ndarr
         "job title": f"{job.get('job_title')} ({family})",
         "experience level": _text(job.get("experience_level")),
         "company size": _text(job.get("company_size")),
-        "country": _text(iso2),
+        "country": _text(encoded.country),
         "remote ratio": _text(job.get("remote_ratio")),
         "employment type": _text(job.get("employment_type")),
         "year": _text(job.get("year")),

@@ -22,20 +22,27 @@ import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from salarymodel import geography
 from salarymodel.config import FeaturesConfig
 from salarymodel.titles import OTHER_FAMILY, TitleRules, title_rules
+from salarymodel.vocabulary import (
+    COMPANY_SIZE_ORDER,
+    EMPLOYMENT_TYPES,
+    EXPERIENCE_ORDER,
+    rare_country_warning,
+    unknown_country_warning,
+    unknown_skills_warning,
+    unknown_source_warning,
+    unknown_title_warning,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-EXPERIENCE_ORDER = {"EN": 0, "MI": 1, "SE": 2, "EX": 3}
-COMPANY_SIZE_ORDER = {"S": 0, "M": 1, "L": 2}
-EMPLOYMENT_TYPES = ["FT", "PT", "CT", "FL"]
 OTHER = "other"
 
 # Base columns in matrix order; skills follow as "skill:<name>".
@@ -74,17 +81,20 @@ def normalise_skill(name: str, aliases: Mapping[str, str]) -> str:
     return aliases.get(key, key)
 
 
-# ----- warnings: one wording for one job and for a batch ----------------------------
-def unknown_title_warning(title: object) -> str:
-    return f"job title {title!r} not recognised; role family 'other'"
+class JobTitle(NamedTuple):
+    """What a job's title gives the model: role family, title code and seniority level."""
+
+    family: str
+    code: int
+    seniority: float  # NaN when neither title names one
 
 
-def unknown_skills_warning(unknown: list[str]) -> str:
-    return f"skills not in the model's vocabulary, ignored: {unknown}"
+class EncodedJob(NamedTuple):
+    """One job as the model sees it, with what encoding it found out on the way."""
 
-
-def unknown_source_warning(source: object) -> str:
-    return f"source {source!r} unknown; treated as missing"
+    row: np.ndarray
+    warnings: list[str]
+    country: str | None  # ISO2, resolved once: ranges and explanations read it here
 
 
 @dataclass
@@ -163,29 +173,26 @@ class FeatureBuilder:
         return cached
 
     # ----- single values (shared by both paths) -----------------------------
-    def role_family_of(self, title: object, category: object = None) -> str:
-        """Role family from the title, falling back to the source's short title."""
-        rules = self._rules()
-        family = rules.role_family(title)
-        if family == OTHER_FAMILY and not _missing(category):
-            family = rules.role_family(category)
-        return family
+    def job_title(self, title: object, category: object = None) -> JobTitle:
+        """Role family, code of the core words and seniority of a title, each parsed once.
 
-    def title_code(self, title: object, category: object = None) -> int:
-        """Code of the title's core words; the short title's when the title is rare."""
-        rules = self._rules()
-        table = self._tables()["title"]
-        code = table.get(rules.core_title(title))
-        if code is None and not _missing(category):
-            code = table.get(rules.core_title(category))
-        return table[OTHER] if code is None else code
-
-    def title_seniority_of(self, title: object, category: object = None) -> float:
-        rules = self._rules()
-        level = rules.seniority(title)
-        if level is None and not _missing(category):
-            level = rules.seniority(category)
-        return math.nan if level is None else float(level)
+        Where the title says nothing of one (family "other", core words too
+        rare for a code, no seniority word), the source's short title
+        (``category``) is read for it.
+        """
+        rules, table = self._rules(), self._tables()["title"]
+        parsed = rules.parse(title)
+        family, code, level = parsed.family, table.get(parsed.core), parsed.seniority
+        if not _missing(category) and (family == OTHER_FAMILY or code is None or level is None):
+            short = rules.parse(category)
+            family = short.family if family == OTHER_FAMILY else family
+            code = table.get(short.core) if code is None else code
+            level = short.seniority if level is None else level
+        return JobTitle(
+            family,
+            table[OTHER] if code is None else code,
+            math.nan if level is None else float(level),
+        )
 
     def country_code(self, country: object) -> tuple[float, float, str | None]:
         """(country code, region code, warning) for an ISO2 country or None."""
@@ -197,7 +204,7 @@ class FeatureBuilder:
         code = tables["country"].get(iso2)
         if code is None:
             code = tables["country"][OTHER]
-            warning = f"country {iso2!r} is rare or unseen in the training data; treated as 'other'"
+            warning = rare_country_warning(iso2)
         region = geography.region(iso2)
         region_code = tables["region"].get(region or "", tables["region"][OTHER])
         return float(code), float(region_code), warning
@@ -233,17 +240,21 @@ class FeatureBuilder:
 
     # ----- one request ------------------------------------------------------
     def encode(self, job: Mapping[str, object]) -> tuple[np.ndarray, list[str]]:
-        """One canonical job (a dict) to a matrix row and the warnings it raised.
+        """One canonical job (a dict) to a matrix row and the warnings it raised."""
+        encoded = self.encode_job(job)
+        return encoded.row, encoded.warnings
+
+    def encode_job(self, job: Mapping[str, object]) -> EncodedJob:
+        """One canonical job (a dict) to its matrix row, warnings and resolved country.
 
         Countries may be codes or names (resolved as the adapters resolve them);
         skills are alias-folded.
         """
         warnings: list[str] = []
         tables = self._tables()
-        title, category = job.get("job_title"), job.get("job_category")
-        family = self.role_family_of(title, category)
-        if family == OTHER_FAMILY:
-            warnings.append(unknown_title_warning(title))
+        title = self.job_title(job.get("job_title"), job.get("job_category"))
+        if title.family == OTHER_FAMILY:
+            warnings.append(unknown_title_warning(job.get("job_title")))
         country, country_code, region_code, found = self.place(job.get("country"))
         warnings += found
         company, _ = resolve_country(job.get("company_country"))
@@ -257,9 +268,9 @@ class FeatureBuilder:
             warnings.append(unknown_source_warning(source))
         row = np.empty(len(BASE_COLUMNS) + len(self.skills))
         row[:N_BASE] = (
-            tables["role_family"][family],
-            self.title_code(title, category),
-            self.title_seniority_of(title, category),
+            tables["role_family"][title.family],
+            title.code,
+            title.seniority,
             EXPERIENCE_ORDER.get(str(job.get("experience_level")), math.nan),
             COMPANY_SIZE_ORDER.get(str(job.get("company_size")), math.nan),
             country_code,
@@ -272,7 +283,7 @@ class FeatureBuilder:
             n_skills,
         )
         row[N_BASE:] = flags
-        return row, warnings
+        return EncodedJob(row, warnings, country)
 
     # ----- many requests -----------------------------------------------------
     def encode_many(
@@ -305,12 +316,12 @@ class FeatureBuilder:
             notes = warnings[i]
             key = (job.get("job_title"), job.get("job_category"))
             if key not in titles:
-                family = self.role_family_of(*key)
+                title = self.job_title(*key)
                 titles[key] = (
-                    float(tables["role_family"][family]),
-                    float(self.title_code(*key)),
-                    self.title_seniority_of(*key),
-                    [unknown_title_warning(key[0])] if family == OTHER_FAMILY else [],
+                    float(tables["role_family"][title.family]),
+                    float(title.code),
+                    title.seniority,
+                    [unknown_title_warning(key[0])] if title.family == OTHER_FAMILY else [],
                 )
             family_code, title_code, seniority, found = titles[key]
             notes += found
@@ -389,13 +400,11 @@ class FeatureBuilder:
         titles = records["job_title"].astype(object)
         categories = [None if _missing(c) else c for c in records["job_category"].astype(object)]
         pairs = list(zip(titles, categories, strict=True))
-        uniques = dict.fromkeys(pairs)
-        family = {p: tables["role_family"][self.role_family_of(*p)] for p in uniques}
-        seniority = {p: self.title_seniority_of(*p) for p in uniques}
-        title_codes = {p: self.title_code(*p) for p in uniques}
-        matrix[:, AT["role_family"]] = [family[p] for p in pairs]
-        matrix[:, AT["title"]] = [title_codes[p] for p in pairs]
-        matrix[:, AT["title_seniority"]] = [seniority[p] for p in pairs]
+        parsed = {p: self.job_title(*p) for p in dict.fromkeys(pairs)}
+        families = tables["role_family"]
+        matrix[:, AT["role_family"]] = [families[parsed[p].family] for p in pairs]
+        matrix[:, AT["title"]] = [parsed[p].code for p in pairs]
+        matrix[:, AT["title_seniority"]] = [parsed[p].seniority for p in pairs]
         matrix[:, AT["experience_level"]] = _lookup(records["experience_level"], EXPERIENCE_ORDER)
         matrix[:, AT["company_size"]] = _lookup(records["company_size"], COMPANY_SIZE_ORDER)
         countries = records["country"].astype(object)
@@ -479,7 +488,7 @@ def resolve_country(value: object) -> tuple[str | None, str | None]:
     text = value.strip()
     code = geography.to_iso2(text)
     if code is None:
-        return None, f"country {text!r} not recognised; treated as missing"
+        return None, unknown_country_warning(text)
     return code, None
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from salarymodel.config import ModelConfig, Settings
 from salarymodel.currency import CurrencyTable
-from salarymodel.features import FeatureBuilder, resolve_country
+from salarymodel.features import FeatureBuilder
 from salarymodel.ranges import (
     RANGES_FILE,
     RangeModel,
@@ -30,6 +30,7 @@ from salarymodel.ranges import (
     salary_bounds,
     salary_percentile,
 )
+from salarymodel.vocabulary import thin_support_warning
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,18 +151,20 @@ class SalaryModel:
         """
         if job.get("source") in (None, "") and self.metadata.get("default_source"):
             job = {**job, "source": self.metadata["default_source"]}
-        row, warnings = self.builder.encode(job)
-        matrix = row.reshape(1, -1)
+        encoded = self.builder.encode_job(job)
+        warnings = encoded.warnings
+        matrix = encoded.row.reshape(1, -1)
         point = self.predict_log(matrix)
         estimate = float(np.exp(point[0]))
         view = str(job["source"]) if job.get("source") else None
         if self.ranges is None:
             return Estimate(estimate, None, None, None, None, None, view, warnings)
-        iso2, _ = resolve_country(job.get("country"))
-        low, high, support = self.ranges.bounds(self.builder, matrix, np.exp(point), [iso2])
+        low, high, support = self.ranges.bounds(
+            self.builder, matrix, np.exp(point), [encoded.country]
+        )
         thin = bool(support[0] < self.ranges.thin_below)
         if thin:
-            warnings.append(self.thin_support_warning(int(support[0])))
+            warnings.append(thin_support_warning(int(support[0])))
         return Estimate(
             estimate_usd=estimate,
             low_usd=float(low[0]),
@@ -171,14 +174,6 @@ class SalaryModel:
             thin_support=thin,
             view=view,
             warnings=warnings,
-        )
-
-    @staticmethod
-    def thin_support_warning(support: int) -> str:
-        """The warning of a job whose range rests on few similar training records."""
-        return (
-            f"thin support: {support} training records share this role family, "
-            "experience level and country; the range is calibrated on such jobs"
         )
 
     def percentile(self, job: Mapping[str, object], salary_usd: float) -> float:

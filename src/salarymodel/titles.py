@@ -8,20 +8,16 @@ module only applies them. Matching is case-insensitive and word-bounded, so
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TypeVar, cast
 
 from salarymodel.config import FeaturesConfig
 
 OTHER_FAMILY = "other"
-# Titles whose family, seniority and core words one rules object remembers.
+# Titles whose parse one rules object remembers.
 # Training encodes the same 10,000 titles for every fold and split (a dozen
 # times); the bound keeps a long-running service's memory flat.
 MEMO_LIMIT = 50_000
-_MISSING = object()
-T = TypeVar("T")
 
 
 def _keyword_pattern(keywords: list[str]) -> re.Pattern[str]:
@@ -39,13 +35,22 @@ def clean_title(title: object) -> str:
 
 
 @dataclass(frozen=True)
+class ParsedTitle:
+    """What a title says: its role family, its core words and its seniority level."""
+
+    family: str
+    core: str
+    seniority: int | None
+
+
+@dataclass(frozen=True)
 class TitleRules:
     """Compiled role-family and seniority rules."""
 
     family_patterns: tuple[tuple[str, re.Pattern[str]], ...]
     seniority_patterns: tuple[tuple[int, re.Pattern[str]], ...]
     seniority_to_experience: dict[int, str]
-    _memo: dict[tuple[str, str], object] = field(
+    _memo: dict[str, ParsedTitle] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )
 
@@ -62,24 +67,24 @@ class TitleRules:
     def family_names(self) -> list[str]:
         return [name for name, _ in self.family_patterns] + [OTHER_FAMILY]
 
-    def _remembered(self, kind: str, title: object, compute: Callable[[object], T]) -> T:
+    def parse(self, title: object) -> ParsedTitle:
+        """The title's family, core words and seniority, from one cleaning of it (remembered)."""
         if not isinstance(title, str):
-            return compute(title)
-        key = (kind, title)
-        value = self._memo.get(key, _MISSING)
-        if value is _MISSING:
-            value = compute(title)
+            return self._parse(title)
+        parsed = self._memo.get(title)
+        if parsed is None:
+            parsed = self._parse(title)
             if len(self._memo) < MEMO_LIMIT:
-                self._memo[key] = value
-        return cast(T, value)  # stored under ``kind``, by the ``compute`` of that kind
+                self._memo[title] = parsed
+        return parsed
 
     def role_family(self, title: object) -> str:
         """The first configured family whose keyword occurs in the title, else "other"."""
-        return self._remembered("family", title, self._role_family)
+        return self.parse(title).family
 
     def seniority(self, title: object) -> int | None:
         """The highest seniority level named in the title (0 intern .. 5 executive), or None."""
-        return self._remembered("seniority", title, self._seniority)
+        return self.parse(title).seniority
 
     def core_title(self, title: object) -> str:
         """The title without seniority words, location suffixes or numbering.
@@ -87,24 +92,26 @@ class TitleRules:
         "Senior Data Engineer II - Austin, TX" -> "data engineer". Used as a
         fine-grained title category next to the coarse role family.
         """
-        return self._remembered("core", title, self._core_title)
+        return self.parse(title).core
 
-    def _role_family(self, title: object) -> str:
+    def _parse(self, title: object) -> ParsedTitle:
         text = clean_title(title)
+        return ParsedTitle(self._role_family(text), self._core_title(text), self._seniority(text))
+
+    def _role_family(self, text: str) -> str:
         for name, pattern in self.family_patterns:
             if pattern.search(text):
                 return name
         return OTHER_FAMILY
 
-    def _seniority(self, title: object) -> int | None:
-        text = clean_title(title)
+    def _seniority(self, text: str) -> int | None:
         for level, pattern in self.seniority_patterns:
             if pattern.search(text):
                 return level
         return None
 
-    def _core_title(self, title: object) -> str:
-        text = clean_title(title).split(" - ")[0].split(" / ")[0]
+    def _core_title(self, text: str) -> str:
+        text = text.split(" - ")[0].split(" / ")[0]
         for _, pattern in self.seniority_patterns:
             text = pattern.sub(" ", text)
         text = re.sub(r"[^a-z+#/ ]+", " ", text)
