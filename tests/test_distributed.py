@@ -121,7 +121,7 @@ def test_train_on_the_cluster_logs_the_same_run_and_passes_the_same_gate(client,
     from salarymodel.registry import champion_version, connect
     from salarymodel.training import TAG_BACKEND
 
-    args = ["train", "--sample", "1200", "--no-baselines"]
+    args = ["train", "--sample", "2500", "--no-baselines"]
     local = runner.invoke(app, args)
     assert local.exit_code == 0, local.output
     result = runner.invoke(app, [*args, "--dask", client.scheduler.address])

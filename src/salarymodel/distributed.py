@@ -448,6 +448,7 @@ def cross_validate_on_cluster(
     from salarymodel.evaluation import (
         BACKTEST_PREFIX,
         EvaluationReport,
+        JobResult,
         _backtest_models,
         _backtest_report,
         _pool_folds,
