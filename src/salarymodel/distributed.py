@@ -458,6 +458,9 @@ def cross_validate_on_cluster(
     from salarymodel.folds import assign_folds
 
     say = progress or (lambda _: None)
+    left_out = [m for m in models if m not in CLUSTER_MODELS]
+    if left_out:
+        say(f"not cross-validated on the cluster (one machine only): {', '.join(left_out)}")
     models = tuple(m for m in models if m in CLUSTER_MODELS)
     records = with_role_family(cluster.records, settings)
     folds = assign_folds(records, settings.evaluation.n_folds, settings.evaluation.seed)
