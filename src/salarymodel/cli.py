@@ -112,9 +112,17 @@ def train(
     if_no_champion: bool = typer.Option(
         False, "--if-no-champion", help="Do nothing when a champion already exists."
     ),
+    dask: str | None = typer.Option(
+        None,
+        "--dask",
+        metavar="ADDRESS",
+        help="Fit on this Dask scheduler (tcp://host:port) with lightgbm.dask; "
+        "default: training.backend in the config.",
+    ),
 ) -> None:
     """Train on the configured sources, log to MLflow, register, promote through the gate."""
     _quiet_libraries()
+    from salarymodel.distributed import ClusterError
     from salarymodel.registry import RegistryError, champion_version, connect
     from salarymodel.sources import SourceFormatError
     from salarymodel.training import train as run_training
@@ -139,9 +147,15 @@ def train(
         try:
             kwargs = {"models": models} if models else {}
             result = run_training(
-                settings, sources, paths=paths, sample=sample, progress=say, **kwargs
+                settings,
+                sources,
+                paths=paths,
+                sample=sample,
+                progress=say,
+                dask_address=dask,
+                **kwargs,
             )
-        except (SourceFormatError, RegistryError) as error:
+        except (SourceFormatError, RegistryError, ClusterError) as error:
             raise _fail(str(error)) from error
     for counts in result.data.counts:
         console.print(

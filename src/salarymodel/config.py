@@ -264,6 +264,25 @@ class ServingConfig(_Strict):
     reload_timeout_seconds: float = Field(60.0, gt=0)
 
 
+class TrainingConfig(_Strict):
+    """Where ``salarymodel train`` fits: this process, or a Dask cluster."""
+
+    backend: Literal["local", "dask"] = "local"
+    # The Dask scheduler (tcp://host:port) when the backend is dask; the
+    # command line's ``train --dask ADDRESS`` overrides both.
+    dask_address: str | None = None
+    dask_connect_timeout_seconds: float = Field(10.0, gt=0)
+    # Record partitions per Dask worker: more than one lets a worker start
+    # on its next partition while another is sent or built.
+    dask_partitions_per_worker: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _address_for_dask(self) -> TrainingConfig:
+        if self.backend == "dask" and not self.dask_address:
+            raise ValueError("backend dask needs dask_address (the scheduler, tcp://host:port)")
+        return self
+
+
 class ReportConfig(_Strict):
     min_group_size: int = 30
     top_countries: int = 15
@@ -286,6 +305,7 @@ class Settings(_Strict):
     report: ReportConfig = Field(default_factory=ReportConfig)
     currency: CurrencyConfig = Field(default_factory=CurrencyConfig)
     prediction: PredictionConfig = Field(default_factory=PredictionConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
 
 
 def project_root() -> Path:

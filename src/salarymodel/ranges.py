@@ -378,8 +378,7 @@ def fit_range_model(
     calibrated on its own, to miss (1 - coverage) / 2 of the calibration
     salaries: out of time, salaries mostly escape above the range.
     """
-    salary = records["salary_usd"].to_numpy(float)
-    y_log = np.log(salary)
+    y_log = np.log(records["salary_usd"].to_numpy(float))
     calib = calibration_split(records, config, seed)
     low, high = fit_quantile_boosters(matrix[~calib], y_log[~calib], builder, config)
     point_calib = point_model(~calib, calib)
@@ -388,22 +387,53 @@ def fit_range_model(
     calib_countries = np.array(countries, dtype=object)[calib].tolist()
     calib_support = support_counts(support, builder, matrix[calib], calib_countries)
     threads = int(config.params.get("num_threads", 0))
-    scale = log_spread(
+    spread = log_spread(
         low.predict(matrix[calib], num_threads=threads),
         high.predict(matrix[calib], num_threads=threads),
     )
-    calib_sources = records["source"].to_numpy()[calib]
-    floors = spread_floors(scale, calib_sources, config.spread_blend)
-    scale = scale + np.array([floors.get(s, floors[ANY]) for s in calib_sources])
-    below, above = tail_scores(salary[calib], point_calib, scale)
+    return calibrate_range_model(
+        records[calib],
+        point_calib,
+        spread,
+        calib_support,
+        (low, high),
+        support,
+        config,
+        salary_bounds,
+    )
+
+
+def calibrate_range_model(
+    calib_records: pd.DataFrame,
+    point_calib: np.ndarray,
+    spread: np.ndarray,
+    calib_support: np.ndarray,
+    boosters: tuple[Any, Any],
+    support: dict[str, int],
+    config: RangesConfig,
+    salary_bounds: tuple[float, float] = (0.0, math.inf),
+) -> RangeModel:
+    """The range model from what its boosters say about the calibration records.
+
+    ``point_calib`` (USD), ``spread`` (the quantile boosters' ``log_spread``)
+    and ``calib_support`` are per calibration record; ``support`` is the
+    table of all training records. Shared by the fit on one machine and on
+    a Dask cluster (``salarymodel.distributed``), which computes these on
+    its workers.
+    """
+    calib_sources = calib_records["source"].to_numpy()
+    floors = spread_floors(spread, calib_sources, config.spread_blend)
+    scale = spread + np.array([floors.get(s, floors[ANY]) for s in calib_sources])
+    salary = calib_records["salary_usd"].to_numpy(float)
+    below, above = tail_scores(salary, point_calib, scale)
     level = 1 - (1 - config.coverage) / 2
     thin = calib_support < config.thin_support_below
-    weights = recency_weights(records[calib], config.recency_half_life_months)
+    weights = recency_weights(calib_records, config.recency_half_life_months)
     cells = (calib_sources, thin, level, config.min_calibration_cell, weights)
     return RangeModel(
         coverage=config.coverage,
-        low=low,
-        high=high,
+        low=boosters[0],
+        high=boosters[1],
         offsets_low=conformal_offsets(below, *cells),
         offsets_high=conformal_offsets(above, *cells),
         support=support,

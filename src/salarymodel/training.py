@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from salarymodel.workers import for_workers, worker_pool
 
 if TYPE_CHECKING:
     import pandas as pd
+    from distributed import Client
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
     from mlflow.models.model import ModelInfo
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
     from salarymodel.registry import GateDecision
 
 Progress = Callable[[str], None]
+# The run tag saying where a model was fit: "local" or "dask".
+TAG_BACKEND = "training.backend"
 
 
 @dataclass
@@ -93,17 +97,27 @@ def fit_final_model(data: TrainingData, settings: Settings) -> SalaryModel:
     matrix = builder.transform(data.records)
     model = SalaryModel.fit(data.records, builder, settings.model, matrix)
     model.fit_ranges(data.records, matrix, settings)
+    return with_bundle_facts(model, data, settings)
+
+
+def with_bundle_facts(model: SalaryModel, data: TrainingData, settings: Settings) -> SalaryModel:
+    """The served model's exchange rates and training facts, wherever it was fit."""
     # Exchange rates from the survey's own pay columns, stored with the bundle
     # (those columns are never features; see salarymodel.currency).
     model.currency = survey_currency(settings, load_sources())
-    model.metadata = {
+    model.metadata = model_metadata(data, settings)
+    return model
+
+
+def model_metadata(data: TrainingData, settings: Settings) -> dict[str, object]:
+    """The training facts a bundle carries (``metadata.json``)."""
+    return {
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "fingerprint": data.fingerprint,
         "default_source": settings.serving.default_source,
         "target": "log(salary_usd)",
         "rows": len(data.records),
     }
-    return model
 
 
 @dataclass
@@ -287,6 +301,20 @@ def publish(
     return version
 
 
+def _cluster_client(settings: Settings, address: str | None, say: Progress) -> Client | None:
+    """A client of the Dask cluster to train on, or None to train in this process.
+
+    Connected before any data is read: an unreachable scheduler fails first.
+    """
+    from salarymodel.distributed import cluster_address, connect
+
+    address = cluster_address(settings, address)
+    if address is None:
+        return None
+    say(f"connecting to the Dask scheduler at {address}")
+    return connect(address, settings.training.dask_connect_timeout_seconds)
+
+
 def train(
     settings: Settings,
     sources: SourcesConfig,
@@ -294,8 +322,14 @@ def train(
     sample: int | None = None,
     models: tuple[str, ...] = MODEL_NAMES,
     progress: Progress | None = None,
+    dask_address: str | None = None,
 ) -> TrainResult:
-    """Run the whole training job and return what it decided."""
+    """Run the whole training job and return what it decided.
+
+    With ``dask_address`` (or ``training.backend: dask``) the fits run on
+    that Dask cluster (``salarymodel.distributed``); the run, registry, gate
+    and bundle are the same.
+    """
     import mlflow
 
     from salarymodel.gate import interval_metrics
@@ -304,18 +338,32 @@ def train(
     say = progress or (lambda _: None)
     seconds: dict[str, float] = {}
     start = time.perf_counter()
+    cluster = _cluster_client(settings, dask_address, say)
     say("loading and validating sources")
-    data = load_training_data(settings, sources, paths=paths, sample=sample)
+    try:
+        data = load_training_data(settings, sources, paths=paths, sample=sample)
+    except BaseException:
+        if cluster is not None:
+            cluster.close()
+        raise
     seconds["data"] = time.perf_counter() - start
 
-    with tempfile.TemporaryDirectory() as tmp:
-        done = evaluate_and_fit(data, settings, models, seconds, say, explain_to=Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp, cluster or nullcontext():
+        if cluster is None:
+            done = evaluate_and_fit(data, settings, models, seconds, say, explain_to=Path(tmp))
+        else:
+            from salarymodel.distributed import evaluate_and_fit_on_cluster
+
+            done = evaluate_and_fit_on_cluster(
+                cluster, data, settings, models, seconds, say, explain_to=Path(tmp)
+            )
         report, ranges = done.report, done.ranges
         client = connect(settings)
         tags = data_tags(data, settings)
         say("logging the run to MLflow")
         with store_errors("cannot log the training run"), mlflow.start_run() as run:
-            mlflow.set_tags({**tags, TAG_KIND: "train"})
+            backend = "local" if cluster is None else "dask"
+            mlflow.set_tags({**tags, TAG_KIND: "train", TAG_BACKEND: backend})
             info, _ = log_trained_model(
                 done.model, data, report, ranges, settings, seconds, say, done.explanations
             )

@@ -1,0 +1,189 @@
+"""Training on a Dask cluster: a LocalCluster of two worker processes on 127.0.0.1.
+
+The cluster runs the fits with lightgbm.dask; these tests check that it gives
+the model one machine gives (grouped CV within 2%, on the same folds), a
+bundle the service loads, the same MLflow run and gate, and clear refusals.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from salarymodel.config import ConfigError, load_settings
+from salarymodel.dataset import load_training_data
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two worker processes with one thread each: processes, as on separate machines
+    (each its own LightGBM network rank), bound to loopback."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as connected,
+    ):
+        yield connected
+
+
+@pytest.fixture(scope="module")
+def sample(settings, sources):
+    return load_training_data(settings, sources, sample=8000, seed=3, accepted=False)
+
+
+@pytest.fixture(scope="module")
+def on_cluster(client, sample, settings):
+    from salarymodel.distributed import scatter_records
+
+    cluster = scatter_records(client, sample.records, settings)
+    yield cluster
+    client.cancel(cluster.parts)
+
+
+@pytest.mark.slow
+def test_grouped_cv_on_two_workers_is_within_2_percent_of_one_machine(
+    client, on_cluster, sample, settings
+) -> None:
+    from salarymodel.distributed import cross_validate_on_cluster
+    from salarymodel.evaluation import cross_validate
+
+    local = cross_validate(sample.records, settings, models=("fused_lightgbm",))
+    dask = cross_validate_on_cluster(on_cluster, settings, models=("fused_lightgbm",))
+    assert np.array_equal(local.folds, dask.folds)  # the same grouped folds
+    for source in ("aijobs", "postings", "all"):
+        one, two = (r.metric("fused_lightgbm", source, "mae_usd") for r in (local, dask))
+        n = int(local.table.query("source == @source")["n"].iloc[0])
+        print(f"grouped-CV MAE {source} ({n} rows): one machine {one:,.0f}, two workers {two:,.0f}")
+        assert abs(two / one - 1) < 0.02, (source, one, two)
+    # Row by row, not only on average: a misaligned label or partition would show here.
+    ratio = np.log(dask.oof["fused_lightgbm"] / local.oof["fused_lightgbm"])
+    assert np.median(np.abs(ratio)) < 0.05
+    # Both workers held records, so both trained (LightGBM's data-parallel ranks).
+    holders = {w for where in client.who_has(on_cluster.parts).values() for w in where}
+    assert len(holders) == 2
+
+
+@pytest.mark.slow
+def test_a_model_fit_on_the_cluster_is_a_bundle_the_service_reads(
+    on_cluster, sample, settings, tmp_path
+) -> None:
+    from salarymodel.distributed import fit_on_cluster
+    from salarymodel.model import SalaryModel
+    from salarymodel.serving.loading import read_serving_bundle
+    from salarymodel.training import fit_final_model, model_metadata
+
+    everything = np.ones(len(sample.records), bool)
+    fit = fit_on_cluster(on_cluster, everything, settings, ranges=True)
+    fit.model.metadata = model_metadata(sample, settings)
+    folder = fit.model.save(tmp_path / "bundle")
+    local = fit_final_model(sample, settings)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        p.name for p in local.save(tmp_path / "local").iterdir()
+    )
+    served = read_serving_bundle(folder)
+    assert isinstance(served, SalaryModel)
+    job = {"job_title": "Senior Data Scientist", "country": "Germany", "skills": ["python"]}
+    answer = served.estimate_job(job)
+    assert answer.low_usd < answer.estimate_usd < answer.high_usd
+    assert served.booster.num_trees() == settings.model.num_boost_round
+    # The same model as one machine fits, estimate by estimate, and honest ranges.
+    records = sample.records
+    ours, theirs = fit.model.estimate_records(records), local.estimate_records(records)
+    ratio = np.log(ours["estimate_usd"] / theirs["estimate_usd"])
+    assert np.median(np.abs(ratio)) < 0.05
+    salary = records["salary_usd"].to_numpy(float)
+    covered = np.mean((salary >= ours["low_usd"]) & (salary <= ours["high_usd"]))
+    assert 0.75 < covered < 0.95  # training rows: at least the stated 80%, not everything
+    assert set(fit.model.ranges.offsets_low) == set(local.ranges.offsets_low)
+
+
+@pytest.mark.slow
+def test_train_on_the_cluster_logs_the_same_run_and_passes_the_same_gate(client, project) -> None:
+    import mlflow
+
+    from salarymodel.cli import app
+    from salarymodel.registry import champion_version, connect
+    from salarymodel.training import TAG_BACKEND
+
+    args = ["train", "--sample", "2500", "--no-baselines"]
+    local = runner.invoke(app, args)
+    assert local.exit_code == 0, local.output
+    result = runner.invoke(app, [*args, "--dask", client.scheduler.address])
+    assert result.exit_code == 0, result.output
+    settings = load_settings(project / "configs" / "salarymodel.yaml")
+    registry = connect(settings)
+    runs = mlflow.search_runs(experiment_names=[settings.tracking.experiment], output_format="list")
+    by_backend = {run.data.tags[TAG_BACKEND]: run for run in runs}
+    assert set(by_backend) == {"local", "dask"}
+    one, two = by_backend["local"], by_backend["dask"]
+    # The same CV, range and backtest metrics (and timings, plus sending the records).
+    assert set(two.data.metrics) == set(one.data.metrics) | {"seconds.scatter"}
+    assert two.data.metrics["ranges.cv.calibrated.all.coverage"] > 0.7
+    # The gate compared it with the local champion: same data and folds.
+    assert "champion v1" in two.data.tags["gate.reason"], two.data.tags["gate.reason"]
+    versions = registry.search_model_versions(f"name='{settings.tracking.registered_model}'")
+    assert sorted(str(v.version) for v in versions) == ["1", "2"]
+    champion = champion_version(registry, settings)
+    assert str(champion.version) == ("2" if two.data.tags["gate.promote"] == "True" else "1")
+    assert any(name.startswith("backtest.") for name in two.data.metrics)
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_train_refuses_an_unreachable_scheduler_before_reading_data(project) -> None:
+    from salarymodel.cli import app
+
+    config = project / "configs" / "salarymodel.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "dask_connect_timeout_seconds: 10", "dask_connect_timeout_seconds: 1"
+        )
+    )
+    address = f"tcp://127.0.0.1:{_closed_port()}"
+    result = runner.invoke(app, ["train", "--sample", "500", "--dask", address])
+    assert result.exit_code == 2
+    assert f"cannot reach the Dask scheduler at {address}" in " ".join(result.output.split())
+    assert not (project / "mlflow.db").exists()  # nothing logged, nothing registered
+
+
+def test_the_dask_backend_needs_a_scheduler_address(project) -> None:
+    config = project / "configs" / "salarymodel.yaml"
+    config.write_text(config.read_text().replace("backend: local", "backend: dask"))
+    with pytest.raises(ConfigError, match="dask_address"):
+        load_settings(config)
+
+
+def test_the_cli_loads_dask_only_for_the_dask_backend() -> None:
+    code = (
+        "import sys, salarymodel.cli, salarymodel.distributed\n"
+        "print(' '.join(m for m in ('dask', 'distributed') if m in sys.modules))\n"
+    )
+    env_path = str(ROOT / "src")
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
+    )
+    assert out.stdout.strip() == ""
