@@ -165,6 +165,18 @@ def test_failed_training_never_replaces_the_champion(fresh, monkeypatch) -> None
     assert [str(v.version) for v in versions] == ["1"]
 
 
+def test_without_a_champion_evaluate_says_to_train_and_the_report_states_no_accuracy(
+    project,
+) -> None:
+    from salarymodel.registry import champion_accuracy
+
+    result = runner.invoke(app, ["evaluate"])
+    assert result.exit_code == 2
+    assert "no 'champion' version" in result.output
+    assert "run `salarymodel train` first" in result.output
+    assert champion_accuracy(load_settings(project / "configs" / "salarymodel.yaml")) is None
+
+
 def test_train_if_no_champion_skips_when_one_exists(trained) -> None:
     result = _invoke("train", "--if-no-champion")
     assert "not training" in result.output

@@ -36,7 +36,7 @@ def model(sample, settings):
 
 
 def _estimate(model, **changes) -> float:
-    return model.estimate({**US_DATA_SCIENTIST, **changes})[0]
+    return model.estimate_job({**US_DATA_SCIENTIST, **changes}).estimate_usd
 
 
 def test_senior_above_entry_in_data_and_model(sample, model) -> None:
@@ -66,10 +66,10 @@ def test_senior_posting_title_above_plain_title(sample, model) -> None:
         "source": "postings",
         "skills": ["python", "sql"],
     }
-    plain = model.estimate({**job, "job_title": "Data Engineer"})[0]
-    senior_est = model.estimate(
+    plain = model.estimate_job({**job, "job_title": "Data Engineer"}).estimate_usd
+    senior_est = model.estimate_job(
         {**job, "job_title": "Senior Data Engineer", "experience_level": "SE"}
-    )[0]
+    ).estimate_usd
     assert senior_est > plain
 
 
@@ -82,8 +82,19 @@ def test_bundle_round_trip_gives_identical_estimates(model, sample, tmp_path) ->
     model.save(tmp_path / "bundle")
     again = SalaryModel.load(tmp_path / "bundle")
     np.testing.assert_array_equal(
-        again.predict_records(sample.head(200)), model.predict_records(sample.head(200))
+        again.estimate_records(sample.head(200))["estimate_usd"],
+        model.estimate_records(sample.head(200))["estimate_usd"],
     )
+
+
+def test_a_model_without_ranges_gives_no_range_and_no_percentile(model, sample) -> None:
+    """The point-only model (no ``fit_ranges``) says so instead of inventing a range."""
+    one = model.estimate_job(US_DATA_SCIENTIST)
+    assert (one.low_usd, one.high_usd, one.coverage) == (None, None, None)
+    assert one.percentile(one.estimate_usd) is None
+    frame = model.estimate_records(sample.head(20))
+    assert list(frame.columns) == ["estimate_usd"]
+    assert frame.index.equals(sample.head(20).index)
 
 
 def test_corrupt_bundle_is_refused_clearly(model, tmp_path) -> None:

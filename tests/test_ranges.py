@@ -190,11 +190,11 @@ def test_percentile_is_monotone_and_anchored(model) -> None:
     job = {"job_title": "Data Engineer", "experience_level": "MI", "country": "US"}
     estimate = model.estimate_job(job)
     salaries = np.linspace(20_000, 600_000, 60)
-    percentiles = [model.percentile(job, s) for s in salaries]
+    percentiles = [estimate.percentile(s) for s in salaries]
     assert all(b > a for a, b in itertools.pairwise(percentiles))
-    assert model.percentile(job, estimate.estimate_usd) == pytest.approx(50.0)
-    assert model.percentile(job, estimate.low_usd) == pytest.approx(10.0, abs=0.01)
-    assert model.percentile(job, estimate.high_usd) == pytest.approx(90.0, abs=0.01)
+    assert estimate.percentile(estimate.estimate_usd) == pytest.approx(50.0)
+    assert estimate.percentile(estimate.low_usd) == pytest.approx(10.0, abs=0.01)
+    assert estimate.percentile(estimate.high_usd) == pytest.approx(90.0, abs=0.01)
 
 
 def test_percentile_rejects_non_positive_salary() -> None:

@@ -277,6 +277,10 @@ def test_retrain_with_later_rows_promotes(base: Path) -> None:
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "drift")}
     assert {"drift/drift.json", "drift/drift.html"} <= artifacts
     assert "fused_lightgbm.all.mae_usd" in metrics  # cross-validated like `train`
+    # Each stage's seconds are logged; they run one after another within the total.
+    stages = ("data", "drift", "holdout_comparison", "evaluate_and_fit_wall")
+    assert all(metrics[f"seconds.{s}"] > 0 for s in stages)
+    assert metrics["seconds.total"] >= sum(metrics[f"seconds.{s}"] for s in stages)
     kept = list((base / "models").glob("accepted/aijobs/*.csv.gz"))
     assert len(kept) == 1
     # The accepted rows are now existing data: the same file again brings nothing new.

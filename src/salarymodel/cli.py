@@ -18,7 +18,6 @@ import logging
 import os
 import sys
 import warnings
-from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -36,8 +35,9 @@ console = Console(stderr=True)
 stdout = Console()
 
 
+@app.callback()
 def _quiet_libraries() -> None:
-    # MLflow and alembic log every migration and artifact at INFO; the CLI
+    # Before any command. MLflow and alembic log every migration and artifact at INFO; the CLI
     # prints its own summary instead.
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -121,7 +121,6 @@ def train(
     ),
 ) -> None:
     """Train on the configured sources, log to MLflow, register, promote through the gate."""
-    _quiet_libraries()
     from salarymodel.distributed import ClusterError
     from salarymodel.registry import RegistryError, champion_version, connect
     from salarymodel.sources import SourceFormatError
@@ -200,24 +199,11 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
 ) -> None:
     """Show the champion's cross-validated evaluation next to the baselines."""
-    _quiet_libraries()
-    from salarymodel.registry import (
-        RegistryError,
-        champion_version,
-        connect,
-        run_evaluation,
-        tracking_uri,
-    )
+    from salarymodel.registry import RegistryError, champion_evaluation
 
     settings = load_settings()
     try:
-        client = connect(settings)
-        current = champion_version(client, settings)
-        if current is None:
-            raise RegistryError(
-                f"no champion in {tracking_uri(settings)}; run `salarymodel train` first"
-            )
-        evaluation = run_evaluation(client, current)
+        current, evaluation = champion_evaluation(settings)
     except RegistryError as error:
         raise _fail(str(error)) from error
     payload = {"model_version": str(current.version), "run_id": current.run_id, **evaluation}
@@ -243,7 +229,6 @@ def predict(
     ),
 ) -> None:
     """Score a CSV with the champion: one output row per input row, in order."""
-    _quiet_libraries()
     from salarymodel.prediction import predict_file
     from salarymodel.registry import RegistryError, load_champion
     from salarymodel.serving.loading import read_serving_bundle
@@ -276,7 +261,6 @@ def explain(
     ),
 ) -> None:
     """Regenerate the champion's global SHAP outputs: plots and the premiums table."""
-    _quiet_libraries()
     from salarymodel.dataset import load_training_data
     from salarymodel.explanation_plots import write_global_explanations
     from salarymodel.explanations import Explainer
@@ -310,41 +294,13 @@ def explain(
     console.print(f"wrote {len(paths)} files to {output}")
 
 
-def _champion_accuracy(settings) -> dict | None:
-    """The champion's held-out accuracy in the shape the report reads, or None."""
-    from salarymodel.registry import RegistryError, champion_version, connect, run_evaluation
-
-    try:
-        client = connect(settings)
-        current = champion_version(client, settings)
-        if current is None:
-            return None
-        evaluation = run_evaluation(client, current)
-    except (RegistryError, OSError):
-        return None
-    rows = [r for r in evaluation["table"] if r["model"] == "fused_lightgbm"]
-    overall = next(r for r in rows if r["source"] == ALL)
-    return {
-        "model_version": str(current.version),
-        "mae_usd": overall["mae_usd"],
-        "mdape": overall["mdape"],
-        "r2_log": overall["r2_log"],
-        "n": overall["n"],
-        "per_source": {
-            r["source"]: {"mae_usd": r["mae_usd"], "mdape": r["mdape"]}
-            for r in rows
-            if r["source"] != ALL
-        },
-    }
-
-
 @app.command()
 def report(
     output: Path = typer.Option(Path("models/report"), help="Folder for report.html and PNGs."),
 ) -> None:
     """Write the market insights report (self-contained HTML, images embedded)."""
-    _quiet_libraries()
     from salarymodel.dataset import load_training_data
+    from salarymodel.registry import champion_accuracy
     from salarymodel.report.build import build_report
     from salarymodel.sources import SourceFormatError
 
@@ -360,7 +316,7 @@ def report(
         output,
         premiums=premiums,
         premium_plots=plots,
-        accuracy=_champion_accuracy(settings),
+        accuracy=champion_accuracy(settings),
     )
     console.print(f"report written to {path}")
 
@@ -388,7 +344,6 @@ def serve(
     ),
 ) -> None:
     """Serve the champion over HTTP: API, web page at /, OpenAPI at /docs.json (BentoML)."""
-    _quiet_libraries()
     settings = load_settings()
     host = host or settings.serving.host
     port = settings.serving.port if port is None else port
@@ -462,6 +417,50 @@ def _print_drift(drift, folder: Path) -> None:
     console.print(f"  report: {folder / 'drift.html'} (and drift.json)")
 
 
+def _print_new_data(result) -> None:
+    """The new file's rows: accepted, quarantined (a few with their reasons), novel."""
+    prepared = result.new.prepared
+    _print_counts(prepared.counts)
+    _print_quarantine(prepared.validation.quarantined, prepared.quarantine_file)
+    console.print(
+        f"{result.novel_records:,} new records; {result.repeats_of_existing:,} repeat "
+        "records already in the training data (merged as one)"
+    )
+
+
+def _print_gate(result) -> None:
+    """Every check of the retrain gate, passed or not, with its detail."""
+    checks = [
+        (check.name, "yes" if check.passed else "[red]no[/]", check.detail)
+        for check in result.decision.checks
+    ]
+    title = f"Retrain gate (champion v{result.parent_version})"
+    headers = ("check", "passed", "detail")
+    stdout.print(fitted_table(title, headers, checks, stdout.width, headers))
+
+
+def _print_outcome(result) -> None:
+    """Promoted or kept, on one line (a log keeps it whole), and the steps' seconds."""
+    from salarymodel.retraining import HELD_OUT_CHECK
+
+    if result.promoted:
+        # The decision with its interval, on one line as when the champion is kept.
+        held_out = [c.detail for c in result.decision.checks if c.name == HELD_OUT_CHECK]
+        console.print(
+            f"[bold green]promoted[/] version {result.version} (run {result.run_id}), refit on "
+            f"all records; accepted rows kept in {result.accepted_file}; "
+            f"{HELD_OUT_CHECK}: {'; '.join(held_out)}",
+            soft_wrap=True,
+        )
+    else:
+        console.print(
+            f"[bold yellow]kept champion v{result.parent_version}[/] (run {result.run_id}): "
+            f"{result.decision.reason}",
+            soft_wrap=True,  # the verdict stays one line in a log
+        )
+    console.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
+
+
 @app.command()
 def retrain(
     data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="The new CSV."),
@@ -481,9 +480,7 @@ def retrain(
     Exit status: 0 promoted, 1 champion kept (the reason is printed), 2 the file
     or the registry could not be used.
     """
-    _quiet_libraries()
     from salarymodel.registry import RegistryError
-    from salarymodel.retraining import HELD_OUT_CHECK
     from salarymodel.retraining import retrain as run_retrain
     from salarymodel.sources import SourceFormatError
 
@@ -493,37 +490,10 @@ def retrain(
             result = run_retrain(settings, sources, data, source, sample, progress=say)
         except (SourceFormatError, RegistryError) as error:
             raise _fail(str(error)) from error
-    prepared = result.new.prepared
-    _print_counts(prepared.counts)
-    _print_quarantine(prepared.validation.quarantined, prepared.quarantine_file)
-    console.print(
-        f"{result.novel_records:,} new records; {result.repeats_of_existing:,} repeat "
-        "records already in the training data (merged as one)"
-    )
+    _print_new_data(result)
     _print_drift(result.drift, result.folder)
-    checks = [
-        (check.name, "yes" if check.passed else "[red]no[/]", check.detail)
-        for check in result.decision.checks
-    ]
-    title = f"Retrain gate (champion v{result.parent_version})"
-    headers = ("check", "passed", "detail")
-    stdout.print(fitted_table(title, headers, checks, stdout.width, headers))
-    if result.promoted:
-        # The decision with its interval, on one line as when the champion is kept.
-        held_out = [c.detail for c in result.decision.checks if c.name == HELD_OUT_CHECK]
-        console.print(
-            f"[bold green]promoted[/] version {result.version} (run {result.run_id}), refit on "
-            f"all records; accepted rows kept in {result.accepted_file}; "
-            f"{HELD_OUT_CHECK}: {'; '.join(held_out)}",
-            soft_wrap=True,
-        )
-    else:
-        console.print(
-            f"[bold yellow]kept champion v{result.parent_version}[/] (run {result.run_id}): "
-            f"{result.decision.reason}",
-            soft_wrap=True,  # the verdict stays one line in a log
-        )
-    console.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
+    _print_gate(result)
+    _print_outcome(result)
     if as_json:
         sys.stdout.write(json_text(result.summary()))
     if result.promoted and reload:
@@ -540,7 +510,6 @@ def drift(
     as_json: bool = typer.Option(False, "--json", help="Print the drift report as JSON on stdout."),
 ) -> None:
     """Drift of a new file against the training data, without training anything."""
-    _quiet_libraries()
     from salarymodel.dataset import load_training_data
     from salarymodel.drift import drift_report, write_drift_report
     from salarymodel.registry import RegistryError, load_champion
@@ -567,59 +536,14 @@ def drift(
         sys.stdout.write(json_text(report.to_dict()))
 
 
-def _version_rows(client, settings) -> list[dict]:
-    from salarymodel.registry import (
-        TAG_FINGERPRINT,
-        TAG_KIND,
-        TAG_PARENT,
-        champion_history,
-        champion_version,
-        list_versions,
-        version_run,
-    )
-
-    current = champion_version(client, settings)
-    history = champion_history(client, settings)
-    rows = []
-    for version in list_versions(client, settings):
-        run = version_run(client, version)  # None: its run was deleted; still list the version
-        found, tags = (run.data.metrics, run.data.tags) if run else ({}, {})
-        per_source = {
-            key.split(".")[1]: value
-            for key, value in found.items()
-            if key.startswith("fused_lightgbm.") and key.endswith(".mae_usd")
-        }
-        rows.append(
-            {
-                "version": str(version.version),
-                "created": datetime.fromtimestamp(version.creation_timestamp / 1000, UTC).isoformat(
-                    timespec="seconds"
-                ),
-                "kind": tags.get(TAG_KIND, ""),
-                "parent_version": tags.get(TAG_PARENT),
-                "cv_mae_usd": per_source,
-                "holdout_mae_usd": {
-                    model: found.get(f"holdout.{model}.all.mae_usd")
-                    for model in ("challenger", "champion")
-                    if f"holdout.{model}.all.mae_usd" in found
-                },
-                "data_fingerprint": tags.get(TAG_FINGERPRINT, ""),
-                "champion": current is not None and str(current.version) == str(version.version),
-                "times_champion": history.count(str(version.version)),
-            }
-        )
-    return rows
-
-
 @app.command()
 def versions(as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout.")) -> None:
     """Registered versions with their metrics and data; which one is champion."""
-    _quiet_libraries()
-    from salarymodel.registry import RegistryError, connect
+    from salarymodel.registry import RegistryError, connect, version_rows
 
     settings = load_settings()
     try:
-        rows = _version_rows(connect(settings), settings)
+        rows = version_rows(connect(settings), settings)
     except RegistryError as error:
         raise _fail(str(error)) from error
     if as_json:
@@ -658,7 +582,6 @@ def promote(
     reload: bool = typer.Option(False, "--reload", help="Ask the local service to load it."),
 ) -> None:
     """Move the champion alias to VERSION (an explicit decision: the gate is not asked)."""
-    _quiet_libraries()
     from salarymodel.registry import RegistryError, champion_version, connect
     from salarymodel.registry import promote as promote_version
 
@@ -680,7 +603,6 @@ def rollback(
     reload: bool = typer.Option(False, "--reload", help="Ask the local service to load it."),
 ) -> None:
     """Move the champion alias back to the previous champion."""
-    _quiet_libraries()
     from salarymodel.registry import RegistryError, connect
     from salarymodel.registry import rollback as rollback_champion
 

@@ -20,7 +20,6 @@ out-of-fold estimates, and every fit is a job on the worker pool
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import Executor, as_completed
 from contextlib import nullcontext
@@ -41,6 +40,7 @@ from salarymodel.config import Settings
 from salarymodel.features import FeatureBuilder
 from salarymodel.folds import assign_folds
 from salarymodel.model import SalaryModel
+from salarymodel.timing import Stopwatch
 from salarymodel.titles import title_rules
 from salarymodel.workers import for_workers, worker_pool
 
@@ -459,9 +459,9 @@ def _fold_jobs(
 
 def _job_predictor(name: str, train: pd.DataFrame, test: pd.DataFrame, settings: Settings) -> Job:
     def run() -> JobResult:
-        start = time.perf_counter()
+        clock = Stopwatch()
         estimates = PREDICTORS[name](train, test, settings)
-        return JobResult({name: estimates}, time.perf_counter() - start)
+        return JobResult({name: estimates}, clock.elapsed())
 
     return run
 
@@ -470,17 +470,17 @@ def _job_fused(
     train: pd.DataFrame, test: pd.DataFrame, settings: Settings, ranges: bool, split: str = "cv"
 ) -> Job:
     def run() -> JobResult:
-        start = time.perf_counter()
+        clock = Stopwatch()
         features = fold_features(train, test, settings)
         point = fused_lightgbm(train, test, settings, features)
-        result = JobResult({"fused_lightgbm": point}, time.perf_counter() - start)
+        result = JobResult({"fused_lightgbm": point}, clock.elapsed())
         if ranges and split == "cv":
             timed = _timed_ranges(train, test, point, settings, split, features)
             result.range_rows, result.range_seconds = timed.range_rows, timed.range_seconds
         elif ranges:
-            begin = time.perf_counter()
+            clock = Stopwatch()
             result.bands = range_bands(train, test, point, settings, features)
-            result.range_seconds = time.perf_counter() - begin
+            result.range_seconds = clock.elapsed()
         return result
 
     return run
@@ -494,9 +494,9 @@ def _timed_ranges(
     split: str,
     features: FoldFeatures | None,
 ) -> JobResult:
-    start = time.perf_counter()
+    clock = Stopwatch()
     rows = _range_split(train, test, point_test, settings, split, features)
-    return JobResult(range_rows=rows, range_seconds=time.perf_counter() - start)
+    return JobResult(range_rows=rows, range_seconds=clock.elapsed())
 
 
 def _run_jobs(

@@ -63,6 +63,15 @@ class Estimate:
     view: str | None
     warnings: list[str]
 
+    def percentile(self, salary_usd: float) -> float | None:
+        """Where a yearly USD salary falls (0-100) in this job's predicted
+        distribution; None without a calibrated range."""
+        if self.low_usd is None or self.high_usd is None or self.coverage is None:
+            return None
+        return salary_percentile(
+            salary_usd, self.estimate_usd, self.low_usd, self.high_usd, self.coverage
+        )
+
 
 @dataclass
 class SalaryModel:
@@ -123,7 +132,7 @@ class SalaryModel:
         )
         return self
 
-    # ----- prediction -----------------------------------------------------
+    # ----- scoring: a matrix, one job, or a frame of records -----------------
     def predict_log(self, matrix: np.ndarray, num_threads: int = 0) -> np.ndarray:
         """Log-salary predictions for a feature matrix.
 
@@ -134,15 +143,6 @@ class SalaryModel:
         OpenMP's default (serving); a training pass passes its fits' count.
         """
         return self.booster.predict(matrix, num_threads=num_threads)
-
-    def predict_records(self, records: pd.DataFrame) -> np.ndarray:
-        """USD estimates for canonical records."""
-        return np.exp(self.predict_log(self.builder.transform(records)))
-
-    def estimate(self, job: Mapping[str, object]) -> tuple[float, list[str]]:
-        """USD estimate and warnings for one job given as a dict (the serving path)."""
-        result = self.estimate_job(job)
-        return result.estimate_usd, result.warnings
 
     def estimate_job(self, job: Mapping[str, object]) -> Estimate:
         """Estimate, calibrated range and support for one job given as a dict.
@@ -176,25 +176,23 @@ class SalaryModel:
             warnings=warnings,
         )
 
-    def percentile(self, job: Mapping[str, object], salary_usd: float) -> float:
-        """Where a salary falls (0-100) in the predicted distribution for a job."""
-        result = self.estimate_job(job)
-        if result.low_usd is None or result.high_usd is None or result.coverage is None:
-            raise ValueError("this model has no calibrated ranges")
-        return salary_percentile(
-            salary_usd, result.estimate_usd, result.low_usd, result.high_usd, result.coverage
-        )
+    def estimate_records(
+        self, records: pd.DataFrame, num_threads: int = 0, ranges: bool = True
+    ) -> pd.DataFrame:
+        """Estimates (USD) for canonical records, vectorised, on their index.
 
-    def estimate_records(self, records: pd.DataFrame) -> pd.DataFrame:
-        """Estimates and calibrated ranges (USD) for canonical records, vectorised."""
+        Columns: ``estimate_usd``, and with ``ranges`` on a model that has
+        them ``low_usd``, ``high_usd``, ``support`` and ``thin_support``.
+        ``num_threads`` as for :meth:`predict_log` (a training pass passes its fits').
+        """
         import pandas as pd
 
         matrix = self.builder.transform(records)
-        point = self.predict_log(matrix)
+        point = self.predict_log(matrix, num_threads)
         out = pd.DataFrame({"estimate_usd": np.exp(point)}, index=records.index)
-        if self.ranges is not None:
+        if ranges and self.ranges is not None:
             low, high, support = self.ranges.bounds(
-                self.builder, matrix, np.exp(point), records["country"].tolist()
+                self.builder, matrix, np.exp(point), records["country"].tolist(), num_threads
             )
             out["low_usd"], out["high_usd"] = low, high
             out["support"] = support

@@ -11,7 +11,7 @@ and any ``warnings``.
 When the file has the configured salary column (``prediction.salary_column``,
 the person's own pay; with optional currency and period columns), the output
 also has ``percentile``: where that pay falls in the job's predicted
-distribution (``ranges.salary_percentile``). A pay that cannot be used (not a
+distribution (``Estimate.percentile``). A pay that cannot be used (not a
 number, not positive, outside ``validation``'s bounds once converted to yearly
 USD, an unknown currency or period) leaves the percentile empty and says why
 in ``error``, with its line and column; the row's estimate stands.
@@ -28,7 +28,6 @@ import pandas as pd
 from salarymodel.config import Settings, SourcesConfig
 from salarymodel.currency import USD, CurrencyTable, PayError, pay_in_usd
 from salarymodel.model import Estimate, SalaryModel
-from salarymodel.ranges import salary_percentile
 from salarymodel.sources import CANONICAL_SOURCE, adapt, detect_source, read_csv, record_lines
 from salarymodel.validation import validate_records
 
@@ -137,11 +136,9 @@ def row_percentile(
         column = {"current_salary": names.salary_column, "currency": names.currency_column,
                   "period": names.period_column}[error.field]  # fmt: skip
         return None, f"{column} = {pay[column]!r}: {error}"
-    if estimate.low_usd is None or estimate.high_usd is None or estimate.coverage is None:
+    percentile = estimate.percentile(usd)
+    if percentile is None:
         return None, "no calibrated range: no percentile"
-    percentile = salary_percentile(
-        usd, estimate.estimate_usd, estimate.low_usd, estimate.high_usd, estimate.coverage
-    )
     return round(percentile, 1), ""
 
 

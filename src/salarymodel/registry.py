@@ -36,6 +36,7 @@ from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
 from salarymodel.backtest import BACKTEST_ESTIMATES
 from salarymodel.config import Settings, resolve_path
+from salarymodel.evaluation import ALL
 from salarymodel.gate import PairedInterval, describe, paired_interval, promotes, verdict
 from salarymodel.model import BundleError, SalaryModel
 
@@ -539,6 +540,12 @@ def load_champion(
 ) -> tuple[SalaryModel, ModelVersion]:
     """The champion model (its bundle given to ``read``), or a clear error saying how to get one."""
     client = connect(settings)
+    current = required_champion(client, settings)
+    return load_version(client, settings, current, read), current
+
+
+def required_champion(client: MlflowClient, settings: Settings) -> ModelVersion:
+    """The champion version, or a ``RegistryError`` saying how to get one."""
     current = champion_version(client, settings)
     if current is None:
         raise RegistryError(
@@ -546,7 +553,7 @@ def load_champion(
             f"'{settings.tracking.registered_model}' in {tracking_uri(settings)}; "
             "run `salarymodel train` first"
         )
-    return load_version(client, settings, current, read), current
+    return current
 
 
 def run_evaluation(client: MlflowClient, version: ModelVersion) -> dict[str, Any]:
@@ -558,3 +565,69 @@ def run_evaluation(client: MlflowClient, version: ModelVersion) -> dict[str, Any
     ):
         path = client.download_artifacts(run_id, "evaluation.json", tmp)
         return json.loads(Path(path).read_text())
+
+
+def champion_evaluation(settings: Settings) -> tuple[ModelVersion, dict[str, Any]]:
+    """The champion version and the evaluation JSON of its training run."""
+    client = connect(settings)
+    current = required_champion(client, settings)
+    return current, run_evaluation(client, current)
+
+
+def champion_accuracy(settings: Settings) -> dict[str, Any] | None:
+    """The champion's cross-validated accuracy (the fused model's, overall and per
+    source) in the shape the report reads; None when there is no champion or the
+    registry cannot say (the report is written without it)."""
+    try:
+        current, evaluation = champion_evaluation(settings)
+    except (RegistryError, OSError):
+        return None
+    rows = [r for r in evaluation["table"] if r["model"] == "fused_lightgbm"]
+    overall = next(r for r in rows if r["source"] == ALL)
+    return {
+        "model_version": str(current.version),
+        "mae_usd": overall["mae_usd"],
+        "mdape": overall["mdape"],
+        "r2_log": overall["r2_log"],
+        "n": overall["n"],
+        "per_source": {
+            r["source"]: {"mae_usd": r["mae_usd"], "mdape": r["mdape"]}
+            for r in rows
+            if r["source"] != ALL
+        },
+    }
+
+
+def version_rows(client: MlflowClient, settings: Settings) -> list[dict[str, Any]]:
+    """Every registered version, oldest first: origin, CV and held-out MAE per source,
+    data fingerprint, whether it is champion and how often it was."""
+    current = champion_version(client, settings)
+    history = champion_history(client, settings)
+    rows = []
+    for version in list_versions(client, settings):
+        run = version_run(client, version)  # None: its run was deleted; still list the version
+        found, tags = (run.data.metrics, run.data.tags) if run else ({}, {})
+        per_source = {
+            key.split(".")[1]: value
+            for key, value in found.items()
+            if key.startswith("fused_lightgbm.") and key.endswith(".mae_usd")
+        }
+        created = datetime.fromtimestamp(version.creation_timestamp / 1000, UTC)
+        rows.append(
+            {
+                "version": str(version.version),
+                "created": created.isoformat(timespec="seconds"),
+                "kind": tags.get(TAG_KIND, ""),
+                "parent_version": tags.get(TAG_PARENT),
+                "cv_mae_usd": per_source,
+                "holdout_mae_usd": {
+                    model: found.get(f"holdout.{model}.all.mae_usd")
+                    for model in ("challenger", "champion")
+                    if f"holdout.{model}.all.mae_usd" in found
+                },
+                "data_fingerprint": tags.get(TAG_FINGERPRINT, ""),
+                "champion": current is not None and str(current.version) == str(version.version),
+                "times_champion": history.count(str(version.version)),
+            }
+        )
+    return rows

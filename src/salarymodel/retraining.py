@@ -45,7 +45,6 @@ import json
 import os
 import signal
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -56,6 +55,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.models.model import ModelInfo
 
 from salarymodel.config import Settings, SourcesConfig, resolve_path
 from salarymodel.dataset import (
@@ -70,7 +71,7 @@ from salarymodel.dataset import (
     stage_accepted,
 )
 from salarymodel.drift import DriftReport, drift_report, write_drift_report
-from salarymodel.evaluation import ALL, fused_lightgbm, metrics
+from salarymodel.evaluation import ALL, fit_threads, fused_lightgbm, metrics
 from salarymodel.gate import (
     PairedInterval,
     describe,
@@ -98,6 +99,7 @@ from salarymodel.registry import (
     store_errors,
 )
 from salarymodel.sources import SourceFormatError, adapt, detect_source, read_csv, record_lines
+from salarymodel.timing import Stopwatch
 from salarymodel.training import data_tags, evaluate_and_fit, log_trained_model
 
 Progress = Callable[[str], None]
@@ -255,7 +257,10 @@ def compare_on_holdout(
     train = records[~holdout]
     scored = pd.concat([records[holdout], records[existing]], ignore_index=True)
     challenger = fused_lightgbm(train, scored, settings)
-    ours = champion.predict_records(scored)
+    # The champion predicts with the fits' thread count, as every LightGBM call
+    # of a training pass must (see SalaryModel.predict_log).
+    ours = champion.estimate_records(scored, fit_threads(settings), ranges=False)
+    ours = ours["estimate_usd"].to_numpy()
     n = int(holdout.sum())
     held, old = scored.iloc[:n], scored.iloc[n:]
     gate = settings.gate
@@ -574,6 +579,128 @@ def retrain(
         return _retrain(client, settings, sources, path, source, sample, say)
 
 
+@dataclass
+class Merged:
+    """The existing training data, the new records merged into it, and which are new."""
+
+    existing: TrainingData
+    data: TrainingData
+    is_new: np.ndarray
+    repeats_of_existing: int
+    fingerprints: dict[str, str]
+
+    @property
+    def novel(self) -> int:
+        return int(self.is_new.sum())
+
+
+def _champion_to_beat(client: MlflowClient, settings: Settings) -> ModelVersion:
+    parent = champion_version(client, settings)
+    if parent is None:
+        raise RegistryError(
+            "there is no champion to compare a challenger with; run `salarymodel train` first"
+        )
+    return parent
+
+
+def merge_with_existing(
+    new: NewData, settings: Settings, sources: SourcesConfig, sample: int | None
+) -> Merged:
+    """Stage 2: the existing training data with the new file's accepted records."""
+    existing = load_training_data(settings, sources, sample=sample)
+    data, is_new, repeats = merge_new(existing, new, settings)
+    fingerprints = {
+        TAG_EXISTING: str(existing.fingerprint["hash"]),
+        TAG_NEW: str(fingerprint(new.records)["hash"]),
+        TAG_FINGERPRINT: str(data.fingerprint["hash"]),
+    }
+    return Merged(existing, data, is_new, repeats, fingerprints)
+
+
+def measure_drift(merged: Merged, new: NewData, champion: SalaryModel, folder: Path) -> DriftReport:
+    """Stage 3: drift of the new records against the existing ones, written and logged."""
+    drift = drift_report(merged.existing.records, new.records, champion.builder)
+    for file in write_drift_report(drift, folder):
+        mlflow.log_artifact(str(file), "drift")
+    return drift
+
+
+def judge(
+    merged: Merged,
+    new: NewData,
+    drift: DriftReport,
+    champion: tuple[SalaryModel, str],
+    settings: Settings,
+    clock: Stopwatch,
+    say: Progress,
+) -> tuple[RetrainDecision, Comparison | None]:
+    """Stages 4 and 5: the data checks, then (when they pass and enough new rows
+    can be held out) the challenger against the champion on the held-out rows."""
+    decision = RetrainDecision()
+    if not data_checks(new, merged.novel, drift, settings, decision):
+        return decision, None
+    records = merged.data.records
+    holdout = holdout_mask(records, merged.is_new, settings)
+    enough = decision.add(
+        "held-out rows",
+        holdout.sum() >= settings.retraining.min_holdout_rows,
+        f"{int(holdout.sum()):,} new records held out "
+        f"(at least {settings.retraining.min_holdout_rows:,} needed to judge)",
+    )
+    if not enough:
+        return decision, None
+    say("fitting a challenger without the held-out rows; scoring both models")
+    model, version = champion
+    with clock.step("holdout_comparison"):
+        sample_mask = existing_sample(records, merged.is_new, settings)
+        comparison = compare_on_holdout(records, holdout, sample_mask, model, settings)
+    model_checks(comparison, version, settings, decision)
+    mlflow.log_metrics(_comparison_metrics(comparison))
+    return decision, comparison
+
+
+def _log_new_file(new: NewData, merged: Merged, decision: RetrainDecision) -> None:
+    counts = new.prepared.counts
+    mlflow.log_metrics(
+        {
+            "new.rows_in": counts.rows_in,
+            "new.accepted": counts.kept,
+            "new.quarantined": counts.quarantined,
+            "new.records": counts.after_repeats,
+            "new.novel_records": merged.novel,
+            "new.repeats_of_existing": merged.repeats_of_existing,
+        }
+    )
+    if new.prepared.quarantine_file:
+        mlflow.log_artifact(str(new.prepared.quarantine_file), "quarantine")
+    mlflow.set_tags({"gate.promote": str(decision.promote), "gate.reason": decision.reason})
+
+
+def refit_challenger(
+    merged: Merged, parent: str, settings: Settings, seconds: dict[str, float], say: Progress
+) -> ModelInfo:
+    """Stage 6 (on a pass): the challenger refit on all merged records, cross-validated
+    like ``train`` and logged to the active run (registered later, by publishing)."""
+    models = tuple(settings.retraining.cv_models)
+    say("refitting the challenger on all records (held-out rows included)")
+    with tempfile.TemporaryDirectory() as tmp:
+        done = evaluate_and_fit(
+            merged.data,
+            settings,
+            models,
+            seconds,
+            say,
+            ranges=settings.retraining.evaluate_ranges,
+            explain_to=Path(tmp),
+        )
+        done.model.metadata["parent_version"] = parent
+        info, _ = log_trained_model(
+            done.model, merged.data, done.report, done.ranges, settings, seconds, say,
+            done.explanations,
+        )  # fmt: skip
+    return info
+
+
 def _retrain(
     client: MlflowClient,
     settings: Settings,
@@ -583,17 +710,13 @@ def _retrain(
     sample: int | None,
     say: Progress,
 ) -> RetrainResult:
-    seconds: dict[str, float] = {}
-    start = time.perf_counter()
-    parent = champion_version(client, settings)
-    if parent is None:
-        raise RegistryError(
-            "there is no champion to compare a challenger with; run `salarymodel train` first"
-        )
+    clock = Stopwatch()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     folder = resolve_path(settings.retraining.reports_dir) / stamp
-    say("reading and validating the new file")
-    new = read_new_file(path, settings, sources, source, quarantine_dir=folder)
+    with clock.step("data"):
+        parent = _champion_to_beat(client, settings)
+        say("reading and validating the new file")
+        new = read_new_file(path, settings, sources, source, quarantine_dir=folder)
     with (
         store_errors("cannot log the retrain run"),
         mlflow.start_run(run_name=f"retrain-{stamp}") as run,
@@ -607,91 +730,33 @@ def _retrain(
                 "new_source": new.source,
             }
         )
-        say(f"loading champion v{parent.version}")
-        champion = load_version(client, settings, parent)
-        say("loading the existing training data")
-        existing = load_training_data(settings, sources, sample=sample)
-        merged, is_new, repeats = merge_new(existing, new, settings)
-        fingerprints = {
-            TAG_EXISTING: str(existing.fingerprint["hash"]),
-            TAG_NEW: str(fingerprint(new.records)["hash"]),
-            TAG_FINGERPRINT: str(merged.fingerprint["hash"]),
-        }
-        mlflow.set_tags({**data_tags(merged, settings), **fingerprints})
-        seconds["data"] = time.perf_counter() - start
-
+        with clock.step("data"):
+            say(f"loading champion v{parent.version}")
+            champion = load_version(client, settings, parent)
+            say("loading the existing training data")
+            merged = merge_with_existing(new, settings, sources, sample)
+        mlflow.set_tags({**data_tags(merged.data, settings), **merged.fingerprints})
         say("measuring drift")
-        step = time.perf_counter()
-        drift = drift_report(existing.records, new.records, champion.builder)
-        for file in write_drift_report(drift, folder):
-            mlflow.log_artifact(str(file), "drift")
-        seconds["drift"] = time.perf_counter() - step
-
-        decision = RetrainDecision()
-        novel = int(is_new.sum())
-        comparison = None
-        if data_checks(new, novel, drift, settings, decision):
-            holdout = holdout_mask(merged.records, is_new, settings)
-            enough = decision.add(
-                "held-out rows",
-                holdout.sum() >= settings.retraining.min_holdout_rows,
-                f"{int(holdout.sum()):,} new records held out "
-                f"(at least {settings.retraining.min_holdout_rows:,} needed to judge)",
-            )
-            if enough:
-                say("fitting a challenger without the held-out rows; scoring both models")
-                step = time.perf_counter()
-                sample_mask = existing_sample(merged.records, is_new, settings)
-                comparison = compare_on_holdout(
-                    merged.records, holdout, sample_mask, champion, settings
-                )
-                seconds["holdout_comparison"] = time.perf_counter() - step
-                model_checks(comparison, str(parent.version), settings, decision)
-                mlflow.log_metrics(_comparison_metrics(comparison))
-        counts = new.prepared.counts
-        mlflow.log_metrics(
-            {
-                "new.rows_in": counts.rows_in,
-                "new.accepted": counts.kept,
-                "new.quarantined": counts.quarantined,
-                "new.records": counts.after_repeats,
-                "new.novel_records": novel,
-                "new.repeats_of_existing": repeats,
-            }
+        with clock.step("drift"):
+            drift = measure_drift(merged, new, champion, folder)
+        decision, comparison = judge(
+            merged, new, drift, (champion, str(parent.version)), settings, clock, say
         )
-        if new.prepared.quarantine_file:
-            mlflow.log_artifact(str(new.prepared.quarantine_file), "quarantine")
-        mlflow.set_tags({"gate.promote": str(decision.promote), "gate.reason": decision.reason})
+        _log_new_file(new, merged, decision)
         info = None
         if decision.promote:
-            models = tuple(settings.retraining.cv_models)
-            say("refitting the challenger on all records (held-out rows included)")
-            with tempfile.TemporaryDirectory() as tmp:
-                done = evaluate_and_fit(
-                    merged,
-                    settings,
-                    models,
-                    seconds,
-                    say,
-                    ranges=settings.retraining.evaluate_ranges,
-                    explain_to=Path(tmp),
-                )
-                done.model.metadata["parent_version"] = str(parent.version)
-                info, _ = log_trained_model(
-                    done.model, merged, done.report, done.ranges, settings, seconds, say,
-                    done.explanations,
-                )  # fmt: skip
-        seconds["total"] = time.perf_counter() - start
-        mlflow.log_metrics({f"seconds.{k}": v for k, v in seconds.items()})
+            info = refit_challenger(merged, str(parent.version), settings, clock.seconds, say)
+        mlflow.log_metrics({f"seconds.{k}": v for k, v in clock.total().items()})
         result = RetrainResult(
-            run.info.run_id, str(parent.version), None, decision, new, novel, repeats, drift,
-            comparison, folder, fingerprints, seconds,
+            run.info.run_id, str(parent.version), None, decision, new, merged.novel,
+            merged.repeats_of_existing, drift, comparison, folder, merged.fingerprints,
+            clock.seconds,
         )  # fmt: skip
         mlflow.log_dict(result.summary(), "retrain.json")
     if info is not None:
         result.version, result.accepted_file = publish_retrain(
             client, settings, info.model_uri, run.info.run_id, new,
-            f"{stamp}-{fingerprints[TAG_NEW]}",
+            f"{stamp}-{merged.fingerprints[TAG_NEW]}",
         )  # fmt: skip
     (folder / "retrain.json").write_text(json.dumps(result.summary(), indent=1, default=str))
     return result

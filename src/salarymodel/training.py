@@ -9,7 +9,6 @@ replaces a good model.
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -24,6 +23,7 @@ from salarymodel.dataset import TrainingData, load_training_data
 from salarymodel.evaluation import MODEL_NAMES, EvaluationReport, cross_validate, fit_threads
 from salarymodel.features import FeatureBuilder
 from salarymodel.model import SalaryModel
+from salarymodel.timing import Stopwatch
 from salarymodel.workers import for_workers, worker_pool
 
 if TYPE_CHECKING:
@@ -149,8 +149,8 @@ def evaluate_and_fit(
     """
     import pandas as pd
 
-    start = time.perf_counter()
-    with worker_pool(settings) as pool:
+    clock = Stopwatch(seconds)
+    with clock.step("evaluate_and_fit_wall"), worker_pool(settings) as pool:
         final = pool.submit(_final_job, data, for_workers(settings), explain_to)
         report = cross_validate(
             data.records,
@@ -164,14 +164,13 @@ def evaluate_and_fit(
         if progress:
             progress("fitting the final model on all records")
         model, explanations, job_seconds = final.result()
+        seconds["cross_validation"] = sum(report.seconds.values())
+        seconds["range_evaluation"] = report.range_seconds
+        seconds |= job_seconds
     if report.backtest is not None and model.ranges is not None:
         # The served ranges stretch each tail as much as the backtest found
         # they had to, one period ahead.
         model.ranges.drift = report.backtest.drift
-    seconds["cross_validation"] = sum(report.seconds.values())
-    seconds["range_evaluation"] = report.range_seconds
-    seconds |= job_seconds
-    seconds["evaluate_and_fit_wall"] = time.perf_counter() - start
     table = report.ranges if report.ranges is not None else pd.DataFrame()
     return Evaluated(report, table, model, explanations)
 
@@ -179,15 +178,14 @@ def evaluate_and_fit(
 def _final_job(
     data: TrainingData, settings: Settings, explain_to: Path | None
 ) -> tuple[SalaryModel, list[Path] | None, dict[str, float]]:
-    start = time.perf_counter()
-    model = fit_final_model(data, settings)
-    seconds = {"final_fit": time.perf_counter() - start}
+    clock = Stopwatch()
+    with clock.step("final_fit"):
+        model = fit_final_model(data, settings)
     if explain_to is None:
-        return model, None, seconds
-    start = time.perf_counter()
-    paths = write_explanations(model, data, settings, explain_to)
-    seconds["explanations"] = time.perf_counter() - start
-    return model, paths, seconds
+        return model, None, clock.seconds
+    with clock.step("explanations"):
+        paths = write_explanations(model, data, settings, explain_to)
+    return model, paths, clock.seconds
 
 
 def write_explanations(
@@ -276,9 +274,8 @@ def log_trained_model(
     with tempfile.TemporaryDirectory() as tmp:
         if explanations is None:
             say("explaining the model (SHAP premiums and plots)")
-            step = time.perf_counter()
-            explanations = write_explanations(model, data, settings, Path(tmp))
-            seconds["explanations"] = time.perf_counter() - step
+            with Stopwatch(seconds).step("explanations"):
+                explanations = write_explanations(model, data, settings, Path(tmp))
         for path in explanations:
             mlflow.log_artifact(str(path), "explanations")
     say("logging the model bundle")
@@ -336,17 +333,17 @@ def train(
     from salarymodel.registry import TAG_KIND, connect, decide, store_errors
 
     say = progress or (lambda _: None)
-    seconds: dict[str, float] = {}
-    start = time.perf_counter()
+    clock = Stopwatch()
+    seconds = clock.seconds
     cluster = _cluster_client(settings, dask_address, say)
     say("loading and validating sources")
     try:
-        data = load_training_data(settings, sources, paths=paths, sample=sample)
+        with clock.step("data"):
+            data = load_training_data(settings, sources, paths=paths, sample=sample)
     except BaseException:
         if cluster is not None:
             cluster.close()
         raise
-    seconds["data"] = time.perf_counter() - start
 
     with tempfile.TemporaryDirectory() as tmp, cluster or nullcontext():
         if cluster is None:
@@ -367,8 +364,7 @@ def train(
             info, _ = log_trained_model(
                 done.model, data, report, ranges, settings, seconds, say, done.explanations
             )
-            seconds["total"] = time.perf_counter() - start
-            mlflow.log_metrics({f"seconds.{k}": v for k, v in seconds.items()})
+            mlflow.log_metrics({f"seconds.{k}": v for k, v in clock.total().items()})
     # The gate reads the registry once the run is complete and outside it: a
     # store error (RegistryError) then stops here, nothing registered or moved.
     rows = report.backtest.estimates if report.backtest is not None else None
