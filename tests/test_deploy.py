@@ -3,7 +3,7 @@ saying what the service needs (image, ports, probes, resources from measurement)
 
 from __future__ import annotations
 
-import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -56,9 +56,12 @@ def _container(manifests: dict[str, dict]) -> dict:
 
 
 def test_the_image_is_the_bento_containerize_makes(manifests) -> None:
-    bentofile = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
-    version = re.search(r'version = "([^"]+)"', (ROOT / "pyproject.toml").read_text())
-    assert _container(manifests)["image"] == f"{bentofile['name']}:{version.group(1)}"
+    # `bentoml build` reads [tool.bentoml.build]; the bento is named after the project.
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project = pyproject["project"]
+    name = pyproject["tool"]["bentoml"]["build"].get("name", project["name"])
+    expected = f"{name}:{project['version']}"
+    assert _container(manifests)["image"] == expected
 
 
 def test_ports_probes_and_the_service_line_up(manifests) -> None:

@@ -86,11 +86,11 @@ def test_a_model_fit_on_the_cluster_is_a_bundle_the_service_reads(
     from salarymodel.distributed import fit_on_cluster
     from salarymodel.model import SalaryModel
     from salarymodel.serving.loading import read_serving_bundle
-    from salarymodel.training import fit_final_model, model_metadata
+    from salarymodel.training import fit_final_model, with_bundle_facts
 
     everything = np.ones(len(sample.records), bool)
     fit = fit_on_cluster(on_cluster, everything, settings, ranges=True)
-    fit.model.metadata = model_metadata(sample, settings)
+    with_bundle_facts(fit.model, sample, settings)
     folder = fit.model.save(tmp_path / "bundle")
     local = fit_final_model(sample, settings)
     assert sorted(p.name for p in folder.iterdir()) == sorted(
@@ -132,8 +132,11 @@ def test_train_on_the_cluster_logs_the_same_run_and_passes_the_same_gate(client,
     by_backend = {run.data.tags[TAG_BACKEND]: run for run in runs}
     assert set(by_backend) == {"local", "dask"}
     one, two = by_backend["local"], by_backend["dask"]
-    # The same CV, range and backtest metrics (and timings, plus sending the records).
-    assert set(two.data.metrics) == set(one.data.metrics) | {"seconds.scatter"}
+    # The same CV, range and backtest metrics (and timings, plus sending the
+    # records); the second run also has the gate's interval against the first.
+    gate = {k for k in two.data.metrics if k.startswith("gate.")}
+    assert gate and not any(k.startswith("gate.") for k in one.data.metrics)
+    assert set(two.data.metrics) - gate == set(one.data.metrics) | {"seconds.scatter"}
     assert two.data.metrics["ranges.cv.calibrated.all.coverage"] > 0.7
     # The gate compared it with the local champion: same data and folds.
     assert "champion v1" in two.data.tags["gate.reason"], two.data.tags["gate.reason"]
