@@ -11,7 +11,7 @@ status, the time taken and the failures; exits with Schemathesis' status.
     .venv/bin/python benchmarks/fuzz.py                      # 500 examples per operation
     .venv/bin/python benchmarks/fuzz.py --examples 2000 --seed 7
 
-tests/test_fuzz.py runs the same command, bounded (25 examples, one worker).
+tests/service/test_fuzz.py runs the same command, bounded (25 examples, one worker).
 """
 
 from __future__ import annotations

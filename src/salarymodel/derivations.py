@@ -5,7 +5,7 @@ of Series, in the configured order) and returns one Series of canonical
 values, missing (None) where the source does not say. Rules never guess: a
 posting that does not name its seniority gets no experience level.
 
-Rules (each unit-tested in tests/test_derivations.py):
+Rules (each unit-tested in tests/code/test_derivations.py):
 
 - ``country_to_iso2``: codes and common names to ISO 3166 alpha-2.
 - ``posting_country``: the posting's place wins over its country field when

@@ -34,7 +34,7 @@ from salarymodel.config import load_settings
 from salarymodel.registry import TAG_PARENT, champion_version, connect, list_versions
 from salarymodel.retraining import TAG_EXISTING, TAG_NEW, holdout_mask, stable_share
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 runner = CliRunner()
 

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from salarymodel.config import ConfigError, load_settings
 from salarymodel.dataset import load_training_data
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 

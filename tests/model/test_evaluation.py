@@ -27,7 +27,7 @@ from salarymodel.features import FeatureBuilder
 from salarymodel.model import SalaryModel
 from salarymodel.workers import for_workers
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(

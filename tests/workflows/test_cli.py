@@ -19,7 +19,7 @@ from salarymodel.config import load_settings
 from salarymodel.registry import champion_version, connect
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 

@@ -30,7 +30,7 @@ from salarymodel.retraining import (
     retrain_lock,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHUNK = 400  # 2024 survey rows per new file: about 120 held out, enough to judge
 # Steps after which the new version is champion (the alias has moved).
 NEW_CHAMPION_FROM = PUBLISH_STEPS.index("alias_moved")

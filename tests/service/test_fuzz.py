@@ -26,11 +26,11 @@ import pytest
 import schemathesis
 from test_service import champion_root, served_url
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from fuzz import requests_sent, schemathesis_command  # the longer run shares the command
 
 # The longer run: benchmarks/fuzz.py (the served champion, 500 examples per operation),
-# or SALARYMODEL_FUZZ_EXAMPLES=500 .venv/bin/pytest tests/test_fuzz.py
+# or SALARYMODEL_FUZZ_EXAMPLES=500 .venv/bin/pytest tests/service/test_fuzz.py
 EXAMPLES_PER_OPERATION = int(os.environ.get("SALARYMODEL_FUZZ_EXAMPLES", "25"))
 API_ROUTES = ("/predict", "/explain", "/predict_batch")
 

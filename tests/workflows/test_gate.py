@@ -1,7 +1,7 @@
 """The gate says no: every refusal path on real samples, and a registry that cannot
 answer never promotes.
 
-One small project for the module (tests/test_retraining.make_project: survey rows
+One small project for the module (tests/workflows/test_retraining.make_project: survey rows
 before 2024 and postings; champion v1 trained on them). Each refusal is checked
 the same way: the CLI gives its reason on one line, the champion alias has not
 moved, and ``versions --json`` lists what was registered (a refused ``train``
@@ -64,7 +64,7 @@ from salarymodel.registry import (
     decide,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 # A model that stops after three boosting rounds: a challenger honestly worse.
 CRIPPLED = ("  num_boost_round: 200\n", "  num_boost_round: 3\n")

@@ -17,7 +17,7 @@ from salarymodel.derivations import RULES, RowError, RuleContext, location_count
 from salarymodel.features import resolve_country
 from salarymodel.geography import country_name, load_table, region, to_iso2
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # Spellings a person or a source writes, and the ISO 3166 alpha-2 code meant.
 COUNTRY_SPELLINGS = {

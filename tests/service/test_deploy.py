@@ -11,7 +11,7 @@ import yaml
 
 from salarymodel.config import load_settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 KUBERNETES = "1.30"  # the oldest release the manifests are checked against
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from test_service import champion_root, served_url
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
 

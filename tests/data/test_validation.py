@@ -11,7 +11,7 @@ from salarymodel.config import ConfigError, load_settings
 from salarymodel.sources import adapt
 from salarymodel.validation import quarantine_table, validate_records, write_quarantine
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _records(raw, sources, settings, name="aijobs"):

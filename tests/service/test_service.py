@@ -26,7 +26,7 @@ import pytest
 
 from salarymodel import vocabulary as vocabulary_module
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
 _SHARED: dict[str, Any] = {}  # the champion's root and the served process, once per session
