@@ -20,6 +20,7 @@ OTHER_FAMILY = "other"
 # times); the bound keeps a long-running service's memory flat.
 MEMO_LIMIT = 50_000
 _MISSING = object()
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
 
 
 def _keyword_pattern(keywords: list[str]) -> re.Pattern[str]:
@@ -43,6 +44,7 @@ class TitleRules:
     family_patterns: tuple[tuple[str, re.Pattern[str]], ...]
     seniority_patterns: tuple[tuple[int, re.Pattern[str]], ...]
     seniority_to_experience: dict[int, str]
+    word_ngrams: int = 2
     _memo: dict[tuple[str, str], object] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )
@@ -54,7 +56,12 @@ class TitleRules:
             (level, _keyword_pattern(words))
             for level, words in sorted(features.seniority_words.items(), reverse=True)
         )
-        return cls(families, seniority, dict(features.seniority_to_experience))
+        return cls(
+            families,
+            seniority,
+            dict(features.seniority_to_experience),
+            features.title_words.ngrams,
+        )
 
     @property
     def family_names(self) -> list[str]:
@@ -86,6 +93,23 @@ class TitleRules:
         fine-grained title category next to the coarse role family.
         """
         return self._remembered("core", title, self._core_title)
+
+    def words(self, title: object) -> tuple[str, ...]:
+        """The title's distinct words and runs of up to ``word_ngrams`` words, in order.
+
+        "Senior Data Scientist" -> ("senior", "data", "scientist", "senior data",
+        "data scientist") with bigrams. Letters and digits only, so a word's
+        column name stays unique once LightGBM's name rules are applied.
+        """
+        return self._remembered("words", title, self._words)
+
+    def _words(self, title: object) -> tuple[str, ...]:
+        tokens = _NOT_WORD.sub(" ", clean_title(title)).split()
+        found: dict[str, None] = {}
+        for n in range(1, self.word_ngrams + 1):
+            for start in range(len(tokens) - n + 1):
+                found[" ".join(tokens[start : start + n])] = None
+        return tuple(found)
 
     def _role_family(self, title: object) -> str:
         text = clean_title(title)
