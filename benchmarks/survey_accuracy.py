@@ -245,8 +245,9 @@ CV_IDEAS = (
 def run(records: pd.DataFrame, base: Settings, names: list[str], seeds: list[int], cv: bool):
     """Every idea x seed on the backtest (and one seed on grouped CV): results per idea.
 
-    One idea at a time, its folds side by side: LightGBM crashed (a segfault
-    in lib_lightgbm) with fits of different ideas running at once.
+    One idea at a time, its folds side by side; linear trees one fit at a
+    time: LightGBM 4's ``linear_tree`` crashed the process (a segfault in
+    lib_lightgbm) twice with two fits running at once.
     """
     folds = backtest_folds(records, base.evaluation.backtest)
     splits = [(f.source, f.label, f.test, f.train) for f in folds]
@@ -254,7 +255,10 @@ def run(records: pd.DataFrame, base: Settings, names: list[str], seeds: list[int
     results: dict[tuple, np.ndarray] = {}
     with worker_pool(base) as pool:
 
-        def batch(tasks: dict[tuple, tuple]) -> None:
+        def batch(tasks: dict[tuple, tuple], one_at_a_time: bool = False) -> None:
+            if one_at_a_time:
+                results.update({key: pool.submit(*task).result() for key, task in tasks.items()})
+                return
             jobs = {key: pool.submit(*task) for key, task in tasks.items()}
             results.update({key: job.result() for key, job in jobs.items()})
 
@@ -279,7 +283,8 @@ def run(records: pd.DataFrame, base: Settings, names: list[str], seeds: list[int
                     {
                         (name, seed, i): (fit_predict, records[train], records[test], s, idea)
                         for i, (_, _, test, train) in enumerate(splits)
-                    }
+                    },
+                    one_at_a_time=bool(idea.params.get("linear_tree")),
                 )
             if cv and name in CV_IDEAS:
                 s = settings_for(base, idea, seeds[0])
@@ -287,7 +292,8 @@ def run(records: pd.DataFrame, base: Settings, names: list[str], seeds: list[int
                     {
                         (name, "cv", fold): (fit_predict, records[train], records[test], s, idea)
                         for fold, train, test in cv_splits(records, base)
-                    }
+                    },
+                    one_at_a_time=bool(idea.params.get("linear_tree")),
                 )
                 print(f"grouped CV done: {name}", flush=True)
     table = {}
