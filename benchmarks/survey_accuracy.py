@@ -21,6 +21,7 @@ one idea of each kind (``CV_IDEAS``).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from salarymodel.features import AT
 from salarymodel.folds import assign_folds
 from salarymodel.model import _safe_name
 from salarymodel.titles import title_rules
-from salarymodel.workers import for_workers, worker_pool
+from salarymodel.workers import for_workers
 
 SOURCES = ("aijobs", "postings")
 
@@ -229,7 +230,7 @@ def cv_splits(records: pd.DataFrame, settings: Settings) -> list:
     return [(f, folds != f, folds == f) for f in range(settings.evaluation.n_folds)]
 
 
-# Grouped CV (one seed) for one idea of each kind: a CV pass costs ~1.5 minutes.
+# Grouped CV (one seed) for one idea of each kind: a CV pass costs a few minutes.
 CV_IDEAS = (
     "fused before (no title words)",
     "fused (shipped): title words >= 100, 1-2 grams",
@@ -242,60 +243,52 @@ CV_IDEAS = (
 )
 
 
+# What the worker processes read (inherited when they fork): records, settings, splits.
+_SHARED: dict[str, object] = {}
+
+
+def _task(name: str, seed: int | str, index: int) -> np.ndarray:
+    """One fit in a worker process: ``name`` on backtest split ``index`` (or CV fold)."""
+    records, base = _SHARED["records"], _SHARED["base"]
+    if seed == "cv":
+        _, train, test = _SHARED["cv"][index]
+        seed = _SHARED["seeds"][0]
+    else:
+        _, _, test, train = _SHARED["splits"][index]
+    if name == "raw_lightgbm":
+        s = settings_for(base, IDEAS["fused before (no title words)"], seed)
+        return PREDICTORS["raw_lightgbm"](records[train], records[test], s)
+    s = settings_for(base, IDEAS[name], seed)
+    return fit_predict(records[train], records[test], s, IDEAS[name])
+
+
 def run(records: pd.DataFrame, base: Settings, names: list[str], seeds: list[int], cv: bool):
     """Every idea x seed on the backtest (and one seed on grouped CV): results per idea.
 
-    One idea at a time, its folds side by side; linear trees one fit at a
-    time: LightGBM 4's ``linear_tree`` crashed the process (a segfault in
-    lib_lightgbm) twice with two fits running at once.
+    Fits run in ``evaluation.workers`` forked processes, not threads: with
+    two fits side by side in threads, LightGBM 4.7 crashed the process (a
+    segfault in lib_lightgbm) three times in this script.
     """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     folds = backtest_folds(records, base.evaluation.backtest)
     splits = [(f.source, f.label, f.test, f.train) for f in folds]
     sources = records["source"].to_numpy()
-    results: dict[tuple, np.ndarray] = {}
-    with worker_pool(base) as pool:
-
-        def batch(tasks: dict[tuple, tuple], one_at_a_time: bool = False) -> None:
-            if one_at_a_time:
-                results.update({key: pool.submit(*task).result() for key, task in tasks.items()})
-                return
-            jobs = {key: pool.submit(*task) for key, task in tasks.items()}
-            results.update({key: job.result() for key, job in jobs.items()})
-
-        for seed in seeds:
-            s = settings_for(base, IDEAS[names[0]], seed)  # raw: the same params, seed
-            batch(
-                {
-                    ("raw_lightgbm", seed, i): (
-                        PREDICTORS["raw_lightgbm"],
-                        records[train],
-                        records[test],
-                        s,
-                    )
-                    for i, (_, _, test, train) in enumerate(splits)
-                }
-            )
-        for name in names:
-            idea = IDEAS[name]
-            for seed in seeds:
-                s = settings_for(base, idea, seed)
-                batch(
-                    {
-                        (name, seed, i): (fit_predict, records[train], records[test], s, idea)
-                        for i, (_, _, test, train) in enumerate(splits)
-                    },
-                    one_at_a_time=bool(idea.params.get("linear_tree")),
-                )
-            if cv and name in CV_IDEAS:
-                s = settings_for(base, idea, seeds[0])
-                batch(
-                    {
-                        (name, "cv", fold): (fit_predict, records[train], records[test], s, idea)
-                        for fold, train, test in cv_splits(records, base)
-                    },
-                    one_at_a_time=bool(idea.params.get("linear_tree")),
-                )
-                print(f"grouped CV done: {name}", flush=True)
+    _SHARED.update(records=records, base=base, splits=splits, seeds=seeds)
+    _SHARED["cv"] = cv_splits(records, base)
+    keys = [("raw_lightgbm", seed, i) for seed in seeds for i in range(len(splits))]
+    keys += [(name, seed, i) for name in names for seed in seeds for i in range(len(splits))]
+    keys += [
+        (name, "cv", f)
+        for name in names
+        if cv and name in CV_IDEAS
+        for f in range(len(_SHARED["cv"]))
+    ]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(base.evaluation.workers, mp_context=context) as pool:
+        jobs = {key: pool.submit(_task, *key) for key in keys}
+        results = {key: job.result() for key, job in jobs.items()}
     table = {}
     for name in ["raw_lightgbm", *names]:
         per_seed = [
@@ -310,7 +303,7 @@ def run(records: pd.DataFrame, base: Settings, names: list[str], seeds: list[int
         row["aijobs.mae_spread"] = float(max(maes) - min(maes))
         if cv and name in CV_IDEAS:
             oof = np.full(len(records), np.nan)
-            for fold, _, test in cv_splits(records, base):
+            for fold, _, test in _SHARED["cv"]:
                 oof[test] = results[(name, "cv", fold)]
             salary = records["salary_usd"].to_numpy(float)
             for source in SOURCES:
@@ -355,6 +348,12 @@ def markdown(table: pd.DataFrame, cv: bool) -> str:
     return "\n".join(lines)
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished worker processes."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[17, 1, 2])
@@ -370,12 +369,12 @@ def main() -> None:
         records = load_training_data(base, load_sources(), accepted=False).records
     records = with_role_family(records.reset_index(drop=True), base)
     names = list(dict.fromkeys(["fused before (no title words)", *args.ideas]))
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu = time.perf_counter(), _cpu_seconds()
     table = run(records, base, names, args.seeds, args.cv)
     print(f"machine: {machine()}")
     print(
         f"{len(records):,} records; seeds {args.seeds}; wall {time.perf_counter() - wall:,.0f} s, "
-        f"CPU (user+sys) {time.process_time() - cpu:,.0f} s"
+        f"CPU (user+sys, workers included) {_cpu_seconds() - cpu:,.0f} s"
     )
     print(markdown(table, args.cv))
     if args.csv:
