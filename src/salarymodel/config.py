@@ -121,6 +121,15 @@ class RoleFamily(_Strict):
     keywords: list[str]
 
 
+class TitleWordsConfig(_Strict):
+    """Words of the job title as features, beyond role family and seniority."""
+
+    # Words (and runs of ``ngrams`` words) found in at least this many training
+    # titles get a 0/1 column; null turns the word features off.
+    min_count: int | None = Field(100, ge=1)
+    ngrams: int = Field(2, ge=1, le=3)
+
+
 class FeaturesConfig(_Strict):
     min_category_count: int = 20
     min_skill_count: int = 30
@@ -128,6 +137,7 @@ class FeaturesConfig(_Strict):
     seniority_words: dict[int, list[str]]
     seniority_to_experience: dict[int, Literal["EN", "MI", "SE", "EX"]]
     skill_aliases: dict[str, str] = Field(default_factory=dict)
+    title_words: TitleWordsConfig = TitleWordsConfig()
 
 
 class ModelConfig(_Strict):

@@ -195,8 +195,8 @@ def feature_drift(
         out.append(_feature_drift(column, labels, ref_counts, new_counts))
     if builder.skills:
         # Which skills are asked for, among the listed ones in the vocabulary.
-        ref_skills = np.nansum(ref_matrix[:, len(BASE_COLUMNS) :], axis=0)
-        new_skills = np.nansum(new_matrix[:, len(BASE_COLUMNS) :], axis=0)
+        ref_skills = np.nansum(ref_matrix[:, builder.skill_columns], axis=0)
+        new_skills = np.nansum(new_matrix[:, builder.skill_columns], axis=0)
         if ref_skills.sum() and new_skills.sum():
             out.append(_feature_drift("skills (mix)", builder.skills, ref_skills, new_skills))
     return sorted(out, key=lambda f: -f.psi)

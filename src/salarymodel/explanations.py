@@ -31,9 +31,8 @@ import numpy as np
 
 from salarymodel.features import (
     AT,
-    BASE_COLUMNS,
-    N_BASE,
     SKILL_PREFIX,
+    WORD_PREFIX,
     EncodedJob,
     FeatureBuilder,
 )
@@ -65,6 +64,8 @@ def concept_of(column: str) -> str:
     """The human concept a matrix column belongs to."""
     if column.startswith(SKILL_PREFIX):
         return SKILL_CONCEPT + column.removeprefix(SKILL_PREFIX)
+    if column.startswith(WORD_PREFIX):
+        return "job title"  # a title's words are part of the title a person gave
     return BASE_CONCEPTS[column]
 
 
@@ -202,7 +203,7 @@ def job_values(builder: FeatureBuilder, job: Mapping[str, object], encoded: Enco
     # information), so every skill row says which case it is.
     flags = {
         SKILL_CONCEPT + name: "not stated" if np.isnan(flag) else "listed" if flag else "not listed"
-        for name, flag in zip(builder.skills, row[N_BASE:], strict=True)
+        for name, flag in zip(builder.skills, row[builder.skill_columns], strict=True)
     }
     return {
         **flags,
@@ -270,8 +271,8 @@ def premiums_table(
         frame = pd.DataFrame({"value": per_record, "phi": phi})
         for value, group in frame.groupby("value", sort=False):
             rows.append(_premium_row(concept, str(value), group["phi"], median_salary))
-    skill_start = len(BASE_COLUMNS)
-    for j, column in enumerate(builder.columns[skill_start:], start=skill_start):
+    skill_start = builder.skill_columns.start
+    for j, column in enumerate(builder.columns[builder.skill_columns], start=skill_start):
         present = matrix[:, j] == 1.0
         if present.any():
             concept = concept_of(column)

@@ -65,6 +65,7 @@ CATEGORICAL_COLUMNS = ["role_family", "title", "country", "region", "employment_
 N_BASE = len(BASE_COLUMNS)
 AT = {name: i for i, name in enumerate(BASE_COLUMNS)}
 SKILL_PREFIX = "skill:"
+WORD_PREFIX = "word:"
 
 
 def _missing(value: object) -> bool:
@@ -82,11 +83,12 @@ def normalise_skill(name: str, aliases: Mapping[str, str]) -> str:
 
 
 class JobTitle(NamedTuple):
-    """What a job's title gives the model: role family, title code and seniority level."""
+    """What a job's title gives the model: role family, title code, seniority level, words."""
 
     family: str
     code: int
     seniority: float  # NaN when neither title names one
+    words: list[int]  # matrix columns of the title's words (not the short title's)
 
 
 class EncodedJob(NamedTuple):
@@ -108,6 +110,8 @@ class FeatureBuilder:
     regions: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     skills: list[str] = field(default_factory=list)
+    # Title words (and word runs) with a 0/1 column each, after the skills.
+    title_words: list[str] = field(default_factory=list)
 
     # ----- learning -------------------------------------------------------
     @classmethod
@@ -138,12 +142,24 @@ class FeatureBuilder:
             regions=[*regions, OTHER],
             sources=sorted(records["source"].dropna().unique()),
             skills=skills,
+            title_words=_frequent_words(records["job_title"], rules, features),
         )
 
     # ----- layout ---------------------------------------------------------
     @property
     def columns(self) -> list[str]:
-        return BASE_COLUMNS + [SKILL_PREFIX + s for s in self.skills]
+        skills = [SKILL_PREFIX + s for s in self.skills]
+        return BASE_COLUMNS + skills + [WORD_PREFIX + w for w in self.title_words]
+
+    @property
+    def skill_columns(self) -> slice:
+        """Where the skill flags sit in a matrix row."""
+        return slice(N_BASE, N_BASE + len(self.skills))
+
+    @property
+    def word_columns(self) -> slice:
+        """Where the title-word flags sit in a matrix row."""
+        return slice(N_BASE + len(self.skills), len(self.columns))
 
     @property
     def categorical_indices(self) -> list[int]:
@@ -168,6 +184,7 @@ class FeatureBuilder:
                 "employment_type": {v: i for i, v in enumerate(EMPLOYMENT_TYPES)},
                 "source": {v: i for i, v in enumerate(self.sources)},
                 "skill": {v: i for i, v in enumerate(self.skills)},
+                "word": {v: i for i, v in enumerate(self.title_words)},
             }
             self._cached_tables = cached
         return cached
@@ -192,7 +209,16 @@ class FeatureBuilder:
             family,
             table[OTHER] if code is None else code,
             math.nan if level is None else float(level),
+            self._word_positions(parsed.words),
         )
+
+    def _word_positions(self, words: tuple[str, ...]) -> list[int]:
+        """Matrix columns of a title's words (``TitleRules.words``) in the vocabulary."""
+        table = self._tables()["word"]
+        if not table:
+            return []
+        start = N_BASE + len(self.skills)
+        return [start + table[w] for w in words if w in table]
 
     def country_code(self, country: object) -> tuple[float, float, str | None]:
         """(country code, region code, warning) for an ISO2 country or None."""
@@ -266,7 +292,7 @@ class FeatureBuilder:
         source_code = tables["source"].get(str(source)) if not _missing(source) else None
         if source_code is None and not _missing(source):
             warnings.append(unknown_source_warning(source))
-        row = np.empty(len(BASE_COLUMNS) + len(self.skills))
+        row = np.zeros(len(self.columns))
         row[:N_BASE] = (
             tables["role_family"][title.family],
             title.code,
@@ -282,7 +308,8 @@ class FeatureBuilder:
             math.nan if source_code is None else source_code,
             n_skills,
         )
-        row[N_BASE:] = flags
+        row[self.skill_columns] = flags
+        row[title.words] = 1.0
         return EncodedJob(row, warnings, country)
 
     # ----- many requests -----------------------------------------------------
@@ -301,7 +328,7 @@ class FeatureBuilder:
         columns = {name: [math.nan] * n for name in BASE_COLUMNS}
         warnings: list[list[str]] = [[] for _ in range(n)]
         iso2s: list[str | None] = [None] * n
-        titles: dict[tuple, tuple[float, float, float, list[str]]] = {}
+        titles: dict[tuple, tuple[float, float, float, list[str], list[int]]] = {}
         places: dict[object, tuple[str | None, float, float, list[str]]] = {}
         companies: dict[object, str | None] = {}
         skill_sets: dict[tuple, tuple[list[int], float, list[str]]] = {}
@@ -312,6 +339,8 @@ class FeatureBuilder:
         stated: list[int] = []
         listed_rows: list[int] = []
         listed_columns: list[int] = []
+        word_rows: list[int] = []
+        word_columns: list[int] = []
         for i, job in enumerate(jobs):
             notes = warnings[i]
             key = (job.get("job_title"), job.get("job_category"))
@@ -322,9 +351,12 @@ class FeatureBuilder:
                     float(title.code),
                     title.seniority,
                     [unknown_title_warning(key[0])] if title.family == OTHER_FAMILY else [],
+                    title.words,
                 )
-            family_code, title_code, seniority, found = titles[key]
+            family_code, title_code, seniority, found, words = titles[key]
             notes += found
+            word_rows += [i] * len(words)
+            word_columns += words
             country = job.get("country")
             if country not in places:
                 places[country] = self.place(country)
@@ -370,9 +402,11 @@ class FeatureBuilder:
             columns["year"][i] = _number(job.get("year"))
         matrix = np.empty((n, len(self.columns)))
         matrix[:, :N_BASE] = np.array([columns[name] for name in BASE_COLUMNS], dtype=float).T
-        matrix[:, N_BASE:] = np.nan
-        matrix[stated, N_BASE:] = 0.0
+        matrix[:, self.skill_columns] = np.nan
+        matrix[stated, self.skill_columns] = 0.0
         matrix[listed_rows, [N_BASE + c for c in listed_columns]] = 1.0
+        matrix[:, self.word_columns] = 0.0
+        matrix[word_rows, word_columns] = 1.0
         return matrix, warnings, iso2s
 
     def _skill_set(
@@ -405,6 +439,8 @@ class FeatureBuilder:
         matrix[:, AT["role_family"]] = [families[parsed[p].family] for p in pairs]
         matrix[:, AT["title"]] = [parsed[p].code for p in pairs]
         matrix[:, AT["title_seniority"]] = [parsed[p].seniority for p in pairs]
+        # Titles' own words (not the short title's), as in encode.
+        words = [parsed[p].words for p in pairs]
         matrix[:, AT["experience_level"]] = _lookup(records["experience_level"], EXPERIENCE_ORDER)
         matrix[:, AT["company_size"]] = _lookup(records["company_size"], COMPANY_SIZE_ORDER)
         countries = records["country"].astype(object)
@@ -428,6 +464,9 @@ class FeatureBuilder:
         matrix[:, AT["year"]] = pd.to_numeric(records["year"], errors="coerce").to_numpy(float)
         matrix[:, AT["source"]] = _lookup(records["source"], tables["source"])
         self._skill_columns(records["skills"].astype(object), matrix)
+        matrix[:, self.word_columns] = 0.0
+        word_rows = [i for i, positions in enumerate(words) for _ in positions]
+        matrix[word_rows, [c for positions in words for c in positions]] = 1.0
         return matrix
 
     def _skill_columns(self, skills: pd.Series, matrix: np.ndarray) -> None:
@@ -445,7 +484,7 @@ class FeatureBuilder:
                     rows.append(i)
                     columns.append(N_BASE + index)
         matrix[listed, AT["n_skills"]] = counts
-        matrix[np.ix_(listed, range(N_BASE, matrix.shape[1]))] = 0.0
+        matrix[np.ix_(listed, range(N_BASE, N_BASE + len(self.skills)))] = 0.0
         matrix[rows, columns] = 1.0
 
     # ----- storage --------------------------------------------------------
@@ -458,6 +497,7 @@ class FeatureBuilder:
             "regions": self.regions,
             "sources": self.sources,
             "skills": self.skills,
+            "title_words": self.title_words,
             "columns": self.columns,
         }
 
@@ -471,10 +511,24 @@ class FeatureBuilder:
             regions=list(data["regions"]),
             sources=list(data["sources"]),
             skills=list(data["skills"]),
+            # Bundles saved before title words existed have none.
+            title_words=list(data.get("title_words", [])),
         )
         if builder.columns != list(data["columns"]):
             raise ValueError("stored feature columns do not match the vocabulary")
         return builder
+
+
+def _frequent_words(titles: pd.Series, rules: TitleRules, features: FeaturesConfig) -> list[str]:
+    """Title words (and word runs) in at least ``title_words.min_count`` training titles."""
+    min_count = features.title_words.min_count
+    if min_count is None:
+        return []
+    counts: Counter[str] = Counter()
+    for title, n in Counter(titles.astype(object)).items():
+        for word in rules.words(title):
+            counts[word] += n
+    return sorted(w for w, n in counts.items() if n >= min_count)
 
 
 def resolve_country(value: object) -> tuple[str | None, str | None]:

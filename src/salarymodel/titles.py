@@ -1,4 +1,4 @@
-"""Job title normalisation: role family and seniority from title words.
+"""Job title normalisation: role family, core title, seniority and words, from one cleaning.
 
 The rules are word lists in ``configs/salarymodel.yaml`` (``features``); this
 module only applies them. Matching is case-insensitive and word-bounded, so
@@ -18,6 +18,7 @@ OTHER_FAMILY = "other"
 # Training encodes the same 10,000 titles for every fold and split (a dozen
 # times); the bound keeps a long-running service's memory flat.
 MEMO_LIMIT = 50_000
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
 
 
 def _keyword_pattern(keywords: list[str]) -> re.Pattern[str]:
@@ -41,6 +42,7 @@ class ParsedTitle:
     family: str
     core: str
     seniority: int | None
+    words: tuple[str, ...] = ()  # words and word runs (``TitleRules.words``)
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class TitleRules:
     family_patterns: tuple[tuple[str, re.Pattern[str]], ...]
     seniority_patterns: tuple[tuple[int, re.Pattern[str]], ...]
     seniority_to_experience: dict[int, str]
+    word_ngrams: int = 2
     _memo: dict[str, ParsedTitle] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )
@@ -61,7 +64,12 @@ class TitleRules:
             (level, _keyword_pattern(words))
             for level, words in sorted(features.seniority_words.items(), reverse=True)
         )
-        return cls(families, seniority, dict(features.seniority_to_experience))
+        return cls(
+            families,
+            seniority,
+            dict(features.seniority_to_experience),
+            features.title_words.ngrams,
+        )
 
     @property
     def family_names(self) -> list[str]:
@@ -94,9 +102,31 @@ class TitleRules:
         """
         return self.parse(title).core
 
+    def words(self, title: object) -> tuple[str, ...]:
+        """The title's distinct words and runs of up to ``word_ngrams`` words, in order.
+
+        "Senior Data Scientist" -> ("senior", "data", "scientist", "senior data",
+        "data scientist") with bigrams. Letters and digits only, so a word's
+        column name stays unique once LightGBM's name rules are applied.
+        """
+        return self.parse(title).words
+
+    def _words(self, text: str) -> tuple[str, ...]:
+        tokens = _NOT_WORD.sub(" ", text).split()
+        found: dict[str, None] = {}
+        for n in range(1, self.word_ngrams + 1):
+            for start in range(len(tokens) - n + 1):
+                found[" ".join(tokens[start : start + n])] = None
+        return tuple(found)
+
     def _parse(self, title: object) -> ParsedTitle:
         text = clean_title(title)
-        return ParsedTitle(self._role_family(text), self._core_title(text), self._seniority(text))
+        return ParsedTitle(
+            self._role_family(text),
+            self._core_title(text),
+            self._seniority(text),
+            self._words(text),
+        )
 
     def _role_family(self, text: str) -> str:
         for name, pattern in self.family_patterns:

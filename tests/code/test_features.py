@@ -61,12 +61,44 @@ def test_a_title_that_says_nothing_reads_the_short_title(builder) -> None:
     assert alone.family == "other" and math.isnan(alone.seniority)
     assert alone.code == builder.titles.index("other")
     helped = builder.job_title("Vibes Wrangler", "Senior Data Scientist")
-    assert helped == builder.job_title("Senior Data Scientist")
+    assert helped[:3] == builder.job_title("Senior Data Scientist")[:3]
+    # Words are the title's own: the short title lends none.
+    assert helped.words == alone.words
     assert helped.family != "other" and helped.code == builder.titles.index("data scientist")
     # A title that names its own family keeps it; only what it lacks is borrowed.
     own = builder.job_title("Data Engineer", "Senior Data Scientist")
     assert own.family == builder.job_title("Data Engineer").family != helped.family
     assert own.seniority == helped.seniority
+
+
+def test_title_words_are_the_same_on_every_path_on_real_rows(builder, sample) -> None:
+    """A title's word flags come out the same from transform, encode and encode_many."""
+    words = builder.word_columns
+    assert len(builder.title_words) >= 20 and "machine learning" in builder.title_words
+    matrix = builder.transform(sample)
+    assert (matrix[:, words].sum(axis=1) > 0).mean() > 0.9  # not a column of zeros
+    jobs = sample.to_dict("records")
+    np.testing.assert_array_equal(builder.encode_many(jobs)[0][:, words], matrix[:, words])
+    for i in range(0, len(jobs), 31):
+        np.testing.assert_array_equal(builder.encode(jobs[i])[0][words], matrix[i, words])
+    row, _ = builder.encode({"job_title": "Senior Machine Learning Engineer"})
+    flagged = {builder.title_words[j] for j in np.flatnonzero(row[words])}
+    assert {"machine learning", "engineer"} <= flagged and "data" not in flagged
+
+
+def test_title_words_can_be_turned_off_and_old_bundles_have_none(sample, settings) -> None:
+    off = settings.features.model_copy(
+        update={"title_words": settings.features.title_words.model_copy(update={"min_count": None})}
+    )
+    plain = FeatureBuilder.fit(sample, off)
+    assert plain.title_words == [] and not any(c.startswith("word:") for c in plain.columns)
+    saved = plain.to_dict()
+    del saved["title_words"]  # as bundles saved before title words were written
+    again = FeatureBuilder.from_dict(json.loads(json.dumps(saved)))
+    head = sample.head(50)
+    np.testing.assert_array_equal(again.transform(head), plain.transform(head))
+    row, _ = again.encode(sample.iloc[0].to_dict())
+    assert len(row) == len(again.columns)
 
 
 def test_vocabulary_round_trips_through_json(builder, sample) -> None:
@@ -112,8 +144,12 @@ def test_rare_country_is_other_with_a_warning(builder) -> None:
 def test_skills_missing_vs_empty(builder) -> None:
     unknown, _ = builder.encode({"job_title": "Data Scientist"})
     empty, _ = builder.encode({"job_title": "Data Scientist", "skills": []})
-    assert math.isnan(unknown[AT["n_skills"]]) and np.isnan(unknown[len(AT) :]).all()
-    assert empty[AT["n_skills"]] == 0 and (empty[len(AT) :] == 0).all()
+    skills = builder.skill_columns
+    assert math.isnan(unknown[AT["n_skills"]]) and np.isnan(unknown[skills]).all()
+    assert empty[AT["n_skills"]] == 0 and (empty[skills] == 0).all()
+    # Unstated skills say nothing about the title: its words are still known.
+    np.testing.assert_array_equal(unknown[builder.word_columns], empty[builder.word_columns])
+    assert not np.isnan(unknown[builder.word_columns]).any()
 
 
 def test_skill_aliases_fold_to_the_vocabulary(builder) -> None:

@@ -57,6 +57,22 @@ def test_core_title_drops_seniority_location_and_numbering(rules) -> None:
     assert rules.core_title("Lead ML Engineer (Remote)") == "ml engineer remote"
 
 
+def test_title_words_are_words_and_word_runs(rules) -> None:
+    assert rules.words("Sr. Machine-Learning Engineer (NLP)") == (
+        "sr",
+        "machine",
+        "learning",
+        "engineer",
+        "nlp",
+        "sr machine",
+        "machine learning",
+        "learning engineer",
+        "engineer nlp",
+    )
+    # A repeated word counts once; a missing title has none.
+    assert rules.words("Data Data") == ("data", "data data") and rules.words(None) == ()
+
+
 def test_remembered_titles_answer_as_when_first_seen_and_stay_bounded(
     settings, postings_raw, monkeypatch
 ) -> None:

@@ -17,7 +17,7 @@ from salarymodel.explanations import (
     dollar_shares,
     premiums_table,
 )
-from salarymodel.features import FeatureBuilder
+from salarymodel.features import WORD_PREFIX, FeatureBuilder
 from salarymodel.model import SalaryModel
 
 pytestmark = pytest.mark.slow
@@ -86,7 +86,8 @@ def test_columns_of_one_input_are_one_concept(explainer) -> None:
     names, position = concept_index(explainer.model.builder.columns)
     columns = explainer.model.builder.columns
     title_columns = [c for c, p in zip(columns, position, strict=True) if names[p] == "job title"]
-    assert title_columns == ["role_family", "title", "title_seniority"]
+    words = [WORD_PREFIX + w for w in explainer.model.builder.title_words]
+    assert words and title_columns == ["role_family", "title", "title_seniority", *words]
     assert names.count("country") == 1 and "skill: python" in names
 
 
