@@ -229,13 +229,19 @@ def stretch_band(
     high: np.ndarray,
     stretch: dict[str, float],
     salary_bounds: tuple[float, float],
+    max_factor: float = np.inf,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A log-space band with each side's half-width multiplied by its stretch.
 
-    Held within the plausible salaries, as served ranges are.
+    Held within ``max_factor`` of the estimate and the plausible salaries, as
+    served ranges are.
     """
     new_low = point * np.exp(-stretch["low"] * np.log(point / low))
     new_high = point * np.exp(stretch["high"] * np.log(high / point))
+    new_low, new_high = (
+        np.maximum(new_low, point / max_factor),
+        np.minimum(new_high, point * max_factor),
+    )
     new_low = np.minimum(np.maximum(new_low, salary_bounds[0]), point)
     return new_low, np.maximum(np.minimum(new_high, salary_bounds[1]), point)
 
@@ -253,6 +259,7 @@ def drift_corrected(
     bands: list[SplitBands],
     coverage: float,
     salary_bounds: tuple[float, float],
+    max_factor: float = np.inf,
 ) -> tuple[list[SplitBands], dict[str, dict[str, float]]]:
     """Each fold's calibrated ranges stretched as the folds before it measured.
 
@@ -271,7 +278,7 @@ def drift_corrected(
         earlier = seen.get(fold.source, [])
         if earlier:
             stretch = _stretch_over(earlier, coverage)
-            new = stretch_band(split.point, low, high, stretch, salary_bounds)
+            new = stretch_band(split.point, low, high, stretch, salary_bounds, max_factor)
         else:
             new = (low, high)
         methods = {"calibrated": new, "calibrated_in_time": (low, high)}

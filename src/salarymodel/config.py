@@ -151,6 +151,7 @@ class RangesConfig(_Strict):
     calibration: Literal["random", "latest"] = "random"
     latest_months: int = Field(3, ge=1, le=12)
     recency_half_life_months: float | None = Field(None, gt=0.0)
+    max_factor: float = Field(3.0, gt=1.0)
     thin_support_below: int = 30
     min_calibration_cell: int = 200
     spread_blend: float = Field(1.0, ge=0.0)

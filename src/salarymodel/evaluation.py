@@ -401,7 +401,9 @@ def _backtest_report(
         from salarymodel.ranges import salary_bounds
 
         bounds = salary_bounds(settings)
-        corrected, report.drift = drift_corrected(folds, ordered, coverage, bounds)
+        corrected, report.drift = drift_corrected(
+            folds, ordered, coverage, bounds, settings.ranges.max_factor
+        )
         rows = []
         for fold, bands in zip(folds, corrected, strict=True):
             rows += range_rows(fold.name, bands, coverage)

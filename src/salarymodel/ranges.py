@@ -256,6 +256,8 @@ class RangeModel:
     spread_floor: dict[str, float] = field(default_factory=dict)
     salary_floor: float = 0.0
     salary_ceiling: float = math.inf
+    # A range stays within estimate / max_factor .. estimate x max_factor.
+    max_factor: float = math.inf
     # Per source: each tail's stretch one period ahead, measured by the
     # rolling backtest (``backtest.drift_corrected``); 1.0 where unmeasured.
     drift: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -312,6 +314,10 @@ class RangeModel:
         low = point_usd * np.exp(-np.maximum(below, 0.0) * scale)
         high = point_usd * np.exp(np.maximum(above, 0.0) * scale)
         low = np.minimum(np.maximum(low, self.salary_floor), point_usd)
+        # Believable where the quantile boosters extrapolate (an unseen
+        # country, a rare role): never beyond max_factor either side.
+        low = np.maximum(low, point_usd / self.max_factor)
+        high = np.minimum(high, point_usd * self.max_factor)
         high = np.maximum(np.minimum(high, self.salary_ceiling), point_usd)
         return low, high, support
 
@@ -329,6 +335,7 @@ class RangeModel:
             "spread_floor": self.spread_floor,
             "salary_floor": self.salary_floor,
             "salary_ceiling": self.salary_ceiling if math.isfinite(self.salary_ceiling) else None,
+            "max_factor": self.max_factor if math.isfinite(self.max_factor) else None,
             "drift": self.drift,
         }
         (folder / RANGES_FILE).write_text(json.dumps(payload))
@@ -354,6 +361,7 @@ class RangeModel:
             spread_floor={k: float(v) for k, v in payload["spread_floor"].items()},
             salary_floor=float(payload.get("salary_floor", 0.0)),
             salary_ceiling=math.inf if ceiling is None else float(ceiling),
+            max_factor=float(payload.get("max_factor") or math.inf),
             drift={
                 source: {tail: float(v) for tail, v in stretch.items()}
                 for source, stretch in payload.get("drift", {}).items()
@@ -441,6 +449,7 @@ def calibrate_range_model(
         spread_floor=floors,
         salary_floor=salary_bounds[0],
         salary_ceiling=salary_bounds[1],
+        max_factor=config.max_factor,
     )
 
 
