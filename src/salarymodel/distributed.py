@@ -442,7 +442,6 @@ def cross_validate_on_cluster(
     ``ranges`` the range evaluation, with ``backtest`` the rolling backtest
     (and its drift stretch). Models other than ``CLUSTER_MODELS`` are left out.
     """
-    import pandas as pd
 
     from salarymodel.backtest import backtest_folds
     from salarymodel.evaluation import (
@@ -451,8 +450,9 @@ def cross_validate_on_cluster(
         JobResult,
         _backtest_models,
         _backtest_report,
-        _pool_folds,
+        cv_table,
         range_rows,
+        ranges_table,
         with_role_family,
     )
     from salarymodel.folds import assign_folds
@@ -482,7 +482,7 @@ def cross_validate_on_cluster(
             cv_rows += range_rows("cv", result.bands, settings.ranges.coverage)
             range_seconds += result.range_seconds
     report = EvaluationReport(
-        _cv_table(records, oof),
+        cv_table(records, oof),
         oof,
         folds,
         records["salary_usd"].to_numpy(float),
@@ -508,28 +508,9 @@ def cross_validate_on_cluster(
             report.backtest = _backtest_report(records, time_folds, time_models, results, settings)
             report.seconds["backtest"] = time.perf_counter() - start
     if ranges:
-        parts = [_pool_folds(pd.DataFrame(cv_rows))]
-        if report.backtest is not None and report.backtest.ranges is not None:
-            parts.append(report.backtest.ranges)
-        report.ranges = pd.concat(parts, ignore_index=True)
+        report.ranges = ranges_table(cv_rows, report.backtest)
         report.range_seconds = range_seconds
     return report
-
-
-def _cv_table(records: pd.DataFrame, oof: dict[str, np.ndarray]) -> pd.DataFrame:
-    """Per model and source (and all), the metrics of the out-of-fold estimates."""
-    import pandas as pd
-
-    from salarymodel.evaluation import ALL, metrics
-
-    salary = records["salary_usd"].to_numpy(float)
-    sources = records["source"].to_numpy()
-    rows = []
-    for name, estimates in oof.items():
-        for source in [*sorted(set(sources)), ALL]:
-            mask = np.ones(len(records), bool) if source == ALL else sources == source
-            rows.append({"model": name, "source": source, **metrics(salary[mask], estimates[mask])})
-    return pd.DataFrame(rows)
 
 
 def evaluate_and_fit_on_cluster(

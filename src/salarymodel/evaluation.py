@@ -324,14 +324,8 @@ def cross_validate(
             if name not in models:  # its point model was fit for the ranges only
                 range_seconds += result.seconds
     salary = records["salary_usd"].to_numpy(float)
-    rows = []
-    for name in models:
-        for source in [*sorted(records["source"].unique()), ALL]:
-            mask = np.ones(len(records), bool) if source == ALL else (records["source"] == source)
-            mask = np.asarray(mask)
-            rows.append({"model": name, "source": source, **metrics(salary[mask], oof[name][mask])})
     report = EvaluationReport(
-        pd.DataFrame(rows), oof, folds, salary, records["source"].to_numpy(), seconds
+        cv_table(records, oof), oof, folds, salary, records["source"].to_numpy(), seconds
     )
     if time_folds:
         report.backtest = _backtest_report(records, time_folds, time_models, results, settings)
@@ -339,12 +333,29 @@ def cross_validate(
             r.seconds for (n, _), r in results.items() if n.startswith(BACKTEST_PREFIX)
         )
     if ranges:
-        parts = [_pool_folds(pd.DataFrame(cv_rows))]
-        if report.backtest is not None and report.backtest.ranges is not None:
-            parts.append(report.backtest.ranges)
-        report.ranges = pd.concat(parts, ignore_index=True)
+        report.ranges = ranges_table(cv_rows, report.backtest)
         report.range_seconds = range_seconds
     return report
+
+
+def cv_table(records: pd.DataFrame, oof: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per model and source (and all), the metrics of the out-of-fold estimates."""
+    salary = records["salary_usd"].to_numpy(float)
+    sources = records["source"].to_numpy()
+    rows = []
+    for name, estimates in oof.items():
+        for source in [*sorted(set(sources)), ALL]:
+            mask = np.ones(len(records), bool) if source == ALL else sources == source
+            rows.append({"model": name, "source": source, **metrics(salary[mask], estimates[mask])})
+    return pd.DataFrame(rows)
+
+
+def ranges_table(cv_rows: list[dict[str, object]], backtest: BacktestReport | None) -> pd.DataFrame:
+    """The range table: the CV folds' rows pooled, then the backtest's (per fold, pooled)."""
+    parts = [_pool_folds(pd.DataFrame(cv_rows))]
+    if backtest is not None and backtest.ranges is not None:
+        parts.append(backtest.ranges)
+    return pd.concat(parts, ignore_index=True)
 
 
 # ----- the rolling out-of-time backtest ---------------------------------------------
