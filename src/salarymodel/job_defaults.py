@@ -29,6 +29,7 @@ Standard library and configuration only: a service worker imports this.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,8 +53,6 @@ JOB_FIELDS = (
     "year",
     "source",
 )
-# Fields whose default is a configured value (``job_defaults`` in the YAML).
-CONFIGURED = ("experience_level", "company_size", "country", "remote_ratio", "employment_type")
 
 
 @dataclass(frozen=True)
@@ -67,6 +66,24 @@ class JobDefaults:
     employment_type: str
     year: int
     view: str | None
+
+    def job(self) -> dict[str, object]:
+        """A job that states nothing: every field at its default (a new dict each call)."""
+        return self._template.copy()
+
+    @functools.cached_property
+    def _template(self) -> dict[str, object]:
+        # Built once per defaults (a request costs a dict copy, not a build).
+        return {
+            **dict.fromkeys(JOB_FIELDS),
+            "experience_level": self.experience_level,
+            "company_size": self.company_size,
+            "country": self.country,
+            "remote_ratio": self.remote_ratio,
+            "employment_type": self.employment_type,
+            "year": self.year,
+            "source": self.view,
+        }
 
 
 def default_year(limits: ValidationConfig, today: date | None = None) -> int:
@@ -97,16 +114,22 @@ def job_defaults(settings: Settings, view: str | None, today: date | None = None
 
 def not_stated(value: object) -> bool:
     """True for what says nothing: None, NaN, pandas' NA, blank text, an empty list."""
+    kind = type(value)
+    # The common types first, by identity: a request's fields take this path.
+    if kind is str:
+        return not value.strip()  # type: ignore[attr-defined]
+    if kind is int or kind is bool:
+        return False
+    if kind is list:
+        return not value
     if value is None:
         return True
-    if isinstance(value, float):
+    if isinstance(value, float):  # numpy's floats too
         return math.isnan(value)
-    if isinstance(value, str):
-        return not value.strip()
     if isinstance(value, list | tuple):
         return len(value) == 0
     # pandas' NA (from a frame) is missing but neither None nor a float.
-    return type(value).__name__ in ("NAType", "NaTType")
+    return kind.__name__ in ("NAType", "NaTType")
 
 
 def complete_job(stated: Mapping[str, object], defaults: JobDefaults) -> dict[str, object]:
@@ -115,19 +138,12 @@ def complete_job(stated: Mapping[str, object], defaults: JobDefaults) -> dict[st
     ``stated`` maps canonical field names (see ``JOB_FIELDS``) to what the
     person gave; other keys are ignored. The result has every field.
     """
-    job: dict[str, object] = {}
-    for name in JOB_FIELDS:
-        value = stated.get(name)
-        job[name] = None if not_stated(value) else value
-    for name in CONFIGURED:
-        if job[name] is None:
-            job[name] = getattr(defaults, name)
+    job = defaults.job()
+    for name, value in stated.items():
+        if name in job and not not_stated(value):
+            job[name] = value
     if job["company_country"] is None:
         job["company_country"] = job["country"]
-    if job["year"] is None:
-        job["year"] = defaults.year
-    if job["source"] is None:
-        job["source"] = defaults.view
     return job
 
 

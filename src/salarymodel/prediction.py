@@ -8,6 +8,12 @@ describes: the source the model treated the row as), the calibrated range
 records sharing role family, experience level and country), ``thin_support``
 and any ``warnings``.
 
+A row is a job a person describes: what its columns leave out (a column
+missing or a cell empty) gets the defaults HTTP gives a request
+(``job_defaults.complete_job``), and a country the resolver does not know is
+scored as missing with a warning, as over HTTP, not set aside. The kept rows
+are scored in one batch, through the service's batch encoding.
+
 When the file has the configured salary column (``prediction.salary_column``,
 the person's own pay; with optional currency and period columns), the output
 also has ``percentile``: where that pay falls in the job's predicted

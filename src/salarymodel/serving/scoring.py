@@ -16,9 +16,9 @@ with a 422 naming it, as it does any invalid field.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any, Literal
 
 import numpy as np
@@ -69,11 +69,23 @@ from salarymodel.vocabulary import (
     thin_support_warning,
 )
 
+# The defaults by default view, each with when to work them out again: a
+# request costs a clock read, not a date and a build (the year turns a minute late).
+_DEFAULTS: dict[str | None, tuple[float, JobDefaults]] = {}
+DEFAULTS_FRESH_SECONDS = 60.0
 
-@functools.lru_cache(maxsize=16)
-def request_defaults(default_view: str | None, today: date) -> JobDefaults:
-    """The job defaults on ``today`` for a model whose default view is ``default_view``."""
-    return job_defaults(SETTINGS, default_view, today)
+
+_CANONICAL = {"view": "source"}  # request field -> canonical field, where they differ
+
+
+def request_defaults(default_view: str | None) -> JobDefaults:
+    """Today's job defaults for a model whose default view is ``default_view``."""
+    now = time.monotonic()
+    cached = _DEFAULTS.get(default_view)
+    if cached is None or now >= cached[0]:
+        cached = (now + DEFAULTS_FRESH_SECONDS, job_defaults(SETTINGS, default_view))
+        _DEFAULTS[default_view] = cached
+    return cached[1]
 
 
 def canonical_job(request: JobRequest, default_view: str | None) -> dict[str, Any]:
@@ -82,11 +94,9 @@ def canonical_job(request: JobRequest, default_view: str | None) -> dict[str, An
     Only the fields the request sent count as stated; ``complete_job`` gives
     the rest their defaults, as ``salarymodel predict`` does a CSV's.
     """
-    stated = {
-        "source" if name == "view" else name: getattr(request, name)
-        for name in request.model_fields_set
-    }
-    return complete_job(stated, request_defaults(default_view, date.today()))
+    fields = request.__dict__  # pydantic's field values (getattr per field costs more)
+    stated = {_CANONICAL.get(name, name): fields[name] for name in request.model_fields_set}
+    return complete_job(stated, request_defaults(default_view))
 
 
 def _dollars(value: float | None) -> float | None:
@@ -382,7 +392,7 @@ def currency_card(table: CurrencyTable) -> dict[str, Any]:
 def _request_defaults(serving: ServingModel) -> dict[str, Any]:
     # The job's defaults from the one definition (the page fills its form from
     # these), and how amounts are given.
-    defaults = defaults_card(request_defaults(serving.default_view, date.today()))
+    defaults = defaults_card(request_defaults(serving.default_view))
     for name in ("currency", "period"):
         defaults[name] = EstimateRequest.model_fields[name].get_default()
     return defaults
