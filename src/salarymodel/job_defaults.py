@@ -39,7 +39,8 @@ from typing import Any
 from salarymodel.config import Settings, ValidationConfig
 
 # The canonical fields a job a person describes may state, in the model's
-# terms (the view is the canonical ``source``).
+# terms (the view is the canonical ``source``). ``complete_job`` keeps only
+# these: a new input (a place below the country, say) is added here.
 JOB_FIELDS = (
     "job_title",
     "job_category",
