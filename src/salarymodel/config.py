@@ -257,6 +257,33 @@ class PredictionConfig(_Strict):
     period_column: str = "period"
 
 
+class JobDefaultsConfig(_Strict):
+    """What a job a person describes is taken to be where it says nothing
+    (``salarymodel.job_defaults`` applies it on every path). No value here has a
+    default in code: the YAML states each one."""
+
+    experience_level: str
+    company_size: str
+    country: str = Field(pattern=r"^[A-Z]{2}$")  # ISO 3166 alpha-2
+    remote_ratio: int
+    employment_type: str
+
+    @model_validator(mode="after")
+    def _known_codes(self) -> JobDefaultsConfig:
+        from salarymodel import vocabulary  # the codes' one list (standard library only)
+
+        allowed = {
+            "experience_level": vocabulary.EXPERIENCE_LEVELS,
+            "company_size": vocabulary.COMPANY_SIZES,
+            "remote_ratio": vocabulary.REMOTE_RATIOS,
+            "employment_type": vocabulary.EMPLOYMENT_TYPES,
+        }
+        for name, codes in allowed.items():
+            if getattr(self, name) not in codes:
+                raise ValueError(f"{name} must be one of {', '.join(map(str, codes))}")
+        return self
+
+
 class ServingConfig(_Strict):
     default_source: str = "aijobs"
     host: str = "127.0.0.1"
@@ -316,6 +343,7 @@ class Settings(_Strict):
     report: ReportConfig = Field(default_factory=ReportConfig)
     currency: CurrencyConfig = Field(default_factory=CurrencyConfig)
     prediction: PredictionConfig = Field(default_factory=PredictionConfig)
+    job_defaults: JobDefaultsConfig
     training: TrainingConfig = Field(default_factory=TrainingConfig)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -175,6 +175,48 @@ class SalaryModel:
             view=view,
             warnings=warnings,
         )
+
+    def estimate_jobs(self, jobs: Sequence[Mapping[str, object]]) -> list[Estimate]:
+        """Estimates for many jobs given as dicts, in order, scored as one batch.
+
+        The service's batch encoding (``FeatureBuilder.encode_many``) and one
+        call per booster: the same numbers and warnings as :meth:`estimate_job`
+        job by job (a test checks), without its per-job overhead.
+        """
+        if not jobs:
+            return []
+        default = self.metadata.get("default_source")
+        if default:
+            jobs = [j if j.get("source") not in (None, "") else {**j, "source": default}
+                    for j in jobs]  # fmt: skip
+        matrix, warnings, countries = self.builder.encode_many(jobs)
+        estimates = np.exp(self.predict_log(matrix))
+        views = [str(j["source"]) if j.get("source") else None for j in jobs]
+        if self.ranges is None:
+            return [
+                Estimate(float(e), None, None, None, None, None, view, notes)
+                for e, view, notes in zip(estimates, views, warnings, strict=True)
+            ]
+        lows, highs, supports = self.ranges.bounds(self.builder, matrix, estimates, countries)
+        out = []
+        for i, notes in enumerate(warnings):
+            support = int(supports[i])
+            thin = support < self.ranges.thin_below
+            if thin:
+                notes.append(thin_support_warning(support))
+            out.append(
+                Estimate(
+                    estimate_usd=float(estimates[i]),
+                    low_usd=float(lows[i]),
+                    high_usd=float(highs[i]),
+                    coverage=self.ranges.coverage,
+                    support=support,
+                    thin_support=thin,
+                    view=views[i],
+                    warnings=notes,
+                )
+            )
+        return out
 
     def estimate_records(
         self, records: pd.DataFrame, num_threads: int = 0, ranges: bool = True

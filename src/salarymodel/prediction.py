@@ -8,6 +8,12 @@ describes: the source the model treated the row as), the calibrated range
 records sharing role family, experience level and country), ``thin_support``
 and any ``warnings``.
 
+A row is a job a person describes: what its columns leave out (a column
+missing or a cell empty) gets the defaults HTTP gives a request
+(``job_defaults.complete_job``), and a country the resolver does not know is
+scored as missing with a warning, as over HTTP, not set aside. The kept rows
+are scored in one batch, through the service's batch encoding.
+
 When the file has the configured salary column (``prediction.salary_column``,
 the person's own pay; with optional currency and period columns), the output
 also has ``percentile``: where that pay falls in the job's predicted
@@ -25,8 +31,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from salarymodel.config import Settings, SourcesConfig
+from salarymodel.config import Settings, SourceConfig, SourcesConfig
 from salarymodel.currency import USD, CurrencyTable, PayError, pay_in_usd
+from salarymodel.derivations import RowError
+from salarymodel.job_defaults import complete_job, default_view, job_defaults
 from salarymodel.model import Estimate, SalaryModel
 from salarymodel.sources import CANONICAL_SOURCE, adapt, detect_source, read_csv, record_lines
 from salarymodel.validation import validate_records
@@ -39,25 +47,14 @@ def predict_frame(
     sources: SourcesConfig,
     source: str | None = None,
     lines: np.ndarray | None = None,
+    today: date | None = None,
 ) -> pd.DataFrame:
     """Estimates for a raw frame; the result has one row per input row.
 
     ``lines``: where each row starts in its file (see ``record_lines``), for messages.
+    ``today``: the day whose year a job without one is taken in (default: today).
     """
-    name = source or detect_source(list(raw.columns), sources)
-    adapted = adapt(raw.reset_index(drop=True), name, sources.sources[name], settings, lines)
-    records = adapted.records
-    view = records["source"].where(records["source"] != CANONICAL_SOURCE, None)
-    records["source"] = view.fillna(settings.serving.default_source)
-    # A salary in the file is not an input: its bounds must not block an estimate.
-    records["salary_usd"] = None
-    result = validate_records(
-        records,
-        settings,
-        require_salary=False,
-        labels=adapted.labels,
-        file_problems=adapted.file_problems,
-    )
+    kept, quarantined, jobs = person_jobs(raw, model, settings, sources, source, lines, today)
     out = pd.DataFrame(index=range(len(raw)))
     for column in ("estimate_usd", "low_usd", "high_usd", "coverage", "support"):
         out[column] = np.nan
@@ -65,9 +62,9 @@ def predict_frame(
     out["view"] = None
     out["warnings"] = ""
     out["error"] = ""
-    kept = result.kept
     positions = kept["row_number"].astype(int).to_numpy() - 2
-    estimates = [model.estimate_job(job) for job in kept.to_dict("records")]
+    # One batch, through the service's batch encoding (``estimate_many``'s).
+    estimates = model.estimate_jobs(jobs)
     if len(kept):
         for column in ("estimate_usd", "low_usd", "high_usd"):
             values = [getattr(e, column) for e in estimates]
@@ -75,12 +72,12 @@ def predict_frame(
         out.loc[positions, "coverage"] = [e.coverage for e in estimates]
         out.loc[positions, "support"] = [e.support for e in estimates]
         out.loc[positions, "thin_support"] = [e.thin_support for e in estimates]
-        out.loc[positions, "view"] = kept["source"].to_numpy()
+        out.loc[positions, "view"] = [e.view for e in estimates]
         out.loc[positions, "warnings"] = ["; ".join(e.warnings) for e in estimates]
-    for row in result.quarantined.to_dict("records"):
+    for row in quarantined.to_dict("records"):
         out.loc[int(row["row_number"]) - 2, "error"] = f"line {int(row['line'])}: {row['reason']}"
     if settings.prediction.salary_column in raw.columns:
-        years = pd.to_numeric(kept["year"], errors="coerce").tolist()
+        years = [job["year"] for job in jobs]
         rows = zip(positions.tolist(), estimates, years, strict=True)
         out.insert(3, "percentile", np.nan)
         for position, estimate, year in rows:
@@ -92,6 +89,69 @@ def predict_frame(
                 problem = f"line {line}: {problem}"
                 out.loc[position, "error"] = f"{before}; {problem}" if before else problem
     return out
+
+
+# The canonical fields holding a country: a country the resolver does not know
+# is not an error for a person's job (HTTP and the page estimate it with a
+# warning), so its text goes to the model, which treats it as missing and says so.
+_COUNTRY_FIELDS = ("country", "company_country")
+
+
+def person_jobs(
+    raw: pd.DataFrame,
+    model: SalaryModel,
+    settings: Settings,
+    sources: SourcesConfig,
+    source: str | None = None,
+    lines: np.ndarray | None = None,
+    today: date | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, object]]]:
+    """A raw frame's rows as the jobs the model scores: (kept records, quarantined
+    rows with reasons, one completed job dict per kept record, in order).
+
+    Each job gets the defaults HTTP gives a request (``job_defaults.complete_job``).
+    """
+    name = source or detect_source(list(raw.columns), sources)
+    config = sources.sources[name]
+    adapted = adapt(raw.reset_index(drop=True), name, config, settings, lines)
+    records = adapted.records
+    view = default_view(model.metadata, settings)
+    records["source"] = records["source"].where(records["source"] != CANONICAL_SOURCE, view)
+    # A salary in the file is not an input: its bounds must not block an estimate.
+    records["salary_usd"] = None
+    unknown = _unknown_countries(records, adapted.raw, config)
+    result = validate_records(
+        records,
+        settings,
+        require_salary=False,
+        labels=adapted.labels,
+        file_problems=adapted.file_problems,
+    )
+    kept = result.kept
+    defaults = job_defaults(settings, view, today)
+    jobs = []
+    for record in kept.to_dict("records"):
+        given = unknown.get(int(record["row_number"]), {})
+        jobs.append(complete_job({**record, **given}, defaults))
+    return kept, result.quarantined, jobs
+
+
+def _unknown_countries(
+    records: pd.DataFrame, raw: pd.DataFrame, config: SourceConfig
+) -> dict[int, dict[str, str]]:
+    """Countries the adapter could not resolve, as written, by ``row_number``; their
+    cells are emptied in ``records`` so validation lets the row through."""
+    found: dict[int, dict[str, str]] = {}
+    for field in _COUNTRY_FIELDS:
+        mapping = config.fields.get(field)
+        if mapping is None or mapping.column is None or mapping.column not in raw.columns:
+            continue
+        bad = records[field].map(lambda v: isinstance(v, RowError)).to_numpy(bool)
+        texts = raw[mapping.column].to_numpy()[bad]
+        for row, text in zip(records.loc[bad, "row_number"], texts, strict=True):
+            found.setdefault(int(row), {})[field] = str(text).strip()
+        records.loc[bad, field] = None
+    return found
 
 
 def _cell(row: pd.Series, column: str) -> str | None:

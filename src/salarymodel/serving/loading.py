@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from salarymodel.config import Settings, load_settings, resolve_path
+from salarymodel.job_defaults import default_view
 from salarymodel.model import BOOSTER_FILE, BundleError, SalaryModel
 from salarymodel.serving.booster import NativeBooster
 
@@ -63,8 +64,7 @@ class ServingModel:
 
     @property
     def default_view(self) -> str | None:
-        view = self.model.metadata.get("default_source") or load_settings().serving.default_source
-        return str(view) if view else None
+        return default_view(self.model.metadata, load_settings())
 
 
 def read_serving_bundle(folder: Path) -> SalaryModel:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
 from salarymodel.config import load_settings, load_sources
 from salarymodel.currency import PERIODS, USD
+from salarymodel.job_defaults import default_year
 from salarymodel.vocabulary import (
     COMPANY_SIZE_NAMES,
     COMPANY_SIZES,
@@ -24,6 +24,9 @@ from salarymodel.vocabulary import (
 )
 
 SETTINGS = load_settings()
+# configs/salarymodel.yaml (salarymodel.job_defaults applies them). Typed Any:
+# the Literal fields below take them, and config checked them against the vocabulary.
+DEFAULTS: Any = SETTINGS.job_defaults
 VIEWS = tuple(load_sources().training_sources)
 MAX_BATCH = 10_000
 MAX_SKILL_LENGTH = 60
@@ -48,9 +51,7 @@ def _codes(names: dict) -> str:
 
 
 def _default_year() -> int:
-    # Trees split on thresholds, so a year past the training data acts as its latest year.
-    limits = SETTINGS.validation
-    return max(limits.year_min, min(date.today().year, limits.year_max))
+    return default_year(SETTINGS.validation)
 
 
 # A character pydantic's strip_whitespace keeps (it strips Unicode White_Space,
@@ -85,10 +86,11 @@ Skill = Annotated[
 class JobRequest(BaseModel):
     """One job as a person describes it. Only ``job_title`` is required.
 
-    Defaults: a senior (``SE``) full-time (``FT``) on-site (``remote_ratio`` 0)
-    job at a medium company (``M``) in the United States, employer in the same
-    country, no skills stated, this year, in the configured pay view
-    (``serving.default_source``: the survey's reported pay).
+    Defaults: ``job_defaults`` in configs/salarymodel.yaml (a senior, full-time,
+    on-site job at a medium company in the United States), employer in the
+    same country, no skills stated, this year, in the configured pay view
+    (``serving.default_source``). ``serving.scoring.canonical_job`` fills what a
+    request leaves out with ``salarymodel.job_defaults``, as ``predict`` does a CSV.
     """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -96,25 +98,27 @@ class JobRequest(BaseModel):
     job_title: Title = Field(description="Job title as written, e.g. 'Senior Data Scientist'.")
     # The Literal types spell out the vocabulary's codes (a test checks they agree).
     experience_level: Literal["EN", "MI", "SE", "EX"] = Field(
-        "SE", description=_codes(EXPERIENCE_NAMES)
+        DEFAULTS.experience_level, description=_codes(EXPERIENCE_NAMES)
     )
     company_size: Literal["S", "M", "L"] = Field(
-        "M", description=_codes(COMPANY_SIZE_NAMES) + " People employed."
+        DEFAULTS.company_size, description=_codes(COMPANY_SIZE_NAMES) + " People employed."
     )
     country: Country = Field(
-        "US", description="Where the employee works: ISO alpha-2 code or a common name."
+        DEFAULTS.country, description="Where the employee works: ISO alpha-2 code or a common name."
     )
     company_country: Country | None = Field(
         None, description="Employer's country (code or name); defaults to `country`."
     )
-    remote_ratio: Literal[0, 50, 100] = Field(0, description=_codes(REMOTE_NAMES))
+    remote_ratio: Literal[0, 50, 100] = Field(
+        DEFAULTS.remote_ratio, description=_codes(REMOTE_NAMES)
+    )
     employment_type: Literal["FT", "PT", "CT", "FL"] = Field(
-        "FT", description=_codes(EMPLOYMENT_NAMES)
+        DEFAULTS.employment_type, description=_codes(EMPLOYMENT_NAMES)
     )
     skills: list[Skill] | None = Field(
         None,
         max_length=MAX_SKILLS,
-        description="Skills asked for, e.g. ['python', 'sql']; omitted means not stated.",
+        description="Skills asked for, e.g. ['python', 'sql']; omitted or empty means not stated.",
     )
     year: int = Field(
         default_factory=_default_year,

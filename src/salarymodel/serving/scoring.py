@@ -16,6 +16,7 @@ with a 422 naming it, as it does any invalid field.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -36,6 +37,7 @@ from salarymodel.currency import (
     pay_in_usd,
 )
 from salarymodel.geography import country_name
+from salarymodel.job_defaults import JobDefaults, complete_job, defaults_card, job_defaults
 from salarymodel.ranges import salary_percentile
 from salarymodel.serving.loading import ServingModel, json_safe
 from salarymodel.serving.openapi import ServedPay
@@ -67,21 +69,34 @@ from salarymodel.vocabulary import (
     thin_support_warning,
 )
 
+# The defaults by default view, each with when to work them out again: a
+# request costs a clock read, not a date and a build (the year turns a minute late).
+_DEFAULTS: dict[str | None, tuple[float, JobDefaults]] = {}
+DEFAULTS_FRESH_SECONDS = 60.0
+
+
+_CANONICAL = {"view": "source"}  # request field -> canonical field, where they differ
+
+
+def request_defaults(default_view: str | None) -> JobDefaults:
+    """Today's job defaults for a model whose default view is ``default_view``."""
+    now = time.monotonic()
+    cached = _DEFAULTS.get(default_view)
+    if cached is None or now >= cached[0]:
+        cached = (now + DEFAULTS_FRESH_SECONDS, job_defaults(SETTINGS, default_view))
+        _DEFAULTS[default_view] = cached
+    return cached[1]
+
 
 def canonical_job(request: JobRequest, default_view: str | None) -> dict[str, Any]:
-    """A validated request as the canonical job dict the model reads."""
-    return {
-        "job_title": request.job_title,
-        "experience_level": request.experience_level,
-        "company_size": request.company_size,
-        "country": request.country,
-        "company_country": request.company_country or request.country,
-        "remote_ratio": request.remote_ratio,
-        "employment_type": request.employment_type,
-        "skills": request.skills,
-        "year": request.year,
-        "source": request.view or default_view,
-    }
+    """A validated request as the canonical job dict the model reads.
+
+    Only the fields the request sent count as stated; ``complete_job`` gives
+    the rest their defaults, as ``salarymodel predict`` does a CSV's.
+    """
+    fields = request.__dict__  # pydantic's field values (getattr per field costs more)
+    stated = {_CANONICAL.get(name, name): fields[name] for name in request.model_fields_set}
+    return complete_job(stated, request_defaults(default_view))
 
 
 def _dollars(value: float | None) -> float | None:
@@ -375,11 +390,9 @@ def currency_card(table: CurrencyTable) -> dict[str, Any]:
 
 
 def _request_defaults(serving: ServingModel) -> dict[str, Any]:
-    defaults = {
-        name: field.get_default(call_default_factory=True)
-        for name, field in EstimateRequest.model_fields.items()
-        if name != "job_title"
-    }
-    defaults["company_country"] = "same as country"
-    defaults["view"] = serving.default_view
+    # The job's defaults from the one definition (the page fills its form from
+    # these), and how amounts are given.
+    defaults = defaults_card(request_defaults(serving.default_view))
+    for name in ("currency", "period"):
+        defaults[name] = EstimateRequest.model_fields[name].get_default()
     return defaults

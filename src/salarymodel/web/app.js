@@ -88,6 +88,8 @@ async function loadModel() {
   fillSelect("view", allowed.view, labels.view, card.default_view);
   fillDatalist("titles", vocabulary.titles);
   fillDatalist("countries", vocabulary.countries.map((c) => c.name));
+  // The default country, by name, unless the person typed one while the page loaded.
+  if (!$("country").value.trim()) $("country").value = countryName(defaults.country);
   currencies = card.currencies || currencies;
   fillSelect("currency", currencies.supported, null, defaults.currency || "USD");
   fillSelect("period", allowed.period, labels.period, defaults.period);
@@ -101,6 +103,11 @@ function countryCode(text) {
   const wanted = text.trim().toLowerCase();
   const found = vocabulary.countries.find((c) => c.code.toLowerCase() === wanted || c.name.toLowerCase() === wanted);
   return found ? found.code : null;
+}
+
+function countryName(code) {
+  const found = vocabulary.countries.find((c) => c.code === code);
+  return found ? found.name : code;
 }
 
 // Preselect the currency most residents of the country were paid in (from the survey).
@@ -121,17 +128,32 @@ function describeCurrency() {
     : "";
 }
 
-function jobFromForm() {
-  const job = { job_title: $("job_title").value.trim() };
-  for (const name of ["experience_level", "company_size", "employment_type", "view", "currency", "period"]) job[name] = $(name).value;
-  job.remote_ratio = Number($("remote_ratio").value);
-  const country = $("country").value.trim();
+// The JSON body POST /explain gets for the form's values (all text, as the
+// form holds them): what the form shows, nothing left blank. The selects and
+// the country start at GET /model's defaults, so an untouched form sends the
+// service's own defaults; year and employer country are not on the form, and
+// the service fills them (salarymodel.job_defaults) as it does a request or a
+// CSV row that leaves them out. Pure: a test runs it on real jobs.
+function jobRequest(form) {
+  const job = { job_title: String(form.job_title ?? "").trim() };
+  for (const name of ["experience_level", "company_size", "employment_type", "view", "currency", "period"]) {
+    if (form[name]) job[name] = form[name];
+  }
+  if (String(form.remote_ratio ?? "") !== "") job.remote_ratio = Number(form.remote_ratio);
+  const country = String(form.country ?? "").trim();
   if (country) job.country = country;
-  if (chosenSkills.size) job.skills = [...chosenSkills];
-  const salary = $("current_salary").value.trim();
+  if (form.skills && form.skills.length) job.skills = [...form.skills];
+  const salary = String(form.current_salary ?? "").trim();
   // Sent as typed: the service names the field when it is not a plausible salary.
   if (salary) job.current_salary = Number(salary);
   return job;
+}
+
+function jobFromForm() {
+  const form = { skills: [...chosenSkills] };
+  for (const name of ["job_title", "experience_level", "company_size", "employment_type", "view",
+    "currency", "period", "remote_ratio", "country", "current_salary"]) form[name] = $(name).value;
+  return jobRequest(form);
 }
 
 function showError(message) {
@@ -270,9 +292,12 @@ async function estimate(event) {
   }
 }
 
-$("job-form").addEventListener("submit", estimate);
-$("skill-search").addEventListener("input", renderSkillList);
-$("country").addEventListener("input", preselectCurrency);
-$("country").addEventListener("change", preselectCurrency);
-$("currency").addEventListener("change", () => { currencyChosen = true; describeCurrency(); });
-loadModel().catch((error) => showError(`Could not load the model description: ${error.message}`));
+// (Outside a browser, as in the test of jobRequest, there is no page to wire.)
+if (typeof document !== "undefined") {
+  $("job-form").addEventListener("submit", estimate);
+  $("skill-search").addEventListener("input", renderSkillList);
+  $("country").addEventListener("input", preselectCurrency);
+  $("country").addEventListener("change", preselectCurrency);
+  $("currency").addEventListener("change", () => { currencyChosen = true; describeCurrency(); });
+  loadModel().catch((error) => showError(`Could not load the model description: ${error.message}`));
+}
