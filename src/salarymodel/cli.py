@@ -236,6 +236,10 @@ def _print_groups(groups: dict) -> None:
             rows = groups[split]["percentile_check"][column]
             title = f"Percentile check, {what}, {name}: % of records reading below p"
             stdout.print(percentile_check_table(rows, title, stdout.width))
+    from salarymodel.group_evaluation import check_failures
+
+    for failure in check_failures(groups):
+        console.print(f"percentile check not held: {failure}", soft_wrap=True)
 
 
 @app.command()

@@ -27,7 +27,6 @@ slice of real records by hand.
 from __future__ import annotations
 
 import itertools
-import math
 from pathlib import Path
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
@@ -144,9 +143,17 @@ def group_slices(frame: pd.DataFrame, min_state_records: int) -> list[tuple[str,
         counts = values.value_counts()
         if dimension == "state":
             counts = counts[counts >= min_state_records]
-        for group in sorted(counts.index.astype(str)):
+        for group in sorted(counts.index.astype(str), key=_order):
             slices.append((dimension, group, (values.astype(str) == group).to_numpy()))
     return slices
+
+
+def _order(group: str) -> tuple[float, str]:
+    # Pay levels from the lowest ("under 35%" first), then the US, then names A-Z.
+    if group.startswith("under "):
+        return (0.0, group)
+    head = group.split("%")[0].split("-")[0]
+    return (float(head), group) if head.isdigit() else (1000.0 if group == US else 2000.0, group)
 
 
 def group_table(frame: pd.DataFrame, min_state_records: int) -> list[dict[str, Any]]:
@@ -369,8 +376,3 @@ def check_failures(tables: dict[str, Any]) -> list[str]:
                     f"(tolerance {row['tolerance']:g})"
                 )
     return out
-
-
-def finite(value: float) -> bool:
-    """Whether a table number is a number (NaN for an empty group)."""
-    return isinstance(value, float | int) and math.isfinite(value)
