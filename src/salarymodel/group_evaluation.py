@@ -50,6 +50,7 @@ PAY_LEVEL = "pay_level"
 # The per-group dimensions, in the order tables show them.
 DIMENSIONS = ("all", "source", PAY_LEVEL, "source_region", "state")
 PIT_PLOT = "percentile_histogram.png"
+CV_ROWS = "cv_estimates.csv.gz"  # run artifact (under ``evaluation/``)
 UNRANKED = "country not ranked"
 
 

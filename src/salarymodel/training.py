@@ -292,10 +292,14 @@ def log_trained_model(
     for file in data.quarantine_files:
         mlflow.log_artifact(str(file), "quarantine")
     if report.group_rows:
-        from salarymodel.group_evaluation import write_pit_plot
+        from salarymodel.group_evaluation import CV_ROWS, write_pit_plot
 
         with tempfile.TemporaryDirectory() as tmp:
             mlflow.log_artifact(str(write_pit_plot(report.group_rows, Path(tmp))), "evaluation")
+            # Each record's out-of-fold estimate, range, group and percentiles:
+            # the per-group tables can be recomputed (and other groupings tried).
+            report.group_rows["cv"].to_csv(Path(tmp) / CV_ROWS, index=False)
+            mlflow.log_artifact(str(Path(tmp) / CV_ROWS), "evaluation")
     with tempfile.TemporaryDirectory() as tmp:
         if explanations is None:
             say("explaining the model (SHAP premiums and plots)")

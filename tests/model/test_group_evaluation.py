@@ -40,6 +40,9 @@ from salarymodel.percentile_calibration import (
 )
 from salarymodel.ranges import salary_percentile
 
+# Reading and grouping every shipped record once takes 30-40 s on a busy machine.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def records(settings, sources) -> pd.DataFrame:
@@ -233,3 +236,19 @@ def test_the_map_is_a_plain_json_file_that_round_trips(oof, settings, tmp_path: 
     assert loaded is not None and loaded.curves == fitted.curves
     assert loaded.calibrate(3.0, "aijobs", "IN") == fitted.calibrate(3.0, "aijobs", "IN")
     assert PercentileCalibration.load(tmp_path / "nothing") is None
+
+
+def test_small_groups_get_no_map_and_no_verdict_of_their_own(oof, settings) -> None:
+    frame = with_groups(oof, country_pay_groups(oof, settings.group_evaluation))
+    raw = raw_percentiles(frame, 0.8)
+    levels = frame["pay_level"].to_numpy()
+    n_under = int((levels == "under 35%").sum())
+    fitted = fit_calibration(raw, levels, {"aijobs": {"IN": "under 35%"}}, n_under + 1, 101)
+    assert "under 35%" not in fitted.curves and US in fitted.curves
+    assert fitted.curve_for("aijobs", "IN") is fitted.curves[OVERALL]
+    assert fitted.curve_for("aijobs", "IN").basis().endswith("records of jobs in every country")
+    own = fit_calibration(raw, levels, {"aijobs": {"IN": "under 35%"}}, n_under, 101)
+    assert own.curve_for("aijobs", "IN").records == n_under
+    few = frame.head(50).assign(percentile=raw[:50])
+    check = percentile_check(few, "percentile", [5, 50, 95], 2.0, 2.0, 200, 60)
+    assert all(row["within"] is None for row in check)  # too few records to judge
