@@ -116,6 +116,13 @@ def with_groups(frame: pd.DataFrame, country_groups: dict[str, dict[str, str]]) 
     )
 
 
+def map_groups(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's calibration group: its pay level, or ``all`` for an unranked country
+    (a served job whose country no source ranked gets the overall map, so its rows do too)."""
+    levels = frame[PAY_LEVEL].to_numpy(dtype=object)
+    return np.where(levels == UNRANKED, OVERALL, levels)
+
+
 # ----- the per-group table --------------------------------------------------------------------
 def group_summary(frame: pd.DataFrame) -> dict[str, float | int]:
     """The numbers of one group's rows: records, median ratio - 1, MAE, tails, coverage."""
@@ -248,7 +255,7 @@ def evaluate_groups(
     cv = cv.assign(
         percentile=cross_fitted(
             cv["raw_percentile"].to_numpy(),
-            cv[PAY_LEVEL].to_numpy(),
+            map_groups(cv),
             cv["fold"].to_numpy(),
             calibrate.min_group_records,
             calibrate.knots,
@@ -256,7 +263,7 @@ def evaluate_groups(
     )
     served = fit_calibration(
         cv["raw_percentile"].to_numpy(),
-        cv[PAY_LEVEL].to_numpy(),
+        map_groups(cv),
         groups,
         calibrate.min_group_records,
         calibrate.knots,
@@ -306,12 +313,12 @@ def _backtest_calibrated(
         before = folds[str(name)].train[cv["record"].to_numpy()]
         fitted = fit_calibration(
             cv["raw_percentile"].to_numpy()[before],
-            cv[PAY_LEVEL].to_numpy()[before],
+            map_groups(cv)[before],
             {},
             calibrate.min_group_records,
             calibrate.knots,
         )
-        levels = backtest[PAY_LEVEL].to_numpy()[rows]
+        levels = map_groups(backtest)[rows]
         for group in set(levels.tolist()):
             these = rows[levels == group]
             curve = fitted.curves.get(group, fitted.curves[OVERALL])

@@ -224,6 +224,8 @@ def test_evaluate_groups_reports_cv_tables_and_fits_the_served_map(records, oof,
     assert overall["percentile"]["worst_gap"] <= settings.group_evaluation.tolerance_cv_points
     assert served.curves[OVERALL].records == len(frames["cv"])
     assert served.group_of("aijobs", "IN") == "under 35%"
+    # Records whose country no source ranked take the overall map, as a served job does.
+    assert (frames["cv"]["pay_level"] == UNRANKED).any() and UNRANKED not in served.curves
 
 
 def test_the_map_is_a_plain_json_file_that_round_trips(oof, settings, tmp_path: Path) -> None:
