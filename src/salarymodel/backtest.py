@@ -184,6 +184,11 @@ def assemble(
                 "salary_usd": test["salary_usd"].to_numpy(float),
             }
         )
+        # Where each row is in ``records`` and the keys its group is read from.
+        part["record"] = np.flatnonzero(fold.test)
+        for key in ("country", "state"):
+            if key in test.columns:
+                part[key] = test[key].to_numpy()
         for model in models:
             part[model] = estimates[(model, index)]
         parts.append(part)

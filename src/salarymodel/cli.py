@@ -216,8 +216,30 @@ def evaluate(
         stdout.print(backtest_table(backtest["table"], "Out-of-time backtest: per fold, pooled"))
     if evaluation.get("ranges"):
         stdout.print(ranges_table(evaluation["ranges"], "Calibrated ranges vs constant bands"))
+    _print_groups(evaluation.get("groups") or {})
     best = [r for r in evaluation["table"] if r["source"] == ALL]
     console.print(f"{len(best)} models compared on the same folds")
+
+
+def _print_groups(groups: dict) -> None:
+    """Per-group accuracy and ranges, and the percentile check, of CV and the backtest."""
+    from salarymodel.terminal import group_accuracy_table, percentile_check_table
+
+    names = {"cv": "grouped CV (out of fold)", "backtest": "backtest (out of time)"}
+    for split, name in names.items():
+        if split not in groups:
+            continue
+        stdout.print(
+            group_accuracy_table(groups[split]["groups"], f"Per group, {name}", stdout.width)
+        )
+        for column, what in (("raw_percentile", "raw"), ("percentile", "calibrated (served)")):
+            rows = groups[split]["percentile_check"][column]
+            title = f"Percentile check, {what}, {name}: % of records reading below p"
+            stdout.print(percentile_check_table(rows, title, stdout.width))
+    from salarymodel.group_evaluation import check_failures
+
+    for failure in check_failures(groups):
+        console.print(f"percentile check not held: {failure}", soft_wrap=True)
 
 
 @app.command()

@@ -328,6 +328,34 @@ class ReportConfig(_Strict):
     skill_groups: dict[str, list[str]] = Field(default_factory=dict)
 
 
+class GroupEvaluationConfig(_Strict):
+    """Per-group accuracy, range and percentile checks (``salarymodel.group_evaluation``)."""
+
+    # A country's pay level: its training median salary over the US median, per
+    # source; the cuts split the non-US countries into groups (under the first, ...).
+    pay_level_cuts: list[float] = Field(min_length=1)
+    # Fewer records of a country in a source: its level from both sources pooled.
+    min_country_records: int = Field(ge=1)
+    # A US state gets its own row from this many records.
+    min_state_records: int = Field(ge=1)
+    percentile_levels: list[float] = Field(min_length=1)
+    # A group is held to the tolerances from this many records.
+    min_group_records: int = Field(ge=1)
+    # Percentile points: |share of salaries read below p - p| allowed.
+    tolerance_cv_points: float = Field(gt=0)
+    tolerance_backtest_points: float = Field(gt=0)
+    tolerance_backtest_group_points: float = Field(gt=0)
+
+
+class PercentileCalibrationConfig(_Strict):
+    """The map from a range's raw percentile to a calibrated one (``percentile_calibration``)."""
+
+    # A pay-level group gets its own map from this many out-of-fold records.
+    min_group_records: int = Field(ge=1)
+    # Points of the stored monotone map (raw -> calibrated percentile).
+    knots: int = Field(ge=3)
+
+
 class Settings(_Strict):
     validation: ValidationConfig
     repeats: RepeatsConfig
@@ -345,6 +373,8 @@ class Settings(_Strict):
     prediction: PredictionConfig = Field(default_factory=PredictionConfig)
     job_defaults: JobDefaultsConfig
     training: TrainingConfig = Field(default_factory=TrainingConfig)
+    group_evaluation: GroupEvaluationConfig
+    percentile_calibration: PercentileCalibrationConfig
 
 
 def project_root() -> Path:

@@ -210,6 +210,13 @@ class EvaluationReport:
     range_seconds: float = 0.0
     # The rolling out-of-time backtest, when the same pass ran it.
     backtest: BacktestReport | None = None
+    # With ranges: one row per record, its fold, keys, salary and the fused
+    # model's out-of-fold estimate and calibrated range (``row_keys``).
+    cv_rows: pd.DataFrame | None = None
+    # Per-group accuracy, ranges and percentile check (``group_evaluation``),
+    # and the per-row frames they were measured on (for the percentile plot).
+    groups: dict[str, object] | None = None
+    group_rows: dict[str, pd.DataFrame] | None = None
 
     def metric(self, model: str, source: str, name: str) -> float:
         row = self.table[(self.table["model"] == model) & (self.table["source"] == source)]
@@ -261,6 +268,8 @@ class EvaluationReport:
         }
         if self.backtest is not None:
             out["backtest"] = self.backtest.to_dict()
+        if self.groups is not None:
+            out["groups"] = self.groups
         return out
 
 
@@ -308,6 +317,7 @@ def cross_validate(
     oof = {name: np.full(len(records), np.nan) for name in models}
     seconds = dict.fromkeys(models, 0.0)
     cv_rows: list[dict[str, object]] = []
+    band = {side: np.full(len(records), np.nan) for side in ("estimate_usd", "low_usd", "high_usd")}
     range_seconds = 0.0
     for (name, fold), result in results.items():
         if name.startswith(BACKTEST_PREFIX):
@@ -319,6 +329,10 @@ def cross_validate(
                 oof[model_name][test_mask] = estimates
                 seconds[model_name] += result.seconds
         if name == "fused_lightgbm" and ranges:
+            if result.bands is not None:
+                low, high = result.bands.bands["calibrated"]
+                band["estimate_usd"][test_mask] = result.bands.point
+                band["low_usd"][test_mask], band["high_usd"][test_mask] = low, high
             cv_rows += result.range_rows
             range_seconds += result.range_seconds
             if name not in models:  # its point model was fit for the ranges only
@@ -335,7 +349,14 @@ def cross_validate(
     if ranges:
         report.ranges = ranges_table(cv_rows, report.backtest)
         report.range_seconds = range_seconds
+        report.cv_rows = row_keys(records).assign(fold=folds, salary_usd=salary, **band)
     return report
+
+
+def row_keys(records: pd.DataFrame) -> pd.DataFrame:
+    """Each record's position and the keys its group is read from (per-row tables)."""
+    keys = [c for c in ("source", "country", "state") if c in records.columns]
+    return records[keys].reset_index(drop=True).assign(record=np.arange(len(records)))
 
 
 def cv_table(records: pd.DataFrame, oof: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -419,6 +440,11 @@ def _backtest_report(
         for fold, bands in zip(folds, corrected, strict=True):
             rows += range_rows(fold.name, bands, coverage)
         report.ranges = pool_range_rows(rows)
+        # Each backtest record's served-like range (stretched as the folds
+        # before it measured), in the estimates' order (fold by fold).
+        low, high = (np.concatenate(side) for side in zip(
+            *(b.bands["calibrated"] for b in corrected), strict=True))  # fmt: skip
+        report.estimates = report.estimates.assign(low_usd=low, high_usd=high)
     return report
 
 
@@ -488,8 +514,11 @@ def _job_fused(
         point = fused_lightgbm(train, test, settings, features)
         result = JobResult({"fused_lightgbm": point}, clock.elapsed())
         if ranges and split == "cv":
-            timed = _timed_ranges(train, test, point, settings, split, features)
-            result.range_rows, result.range_seconds = timed.range_rows, timed.range_seconds
+            clock = Stopwatch()
+            # The bands are kept: each record's range goes into the per-row table.
+            result.bands = range_bands(train, test, point, settings, features)
+            result.range_rows = range_rows(split, result.bands, settings.ranges.coverage)
+            result.range_seconds = clock.elapsed()
         elif ranges:
             clock = Stopwatch()
             result.bands = range_bands(train, test, point, settings, features)
@@ -497,19 +526,6 @@ def _job_fused(
         return result
 
     return run
-
-
-def _timed_ranges(
-    train: pd.DataFrame,
-    test: pd.DataFrame,
-    point_test: np.ndarray | None,
-    settings: Settings,
-    split: str,
-    features: FoldFeatures | None,
-) -> JobResult:
-    clock = Stopwatch()
-    rows = _range_split(train, test, point_test, settings, split, features)
-    return JobResult(range_rows=rows, range_seconds=clock.elapsed())
 
 
 def _run_jobs(

@@ -23,6 +23,7 @@ import numpy as np
 from salarymodel.config import ModelConfig, Settings
 from salarymodel.currency import CurrencyTable
 from salarymodel.features import FeatureBuilder
+from salarymodel.percentile_calibration import PercentileCalibration
 from salarymodel.ranges import (
     RANGES_FILE,
     RangeModel,
@@ -83,6 +84,8 @@ class SalaryModel:
     ranges: RangeModel | None = None
     # Exchange rates and each country's currency (None in bundles saved before them).
     currency: CurrencyTable | None = None
+    # The served percentile's calibration map (None: raw percentiles, older bundles).
+    percentiles: PercentileCalibration | None = None
 
     @classmethod
     def fit(
@@ -252,6 +255,8 @@ class SalaryModel:
             self.ranges.save(folder)
         if self.currency is not None:
             self.currency.save(folder)
+        if self.percentiles is not None:
+            self.percentiles.save(folder)
         write_manifest(folder)
         return folder
 
@@ -279,6 +284,7 @@ class SalaryModel:
             metadata = json.loads((folder / METADATA_FILE).read_text())
             ranges = RangeModel.load(folder, read) if (folder / RANGES_FILE).exists() else None
             currency = CurrencyTable.load(folder)
+            percentiles = PercentileCalibration.load(folder)
         except (BundleError, ValueError, KeyError, OSError, RuntimeError) as error:
             raise BundleError(f"model bundle {folder} is unreadable: {error}") from error
         if booster.num_feature() != len(builder.columns):
@@ -287,8 +293,9 @@ class SalaryModel:
                 f"vocabulary gives {len(builder.columns)}"
             )
         return cls(
-            builder=builder, booster=booster, metadata=metadata, ranges=ranges, currency=currency
-        )
+            builder=builder, booster=booster, metadata=metadata, ranges=ranges, currency=currency,
+            percentiles=percentiles,
+        )  # fmt: skip
 
 
 def _sha256(path: Path) -> str:

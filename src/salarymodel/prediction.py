@@ -78,11 +78,14 @@ def predict_frame(
         out.loc[int(row["row_number"]) - 2, "error"] = f"line {int(row['line'])}: {row['reason']}"
     if settings.prediction.salary_column in raw.columns:
         years = [job["year"] for job in jobs]
-        rows = zip(positions.tolist(), estimates, years, strict=True)
+        countries = [job["country"] if isinstance(job["country"], str) else None for job in jobs]
+        rows = zip(positions.tolist(), estimates, years, countries, strict=True)
         out.insert(3, "percentile", np.nan)
-        for position, estimate, year in rows:
+        for position, estimate, year, country in rows:
             line = int(lines[position]) if lines is not None else position + 2
-            value, problem = row_percentile(raw.iloc[position], estimate, year, model, settings)
+            value, problem = row_percentile(
+                raw.iloc[position], estimate, year, model, settings, country
+            )
             out.loc[position, "percentile"] = value
             if problem:
                 before = out.loc[position, "error"]
@@ -161,7 +164,12 @@ def _cell(row: pd.Series, column: str) -> str | None:
 
 
 def row_percentile(
-    row: pd.Series, estimate: Estimate, year: object, model: SalaryModel, settings: Settings
+    row: pd.Series,
+    estimate: Estimate,
+    year: object,
+    model: SalaryModel,
+    settings: Settings,
+    country: str | None = None,
 ) -> tuple[float | None, str]:
     """Where a row's own pay falls in its estimate's distribution: (percentile, "") when
     the row has a usable pay, (None, "column = value: why") when not, (None, "") when blank.
@@ -199,6 +207,8 @@ def row_percentile(
     percentile = estimate.percentile(usd)
     if percentile is None:
         return None, "no calibrated range: no percentile"
+    if model.percentiles is not None:  # the map the service applies too
+        percentile = model.percentiles.calibrate(percentile, estimate.view, country)
     return round(percentile, 1), ""
 
 

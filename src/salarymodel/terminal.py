@@ -165,3 +165,36 @@ def _strict(value: Any) -> Any:
 def json_text(payload: Any) -> str:
     """``payload`` as indented strict JSON (NaN and infinities as null), one trailing newline."""
     return json.dumps(_strict(payload), indent=2, allow_nan=False, default=str) + "\n"
+
+
+def _pct(value: Any, digits: int = 1) -> str:
+    return "" if value is None else f"{100 * value:+.{digits}f}"
+
+
+def group_accuracy_table(rows: Sequence[dict[str, Any]], title: str, width: int) -> Table:
+    """Per group: records, median estimate/actual - 1, MAE, each tail's misses, coverage (%)."""
+    cells = [
+        (row["dimension"], row["group"], f"{row['n']:,}", _pct(row["median_ratio"]),
+         f"{row['mae_usd']:,.0f}", f"{100 * row['below_low']:.1f}",
+         f"{100 * row['above_high']:.1f}", f"{100 * row['coverage']:.1f}")
+        for row in rows
+    ]  # fmt: skip
+    headers = ("by", "group", "n", "median ratio (%)", "MAE (USD)", "below (%)", "above (%)",
+               "in range (%)")  # fmt: skip
+    return fitted_table(title, headers, cells, width, ("by", "group"))
+
+
+def percentile_check_table(rows: Sequence[dict[str, Any]], title: str, width: int) -> Table:
+    """Per group: the share (%) whose own salary reads below each percentile p; the worst gap."""
+    levels = [key for key in rows[0] if key.startswith("p") and key[1:].replace(".", "").isdigit()]
+    cells = []
+    styles: list[str | None] = []
+    for row in rows:
+        held = {True: "yes", False: "NO", None: "n<min"}[row["within"]]
+        cells.append(
+            (row["dimension"], row["group"], f"{row['n']:,}",
+             *(f"{row[level]:.1f}" for level in levels), f"{row['worst_gap']:.1f}", held)
+        )  # fmt: skip
+        styles.append("red" if row["within"] is False else None)
+    headers = ("by", "group", "n", *(f"<{level}" for level in levels), "worst gap", "held")
+    return fitted_table(title, headers, cells, width, ("by", "group"), styles)

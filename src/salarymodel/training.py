@@ -171,8 +171,24 @@ def evaluate_and_fit(
         # The served ranges stretch each tail as much as the backtest found
         # they had to, one period ahead.
         model.ranges.drift = report.backtest.drift
+    add_group_evaluation(report, model, data.records, settings)
     table = report.ranges if report.ranges is not None else pd.DataFrame()
     return Evaluated(report, table, model, explanations)
+
+
+def add_group_evaluation(
+    report: EvaluationReport, model: SalaryModel, records: pd.DataFrame, settings: Settings
+) -> None:
+    """Per-group tables and percentile checks on ``report``; the served percentile map on
+    ``model`` (fit on the out-of-fold records). Nothing without the CV's per-row ranges."""
+    if report.cv_rows is None:
+        return
+    from salarymodel.group_evaluation import evaluate_groups
+
+    backtest = report.backtest.estimates if report.backtest is not None else None
+    report.groups, model.percentiles, report.group_rows = evaluate_groups(
+        records.reset_index(drop=True), report.cv_rows, backtest, settings
+    )
 
 
 def _final_job(
@@ -250,6 +266,10 @@ def log_trained_model(
     metrics = _metric_dict(report) | _range_metric_dict(ranges)
     if report.backtest is not None:
         metrics |= report.backtest.metric_dict()
+    if report.groups is not None:
+        from salarymodel.group_evaluation import metric_dict
+
+        metrics |= metric_dict(report.groups)
     mlflow.log_params(_params(settings))
     mlflow.log_metrics(metrics)
     mlflow.log_dict({**report.to_dict(), "ranges": ranges.to_dict("records")}, "evaluation.json")
@@ -271,6 +291,15 @@ def log_trained_model(
             mlflow.log_artifact(str(path), "evaluation")
     for file in data.quarantine_files:
         mlflow.log_artifact(str(file), "quarantine")
+    if report.group_rows:
+        from salarymodel.group_evaluation import CV_ROWS, write_pit_plot
+
+        with tempfile.TemporaryDirectory() as tmp:
+            mlflow.log_artifact(str(write_pit_plot(report.group_rows, Path(tmp))), "evaluation")
+            # Each record's out-of-fold estimate, range, group and percentiles:
+            # the per-group tables can be recomputed (and other groupings tried).
+            report.group_rows["cv"].to_csv(Path(tmp) / CV_ROWS, index=False)
+            mlflow.log_artifact(str(Path(tmp) / CV_ROWS), "evaluation")
     with tempfile.TemporaryDirectory() as tmp:
         if explanations is None:
             say("explaining the model (SHAP premiums and plots)")

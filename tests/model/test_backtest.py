@@ -141,4 +141,14 @@ def test_backtest_scores_every_model_on_the_same_rows(settings, sources) -> None
         assert row["coverage"] + row["below_low"] + row["above_high"] == pytest.approx(1.0)
     metrics = backtest.metric_dict()
     assert "backtest.fused_lightgbm.all.mae_usd" in metrics
+    # Each row keeps its range and keys for the per-group tables (group_evaluation).
+    rows = backtest.estimates
+    assert (rows["low_usd"] <= rows["fused_lightgbm"]).all()
+    assert (rows["fused_lightgbm"] <= rows["high_usd"]).all()
+    inside = (rows["salary_usd"] >= rows["low_usd"]) & (rows["salary_usd"] <= rows["high_usd"])
+    calibrated = ranges[(ranges["method"] == "calibrated") & (ranges["source"] == "all")]
+    assert inside.mean() == pytest.approx(calibrated["coverage"].iloc[0])
+    records = sample.reset_index(drop=True)
+    countries = records.loc[rows["record"], "country"].fillna("").to_numpy()
+    assert (countries == rows["country"].fillna("").to_numpy()).all()
     assert "backtest.ranges.calibrated.all.coverage" in metrics

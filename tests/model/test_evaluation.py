@@ -93,6 +93,11 @@ def test_one_pass_gives_what_separate_fits_give(small, settings) -> None:
         cv_rows += _range_split(records[~test], records[test], None, one_core, "cv")
     expected = _pool_folds(pd.DataFrame(cv_rows))
     assert np.array_equal(report.oof["fused_lightgbm"], oof)
+    # The per-row table keeps each record's out-of-fold estimate and range.
+    assert report.cv_rows is not None
+    assert np.array_equal(report.cv_rows["estimate_usd"].to_numpy(), oof)
+    assert (report.cv_rows["low_usd"] <= report.cv_rows["estimate_usd"]).all()
+    assert report.cv_rows["country"].fillna("").equals(records["country"].fillna(""))
     pd.testing.assert_frame_equal(report.ranges, expected.reset_index(drop=True), check_exact=True)
     assert evaluate_ranges(small, settings, report=report) is report.ranges
     again = cross_validate(small, settings, models=("fused_lightgbm",), ranges=True)

@@ -366,11 +366,21 @@ def test_amounts_come_in_the_requests_currency_and_period(client) -> None:
     )
 
 
-def test_a_salary_at_the_estimate_is_the_50th_percentile_and_more_pay_ranks_higher(client):
+def test_a_salary_at_the_estimate_reads_through_its_groups_map_and_more_pay_ranks_higher(
+    client, champion
+):
+    from salarymodel.serving.scoring import percentile_reading
+
+    model, _ = champion
+    # The raw percentile of the estimate is 50; the served one is the calibrated 50th of
+    # the job's pay-level group (Germany's, in the survey view), which the answer names.
+    curve = model.percentiles.curve_for("aijobs", "DE")
     estimate = client.post("/predict", json=JOB).json()["estimate_usd"]
     at = client.post("/predict", json={**JOB, "current_salary": estimate}).json()["current_salary"]
-    assert at["percentile"] == 50.0
-    assert at["reading"] == "about the 50th percentile: 50% of similar jobs pay more"
+    assert at["percentile"] == round(curve.apply(50.0), 1)
+    assert (at["calibrated_on"], at["calibration_records"]) == (curve.group, curve.records)
+    assert at["reading"] == percentile_reading(curve.apply(50.0), curve.basis())
+    assert f"(calibrated on {curve.records:,} records of " in at["reading"]
     seen = []
     for salary in (20_000, 60_000, estimate * 0.9, estimate * 1.1, 250_000, 900_000):
         body = client.post("/explain", json={**JOB, "current_salary": salary}).json()
@@ -380,8 +390,47 @@ def test_a_salary_at_the_estimate_is_the_50th_percentile_and_more_pay_ranks_high
     rate = client.get("/model").json()["currencies"]["rates"]["EUR"]["per_usd"]
     monthly = {**JOB, "current_salary": estimate * rate / 12, "currency": "EUR", "period": "month"}
     position = client.post("/predict", json=monthly).json()["current_salary"]
-    assert position["percentile"] == pytest.approx(50.0, abs=0.1)
+    assert position["percentile"] == pytest.approx(curve.apply(50.0), abs=0.1)
     assert position["usd_per_year"] == pytest.approx(estimate, abs=1)
+
+
+def test_the_service_and_the_csv_path_apply_the_same_percentile_map(
+    client, champion, aijobs_raw
+) -> None:
+    from salarymodel.config import load_settings, load_sources
+    from salarymodel.prediction import predict_frame
+    from salarymodel.ranges import salary_percentile
+
+    model, _ = champion
+    rows = aijobs_raw.sample(40, random_state=11).reset_index(drop=True)
+    rows["current_salary"] = rows["salary_in_usd"]
+    scored = predict_frame(rows, model, load_settings(), load_sources())
+    moved = 0
+    for row, out in zip(rows.to_dict("records"), scored.to_dict("records"), strict=True):
+        job = {
+            "job_title": row["job_title"], "experience_level": row["experience_level"],
+            "company_size": row["company_size"], "country": row["employee_residence"],
+            "company_country": row["company_location"], "remote_ratio": int(row["remote_ratio"]),
+            "employment_type": row["employment_type"], "year": int(row["work_year"]),
+            "view": "aijobs", "current_salary": float(row["salary_in_usd"]),
+        }  # fmt: skip
+        body = client.post("/predict", json=job).json()
+        served = body["current_salary"]
+        curve = model.percentiles.curve_for("aijobs", row["employee_residence"])
+        assert served["calibrated_on"] == curve.group
+        pay = job["current_salary"]
+        http_raw = salary_percentile(
+            pay, body["estimate_usd"], body["low_usd"], body["high_usd"], body["coverage"]
+        )
+        csv_raw = salary_percentile(
+            pay, out["estimate_usd"], out["low_usd"], out["high_usd"], out["coverage"]
+        )
+        assert served["percentile"] == pytest.approx(curve.apply(http_raw), abs=0.051)
+        assert out["percentile"] == pytest.approx(curve.apply(csv_raw), abs=0.051)
+        if abs(body["estimate_usd"] - out["estimate_usd"]) < 1:  # the same numbers in
+            assert served["percentile"] == pytest.approx(out["percentile"], abs=0.2)
+        moved += abs(curve.apply(csv_raw) - csv_raw) > 0.5
+    assert moved > 0  # the map changed percentiles: it is applied, not the identity
 
 
 @pytest.mark.parametrize(
@@ -399,6 +448,8 @@ def test_the_reading_says_the_percentile_in_words(percentile: float, reading: st
     from salarymodel.serving.scoring import percentile_reading
 
     assert percentile_reading(percentile) == reading
+    based = percentile_reading(percentile, "1,234 records of US jobs")
+    assert based == f"{reading} (calibrated on 1,234 records of US jobs)"
 
 
 def test_the_batch_stays_in_usd_and_says_so(client) -> None:

@@ -75,6 +75,18 @@ def test_train_registers_and_promotes_then_evaluate_prints_json(trained) -> None
     sources = {row["source"] for row in payload["table"]}
     assert sources == {"aijobs", "postings", "all"}
     assert {"aijobs", "postings"} == set(payload["fusion"]) or payload["fusion"] == {}
+    # Per-group accuracy, ranges and the percentile check, in CV and the backtest.
+    groups = payload["groups"]
+    for split in ("cv", "backtest"):
+        rows = groups[split]["groups"]
+        assert {"all", "source", "pay_level", "source_region"} <= {r["dimension"] for r in rows}
+        assert {"n", "median_ratio", "mae_usd", "below_low", "above_high", "coverage"} <= set(
+            rows[0]
+        )
+        for column in ("raw_percentile", "percentile"):
+            check = groups[split]["percentile_check"][column]
+            assert {"p5", "p50", "p95", "worst_gap", "within"} <= set(check[0])
+    assert groups["pay_levels"]["aijobs"]["US"] == "US"
 
 
 def test_predict_keeps_every_row_in_order(trained, aijobs_raw, tmp_path) -> None:
@@ -198,7 +210,9 @@ def test_explain_then_report_write_their_files(trained, tmp_path) -> None:
 
 # ----- where a salary falls, in its currency ------------------------------------------------
 def test_predict_adds_a_percentile_for_a_salary_column(trained, aijobs_raw, tmp_path) -> None:
+    from salarymodel.geography import to_iso2
     from salarymodel.ranges import salary_percentile
+    from salarymodel.registry import load_champion
 
     picks = [aijobs_raw[aijobs_raw["salary_currency"] == c].sample(2, random_state=5)
              for c in ("EUR", "GBP", "USD")]  # fmt: skip
@@ -226,8 +240,12 @@ def test_predict_adds_a_percentile_for_a_salary_column(trained, aijobs_raw, tmp_
     assert percentile.iloc[6:10].is_monotonic_increasing and percentile.iloc[6] < percentile.iloc[9]
     usd = 240_000.0  # the last same-job row, in USD a year
     last = good.iloc[9]
-    expected = salary_percentile(usd, last["estimate_usd"], last["low_usd"], last["high_usd"],
-                                 last["coverage"])  # fmt: skip
+    raw = salary_percentile(usd, last["estimate_usd"], last["low_usd"], last["high_usd"],
+                            last["coverage"])  # fmt: skip
+    # Read through the map of the row's pay-level group (percentile_calibration).
+    model, _ = load_champion(load_settings())
+    country = to_iso2(rows.iloc[4]["employee_residence"])
+    expected = model.percentiles.calibrate(raw, last["view"], country)
     assert percentile.iloc[9] == pytest.approx(expected, abs=0.1)
     errors = out["error"].iloc[10:].tolist()
     assert errors[0].startswith("line 12: current_salary = '-5'") and "positive" in errors[0]

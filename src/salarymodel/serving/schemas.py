@@ -252,6 +252,12 @@ class SalaryPositionResponse(BaseModel):
     reading: str = Field(
         description="In words, e.g. 'about the 30th percentile: 70% of similar jobs pay more'."
     )
+    calibrated_on: str | None = Field(
+        None, description="The pay-level group the percentile was calibrated on (e.g. 'US')."
+    )
+    calibration_records: int | None = Field(
+        None, description="How many out-of-fold records that group's calibration rests on."
+    )
 
 
 class PredictResponse(EstimateResponse):

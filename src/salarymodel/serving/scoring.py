@@ -36,8 +36,10 @@ from salarymodel.currency import (
     pay_bounds,
     pay_in_usd,
 )
+from salarymodel.features import resolve_country
 from salarymodel.geography import country_name
 from salarymodel.job_defaults import JobDefaults, complete_job, defaults_card, job_defaults
+from salarymodel.percentile_calibration import PercentileCurve
 from salarymodel.ranges import salary_percentile
 from salarymodel.serving.loading import ServingModel, json_safe
 from salarymodel.serving.openapi import ServedPay
@@ -183,14 +185,28 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def percentile_reading(percentile: float) -> str:
-    """A percentile in words: "about the 30th percentile: 70% of similar jobs pay more"."""
+def percentile_reading(percentile: float, basis: str | None = None) -> str:
+    """A percentile in words: "about the 30th percentile: 70% of similar jobs pay more",
+    and what it was calibrated on when ``basis`` says ("(calibrated on 1,234 records of
+    US jobs)")."""
     n = round(percentile)
     if n < 1:
-        return "below the 1st percentile: more than 99% of similar jobs pay more"
-    if n > 99:
-        return "above the 99th percentile: fewer than 1% of similar jobs pay more"
-    return f"about the {_ordinal(n)} percentile: {100 - n}% of similar jobs pay more"
+        text = "below the 1st percentile: more than 99% of similar jobs pay more"
+    elif n > 99:
+        text = "above the 99th percentile: fewer than 1% of similar jobs pay more"
+    else:
+        text = f"about the {_ordinal(n)} percentile: {100 - n}% of similar jobs pay more"
+    return f"{text} (calibrated on {basis})" if basis else text
+
+
+def percentile_curve(serving: ServingModel, job: Mapping[str, Any]) -> PercentileCurve | None:
+    """The calibration curve of a job's pay-level group; None for a model without one."""
+    calibration = serving.model.percentiles
+    if calibration is None:
+        return None
+    view = job.get("source") or serving.default_view
+    country, _ = resolve_country(job.get("country"))  # as the model reads it ("UK" -> GB)
+    return calibration.curve_for(view, country)
 
 
 def _local(usd: float, terms: Terms) -> float:
@@ -209,10 +225,13 @@ def _rate_response(rate: Rate) -> ExchangeRateResponse:
     )
 
 
-def with_terms(estimate: Mapping[str, Any], terms: Terms) -> dict[str, Any]:
+def with_terms(
+    estimate: Mapping[str, Any], terms: Terms, curve: PercentileCurve | None = None
+) -> dict[str, Any]:
     """The fields of an answer beyond the USD ``estimate`` (fields of ``EstimateResponse``):
     its ``amounts`` in the request's currency and period and, when the person gave
-    their pay, where it falls in the job's predicted distribution (``current_salary``)."""
+    their pay, where it falls in the job's predicted distribution (``current_salary``),
+    calibrated through ``curve`` (the job's group's, ``percentile_calibration``) when given."""
     low, high, coverage = estimate["low_usd"], estimate["high_usd"], estimate["coverage"]
     amounts = AmountsResponse.model_construct(
         currency=terms.rate.currency,
@@ -229,11 +248,15 @@ def with_terms(estimate: Mapping[str, Any], terms: Terms) -> dict[str, Any]:
         return {"amounts": amounts, "current_salary": None,
                 "warnings": [*estimate["warnings"], NO_RANGE_WARNING]}  # fmt: skip
     percentile = salary_percentile(terms.salary_usd, estimate["estimate_usd"], low, high, coverage)
+    if curve is not None:
+        percentile = curve.apply(percentile)
     position = SalaryPositionResponse.model_construct(
         amount=terms.salary,
         usd_per_year=round(terms.salary_usd),
         percentile=round(percentile, 1),
-        reading=percentile_reading(percentile),
+        reading=percentile_reading(percentile, curve.basis() if curve else None),
+        calibrated_on=curve.group if curve else None,
+        calibration_records=curve.records if curve else None,
     )
     return {"amounts": amounts, "current_salary": position}
 
@@ -243,7 +266,8 @@ def predict_one(
 ) -> PredictResponse:
     """Estimate, range, warnings, amounts in ``terms`` and where the person's pay falls."""
     fields = _estimate_fields(serving, job)
-    return PredictResponse.model_construct(**(fields | with_terms(fields, terms)))
+    curve = percentile_curve(serving, job) if terms.salary is not None else None
+    return PredictResponse.model_construct(**(fields | with_terms(fields, terms, curve)))
 
 
 def explain_one(
@@ -251,7 +275,8 @@ def explain_one(
 ) -> ExplanationResponse:
     """The estimate for one job with each concept's contribution (TreeSHAP, grouped by concept)."""
     fields = _estimate_fields(serving, job)
-    fields |= with_terms(fields, terms)
+    curve = percentile_curve(serving, job) if terms.salary is not None else None
+    fields |= with_terms(fields, terms, curve)
     explanation = serving.explainer.explain_job(job)
     contributions = [
         ContributionResponse.model_construct(

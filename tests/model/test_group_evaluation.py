@@ -1,0 +1,256 @@
+"""Per-group accuracy, ranges and the calibrated percentile, on the shipped records.
+
+The out-of-fold frame here is real: every record's salary, an estimate from
+the group-median baseline fit on the other folds (no LightGBM: fast), and a
+constant multiplicative band fit on the other folds at half the width it
+needs (the overconfident tails issue 22 measured on the served percentile).
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from salarymodel.dataset import load_training_data
+from salarymodel.evaluation import group_median, row_keys, with_role_family
+from salarymodel.folds import assign_folds
+from salarymodel.group_evaluation import (
+    UNRANKED,
+    country_pay_groups,
+    evaluate_groups,
+    group_table,
+    pay_level_labels,
+    pay_level_of,
+    percentile_check,
+    raw_percentiles,
+    with_groups,
+)
+from salarymodel.percentile_calibration import (
+    CALIBRATION_FILE,
+    OVERALL,
+    US,
+    PercentileCalibration,
+    apply_many,
+    cross_fitted,
+    fit_calibration,
+)
+from salarymodel.ranges import salary_percentile
+
+# Reading and grouping every shipped record once takes 30-40 s on a busy machine.
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def records(settings, sources) -> pd.DataFrame:
+    data = load_training_data(settings, sources, accepted=False)
+    return with_role_family(data.records.reset_index(drop=True), settings)
+
+
+@pytest.fixture(scope="module")
+def oof(records, settings) -> pd.DataFrame:
+    """Each record's out-of-fold estimate and an overconfident band (see the module doc)."""
+    folds = assign_folds(records, settings.evaluation.n_folds, settings.evaluation.seed)
+    salary = records["salary_usd"].to_numpy(float)
+    estimate, low, high = (np.full(len(records), np.nan) for _ in range(3))
+    for fold in np.unique(folds):
+        test = folds == fold
+        train = records[~test]
+        estimate[test] = group_median(train, records[test], settings)
+        train_guess = group_median(train, train, settings)
+        k = 0.5 * np.quantile(
+            np.abs(np.log(train["salary_usd"].to_numpy(float) / train_guess)), 0.8
+        )
+        low[test], high[test] = estimate[test] * np.exp(-k), estimate[test] * np.exp(k)
+    return row_keys(records).assign(
+        fold=folds, salary_usd=salary, estimate_usd=estimate, low_usd=low, high_usd=high
+    )
+
+
+# ----- groups ----------------------------------------------------------------------------------
+def test_pay_level_labels_and_cuts(settings) -> None:
+    cuts = settings.group_evaluation.pay_level_cuts
+    assert pay_level_labels(cuts) == ["under 35%", "35-60%", "60-90%", "90% and over"]
+    assert pay_level_of(0.2, cuts) == "under 35%"
+    assert pay_level_of(0.35, cuts) == "35-60%"  # a cut belongs to the group above it
+    assert pay_level_of(0.89, cuts) == "60-90%"
+    assert pay_level_of(1.3, cuts) == "90% and over"
+
+
+def test_india_is_under_35_percent_in_the_survey_and_the_us_is_its_own_group(
+    records, settings
+) -> None:
+    groups = country_pay_groups(records, settings.group_evaluation)
+    survey = records[records["source"] == "aijobs"]
+    medians = survey.groupby("country")["salary_usd"].median()
+    assert medians["IN"] / medians["US"] < 0.35  # by hand: the survey's own medians
+    assert groups["aijobs"]["IN"] == "under 35%"
+    assert groups["aijobs"][US] == US and groups["postings"][US] == US
+    # The postings put India much nearer the US: each source is grouped by its own level.
+    postings = records[records["source"] == "postings"]
+    level = postings.groupby("country")["salary_usd"].median()
+    assert groups["postings"]["IN"] == pay_level_of(level["IN"] / level["US"], [0.35, 0.6, 0.9])
+    assert groups["postings"]["IN"] != "under 35%"
+
+
+def test_a_country_with_few_records_in_a_source_takes_the_pooled_level(records, settings) -> None:
+    config = settings.group_evaluation
+    counts = records.groupby(["source", "country"]).size()
+    rare = counts[(counts < config.min_country_records) & (counts > 0)].index[0]
+    source, country = rare
+    pooled = records.groupby("country")["salary_usd"].median()
+    expected = pay_level_of(pooled[country] / pooled[US], config.pay_level_cuts)
+    assert country_pay_groups(records, config)[source][country] == expected
+
+
+def test_records_without_a_state_column_get_no_state_rows_and_with_one_do(oof, settings) -> None:
+    frame = with_groups(oof.head(3000), country_pay_groups(oof, settings.group_evaluation))
+    assert "state" not in frame.columns
+    assert not any(row["dimension"] == "state" for row in group_table(frame, 60))
+    us = (frame["country"] == US).to_numpy()
+    state = np.where(us, np.where(np.arange(len(frame)) % 2 == 0, "CA", "TX"), None)
+    rows = group_table(frame.assign(state=state), 60)
+    states = {row["group"]: row["n"] for row in rows if row["dimension"] == "state"}
+    assert set(states) == {"CA", "TX"} and sum(states.values()) == int(us.sum())
+    # A state with fewer records than the minimum gets no row of its own.
+    rare = group_table(frame.assign(state=np.where(us, "CA", None)), int(us.sum()) + 1)
+    assert not any(row["dimension"] == "state" for row in rare)
+
+
+# ----- the per-group table --------------------------------------------------------------------
+def test_group_table_matches_a_hand_computation_on_real_german_and_indian_records(
+    oof, settings
+) -> None:
+    groups = country_pay_groups(oof, settings.group_evaluation)
+    rows = oof[(oof["source"] == "aijobs") & oof["country"].isin(["DE", "IN"])].head(60)
+    table = group_table(with_groups(rows, groups), settings.group_evaluation.min_state_records)
+    india = next(r for r in table if r["dimension"] == "pay_level" and r["group"] == "under 35%")
+    mine = [r for r in rows.to_dict("records") if r["country"] == "IN"]
+    assert india["n"] == len(mine) > 0
+    ratios = [r["estimate_usd"] / r["salary_usd"] for r in mine]
+    assert india["median_ratio"] == pytest.approx(statistics.median(ratios) - 1)
+    errors = [abs(r["estimate_usd"] - r["salary_usd"]) for r in mine]
+    assert india["mae_usd"] == pytest.approx(sum(errors) / len(mine))
+    below = sum(r["salary_usd"] < r["low_usd"] for r in mine)
+    above = sum(r["salary_usd"] > r["high_usd"] for r in mine)
+    assert india["below_low"] == pytest.approx(below / len(mine))
+    assert india["above_high"] == pytest.approx(above / len(mine))
+    assert india["coverage"] == pytest.approx(1 - (below + above) / len(mine))
+    overall = next(r for r in table if r["dimension"] == "all")
+    assert overall["n"] == 60
+
+
+def test_unranked_countries_are_named_not_pooled_into_all(oof, settings) -> None:
+    groups = country_pay_groups(oof, settings.group_evaluation)
+    unknown = oof.head(5).assign(country=[None, "ZZ", "US", "DE", None])
+    assert with_groups(unknown, groups)["pay_level"].tolist()[:3] == [UNRANKED, UNRANKED, US]
+
+
+# ----- the percentile -------------------------------------------------------------------------
+def test_vectorised_raw_percentiles_are_salary_percentile(oof) -> None:
+    rows = oof.sample(200, random_state=3)
+    expected = [
+        salary_percentile(r["salary_usd"], r["estimate_usd"], r["low_usd"], r["high_usd"], 0.8)
+        for r in rows.to_dict("records")
+    ]
+    assert raw_percentiles(rows, 0.8) == pytest.approx(expected, abs=1e-9)
+
+
+def test_the_map_is_monotone_and_calibrates_held_out_real_records(oof, settings) -> None:
+    config = settings.group_evaluation
+    groups = country_pay_groups(oof, config)
+    frame = with_groups(oof, groups)
+    frame = frame.assign(raw_percentile=raw_percentiles(frame, settings.ranges.coverage))
+    fit_rows = frame["fold"].isin([0, 1, 2]).to_numpy()  # whole folds: whole groups
+    held = frame[~fit_rows]
+    calibration = fit_calibration(
+        frame.loc[fit_rows, "raw_percentile"].to_numpy(),
+        frame.loc[fit_rows, "pay_level"].to_numpy(),
+        groups,
+        settings.percentile_calibration.min_group_records,
+        settings.percentile_calibration.knots,
+    )
+    assert {OVERALL, US} <= set(calibration.curves)
+    for curve in calibration.curves.values():
+        assert np.all(np.diff(curve.raw) >= 0) and np.all(np.diff(curve.calibrated) > 0)
+        grid = np.linspace(0, 100, 1001)
+        assert np.all(np.diff(apply_many(curve, grid)) >= 0)
+    calibrated = [
+        calibration.calibrate(p, s, c)
+        for p, s, c in zip(held["raw_percentile"], held["source"], held["country"], strict=True)
+    ]
+    held = held.assign(percentile=calibrated)
+    check = {
+        column: percentile_check(held, column, config.percentile_levels, 2.0, 2.0,
+                                 config.min_group_records, config.min_state_records)
+        for column in ("raw_percentile", "percentile")
+    }  # fmt: skip
+    raw_all = next(r for r in check["raw_percentile"] if r["dimension"] == "all")
+    calibrated_all = next(r for r in check["percentile"] if r["dimension"] == "all")
+    assert raw_all["within"] is False and raw_all["worst_gap"] > 10  # the band is overconfident
+    assert raw_all["p5"] > 15  # far more than 5% read below the 5th percentile
+    assert calibrated_all["within"] is True and calibrated_all["worst_gap"] <= 2.0
+    us = next(r for r in check["percentile"] if r["group"] == US)
+    assert us["within"] is True
+
+
+def test_cross_fitting_never_uses_a_folds_own_records(oof, settings) -> None:
+    raw = raw_percentiles(oof, 0.8)
+    levels = np.full(len(oof), OVERALL, dtype=object)
+    folds = oof["fold"].to_numpy()
+    out = cross_fitted(raw, levels, folds, 10**9, 101)
+    # Fold 0's numbers come from the map of the other folds alone...
+    moved = raw.copy()
+    moved[folds == 0] = 99.0
+    again = cross_fitted(moved, levels, folds, 10**9, 101)
+    assert np.array_equal(out[folds == 0], apply_many(
+        fit_calibration(raw[folds != 0], levels[folds != 0], {}, 10**9, 101).curves[OVERALL],
+        raw[folds == 0]))  # fmt: skip
+    # ...and its records are in every other fold's map.
+    assert not np.array_equal(out[folds != 0], again[folds != 0])  # fold 0 is in their maps
+
+
+def test_evaluate_groups_reports_cv_tables_and_fits_the_served_map(records, oof, settings) -> None:
+    tables, served, frames = evaluate_groups(records, oof, None, settings)
+    assert set(tables) == {"pay_levels", "cv"}
+    dimensions = {row["dimension"] for row in tables["cv"]["groups"]}
+    assert dimensions == {"all", "source", "pay_level", "source_region"}
+    check = tables["cv"]["percentile_check"]
+    overall = {c: next(r for r in check[c] if r["dimension"] == "all") for c in check}
+    assert overall["raw_percentile"]["worst_gap"] > 10
+    assert overall["percentile"]["worst_gap"] <= settings.group_evaluation.tolerance_cv_points
+    assert served.curves[OVERALL].records == len(frames["cv"])
+    assert served.group_of("aijobs", "IN") == "under 35%"
+    # Records whose country no source ranked take the overall map, as a served job does.
+    assert (frames["cv"]["pay_level"] == UNRANKED).any() and UNRANKED not in served.curves
+
+
+def test_the_map_is_a_plain_json_file_that_round_trips(oof, settings, tmp_path: Path) -> None:
+    raw = raw_percentiles(oof, 0.8)
+    fitted = fit_calibration(raw, np.full(len(raw), OVERALL, dtype=object),
+                             {"aijobs": {"IN": "under 35%"}}, 500, 101)  # fmt: skip
+    fitted.save(tmp_path)
+    assert (tmp_path / CALIBRATION_FILE).read_text().startswith("{")
+    loaded = PercentileCalibration.load(tmp_path)
+    assert loaded is not None and loaded.curves == fitted.curves
+    assert loaded.calibrate(3.0, "aijobs", "IN") == fitted.calibrate(3.0, "aijobs", "IN")
+    assert PercentileCalibration.load(tmp_path / "nothing") is None
+
+
+def test_small_groups_get_no_map_and_no_verdict_of_their_own(oof, settings) -> None:
+    frame = with_groups(oof, country_pay_groups(oof, settings.group_evaluation))
+    raw = raw_percentiles(frame, 0.8)
+    levels = frame["pay_level"].to_numpy()
+    n_under = int((levels == "under 35%").sum())
+    fitted = fit_calibration(raw, levels, {"aijobs": {"IN": "under 35%"}}, n_under + 1, 101)
+    assert "under 35%" not in fitted.curves and US in fitted.curves
+    assert fitted.curve_for("aijobs", "IN") is fitted.curves[OVERALL]
+    assert fitted.curve_for("aijobs", "IN").basis().endswith("records of jobs in every country")
+    own = fit_calibration(raw, levels, {"aijobs": {"IN": "under 35%"}}, n_under, 101)
+    assert own.curve_for("aijobs", "IN").records == n_under
+    few = frame.head(50).assign(percentile=raw[:50])
+    check = percentile_check(few, "percentile", [5, 50, 95], 2.0, 2.0, 200, 60)
+    assert all(row["within"] is None for row in check)  # too few records to judge
