@@ -53,6 +53,7 @@ from salarymodel.serving.schemas import (
     ExplanationResponse,
     JobRequest,
     PredictResponse,
+    ReferenceResponse,
     SalaryPositionResponse,
 )
 from salarymodel.vocabulary import (
@@ -81,6 +82,7 @@ def canonical_job(request: JobRequest, default_view: str | None) -> dict[str, An
         "skills": request.skills,
         "year": request.year,
         "source": request.view or default_view,
+        "location": request.location,
     }
 
 
@@ -105,7 +107,12 @@ def _estimate_fields(serving: ServingModel, job: Mapping[str, Any]) -> dict[str,
         "view": result.view,
         "warnings": result.warnings,
         "model_version": serving.version,
+        "reference": _reference(serving.model.builder.reference(job)),
     }
+
+
+def _reference(found: dict[str, Any] | None) -> ReferenceResponse | None:
+    return None if found is None else ReferenceResponse.model_construct(**found)
 
 
 def estimate_one(serving: ServingModel, job: Mapping[str, Any]) -> EstimateResponse:
@@ -294,6 +301,7 @@ def estimate_many(
             view=views[i],
             warnings=warnings[i],
             model_version=serving.version,
+            reference=_reference(model.builder.reference(jobs[i])),
         )
         for i in range(n)
     ]
