@@ -35,6 +35,9 @@ from salarymodel import geography
 if TYPE_CHECKING:
     import pandas as pd
 
+    from salarymodel.config import Settings
+    from salarymodel.model import SalaryModel
+
 SOURCE = "BLS OEWS May 2025"
 NATION = "0000000"
 AREA_TYPES = {"nation", "state", "metro"}
@@ -235,3 +238,39 @@ def reality_check(
             }
         )
     return pd.DataFrame(rows).sort_values(["role_family", "records"], ascending=[True, False])
+
+
+def champion_reality_check(model: SalaryModel, settings: Settings) -> pd.DataFrame:
+    """:func:`reality_check` of a model on the training data's US records (its own estimates).
+
+    Empty for a model without features.location. The estimates are the
+    model's for each record as described (its source's view, in-sample): the
+    check is of the level the model serves, not of its held-out error.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from salarymodel.config import load_sources
+    from salarymodel.dataset import load_training_data
+
+    builder = model.builder
+    location = builder.features.location
+    if location is None or builder.bls is None:
+        return pd.DataFrame()
+    records = load_training_data(settings, load_sources()).records
+    us = records[records["country"] == "US"].reset_index(drop=True)
+    estimates = np.exp(model.predict_log(builder.transform(us)))
+    families = [
+        builder.job_title(title, category).family
+        for title, category in zip(us["job_title"], us["job_category"], strict=True)
+    ]
+    return reality_check(
+        us,
+        estimates.tolist(),
+        families,
+        builder.bls,
+        location.occupations,
+        settings.features.location.reality_check_min_records
+        if settings.features.location is not None
+        else location.reality_check_min_records,
+    )

@@ -127,6 +127,8 @@ function jobFromForm() {
   job.remote_ratio = Number($("remote_ratio").value);
   const country = $("country").value.trim();
   if (country) job.country = country;
+  const location = $("location").value.trim();
+  if (location) job.location = location;
   if (chosenSkills.size) job.skills = [...chosenSkills];
   const salary = $("current_salary").value.trim();
   // Sent as typed: the service names the field when it is not a plausible salary.
@@ -235,6 +237,9 @@ function renderResult(result) {
   $("support-line").textContent = result.support == null ? "" :
     `${result.support.toLocaleString("en-US")} training records share this role family, experience level and country` +
     (result.thin_support ? " (thin support: treat the range with care)." : ".");
+  // Official US wages for the occupation and place, next to a US estimate.
+  $("reference-line").hidden = !result.reference;
+  $("reference-line").textContent = result.reference ? `Official pay: ${result.reference.text}` : "";
   $("warnings").replaceChildren(...result.warnings.map((w) => {
     const item = document.createElement("li");
     item.textContent = w;
