@@ -19,6 +19,11 @@ and for the US ones; and, per state with at least ``--min-state`` US test
 records, the median of estimate/actual before and after.
 
     .venv/bin/python benchmarks/us_location.py [--seed 17] [--min-state 60] [--variants ...]
+    .venv/bin/python benchmarks/us_location.py --reality-check
+
+``--reality-check`` instead fits the point model on all shipped records (as
+``salarymodel train`` does its final model) and prints ``salarymodel
+evaluate``'s BLS reality-check table for it, without the registry.
 """
 
 from __future__ import annotations
@@ -31,10 +36,13 @@ import pandas as pd
 from explain import machine
 
 from salarymodel.backtest import backtest_folds
+from salarymodel.bls_reference import champion_reality_check
 from salarymodel.config import Settings, load_settings, load_sources
 from salarymodel.dataset import load_training_data
 from salarymodel.evaluation import fused_lightgbm
+from salarymodel.features import FeatureBuilder
 from salarymodel.gate import paired_interval
+from salarymodel.model import SalaryModel
 from salarymodel.workers import for_workers
 
 SOURCE = "postings"
@@ -88,16 +96,26 @@ def main() -> None:
     parser.add_argument("--min-state", type=int, default=60)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--save", help="also write the scored test rows to this CSV")
+    parser.add_argument("--reality-check", action="store_true")
     args = parser.parse_args()
     variants = ["before", *(v for v in args.variants if v != "before")]
     base = load_settings()
     records = load_training_data(base, load_sources()).records
+    if args.reality_check:
+        settings = settings_for(base, "after", args.seed)
+        builder = FeatureBuilder.fit(records, settings.features)
+        model = SalaryModel.fit(records, builder, settings.model, builder.transform(records))
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            print(champion_reality_check(model, base).to_string(index=False))
+        return
     folds = [f for f in backtest_folds(records, base.evaluation.backtest) if f.source == SOURCE]
     parts = []
     started = time.perf_counter()
     for fold in folds:
         train, test = records[fold.train], records[fold.test]
-        part = test[["salary_usd", "country", "state", "group_id"]].copy()
+        # "us_state": the variant "state" names a column of estimates.
+        part = test[["salary_usd", "country", "group_id"]].copy()
+        part["us_state"] = test["state"].to_numpy()
         part["fold"] = fold.label
         for variant in variants:
             settings = settings_for(base, variant, args.seed)
@@ -118,7 +136,7 @@ def main() -> None:
     print(pd.DataFrame(rows).to_string(index=False))
     ratios = {v: us[v] / us["salary_usd"] for v in variants}
     by_state = (
-        pd.DataFrame({"state": us["state"].fillna("(none)"), **ratios})
+        pd.DataFrame({"state": us["us_state"].fillna("(none)"), **ratios})
         .groupby("state")
         .agg(records=("before", "size"), **{v: (v, "median") for v in variants})
     )

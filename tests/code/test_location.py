@@ -177,3 +177,29 @@ def test_models_without_location_keep_their_layout(sample, settings) -> None:
     assert again.bls is None and again.states == []
     job = {"job_title": "Data Scientist", "country": "US", "location": "Qwxz"}
     assert plain.encode(job)[1] == [] and plain.reference(job) is None
+
+
+def test_the_csv_path_reads_a_location_column_and_writes_the_reference(
+    builder, sample, settings, sources
+) -> None:
+    from salarymodel.model import SalaryModel
+    from salarymodel.prediction import predict_frame
+
+    matrix = builder.transform(sample)
+    model = SalaryModel.fit(sample, builder, settings.model, matrix)
+    model = model.fit_ranges(sample, matrix, settings)  # the CSV path writes a range
+    raw = pd.DataFrame(
+        {
+            "job_title": ["Senior Data Scientist"] * 4,
+            "country": ["US", "US", "US", "DE"],
+            "location": ["Austin, TX", "Qwxz Flumpton", "", "Berlin"],
+        }
+    )
+    scored = predict_frame(raw, model, settings, sources, source="canonical")
+    assert scored["reference"][0].startswith("BLS OEWS May 2025, Data Scientists, Austin")
+    assert "National" in scored["reference"][1] and "Qwxz Flumpton" in scored["warnings"][1]
+    assert "National" in scored["reference"][2] and scored["reference"][3] == ""
+    # The same job through the service's path gives the same estimate.
+    job = {"job_title": "Senior Data Scientist", "country": "US", "location": "Austin, TX",
+           "source": settings.serving.default_source}  # fmt: skip
+    assert scored["estimate_usd"][0] == round(model.estimate_job(job).estimate_usd, 2)
