@@ -163,7 +163,9 @@ class FeatureBuilder:
             from salarymodel.config import resolve_path
 
             us = records["country"].astype(object) == "US"
-            state_counts = records.loc[us, "state"].dropna().value_counts()
+            # Frames from before the place fields (or with none) have no state.
+            given = records["state"] if "state" in records else records["country"].where(False)
+            state_counts = given[us].dropna().value_counts()
             states = [*sorted(state_counts[state_counts >= min_count].index), OTHER]
             path = resolve_path(features.location.bls_table)
             bls = load_wages(path, sorted(set(features.location.occupations.values())))

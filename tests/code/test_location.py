@@ -203,3 +203,17 @@ def test_the_csv_path_reads_a_location_column_and_writes_the_reference(
     job = {"job_title": "Senior Data Scientist", "country": "US", "location": "Austin, TX",
            "source": settings.serving.default_source}  # fmt: skip
     assert scored["estimate_usd"][0] == round(model.estimate_job(job).estimate_usd, 2)
+
+
+def test_the_request_schema_bounds_the_location() -> None:
+    from pydantic import ValidationError
+
+    from salarymodel.serving.schemas import JobRequest
+    from salarymodel.vocabulary import MAX_LOCATION_LENGTH
+
+    ok = JobRequest(job_title="Data Scientist", location=" Austin, TX ")
+    assert ok.location == "Austin, TX"
+    assert JobRequest(job_title="Data Scientist").location is None
+    with pytest.raises(ValidationError) as refused:
+        JobRequest(job_title="Data Scientist", location="x" * (MAX_LOCATION_LENGTH + 1))
+    assert refused.value.errors()[0]["loc"] == ("location",)
