@@ -96,10 +96,15 @@ def main() -> None:
     parser.add_argument("--min-state", type=int, default=60)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--save", help="also write the scored test rows to this CSV")
+    parser.add_argument("--scored", help="report from rows --save wrote (no training)")
     parser.add_argument("--reality-check", action="store_true")
     args = parser.parse_args()
     variants = ["before", *(v for v in args.variants if v != "before")]
     base = load_settings()
+    if args.scored:
+        scored = pd.read_csv(args.scored, keep_default_na=False, na_values=[""])
+        report(scored, [v for v in variants if v in scored], base, args.min_state, "saved rows")
+        return
     records = load_training_data(base, load_sources()).records
     if args.reality_check:
         settings = settings_for(base, "after", args.seed)
@@ -125,25 +130,29 @@ def main() -> None:
     scored = pd.concat(parts, ignore_index=True)
     if args.save:
         scored.to_csv(args.save, index=False)
+    folds_run = f"folds: {[f.label for f in folds]}; seed {args.seed}"
+    report(scored, variants, base, args.min_state, folds_run)
+
+
+def report(scored: pd.DataFrame, variants: list[str], base: Settings, min_state: int, run: str):
+    """Print the MAE intervals and the per-state median ratios of the scored test rows."""
     us = scored[scored["country"] == "US"]
     rows = [
         interval_row(name, frame, variant, base)
         for name, frame in (("all postings", scored), ("US postings", us))
         for variant in variants[1:]
     ]
-    print(f"\n{machine()}; folds: {[f.label for f in folds]}; seed {args.seed}")
+    print(f"\n{machine()}; {run}")
     print("\nMAE on the postings backtest, each variant against before (paired, 95%):")
     print(pd.DataFrame(rows).to_string(index=False))
     ratios = {v: us[v] / us["salary_usd"] for v in variants}
     by_state = (
-        pd.DataFrame({"state": us["us_state"].fillna("(none)"), **ratios})
-        .groupby("state")
+        pd.DataFrame({"us_state": us["us_state"].fillna("(none)"), **ratios})
+        .groupby("us_state")
         .agg(records=("before", "size"), **{v: (v, "median") for v in variants})
     )
-    by_state = by_state[by_state["records"] >= args.min_state].sort_values(
-        "records", ascending=False
-    )
-    print(f"\nMedian estimate/actual per US state with >= {args.min_state} test records:")
+    by_state = by_state[by_state["records"] >= min_state].sort_values("records", ascending=False)
+    print(f"\nMedian estimate/actual per US state with >= {min_state} test records:")
     print(by_state.round(3).to_string())
     worst = by_state.drop(index="(none)", errors="ignore")[variants].sub(1).abs().max()
     print("\nWorst state's |median ratio - 1|:", worst.round(3).to_dict())
