@@ -41,6 +41,17 @@ if TYPE_CHECKING:
 SOURCE = "BLS OEWS May 2025"
 NATION = "0000000"
 AREA_TYPES = {"nation", "state", "metro"}
+# The reality check's columns (evaluate prints them; --json gives them by name).
+CHECK_COLUMNS = [
+    "role_family",
+    "occupation",
+    "area",
+    "records",
+    "model_median_usd",
+    "actual_median_usd",
+    "bls_median_usd",
+    "model_over_bls",
+]
 
 
 @dataclass(frozen=True)
@@ -237,7 +248,10 @@ def reality_check(
                 "model_over_bls": round(model / median, 3) if median else math.nan,
             }
         )
-    return pd.DataFrame(rows).sort_values(["role_family", "records"], ascending=[True, False])
+    if not rows:
+        return pd.DataFrame(columns=CHECK_COLUMNS)
+    table = pd.DataFrame(rows, columns=CHECK_COLUMNS)
+    return table.sort_values(["role_family", "records"], ascending=[True, False])
 
 
 def champion_reality_check(model: SalaryModel, settings: Settings) -> pd.DataFrame:

@@ -105,3 +105,27 @@ def test_the_shipped_files_are_what_the_script_writes() -> None:
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_reality_check_lists_families_and_areas_with_enough_us_records(settings, sources) -> None:
+    from salarymodel.bls_reference import reality_check
+    from salarymodel.dataset import load_training_data
+    from salarymodel.titles import title_rules
+
+    records = load_training_data(settings, sources, sample=4000, seed=3).records
+    us = records[records["country"] == "US"].reset_index(drop=True)
+    rules = title_rules(settings.features)
+    families = [rules.parse(t).family for t in us["job_title"]]
+    occupations = settings.features.location.occupations
+    wages = load_wages(TABLE, sorted(set(occupations.values())))
+    estimates = (us["salary_usd"] * 1.1).tolist()
+    table = reality_check(us, estimates, families, wages, occupations, 30)
+    assert len(table) >= 2 and (table["records"] >= 30).all()
+    assert set(table["role_family"]) <= set(occupations)
+    ds = table[(table["role_family"] == "data_scientist") & table["area"].str.startswith("San Fr")]
+    if len(ds):
+        assert ds["bls_median_usd"].iloc[0] == 170_110
+    # Estimates 10% above the actual pay: the model's median is 1.1 x the records'.
+    ratio = table["model_median_usd"] / table["actual_median_usd"]
+    assert ratio.between(1.09, 1.11).all()
+    assert reality_check(us, estimates, families, wages, occupations, 10**6).empty
