@@ -47,7 +47,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -309,7 +309,7 @@ def resolve_location(text: str, country: str | None = None) -> Location:
     Rules, in order (each tested in tests/code/test_geography.py):
 
     1. blank: nothing; "Remote", "Anywhere" (and "(+N others)" dropped):
-       remote, no place;
+       remote, no place; "Remote, <place>": remote, and the place read on;
     2. a trailing "United States"/"USA"/"US" is dropped and the rest read as
        a US place; that alone is the US, no state;
     3. a US place: a metro's other name ("San Francisco Bay Area"), a state
@@ -332,6 +332,10 @@ def resolve_location(text: str, country: str | None = None) -> Location:
     if key in REMOTE_WORDS:
         return Location(remote=True)
     parts = [p.strip() for p in core.split(",") if p.strip()]
+    if not parts:  # commas only
+        return Location(warning=f"location {text.strip()[:80]!r} not recognised")
+    if len(parts) > 1 and normalise(parts[0]) in REMOTE_WORDS:  # "Remote, US"
+        return replace(resolve_location(", ".join(parts[1:]), country), remote=True)
     if country not in (None, "US"):
         # Places below the country are known for the US only.
         named = (to_iso2(parts[-1]) if len(parts) > 1 else None) or to_iso2(core)

@@ -41,6 +41,8 @@ NEW_YORK = "0035620"
         ("Bengaluru, Karnataka, India", Location("IN")),
         ("Spain (+2 others)", Location("ES")),
         ("   ", Location()),
+        ("Remote, US", Location("US", remote=True)),
+        ("Remote, Austin, TX", Location("US", "TX", AUSTIN, remote=True)),
     ],
 )
 def test_locations_resolve_to_country_state_and_metro(text: str, expected: Location) -> None:
@@ -54,6 +56,12 @@ def test_an_unknown_location_warns_naming_it_and_stays_at_the_country_level() ->
     # With a country given, that country's level, still with the warning.
     german = resolve_location("Qwxz Flumpton", "DE")
     assert german.country == "DE" and german.state is None and "Qwxz Flumpton" in german.warning
+
+
+@pytest.mark.parametrize("text", [",", ", ,", "\x00", "\U0001f642", "ß" * 120])
+def test_odd_texts_never_crash_and_warn(text: str) -> None:
+    found = resolve_location(text)
+    assert found.country is None and found.warning is not None
 
 
 def test_a_country_given_outside_the_us_keeps_a_name_that_is_also_a_state() -> None:
