@@ -24,7 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from salarymodel.config import ConfigError, load_settings, load_sources
+from salarymodel.config import ConfigError, Settings, load_settings, load_sources
 from salarymodel.terminal import fitted_table, json_text, steps
 
 # Imports follow use: each command imports what it needs when it runs, so
@@ -207,6 +207,8 @@ def evaluate(
     except RegistryError as error:
         raise _fail(str(error)) from error
     payload = {"model_version": str(current.version), "run_id": current.run_id, **evaluation}
+    check = _bls_reality_check(settings)
+    payload["bls_reality_check"] = check
     if as_json:
         sys.stdout.write(json_text(payload))
         return
@@ -219,6 +221,38 @@ def evaluate(
     _print_groups(evaluation.get("groups") or {})
     best = [r for r in evaluation["table"] if r["source"] == ALL]
     console.print(f"{len(best)} models compared on the same folds")
+    if check:
+        stdout.print(bls_check_table(check))
+
+
+def _bls_reality_check(settings: Settings) -> list[dict]:
+    """The champion's median estimate vs BLS OEWS per role family and area (bls_reference)."""
+    from salarymodel.bls_reference import champion_reality_check
+    from salarymodel.registry import load_champion
+
+    model, _ = load_champion(settings)
+    return champion_reality_check(model, settings).to_dict("records")
+
+
+def bls_check_table(rows: list[dict]) -> Table:
+    """The reality-check rows as a table that fits the terminal."""
+    headers = ["role family", "occupation", "area", "records", "model median", "actual median",
+               "BLS median", "model / BLS"]  # fmt: skip
+    cells = [
+        [
+            r["role_family"],
+            r["occupation"],
+            r["area"],
+            f"{r['records']:,}",
+            f"${r['model_median_usd']:,}",
+            f"${r['actual_median_usd']:,}",
+            f"${r['bls_median_usd']:,.0f}",
+            f"{r['model_over_bls']:.2f}",
+        ]
+        for r in rows
+    ]
+    title = "Reality check: median estimate vs BLS OEWS May 2025 (US records, per area)"
+    return fitted_table(title, headers, cells, stdout.width, left=headers[:3])
 
 
 def _print_groups(groups: dict) -> None:

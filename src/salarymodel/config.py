@@ -8,6 +8,7 @@ root, found from ``SALARYMODEL_ROOT`` or from where the package is checked out.
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +30,11 @@ CANONICAL_FIELDS = (
     "month",
     "salary_usd",
     "source",
+    # Below the country (US only): a place as written, and the USPS state and
+    # BLS metro area code it names (geography.resolve_location).
+    "location",
+    "state",
+    "metro",
 )
 
 
@@ -130,6 +136,26 @@ class TitleWordsConfig(_Strict):
     ngrams: int = Field(2, ge=1, le=3)
 
 
+class LocationConfig(_Strict):
+    """Place below the country (US): the state feature and BLS OEWS wages (bls_reference)."""
+
+    state_feature: bool
+    area_wage_feature: bool
+    bls_table: str
+    occupations: dict[str, str]  # role family -> SOC code ("15-2051")
+    reality_check_min_records: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _soc_codes(self) -> LocationConfig:
+        bad = {f: soc for f, soc in self.occupations.items() if not _SOC.fullmatch(soc)}
+        if bad:
+            raise ValueError(f"occupations: not SOC codes (NN-NNNN): {bad}")
+        return self
+
+
+_SOC = re.compile(r"\d{2}-\d{4}")
+
+
 class FeaturesConfig(_Strict):
     min_category_count: int = 20
     min_skill_count: int = 30
@@ -138,6 +164,22 @@ class FeaturesConfig(_Strict):
     seniority_to_experience: dict[int, Literal["EN", "MI", "SE", "EX"]]
     skill_aliases: dict[str, str] = Field(default_factory=dict)
     title_words: TitleWordsConfig = TitleWordsConfig()
+    # None: no place below the country (models saved before it, and the
+    # "before" side of benchmarks/us_location.py).
+    location: LocationConfig | None = None
+
+    @model_validator(mode="after")
+    def _every_family_has_an_occupation(self) -> FeaturesConfig:
+        if self.location is not None:
+            families = {f.family for f in self.role_families}
+            unmapped = families - set(self.location.occupations)
+            unknown = set(self.location.occupations) - families
+            if unmapped or unknown:
+                raise ValueError(
+                    f"features.location.occupations: role families without an occupation "
+                    f"{sorted(unmapped)}, unknown families {sorted(unknown)}"
+                )
+        return self
 
 
 class ModelConfig(_Strict):

@@ -13,6 +13,11 @@ Rules (each unit-tested in tests/code/test_derivations.py):
   postings marked "Sudan"); a "Sudan" posting with no place has no country.
 - ``posting_remote_ratio``: work-from-home flag or location "Anywhere" -> 100,
   otherwise 0 (postings do not distinguish hybrid).
+- ``posting_state`` / ``posting_metro``: the US state (USPS code) and BLS
+  metro area code a posting's location names, read by
+  ``geography.resolve_location`` with the posting's resolved country ("Austin,
+  TX" -> TX and Austin's metro; "Texas" -> TX, no metro; "Anywhere", "United
+  States" and places outside the US -> missing).
 - ``schedule_to_employment_type``: the first schedule listed decides:
   Full-time FT, Part-time PT, Contractor / Temp work CT, Per diem FL;
   Internship says nothing about employment type (missing).
@@ -122,6 +127,35 @@ def posting_country(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
     return resolved
 
 
+def posting_place(country: object, location: object) -> tuple[str | None, str | None]:
+    """(USPS state, BLS metro code) a posting's location names; (None, None) outside the US."""
+    if _is_missing(location):
+        return None, None
+    iso2 = resolve_posting_country(country, location)
+    if iso2 != "US":
+        return None, None
+    found = geography.resolve_location(str(location), iso2)
+    return (found.state, found.metro) if found.country == "US" else (None, None)
+
+
+def _posting_places(inputs: list[pd.Series], part: int) -> pd.Series:
+    country, location = inputs
+    pairs = pd.Series(list(zip(country.astype(object), location.astype(object), strict=True)))
+    resolved = _map_unique(pairs, lambda pair: posting_place(*pair)[part])
+    resolved.index = country.index
+    return resolved
+
+
+def posting_state(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
+    """Rule: the US state (USPS code) of (country field, location), else missing."""
+    return _posting_places(inputs, 0)
+
+
+def posting_metro(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
+    """Rule: the BLS metro area code of (country field, location), else missing."""
+    return _posting_places(inputs, 1)
+
+
 def posting_remote_ratio(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
     """Rule: 100 when flagged work-from-home or located "Anywhere", else 0."""
     flag, location = inputs
@@ -213,6 +247,8 @@ RULES: dict[str, Rule] = {
     "country_to_iso2": country_to_iso2,
     "posting_country": posting_country,
     "posting_remote_ratio": posting_remote_ratio,
+    "posting_state": posting_state,
+    "posting_metro": posting_metro,
     "schedule_to_employment_type": schedule_to_employment_type,
     "experience_from_titles": experience_from_titles,
     "parse_skill_list": parse_skill_list,

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from salarymodel import geography
 from salarymodel.features import (
     AT,
     SKILL_PREFIX,
@@ -56,6 +57,9 @@ BASE_CONCEPTS = {
     "year": "year",
     "source": "pay view",
     "n_skills": "number of skills",
+    # Place below the country (features.location): one input, the location.
+    "state": "location",
+    "area_wage_ratio": "location",
 }
 SKILL_CONCEPT = "skill: "
 
@@ -216,7 +220,15 @@ def job_values(builder: FeatureBuilder, job: Mapping[str, object], encoded: Enco
         "year": _text(job.get("year")),
         "pay view": _text(job.get("source")),
         "number of skills": _text(float(row[AT["n_skills"]])).replace("missing", "unknown"),
+        "location": _place_text(encoded),
     }
+
+
+def _place_text(encoded: EncodedJob) -> str:
+    """The US state and metro a job's location resolved to ("TX, Austin-..."), or missing."""
+    found = geography.metro(encoded.metro) if encoded.metro else None
+    parts = [encoded.state, found.name if found else None]
+    return ", ".join(p for p in parts if p) or "missing"
 
 
 def _text(value: object) -> str:

@@ -27,14 +27,17 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from salarymodel import geography
+from salarymodel.bls_reference import BlsWages, load_wages
 from salarymodel.config import FeaturesConfig
 from salarymodel.titles import OTHER_FAMILY, TitleRules, title_rules
 from salarymodel.vocabulary import (
     COMPANY_SIZE_ORDER,
     EMPLOYMENT_TYPES,
     EXPERIENCE_ORDER,
+    location_country_warning,
     rare_country_warning,
     unknown_country_warning,
+    unknown_location_warning,
     unknown_skills_warning,
     unknown_source_warning,
     unknown_title_warning,
@@ -66,6 +69,11 @@ N_BASE = len(BASE_COLUMNS)
 AT = {name: i for i, name in enumerate(BASE_COLUMNS)}
 SKILL_PREFIX = "skill:"
 WORD_PREFIX = "word:"
+# Place below the country (features.location), after the title words: the US
+# state (a category) and BLS's median wage of the job's occupation in its
+# metro, else state, relative to the nation's. Missing outside the US.
+STATE_COLUMN = "state"
+AREA_WAGE_COLUMN = "area_wage_ratio"
 
 
 def _missing(value: object) -> bool:
@@ -97,6 +105,17 @@ class EncodedJob(NamedTuple):
     row: np.ndarray
     warnings: list[str]
     country: str | None  # ISO2, resolved once: ranges and explanations read it here
+    state: str | None = None  # USPS code, US jobs whose location names one
+    metro: str | None = None  # BLS metro area code
+
+
+class Place(NamedTuple):
+    """Where a job is, as the model reads it: country, US state and metro, and warnings."""
+
+    country: str | None
+    state: str | None
+    metro: str | None
+    warnings: list[str]
 
 
 @dataclass
@@ -112,6 +131,10 @@ class FeatureBuilder:
     skills: list[str] = field(default_factory=list)
     # Title words (and word runs) with a 0/1 column each, after the skills.
     title_words: list[str] = field(default_factory=list)
+    # US states with a category of their own (features.location.state_feature).
+    states: list[str] = field(default_factory=list)
+    # BLS OEWS wages of the role families' occupations (features.location).
+    bls: BlsWages | None = None
 
     # ----- learning -------------------------------------------------------
     @classmethod
@@ -134,8 +157,22 @@ class FeatureBuilder:
         for title, n in Counter(records["job_title"].astype(object)).items():
             title_counts[rules.core_title(title)] += n
         titles = sorted(t for t, n in title_counts.items() if t and n >= min_count)
+        states: list[str] = []
+        bls = None
+        if features.location is not None:
+            from salarymodel.config import resolve_path
+
+            us = records["country"].astype(object) == "US"
+            # Frames from before the place fields (or with none) have no state.
+            given = records["state"] if "state" in records else records["country"].where(False)
+            state_counts = given[us].dropna().value_counts()
+            states = [*sorted(state_counts[state_counts >= min_count].index), OTHER]
+            path = resolve_path(features.location.bls_table)
+            bls = load_wages(path, sorted(set(features.location.occupations.values())))
         return cls(
             features=features,
+            states=states,
+            bls=bls,
             role_families=rules.family_names,
             titles=[*titles, OTHER],
             countries=[*countries, OTHER],
@@ -147,9 +184,20 @@ class FeatureBuilder:
 
     # ----- layout ---------------------------------------------------------
     @property
+    def location_columns(self) -> list[str]:
+        """The place columns this model has (features.location), after the title words."""
+        location = self.features.location
+        if location is None:
+            return []
+        return [STATE_COLUMN] * location.state_feature + [AREA_WAGE_COLUMN] * (
+            location.area_wage_feature
+        )
+
+    @property
     def columns(self) -> list[str]:
         skills = [SKILL_PREFIX + s for s in self.skills]
-        return BASE_COLUMNS + skills + [WORD_PREFIX + w for w in self.title_words]
+        words = [WORD_PREFIX + w for w in self.title_words]
+        return BASE_COLUMNS + skills + words + self.location_columns
 
     @property
     def skill_columns(self) -> slice:
@@ -159,11 +207,20 @@ class FeatureBuilder:
     @property
     def word_columns(self) -> slice:
         """Where the title-word flags sit in a matrix row."""
-        return slice(N_BASE + len(self.skills), len(self.columns))
+        start = N_BASE + len(self.skills)
+        return slice(start, start + len(self.title_words))
+
+    def location_index(self, name: str) -> int | None:
+        """Matrix column of a place column (``STATE_COLUMN``, ``AREA_WAGE_COLUMN``), if any."""
+        names = self.location_columns
+        return len(self.columns) - len(names) + names.index(name) if name in names else None
 
     @property
     def categorical_indices(self) -> list[int]:
-        return [BASE_COLUMNS.index(c) for c in CATEGORICAL_COLUMNS]
+        state = self.location_index(STATE_COLUMN)
+        return [BASE_COLUMNS.index(c) for c in CATEGORICAL_COLUMNS] + (
+            [] if state is None else [state]
+        )
 
     def _rules(self) -> TitleRules:
         # Per builder, not per call: looking the rules up by config costs about
@@ -185,6 +242,7 @@ class FeatureBuilder:
                 "source": {v: i for i, v in enumerate(self.sources)},
                 "skill": {v: i for i, v in enumerate(self.skills)},
                 "word": {v: i for i, v in enumerate(self.title_words)},
+                "state": {v: i for i, v in enumerate(self.states)},
             }
             self._cached_tables = cached
         return cached
@@ -257,6 +315,74 @@ class FeatureBuilder:
         country_code, region_code, note = self.country_code(iso2)
         return iso2, country_code, region_code, found + ([note] if note else [])
 
+    def job_place(
+        self, country: object, location: object, state: object = None, metro: object = None
+    ) -> Place:
+        """Country, US state and metro of a job from its country and location, with warnings.
+
+        Records that carry a state or metro (the postings' derived ones) keep
+        them; otherwise the location text is resolved (geography.resolve_location)
+        and, where it names a country other than the given one, wins with a
+        warning. Without features.location the location is not read.
+        """
+        iso2, note = resolve_country(country)
+        notes = [note] if note else []
+        if self.features.location is None:
+            return Place(iso2, None, None, notes)
+        if not _missing(state) or not _missing(metro):
+            return Place(
+                iso2,
+                None if _missing(state) else str(state),
+                None if _missing(metro) else str(metro),
+                notes,
+            )
+        if not isinstance(location, str) or not location.strip():
+            return Place(iso2, None, None, notes)
+        found = geography.resolve_location(location, iso2)
+        if found.warning is not None:
+            notes.append(unknown_location_warning(location.strip()))
+        if found.country is not None and found.country != iso2:
+            if iso2 is not None:
+                notes.append(location_country_warning(location.strip(), found.country, iso2))
+            iso2 = found.country
+        return Place(iso2, found.state, found.metro, notes)
+
+    def location_values(
+        self, iso2: str | None, family: str, state: str | None, metro: str | None
+    ) -> tuple[float, ...]:
+        """The place columns' values (in ``location_columns`` order) of one job."""
+        location = self.features.location
+        if location is None:
+            return ()
+        us = iso2 == "US"
+        values = []
+        if location.state_feature:
+            table = self._tables()["state"]
+            values.append(float(table.get(state, table[OTHER])) if us and state else math.nan)
+        if location.area_wage_feature:
+            soc = location.occupations.get(family)
+            ratio = self.bls.area_ratio(soc, state, metro) if us and self.bls else math.nan
+            values.append(ratio)
+        return tuple(values)
+
+    def reference(self, job: Mapping[str, object]) -> dict[str, Any] | None:
+        """BLS's wages for a US job's occupation in its metro, else state, else the nation.
+
+        None outside the US, for a model without features.location, or for a
+        role family without an occupation.
+        """
+        location = self.features.location
+        if location is None or self.bls is None:
+            return None
+        place = self.job_place(
+            job.get("country"), job.get("location"), job.get("state"), job.get("metro")
+        )
+        if place.country != "US":
+            return None
+        family = self.job_title(job.get("job_title"), job.get("job_category")).family
+        soc = location.occupations.get(family)
+        return self.bls.reference(soc, place.state, place.metro)
+
     def normalised_skills(self, skills: object) -> object:
         """Skills alias-folded and de-duplicated in order; anything not a list as given."""
         if not isinstance(skills, list | tuple):
@@ -281,9 +407,14 @@ class FeatureBuilder:
         title = self.job_title(job.get("job_title"), job.get("job_category"))
         if title.family == OTHER_FAMILY:
             warnings.append(unknown_title_warning(job.get("job_title")))
-        country, country_code, region_code, found = self.place(job.get("country"))
-        warnings += found
-        company, _ = resolve_country(job.get("company_country"))
+        where = self.job_place(
+            job.get("country"), job.get("location"), job.get("state"), job.get("metro")
+        )
+        country = where.country
+        warnings += where.warnings
+        country_code, region_code, note = self.country_code(country)
+        warnings += [note] if note else []
+        company = self._company(job, country)
         skills = self.normalised_skills(job.get("skills"))
         flags, n_skills, unknown = self.skill_flags(skills)
         if unknown:
@@ -310,7 +441,16 @@ class FeatureBuilder:
         )
         row[self.skill_columns] = flags
         row[title.words] = 1.0
-        return EncodedJob(row, warnings, country)
+        places = self.location_values(country, title.family, where.state, where.metro)
+        row[len(self.columns) - len(places) :] = places
+        return EncodedJob(row, warnings, country, where.state, where.metro)
+
+    def _company(self, job: Mapping[str, object], country: str | None) -> str | None:
+        """The employer's country; it follows a location that moved the job's country,
+        when it was the country given (the service fills it in from the country)."""
+        company, _ = resolve_country(job.get("company_country"))
+        given, _ = resolve_country(job.get("country"))
+        return country if given != country and company == given else company
 
     # ----- many requests -----------------------------------------------------
     def encode_many(
@@ -329,8 +469,10 @@ class FeatureBuilder:
         warnings: list[list[str]] = [[] for _ in range(n)]
         iso2s: list[str | None] = [None] * n
         titles: dict[tuple, tuple[float, float, float, list[str], list[int]]] = {}
-        places: dict[object, tuple[str | None, float, float, list[str]]] = {}
-        companies: dict[object, str | None] = {}
+        places: dict[tuple, tuple[Place, float, float, list[str]]] = {}
+        place_values: dict[tuple, tuple[float, ...]] = {}
+        location_rows: list[tuple[float, ...]] = []
+        companies: dict[tuple, str | None] = {}
         skill_sets: dict[tuple, tuple[list[int], float, list[str]]] = {}
         sources: dict[object, tuple[float, list[str]]] = {}
         levels, sizes = EXPERIENCE_ORDER, COMPANY_SIZE_ORDER
@@ -358,14 +500,24 @@ class FeatureBuilder:
             word_rows += [i] * len(words)
             word_columns += words
             country = job.get("country")
-            if country not in places:
-                places[country] = self.place(country)
-            iso2, country_code, region_code, found = places[country]
+            place_key = (country, job.get("location"), job.get("state"), job.get("metro"))
+            if place_key not in places:
+                where = self.job_place(*place_key)
+                code, region, note = self.country_code(where.country)
+                places[place_key] = (where, code, region, where.warnings + ([note] if note else []))
+            where, country_code, region_code, found = places[place_key]
+            iso2 = where.country
             notes += found
             iso2s[i] = iso2
-            company = job.get("company_country")
-            if company not in companies:
-                companies[company] = resolve_country(company)[0]
+            company_key = (job.get("company_country"), country, iso2)
+            if company_key not in companies:
+                companies[company_key] = self._company(job, iso2)
+            company = company_key
+            family = self.role_families[int(family_code)]
+            values_key = (iso2, family, where.state, where.metro)
+            if values_key not in place_values:
+                place_values[values_key] = self.location_values(*values_key)
+            location_rows.append(place_values[values_key])
             skills = job.get("skills")
             if isinstance(skills, list | tuple):
                 skill_key = tuple(skills)
@@ -379,10 +531,10 @@ class FeatureBuilder:
                 notes += found
             source = job.get("source")
             if source not in sources:
-                code = None if _missing(source) else tables["source"].get(str(source))
-                bad = code is None and not _missing(source)
+                source_code = None if _missing(source) else tables["source"].get(str(source))
+                bad = source_code is None and not _missing(source)
                 sources[source] = (
-                    math.nan if code is None else float(code),
+                    math.nan if source_code is None else float(source_code),
                     [unknown_source_warning(source)] if bad else [],
                 )
             columns["source"][i], found = sources[source]
@@ -407,6 +559,9 @@ class FeatureBuilder:
         matrix[listed_rows, [N_BASE + c for c in listed_columns]] = 1.0
         matrix[:, self.word_columns] = 0.0
         matrix[word_rows, word_columns] = 1.0
+        n_places = len(self.location_columns)
+        if n_places:
+            matrix[:, len(self.columns) - n_places :] = np.array(location_rows, dtype=float)
         return matrix, warnings, iso2s
 
     def _skill_set(
@@ -444,6 +599,12 @@ class FeatureBuilder:
         matrix[:, AT["experience_level"]] = _lookup(records["experience_level"], EXPERIENCE_ORDER)
         matrix[:, AT["company_size"]] = _lookup(records["company_size"], COMPANY_SIZE_ORDER)
         countries = records["country"].astype(object)
+        if self.features.location is not None:
+            wheres = self._record_places(records)
+            countries = pd.Series([w.country for w in wheres], index=records.index, dtype=object)
+            matrix[:, len(self.columns) - len(self.location_columns) :] = self._place_matrix(
+                wheres, [parsed[p].family for p in pairs]
+            )
         codes = {c: self.country_code(c)[:2] for c in countries.dropna().unique()}
         matrix[:, AT["country"]] = countries.map(lambda c: codes.get(c, (math.nan,))[0]).to_numpy(
             float
@@ -452,6 +613,17 @@ class FeatureBuilder:
             float
         )
         company = records["company_country"].astype(object)
+        if self.features.location is not None:
+            # As encode: an employer in the given country follows a location that moved it.
+            given = [None if _missing(g) else g for g in records["country"].astype(object)]
+            company = pd.Series(
+                [
+                    c if g != c and (None if _missing(k) else k) == g else k
+                    for c, g, k in zip(countries, given, company, strict=True)
+                ],
+                index=records.index,
+                dtype=object,
+            )
         matrix[:, AT["employer_abroad"]] = [
             _abroad(a, b) for a, b in zip(countries, company, strict=True)
         ]
@@ -468,6 +640,23 @@ class FeatureBuilder:
         word_rows = [i for i, positions in enumerate(words) for _ in positions]
         matrix[word_rows, [c for positions in words for c in positions]] = 1.0
         return matrix
+
+    def _record_places(self, records: pd.DataFrame) -> list[Place]:
+        """:meth:`job_place` of each record (each distinct input resolved once)."""
+        n = len(records)
+        columns = [
+            records[name].astype(object).tolist() if name in records else [None] * n
+            for name in ("country", "location", "state", "metro")
+        ]
+        keys = list(zip(*columns, strict=True))
+        found = {key: self.job_place(*key) for key in dict.fromkeys(keys)}
+        return [found[key] for key in keys]
+
+    def _place_matrix(self, places: Sequence[Place], families: Sequence[str]) -> np.ndarray:
+        """The place columns of many jobs, as :meth:`location_values` gives one."""
+        keys = [(p.country, f, p.state, p.metro) for p, f in zip(places, families, strict=True)]
+        values = {key: self.location_values(*key) for key in dict.fromkeys(keys)}
+        return np.array([values[key] for key in keys], dtype=float).reshape(len(keys), -1)
 
     def _skill_columns(self, skills: pd.Series, matrix: np.ndarray) -> None:
         """Fill the skill count and flags as ``skill_flags`` would, row by row, in one go."""
@@ -498,6 +687,8 @@ class FeatureBuilder:
             "sources": self.sources,
             "skills": self.skills,
             "title_words": self.title_words,
+            "states": self.states,
+            "bls": None if self.bls is None else self.bls.to_dict(),
             "columns": self.columns,
         }
 
@@ -513,6 +704,9 @@ class FeatureBuilder:
             skills=list(data["skills"]),
             # Bundles saved before title words existed have none.
             title_words=list(data.get("title_words", [])),
+            # Bundles saved before features.location have neither.
+            states=list(data.get("states", [])),
+            bls=None if data.get("bls") is None else BlsWages.from_dict(data["bls"]),
         )
         if builder.columns != list(data["columns"]):
             raise ValueError("stored feature columns do not match the vocabulary")

@@ -48,6 +48,7 @@ JOB_FIELDS = (
     "company_size",
     "country",
     "company_country",
+    "location",
     "remote_ratio",
     "employment_type",
     "skills",

@@ -6,7 +6,9 @@ column; the others get ``estimate_usd``, the ``view`` (which pay the number
 describes: the source the model treated the row as), the calibrated range
 ``low_usd``/``high_usd`` with its ``coverage``, the ``support`` (training
 records sharing role family, experience level and country), ``thin_support``
-and any ``warnings``.
+and any ``warnings``; for a US job, ``reference``: BLS OEWS May 2025's median and
+P10-P90 of its occupation in its metro, else state, else the nation (a
+``location`` column, "Austin, TX", places it).
 
 A row is a job a person describes: what its columns leave out (a column
 missing or a cell empty) gets the defaults HTTP gives a request
@@ -61,6 +63,7 @@ def predict_frame(
     out["thin_support"] = None
     out["view"] = None
     out["warnings"] = ""
+    out["reference"] = ""  # BLS OEWS wages of a US job's occupation and place
     out["error"] = ""
     positions = kept["row_number"].astype(int).to_numpy() - 2
     # One batch, through the service's batch encoding (``estimate_many``'s).
@@ -74,6 +77,8 @@ def predict_frame(
         out.loc[positions, "thin_support"] = [e.thin_support for e in estimates]
         out.loc[positions, "view"] = [e.view for e in estimates]
         out.loc[positions, "warnings"] = ["; ".join(e.warnings) for e in estimates]
+        references = [model.builder.reference(job) for job in jobs]
+        out.loc[positions, "reference"] = [r["text"] if r else "" for r in references]
     for row in quarantined.to_dict("records"):
         out.loc[int(row["row_number"]) - 2, "error"] = f"line {int(row['line'])}: {row['reason']}"
     if settings.prediction.salary_column in raw.columns:

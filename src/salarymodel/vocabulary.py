@@ -15,6 +15,7 @@ COMPANY_SIZES = ("S", "M", "L")  # ordered, small to large
 EMPLOYMENT_TYPES = ("FT", "PT", "CT", "FL")
 REMOTE_RATIOS = (0, 50, 100)  # ordered, on-site to remote
 MAX_TITLE_LENGTH = 200
+MAX_LOCATION_LENGTH = 120
 MAX_SKILLS = 100
 
 # Rank of each ordered code: the number the model sees.
@@ -68,6 +69,16 @@ def unknown_source_warning(source: object) -> str:
 def unknown_country_warning(text: str) -> str:
     """A country code or name the resolver does not know."""
     return f"country {text!r} not recognised; treated as missing"
+
+
+def unknown_location_warning(text: str) -> str:
+    """A location the resolver does not know: the estimate stays at the country level."""
+    return f"location {text[:80]!r} not recognised; estimated at the country level"
+
+
+def location_country_warning(text: str, found: str, given: str) -> str:
+    """A location in another country than the one given: the location's wins."""
+    return f"location {text[:80]!r} is in {found}, not {given}; {found} used"
 
 
 def rare_country_warning(iso2: str) -> str:

@@ -27,6 +27,7 @@ def test_a_bare_title_gets_every_configured_default(settings, defaults) -> None:
         "company_size": configured.company_size,
         "country": configured.country,
         "company_country": configured.country,
+        "location": None,
         "remote_ratio": configured.remote_ratio,
         "employment_type": configured.employment_type,
         "skills": None,
@@ -38,8 +39,8 @@ def test_a_bare_title_gets_every_configured_default(settings, defaults) -> None:
 @pytest.mark.parametrize("empty", [None, math.nan, "", "  ", []])
 def test_missing_null_nan_blank_and_empty_say_nothing(defaults, empty) -> None:
     bare = complete_job({"job_title": "Data Analyst"}, defaults)
-    fields = ("experience_level", "company_size", "country", "company_country", "remote_ratio",
-              "employment_type", "skills", "year", "source")  # fmt: skip
+    fields = ("experience_level", "company_size", "country", "company_country", "location",
+              "remote_ratio", "employment_type", "skills", "year", "source")  # fmt: skip
     stated = complete_job({"job_title": "Data Analyst", **dict.fromkeys(fields, empty)}, defaults)
     assert stated == bare
 

@@ -217,3 +217,25 @@ def test_page_loads_nothing_but_the_service(browser, url: str) -> None:
     web = {u for u in requested if u.startswith(("http:", "https:", "ws:", "wss:"))}
     outside = {u for u in web if not u.startswith(url)}
     assert not outside, outside
+
+
+def test_a_us_location_shows_the_official_pay_next_to_the_estimate(browser, url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    _open_form(browser, url)
+    title = browser.find_element(By.ID, "job_title")
+    title.clear()
+    title.send_keys("Senior Data Scientist")
+    browser.find_element(By.ID, "location").send_keys("Austin, TX")
+    browser.find_element(By.ID, "submit").click()
+    line = browser.find_element(By.ID, "reference-line")
+    _wait(browser, lambda b: line.is_displayed() and line.text)
+    assert "BLS OEWS May 2025, Data Scientists, Austin-Round Rock-San Marcos, TX" in line.text
+    country = browser.find_element(By.ID, "country")
+    country.clear()
+    country.send_keys("Germany")
+    location = browser.find_element(By.ID, "location")
+    location.clear()
+    location.send_keys("Berlin")
+    browser.find_element(By.ID, "submit").click()
+    _wait(browser, lambda b: not line.is_displayed())

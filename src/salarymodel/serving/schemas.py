@@ -17,6 +17,7 @@ from salarymodel.vocabulary import (
     EMPLOYMENT_TYPES,
     EXPERIENCE_LEVELS,
     EXPERIENCE_NAMES,
+    MAX_LOCATION_LENGTH,
     MAX_SKILLS,
     MAX_TITLE_LENGTH,
     REMOTE_NAMES,
@@ -71,6 +72,9 @@ Country = Annotated[
         strip_whitespace=True, min_length=1, max_length=MAX_COUNTRY_LENGTH, pattern=NOT_BLANK
     ),
 ]
+Place = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_LOCATION_LENGTH)
+]
 # ISO 4217 codes are three letters, any case; which ones are supported depends
 # on the served model's exchange rates, so that is checked when a request is
 # scored (the OpenAPI document lists the served model's, see serving.openapi).
@@ -108,6 +112,13 @@ class JobRequest(BaseModel):
     )
     company_country: Country | None = Field(
         None, description="Employer's country (code or name); defaults to `country`."
+    )
+    location: Place | None = Field(
+        None,
+        description="Where the job is, below the country: 'Austin, TX', 'San Francisco "
+        "Bay Area', 'CA', 'New York, NY', 'Remote'. Resolved to a US state and metro; a "
+        "place in another country sets the country; one not recognised is left at the "
+        "country level with a warning naming it.",
     )
     remote_ratio: Literal[0, 50, 100] = Field(
         DEFAULTS.remote_ratio, description=_codes(REMOTE_NAMES)
@@ -197,6 +208,19 @@ class BatchRequest(BaseModel):
     jobs: list[JobRequest] = Field(max_length=MAX_BATCH)
 
 
+class ReferenceResponse(BaseModel):
+    """BLS OEWS wages of the job's occupation in its metro, else state, else the nation."""
+
+    source: str = Field(description="'BLS OEWS May 2025'.")
+    occupation: str = Field(description="SOC occupation title, e.g. 'Data Scientists'.")
+    soc: str = Field(description="SOC code the role family maps to, e.g. '15-2051'.")
+    area: str = Field(description="The area the wages are for, e.g. 'Austin-... (metro)'.")
+    median_usd: float | None
+    p10_usd: float | None
+    p90_usd: float | None
+    text: str = Field(description="The same in one line, as the page shows it.")
+
+
 class EstimateResponse(BaseModel):
     """A yearly salary estimate in USD with its calibrated range and caveats."""
 
@@ -215,6 +239,9 @@ class EstimateResponse(BaseModel):
     view: str | None = Field(description="Which pay the estimate describes.")
     warnings: list[str] = Field(description="Unrecognised inputs, thin support.")
     model_version: str = Field(description="Registered model version that answered.")
+    reference: ReferenceResponse | None = Field(
+        None, description="Official US wages for the job's occupation and place (US jobs)."
+    )
 
 
 class ExchangeRateResponse(BaseModel):

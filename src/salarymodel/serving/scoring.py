@@ -57,6 +57,7 @@ from salarymodel.serving.schemas import (
     ExplanationResponse,
     JobRequest,
     PredictResponse,
+    ReferenceResponse,
     SalaryPositionResponse,
 )
 from salarymodel.vocabulary import (
@@ -122,7 +123,12 @@ def _estimate_fields(serving: ServingModel, job: Mapping[str, Any]) -> dict[str,
         "view": result.view,
         "warnings": result.warnings,
         "model_version": serving.version,
+        "reference": _reference(serving.model.builder.reference(job)),
     }
+
+
+def _reference(found: dict[str, Any] | None) -> ReferenceResponse | None:
+    return None if found is None else ReferenceResponse.model_construct(**found)
 
 
 def estimate_one(serving: ServingModel, job: Mapping[str, Any]) -> EstimateResponse:
@@ -334,6 +340,7 @@ def estimate_many(
             view=views[i],
             warnings=warnings[i],
             model_version=serving.version,
+            reference=_reference(model.builder.reference(jobs[i])),
         )
         for i in range(n)
     ]

@@ -142,6 +142,8 @@ function jobRequest(form) {
   if (String(form.remote_ratio ?? "") !== "") job.remote_ratio = Number(form.remote_ratio);
   const country = String(form.country ?? "").trim();
   if (country) job.country = country;
+  const location = String(form.location ?? "").trim();
+  if (location) job.location = location;
   if (form.skills && form.skills.length) job.skills = [...form.skills];
   const salary = String(form.current_salary ?? "").trim();
   // Sent as typed: the service names the field when it is not a plausible salary.
@@ -152,7 +154,7 @@ function jobRequest(form) {
 function jobFromForm() {
   const form = { skills: [...chosenSkills] };
   for (const name of ["job_title", "experience_level", "company_size", "employment_type", "view",
-    "currency", "period", "remote_ratio", "country", "current_salary"]) form[name] = $(name).value;
+    "currency", "period", "remote_ratio", "country", "location", "current_salary"]) form[name] = $(name).value;
   return jobRequest(form);
 }
 
@@ -257,6 +259,9 @@ function renderResult(result) {
   $("support-line").textContent = result.support == null ? "" :
     `${result.support.toLocaleString("en-US")} training records share this role family, experience level and country` +
     (result.thin_support ? " (thin support: treat the range with care)." : ".");
+  // Official US wages for the occupation and place, next to a US estimate.
+  $("reference-line").hidden = !result.reference;
+  $("reference-line").textContent = result.reference ? `Official pay: ${result.reference.text}` : "";
   $("warnings").replaceChildren(...result.warnings.map((w) => {
     const item = document.createElement("li");
     item.textContent = w;
