@@ -193,6 +193,13 @@ class BatchRequest(BaseModel):
     jobs: list[JobRequest] = Field(max_length=MAX_BATCH)
 
 
+class RangeBasisResponse(BaseModel):
+    """The calibration group a range (and its percentile) rests on."""
+
+    group: str = Field(description="Source, pay-level group and support of the calibration cell.")
+    records: int = Field(description="Calibration records in that cell.")
+
+
 class EstimateResponse(BaseModel):
     """A yearly salary estimate in USD with its calibrated range and caveats."""
 
@@ -211,6 +218,9 @@ class EstimateResponse(BaseModel):
     view: str | None = Field(description="Which pay the estimate describes.")
     warnings: list[str] = Field(description="Unrecognised inputs, thin support.")
     model_version: str = Field(description="Registered model version that answered.")
+    range_basis: RangeBasisResponse | None = Field(
+        None, description="The calibration group of the range, and its record count."
+    )
 
 
 class ExchangeRateResponse(BaseModel):

@@ -36,6 +36,7 @@ from salarymodel.currency import (
     pay_in_usd,
 )
 from salarymodel.geography import country_name
+from salarymodel.model import RangeBasis
 from salarymodel.ranges import salary_percentile
 from salarymodel.serving.loading import ServingModel, json_safe
 from salarymodel.serving.openapi import ServedPay
@@ -53,6 +54,7 @@ from salarymodel.serving.schemas import (
     ExplanationResponse,
     JobRequest,
     PredictResponse,
+    RangeBasisResponse,
     SalaryPositionResponse,
 )
 from salarymodel.vocabulary import (
@@ -105,7 +107,14 @@ def _estimate_fields(serving: ServingModel, job: Mapping[str, Any]) -> dict[str,
         "view": result.view,
         "warnings": result.warnings,
         "model_version": serving.version,
+        "range_basis": _basis(result.range_basis),
     }
+
+
+def _basis(basis: RangeBasis | None) -> RangeBasisResponse | None:
+    if basis is None:
+        return None
+    return RangeBasisResponse.model_construct(group=basis.group, records=basis.records)
 
 
 def estimate_one(serving: ServingModel, job: Mapping[str, Any]) -> EstimateResponse:
@@ -271,8 +280,10 @@ def estimate_many(
     support: list[int] | None = None
     thin: list[bool] | None = None
     coverage = None
+    bases: list[RangeBasis | None] = [None] * len(jobs)
     if model.ranges is not None:
         lows, highs, counts = model.ranges.bounds(model.builder, matrix, estimate, countries)
+        bases = [RangeBasis(*b) for b in model.ranges.basis(model.builder, matrix, counts)]
         flags = counts < model.ranges.thin_below
         coverage = model.ranges.coverage
         for i in np.flatnonzero(flags).tolist():
@@ -294,6 +305,7 @@ def estimate_many(
             view=views[i],
             warnings=warnings[i],
             model_version=serving.version,
+            range_basis=_basis(bases[i]),
         )
         for i in range(n)
     ]
