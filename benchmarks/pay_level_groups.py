@@ -26,12 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from salarymodel import ranges
 from salarymodel.backtest import BacktestFold, backtest_folds, drift_corrected
 from salarymodel.config import Settings, load_settings, load_sources
 from salarymodel.country_levels import US, CountryLevels
@@ -55,8 +57,13 @@ VARIANTS: dict[str, dict[str, object]] = {
     # The country levels at their place, ranges calibrated per group, but no offset.
     "groups_only": {"enabled": False},
     "feature": {"enabled": False, "calibrate_ranges": False},
+    # Levels and group calibration, the quantile boosters fit without the levels.
+    "plain_quantiles": {},
+    # Levels (point and quantile boosters), ranges per source and support only.
+    "no_range_groups": {"calibrate_ranges": False},
 }
 POINT_ONLY = {"feature"}
+PLAIN_QUANTILES = {"plain_quantiles"}
 NON_US = "non-US"
 
 
@@ -255,12 +262,33 @@ def mae_intervals(rows: pd.DataFrame, settings: Settings, baseline: str) -> list
     return out
 
 
+@contextmanager
+def _quantile_start(variant: str) -> Iterator[None]:
+    """For ``plain_quantiles``: the range's quantile boosters ignore the levels."""
+    if variant not in PLAIN_QUANTILES:
+        yield
+        return
+    original = ranges.fit_quantile_boosters
+
+    def plain(matrix, y_log, builder, config, init_score=None):  # type: ignore[no-untyped-def]
+        return original(matrix, y_log, builder, config, None)
+
+    ranges.fit_quantile_boosters = plain
+    try:
+        yield
+    finally:
+        ranges.fit_quantile_boosters = original
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("variants", nargs="*", default=["before", "after"])
     parser.add_argument("--sample", type=int, default=None, help="records to sample (smoke run)")
     parser.add_argument("--json", type=Path, default=None, help="write the tables here")
     parser.add_argument("--rows", type=Path, default=None, help="write every test row here (csv)")
+    parser.add_argument(
+        "--with-rows", type=Path, default=None, help="add an earlier run's rows (same splits)"
+    )
     args = parser.parse_args()
     base = load_settings()
     data = load_training_data(base, load_sources(), sample=args.sample, accepted=False)
@@ -268,13 +296,16 @@ def main() -> None:
     parts = []
     for variant in args.variants:
         start = time.perf_counter()
-        parts.append(run_variant(records, variant_settings(base, variant), variant))
+        with _quantile_start(variant):
+            parts.append(run_variant(records, variant_settings(base, variant), variant))
         print(f"{variant}: {time.perf_counter() - start:.0f} s", flush=True)
+    if args.with_rows:
+        parts.insert(0, pd.read_csv(args.with_rows))
     rows = pd.concat(parts, ignore_index=True)
     if args.rows:
         rows.to_csv(args.rows, index=False)
     table = group_table(rows, pay_groups(records, base))
-    intervals = mae_intervals(rows, base, args.variants[0])
+    intervals = mae_intervals(rows, base, str(rows["variant"].iloc[0]))
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(table.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
         print(pd.DataFrame(intervals).to_string(index=False, float_format=lambda v: f"{v:,.0f}"))
