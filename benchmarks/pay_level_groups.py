@@ -16,7 +16,9 @@ the median of estimate / actual - 1, the share below low, above high, and
 coverage; then each source's MAE with a paired group-bootstrap interval of
 after - before (``salarymodel.gate.paired_interval``). ``feature`` (point
 model only) is the alternative: the level as a numeric feature instead of
-the trees' starting score.
+the trees' starting score; ``quantile_start`` has the range's quantile
+boosters start from the levels too; ``no_range_groups`` calibrates ranges
+per source and support only.
 
     .venv/bin/python benchmarks/pay_level_groups.py [--sample N] [--json PATH] [VARIANT ...]
 """
@@ -26,14 +28,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from salarymodel import ranges
 from salarymodel.backtest import BacktestFold, backtest_folds, drift_corrected
 from salarymodel.config import Settings, load_settings, load_sources
 from salarymodel.country_levels import US, CountryLevels
@@ -57,13 +57,12 @@ VARIANTS: dict[str, dict[str, object]] = {
     # The country levels at their place, ranges calibrated per group, but no offset.
     "groups_only": {"enabled": False},
     "feature": {"enabled": False, "calibrate_ranges": False},
-    # Levels and group calibration, the quantile boosters fit without the levels.
-    "plain_quantiles": {},
+    # Levels and group calibration, the quantile boosters starting from the levels too.
+    "quantile_start": {"quantile_start": True},
     # Levels (point and quantile boosters), ranges per source and support only.
     "no_range_groups": {"calibrate_ranges": False},
 }
 POINT_ONLY = {"feature"}
-PLAIN_QUANTILES = {"plain_quantiles"}
 NON_US = "non-US"
 
 
@@ -262,24 +261,6 @@ def mae_intervals(rows: pd.DataFrame, settings: Settings, baseline: str) -> list
     return out
 
 
-@contextmanager
-def _quantile_start(variant: str) -> Iterator[None]:
-    """For ``plain_quantiles``: the range's quantile boosters ignore the levels."""
-    if variant not in PLAIN_QUANTILES:
-        yield
-        return
-    original = ranges.fit_quantile_boosters
-
-    def plain(matrix, y_log, builder, config, init_score=None):  # type: ignore[no-untyped-def]
-        return original(matrix, y_log, builder, config, None)
-
-    ranges.fit_quantile_boosters = plain
-    try:
-        yield
-    finally:
-        ranges.fit_quantile_boosters = original
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("variants", nargs="*", default=["before", "after"])
@@ -296,8 +277,7 @@ def main() -> None:
     parts = []
     for variant in args.variants:
         start = time.perf_counter()
-        with _quantile_start(variant):
-            parts.append(run_variant(records, variant_settings(base, variant), variant))
+        parts.append(run_variant(records, variant_settings(base, variant), variant))
         print(f"{variant}: {time.perf_counter() - start:.0f} s", flush=True)
     if args.with_rows:
         parts.insert(0, pd.read_csv(args.with_rows))

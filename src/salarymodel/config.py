@@ -174,6 +174,9 @@ class CountryLevelsConfig(_Strict):
     # Each tail's conformal correction also per pay-level group (within
     # source and support), falling back as ``ranges.min_calibration_cell`` says.
     calibrate_ranges: bool
+    # The range's quantile boosters start from the levels too (else from one
+    # global average, as before).
+    quantile_start: bool
 
 
 class ExplanationsConfig(_Strict):

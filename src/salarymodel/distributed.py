@@ -366,7 +366,7 @@ def fit_on_cluster(
             proper,
             {**config.params, "objective": "quantile", "alpha": alpha},
             config.num_boost_round,
-            levels=offset,
+            levels=offset if settings.country_levels.quantile_start else None,
         )
         for alpha in quantile_levels(config.coverage)
     ]

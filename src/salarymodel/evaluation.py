@@ -691,7 +691,7 @@ def range_bands(
         point_on,
         salary_bounds(settings),
         levels,
-        settings.country_levels.calibrate_ranges,
+        settings.country_levels,
     )
     if point_test is None:
         full = SalaryModel.fit(

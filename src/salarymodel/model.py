@@ -161,7 +161,7 @@ class SalaryModel:
             point_on,
             salary_bounds(settings),
             self.levels,
-            settings.country_levels.calibrate_ranges,
+            settings.country_levels,
         )
         return self
 

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from salarymodel.config import RangesConfig, Settings
+from salarymodel.config import CountryLevelsConfig, RangesConfig, Settings
 from salarymodel.country_levels import CountryLevels
 from salarymodel.features import AT, FeatureBuilder
 from salarymodel.vocabulary import EXPERIENCE_ORDER
@@ -467,7 +467,7 @@ def fit_range_model(
     point_model: PointFitter,
     salary_bounds: tuple[float, float] = (0.0, math.inf),
     levels: CountryLevels | None = None,
-    by_group: bool = False,
+    level_config: CountryLevelsConfig | None = None,
 ) -> RangeModel:
     """Fit quantile boosters and a point model on the proper split; calibrate on the rest.
 
@@ -476,13 +476,15 @@ def fit_range_model(
     (injected to avoid a cycle with the model module). Each tail is
     calibrated on its own, to miss (1 - coverage) / 2 of the calibration
     salaries: out of time, salaries mostly escape above the range.
-    ``levels`` (the model's country levels, fit on ``records``): the
-    quantile boosters start from them where they are the model's offset,
-    and with ``by_group`` each tail is calibrated per pay-level group too.
+    ``levels`` (the model's country levels, fit on ``records``) and
+    ``level_config``: with ``calibrate_ranges`` each tail is calibrated per
+    pay-level group too; with ``quantile_start`` the quantile boosters start
+    from the levels where they are the model's offset.
     """
     y_log = np.log(records["salary_usd"].to_numpy(float))
     calib = calibration_split(records, config, seed)
-    init = None if levels is None else levels.offset(builder, matrix[~calib])
+    start = levels is not None and level_config is not None and level_config.quantile_start
+    init = levels.offset(builder, matrix[~calib]) if start and levels is not None else None
     low, high = fit_quantile_boosters(matrix[~calib], y_log[~calib], builder, config, init)
     point_calib = point_model(~calib, calib)
     countries = records["country"].tolist()
@@ -494,6 +496,7 @@ def fit_range_model(
         low.predict(matrix[calib], num_threads=threads),
         high.predict(matrix[calib], num_threads=threads),
     )
+    by_group = level_config is not None and level_config.calibrate_ranges
     groups = levels.groups(builder, matrix[calib]) if levels is not None and by_group else None
     model = calibrate_range_model(
         records[calib],
