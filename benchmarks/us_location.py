@@ -109,7 +109,13 @@ def main() -> None:
     if args.reality_check:
         settings = settings_for(base, "after", args.seed)
         builder = FeatureBuilder.fit(records, settings.features)
-        model = SalaryModel.fit(records, builder, settings.model, builder.transform(records))
+        model = SalaryModel.fit(
+            records,
+            builder,
+            settings.model,
+            builder.transform(records),
+            country_levels=settings.country_levels,
+        )
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             print(champion_reality_check(model, base).to_string(index=False))
         return

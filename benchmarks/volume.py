@@ -104,7 +104,9 @@ def measure_single(copies: int) -> dict[str, object]:
     builder = FeatureBuilder.fit(records, settings.features)
     matrix = builder.transform(records)
     featured = time.perf_counter()
-    model = SalaryModel.fit(records, builder, settings.model, matrix)
+    model = SalaryModel.fit(
+        records, builder, settings.model, matrix, country_levels=settings.country_levels
+    )
     model.fit_ranges(records, matrix, settings)
     done = time.perf_counter()
     return {

@@ -201,6 +201,26 @@ class RangesConfig(_Strict):
     num_boost_round: int = 400
 
 
+class CountryLevelsConfig(_Strict):
+    """Per-source country pay levels (``salarymodel.country_levels``)."""
+
+    # The fused model starts each record from its source's country level
+    # (LightGBM's init_score); off: the trees start from one global average.
+    enabled: bool
+    # Records-equivalent weight of the parent level (UN sub-region, then world)
+    # in a country's (region's) shrunk level.
+    prior_strength: float = Field(gt=0.0)
+    # Upper edges of the pay-level groups, as a share of the US level of the
+    # same source; the US is a group of its own.
+    group_edges: list[float] = Field(min_length=1)
+    # Each tail's conformal correction also per pay-level group (within
+    # source and support), falling back as ``ranges.min_calibration_cell`` says.
+    calibrate_ranges: bool
+    # The range's quantile boosters start from the levels too (else from one
+    # global average, as before).
+    quantile_start: bool
+
+
 class ExplanationsConfig(_Strict):
     sample_size: int = 5000
     min_count: int = 30
@@ -404,6 +424,7 @@ class Settings(_Strict):
     features: FeaturesConfig
     model: ModelConfig
     ranges: RangesConfig
+    country_levels: CountryLevelsConfig
     explanations: ExplanationsConfig = Field(default_factory=ExplanationsConfig)
     evaluation: EvaluationConfig
     tracking: TrackingConfig

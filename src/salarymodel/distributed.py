@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from salarymodel.config import CANONICAL_FIELDS, Settings
+from salarymodel.country_levels import CountryLevels, fit_levels
 from salarymodel.features import FeatureBuilder
 from salarymodel.model import SalaryModel, _safe_name
 from salarymodel.ranges import (
@@ -176,6 +177,13 @@ def _log_salary(part: pd.DataFrame, rows: np.ndarray | None) -> np.ndarray:
     return np.log(_rows(part, rows)["salary_usd"].to_numpy(float))
 
 
+def _init_score(
+    part: pd.DataFrame, builder: FeatureBuilder, rows: np.ndarray | None, levels: CountryLevels
+) -> np.ndarray:
+    """A partition's starting scores: each row's country level (``SalaryModel.fit``'s)."""
+    return levels.offset(builder, _matrix(part, builder, rows))
+
+
 @contextmanager
 def _worker_threads() -> Iterator[int]:
     """This worker's Dask threads, and OpenMP held to them (LightGBM's predictions)."""
@@ -201,15 +209,21 @@ def _calibration_part(
     boosters: tuple[Any, ...],
     train_rows: np.ndarray | None,
     calib_rows: np.ndarray,
+    point_levels: CountryLevels | None = None,
 ) -> tuple[Counter[str], np.ndarray, list[str]]:
     """A partition's support counts (training rows), the boosters' log predictions and
-    the support keys of its calibration rows (positions within the partition)."""
+    the support keys of its calibration rows (positions within the partition).
+
+    ``point_levels``: the first booster's country levels, added to its output
+    as ``SalaryModel.predict_log`` adds them."""
     train = _rows(part, train_rows)
     matrix = builder.transform(train)
     keys = support_keys(builder, matrix, train["country"].tolist())
     inner = calib_rows if train_rows is None else np.searchsorted(train_rows, calib_rows)
     with _worker_threads() as threads:
         predictions = np.vstack([b.predict(matrix[inner], num_threads=threads) for b in boosters])
+    if point_levels is not None:
+        predictions[0] += point_levels.offset(builder, matrix[inner])
     return Counter(keys), predictions, [keys[i] for i in inner]
 
 
@@ -221,10 +235,13 @@ def fit_booster(
     params: dict[str, Any],
     rounds: int,
     feature_names: list[str] | None = None,
+    levels: CountryLevels | None = None,
 ) -> Any:
     """A LightGBM booster fit by ``lightgbm.dask`` on the records of mask ``rows``.
 
-    Each partition's matrix and labels are built on its worker; LightGBM
+    With ``levels``, each row starts from its country level (``init_score``),
+    built on its worker like the matrix. Each partition's matrix and labels
+    are built on its worker; LightGBM
     uses each worker's Dask threads (``num_threads`` in ``params`` would be
     ignored with a warning, so it is dropped here).
     """
@@ -234,13 +251,16 @@ def fit_booster(
 
     _quiet_lightgbm(lgb)
     width = len(builder.columns)
-    matrices, labels = [], []
+    matrices, labels, inits = [], [], []
     for part, positions, local in cluster.selected(rows):
         n = len(positions)
         matrix = dask.delayed(_matrix, pure=True)(part, builder, local)
         matrices.append(da.from_delayed(matrix, shape=(n, width), dtype=float))
         label = dask.delayed(_log_salary, pure=True)(part, local)
         labels.append(da.from_delayed(label, shape=(n,), dtype=float))
+        if levels is not None:
+            init = dask.delayed(_init_score, pure=True)(part, builder, local, levels)
+            inits.append(da.from_delayed(init, shape=(n,), dtype=float))
     fitted = lgb.DaskLGBMRegressor(
         client=cluster.client,
         n_estimators=rounds,
@@ -251,6 +271,7 @@ def fit_booster(
         da.concatenate(labels),
         categorical_feature=builder.categorical_indices,
         feature_name=feature_names or "auto",
+        init_score=da.concatenate(inits) if inits else None,
     )
     return fitted.booster_
 
@@ -289,6 +310,11 @@ def estimate_on_cluster(
     return out[:, rows]
 
 
+def _as_offset(levels: CountryLevels | None) -> CountryLevels | None:
+    """The levels a booster starts from: None when they are not the model's offset."""
+    return levels if levels is not None and levels.as_offset else None
+
+
 @dataclass
 class ClusterFit:
     """A model fit on the cluster, with its calibration rows' point estimates (USD)."""
@@ -313,10 +339,18 @@ def fit_on_cluster(
     builder = FeatureBuilder.fit(train, settings.features)
     names = [_safe_name(c) for c in builder.columns]
     model_config = settings.model
+    levels = fit_levels(train, settings.country_levels)
+    offset = _as_offset(levels)
     point = fit_booster(
-        cluster, builder, rows, dict(model_config.params), model_config.num_boost_round, names
+        cluster,
+        builder,
+        rows,
+        dict(model_config.params),
+        model_config.num_boost_round,
+        names,
+        offset,
     )
-    fit = ClusterFit(SalaryModel(builder=builder, booster=point))
+    fit = ClusterFit(SalaryModel(builder=builder, booster=point, levels=levels))
     fit.seconds["point"] = time.perf_counter() - start
     if not ranges:
         return fit
@@ -332,15 +366,27 @@ def fit_on_cluster(
             proper,
             {**config.params, "objective": "quantile", "alpha": alpha},
             config.num_boost_round,
+            levels=offset if settings.country_levels.quantile_start else None,
         )
         for alpha in quantile_levels(config.coverage)
     ]
+    # The proper-set point model's own levels, from its own rows (as on one machine).
+    proper_levels = _as_offset(fit_levels(cluster.records[proper], settings.country_levels))
     proper_point = fit_booster(
-        cluster, builder, proper, dict(model_config.params), model_config.num_boost_round, names
+        cluster,
+        builder,
+        proper,
+        dict(model_config.params),
+        model_config.num_boost_round,
+        names,
+        proper_levels,
     )
     support, predictions, calib_support = _calibration_pass(
-        cluster, builder, (proper_point, *quantiles), rows, calib
+        cluster, builder, (proper_point, *quantiles), rows, calib, proper_levels
     )
+    groups = None
+    if levels is not None and settings.country_levels.calibrate_ranges:
+        groups = levels.groups(builder, builder.transform(cluster.records[calib]))
     fit.calib, fit.point_calib = calib, np.exp(predictions[0])
     fit.model.ranges = calibrate_range_model(
         cluster.records[calib],
@@ -351,7 +397,9 @@ def fit_on_cluster(
         support,
         config,
         salary_bounds(settings),
+        groups,
     )
+    fit.model.ranges.levels = levels
     fit.seconds["ranges"] = time.perf_counter() - start
     return fit
 
@@ -362,6 +410,7 @@ def _calibration_pass(
     boosters: tuple[Any, ...],
     rows: np.ndarray,
     calib: np.ndarray,
+    point_levels: CountryLevels | None = None,
 ) -> tuple[dict[str, int], np.ndarray, np.ndarray]:
     """(support table of ``rows``, boosters' log predictions and support of ``calib`` rows)."""
     client = cluster.client
@@ -370,7 +419,7 @@ def _calibration_pass(
         in_calib = calib[positions]
         calib_rows = np.flatnonzero(in_calib) if local is None else local[in_calib]
         job = client.submit(
-            _calibration_part, part, builder, boosters, local, calib_rows, pure=False
+            _calibration_part, part, builder, boosters, local, calib_rows, point_levels, pure=False
         )
         jobs.append((positions[in_calib], job))
     n = len(cluster.records)

@@ -92,7 +92,9 @@ def fused_lightgbm(
 ) -> np.ndarray:
     """The product model fit on ``train``: USD estimates for ``test``."""
     builder, train_matrix, test_matrix = features or fold_features(train, test, settings)
-    model = SalaryModel.fit(train, builder, settings.model, train_matrix)
+    model = SalaryModel.fit(
+        train, builder, settings.model, train_matrix, country_levels=settings.country_levels
+    )
     return np.exp(model.predict_log(test_matrix, fit_threads(settings)))
 
 
@@ -677,13 +679,21 @@ def range_bands(
     from salarymodel.ranges import calibration_split, fit_range_model, salary_bounds
 
     builder, train_matrix, test_matrix = features or fold_features(train, test, settings)
-    model = SalaryModel(builder=builder, booster=None)
+    from salarymodel.country_levels import fit_levels
+
+    # The range model's levels: fit on ``train`` only, as the final model's are.
+    levels = fit_levels(train, settings.country_levels)
+    model = SalaryModel(builder=builder, booster=None, levels=levels)
     threads = fit_threads(settings)
     calib_points: dict[str, np.ndarray] = {}
 
     def point_on(train_rows: np.ndarray, calib_rows: np.ndarray) -> np.ndarray:
         proper = SalaryModel.fit(
-            train[train_rows], builder, settings.model, train_matrix[train_rows]
+            train[train_rows],
+            builder,
+            settings.model,
+            train_matrix[train_rows],
+            country_levels=settings.country_levels,
         )
         calib_points["usd"] = np.exp(proper.predict_log(train_matrix[calib_rows], threads))
         return calib_points["usd"]
@@ -696,9 +706,13 @@ def range_bands(
         settings.evaluation.seed,
         point_on,
         salary_bounds(settings),
+        levels,
+        settings.country_levels,
     )
     if point_test is None:
-        full = SalaryModel.fit(train, builder, settings.model, train_matrix)
+        full = SalaryModel.fit(
+            train, builder, settings.model, train_matrix, country_levels=settings.country_levels
+        )
         point_test = np.exp(full.predict_log(test_matrix, threads))
     countries = test["country"].tolist()
     low, high, _ = model.ranges.bounds(builder, test_matrix, point_test, countries, threads)

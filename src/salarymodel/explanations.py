@@ -14,6 +14,14 @@ as premiums:
 - dollars, for global premiums: exp(mean phi) - 1 applied to the median
   training salary.
 
+With country levels (``salarymodel.country_levels``) the trees start from
+each row's source-and-country level, which TreeSHAP does not see. It is
+split so the contributions still add up to the estimate: the pooled world
+level joins the base value, the source's world level minus the pooled one
+joins "pay view", and the country's level minus its source's world level
+joins "country" (so the country's dollars include how far its pay level
+sits from the world's).
+
 Columns are grouped by human concept before anything is summarised: the
 three title columns are "job title", country / region / employer abroad are
 "country", each skill is its own concept. Values of one concept are summed
@@ -158,10 +166,16 @@ class Explainer:
         # Identical rows have identical SHAP values, so each distinct row is
         # explained once: the 5,000-record sample of the shipped data has 2,631.
         distinct, inverse = distinct_rows(matrix)
-        values = self.model.booster.predict(
-            distinct, num_threads=self.num_threads, pred_contrib=True
+        values = np.array(
+            self.model.booster.predict(distinct, num_threads=self.num_threads, pred_contrib=True)
         )
-        return np.asarray(values)[inverse]
+        levels = self.model.levels
+        if levels is not None and levels.as_offset:
+            country, source, constant = levels.parts(self.model.builder, distinct)
+            values[:, AT["country"]] += country
+            values[:, AT["source"]] += source
+            values[:, -1] += constant
+        return values[inverse]
 
     # ----- raw values ---------------------------------------------------------
     def shap_values(self, matrix: np.ndarray) -> np.ndarray:

@@ -4,7 +4,9 @@ A bundle is a folder of plain files, never a pickle:
 ``booster.txt`` (LightGBM's text format), ``features.json`` (vocabularies),
 ``metadata.json`` (training facts, metrics, the default view),
 ``currency.json`` (exchange rates computed from the survey, see
-``salarymodel.currency``) and ``manifest.json`` with the SHA-256 of each.
+``salarymodel.currency``), ``country_levels.json`` (each source's country
+pay levels, the trees' starting score: ``salarymodel.country_levels``) and
+``manifest.json`` with the SHA-256 of each.
 Loading it cannot execute code from the folder, and a file changed after
 saving is refused, not served.
 """
@@ -20,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from salarymodel.config import ModelConfig, Settings
+from salarymodel.config import CountryLevelsConfig, ModelConfig, Settings
+from salarymodel.country_levels import CountryLevels, fit_levels
 from salarymodel.currency import CurrencyTable
 from salarymodel.features import FeatureBuilder
 from salarymodel.percentile_calibration import PercentileCalibration
@@ -52,6 +55,14 @@ class BundleError(RuntimeError):
 
 
 @dataclass
+class RangeBasis:
+    """The calibration group a range (and its percentile) rests on, and its records."""
+
+    group: str
+    records: int
+
+
+@dataclass
 class Estimate:
     """One job's estimate: the number, its calibrated range and how well supported it is."""
 
@@ -63,6 +74,8 @@ class Estimate:
     thin_support: bool | None
     view: str | None
     warnings: list[str]
+    # The calibration cell the range rests on (in words) and its record count.
+    range_basis: RangeBasis | None = None
 
     def percentile(self, salary_usd: float) -> float | None:
         """Where a yearly USD salary falls (0-100) in this job's predicted
@@ -86,6 +99,10 @@ class SalaryModel:
     currency: CurrencyTable | None = None
     # The served percentile's calibration map (None: raw percentiles, older bundles).
     percentiles: PercentileCalibration | None = None
+    # Each source's country levels, fit on the same records as the booster:
+    # its starting score (added to the trees' output) and the range's pay
+    # groups. None: off, or a bundle saved before them.
+    levels: CountryLevels | None = None
 
     @classmethod
     def fit(
@@ -94,15 +111,25 @@ class SalaryModel:
         builder: FeatureBuilder,
         model_config: ModelConfig,
         matrix: np.ndarray | None = None,
+        *,
+        country_levels: CountryLevelsConfig,
     ) -> SalaryModel:
-        """Train on canonical records (log of ``salary_usd`` is the target)."""
+        """Train on canonical records (log of ``salary_usd`` is the target).
+
+        With ``country_levels.enabled`` the trees start from each record's
+        source-and-country level (``init_score``), computed on these records
+        only, and learn what it leaves.
+        """
         import lightgbm as lgb
 
         features = builder.transform(records) if matrix is None else matrix
         target = np.log(records["salary_usd"].to_numpy(float))
+        levels = fit_levels(records, country_levels)
+        init = None if levels is None or not levels.as_offset else levels.offset(builder, features)
         data = lgb.Dataset(
             features,
             label=target,
+            init_score=init,
             feature_name=[_safe_name(c) for c in builder.columns],
             categorical_feature=builder.categorical_indices,
             free_raw_data=True,
@@ -110,7 +137,7 @@ class SalaryModel:
         booster = lgb.train(
             dict(model_config.params), data, num_boost_round=model_config.num_boost_round
         )
-        return cls(builder=builder, booster=booster)
+        return cls(builder=builder, booster=booster, levels=levels)
 
     def fit_ranges(
         self, records: pd.DataFrame, matrix: np.ndarray, settings: Settings
@@ -119,7 +146,11 @@ class SalaryModel:
 
         def point_on(train_rows: np.ndarray, calib_rows: np.ndarray) -> np.ndarray:
             proper = SalaryModel.fit(
-                records[train_rows], self.builder, settings.model, matrix[train_rows]
+                records[train_rows],
+                self.builder,
+                settings.model,
+                matrix[train_rows],
+                country_levels=settings.country_levels,
             )
             threads = int(settings.ranges.params.get("num_threads", 0))
             return np.exp(proper.predict_log(matrix[calib_rows], threads))
@@ -132,6 +163,8 @@ class SalaryModel:
             settings.evaluation.seed,
             point_on,
             salary_bounds(settings),
+            self.levels,
+            settings.country_levels,
         )
         return self
 
@@ -144,8 +177,12 @@ class SalaryModel:
         sets, and a fit running on another thread while a call changes it
         overruns its per-thread buffers (a segfault, seen in training). 0 is
         OpenMP's default (serving); a training pass passes its fits' count.
+        With country levels, each row's level is added to the trees' output.
         """
-        return self.booster.predict(matrix, num_threads=num_threads)
+        raw = self.booster.predict(matrix, num_threads=num_threads)
+        if self.levels is None or not self.levels.as_offset:
+            return raw
+        return raw + self.levels.offset(self.builder, matrix)
 
     def estimate_job(self, job: Mapping[str, object]) -> Estimate:
         """Estimate, calibrated range and support for one job given as a dict.
@@ -168,6 +205,7 @@ class SalaryModel:
         thin = bool(support[0] < self.ranges.thin_below)
         if thin:
             warnings.append(thin_support_warning(int(support[0])))
+        group, records = self.ranges.basis(self.builder, matrix, support)[0]
         return Estimate(
             estimate_usd=estimate,
             low_usd=float(low[0]),
@@ -177,6 +215,7 @@ class SalaryModel:
             thin_support=thin,
             view=view,
             warnings=warnings,
+            range_basis=RangeBasis(group, records),
         )
 
     def estimate_jobs(self, jobs: Sequence[Mapping[str, object]]) -> list[Estimate]:
@@ -201,6 +240,7 @@ class SalaryModel:
                 for e, view, notes in zip(estimates, views, warnings, strict=True)
             ]
         lows, highs, supports = self.ranges.bounds(self.builder, matrix, estimates, countries)
+        bases = self.ranges.basis(self.builder, matrix, supports)
         out = []
         for i, notes in enumerate(warnings):
             support = int(supports[i])
@@ -217,6 +257,7 @@ class SalaryModel:
                     thin_support=thin,
                     view=views[i],
                     warnings=notes,
+                    range_basis=RangeBasis(*bases[i]),
                 )
             )
         return out
@@ -257,6 +298,8 @@ class SalaryModel:
             self.currency.save(folder)
         if self.percentiles is not None:
             self.percentiles.save(folder)
+        if self.levels is not None:
+            self.levels.save(folder)
         write_manifest(folder)
         return folder
 
@@ -285,6 +328,9 @@ class SalaryModel:
             ranges = RangeModel.load(folder, read) if (folder / RANGES_FILE).exists() else None
             currency = CurrencyTable.load(folder)
             percentiles = PercentileCalibration.load(folder)
+            levels = CountryLevels.load(folder)
+            if ranges is not None:
+                ranges.levels = levels
         except (BundleError, ValueError, KeyError, OSError, RuntimeError) as error:
             raise BundleError(f"model bundle {folder} is unreadable: {error}") from error
         if booster.num_feature() != len(builder.columns):
@@ -293,9 +339,14 @@ class SalaryModel:
                 f"vocabulary gives {len(builder.columns)}"
             )
         return cls(
-            builder=builder, booster=booster, metadata=metadata, ranges=ranges, currency=currency,
+            builder=builder,
+            booster=booster,
+            metadata=metadata,
+            ranges=ranges,
+            currency=currency,
             percentiles=percentiles,
-        )  # fmt: skip
+            levels=levels,
+        )
 
 
 def _sha256(path: Path) -> str:

@@ -16,8 +16,14 @@ conformal regression), the scale coming from LightGBM quantile models:
    these scores at the target coverage. The range is estimate ± Q · scale.
 3. Calibration is Mondrian: one Q per (source, thin support) cell, so survey
    and postings ranges each hold their stated share, and jobs with thin
-   support get a Q computed on thin-support records only. Cells with too few
-   calibration records fall back to the source, then to all records.
+   support get a Q computed on thin-support records only. With
+   ``country_levels.calibrate_ranges`` each (source, support) cell is also
+   split by pay-level group (``salarymodel.country_levels``: the US, and
+   countries by their level's share of the US level), so lower-paid
+   countries' ranges hold their share too. Cells with too few calibration
+   records fall back: (source, support, group), (source, group),
+   (source, support), the source, then all records. The answer names the
+   cell it used and its record count (``RangeModel.basis``).
 Measured on this data (see ``evaluate_ranges``) it was chosen over plain
 CQR on log-quantiles (equally honest per salary tier but about 6% wider), a
 pure spread scale (honest per pay tier, wider) and a constant ±k band (which
@@ -38,7 +44,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from salarymodel.config import RangesConfig, Settings
+from salarymodel.config import CountryLevelsConfig, RangesConfig, Settings
+from salarymodel.country_levels import CountryLevels
 from salarymodel.features import AT, FeatureBuilder
 from salarymodel.vocabulary import EXPERIENCE_ORDER
 
@@ -102,8 +109,28 @@ def source_names(builder: FeatureBuilder, matrix: np.ndarray) -> np.ndarray:
     return names[np.where(np.isnan(codes), len(builder.sources), np.nan_to_num(codes)).astype(int)]
 
 
-def cell_key(source: str, thin: bool | None) -> str:
-    return f"{source}|{ANY if thin is None else ('thin' if thin else 'ok')}"
+def cell_key(source: str, thin: bool | None, group: str | None = None) -> str:
+    """A calibration cell's key: "source|support" or "source|support|pay group"."""
+    key = f"{source}|{ANY if thin is None else ('thin' if thin else 'ok')}"
+    return key if group is None else f"{key}|{group}"
+
+
+def cell_chain(source: str, thin: bool, group: str | None) -> list[str]:
+    """A job's calibration cells, most specific first (the fallback order)."""
+    chain = [cell_key(source, thin), cell_key(source, None), cell_key(ANY, None)]
+    if group is None:
+        return chain
+    return [cell_key(source, thin, group), cell_key(source, None, group), *chain]
+
+
+def cell_label(key: str) -> str:
+    """A calibration cell in words: "survey, 35-60% of US pay, enough support"."""
+    source, support, *group = key.split("|")
+    words = ["all sources" if source == ANY else source]
+    if group:
+        words.append("US" if group[0] == "US" else f"{group[0]} of US pay")
+    words.append({"thin": "thin support", "ok": "enough support"}.get(support, "any support"))
+    return ", ".join(words)
 
 
 def log_spread(low_log: np.ndarray, high_log: np.ndarray) -> np.ndarray:
@@ -136,6 +163,29 @@ def finite_sample_quantile(values: np.ndarray, level: float, weights: np.ndarray
     return float(values[order][min(np.searchsorted(cumulative, corrected), n - 1)])
 
 
+def calibration_cells(
+    sources: np.ndarray, thin: np.ndarray, min_cell: int, groups: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Each calibration cell with at least ``min_cell`` records: key -> row mask.
+
+    The global cell is always there (the last fallback); a smaller cell is
+    refused, and its jobs fall back along ``cell_chain``.
+    """
+    cells = {cell_key(ANY, None): np.ones(len(sources), bool)}
+    for source in np.unique(sources):
+        in_source = sources == source
+        candidates = {cell_key(source, None): in_source}
+        for flag in (True, False):
+            candidates[cell_key(source, flag)] = in_source & (thin == flag)
+        for group in [] if groups is None else np.unique(groups[in_source]).tolist():
+            in_group = in_source & (groups == group)
+            candidates[cell_key(source, None, group)] = in_group
+            for flag in (True, False):
+                candidates[cell_key(source, flag, group)] = in_group & (thin == flag)
+        cells |= {k: mask for k, mask in candidates.items() if mask.sum() >= min_cell}
+    return cells
+
+
 def conformal_offsets(
     scores: np.ndarray,
     sources: np.ndarray,
@@ -143,35 +193,38 @@ def conformal_offsets(
     level: float,
     min_cell: int,
     weights: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """One tail's conformal corrections per calibration cell, per source and overall."""
-
-    def quantile(mask: np.ndarray) -> float:
-        return finite_sample_quantile(
-            scores[mask], level, None if weights is None else weights[mask]
-        )
-
-    offsets = {cell_key(ANY, None): quantile(np.ones(len(scores), bool))}
-    for source in np.unique(sources):
-        in_source = sources == source
-        if in_source.sum() >= min_cell:
-            offsets[cell_key(source, None)] = quantile(in_source)
-        for flag in (True, False):
-            in_cell = in_source & (thin == flag)
-            if in_cell.sum() >= min_cell:
-                offsets[cell_key(source, flag)] = quantile(in_cell)
-    return offsets
+    """One tail's conformal corrections per calibration cell (``calibration_cells``)."""
+    return {
+        key: finite_sample_quantile(scores[mask], level, None if weights is None else weights[mask])
+        for key, mask in calibration_cells(sources, thin, min_cell, groups).items()
+    }
 
 
 def fit_quantile_boosters(
-    matrix: np.ndarray, y_log: np.ndarray, builder: FeatureBuilder, config: RangesConfig
+    matrix: np.ndarray,
+    y_log: np.ndarray,
+    builder: FeatureBuilder,
+    config: RangesConfig,
+    init_score: np.ndarray | None = None,
 ) -> tuple[Any, Any]:
-    """LightGBM quantile boosters for the low and high ends of log salary."""
+    """LightGBM quantile boosters for the low and high ends of log salary.
+
+    ``init_score``: the point model's starting level per row (the country
+    levels), so the boosters learn quantiles of what the level leaves. Only
+    their difference is used (the scale), where a shared start cancels: it
+    need not be added back at prediction.
+    """
     import lightgbm as lgb
 
     # One binned Dataset for both: only the quantile (a training parameter) differs.
     data = lgb.Dataset(
-        matrix, label=y_log, categorical_feature=builder.categorical_indices, free_raw_data=False
+        matrix,
+        label=y_log,
+        init_score=init_score,
+        categorical_feature=builder.categorical_indices,
+        free_raw_data=False,
     )
     boosters = []
     for alpha in quantile_levels(config.coverage):
@@ -261,17 +314,49 @@ class RangeModel:
     # Per source: each tail's stretch one period ahead, measured by the
     # rolling backtest (``backtest.drift_corrected``); 1.0 where unmeasured.
     drift: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Calibration records of each calibrated cell (the basis an answer names).
+    cell_records: dict[str, int] = field(default_factory=dict)
+    # The model's country levels: each job's pay-level group (not stored in
+    # ranges.json; the bundle stores them once, ``SalaryModel`` attaches them).
+    levels: CountryLevels | None = None
 
     def floor_of(self, source: str) -> float:
         return self.spread_floor.get(source, self.spread_floor.get(ANY, 0.0))
 
     @staticmethod
-    def offset(offsets: dict[str, float], source: str, thin: bool) -> float:
-        """The correction of the most specific calibrated cell of a job."""
-        for key in (cell_key(source, thin), cell_key(source, None), cell_key(ANY, None)):
+    def cell(offsets: dict[str, float], source: str, thin: bool, group: str | None = None) -> str:
+        """The key of the most specific calibrated cell of a job."""
+        for key in cell_chain(source, thin, group):
             if key in offsets:
-                return offsets[key]
+                return key
         raise KeyError("range model has no global offset")
+
+    @staticmethod
+    def offset(
+        offsets: dict[str, float], source: str, thin: bool, group: str | None = None
+    ) -> float:
+        """The correction of the most specific calibrated cell of a job."""
+        return offsets[RangeModel.cell(offsets, source, thin, group)]
+
+    def pay_groups(self, builder: FeatureBuilder, matrix: np.ndarray) -> np.ndarray:
+        """Each row's pay-level group, or None everywhere without country levels."""
+        if self.levels is None:
+            return np.full(len(matrix), None, dtype=object)
+        return self.levels.groups(builder, matrix)
+
+    def basis(
+        self, builder: FeatureBuilder, matrix: np.ndarray, support: np.ndarray
+    ) -> list[tuple[str, int]]:
+        """Per row, the calibration cell its range rests on (in words) and its record count."""
+        sources = source_names(builder, matrix)
+        groups = self.pay_groups(builder, matrix)
+        thin = support < self.thin_below
+        out = []
+        rows = zip(sources.tolist(), thin.tolist(), groups.tolist(), strict=True)
+        for source, flag, group in rows:
+            key = self.cell(self.offsets_low, source, flag, group)
+            out.append((cell_label(key), self.cell_records.get(key, 0)))
+        return out
 
     def bounds(
         self,
@@ -289,19 +374,21 @@ class RangeModel:
         sources = source_names(builder, matrix)
         support = support_counts(self.support, builder, matrix, countries)
         thin = support < self.thin_below
+        groups = self.pay_groups(builder, matrix)
         floor = np.zeros(len(matrix))
         below, above = np.zeros(len(matrix)), np.zeros(len(matrix))
-        # Per (source, thin) cell, not per row: a 10,000-job batch has a handful.
+        # Per (source, thin, group) cell, not per row: a 10,000-job batch has a handful.
         for source in set(sources.tolist()):
             in_source = sources == source
             floor[in_source] = self.floor_of(source)
+            stretch = self.drift.get(source, {})
             for flag in (True, False):
-                in_cell = in_source & (thin == flag)
-                stretch = self.drift.get(source, {})
-                low_offset = self.offset(self.offsets_low, source, flag)
-                high_offset = self.offset(self.offsets_high, source, flag)
-                below[in_cell] = low_offset * stretch.get("low", 1.0)
-                above[in_cell] = high_offset * stretch.get("high", 1.0)
+                for group in set(groups[in_source & (thin == flag)].tolist()):
+                    in_cell = in_source & (thin == flag) & (groups == group)
+                    low_offset = self.offset(self.offsets_low, source, flag, group)
+                    high_offset = self.offset(self.offsets_high, source, flag, group)
+                    below[in_cell] = low_offset * stretch.get("low", 1.0)
+                    above[in_cell] = high_offset * stretch.get("high", 1.0)
         scale = (
             log_spread(
                 self.low.predict(matrix, num_threads=threads),
@@ -337,6 +424,7 @@ class RangeModel:
             "salary_ceiling": self.salary_ceiling if math.isfinite(self.salary_ceiling) else None,
             "max_factor": self.max_factor if math.isfinite(self.max_factor) else None,
             "drift": self.drift,
+            "cell_records": self.cell_records,
         }
         (folder / RANGES_FILE).write_text(json.dumps(payload))
 
@@ -366,6 +454,7 @@ class RangeModel:
                 source: {tail: float(v) for tail, v in stretch.items()}
                 for source, stretch in payload.get("drift", {}).items()
             },
+            cell_records={k: int(v) for k, v in payload.get("cell_records", {}).items()},
         )
 
 
@@ -377,6 +466,8 @@ def fit_range_model(
     seed: int,
     point_model: PointFitter,
     salary_bounds: tuple[float, float] = (0.0, math.inf),
+    levels: CountryLevels | None = None,
+    level_config: CountryLevelsConfig | None = None,
 ) -> RangeModel:
     """Fit quantile boosters and a point model on the proper split; calibrate on the rest.
 
@@ -385,10 +476,16 @@ def fit_range_model(
     (injected to avoid a cycle with the model module). Each tail is
     calibrated on its own, to miss (1 - coverage) / 2 of the calibration
     salaries: out of time, salaries mostly escape above the range.
+    ``levels`` (the model's country levels, fit on ``records``) and
+    ``level_config``: with ``calibrate_ranges`` each tail is calibrated per
+    pay-level group too; with ``quantile_start`` the quantile boosters start
+    from the levels where they are the model's offset.
     """
     y_log = np.log(records["salary_usd"].to_numpy(float))
     calib = calibration_split(records, config, seed)
-    low, high = fit_quantile_boosters(matrix[~calib], y_log[~calib], builder, config)
+    start = levels is not None and level_config is not None and level_config.quantile_start
+    init = levels.offset(builder, matrix[~calib]) if start and levels is not None else None
+    low, high = fit_quantile_boosters(matrix[~calib], y_log[~calib], builder, config, init)
     point_calib = point_model(~calib, calib)
     countries = records["country"].tolist()
     support = support_table(builder, matrix, countries)
@@ -399,7 +496,9 @@ def fit_range_model(
         low.predict(matrix[calib], num_threads=threads),
         high.predict(matrix[calib], num_threads=threads),
     )
-    return calibrate_range_model(
+    by_group = level_config is not None and level_config.calibrate_ranges
+    groups = levels.groups(builder, matrix[calib]) if levels is not None and by_group else None
+    model = calibrate_range_model(
         records[calib],
         point_calib,
         spread,
@@ -408,7 +507,10 @@ def fit_range_model(
         support,
         config,
         salary_bounds,
+        groups,
     )
+    model.levels = levels
+    return model
 
 
 def calibrate_range_model(
@@ -420,6 +522,7 @@ def calibrate_range_model(
     support: dict[str, int],
     config: RangesConfig,
     salary_bounds: tuple[float, float] = (0.0, math.inf),
+    calib_groups: np.ndarray | None = None,
 ) -> RangeModel:
     """The range model from what its boosters say about the calibration records.
 
@@ -427,7 +530,8 @@ def calibrate_range_model(
     and ``calib_support`` are per calibration record; ``support`` is the
     table of all training records. Shared by the fit on one machine and on
     a Dask cluster (``salarymodel.distributed``), which computes these on
-    its workers.
+    its workers. ``calib_groups``: each calibration record's pay-level
+    group, to calibrate per group too (None: per source and support only).
     """
     calib_sources = calib_records["source"].to_numpy()
     floors = spread_floors(spread, calib_sources, config.spread_blend)
@@ -437,7 +541,8 @@ def calibrate_range_model(
     level = 1 - (1 - config.coverage) / 2
     thin = calib_support < config.thin_support_below
     weights = recency_weights(calib_records, config.recency_half_life_months)
-    cells = (calib_sources, thin, level, config.min_calibration_cell, weights)
+    cells = (calib_sources, thin, level, config.min_calibration_cell, weights, calib_groups)
+    counted = calibration_cells(calib_sources, thin, config.min_calibration_cell, calib_groups)
     return RangeModel(
         coverage=config.coverage,
         low=boosters[0],
@@ -450,6 +555,7 @@ def calibrate_range_model(
         salary_floor=salary_bounds[0],
         salary_ceiling=salary_bounds[1],
         max_factor=config.max_factor,
+        cell_records={key: int(mask.sum()) for key, mask in counted.items()},
     )
 
 

@@ -95,7 +95,9 @@ def fit_final_model(data: TrainingData, settings: Settings) -> SalaryModel:
     """Fit the serving model (point estimate + calibrated ranges) on all training records."""
     builder = FeatureBuilder.fit(data.records, settings.features)
     matrix = builder.transform(data.records)
-    model = SalaryModel.fit(data.records, builder, settings.model, matrix)
+    model = SalaryModel.fit(
+        data.records, builder, settings.model, matrix, country_levels=settings.country_levels
+    )
     model.fit_ranges(data.records, matrix, settings)
     return with_bundle_facts(model, data, settings)
 

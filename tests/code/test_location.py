@@ -194,7 +194,9 @@ def test_the_csv_path_reads_a_location_column_and_writes_the_reference(
     from salarymodel.prediction import predict_frame
 
     matrix = builder.transform(sample)
-    model = SalaryModel.fit(sample, builder, settings.model, matrix)
+    model = SalaryModel.fit(
+        sample, builder, settings.model, matrix, country_levels=settings.country_levels
+    )
     model = model.fit_ranges(sample, matrix, settings)  # the CSV path writes a range
     raw = pd.DataFrame(
         {

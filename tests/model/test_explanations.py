@@ -17,7 +17,7 @@ from salarymodel.explanations import (
     dollar_shares,
     premiums_table,
 )
-from salarymodel.features import WORD_PREFIX, FeatureBuilder
+from salarymodel.features import AT, WORD_PREFIX, FeatureBuilder
 from salarymodel.model import SalaryModel
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,9 @@ def records(settings, sources):
 @pytest.fixture(scope="module")
 def explainer(records, settings):
     builder = FeatureBuilder.fit(records, settings.features)
-    model = SalaryModel.fit(records, builder, settings.model)
+    model = SalaryModel.fit(
+        records, builder, settings.model, country_levels=settings.country_levels
+    )
     model.metadata["default_source"] = "aijobs"
     return Explainer.from_model(model)
 
@@ -172,5 +174,9 @@ def test_repeated_rows_are_explained_once_with_the_same_values(explainer, record
     distinct, inverse = distinct_rows(matrix)
     assert len(distinct) < len(matrix)  # real records repeat jobs: there is something to save
     assert np.array_equal(distinct[inverse], matrix, equal_nan=True)
-    per_row = explainer.model.booster.predict(matrix, num_threads=1, pred_contrib=True)
-    assert np.array_equal(explainer.shap_values(matrix), np.asarray(per_row)[:, :-1])
+    per_row = np.asarray(explainer.model.booster.predict(matrix, num_threads=1, pred_contrib=True))
+    # The country levels the trees start from join the country and pay-view columns.
+    country, source, _ = explainer.model.levels.parts(explainer.model.builder, matrix)
+    per_row[:, AT["country"]] += country
+    per_row[:, AT["source"]] += source
+    assert np.array_equal(explainer.shap_values(matrix), per_row[:, :-1])

@@ -32,7 +32,12 @@ def sample(settings, sources):
 
 @pytest.fixture(scope="module")
 def model(sample, settings):
-    return SalaryModel.fit(sample, FeatureBuilder.fit(sample, settings.features), settings.model)
+    return SalaryModel.fit(
+        sample,
+        FeatureBuilder.fit(sample, settings.features),
+        settings.model,
+        country_levels=settings.country_levels,
+    )
 
 
 def _estimate(model, **changes) -> float:

@@ -47,9 +47,9 @@ def model(split, settings):
     train, _ = split
     builder = FeatureBuilder.fit(train, settings.features)
     matrix = builder.transform(train)
-    return SalaryModel.fit(train, builder, settings.model, matrix).fit_ranges(
-        train, matrix, settings
-    )
+    return SalaryModel.fit(
+        train, builder, settings.model, matrix, country_levels=settings.country_levels
+    ).fit_ranges(train, matrix, settings)
 
 
 @pytest.fixture(scope="module")

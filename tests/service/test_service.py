@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from salarymodel import vocabulary as vocabulary_module
+from salarymodel.features import AT
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -199,6 +200,12 @@ def test_predict_gives_estimate_range_support_and_version(client, champion) -> N
     direct = model.estimate_job({**JOB, "country": "DE", "company_country": "DE", "year": year})
     assert body["estimate_usd"] == pytest.approx(direct.estimate_usd, abs=0.5)
     assert body["high_usd"] == pytest.approx(direct.high_usd, abs=0.5)
+    # The answer names the calibration group its range rests on, and its records.
+    assert body["range_basis"] == {
+        "group": direct.range_basis.group,
+        "records": direct.range_basis.records,
+    }
+    assert body["range_basis"]["records"] > 0
 
 
 def test_only_the_title_is_required_and_defaults_are_as_documented(client) -> None:
@@ -620,6 +627,12 @@ def test_served_explanations_are_shap_treeexplainer_values(champion, service_env
     rows = np.vstack([model.builder.encode({**j, "source": j["view"]})[0] for j in jobs])
     expected = np.asarray(tree.shap_values(rows, check_additivity=False))
     base = float(np.ravel(tree.expected_value)[0])
+    # The country levels the trees start from join the country and pay-view
+    # columns and the base value (salarymodel.explanations).
+    country, source, constant = model.levels.parts(model.builder, rows)
+    expected[:, AT["country"]] += country
+    expected[:, AT["source"]] += source
+    base += constant
     for explainer in (Explainer.from_model(model), Explainer.from_model(served)):
         np.testing.assert_allclose(explainer.shap_values(rows), expected, atol=1e-6)
         assert explainer.base_log == pytest.approx(base, abs=1e-6)

@@ -221,6 +221,13 @@ class ReferenceResponse(BaseModel):
     text: str = Field(description="The same in one line, as the page shows it.")
 
 
+class RangeBasisResponse(BaseModel):
+    """The calibration group a range (and its percentile) rests on."""
+
+    group: str = Field(description="Source, pay-level group and support of the calibration cell.")
+    records: int = Field(description="Calibration records in that cell.")
+
+
 class EstimateResponse(BaseModel):
     """A yearly salary estimate in USD with its calibrated range and caveats."""
 
@@ -241,6 +248,9 @@ class EstimateResponse(BaseModel):
     model_version: str = Field(description="Registered model version that answered.")
     reference: ReferenceResponse | None = Field(
         None, description="Official US wages for the job's occupation and place (US jobs)."
+    )
+    range_basis: RangeBasisResponse | None = Field(
+        None, description="The calibration group of the range, and its record count."
     )
 
 

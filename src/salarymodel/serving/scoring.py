@@ -39,6 +39,7 @@ from salarymodel.currency import (
 from salarymodel.features import resolve_country
 from salarymodel.geography import country_name
 from salarymodel.job_defaults import JobDefaults, complete_job, defaults_card, job_defaults
+from salarymodel.model import RangeBasis
 from salarymodel.percentile_calibration import PercentileCurve
 from salarymodel.ranges import salary_percentile
 from salarymodel.serving.loading import ServingModel, json_safe
@@ -57,6 +58,7 @@ from salarymodel.serving.schemas import (
     ExplanationResponse,
     JobRequest,
     PredictResponse,
+    RangeBasisResponse,
     ReferenceResponse,
     SalaryPositionResponse,
 )
@@ -124,11 +126,18 @@ def _estimate_fields(serving: ServingModel, job: Mapping[str, Any]) -> dict[str,
         "warnings": result.warnings,
         "model_version": serving.version,
         "reference": _reference(serving.model.builder.reference(job)),
+        "range_basis": _basis(result.range_basis),
     }
 
 
 def _reference(found: dict[str, Any] | None) -> ReferenceResponse | None:
     return None if found is None else ReferenceResponse.model_construct(**found)
+
+
+def _basis(basis: RangeBasis | None) -> RangeBasisResponse | None:
+    if basis is None:
+        return None
+    return RangeBasisResponse.model_construct(group=basis.group, records=basis.records)
 
 
 def estimate_one(serving: ServingModel, job: Mapping[str, Any]) -> EstimateResponse:
@@ -317,8 +326,10 @@ def estimate_many(
     support: list[int] | None = None
     thin: list[bool] | None = None
     coverage = None
+    bases: list[RangeBasis | None] = [None] * len(jobs)
     if model.ranges is not None:
         lows, highs, counts = model.ranges.bounds(model.builder, matrix, estimate, countries)
+        bases = [RangeBasis(*b) for b in model.ranges.basis(model.builder, matrix, counts)]
         flags = counts < model.ranges.thin_below
         coverage = model.ranges.coverage
         for i in np.flatnonzero(flags).tolist():
@@ -341,6 +352,7 @@ def estimate_many(
             warnings=warnings[i],
             model_version=serving.version,
             reference=_reference(model.builder.reference(jobs[i])),
+            range_basis=_basis(bases[i]),
         )
         for i in range(n)
     ]

@@ -1,0 +1,298 @@
+"""Estimates and ranges per country pay-level group: before and after country levels.
+
+Countries are grouped by their pay level relative to the US, per source
+(``salarymodel.country_levels`` on all records, the same grouping for every
+variant): the US, under 35%, 35-60%, 60-90%, 90% and over. For each variant
+(``VARIANTS``: ``before`` is main's model, ``country_levels`` off; ``after``
+the configured one) one pass fits, on the same splits:
+
+- grouped K-fold CV (``evaluation.n_folds``), each fold's point model and
+  range procedure fit on its training rows only;
+- the rolling out-of-time backtest (``salarymodel.backtest``), its ranges
+  stretched per source as the earlier folds measured (what is served).
+
+and prints, per split kind, source and group (and non-US per source): records,
+the median of estimate / actual - 1, the share below low, above high, and
+coverage; then each source's MAE with a paired group-bootstrap interval of
+after - before (``salarymodel.gate.paired_interval``). ``feature`` (point
+model only) is the alternative: the level as a numeric feature instead of
+the trees' starting score; ``quantile_start`` has the range's quantile
+boosters start from the levels too; ``no_range_groups`` calibrates ranges
+per source and support only.
+
+    .venv/bin/python benchmarks/pay_level_groups.py [--sample N] [--json PATH] [VARIANT ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from salarymodel.backtest import BacktestFold, backtest_folds, drift_corrected
+from salarymodel.config import Settings, load_settings, load_sources
+from salarymodel.country_levels import US, CountryLevels
+from salarymodel.dataset import load_training_data
+from salarymodel.evaluation import (
+    fit_threads,
+    fold_features,
+    fused_lightgbm,
+    range_bands,
+    with_role_family,
+)
+from salarymodel.folds import assign_folds
+from salarymodel.gate import paired_interval
+from salarymodel.geography import region
+from salarymodel.ranges import salary_bounds
+from salarymodel.workers import for_workers, worker_pool
+
+VARIANTS: dict[str, dict[str, object]] = {
+    "before": {"enabled": False, "calibrate_ranges": False},
+    "after": {},
+    # The country levels at their place, ranges calibrated per group, but no offset.
+    "groups_only": {"enabled": False},
+    "feature": {"enabled": False, "calibrate_ranges": False},
+    # Levels and group calibration, the quantile boosters starting from the levels too.
+    "quantile_start": {"quantile_start": True},
+    # Levels (point and quantile boosters), ranges per source and support only.
+    "no_range_groups": {"calibrate_ranges": False},
+}
+POINT_ONLY = {"feature"}
+NON_US = "non-US"
+
+
+def variant_settings(base: Settings, name: str) -> Settings:
+    levels = base.country_levels.model_copy(update=VARIANTS[name])
+    return for_workers(base.model_copy(update={"country_levels": levels}))
+
+
+# ----- one split ---------------------------------------------------------------------
+def with_level_feature(train: pd.DataFrame, test: pd.DataFrame, settings: Settings) -> np.ndarray:
+    """The alternative: the train fold's country level as one more numeric column."""
+    import lightgbm as lgb
+
+    builder, train_matrix, test_matrix = fold_features(train, test, settings)
+    levels = CountryLevels.fit(train, settings.country_levels)
+    columns = [
+        np.column_stack([m, levels.row_levels(builder, m)]) for m in (train_matrix, test_matrix)
+    ]
+    data = lgb.Dataset(
+        columns[0],
+        label=np.log(train["salary_usd"].to_numpy(float)),
+        categorical_feature=builder.categorical_indices,
+    )
+    booster = lgb.train(
+        dict(settings.model.params), data, num_boost_round=settings.model.num_boost_round
+    )
+    return np.exp(booster.predict(columns[1], num_threads=fit_threads(settings)))
+
+
+def split_job(
+    train: pd.DataFrame, test: pd.DataFrame, settings: Settings, variant: str
+) -> Callable[[], dict[str, np.ndarray]]:
+    """A job fitting one split: the estimate and the calibrated range of each test row."""
+
+    def run() -> dict[str, np.ndarray]:
+        if variant in POINT_ONLY:
+            point = with_level_feature(train, test, settings)
+            empty = np.full(len(test), np.nan)
+            return {"estimate": point, "low": empty, "high": empty}
+        features = fold_features(train, test, settings)
+        point = fused_lightgbm(train, test, settings, features)
+        bands = range_bands(train, test, point, settings, features)
+        low, high = bands.bands["calibrated"]
+        return {"estimate": point, "low": low, "high": high, "bands": bands}  # type: ignore[dict-item]
+
+    return run
+
+
+def run_variant(records: pd.DataFrame, settings: Settings, variant: str) -> pd.DataFrame:
+    """Every CV and backtest test row of one variant: estimate, low, high."""
+    folds = assign_folds(records, settings.evaluation.n_folds, settings.evaluation.seed)
+    time_folds = backtest_folds(records, settings.evaluation.backtest)
+    jobs: dict[tuple[str, int], Callable[[], dict[str, np.ndarray]]] = {}
+    for fold in range(settings.evaluation.n_folds):
+        test = folds == fold
+        jobs[("cv", fold)] = split_job(records[~test], records[test], settings, variant)
+    for index, time_fold in enumerate(time_folds):
+        jobs[("backtest", index)] = split_job(
+            records[time_fold.train], records[time_fold.test], settings, variant
+        )
+    with worker_pool(settings) as pool:
+        futures = {key: pool.submit(job) for key, job in jobs.items()}
+        results = {key: future.result() for key, future in futures.items()}
+    parts = []
+    for fold in range(settings.evaluation.n_folds):
+        parts.append(_rows(records, folds == fold, "cv", str(fold), results[("cv", fold)]))
+    parts += _backtest_rows(records, time_folds, results, settings, variant)
+    return pd.concat(parts, ignore_index=True).assign(variant=variant)
+
+
+def _rows(
+    records: pd.DataFrame, mask: np.ndarray, kind: str, fold: str, result: dict
+) -> pd.DataFrame:
+    test = records[mask]
+    return pd.DataFrame(
+        {
+            "kind": kind,
+            "fold": fold,
+            "row": np.flatnonzero(mask),
+            "group_id": test["group_id"].to_numpy(),
+            "source": test["source"].to_numpy(),
+            "salary": test["salary_usd"].to_numpy(float),
+            "estimate": result["estimate"],
+            "low": result["low"],
+            "high": result["high"],
+        }
+    )
+
+
+def _backtest_rows(
+    records: pd.DataFrame,
+    time_folds: list[BacktestFold],
+    results: dict,
+    settings: Settings,
+    variant: str,
+) -> list[pd.DataFrame]:
+    """Backtest rows, their ranges stretched as earlier folds measured (the served procedure)."""
+    fold_results = [results[("backtest", i)] for i in range(len(time_folds))]
+    if variant not in POINT_ONLY:
+        corrected, _ = drift_corrected(
+            time_folds,
+            [r["bands"] for r in fold_results],
+            settings.ranges.coverage,
+            salary_bounds(settings),
+            settings.ranges.max_factor,
+        )
+        for result, bands in zip(fold_results, corrected, strict=True):
+            result["low"], result["high"] = bands.bands["calibrated"]
+    return [
+        _rows(records, fold.test, "backtest", fold.name, result)
+        for fold, result in zip(time_folds, fold_results, strict=True)
+    ]
+
+
+# ----- the tables ----------------------------------------------------------------------
+def pay_groups(records: pd.DataFrame, settings: Settings) -> np.ndarray:
+    """Each record's pay-level group in its source (all records; one grouping for all variants)."""
+    levels = CountryLevels.fit(records, settings.country_levels)
+    keys = list(zip(records["source"], records["country"].astype(object), strict=True))
+    known = {
+        (s, c): levels.group_of(s, c if isinstance(c, str) else None, _region(c))
+        for s, c in set(keys)
+    }
+    return np.array([known[k] for k in keys], dtype=object)
+
+
+def _region(country: object) -> str | None:
+    return region(country) if isinstance(country, str) else None
+
+
+def group_table(rows: pd.DataFrame, groups: np.ndarray) -> pd.DataFrame:
+    """Per variant, split kind, source and group: n, median ratio - 1, tails, coverage."""
+    rows = rows.assign(group=groups[rows["row"].to_numpy()])
+    non_us = rows[rows["group"] != US].assign(group=NON_US)
+    every = rows.assign(group="all")
+    table = []
+    keys = ["variant", "kind", "source", "group"]
+    for key, part in pd.concat([rows, non_us, every]).groupby(keys, sort=False):
+        ratio = part["estimate"] / part["salary"] - 1
+        # A point-only variant has no range: its tails are unknown, not zero.
+        ranged = part["low"].notna().all()
+        below = (part["salary"] < part["low"]).mean() if ranged else np.nan
+        above = (part["salary"] > part["high"]).mean() if ranged else np.nan
+        table.append(
+            {
+                **dict(zip(keys, key, strict=True)),
+                "n": len(part),
+                "median_ratio_pct": 100 * float(ratio.median()),
+                "below_low_pct": 100 * float(below),
+                "above_high_pct": 100 * float(above),
+                "coverage_pct": 100 * float(1 - below - above),
+                "mae_usd": float((part["estimate"] - part["salary"]).abs().mean()),
+            }
+        )
+    order = {g: i for i, g in enumerate([US, "under 35%", "35-60%", "60-90%", "90%+", NON_US])}
+    frame = pd.DataFrame(table)
+    frame["order"] = frame["group"].map(order).fillna(99)
+    return frame.sort_values(["kind", "source", "order", "variant"]).drop(columns="order")
+
+
+def mae_intervals(rows: pd.DataFrame, settings: Settings, baseline: str) -> list[dict]:
+    """Each variant's MAE against the baseline's, per split kind and source, paired by row."""
+    out = []
+    gate = settings.gate
+    base = rows[rows["variant"] == baseline].set_index(["kind", "fold", "row"])
+    for variant in rows["variant"].unique():
+        if variant == baseline:
+            continue
+        ours = rows[rows["variant"] == variant].set_index(["kind", "fold", "row"])
+        joined = ours.join(base[["estimate"]].rename(columns={"estimate": "estimate_base"}))
+        for (kind, source), part in joined.groupby(["kind", "source"]):
+            interval = paired_interval(
+                "mae_usd",
+                part["salary"].to_numpy(),
+                part["estimate"].to_numpy(),
+                part["estimate_base"].to_numpy(),
+                part["group_id"].to_numpy(),
+                gate.resamples,
+                gate.confidence,
+                settings.evaluation.seed,
+            )
+            out.append(
+                {
+                    "variant": variant,
+                    "against": baseline,
+                    "kind": kind,
+                    "source": source,
+                    "n": interval.rows,
+                    "mae_usd": interval.challenger,
+                    "baseline_mae_usd": interval.champion,
+                    "difference": interval.difference,
+                    "low": interval.low,
+                    "high": interval.high,
+                }
+            )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variants", nargs="*", default=["before", "after"])
+    parser.add_argument("--sample", type=int, default=None, help="records to sample (smoke run)")
+    parser.add_argument("--json", type=Path, default=None, help="write the tables here")
+    parser.add_argument("--rows", type=Path, default=None, help="write every test row here (csv)")
+    parser.add_argument(
+        "--with-rows", type=Path, default=None, help="add an earlier run's rows (same splits)"
+    )
+    args = parser.parse_args()
+    base = load_settings()
+    data = load_training_data(base, load_sources(), sample=args.sample, accepted=False)
+    records = with_role_family(data.records.reset_index(drop=True), base)
+    parts = []
+    for variant in args.variants:
+        start = time.perf_counter()
+        parts.append(run_variant(records, variant_settings(base, variant), variant))
+        print(f"{variant}: {time.perf_counter() - start:.0f} s", flush=True)
+    if args.with_rows:
+        parts.insert(0, pd.read_csv(args.with_rows))
+    rows = pd.concat(parts, ignore_index=True)
+    if args.rows:
+        rows.to_csv(args.rows, index=False)
+    table = group_table(rows, pay_groups(records, base))
+    intervals = mae_intervals(rows, base, str(rows["variant"].iloc[0]))
+    with pd.option_context("display.width", 200, "display.max_rows", 500):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
+        print(pd.DataFrame(intervals).to_string(index=False, float_format=lambda v: f"{v:,.0f}"))
+    if args.json:
+        payload = {"groups": table.to_dict("records"), "mae": intervals, "records": len(records)}
+        args.json.write_text(json.dumps(payload, indent=1))
+
+
+if __name__ == "__main__":
+    main()
