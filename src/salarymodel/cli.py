@@ -119,14 +119,22 @@ def train(
         help="Fit on this Dask scheduler (tcp://host:port) with lightgbm.dask; "
         "default: training.backend in the config.",
     ),
+    new_store: bool = typer.Option(
+        False,
+        "--new-store",
+        help="Create the tracking store even though models/ shows earlier versions "
+        "(a new registry, starting at v1).",
+    ),
 ) -> None:
     """Train on the configured sources, log to MLflow, register, promote through the gate."""
     from salarymodel.distributed import ClusterError
-    from salarymodel.registry import RegistryError, champion_version, connect
+    from salarymodel.registry import RegistryError, champion_version, connect, store_exists
     from salarymodel.sources import SourceFormatError
     from salarymodel.training import train as run_training
 
     settings, sources = load_settings(), load_sources()
+    if if_no_champion and not store_exists(settings):
+        if_no_champion = False  # no store: no champion (train decides whether it may create one)
     if if_no_champion:
         try:
             current = champion_version(connect(settings), settings)
@@ -152,6 +160,7 @@ def train(
                 sample=sample,
                 progress=say,
                 dask_address=dask,
+                new_store=new_store,
                 **kwargs,
             )
         except (SourceFormatError, RegistryError, ClusterError) as error:
@@ -300,11 +309,13 @@ def report(
 ) -> None:
     """Write the market insights report (self-contained HTML, images embedded)."""
     from salarymodel.dataset import load_training_data
-    from salarymodel.registry import champion_accuracy
+    from salarymodel.registry import champion_accuracy, missing_store_error, store_exists
     from salarymodel.report.build import build_report
     from salarymodel.sources import SourceFormatError
 
     settings, sources = load_settings(), load_sources()
+    if not store_exists(settings):  # the report reads the champion's accuracy from it
+        raise _fail(str(missing_store_error(settings)))
     try:
         data = load_training_data(settings, sources)
     except SourceFormatError as error:
@@ -414,6 +425,12 @@ def _print_drift(drift, folder: Path) -> None:
             else "salary shift not measured"
         )
     )
+    if "unseen_title_share" in head:
+        console.print(
+            f"  unseen: {head['unseen_title_share']:.1%} of records with an unknown title, "
+            f"{head['unseen_skills_share']:.1%} of those with skills with none known; "
+            f"salary PSI {head['salary_psi'] or 0:.3f}"
+        )
     console.print(f"  report: {folder / 'drift.html'} (and drift.json)")
 
 
@@ -458,6 +475,12 @@ def _print_outcome(result) -> None:
             f"{result.decision.reason}",
             soft_wrap=True,  # the verdict stays one line in a log
         )
+        if result.quarantined_file is not None:
+            console.print(
+                f"the whole file was quarantined: {result.quarantined_file} "
+                f"(reasons and drift figures in {result.quarantined_file.name}.reason.txt)",
+                soft_wrap=True,
+            )
     console.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
 
 

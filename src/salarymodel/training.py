@@ -320,19 +320,28 @@ def train(
     models: tuple[str, ...] = MODEL_NAMES,
     progress: Progress | None = None,
     dask_address: str | None = None,
+    new_store: bool = False,
 ) -> TrainResult:
     """Run the whole training job and return what it decided.
 
     With ``dask_address`` (or ``training.backend: dask``) the fits run on
     that Dask cluster (``salarymodel.distributed``); the run, registry, gate
-    and bundle are the same.
+    and bundle are the same. A missing tracking store is created only on
+    first use or with ``new_store`` (``registry.check_store_for_training``).
     """
     import mlflow
 
     from salarymodel.gate import interval_metrics
-    from salarymodel.registry import TAG_KIND, connect, decide, store_errors
+    from salarymodel.registry import (
+        TAG_KIND,
+        check_store_for_training,
+        connect,
+        decide,
+        store_errors,
+    )
 
     say = progress or (lambda _: None)
+    check_store_for_training(settings, new_store)  # before hours of fitting, not after
     clock = Stopwatch()
     seconds = clock.seconds
     cluster = _cluster_client(settings, dask_address, say)
@@ -355,7 +364,7 @@ def train(
                 cluster, data, settings, models, seconds, say, explain_to=Path(tmp)
             )
         report, ranges = done.report, done.ranges
-        client = connect(settings)
+        client = connect(settings, create=True)
         tags = data_tags(data, settings)
         say("logging the run to MLflow")
         with store_errors("cannot log the training run"), mlflow.start_run() as run:
