@@ -221,6 +221,20 @@ def lost_store_error(settings: Settings, doing: str) -> RegistryError:
     )
 
 
+def mark_failed(client: MlflowClient, run_id: str, error: BaseException) -> None:
+    """Mark a run FAILED with the error as a tag, after it was closed as finished.
+
+    For a command that fails after its run (gating, registering, publishing).
+    Best effort: the store may be what failed; the original error is what the
+    caller reports.
+    """
+    try:
+        client.set_tag(run_id, "error", f"{type(error).__name__}: {error}"[:4000])
+        client.set_terminated(run_id, "FAILED")
+    except Exception:  # the caller raises the original error
+        logger.warning("could not mark run %s FAILED", run_id)
+
+
 def connect(settings: Settings, create: bool = False) -> MlflowClient:
     """Point MLflow at the configured store and make sure the experiment exists.
 

@@ -96,6 +96,7 @@ from salarymodel.registry import (
     list_versions,
     load_version,
     lost_store_error,
+    mark_failed,
     move_alias,
     record_champion,
     register,
@@ -784,19 +785,6 @@ def retrain(
             raise
 
 
-def fail_run(client: MlflowClient, run_id: str, error: BaseException) -> None:
-    """Mark a run FAILED with the error as a tag, after it was closed as finished.
-
-    Best effort: the store may be what failed; the original error is what the
-    caller reports.
-    """
-    try:
-        client.set_tag(run_id, "error", f"{type(error).__name__}: {error}"[:4000])
-        client.set_terminated(run_id, "FAILED")
-    except Exception:  # the caller raises the original error
-        pass
-
-
 @dataclass
 class Merged:
     """The existing training data, the new records merged into it, and which are new."""
@@ -988,7 +976,7 @@ def _retrain(
                 f"{stamp}-{merged.fingerprints[TAG_NEW]}",
             )  # fmt: skip
         except Exception as error:  # the run finished, its publishing did not: FAILED
-            fail_run(client, run.info.run_id, error)
+            mark_failed(client, run.info.run_id, error)
             raise
     (folder / "retrain.json").write_text(json.dumps(result.summary(), indent=1, default=str))
     return result

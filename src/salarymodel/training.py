@@ -337,6 +337,7 @@ def train(
         check_store_for_training,
         connect,
         decide,
+        mark_failed,
         store_errors,
     )
 
@@ -377,15 +378,19 @@ def train(
     # The gate reads the registry once the run is complete and outside it: a
     # store error (RegistryError) then stops here, nothing registered or moved.
     rows = report.backtest.estimates if report.backtest is not None else None
-    decision = decide(client, settings, tags, rows)
-    with store_errors(f"cannot record the gate's decision on run {run.info.run_id}"):
-        client.set_tag(run.info.run_id, "gate.promote", str(decision.promote))
-        client.set_tag(run.info.run_id, "gate.reason", decision.reason)
-        if decision.interval is not None:
-            for key, value in interval_metrics(decision.interval).items():
-                client.log_metric(run.info.run_id, f"gate.{key}", value)
-    # Registered only once the run is complete; the alias moves only on a pass.
-    version = publish(client, settings, info, run.info.run_id, decision.promote)
+    try:
+        decision = decide(client, settings, tags, rows)
+        with store_errors(f"cannot record the gate's decision on run {run.info.run_id}"):
+            client.set_tag(run.info.run_id, "gate.promote", str(decision.promote))
+            client.set_tag(run.info.run_id, "gate.reason", decision.reason)
+            if decision.interval is not None:
+                for key, value in interval_metrics(decision.interval).items():
+                    client.log_metric(run.info.run_id, f"gate.{key}", value)
+        # Registered only once the run is complete; the alias moves only on a pass.
+        version = publish(client, settings, info, run.info.run_id, decision.promote)
+    except Exception as error:  # the run closed as finished; the training did not
+        mark_failed(client, run.info.run_id, error)
+        raise
     return TrainResult(
         run_id=run.info.run_id,
         version=str(version.version),

@@ -610,3 +610,44 @@ def test_a_version_registered_outside_a_run_is_a_registry_error_not_a_crash() ->
     with pytest.raises(RegistryError, match="v7 was not registered from a run"):
         run_evaluation(None, orphan)  # type: ignore[arg-type]  # refused before any call
     assert version_run(None, orphan) is None  # type: ignore[arg-type]
+
+
+def test_a_tie_goes_to_new_data_only_when_it_passed_the_file_checks(
+    scored: pd.DataFrame, settings
+) -> None:
+    """The issue's junk file won a "tie" (held-out MAE 51,822 vs 48,968): a tie now
+    keeps the champion unless the new data passed the whole-file checks."""
+    from salarymodel.evaluation import ALL
+    from salarymodel.retraining import (
+        HELD_OUT_CHECK,
+        TIE_IN_RETRAIN,
+        TIE_KEEPS_CHAMPION,
+        Comparison,
+        RetrainDecision,
+        model_checks,
+    )
+
+    # By MdAPE the retrained model's gain on 448 rows is within noise: a real tie.
+    mdape = settings.model_copy(
+        update={"gate": settings.gate.model_copy(update={"metric": "mdape"})}
+    )
+    interval = _interval_of(scored, "new", "old", metric="mdape")
+    assert verdict(interval, 0.0) == TIE
+    salary = scored["salary_usd"].to_numpy(float)
+    on_rows = {m: {ALL: metrics(salary, scored[m].to_numpy(float))} for m in ("new", "old")}
+    comparison = Comparison(
+        holdout={"challenger": on_rows["new"], "champion": on_rows["old"]},
+        existing={"challenger": on_rows["new"], "champion": on_rows["old"]},
+        holdout_rows=len(scored), existing_rows=len(scored), train_rows=0, interval=interval,
+    )  # fmt: skip
+    for passed, promoted, rule in (
+        (True, True, TIE_IN_RETRAIN),
+        (False, False, TIE_KEEPS_CHAMPION),
+    ):
+        decision = RetrainDecision()
+        model_checks(comparison, "1", mdape, decision, data_passed=passed)
+        (held,) = [c for c in decision.checks if c.name == HELD_OUT_CHECK]
+        print(held.detail)
+        assert held.passed is promoted and decision.promote is promoted
+        assert "is indistinguishable from champion v1" in held.detail
+        assert held.detail.endswith(rule)
