@@ -18,6 +18,8 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -47,6 +49,27 @@ def _quiet_libraries() -> None:
     # the command reports the error itself, on one line.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", module="mlflow")
+
+
+@contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """SIGTERM (`kill`, a job's time limit) raises SystemExit(143) while training, so
+    the open MLflow run ends FAILED instead of staying RUNNING (SIGKILL still cannot)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -150,7 +173,7 @@ def train(
             raise _fail(f"--data expects NAME=PATH, got {item!r}")
         paths[name] = Path(path)
     models = None if baselines else ("fused_lightgbm",)
-    with steps(console, "training") as say:
+    with steps(console, "training") as say, _terminate_as_exit():
         try:
             kwargs = {"models": models} if models else {}
             result = run_training(
@@ -508,7 +531,7 @@ def retrain(
     from salarymodel.sources import SourceFormatError
 
     settings, sources = load_settings(), load_sources()
-    with steps(console, "retraining") as say:
+    with steps(console, "retraining") as say, _terminate_as_exit():
         try:
             result = run_retrain(settings, sources, data, source, sample, progress=say)
         except (SourceFormatError, RegistryError) as error:

@@ -450,7 +450,12 @@ def test_retrain_that_forgets_the_existing_records_is_refused(gate: Path, aijobs
     rows = _unshipped_survey(aijobs_raw).sample(4000, random_state=4)
     rows = rows.assign(salary_in_usd=(rows["salary_in_usd"].astype(float) * 1.4).round())
     rows.to_csv(gate / "inflated.csv", index=False)
-    line = _retrain_refused(gate, gate / "inflated.csv", "existing records")
+    # The whole-file check on salary PSI sees it first (0.52, above 0.5) ...
+    line = _retrain_refused(gate, gate / "inflated.csv", "salary drift (aijobs)")
+    assert "PSI of log salary" in line
+    # ... and without it, the forgetting guard refuses the challenger.
+    with edited_settings(gate, ("  max_salary_psi: 0.5\n", "  max_salary_psi: null\n")):
+        line = _retrain_refused(gate, gate / "inflated.csv", "existing records")
     assert "existing records (both models trained on them): challenger" in line
     assert "is worse than champion" in line and "(tolerance 5.0%)" in line
     assert "held-out new rows:" not in line  # it won there: only the failed check is named
