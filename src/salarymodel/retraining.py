@@ -13,7 +13,11 @@ version, the fingerprints of the existing, new and merged data):
 3. Drift of the new records against the existing ones (``drift.py``), written
    as HTML and JSON and logged.
 4. Data checks: enough accepted rows, not too many quarantined, something
-   new, a plausible median salary. A failing check ends the retrain here.
+   new, a plausible median salary; and the whole-file checks on the drift
+   figures (unseen titles and skills, feature PSI, salary PSI; limits in
+   ``retraining``). A failing check ends the retrain here; a failing
+   whole-file check also copies the file, whole, to ``quarantine_dir`` with
+   a reason file (``quarantine_file``).
 5. Held-out comparison. The champion was fit on every existing record, so
    only rows it never saw can judge it fairly: groups (a record with its
    repeats and a posting's reposts) found only in the new file are held out
@@ -23,9 +27,13 @@ version, the fingerprints of the existing, new and merged data):
    bundle. A paired bootstrap of the gate metric's difference over groups of
    those rows (``salarymodel.gate``) refuses a challenger worse beyond noise
    and, when the two are indistinguishable, prefers the challenger (it was
-   trained on newer data). A second check guards against forgetting: on a
+   trained on newer data, which passed the whole-file checks; otherwise a
+   tie keeps the champion). A second check guards against forgetting: on a
    fixed sample of existing records (both models were fit on them) the
-   challenger may be worse by at most ``existing_tolerance``.
+   challenger may be worse by at most ``existing_tolerance``. A third looks
+   at every source's most recent period (``compare_recent_periods``): fits
+   with and without the new records, on the same earlier rows, must not
+   differ there beyond noise to the new records' harm.
 6. On a pass, the registered challenger is refit on all merged records (the
    held-out rows too: they are the newest data) and cross-validated like
    ``train`` does, so every version carries the same kind of metrics; its
@@ -58,7 +66,6 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.models.model import ModelInfo
 
-from salarymodel.backtest import BacktestFold, backtest_folds
 from salarymodel.config import Settings, SourcesConfig, resolve_path
 from salarymodel.dataset import (
     PreparedSource,
@@ -84,6 +91,7 @@ from salarymodel.gate import (
 )
 from salarymodel.model import SalaryModel
 from salarymodel.profiling import merge_repeats
+from salarymodel.recent_periods import PeriodComparison, compare_recent_periods
 from salarymodel.registry import (
     TAG_FINGERPRINT,
     TAG_KIND,
@@ -299,70 +307,7 @@ def compare_on_holdout(
     )
 
 
-# ----- every source's most recent period -----------------------------------------------
-# The held-out new rows show whether the challenger prices the NEW data well;
-# they cannot show whether the new rows made it worse on another source (the
-# issue: 1,597 later survey rows made postings +$347 worse). Every source's
-# most recent period of the existing data is the place to look, but both the
-# champion and the challenger were fit on it: scoring them there would compare
-# training error. So the comparison is refit, honestly, per source:
-#
-#   the period: the source's latest backtest fold (``backtest.backtest_folds``
-#     on the existing records: same windows and cut-offs as `train`'s backtest);
-#   a reference fit: the fold's training rows (every existing record, of any
-#     source, whose period ended before the window; no group of the window);
-#   a challenger fit: the same rows plus the new file's records (none sharing a
-#     group with the window).
-#
-# The two fits differ only by the new records, so the paired interval on the
-# window's rows measures what the new file does to that source's next period.
-# The champion's own logged backtest estimates were not used: they come from
-# the code and configuration of its day, and pairing them with a fit of today's
-# would measure both changes at once. Cost: two fits per source.
-@dataclass
-class PeriodComparison:
-    """The new file's effect on one source's most recent period of the existing data."""
-
-    source: str
-    period: str
-    train_rows: int
-    new_rows: int
-    interval: PairedInterval
-
-
-def latest_periods(existing: pd.DataFrame, settings: Settings) -> dict[str, BacktestFold]:
-    """Each source's most recent backtest fold (sources too short for one are absent)."""
-    folds = backtest_folds(existing, settings.evaluation.backtest)
-    return {fold.source: fold for fold in folds}  # oldest first: the last one wins
-
-
-def compare_recent_periods(
-    records: pd.DataFrame, is_new: np.ndarray, settings: Settings
-) -> list[PeriodComparison]:
-    """Reference and challenger fits scored on every source's most recent period."""
-    existing, new = records[~is_new].reset_index(drop=True), records[is_new]
-    gate = settings.gate
-    out = []
-    for source, fold in sorted(latest_periods(existing, settings).items()):
-        test = existing[fold.test]
-        base = existing[fold.train]
-        added = new[~new["group_id"].isin(test["group_id"])]
-        reference = fused_lightgbm(base, test, settings)
-        challenger = fused_lightgbm(pd.concat([base, added], ignore_index=True), test, settings)
-        interval = paired_interval(
-            gate.metric,
-            test["salary_usd"].to_numpy(float),
-            challenger,
-            reference,
-            test["group_id"].to_numpy(),
-            gate.resamples,
-            gate.confidence,
-            gate.seed,
-        )
-        out.append(PeriodComparison(source, fold.label, len(base), len(added), interval))
-    return out
-
-
+# ----- every source's most recent period (``recent_periods``) ----------------------------
 RECENT_CHECK = "recent period"
 
 
