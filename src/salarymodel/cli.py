@@ -18,6 +18,8 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -47,6 +49,27 @@ def _quiet_libraries() -> None:
     # the command reports the error itself, on one line.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", module="mlflow")
+
+
+@contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """SIGTERM (`kill`, a job's time limit) raises SystemExit(143) while training, so
+    the open MLflow run ends FAILED instead of staying RUNNING (SIGKILL still cannot)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -119,14 +142,22 @@ def train(
         help="Fit on this Dask scheduler (tcp://host:port) with lightgbm.dask; "
         "default: training.backend in the config.",
     ),
+    new_store: bool = typer.Option(
+        False,
+        "--new-store",
+        help="Create the tracking store even though models/ shows earlier versions "
+        "(a new registry, starting at v1).",
+    ),
 ) -> None:
     """Train on the configured sources, log to MLflow, register, promote through the gate."""
     from salarymodel.distributed import ClusterError
-    from salarymodel.registry import RegistryError, champion_version, connect
+    from salarymodel.registry import RegistryError, champion_version, connect, store_exists
     from salarymodel.sources import SourceFormatError
     from salarymodel.training import train as run_training
 
     settings, sources = load_settings(), load_sources()
+    if if_no_champion and not store_exists(settings):
+        if_no_champion = False  # no store: no champion (train decides whether it may create one)
     if if_no_champion:
         try:
             current = champion_version(connect(settings), settings)
@@ -142,7 +173,7 @@ def train(
             raise _fail(f"--data expects NAME=PATH, got {item!r}")
         paths[name] = Path(path)
     models = None if baselines else ("fused_lightgbm",)
-    with steps(console, "training") as say:
+    with steps(console, "training") as say, _terminate_as_exit():
         try:
             kwargs = {"models": models} if models else {}
             result = run_training(
@@ -152,6 +183,7 @@ def train(
                 sample=sample,
                 progress=say,
                 dask_address=dask,
+                new_store=new_store,
                 **kwargs,
             )
         except (SourceFormatError, RegistryError, ClusterError) as error:
@@ -356,11 +388,13 @@ def report(
 ) -> None:
     """Write the market insights report (self-contained HTML, images embedded)."""
     from salarymodel.dataset import load_training_data
-    from salarymodel.registry import champion_accuracy
+    from salarymodel.registry import champion_accuracy, missing_store_error, store_exists
     from salarymodel.report.build import build_report
     from salarymodel.sources import SourceFormatError
 
     settings, sources = load_settings(), load_sources()
+    if not store_exists(settings):  # the report reads the champion's accuracy from it
+        raise _fail(str(missing_store_error(settings)))
     try:
         data = load_training_data(settings, sources)
     except SourceFormatError as error:
@@ -470,6 +504,12 @@ def _print_drift(drift, folder: Path) -> None:
             else "salary shift not measured"
         )
     )
+    if "unseen_title_share" in head:
+        console.print(
+            f"  unseen: {head['unseen_title_share']:.1%} of records with an unknown title, "
+            f"{head['unseen_skills_share']:.1%} of those with skills with none known; "
+            f"salary PSI {head['salary_psi'] or 0:.3f}"
+        )
     console.print(f"  report: {folder / 'drift.html'} (and drift.json)")
 
 
@@ -514,6 +554,12 @@ def _print_outcome(result) -> None:
             f"{result.decision.reason}",
             soft_wrap=True,  # the verdict stays one line in a log
         )
+        if result.quarantined_file is not None:
+            console.print(
+                f"the whole file was quarantined: {result.quarantined_file} "
+                f"(reasons and drift figures in {result.quarantined_file.name}.reason.txt)",
+                soft_wrap=True,
+            )
     console.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
 
 
@@ -541,7 +587,7 @@ def retrain(
     from salarymodel.sources import SourceFormatError
 
     settings, sources = load_settings(), load_sources()
-    with steps(console, "retraining") as say:
+    with steps(console, "retraining") as say, _terminate_as_exit():
         try:
             result = run_retrain(settings, sources, data, source, sample, progress=say)
         except (SourceFormatError, RegistryError) as error:

@@ -284,6 +284,13 @@ class RetrainingConfig(_Strict):
         Literal["fused_lightgbm", "single_source", "raw_lightgbm", "group_median", "global_median"]
     ] = ["fused_lightgbm"]
     evaluate_ranges: bool = True
+    # Whole-file checks (values in configs/salarymodel.yaml only: no default here).
+    quarantine_dir: str
+    max_unseen_title_share: float = Field(ge=0.0, le=1.0)
+    max_unseen_skills_share: float = Field(ge=0.0, le=1.0)
+    max_feature_psi: float | None = Field(gt=0.0)
+    psi_exempt: list[str]
+    max_salary_psi: float | None = Field(gt=0.0)
 
     @model_validator(mode="after")
     def _gate_model_evaluated(self) -> RetrainingConfig:
@@ -430,7 +437,7 @@ class Settings(_Strict):
     tracking: TrackingConfig
     gate: GateConfig
     serving: ServingConfig
-    retraining: RetrainingConfig = Field(default_factory=RetrainingConfig)
+    retraining: RetrainingConfig  # required: its whole-file limits live in the YAML only
     report: ReportConfig = Field(default_factory=ReportConfig)
     currency: CurrencyConfig = Field(default_factory=CurrencyConfig)
     prediction: PredictionConfig = Field(default_factory=PredictionConfig)

@@ -13,6 +13,11 @@ new file (a survey update is compared with the survey, not with postings):
   champion's vocabulary (the model treats them as "other" or ignores them).
 - **Salary shift**: quantiles, median shift in USD and %, the two-sample
   Kolmogorov-Smirnov statistic and the salary PSI, per source and overall.
+- **Novelty** (``novelty``): the share of new records whose title is unknown
+  (its core title never in the reference and no role family recognised in
+  it), and of those listing skills whose skills are all unknown. Real later
+  files score a few percent; a file of junk titles scores near 100%
+  (``retraining`` quarantines a file above ``retraining.max_unseen_*``).
 
 Records are counted after repeats are collapsed (a record pasted five times
 counts once). ``write_drift_report`` writes the report as JSON and as a
@@ -86,6 +91,7 @@ class DriftReport:
     unseen: dict[str, dict[str, Any]]  # JSON-like: kind -> counts and examples
     salary: dict[str, dict[str, Any]]  # JSON-like: source -> salary_shift()
     notes: list[str] = field(default_factory=list)
+    novelty: dict[str, float] = field(default_factory=dict)  # see ``novelty``
 
     def headline(self) -> dict[str, object]:
         """The few numbers a person reads first."""
@@ -106,6 +112,8 @@ class DriftReport:
             "salary_median_new": overall.get("new", {}).get("median"),
             "salary_median_shift_pct": overall.get("median_shift_pct"),
             "salary_ks": overall.get("ks_statistic"),
+            "salary_psi": overall.get("psi"),
+            **self.novelty,
         }
 
     def to_dict(self) -> dict[str, object]:
@@ -118,6 +126,7 @@ class DriftReport:
             "unseen": self.unseen,
             "salary": self.salary,
             "notes": self.notes,
+            "novelty": self.novelty,
             "thresholds": {"psi_moderate": PSI_MODERATE, "psi_major": PSI_MAJOR},
         }
 
@@ -252,6 +261,35 @@ def unseen_categories(
     return {"titles": titles, "countries": countries, "skills": skills}
 
 
+def novelty(
+    reference: pd.DataFrame, new: pd.DataFrame, builder: FeatureBuilder
+) -> dict[str, float]:
+    """How much of the new file the reference data has never seen, per record.
+
+    ``unseen_title_share``: records whose normalised (core) title no reference
+    record has AND in which no role family is recognised. A new wording of a
+    known role ("Applied AI Scientist") is normal in a later file and is not
+    counted; text that names no role at all (a spreadsheet formula) is.
+    ``unseen_skills_share``: among new records listing skills, those none of
+    whose skills any reference record lists.
+    """
+    from salarymodel.titles import OTHER_FAMILY, title_rules
+
+    rules = title_rules(builder.features)
+    known = {rules.core_title(t) for t in reference["job_title"].astype(object).unique()}
+    titles = new["job_title"].astype(object)
+    unseen = [rules.core_title(t) not in known and rules.role_family(t) == OTHER_FAMILY
+              for t in titles]  # fmt: skip
+    listed = [s for s in new["skills"] if isinstance(s, list) and s]
+    seen_skills = set(_skill_series(reference))
+    strange = [not any(skill in seen_skills for skill in skills) for skills in listed]
+    return {
+        "unseen_title_share": float(np.mean(unseen)) if unseen else 0.0,
+        "unseen_skills_share": float(np.mean(strange)) if strange else 0.0,
+        "records_with_skills": float(len(listed)),
+    }
+
+
 # ----- salary --------------------------------------------------------------------------
 def _summary(salary: np.ndarray) -> dict[str, float]:
     q = np.quantile(salary, [0.1, 0.25, 0.5, 0.75, 0.9]) if len(salary) else [np.nan] * 5
@@ -317,6 +355,7 @@ def drift_report(
         unseen=unseen_categories(same, new, builder),
         salary=salary_drift(same, new),
         notes=notes,
+        novelty=novelty(same, new, builder),
     )
 
 

@@ -127,10 +127,124 @@ def check_reachable(uri: str, timeout: float) -> None:
             raise RegistryError(f"tracking store {uri}: folder {folder} does not exist; {hint}")
 
 
-def connect(settings: Settings) -> MlflowClient:
-    """Point MLflow at the configured store and make sure the experiment exists."""
+# ----- the store exists, or is created on purpose ----------------------------------------
+# MLflow's SQL store creates a missing sqlite file and its tables on first
+# contact: a moved or deleted ``mlflow.db`` would silently come back empty, and
+# the next `train` would start again at v1 as champion. So only `train` may
+# create a store, and only when nothing in models/ shows that versions existed
+# before (or when told to with --new-store).
+NEW_STORE_FLAG = "--new-store"
+# The (device, inode) of each sqlite store this process connected to: a store
+# moved or replaced mid-run is told apart from one that merely failed.
+_OPENED: dict[Path, tuple[int, int]] = {}
+
+
+def store_file(settings: Settings) -> Path | None:
+    """The sqlite file of the configured store; None for a remote (http) or other store."""
+    uri = tracking_uri(settings)
+    prefix = "sqlite:///"
+    return Path(uri.removeprefix(prefix)) if uri.startswith(prefix) else None
+
+
+def store_exists(settings: Settings) -> bool:
+    """Whether the configured store is there to read (a remote store is assumed to be).
+
+    An empty file counts as missing: SQLAlchemy leaves one behind when it
+    reconnects to a store that was moved away, and MLflow would fill it with
+    empty tables.
+    """
+    path = store_file(settings)
+    return path is None or (path.is_file() and path.stat().st_size > 0)
+
+
+def earlier_versions(settings: Settings) -> list[str]:
+    """What in the project shows that a registry held versions before (paths, a few).
+
+    The registry cache (one folder per version ever loaded), the rows promoted
+    retrains accepted, and the MLflow artifact root with logged runs.
+    """
+    found: list[Path] = []
+    cache = resolve_path("models") / "registry-cache"
+    found += sorted(p for p in cache.glob("v*") if p.is_dir())
+    accepted = resolve_path(settings.retraining.accepted_dir)
+    found += sorted(p for p in accepted.glob("*/*") if p.is_file())
+    artifacts = resolve_path(settings.tracking.artifact_root)
+    found += sorted(p for p in artifacts.glob("*/*") if p.is_dir())
+    root = resolve_path(".")
+    return [str(p.relative_to(root) if p.is_relative_to(root) else p) for p in found[:5]]
+
+
+def missing_store_error(settings: Settings) -> RegistryError:
+    """The refusal of a command that needs an existing store."""
+    return RegistryError(
+        f"tracking store {tracking_uri(settings)} does not exist; it is never created by "
+        "this command: restore it (or point tracking.uri / SALARYMODEL_TRACKING_URI at it), "
+        "or run `salarymodel train` to start a registry"
+    )
+
+
+def check_store_for_training(settings: Settings, new_store: bool) -> None:
+    """May `train` use, or create, the configured store? A ``RegistryError`` if not.
+
+    An existing store is used. A missing one is created only on first use
+    (nothing in the project shows earlier versions) or with ``new_store``.
+    """
+    if store_exists(settings) or new_store:
+        return
+    history = earlier_versions(settings)
+    if history:
+        raise RegistryError(
+            f"tracking store {tracking_uri(settings)} does not exist, but the project shows "
+            f"earlier versions ({', '.join(history)}); restore the store, or pass "
+            f"{NEW_STORE_FLAG} to start a new registry at v1"
+        )
+
+
+def store_lost(settings: Settings) -> bool:
+    """The sqlite store this process connected to is gone or was replaced since."""
+    path = store_file(settings)
+    opened = _OPENED.get(path) if path is not None else None
+    if path is None or opened is None:
+        return False
+    try:
+        now = path.stat()
+    except OSError:
+        return True
+    return (now.st_dev, now.st_ino) != opened or now.st_size == 0
+
+
+def lost_store_error(settings: Settings, doing: str) -> RegistryError:
+    """The error of a run whose store was moved, deleted or replaced while it ran."""
+    return RegistryError(
+        f"{doing}: tracking store {tracking_uri(settings)} was moved, deleted or replaced "
+        "while this command ran; nothing was registered or promoted (restore the store)"
+    )
+
+
+def mark_failed(client: MlflowClient, run_id: str, error: BaseException) -> None:
+    """Mark a run FAILED with the error as a tag, after it was closed as finished.
+
+    For a command that fails after its run (gating, registering, publishing).
+    Best effort: the store may be what failed; the original error is what the
+    caller reports.
+    """
+    try:
+        client.set_tag(run_id, "error", f"{type(error).__name__}: {error}"[:4000])
+        client.set_terminated(run_id, "FAILED")
+    except Exception:  # the caller raises the original error
+        logger.warning("could not mark run %s FAILED", run_id)
+
+
+def connect(settings: Settings, create: bool = False) -> MlflowClient:
+    """Point MLflow at the configured store and make sure the experiment exists.
+
+    A missing sqlite store is a ``RegistryError`` unless ``create`` (only
+    `train`, after ``check_store_for_training``).
+    """
     uri = tracking_uri(settings)
     check_reachable(uri, settings.tracking.connect_timeout_seconds)
+    if not create and not store_exists(settings):
+        raise missing_store_error(settings)
     # MLflow reads these per request; a caller's own settings win.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.tracking.http_retries))
     os.environ.setdefault(
@@ -144,6 +258,10 @@ def connect(settings: Settings) -> MlflowClient:
             artifacts = resolve_path(settings.tracking.artifact_root).resolve().as_uri()
             client.create_experiment(settings.tracking.experiment, artifact_location=artifacts)
         mlflow.set_experiment(settings.tracking.experiment)
+    path = store_file(settings)
+    if path is not None and path.is_file():
+        stat = path.stat()
+        _OPENED[path] = (stat.st_dev, stat.st_ino)
     return client
 
 

@@ -13,7 +13,11 @@ version, the fingerprints of the existing, new and merged data):
 3. Drift of the new records against the existing ones (``drift.py``), written
    as HTML and JSON and logged.
 4. Data checks: enough accepted rows, not too many quarantined, something
-   new, a plausible median salary. A failing check ends the retrain here.
+   new, a plausible median salary; and the whole-file checks on the drift
+   figures (unseen titles and skills, feature PSI, salary PSI; limits in
+   ``retraining``). A failing check ends the retrain here; a failing
+   whole-file check also copies the file, whole, to ``quarantine_dir`` with
+   a reason file (``quarantine_file``).
 5. Held-out comparison. The champion was fit on every existing record, so
    only rows it never saw can judge it fairly: groups (a record with its
    repeats and a posting's reposts) found only in the new file are held out
@@ -23,9 +27,13 @@ version, the fingerprints of the existing, new and merged data):
    bundle. A paired bootstrap of the gate metric's difference over groups of
    those rows (``salarymodel.gate``) refuses a challenger worse beyond noise
    and, when the two are indistinguishable, prefers the challenger (it was
-   trained on newer data). A second check guards against forgetting: on a
+   trained on newer data, which passed the whole-file checks; otherwise a
+   tie keeps the champion). A second check guards against forgetting: on a
    fixed sample of existing records (both models were fit on them) the
-   challenger may be worse by at most ``existing_tolerance``.
+   challenger may be worse by at most ``existing_tolerance``. A third looks
+   at every source's most recent period (``compare_recent_periods``): fits
+   with and without the new records, on the same earlier rows, must not
+   differ there beyond noise to the new records' harm.
 6. On a pass, the registered challenger is refit on all merged records (the
    held-out rows too: they are the newest data) and cross-validated like
    ``train`` does, so every version carries the same kind of metrics; its
@@ -73,6 +81,7 @@ from salarymodel.dataset import (
 from salarymodel.drift import DriftReport, drift_report, write_drift_report
 from salarymodel.evaluation import ALL, fit_threads, fused_lightgbm, metrics
 from salarymodel.gate import (
+    WORSE,
     PairedInterval,
     describe,
     interval_metrics,
@@ -82,6 +91,7 @@ from salarymodel.gate import (
 )
 from salarymodel.model import SalaryModel
 from salarymodel.profiling import merge_repeats
+from salarymodel.recent_periods import PeriodComparison, compare_recent_periods
 from salarymodel.registry import (
     TAG_FINGERPRINT,
     TAG_KIND,
@@ -93,10 +103,13 @@ from salarymodel.registry import (
     connect,
     list_versions,
     load_version,
+    lost_store_error,
+    mark_failed,
     move_alias,
     record_champion,
     register,
     store_errors,
+    store_lost,
 )
 from salarymodel.sources import SourceFormatError, adapt, detect_source, read_csv, record_lines
 from salarymodel.timing import Stopwatch
@@ -109,6 +122,9 @@ TAG_ACCEPTED = "accepted_file"
 # The challenger learnt from the new file too: when the held-out rows cannot
 # tell the two apart, the newest data goes into the model.
 TIE_IN_RETRAIN = "the tie goes to the challenger (trained on newer data)"
+# ... but only newer data that passed the whole-file checks.
+TIE_KEEPS_CHAMPION = "a tie keeps the champion (the new data failed the file checks)"
+NOT_CLEARLY_WORSE = "not clearly worse: passes"
 HELD_OUT_CHECK = "held-out new rows"
 
 
@@ -244,6 +260,7 @@ class Comparison:
     existing_rows: int
     train_rows: int
     interval: PairedInterval
+    periods: list[PeriodComparison] = field(default_factory=list)
 
 
 def compare_on_holdout(
@@ -290,6 +307,35 @@ def compare_on_holdout(
     )
 
 
+# ----- every source's most recent period (``recent_periods``) ----------------------------
+RECENT_CHECK = "recent period"
+
+
+def period_checks(
+    periods: list[PeriodComparison], sources: list[str], settings: Settings,
+    decision: RetrainDecision,
+) -> bool:  # fmt: skip
+    """A challenger clearly worse on any source's most recent period is refused."""
+    tolerance = settings.gate.tolerance
+    ok = True
+    for period in periods:
+        found = verdict(period.interval, tolerance)
+        ok &= decision.add(
+            f"{RECENT_CHECK} {period.source} {period.period}",
+            found != WORSE,
+            f"{settings.gate.metric}, fit on {period.train_rows:,} earlier records with vs "
+            f"without the {period.new_rows:,} new ones: "
+            + describe(period.interval, found, "without them", tolerance, NOT_CLEARLY_WORSE),
+        )
+    for source in sorted(set(sources) - {p.source for p in periods}):
+        decision.add(
+            f"{RECENT_CHECK} {source}",
+            True,
+            "not compared: too little history for a backtest fold (evaluation.backtest)",
+        )
+    return ok
+
+
 # ----- the decision ---------------------------------------------------------------------
 @dataclass
 class Check:
@@ -298,6 +344,7 @@ class Check:
     name: str
     passed: bool
     detail: str
+    whole_file: bool = False  # a failure quarantines the new file as a whole
 
 
 @dataclass
@@ -316,15 +363,24 @@ class RetrainDecision:
         shown = failed or self.checks
         return "; ".join(f"{c.name}: {c.detail}" for c in shown)
 
-    def add(self, name: str, passed: bool, detail: str) -> bool:
-        self.checks.append(Check(name, passed, detail))
+    def add(self, name: str, passed: bool, detail: str, whole_file: bool = False) -> bool:
+        self.checks.append(Check(name, passed, detail, whole_file))
         return passed
+
+    @property
+    def file_refused(self) -> list[Check]:
+        """The failed checks that refuse the new file as a whole (it goes to quarantine)."""
+        return [c for c in self.checks if c.whole_file and not c.passed]
 
 
 def data_checks(
     new: NewData, novel: int, drift: DriftReport, settings: Settings, decision: RetrainDecision
 ) -> bool:
-    """Checks on the new data before anything is trained; False when one fails."""
+    """Checks on the new data before anything is trained; False when one fails.
+
+    All but "new records" (a file already in the training data is a repeat,
+    not junk) are whole-file checks: failing one quarantines the file.
+    """
     config = settings.retraining
     counts = new.prepared.counts
     ok = decision.add(
@@ -332,12 +388,14 @@ def data_checks(
         counts.kept >= config.min_new_rows,
         f"{counts.kept:,} of {counts.rows_in:,} rows accepted "
         f"(at least {config.min_new_rows:,} needed)",
+        whole_file=True,
     )
     ok &= decision.add(
         "quarantined share",
         new.quarantined_share <= config.max_quarantined_share,
         f"{counts.quarantined:,} of {counts.rows_in:,} rows quarantined "
         f"({new.quarantined_share:.1%}; at most {config.max_quarantined_share:.0%} allowed)",
+        whole_file=True,
     )
     ok &= decision.add(
         "new records",
@@ -355,25 +413,106 @@ def data_checks(
                 f"{shift['reference']['median']:,.0f} -> {shift['new']['median']:,.0f} USD "
                 f"({shift['median_shift_pct']:+.1f}%; at most "
                 f"{config.max_median_shift:.0%} either way: check units and currency)",
+                whole_file=True,
+            )
+    return drift_checks(drift, settings, decision) and ok
+
+
+def drift_checks(drift: DriftReport, settings: Settings, decision: RetrainDecision) -> bool:
+    """Whole-file checks on what the file looks like next to the existing data:
+    unseen titles and skills, feature PSI and salary PSI (``drift.py``'s figures)."""
+    config = settings.retraining
+    if not drift.novelty:  # no reference records of the file's sources: nothing to compare
+        return True
+    share = drift.novelty["unseen_title_share"]
+    ok = decision.add(
+        "unseen titles",
+        share <= config.max_unseen_title_share,
+        f"{share:.1%} of {drift.new_rows:,} new records have a title no existing record has "
+        f"and no role family (at most {config.max_unseen_title_share:.0%})",
+        whole_file=True,
+    )
+    if drift.novelty["records_with_skills"]:
+        share = drift.novelty["unseen_skills_share"]
+        ok &= decision.add(
+            "unseen skills",
+            share <= config.max_unseen_skills_share,
+            f"{share:.1%} of {drift.novelty['records_with_skills']:,.0f} new records listing "
+            f"skills list none known (at most {config.max_unseen_skills_share:.0%})",
+            whole_file=True,
+        )
+    judged = [f for f in drift.features if f.feature not in config.psi_exempt]
+    if config.max_feature_psi is not None and judged:
+        worst = max(judged, key=lambda f: f.psi)
+        above = [f"{f.feature} {f.psi:.2f}" for f in judged if f.psi > config.max_feature_psi]
+        ok &= decision.add(
+            "feature drift",
+            not above,
+            f"PSI above {config.max_feature_psi:g}: {', '.join(above)}"
+            if above
+            else f"largest PSI {worst.feature} {worst.psi:.2f} (at most "
+            f"{config.max_feature_psi:g}; not judged: {', '.join(config.psi_exempt) or 'none'})",
+            whole_file=True,
+        )
+    if config.max_salary_psi is not None:
+        for source, shift in drift.salary.items():
+            if source == ALL or "psi" not in shift:
+                continue
+            ok &= decision.add(
+                f"salary drift ({source})",
+                shift["psi"] <= config.max_salary_psi,
+                f"PSI of log salary {shift['psi']:.3f} (at most {config.max_salary_psi:g}); "
+                f"KS {shift['ks_statistic']:.3f}",
+                whole_file=True,
             )
     return ok
 
 
+def quarantine_file(
+    new: NewData, decision: RetrainDecision, drift: DriftReport, stamp: str, settings: Settings
+) -> Path:
+    """Copy a refused new file, whole, to the quarantine folder with a reason file.
+
+    The reason file names each failed check and holds the drift figures (the
+    headline and novelty; the full report is beside the run's other reports).
+    The delivered file itself is left where it was: it is the caller's.
+    """
+    import shutil
+
+    folder = resolve_path(settings.retraining.quarantine_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{stamp}-{new.path.name}"
+    shutil.copyfile(new.path, target)
+    lines = [f"{new.path} quarantined as a whole at {stamp}; nothing was trained on it.", ""]
+    lines += [f"failed: {c.name}: {c.detail}" for c in decision.file_refused]
+    figures = json.dumps(drift.headline(), indent=1, default=str)
+    lines += ["", "drift figures (drift.py):", figures, ""]
+    reason = target.with_name(target.name + ".reason.txt")
+    reason.write_text("\n".join(lines))
+    return target
+
+
 def model_checks(
-    comparison: Comparison, champion: str, settings: Settings, decision: RetrainDecision
+    comparison: Comparison,
+    champion: str,
+    settings: Settings,
+    decision: RetrainDecision,
+    data_passed: bool,
 ) -> bool:
     """Challenger vs champion on the same held-out rows, and the forgetting guard.
 
     On the held-out rows the paired bootstrap decides (``salarymodel.gate``);
-    a tie goes to the challenger, trained on newer data.
+    a tie goes to the challenger (trained on newer data) only when that data
+    passed the whole-file checks (``data_passed``); otherwise it keeps the champion.
     """
     metric, tolerance = settings.gate.metric, settings.gate.tolerance
     found = verdict(comparison.interval, tolerance)
+    rule = TIE_IN_RETRAIN if data_passed else TIE_KEEPS_CHAMPION
     ok = decision.add(
         HELD_OUT_CHECK,
-        promotes(found, tie_goes_to_challenger=True),
+        promotes(found, tie_goes_to_challenger=data_passed),
         f"{metric} on {comparison.holdout_rows:,} held-out new rows: "
-        + describe(comparison.interval, found, f"champion v{champion}", tolerance, TIE_IN_RETRAIN),
+        + describe(comparison.interval, found, f"champion v{champion}", tolerance, rule),
     )
     old_challenger = comparison.existing["challenger"][ALL][metric]
     old_current = comparison.existing["champion"][ALL][metric]
@@ -514,6 +653,7 @@ class RetrainResult:
     fingerprints: dict[str, str]
     seconds: dict[str, float]
     accepted_file: Path | None = None
+    quarantined_file: Path | None = None  # the whole new file, when a file check refused it
 
     @property
     def promoted(self) -> bool:
@@ -537,6 +677,7 @@ class RetrainResult:
             "comparison": asdict(self.comparison) if self.comparison else None,
             "drift": self.drift.headline(),
             "accepted_file": str(self.accepted_file) if self.accepted_file else None,
+            "quarantined_file": str(self.quarantined_file) if self.quarantined_file else None,
             "seconds": self.seconds,
         }
 
@@ -551,6 +692,9 @@ def _comparison_metrics(comparison: Comparison) -> dict[str, float]:
     out["holdout.rows"] = comparison.holdout_rows
     out["holdout.train_rows"] = comparison.train_rows
     out |= {f"holdout.gate.{k}": v for k, v in interval_metrics(comparison.interval).items()}
+    for period in comparison.periods:
+        figures = interval_metrics(period.interval)
+        out |= {f"recent.{period.source}.{k}": v for k, v in figures.items()}
     return out
 
 
@@ -576,7 +720,14 @@ def retrain(
             say(f"kept {file.name}: rows of a champion whose retrain stopped before keeping them")
         for file in settled.dropped:
             say(f"dropped {file.name}: rows of a retrain that stopped before its promotion")
-        return _retrain(client, settings, sources, path, source, sample, say)
+        try:
+            return _retrain(client, settings, sources, path, source, sample, say)
+        except Exception as error:
+            # A store moved away mid-run answers with SQLAlchemy's autoflush or
+            # "no such table" messages; say what happened instead.
+            if store_lost(settings):
+                raise lost_store_error(settings, "the retrain stopped") from error
+            raise
 
 
 @dataclass
@@ -639,6 +790,7 @@ def judge(
     decision = RetrainDecision()
     if not data_checks(new, merged.novel, drift, settings, decision):
         return decision, None
+    data_passed = not decision.file_refused
     records = merged.data.records
     holdout = holdout_mask(records, merged.is_new, settings)
     enough = decision.add(
@@ -654,7 +806,11 @@ def judge(
     with clock.step("holdout_comparison"):
         sample_mask = existing_sample(records, merged.is_new, settings)
         comparison = compare_on_holdout(records, holdout, sample_mask, model, settings)
-    model_checks(comparison, version, settings, decision)
+    model_checks(comparison, version, settings, decision, data_passed)
+    say("fitting with and without the new rows for every source's most recent period")
+    with clock.step("recent_periods"):
+        comparison.periods = compare_recent_periods(records, merged.is_new, settings)
+    period_checks(comparison.periods, sorted(records["source"].unique()), settings, decision)
     mlflow.log_metrics(_comparison_metrics(comparison))
     return decision, comparison
 
@@ -743,6 +899,11 @@ def _retrain(
             merged, new, drift, (champion, str(parent.version)), settings, clock, say
         )
         _log_new_file(new, merged, decision)
+        quarantined = None
+        if decision.file_refused:
+            quarantined = quarantine_file(new, decision, drift, stamp, settings)
+            say(f"the new file failed a file check: quarantined whole as {quarantined}")
+            mlflow.set_tag("quarantined_file", str(quarantined))
         info = None
         if decision.promote:
             info = refit_challenger(merged, str(parent.version), settings, clock.seconds, say)
@@ -750,13 +911,17 @@ def _retrain(
         result = RetrainResult(
             run.info.run_id, str(parent.version), None, decision, new, merged.novel,
             merged.repeats_of_existing, drift, comparison, folder, merged.fingerprints,
-            clock.seconds,
+            clock.seconds, quarantined_file=quarantined,
         )  # fmt: skip
         mlflow.log_dict(result.summary(), "retrain.json")
     if info is not None:
-        result.version, result.accepted_file = publish_retrain(
-            client, settings, info.model_uri, run.info.run_id, new,
-            f"{stamp}-{merged.fingerprints[TAG_NEW]}",
-        )  # fmt: skip
+        try:
+            result.version, result.accepted_file = publish_retrain(
+                client, settings, info.model_uri, run.info.run_id, new,
+                f"{stamp}-{merged.fingerprints[TAG_NEW]}",
+            )  # fmt: skip
+        except Exception as error:  # the run finished, its publishing did not: FAILED
+            mark_failed(client, run.info.run_id, error)
+            raise
     (folder / "retrain.json").write_text(json.dumps(result.summary(), indent=1, default=str))
     return result

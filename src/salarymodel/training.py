@@ -351,19 +351,29 @@ def train(
     models: tuple[str, ...] = MODEL_NAMES,
     progress: Progress | None = None,
     dask_address: str | None = None,
+    new_store: bool = False,
 ) -> TrainResult:
     """Run the whole training job and return what it decided.
 
     With ``dask_address`` (or ``training.backend: dask``) the fits run on
     that Dask cluster (``salarymodel.distributed``); the run, registry, gate
-    and bundle are the same.
+    and bundle are the same. A missing tracking store is created only on
+    first use or with ``new_store`` (``registry.check_store_for_training``).
     """
     import mlflow
 
     from salarymodel.gate import interval_metrics
-    from salarymodel.registry import TAG_KIND, connect, decide, store_errors
+    from salarymodel.registry import (
+        TAG_KIND,
+        check_store_for_training,
+        connect,
+        decide,
+        mark_failed,
+        store_errors,
+    )
 
     say = progress or (lambda _: None)
+    check_store_for_training(settings, new_store)  # before hours of fitting, not after
     clock = Stopwatch()
     seconds = clock.seconds
     cluster = _cluster_client(settings, dask_address, say)
@@ -386,7 +396,7 @@ def train(
                 cluster, data, settings, models, seconds, say, explain_to=Path(tmp)
             )
         report, ranges = done.report, done.ranges
-        client = connect(settings)
+        client = connect(settings, create=True)
         tags = data_tags(data, settings)
         say("logging the run to MLflow")
         with store_errors("cannot log the training run"), mlflow.start_run() as run:
@@ -399,15 +409,19 @@ def train(
     # The gate reads the registry once the run is complete and outside it: a
     # store error (RegistryError) then stops here, nothing registered or moved.
     rows = report.backtest.estimates if report.backtest is not None else None
-    decision = decide(client, settings, tags, rows)
-    with store_errors(f"cannot record the gate's decision on run {run.info.run_id}"):
-        client.set_tag(run.info.run_id, "gate.promote", str(decision.promote))
-        client.set_tag(run.info.run_id, "gate.reason", decision.reason)
-        if decision.interval is not None:
-            for key, value in interval_metrics(decision.interval).items():
-                client.log_metric(run.info.run_id, f"gate.{key}", value)
-    # Registered only once the run is complete; the alias moves only on a pass.
-    version = publish(client, settings, info, run.info.run_id, decision.promote)
+    try:
+        decision = decide(client, settings, tags, rows)
+        with store_errors(f"cannot record the gate's decision on run {run.info.run_id}"):
+            client.set_tag(run.info.run_id, "gate.promote", str(decision.promote))
+            client.set_tag(run.info.run_id, "gate.reason", decision.reason)
+            if decision.interval is not None:
+                for key, value in interval_metrics(decision.interval).items():
+                    client.log_metric(run.info.run_id, f"gate.{key}", value)
+        # Registered only once the run is complete; the alias moves only on a pass.
+        version = publish(client, settings, info, run.info.run_id, decision.promote)
+    except Exception as error:  # the run closed as finished; the training did not
+        mark_failed(client, run.info.run_id, error)
+        raise
     return TrainResult(
         run_id=run.info.run_id,
         version=str(version.version),

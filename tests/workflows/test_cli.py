@@ -184,8 +184,10 @@ def test_without_a_champion_evaluate_says_to_train_and_the_report_states_no_accu
 
     result = runner.invoke(app, ["evaluate"])
     assert result.exit_code == 2
-    assert "no 'champion' version" in result.output
-    assert "run `salarymodel train` first" in result.output
+    # No store yet: evaluate refuses (and creates none) rather than read "no champion".
+    assert "does not exist; it is never created by this command" in result.output
+    assert "run `salarymodel train`" in result.output
+    assert not (project / "mlflow.db").exists()
     assert champion_accuracy(load_settings(project / "configs" / "salarymodel.yaml")) is None
 
 

@@ -450,7 +450,12 @@ def test_retrain_that_forgets_the_existing_records_is_refused(gate: Path, aijobs
     rows = _unshipped_survey(aijobs_raw).sample(4000, random_state=4)
     rows = rows.assign(salary_in_usd=(rows["salary_in_usd"].astype(float) * 1.4).round())
     rows.to_csv(gate / "inflated.csv", index=False)
-    line = _retrain_refused(gate, gate / "inflated.csv", "existing records")
+    # The whole-file check on salary PSI sees it first (0.52, above 0.5) ...
+    line = _retrain_refused(gate, gate / "inflated.csv", "salary drift (aijobs)")
+    assert "PSI of log salary" in line
+    # ... and without it, the forgetting guard refuses the challenger.
+    with edited_settings(gate, ("  max_salary_psi: 0.5\n", "  max_salary_psi: null\n")):
+        line = _retrain_refused(gate, gate / "inflated.csv", "existing records")
     assert "existing records (both models trained on them): challenger" in line
     assert "is worse than champion" in line and "(tolerance 5.0%)" in line
     assert "held-out new rows:" not in line  # it won there: only the failed check is named
@@ -610,3 +615,44 @@ def test_a_version_registered_outside_a_run_is_a_registry_error_not_a_crash() ->
     with pytest.raises(RegistryError, match="v7 was not registered from a run"):
         run_evaluation(None, orphan)  # type: ignore[arg-type]  # refused before any call
     assert version_run(None, orphan) is None  # type: ignore[arg-type]
+
+
+def test_a_tie_goes_to_new_data_only_when_it_passed_the_file_checks(
+    scored: pd.DataFrame, settings
+) -> None:
+    """The issue's junk file won a "tie" (held-out MAE 51,822 vs 48,968): a tie now
+    keeps the champion unless the new data passed the whole-file checks."""
+    from salarymodel.evaluation import ALL
+    from salarymodel.retraining import (
+        HELD_OUT_CHECK,
+        TIE_IN_RETRAIN,
+        TIE_KEEPS_CHAMPION,
+        Comparison,
+        RetrainDecision,
+        model_checks,
+    )
+
+    # By MdAPE the retrained model's gain on 448 rows is within noise: a real tie.
+    mdape = settings.model_copy(
+        update={"gate": settings.gate.model_copy(update={"metric": "mdape"})}
+    )
+    interval = _interval_of(scored, "new", "old", metric="mdape")
+    assert verdict(interval, 0.0) == TIE
+    salary = scored["salary_usd"].to_numpy(float)
+    on_rows = {m: {ALL: metrics(salary, scored[m].to_numpy(float))} for m in ("new", "old")}
+    comparison = Comparison(
+        holdout={"challenger": on_rows["new"], "champion": on_rows["old"]},
+        existing={"challenger": on_rows["new"], "champion": on_rows["old"]},
+        holdout_rows=len(scored), existing_rows=len(scored), train_rows=0, interval=interval,
+    )  # fmt: skip
+    for passed, promoted, rule in (
+        (True, True, TIE_IN_RETRAIN),
+        (False, False, TIE_KEEPS_CHAMPION),
+    ):
+        decision = RetrainDecision()
+        model_checks(comparison, "1", mdape, decision, data_passed=passed)
+        (held,) = [c for c in decision.checks if c.name == HELD_OUT_CHECK]
+        print(held.detail)
+        assert held.passed is promoted and decision.promote is promoted
+        assert "is indistinguishable from champion v1" in held.detail
+        assert held.detail.endswith(rule)

