@@ -25,13 +25,18 @@ from salarymodel.vocabulary import (
 
 SETTINGS = load_settings()
 VIEWS = tuple(load_sources().training_sources)
-MAX_BATCH = 10_000
+MAX_BATCH = SETTINGS.serving.batch_max_jobs
 MAX_SKILL_LENGTH = 60
 MAX_COUNTRY_LENGTH = 60
 MAX_CURRENCY_LENGTH = 16
 # Request bodies are read whole before parsing; these caps keep a hostile or
-# mistaken client from exhausting memory (413 past them).
-MAX_BODY_BYTES = {"/predict": 64 * 1024, "/explain": 64 * 1024, "/predict_batch": 32 * 1024**2}
+# mistaken client from exhausting memory (413 past them; serving.batch_max_bytes).
+BATCH_ROUTE = "/predict_batch"
+MAX_BODY_BYTES = {
+    "/predict": 64 * 1024,
+    "/explain": 64 * 1024,
+    BATCH_ROUTE: SETTINGS.serving.batch_max_bytes,
+}
 ALLOWED: dict[str, list[object]] = {
     "experience_level": list(EXPERIENCE_LEVELS),
     "company_size": list(COMPANY_SIZES),
