@@ -10,7 +10,8 @@ of the largest batch the service accepts, in two shapes:
   then allows.
 
 A sampler reads the resident memory (RSS) of the whole process tree
-(psutil) every 10 ms; the peak is the largest simultaneous sum. "After" is
+(psutil) every 10 ms; the peak is the largest simultaneous sum. Figures
+are MiB (bytes / 2**20); ``*_mb`` keys in the JSON are MiB too. "After" is
 the tree's RSS once every answer is in and the service has been idle for
 ``--settle`` seconds. Every batch must be answered 200 (they are valid).
 
@@ -252,14 +253,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = measure(args, logs)
     print(f"machine: {machine()}; load average {load:.2f} before; {args.workers} workers")
     print(f"limits: {max_jobs:,} jobs, {max_bytes:,} bytes per batch; logs in {logs}")
-    print(f"ready: {results['ready_mb']} MB (arbiter + workers: {results['ready_parts_mb']})")
+    print(f"ready: {results['ready_mb']} MiB (arbiter + workers: {results['ready_parts_mb']})")
     print("| batch | jobs | body | answers | wall | peak RSS (arbiter + workers) | after |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, r in results["shapes"].items():
         print(
             f"| {name} | {r['jobs']:,} | {r['body_bytes'] / MB:.1f} MiB x {r['clients']} "
-            f"| {r['statuses']} | {r['seconds']} s | {r['peak_mb']:,} MB {r['peak_parts_mb']} "
-            f"| {r['after_mb']:,} MB {r['after_parts_mb']} |"
+            f"| {r['statuses']} | {r['seconds']} s | {r['peak_mb']:,} MiB {r['peak_parts_mb']} "
+            f"| {r['after_mb']:,} MiB {r['after_parts_mb']} |"
         )
     if args.write:
         record = {

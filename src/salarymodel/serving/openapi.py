@@ -152,8 +152,8 @@ def document_pay(components: dict[str, Any], pay: ServedPay) -> None:
         if not {"job_title", "current_salary", "currency"} <= set(properties):
             continue  # not a request that names a pay
         properties["currency"] = {**properties["currency"], "enum": list(pay.currencies)}
-        properties["currency"].pop("maxLength", None)
-        properties["currency"].pop("minLength", None)
+        for narrower in ("maxLength", "minLength", "pattern"):  # the enum says all of it
+            properties["currency"].pop(narrower, None)
         cases = [b for b in pay.bounds if (b.first or pay.years[0]) <= pay.years[1]
                  and (b.last or pay.years[1]) >= pay.years[0]]  # fmt: skip
         schema["anyOf"] = [_pay_case(b, pay.years, pay.default_year) for b in cases]
