@@ -36,8 +36,10 @@ def schemathesis_command(url: str, examples: int, har: Path, seed: int | None = 
     Deterministic unless a ``seed`` is given; every request is written to ``har``.
     """
     command = [
-        str(BIN / "schemathesis"), "run", f"{url}/docs.json", "--url", url,
-        "--checks", "all", "--max-examples", str(examples),
+        str(BIN / "schemathesis"), "--config-file", str(HERE / "schemathesis.toml"),
+        "run", f"{url}/docs.json", "--url", url,
+        # Both generation modes: valid data must be accepted, invalid data refused.
+        "--checks", "all", "--mode", "all", "--max-examples", str(examples),
         "--workers", "1", "--request-timeout", "60", "--suppress-health-check", "all",
         "--report", "har", "--report-har-path", str(har), "--no-color",
     ]  # fmt: skip

@@ -369,6 +369,13 @@ class ServingConfig(_Strict):
     # /admin/reload answers only once every worker serves the new model, or
     # refuses (nobody switches) when one cannot within this many seconds.
     reload_timeout_seconds: float = Field(60.0, gt=0)
+    # One batch's caps (413 past either; the YAML says why these values).
+    batch_max_jobs: int = Field(ge=1)
+    batch_max_bytes: int = Field(ge=64 * 1024)
+    # Batches a worker reads, parses and scores at once; others wait unread.
+    batch_concurrency: int = Field(ge=1)
+    # After a batch body at least this large, the worker hands freed memory back.
+    batch_release_bytes: int = Field(ge=0)
 
 
 class TrainingConfig(_Strict):

@@ -22,6 +22,8 @@ import psutil
 import pytest
 from test_service import _SHARED, JOB, champion_root, free_port, project_env, served_url
 
+from salarymodel.serving.schemas import MAX_BODY_BYTES
+
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
 
@@ -236,9 +238,11 @@ def test_ten_megabyte_bodies_are_refused_with_bounded_memory(root: Path, request
     ten_mb = 10 * 1024**2
     headers = {"content-type": "application/json"}
     filler = json.dumps({**JOB, "job_title": "x" * ten_mb}).encode()
-    garbage = b"[" * ten_mb
+    # Within the batch byte limit (serving.batch_max_bytes): parsed, then refused.
+    within = MAX_BODY_BYTES["/predict_batch"] - 64
+    garbage = b"[" * within
     row = b'{"job_title":"Data Engineer"},'
-    many_jobs = b'{"jobs":[' + row * (ten_mb // len(row)) + b'{"job_title":"x"}]}'
+    many_jobs = b'{"jobs":[' + row * (within // len(row)) + b'{"job_title":"x"}]}'
     answers = {
         "predict": httpx.post(f"{url}/predict", content=filler, headers=headers, timeout=60),
         "explain": httpx.post(f"{url}/explain", content=filler, headers=headers, timeout=60),
@@ -251,7 +255,7 @@ def test_ten_megabyte_bodies_are_refused_with_bounded_memory(root: Path, request
     }
     codes = {name: answer.status_code for name, answer in answers.items()}
     assert codes == {
-        "predict": 413, "explain": 413, "batch-garbage": 422, "batch-too-many": 422
+        "predict": 413, "explain": 413, "batch-garbage": 422, "batch-too-many": 413
     }, codes  # fmt: skip
     assert "jobs" in answers["batch-too-many"].text
     grown = (_tree_rss(pid) - before) / 1024**2

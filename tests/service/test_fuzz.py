@@ -14,6 +14,7 @@ a fast test below checks what it documents against the guard's own answers.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -58,6 +59,10 @@ def test_no_server_errors_and_answers_match_the_schema(
         posted[path] += count if method == "POST" else 0
     assert all(posted[path] > EXAMPLES_PER_OPERATION for path in API_ROUTES), posted
     assert not [key for key in sent if key[2] >= 500], sent
+    # Both phases ran on every API route: valid data answered 200, invalid 422.
+    for path in API_ROUTES:
+        statuses = {status for (method, p, status) in sent if method == "POST" and p == path}
+        assert {200, 422} <= statuses, (path, statuses)
     summary = next(line for line in done.stdout.splitlines() if " generated" in line)
     with capsys.disabled():  # the figures of a run, shown even when it passes
         print(
@@ -65,6 +70,58 @@ def test_no_server_errors_and_answers_match_the_schema(
             f"per operation: {summary.strip()}; {sum(sent.values())} requests in {seconds:.0f} s"
         )
         print("POSTs:", ", ".join(f"{path} {n}" for path, n in posted.most_common() if n))
+
+
+# Spellings a person or a client library might send: each is accepted exactly
+# when the served document's request schema says it is valid.
+ODD_SPELLINGS = [
+    {"experience_level": "SE"}, {"experience_level": "se"}, {"experience_level": " SE"},
+    {"company_size": "m"}, {"employment_type": "ft"}, {"remote_ratio": "50"},
+    {"currency": "EUR"}, {"currency": "eur"}, {"currency": "EUR "}, {"currency": "Eur"},
+    {"currency": "EUR\n"}, {"period": "month"}, {"period": "Month"}, {"period": "YEAR"},
+    {"view": "aijobs"}, {"view": "AIJOBS"}, {"view": "Postings"}, {"year": "2024"},
+    {"job_title": "\u200b"}, {"job_title": "\u200b\u200c\u2060"}, {"job_title": "42"},
+    {"job_title": "  Data Scientist  "}, {"job_title": "Инженер данных"},
+    {"job_title": "\u200bData Engineer"}, {"country": "\x1c"}, {"country": " DE "},
+    {"skills": [" python "]}, {"skills": ["\u3000"]},
+]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_odd_spellings_are_accepted_exactly_when_the_schema_says_so(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> None:
+    import httpx
+    from jsonschema import Draft4Validator  # OpenAPI 3.0 schemas are draft 4's dialect
+
+    url = served_url(champion_root(tmp_path_factory), request)
+    spec = httpx.get(f"{url}/docs.json", timeout=30).json()
+    base = {"job_title": "Data Scientist", "country": "DE"}
+    for path in ("/predict", "/predict_batch"):
+        body_schema = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        validator = Draft4Validator({**body_schema["schema"], "components": spec["components"]})
+        for change in ODD_SPELLINGS:
+            job = {**base, **change}
+            if path == "/predict_batch":
+                job.pop("currency", None), job.pop("period", None)  # not batch fields
+                body: dict = {"jobs": [job]}
+            else:
+                body = job
+            valid = validator.is_valid(body)
+            answer = httpx.post(f"{url}{path}", json=body, timeout=30)
+            assert answer.status_code == (200 if valid else 422), (path, change, answer.text)
+            if not valid:
+                (name,) = change  # the 422 names the field the schema refuses
+                assert any(name in d["field"] for d in answer.json()["detail"]), answer.text
+    # Both outcomes were exercised, the zero-width title among the refused.
+    predict = Draft4Validator(
+        {**spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+         ["schema"], "components": spec["components"]}
+    )  # fmt: skip
+    verdicts = {json.dumps(c): predict.is_valid({**base, **c}) for c in ODD_SPELLINGS}
+    assert verdicts[json.dumps({"job_title": "\u200b"})] is False
+    assert verdicts[json.dumps({"currency": "eur"})] is False
+    assert 5 < sum(verdicts.values()) < len(verdicts) - 5
 
 
 def test_the_schema_documents_what_the_service_answers() -> None:

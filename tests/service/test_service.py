@@ -268,6 +268,14 @@ def test_unknown_title_country_and_skill_still_estimate_with_named_warnings(clie
         ({"view": "glassdoor"}, "view", ["aijobs", "postings"]),
         ({"job_title": "x" * 201}, "job_title", None),
         ({"job_title": "  "}, "job_title", None),
+        ({"job_title": "\u200b"}, "job_title", None),  # zero-width space: no visible letter
+        ({"job_title": "\u200b\u200d 42"}, "job_title", None),
+        # Codes are exact, as the OpenAPI document lists them (no case folding).
+        ({"experience_level": "se"}, "experience_level", ["EN", "MI", "SE", "EX"]),
+        ({"view": "AIJOBS"}, "view", ["aijobs", "postings"]),
+        ({"period": "Month"}, "period", ["year", "month"]),
+        ({"currency": "eur"}, "currency", None),
+        ({"currency": "EUR "}, "currency", None),
         ({"skills": [f"skill{i}" for i in range(101)]}, "skills", None),
         ({"skills": "python"}, "skills", None),
         ({"year": 1990}, "year", None),
@@ -309,13 +317,14 @@ def test_oversized_bodies_are_refused_before_parsing(client) -> None:
     headers = {"content-type": "application/json"}
     answer = client.post("/predict_batch", content=huge, headers=headers)
     assert answer.status_code == 413
+    assert "4,194,304 bytes" in answer.json()["error"]  # serving.batch_max_bytes
     assert time.perf_counter() - started < 20
 
 
-def test_batch_over_10000_jobs_gets_422(client) -> None:
+def test_batch_over_10000_jobs_gets_413_naming_the_limit(client) -> None:
     answer = client.post("/predict_batch", json={"jobs": [{"job_title": "x"}] * 10_001})
-    assert answer.status_code == 422
-    assert answer.json()["detail"][0]["field"] == "jobs"
+    assert answer.status_code == 413
+    assert "10,000 jobs" in answer.json()["error"]
     invalid = client.post("/predict_batch", json={"jobs": [JOB, {**JOB, "remote_ratio": 7}]})
     assert invalid.status_code == 422
     assert invalid.json()["detail"][0]["field"] == "jobs[1].remote_ratio"
@@ -333,7 +342,8 @@ def test_batch_over_10000_jobs_gets_422(client) -> None:
         ({"current_salary": 300, "period": "month"}, "current_salary", "3,600 USD a year"),
         ({"current_salary": 200, "currency": "EUR"}, "current_salary", "not a plausible"),
         ({"currency": "CNY"}, "currency", "allowed: USD, AUD"),
-        ({"currency": "euro", "current_salary": 50_000}, "currency", "not a supported currency"),
+        ({"currency": "XYZ", "current_salary": 50_000}, "currency", "not a supported currency"),
+        ({"currency": "euro", "current_salary": 50_000}, "currency", "at most 3 characters"),
         ({"period": "week"}, "period", "year, month"),
     ],
 )
@@ -355,7 +365,7 @@ def test_amounts_come_in_the_requests_currency_and_period(client) -> None:
     usd = client.post("/predict", json=JOB).json()
     assert usd["amounts"]["currency"] == "USD" and usd["amounts"]["estimate"] == usd["estimate_usd"]
     assert usd["current_salary"] is None
-    body = client.post("/predict", json={**JOB, "currency": "eur", "period": "Month"}).json()
+    body = client.post("/predict", json={**JOB, "currency": "EUR", "period": "month"}).json()
     amounts = body["amounts"]
     assert (amounts["currency"], amounts["period"]) == ("EUR", "month")
     assert amounts["exchange_rate"] == {"currency": "EUR", **eur}

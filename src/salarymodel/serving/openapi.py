@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from salarymodel.currency import USD, PayBounds
-from salarymodel.serving.schemas import MAX_BODY_BYTES
+from salarymodel.serving.schemas import BATCH_ROUTE, MAX_BATCH, MAX_BODY_BYTES
 
 _SCHEMAS = "#/components/schemas/"
 _STRING = {"type": "string"}
@@ -58,6 +58,14 @@ ERROR_SCHEMAS: dict[str, dict[str, Any]] = {
         },
         "additionalProperties": False,
     },
+}
+
+
+_TOO_LARGE = {
+    "": "Request body over the size limit (64 KiB); the body names it.",
+    BATCH_ROUTE: f"Request body over {MAX_BODY_BYTES[BATCH_ROUTE]:,} bytes "
+    f"(`serving.batch_max_bytes`), or more than {MAX_BATCH:,} jobs "
+    "(`serving.batch_max_jobs`); the body names the limit.",
 }
 
 
@@ -144,8 +152,8 @@ def document_pay(components: dict[str, Any], pay: ServedPay) -> None:
         if not {"job_title", "current_salary", "currency"} <= set(properties):
             continue  # not a request that names a pay
         properties["currency"] = {**properties["currency"], "enum": list(pay.currencies)}
-        properties["currency"].pop("maxLength", None)
-        properties["currency"].pop("minLength", None)
+        for narrower in ("maxLength", "minLength", "pattern"):  # the enum says all of it
+            properties["currency"].pop(narrower, None)
         cases = [b for b in pay.bounds if (b.first or pay.years[0]) <= pay.years[1]
                  and (b.last or pay.years[1]) >= pay.years[0]]  # fmt: skip
         schema["anyOf"] = [_pay_case(b, pay.years, pay.default_year) for b in cases]
@@ -201,7 +209,7 @@ def truthful_openapi(
             for status in ("400", "404"):
                 responses.pop(status, None)
             if path in MAX_BODY_BYTES:
-                responses["413"] = _answer("Request body over the size limit.", "Error")
+                responses["413"] = _answer(_TOO_LARGE.get(path, _TOO_LARGE[""]), "Error")
                 responses["415"] = _answer("Request body not `application/json`.", "Error")
             responses["422"] = _answer(
                 "Invalid request: each field, its problem and, if fixed, its allowed values.",

@@ -29,13 +29,17 @@ SETTINGS = load_settings()
 # the Literal fields below take them, and config checked them against the vocabulary.
 DEFAULTS: Any = SETTINGS.job_defaults
 VIEWS = tuple(load_sources().training_sources)
-MAX_BATCH = 10_000
+MAX_BATCH = SETTINGS.serving.batch_max_jobs
 MAX_SKILL_LENGTH = 60
 MAX_COUNTRY_LENGTH = 60
-MAX_CURRENCY_LENGTH = 16
 # Request bodies are read whole before parsing; these caps keep a hostile or
-# mistaken client from exhausting memory (413 past them).
-MAX_BODY_BYTES = {"/predict": 64 * 1024, "/explain": 64 * 1024, "/predict_batch": 32 * 1024**2}
+# mistaken client from exhausting memory (413 past them; serving.batch_max_bytes).
+BATCH_ROUTE = "/predict_batch"
+MAX_BODY_BYTES = {
+    "/predict": 64 * 1024,
+    "/explain": 64 * 1024,
+    BATCH_ROUTE: SETTINGS.serving.batch_max_bytes,
+}
 ALLOWED: dict[str, list[object]] = {
     "experience_level": list(EXPERIENCE_LEVELS),
     "company_size": list(COMPANY_SIZES),
@@ -55,35 +59,40 @@ def _default_year() -> int:
     return default_year(SETTINGS.validation)
 
 
-# A character pydantic's strip_whitespace keeps (it strips Unicode White_Space,
-# as Rust's `trim` does). A stripped, non-empty string always has one, so this
-# refuses nothing new: it tells the OpenAPI schema that "   " is not a title.
-NOT_BLANK = r"[^\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+# The contract is exact: what the OpenAPI document states is what is accepted,
+# checked on the text as sent. Codes are refused unless spelt as listed ("se",
+# "EUR " and "Month" get a 422 naming the allowed values): a case-insensitive
+# enum cannot be stated in OpenAPI, and Python's case mapping would also take
+# "\u017fe" (long s) for SE. Free text (titles, countries, skills) is checked
+# as sent, then stripped of surrounding white space for the model (a
+# normalisation that changes no decision). Patterns are matched by Python's
+# `re` (the models' regex_engine), the engine Schemathesis generates them with.
+#
+# A character str.strip() keeps (it strips what str.isspace() calls space):
+# a string with one is not blank, and is not empty once stripped.
+NOT_BLANK = r"[^\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+# A letter in any script (Python's \w minus digits and _): a title made only of
+# zero-width or other invisible characters, digits or punctuation is refused.
+A_LETTER = r"[^\W\d_]"
 
 Title = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH, pattern=NOT_BLANK
-    ),
+    str, StringConstraints(min_length=1, max_length=MAX_TITLE_LENGTH, pattern=A_LETTER)
 ]
 Country = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=MAX_COUNTRY_LENGTH, pattern=NOT_BLANK
-    ),
+    str, StringConstraints(min_length=1, max_length=MAX_COUNTRY_LENGTH, pattern=NOT_BLANK)
+]
+# ISO 4217 codes are three capital letters, as sent (no `$`: Python's matches
+# before a final newline); which ones are supported depends on the served
+# model's exchange rates, so that is checked when a request is scored (the
+# OpenAPI document lists the served model's as an enum, see serving.openapi).
+CurrencyCode = Annotated[
+    str, StringConstraints(min_length=3, max_length=3, pattern=r"^[A-Z][A-Z][A-Z]")
 ]
 Place = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_LOCATION_LENGTH)
+    str, StringConstraints(min_length=1, max_length=MAX_LOCATION_LENGTH, pattern=NOT_BLANK)
 ]
-# ISO 4217 codes are three letters, any case; which ones are supported depends
-# on the served model's exchange rates, so that is checked when a request is
-# scored (the OpenAPI document lists the served model's, see serving.openapi).
-CurrencyCode = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CURRENCY_LENGTH)]
 Skill = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=MAX_SKILL_LENGTH, pattern=NOT_BLANK
-    ),
+    str, StringConstraints(min_length=1, max_length=MAX_SKILL_LENGTH, pattern=NOT_BLANK)
 ]
 
 
@@ -97,9 +106,12 @@ class JobRequest(BaseModel):
     request leaves out with ``salarymodel.job_defaults``, as ``predict`` does a CSV.
     """
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", regex_engine="python-re")
 
-    job_title: Title = Field(description="Job title as written, e.g. 'Senior Data Scientist'.")
+    job_title: Title = Field(
+        description="Job title as written, e.g. 'Senior Data Scientist'; at least one letter "
+        "(any script). Codes and names below are case-sensitive, exactly as listed."
+    )
     # The Literal types spell out the vocabulary's codes (a test checks they agree).
     experience_level: Literal["EN", "MI", "SE", "EX"] = Field(
         DEFAULTS.experience_level, description=_codes(EXPERIENCE_NAMES)
@@ -144,16 +156,16 @@ class JobRequest(BaseModel):
         "'postings' advertised pay; defaults to serving.default_source.",
     )
 
-    @field_validator("experience_level", "company_size", "employment_type", mode="before")
+    @field_validator("job_title", "country", "company_country", "location", mode="after")
     @classmethod
-    def _upper(cls, value: object) -> object:
-        # Codes are case-insensitive for people typing them ("se" is SE).
-        return value.strip().upper() if isinstance(value, str) else value
+    def _strip(cls, value: str | None) -> str | None:
+        # Checked as sent (above); the model reads it without surrounding space.
+        return value.strip() if value is not None else None
 
-    @field_validator("view", mode="before")
+    @field_validator("skills", mode="after")
     @classmethod
-    def _lower(cls, value: object) -> object:
-        return value.strip().lower() if isinstance(value, str) else value
+    def _strip_skills(cls, value: list[str] | None) -> list[str] | None:
+        return [skill.strip() for skill in value] if value is not None else None
 
     @field_validator("remote_ratio", mode="before")
     @classmethod
@@ -184,22 +196,12 @@ class EstimateRequest(JobRequest):
     )
     currency: CurrencyCode = Field(
         USD,
-        description="ISO 4217 code (EUR, GBP, INR, ...) of `current_salary` and of the "
-        "answer's `amounts`; GET /model lists the supported ones.",
+        description="ISO 4217 code in capitals (EUR, GBP, INR, ...) of `current_salary` and "
+        "of the answer's `amounts`; GET /model lists the supported ones.",
     )
     period: Literal["year", "month"] = Field(
         "year", description="Pay per year or per month (a twelfth of yearly pay)."
     )
-
-    @field_validator("period", mode="before")
-    @classmethod
-    def _lower_period(cls, value: object) -> object:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("currency", mode="after")
-    @classmethod
-    def _upper_currency(cls, value: str) -> str:
-        return value.upper()  # codes are case-insensitive for people typing them
 
 
 class BatchRequest(BaseModel):
