@@ -273,6 +273,13 @@ class ServingConfig(_Strict):
     # /admin/reload answers only once every worker serves the new model, or
     # refuses (nobody switches) when one cannot within this many seconds.
     reload_timeout_seconds: float = Field(60.0, gt=0)
+    # POST /admin/reload needs this token (serving/admin_auth.py): from the
+    # variable named here if set, else from the file (created 0600 if absent).
+    reload_token_env: str
+    reload_token_file: str
+    # A restarted worker that cannot load the committed model retries, pausing
+    # twice as long each time up to this, and is not ready meanwhile.
+    load_retry_max_seconds: float = Field(gt=0)
 
 
 class TrainingConfig(_Strict):

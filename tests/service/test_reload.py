@@ -8,6 +8,7 @@ keeps one version on both workers. A served worker's modules are checked too.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 import time
@@ -17,34 +18,52 @@ import httpx
 import pytest
 from test_service import BIN, _stop, champion_root, free_port, project_env
 
+from salarymodel.serving.gate import Gate
 from salarymodel.serving.reload import Follower, SessionFolder, coordinate
 
 HEAVY = ("shap", "mlflow", "pandera", "matplotlib", "sklearn", "pandas", "lightgbm")
 
 
 class _Worker:
-    """A stand-in worker: what it serves, and a follower thread driving its reloads."""
+    """A stand-in worker: what it serves, its own request gate, and a follower thread."""
 
-    def __init__(self, folder: SessionFolder, pid: int, fails: bool) -> None:
-        self.serving = "v1"
+    def __init__(self, folder: SessionFolder, pid: int, fails: bool = False,
+                 start_up: str = "v1", load_failures: int = 0) -> None:  # fmt: skip
+        self.serving: str | None = None
         self.fails = fails
-        self.follower = Follower(folder, self.load, self.swap, lambda: self.serving)
+        self.load_failures = load_failures  # the first this many loads fail
+        self.loaded: list[str] = []
+        self.gate = Gate()
+        self.follower = Follower(folder, self.load, self.swap, lambda: self.serving, 5.0,
+                                 self.gate)  # fmt: skip
         self.follower.pid = pid
+        self.start_up = start_up
+        with contextlib.suppress(RuntimeError):  # not ready: the test drives the retry
+            self.swap(self.follower.load_committed(self.load, self.load_start_up))
         self.follower.join()
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
+    def load_start_up(self) -> str:
+        self.loaded.append("start-up")
+        if self.start_up == "damaged":
+            raise RuntimeError("the start-up model is damaged")
+        return self.start_up
+
     def load(self, tag: str) -> str:
-        if self.fails:
+        self.loaded.append(tag)
+        if self.fails or self.load_failures > 0:
+            self.load_failures -= 1
             raise RuntimeError(f"cannot read {tag}")
         return tag.split(":")[1]
 
     def swap(self, serving: str) -> None:
         self.serving = serving
+        self.gate.ready = True
 
     def _run(self) -> None:
-        while not self._stop.wait(0.05):
+        while not self._stop.wait(0.01):
             self.follower.poll()
 
     def stop(self) -> None:
@@ -61,17 +80,25 @@ def pids(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return [101, 102, 103]
 
 
+def _reload(folder: SessionFolder, pid: int, to: str, gate: Gate | None = None,
+            timeout: float = 5.0, me: dict | None = None):  # fmt: skip
+    me = me if me is not None else {"serving": "v1"}
+    folder.register(pid, me["serving"])
+    return coordinate(
+        folder, f"salarymodel:{to}", to, lambda tag: tag.split(":")[1],
+        lambda s: me.update(serving=s), timeout, pid=pid, gate=gate or Gate(),
+    )  # fmt: skip
+
+
 def _run(tmp_path: Path, pids: list[int], failing: set[int], timeout: float = 5.0):
     folder = SessionFolder(tmp_path / "session")
     workers = [_Worker(folder, pid, pid in failing) for pid in pids[1:]]
     me = {"serving": "v1"}
+    gate = Gate()
     try:
-        folder.register(pids[0], "v1")
-        outcome = coordinate(
-            folder, "salarymodel:v2", "v2", lambda tag: tag.split(":")[1],
-            lambda s: me.update(serving=s), timeout, pid=pids[0],
-        )  # fmt: skip
+        outcome = _reload(folder, pids[0], "v2", gate, timeout, me)
         time.sleep(0.3)  # an aborted reload must not be acted on late either
+        assert not gate.closed and not any(w.gate.closed for w in workers), "a gate left shut"
         return outcome, [me["serving"], *(w.serving for w in workers)]
     finally:
         for worker in workers:
@@ -87,12 +114,13 @@ def test_every_worker_switches_when_all_can_load(tmp_path: Path, pids: list[int]
 
 def test_no_worker_switches_when_one_cannot_load(tmp_path: Path, pids: list[int]) -> None:
     outcome, serving = _run(tmp_path, pids, failing={103})
-    assert not outcome.ok
+    assert not outcome.ok and not outcome.committed
     assert serving == ["v1", "v1", "v1"]
     assert (
         set(outcome.workers) == {"103"} and "cannot read salarymodel:v2" in outcome.workers["103"]
     )
     assert "worker 103" in outcome.error
+    assert SessionFolder(tmp_path / "session").committed() is None
 
 
 def test_a_worker_that_never_answers_aborts_the_reload(tmp_path: Path, pids: list[int]) -> None:
@@ -103,6 +131,23 @@ def test_a_worker_that_never_answers_aborts_the_reload(tmp_path: Path, pids: lis
     assert outcome.workers == {"103": "no answer within 0.5 s"}
 
 
+def test_a_worker_that_cannot_switch_is_reported_not_counted(
+    tmp_path: Path, pids: list[int]
+) -> None:
+    """Its commit answer says ok: false: that worker did not switch, whatever version it names."""
+    folder = SessionFolder(tmp_path / "session")
+    worker = _Worker(folder, 102)
+    worker.swap = lambda serving: (_ for _ in ()).throw(RuntimeError("out of memory"))  # type: ignore[method-assign]
+    worker.follower.swap = worker.swap
+    try:
+        outcome = _reload(folder, 101, "v2")
+    finally:
+        worker.stop()
+    assert not outcome.ok and outcome.committed
+    assert outcome.workers == {"101": "v2", "102": "could not switch: out of memory"}
+    assert not worker.gate.closed
+
+
 def test_a_worker_started_after_a_reload_serves_the_committed_model(
     tmp_path: Path, pids: list[int]
 ) -> None:
@@ -110,6 +155,59 @@ def test_a_worker_started_after_a_reload_serves_the_committed_model(
     late = _Worker(SessionFolder(tmp_path / "session"), 103, fails=False)
     late.stop()
     assert late.serving == "v2"
+
+
+def test_a_restarted_worker_never_loads_the_start_up_model_after_a_reload(
+    tmp_path: Path, pids: list[int]
+) -> None:
+    """The issue's crash: after a reload the start-up model's files were damaged; a
+    restarted worker loads the committed model directly and never touches them."""
+    folder = SessionFolder(tmp_path / "session")
+    assert _reload(folder, 101, "v2").ok
+    _write_abort(folder)  # a later reload that was refused changes nothing
+    restarted = _Worker(folder, 102, start_up="damaged")
+    restarted.stop()
+    assert restarted.serving == "v2" and restarted.loaded == ["salarymodel:v2"]
+
+
+def _write_abort(folder: SessionFolder) -> None:
+    import json
+
+    folder.request_file.write_text(json.dumps(
+        {"id": "x", "tag": "salarymodel:v3", "model_version": "v3", "by": 999, "phase": "abort"}
+    ))  # fmt: skip
+
+
+def test_a_restarted_worker_that_cannot_load_retries_with_backoff_not_ready(
+    tmp_path: Path, pids: list[int]
+) -> None:
+    folder = SessionFolder(tmp_path / "session")
+    assert _reload(folder, 101, "v2").ok
+    restarted = _Worker(folder, 102, load_failures=4)
+    restarted.stop()
+    assert restarted.serving is None and not restarted.gate.ready  # not ready, not stopped
+    assert folder.live_workers()[102] is None  # registered as serving nothing
+    pauses: list[float] = []
+    restarted.follower.retry_until_loaded(
+        restarted.load, restarted.load_start_up, 0.04, lambda _, pause: pauses.append(pause),
+        pause=0.01,
+    )  # fmt: skip
+    assert pauses == [0.02, 0.04, 0.04]  # doubling, capped
+    assert restarted.serving == "v2" and folder.live_workers()[102] == "v2"
+    assert "start-up" not in restarted.loaded
+
+
+def test_a_not_ready_worker_is_not_waited_for_and_follows_the_commit(
+    tmp_path: Path, pids: list[int]
+) -> None:
+    folder = SessionFolder(tmp_path / "session")
+    broken = _Worker(folder, 102, start_up="damaged")
+    try:
+        assert broken.serving is None
+        assert _reload(folder, 101, "v2").ok  # not asked: it serves nothing
+        assert broken.follower.wake.wait(2)  # ... but woken to load the committed model
+    finally:
+        broken.stop()
 
 
 # ----- a real server with two workers ----------------------------------------------------
@@ -240,3 +338,123 @@ def test_importing_the_cli_loads_no_heavy_library() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", f"`import salarymodel.cli` loaded: {done.stdout.strip()}"
+
+
+# ----- who may reload ------------------------------------------------------------------------
+RELAY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP",
+                 "CF-Connecting-IP", "True-Client-IP", "X-Client-IP", "X-Cluster-Client-IP",
+                 "Fastly-Client-IP", "Via", "X-Original-Forwarded-For",
+                 "X-Envoy-External-Address")  # fmt: skip
+
+
+def _refusal(host: str, headers: dict[str, str], expected: str | None = "s3cret") -> str | None:
+    from salarymodel.serving.admin_auth import AdminRefused, check_admin
+
+    lowered = {k.lower(): v for k, v in headers.items()}  # as Starlette gives them
+    try:
+        check_admin(host, lowered, expected)
+    except AdminRefused as refusal:
+        return str(refusal)
+    return None
+
+
+def test_reload_needs_loopback_no_relay_and_the_token() -> None:
+    good = {"Authorization": "Bearer s3cret"}
+    assert _refusal("127.0.0.1", good) is None
+    assert _refusal("::1", {"authorization": "bearer s3cret"}) is None
+    assert "needs the reload token" in _refusal("127.0.0.1", {})
+    assert "needs the reload token" in _refusal("127.0.0.1", {"Authorization": "Basic s3cret"})
+    assert _refusal("127.0.0.1", {"Authorization": "Bearer s3cre"}) == "wrong reload token"
+    assert _refusal("127.0.0.1", {"Authorization": "Bearer s3cretX"}) == "wrong reload token"
+    assert "only from this machine" in _refusal("10.0.0.7", good)
+    assert "disabled" in _refusal("127.0.0.1", good, expected=None)
+    for name in RELAY_HEADERS:
+        refusal = _refusal("127.0.0.1", {**good, name: "203.0.113.9"})
+        assert refusal is not None and name.lower() in refusal, name
+
+
+def test_the_token_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import salarymodel.serving.admin_auth as admin_auth
+
+    calls: list[tuple[bytes, bytes]] = []
+    monkeypatch.setattr(
+        admin_auth.hmac, "compare_digest", lambda a, b: calls.append((a, b)) or a == b
+    )
+    assert _refusal("127.0.0.1", {"Authorization": "Bearer guess"}) == "wrong reload token"
+    assert calls == [(b"guess", b"s3cret")]
+
+
+def test_the_token_file_is_created_once_private_and_the_variable_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from salarymodel.config import load_settings
+    from salarymodel.serving.admin_auth import ensure_token_file, read_token
+
+    shutil.copytree(Path(__file__).resolve().parents[2] / "configs", tmp_path / "configs")
+    monkeypatch.setenv("SALARYMODEL_ROOT", str(tmp_path))
+    settings = load_settings(tmp_path / "configs" / "salarymodel.yaml")
+    monkeypatch.delenv(settings.serving.reload_token_env, raising=False)
+    path = ensure_token_file(settings)
+    assert path == tmp_path / settings.serving.reload_token_file
+    assert path.stat().st_mode & 0o777 == 0o600
+    token = read_token(settings)
+    assert token and len(token) >= 40
+    assert ensure_token_file(settings) == path and read_token(settings) == token  # kept
+    monkeypatch.setenv(settings.serving.reload_token_env, "from-the-environment")
+    assert read_token(settings) == "from-the-environment"
+
+
+def test_error_bodies_keep_file_names_not_paths() -> None:
+    from salarymodel.serving.admin_auth import without_paths
+
+    message = (
+        "exported model salarymodel:v3 cannot be served: "
+        "/tmp/x/models/registry-cache/v3/artifacts/bundle/booster.txt is corrupt"
+    )
+    assert without_paths(message) == (
+        "exported model salarymodel:v3 cannot be served: booster.txt is corrupt"
+    )
+    assert "/" not in without_paths("store sqlite:////srv/a/mlflow.db (in 'C/x') is gone")
+
+
+# ----- the request gate ----------------------------------------------------------------------
+def test_the_gate_holds_requests_while_switching_and_refuses_without_a_model() -> None:
+    import asyncio
+
+    from salarymodel.serving.gate import GateMiddleware
+
+    gate = Gate()
+    answered: list[str] = []
+
+    async def app(scope, receive, send) -> None:
+        answered.append(scope["path"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    middleware = GateMiddleware(app, gate)
+
+    async def call(path: str) -> int:
+        sent: list[dict] = []
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        await middleware({"type": "http", "path": path}, None, send)
+        return sent[0]["status"]
+
+    async def scenario() -> None:
+        assert await call("/predict") == 503  # no model loaded yet
+        assert answered == []
+        gate.ready = True
+        gate.close(longest=5)
+        held = asyncio.create_task(call("/predict"))
+        health = await call("/readyz")  # not a model route: never held
+        await asyncio.sleep(0.05)
+        assert health == 200 and not held.done() and answered == ["/readyz"]
+        gate.open()
+        assert await held == 200 and answered == ["/readyz", "/predict"]
+        assert gate.in_flight == 0
+
+    asyncio.run(scenario())
