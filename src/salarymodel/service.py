@@ -209,6 +209,7 @@ class SalaryService:
             load_announced, lambda: load_serving_model(settings, packaged=_packaged_model()),
             settings.serving.load_retry_max_seconds, failed,
         )  # fmt: skip
+        logger.info("ready: serving model v%s", self._version())
 
     def _swap_in(self, serving: ServingModel) -> None:
         """Serve ``serving`` from now on: one reference assignment, so a request in
