@@ -234,11 +234,13 @@ def coordinate(
             )
         folder.commit(base)  # a worker (re)started from now on loads this model
         _write_json(folder.request_file, {**base, "phase": "commit"})
-        _switch(gate, prepared, swap, timeout)
-        folder.register(pid, version)
-        switched = _wait_for_switch(folder, reload_id, version, pid, timeout)
-        _write_json(folder.request_file, {**base, "phase": "open"})
-        gate.open()
+        try:
+            _switch(gate, prepared, swap, timeout)
+            folder.register(pid, version)
+            switched = _wait_for_switch(folder, reload_id, version, pid, timeout)
+        finally:  # whatever happened, no worker's requests stay held
+            _write_json(folder.request_file, {**base, "phase": "open"})
+            gate.open()
     workers = {str(pid): version, **{str(p): v for p, v in sorted(switched.items())}}
     missing = [p for p, v in workers.items() if v != version]
     unconfirmed = f"workers {', '.join(missing)} did not switch" if missing else None
