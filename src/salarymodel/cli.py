@@ -457,8 +457,12 @@ def _reload_service(settings) -> None:
     import urllib.error
     import urllib.request
 
+    from salarymodel.serving.admin_auth import read_token
+
     url = f"http://{settings.serving.host}:{settings.serving.port}/admin/reload"
-    request = urllib.request.Request(url, method="POST", data=b"")
+    token = read_token(settings)  # the reload token `serve` created (serving.reload_token_*)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, method="POST", data=b"", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=120) as answer:
             body = json.loads(answer.read() or b"{}")

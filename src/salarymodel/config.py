@@ -376,6 +376,13 @@ class ServingConfig(_Strict):
     batch_concurrency: int = Field(ge=1)
     # After a batch body at least this large, the worker hands freed memory back.
     batch_release_bytes: int = Field(ge=0)
+    # POST /admin/reload needs this token (serving/admin_auth.py): from the
+    # variable named here if set, else from the file (created 0600 if absent).
+    reload_token_env: str
+    reload_token_file: str
+    # A restarted worker that cannot load the committed model retries, pausing
+    # twice as long each time up to this, and is not ready meanwhile.
+    load_retry_max_seconds: float = Field(gt=0)
 
 
 class TrainingConfig(_Strict):

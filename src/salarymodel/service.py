@@ -6,8 +6,9 @@ Endpoints (all on 127.0.0.1 by default, ``serving.host``/``serving.port``):
 - ``POST /predict_batch``  ``{"jobs": [...]}`` (up to 10,000) -> one result per job, in order
 - ``POST /explain``        one job -> the estimate and each concept's part in % and USD
 - ``GET  /model``          version, data fingerprint, metrics, vocabulary, allowed values
-- ``POST /admin/reload``   (loopback only) every worker switches to the registry's champion,
-                           or none does (``serving.reload``)
+- ``POST /admin/reload``   (loopback and the reload token only, ``serving.admin_auth``)
+                           every worker switches to the registry's champion, or none
+                           does (``serving.reload``)
 - ``GET  /`` (and ``/ui``) the web page; ``/readyz``, ``/livez``, ``/healthz``; ``/docs.json``
 
 This module only ties the ``serving`` package to BentoML: where the model
@@ -33,8 +34,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import Field
 
-from salarymodel.config import load_settings
+from salarymodel.config import Settings, load_settings
 from salarymodel.serving import reload
+from salarymodel.serving.admin_auth import (
+    AdminRefused,
+    check_admin,
+    ensure_token_file,
+    read_token,
+    without_paths,
+)
+from salarymodel.serving.control import is_server_process, private_control_endpoints
+from salarymodel.serving.gate import GATE, GateMiddleware
 from salarymodel.serving.guard import ClientErrors, RequestGuard
 from salarymodel.serving.loading import (
     ModelSourceError,
@@ -70,9 +80,13 @@ METRICS_ENABLED = SETTINGS.serving.metrics
 WEB_DIR = Path(__file__).resolve().parent / "web"
 _PAGE_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 WEB_ASSETS = {p.name: p for p in WEB_DIR.glob("*") if p.suffix in _PAGE_TYPES}
-# Fault injection for the reload test only: the worker with this BentoML
-# worker index cannot load a reloaded model.
-FAULT_RELOAD_WORKER_ENV = "SALARYMODEL_TEST_RELOAD_FAILS_IN_WORKER"
+# Fault injection for the reload tests only: while the file this names exists,
+# every worker but the one that got the call refuses a reloaded model.
+FAULT_RELOAD_ENV = "SALARYMODEL_TEST_RELOAD_REFUSED_WHILE"
+
+if is_server_process():
+    # The process manager's control socket: private, not on loopback TCP.
+    private_control_endpoints()
 
 
 # The model this worker serves, for the OpenAPI document (which states the
@@ -98,13 +112,15 @@ def openapi_document() -> bytes:
     return _DOCUMENTS[version]
 
 
-def _load_for_reload(tag: str) -> ServingModel:
-    from bentoml._internal.context import server_context
-
-    failing = os.environ.get(FAULT_RELOAD_WORKER_ENV)
-    if failing and failing == str(server_context.worker_index):
-        raise ModelSourceError(f"{FAULT_RELOAD_WORKER_ENV} makes this worker refuse {tag}")
+def _load_for_reload(tag: str, coordinating: bool = True) -> ServingModel:
+    fault = os.environ.get(FAULT_RELOAD_ENV)
+    if fault and not coordinating and Path(fault).exists():
+        raise ModelSourceError(f"{FAULT_RELOAD_ENV} makes this worker refuse {tag}")
     return load_announced(tag)
+
+
+def _load_following(tag: str) -> ServingModel:
+    return _load_for_reload(tag, coordinating=False)
 
 
 web = FastAPI(title="salarymodel web", docs_url=None, redoc_url=None, openapi_url=None)
@@ -121,7 +137,10 @@ web = FastAPI(title="salarymodel web", docs_url=None, redoc_url=None, openapi_ur
     logging={"access": {"enabled": False}},
     metrics={"enabled": METRICS_ENABLED},
     tracing={"excluded_urls": list(MAX_BODY_BYTES)},
-    traffic={"timeout": 60},
+    # A reload answers within serving.reload_timeout_seconds (export, load and
+    # switch together); past BentoML's timeout the caller would get 504 while
+    # the reload went on.
+    traffic={"timeout": max(60.0, SETTINGS.serving.reload_timeout_seconds + 15)},
     http={"host": SETTINGS.serving.host, "port": SETTINGS.serving.port},
 )
 class SalaryService:
@@ -130,24 +149,34 @@ class SalaryService:
     def __init__(self) -> None:
         logging.getLogger("bentoml._internal.server.http_app").addFilter(ClientErrors())
         started = time.perf_counter()
+        settings = load_settings()
         self._swap_lock = threading.Lock()
         self._reload_lock = asyncio.Lock()
         self._session = reload.SessionFolder.current()
-        follower = reload.Follower(
-            self._session, _load_for_reload, self._swap_in, lambda: self.serving.version
-        )
+        self.serving: ServingModel | None = None
+        self._follower = reload.Follower(
+            self._session, _load_following, self._swap_in, self._version,
+            settings.serving.reload_timeout_seconds,
+        )  # fmt: skip
+        _ensure_reload_token(settings)
         try:
-            self.serving = load_serving_model(load_settings(), packaged=_packaged_model())
-            _SERVED[:] = [self.serving]
-            # A worker (re)started after a reload serves the committed model, or
-            # none: serving the start-up one beside the others would mix versions.
-            follower.join()
+            self._swap_in(self._load_committed(settings))
         except ModelSourceError as error:
-            stop_server_on_failed_start(error)
-            raise
-        logger.info("serving model v%s from %s (loaded in %.1f s)", self.serving.version,
-                    self.serving.source, time.perf_counter() - started)  # fmt: skip
-        threading.Thread(target=follower.follow_forever, name="reloads", daemon=True).start()
+            if not self._session.has_served():
+                # The server's first start: refuse to start rather than flap.
+                stop_server_on_failed_start(error)
+                raise
+            # Restarted beside workers that serve: never stop them; retry instead.
+            GATE.not_ready_reason = without_paths(str(error))
+            logger.error("not ready, retrying while the other workers serve: %s", error)
+            threading.Thread(target=self._retry_until_loaded, args=(settings,),
+                             name="load-retry", daemon=True).start()  # fmt: skip
+        else:
+            assert self.serving is not None
+            logger.info("serving model v%s from %s (loaded in %.1f s)", self.serving.version,
+                        self.serving.source, time.perf_counter() - started)  # fmt: skip
+        self._follower.join()
+        threading.Thread(target=self._follower.follow_forever, name="reloads", daemon=True).start()
         # What is loaded now lives as long as the worker: keep it out of the
         # cyclic collector's passes, which otherwise ran during a 10,000-job
         # batch (its ~100,000 new objects) and scanned the model each time.
@@ -156,57 +185,92 @@ class SalaryService:
     def __is_ready__(self) -> bool:
         return self.serving is not None
 
+    def _version(self) -> str | None:
+        return self.serving.version if self.serving is not None else None
+
+    def _model(self) -> ServingModel:
+        serving = self.serving
+        if serving is None:  # the gate answers 503 first; this is the last line
+            raise bentoml.exceptions.ServiceUnavailable("this worker has no model loaded")
+        return serving
+
+    def _load_committed(self, settings: Settings) -> ServingModel:
+        """The session's last committed model, else the start-up one (``reload.Follower``)."""
+        return self._follower.load_committed(  # type: ignore[no-any-return]
+            load_announced, lambda: load_serving_model(settings, packaged=_packaged_model())
+        )
+
+    def _retry_until_loaded(self, settings: Settings) -> None:
+        def failed(error: Exception, pause: float) -> None:
+            GATE.not_ready_reason = without_paths(str(error))
+            logger.error("still not ready, next try in %g s: %s", pause, error)
+
+        self._follower.retry_until_loaded(
+            load_announced, lambda: load_serving_model(settings, packaged=_packaged_model()),
+            settings.serving.load_retry_max_seconds, failed,
+        )  # fmt: skip
+        logger.info("ready: serving model v%s", self._version())
+
     def _swap_in(self, serving: ServingModel) -> None:
         """Serve ``serving`` from now on: one reference assignment, so a request in
         flight finishes with the model it started with."""
         with self._swap_lock:
             previous, self.serving = self.serving, serving
             _SERVED[:] = [serving]
-        logger.info("now serving model v%s (was v%s)", serving.version, previous.version)
+            GATE.ready = True
+        if previous is not None:
+            logger.info("now serving model v%s (was v%s)", serving.version, previous.version)
 
     @web.post("/admin/reload")
     async def reload(self, request: Request) -> JSONResponse:
-        """Every worker switches to the registry's champion, or none does (loopback only)."""
+        """Every worker switches to the registry's champion, or none does (loopback callers
+        with the reload token only). Answers once every worker serves the new model."""
+        settings = load_settings()
         host = request.client.host if request.client else None
-        if not reload.is_loopback(host, request.headers):
-            return JSONResponse(
-                {"error": "reload is accepted only from this machine (loopback, not relayed)"},
-                status_code=403,
-            )
-        timeout = load_settings().serving.reload_timeout_seconds
+        try:
+            check_admin(host, request.headers, read_token(settings))
+        except AdminRefused as refusal:
+            return JSONResponse({"error": str(refusal)}, status_code=403)
+        timeout = settings.serving.reload_timeout_seconds
+        deadline = time.monotonic() + timeout
         async with self._reload_lock:
-            previous = self.serving.version
+            previous = self._version()
             try:
                 # Off the event loop: requests keep being answered meanwhile.
                 tag, version = await asyncio.to_thread(export_in_child_process, timeout)
             except ModelSourceError as error:
+                logger.error("reload refused: %s", error)
                 return JSONResponse(
-                    {"error": f"nothing reloaded: {error}", "model_version": previous},
+                    {"error": f"nothing reloaded: {without_paths(str(error))}",
+                     "model_version": previous},
                     status_code=409,
-                )
+                )  # fmt: skip
+            # What is left of the time allowed (at least a few seconds to load and switch).
+            left = max(deadline - time.monotonic(), 5.0)
             outcome = await asyncio.to_thread(
                 reload.coordinate, self._session, tag, version, _load_for_reload, self._swap_in,
-                timeout,
+                left,
             )  # fmt: skip
-        if not outcome.ok and self.serving.version == previous:
-            return JSONResponse(
-                {"error": f"nothing reloaded: v{version} {outcome.error}",
-                 "model_version": previous, "workers": outcome.workers},
-                status_code=409,
-            )  # fmt: skip
+        # Reasons name files; the caller learns versions and workers, never paths.
+        workers = {pid: without_paths(why) for pid, why in outcome.workers.items()}
         if not outcome.ok:
+            logger.error("reload to v%s: %s", version, outcome.error)
+            nothing = not outcome.committed
             return JSONResponse(
-                {"error": f"reload to v{version} incomplete: {outcome.error}",
-                 "model_version": self.serving.version, "workers": outcome.workers},
-                status_code=500,
+                {"error": (f"nothing reloaded: v{version} " if nothing
+                           else f"reload to v{version} incomplete: ")
+                          + without_paths(outcome.error or ""),
+                 "model_version": self._version(), "workers": workers},
+                status_code=409 if nothing else 500,
             )  # fmt: skip
+        serving = self._model()
         return JSONResponse(
             {
-                "model_version": self.serving.version,
+                "model_version": serving.version,
                 "previous_version": previous,
-                "loaded_from": self.serving.source,
-                "tag": self.serving.tag,
-                "workers": outcome.workers,
+                "loaded_from": serving.source,
+                "tag": serving.tag,
+                "workers": workers,
             }
         )
 
@@ -218,7 +282,7 @@ class SalaryService:
     async def predict(self, **fields: Any) -> PredictResponse:
         """Estimate the yearly salary (USD) of one job, with its calibrated range; also in
         the request's currency and period, and where `current_salary` falls (percentile)."""
-        serving = self.serving
+        serving = self._model()
         request = EstimateRequest.model_construct(**fields)
         terms = request_terms(serving, request)  # 422 on an unsupported currency or salary
         return predict_one(serving, canonical_job(request, serving.default_view), terms)
@@ -227,7 +291,7 @@ class SalaryService:
     async def explain(self, **fields: Any) -> ExplanationResponse:
         """The estimate with each input's contribution in percent and dollars (and in the
         request's currency and period)."""
-        serving = self.serving
+        serving = self._model()
         request = EstimateRequest.model_construct(**fields)
         terms = request_terms(serving, request)
         return explain_one(serving, canonical_job(request, serving.default_view), terms)
@@ -240,7 +304,7 @@ class SalaryService:
         self, jobs: Annotated[list[JobRequest], Field(max_length=MAX_BATCH)]
     ) -> list[EstimateResponse]:
         """Estimates for up to 10,000 jobs, in order."""
-        serving = self.serving
+        serving = self._model()
         return estimate_many(serving, [canonical_job(j, serving.default_view) for j in jobs])
 
     @web.get("/model")
@@ -250,7 +314,7 @@ class SalaryService:
         ``worker`` is the process that answered: with several workers, an
         operator (and the reload test) can see that each serves the same version.
         """
-        card = self.serving.card
+        card = self._model().card
         assert card is not None  # built with the ServingModel (serving.loading.ready_to_serve)
         return JSONResponse({**card, "worker": os.getpid()})
 
@@ -273,6 +337,15 @@ class SalaryService:
         return FileResponse(path, media_type=_PAGE_TYPES[path.suffix])
 
 
+def _ensure_reload_token(settings: Settings) -> None:
+    # `salarymodel serve` creates it; a plain `bentoml serve` gets it here.
+    try:
+        ensure_token_file(settings)
+    except OSError as error:  # a read-only disk: the token must come from the environment
+        logger.warning("no reload token file (%s): reload needs %s", error,
+                       settings.serving.reload_token_env)  # fmt: skip
+
+
 def _packaged_model() -> str | None:
     # BentoML sets `bento` on the service when it serves a built Bento.
     bento = getattr(SalaryService, "bento", None)
@@ -284,3 +357,5 @@ def _packaged_model() -> str | None:
 SalaryService.add_asgi_middleware(  # type: ignore[attr-defined]
     RequestGuard, openapi_document=openapi_document
 )
+# Held while the workers switch models, 503 while this worker has none (serving.gate).
+SalaryService.add_asgi_middleware(GateMiddleware)  # type: ignore[attr-defined]

@@ -265,16 +265,72 @@ def test_ten_megabyte_bodies_are_refused_with_bounded_memory(root: Path, request
 
 # ----- security ---------------------------------------------------------------------------------
 def test_the_served_process_listens_on_loopback_only(root: Path, request) -> None:
-    served_url(root, request)  # started with no --host: the configured default
+    """Only the service's port listens on TCP: the process manager's control and event
+    sockets (circus; BentoML put them on loopback TCP, unauthenticated) are unix sockets
+    in a folder only the service's user can enter (serving/control.py)."""
+    url = served_url(root, request)  # started with no --host: the configured default
     parent = psutil.Process(_SHARED["process"].pid)
+    family = [parent, *parent.children(recursive=True)]
     listening = {
         (c.laddr.ip, c.laddr.port)
-        for p in [parent, *parent.children(recursive=True)]
+        for p in family
         for c in p.net_connections(kind="inet")
         if c.status == psutil.CONN_LISTEN
     }
-    assert listening, "the service listens somewhere"
-    assert {ip for ip, _ in listening} == {"127.0.0.1"}, listening
+    assert listening == {("127.0.0.1", int(url.rsplit(":", 1)[1]))}, listening
+    control = [
+        Path(c.laddr)
+        for c in parent.net_connections(kind="unix")
+        if c.laddr and "salarymodel-control-" in c.laddr
+    ]
+    assert {p.name for p in control} >= {"control", "events"}, control
+    for socket_path in control:
+        folder = socket_path.parent.stat()
+        assert folder.st_mode & 0o777 == 0o700 and folder.st_uid == os.getuid()
+
+
+def _token(project: Path) -> dict[str, str]:
+    token = (project / "models" / "reload-token").read_text().strip()
+    return {"authorization": f"Bearer {token}"}
+
+
+def test_a_refused_reload_names_versions_not_paths(project: Path) -> None:
+    """The registry's files are damaged after the start: the reload is refused (409),
+    its body names the file, never where it lies; the server's log has the full path."""
+    port = free_port()
+    log = project / "serve-409.log"
+    process = subprocess.Popen(
+        [str(BIN / "salarymodel"), "serve", "--port", str(port), "--workers", "1"],
+        cwd=project, env=project_env(project), stdout=log.open("w"),
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    bundle = _artifact_bundle(project)
+    backup = project.parent / "bundle-backup-409"
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while True:
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        shutil.copytree(bundle, backup)
+        _flip_a_digit(bundle / "booster.txt")
+        shutil.rmtree(project / "models" / "registry-cache")
+        answer = httpx.post(f"{url}/admin/reload", headers=_token(project), timeout=200)
+        assert answer.status_code == 409, answer.text
+        assert "booster.txt is corrupt" in answer.json()["error"]
+        assert "/" not in answer.text, answer.text
+        assert f"{bundle}" in log.read_text() or str(project) in log.read_text()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        if backup.exists():
+            shutil.rmtree(bundle)
+            shutil.copytree(backup, bundle)
 
 
 def _own_address() -> str | None:
@@ -321,7 +377,9 @@ def test_reload_refuses_callers_from_another_address(root: Path) -> None:
         refused = httpx.post(f"{outside}/admin/reload", timeout=30)
         assert refused.status_code == 403, refused.text
         assert "only from this machine" in refused.json()["error"]
-        reloaded = httpx.post(f"http://127.0.0.1:{port}/admin/reload", timeout=120)
+        reloaded = httpx.post(
+            f"http://127.0.0.1:{port}/admin/reload", headers=_token(root), timeout=200
+        )
         assert reloaded.status_code == 200, reloaded.text
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -145,7 +145,7 @@ def test_holdout_is_group_aware_stable_and_only_new() -> None:
 
 
 def test_reload_accepts_only_loopback_callers() -> None:
-    from salarymodel.serving.reload import is_loopback
+    from salarymodel.serving.admin_auth import is_loopback
 
     for host in ("127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"):
         assert is_loopback(host, {})
@@ -362,7 +362,10 @@ def test_service_answers_throughout_a_promotion(base: Path) -> None:
         )
         assert relayed.status_code == 403
         _invoke("promote", other)
-        reloaded = httpx.post(f"{url}/admin/reload", timeout=120)
+        token = (base / load_settings().serving.reload_token_file).read_text().strip()
+        reloaded = httpx.post(
+            f"{url}/admin/reload", headers={"authorization": f"Bearer {token}"}, timeout=120
+        )
         assert reloaded.status_code == 200, reloaded.text
         assert reloaded.json()["model_version"] == other
         assert reloaded.json()["previous_version"] == before

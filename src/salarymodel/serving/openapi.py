@@ -221,7 +221,7 @@ def truthful_openapi(
             "200": _answer(
                 "Every worker now serves the champion (`workers`: pid -> version).", "Reloaded"
             ),
-            "403": _answer("Not a loopback caller, or a relayed request.", "Error"),
+            "403": _answer("Not loopback, relayed, or without the reload token.", "Error"),
             "409": _answer(
                 "Nothing reloaded: every worker still serves `model_version`; "
                 "`workers` names those that could not load it.",

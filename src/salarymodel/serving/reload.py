@@ -1,62 +1,65 @@
 """Swapping in a new champion on every worker at once, or on none.
 
-``POST /admin/reload`` (loopback callers only) reaches one worker, the
-coordinator. Every worker of a `salarymodel serve` session registers in a
-session folder under ``models/serving/`` and follows a reload file there:
+``POST /admin/reload`` (``serving.admin_auth`` says who may call it) reaches
+one worker, the coordinator. Every worker of a `salarymodel serve` session
+registers in a session folder under ``models/serving/`` and follows a reload
+file there:
 
 1. The coordinator exports the registry's champion to the BentoML store in a
    child process (MLflow is imported there, never in a worker), then loads it.
-2. **prepare**: it writes the reload file naming the export; each other live
-   worker loads that model without serving it yet and acknowledges with a
-   file (loaded, or the error that stopped it).
-3. Only when every live worker has loaded it does the coordinator write
-   **commit**: each worker swaps the model in as one reference (a request in
-   flight finishes with the model it started with) and acknowledges. The
-   answer is 200 with each worker's version.
-4. When a worker cannot load the model or does not answer within
+2. **prepare**: it writes the reload file naming the export; each other
+   serving worker loads that model without serving it yet and acknowledges
+   with a file (loaded, or the error that stopped it).
+3. When every one has loaded it, the coordinator records the model as the
+   session's **committed** model (``committed.json``) and writes **commit**:
+   each worker closes its request gate (``serving.gate``: new requests wait),
+   lets the requests already past it finish, swaps the model in (one
+   reference) and acknowledges.
+4. When every worker has switched, the coordinator writes **open**: the gates
+   open and the held requests are answered by the new model. The answer is
+   200 with each worker's version.
+5. When a worker cannot load the model or does not answer within
    ``serving.reload_timeout_seconds``, the coordinator writes **abort**:
    nobody switches, and the answer (409) names the workers and their reasons.
 
-So every worker serves one version before and after a reload, never two
-versions side by side. A worker (re)started later in the session serves the
-last committed model.
+So no answer from the old model is sent after an answer from the new one,
+and every request sent after the 200 is answered by the new model; requests
+that arrive during the switch wait (milliseconds, plus the longest request
+in flight) instead. A worker (re)started later in the session loads the
+committed model directly, never the start-up one.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import fcntl
 import json
 import logging
 import os
+import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from salarymodel.config import resolve_path
+from salarymodel.serving.gate import GATE, Gate
 
 logger = logging.getLogger("salarymodel.serving")
 
 SESSION_ENV = "SALARYMODEL_SERVE_SESSION"
 POLL_SECONDS = 0.25
-# A relayed request's peer address is the proxy's, not the caller's.
-_PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+# While a switch is under way a worker looks at the reload file this often:
+# requests are held meanwhile.
+SWITCH_POLL_SECONDS = 0.005
 
 
-def is_loopback(host: str | None, headers: Mapping[str, str] | None = None) -> bool:
-    """True for a caller on this machine (127.0.0.0/8, ::1); never for a relayed request."""
-    if headers is not None and any(name in headers for name in _PROXY_HEADERS):
-        return False
-    if not host:
-        return False
-    try:
-        address = ipaddress.ip_address(host.split("%")[0])
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return (mapped or address).is_loopback
+def in_bentoml_worker() -> bool:
+    """Is this process a BentoML server worker (whose parent is the server)?"""
+    return "_bentoml_impl" in sys.argv[0] and "worker" in sys.argv[0]
 
 
 def _alive(pid: int) -> bool:
@@ -69,10 +72,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _started(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot): with the pid, unique."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "unknown"
+
+
 def _write_json(path: Path, payload: Mapping[str, Any]) -> None:
     # Readers poll these files: a rename makes each write whole or absent.
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     temporary.write_text(json.dumps(payload))
     os.replace(temporary, path)
 
@@ -92,22 +103,37 @@ class SessionFolder:
 
     @classmethod
     def current(cls) -> SessionFolder:
-        """This process's session: `salarymodel serve` names it; a lone process is its own."""
-        session = os.environ.get(SESSION_ENV) or f"process-{os.getpid()}"
-        return cls(resolve_path("models") / "serving" / session)
+        """This process's session: `salarymodel serve` names it; the workers of a plain
+        `bentoml serve` share their server's (its pid and start time); a lone process is
+        its own."""
+        session = os.environ.get(SESSION_ENV)
+        if not session and in_bentoml_worker():
+            parent = os.getppid()
+            session = f"server-{parent}-{_started(parent)}"
+        return cls(resolve_path("models") / "serving" / (session or f"process-{os.getpid()}"))
 
-    def register(self, pid: int, version: str) -> None:
-        """Record that worker ``pid`` serves ``version``."""
+    def register(self, pid: int, version: str | None) -> None:
+        """Record that worker ``pid`` serves ``version`` (None: no model loaded yet)."""
         _write_json(self.root / "workers" / f"{pid}.json", {"pid": pid, "version": version})
 
-    def live_workers(self) -> dict[int, str]:
-        """Registered workers still running, and the version each last reported."""
-        found = {}
+    def registered(self) -> dict[int, str | None]:
+        """Every worker ever registered in the session and the version it last reported."""
+        found: dict[int, str | None] = {}
         for path in (self.root / "workers").glob("*.json"):
             entry = _read_json(path)
-            if entry and _alive(int(entry["pid"])):
-                found[int(entry["pid"])] = str(entry["version"])
+            if entry:
+                version = entry.get("version")
+                found[int(entry["pid"])] = None if version is None else str(version)
         return found
+
+    def live_workers(self) -> dict[int, str | None]:
+        """Registered workers still running, and the version each last reported."""
+        return {pid: v for pid, v in self.registered().items() if _alive(pid)}
+
+    def has_served(self) -> bool:
+        """Has a worker of this session served a model? Then a worker starting now is a
+        restart, beside workers that serve: it must not stop the server."""
+        return any(v is not None for v in self.registered().values())
 
     @property
     def request_file(self) -> Path:
@@ -117,7 +143,16 @@ class SessionFolder:
         """The newest reload request (its id, phase, tag and version), if any."""
         return _read_json(self.request_file)
 
-    def ack(self, reload_id: str, phase: str, pid: int, error: str | None, version: str) -> None:
+    def commit(self, record: Mapping[str, Any]) -> None:
+        """Record the model every worker of the session serves from now on."""
+        _write_json(self.root / "committed.json", record)
+
+    def committed(self) -> dict[str, Any] | None:
+        """The last committed reload (its id, tag and version), or None before any."""
+        return _read_json(self.root / "committed.json")
+
+    def ack(self, reload_id: str, phase: str, pid: int, error: str | None,
+            version: str | None) -> None:  # fmt: skip
         """Worker ``pid``'s answer to one phase of a reload."""
         payload = {"pid": pid, "ok": error is None, "error": error, "version": version}
         _write_json(self.root / "acks" / reload_id / f"{phase}.{pid}.json", payload)
@@ -131,6 +166,17 @@ class SessionFolder:
                 found[int(entry["pid"])] = entry
         return found
 
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """One reload at a time in a session (two workers may each get a call)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / "reload.lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
 
 @dataclass
 class ReloadOutcome:
@@ -140,6 +186,7 @@ class ReloadOutcome:
     version: str
     workers: dict[str, str] = field(default_factory=dict)  # pid -> version, or the reason
     error: str | None = None
+    committed: bool = False  # did the coordinator write commit (some worker switched)?
 
 
 Loader = Callable[[str], Any]  # an exported model's tag -> a ServingModel
@@ -154,6 +201,7 @@ def coordinate(
     swap: Swapper,
     timeout: float,
     pid: int | None = None,
+    gate: Gate = GATE,
 ) -> ReloadOutcome:
     """Run one reload from the worker ``pid`` that received it (see the module docstring).
 
@@ -161,34 +209,50 @@ def coordinate(
     asked of the others and the outcome says why.
     """
     pid = os.getpid() if pid is None else pid
-    try:
-        prepared = load(tag)
-    except Exception as error:
-        return ReloadOutcome(False, version, {str(pid): str(error)}, f"this worker: {error}")
-    others = set(folder.live_workers()) - {pid}
-    reload_id = uuid.uuid4().hex
-    base = {"id": reload_id, "tag": tag, "model_version": version, "by": pid}
-    _write_json(folder.request_file, {**base, "phase": "prepare"})
-    answers = _wait_for(folder, reload_id, "prepare", others, timeout)
-    refused = {
-        str(p): answers[p]["error"] if p in answers else f"no answer within {timeout:g} s"
-        for p in sorted(others)
-        if p not in answers or not answers[p]["ok"]
-    }
-    if refused:
-        _write_json(folder.request_file, {**base, "phase": "abort"})
-        named = "; ".join(f"worker {p}: {why}" for p, why in refused.items())
-        return ReloadOutcome(False, version, refused, f"not every worker could load it ({named})")
-    _write_json(folder.request_file, {**base, "phase": "commit"})
-    swap(prepared)
-    folder.register(pid, version)
-    done = _wait_for(folder, reload_id, "commit", others, timeout)
-    workers = {str(pid): version} | {
-        str(p): done[p]["version"] if p in done else "no confirmation" for p in sorted(others)
-    }
+    with folder.lock():
+        try:
+            prepared = load(tag)
+        except Exception as error:
+            return ReloadOutcome(False, version, {str(pid): str(error)}, f"this worker: {error}")
+        # A worker with no model (restarting) serves nothing, so it cannot mix
+        # versions: it is not waited for, and loads the committed model itself.
+        others = {p for p, v in folder.live_workers().items() if v is not None} - {pid}
+        reload_id = uuid.uuid4().hex
+        base = {"id": reload_id, "tag": tag, "model_version": version, "by": pid}
+        _write_json(folder.request_file, {**base, "phase": "prepare"})
+        answers = _wait_for(folder, reload_id, "prepare", others, timeout)
+        refused = {
+            str(p): answers[p]["error"] if p in answers else f"no answer within {timeout:g} s"
+            for p in sorted(others)
+            if p not in answers or not answers[p]["ok"]
+        }
+        if refused:
+            _write_json(folder.request_file, {**base, "phase": "abort"})
+            named = "; ".join(f"worker {p}: {why}" for p, why in refused.items())
+            return ReloadOutcome(
+                False, version, refused, f"not every worker could load it ({named})"
+            )
+        folder.commit(base)  # a worker (re)started from now on loads this model
+        _write_json(folder.request_file, {**base, "phase": "commit"})
+        try:
+            _switch(gate, prepared, swap, timeout)
+            folder.register(pid, version)
+            switched = _wait_for_switch(folder, reload_id, version, pid, timeout)
+        finally:  # whatever happened, no worker's requests stay held
+            _write_json(folder.request_file, {**base, "phase": "open"})
+            gate.open()
+    workers = {str(pid): version, **{str(p): v for p, v in sorted(switched.items())}}
     missing = [p for p, v in workers.items() if v != version]
-    unconfirmed = f"workers {', '.join(missing)} did not confirm the switch" if missing else None
-    return ReloadOutcome(not missing, version, workers, unconfirmed)
+    unconfirmed = f"workers {', '.join(missing)} did not switch" if missing else None
+    return ReloadOutcome(not missing, version, workers, unconfirmed, committed=True)
+
+
+def _switch(gate: Gate, serving: Any, swap: Swapper, timeout: float) -> None:
+    """Close the gate, let the requests in flight finish, swap: the gate stays closed."""
+    gate.close(longest=2 * timeout)
+    if not gate.drain(timeout):
+        logger.warning("requests still in flight after %g s: swapping anyway", timeout)
+    swap(serving)
 
 
 def _wait_for(
@@ -202,49 +266,139 @@ def _wait_for(
         pending = {p for p in workers if p not in answers and _alive(p)}
         if not pending or time.monotonic() > deadline:
             return answers
-        time.sleep(POLL_SECONDS / 2)
+        time.sleep(POLL_SECONDS / 10)
+
+
+def _wait_for_switch(
+    folder: SessionFolder, reload_id: str, version: str, pid: int, timeout: float
+) -> dict[int, str]:
+    """Each other live worker's version once it has switched (or the reason it did not).
+
+    The set of workers is read again on each pass: a worker that started
+    during the reload is waited for as well.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        acks = folder.acks(reload_id, "commit")
+        result: dict[int, str] = {}
+        pending = False
+        for worker, served in folder.live_workers().items():
+            if worker == pid or served is None:
+                continue
+            ack = acks.get(worker)
+            if ack is not None and not ack["ok"]:
+                result[worker] = f"could not switch: {ack['error']}"
+            elif ack is not None or served == version:
+                # `ok` checked above: a refused switch never counts as switched.
+                result[worker] = str(ack["version"] if ack is not None else served)
+            else:
+                result[worker] = "no confirmation"
+                pending = True
+        if not pending or time.monotonic() > deadline:
+            return result
+        time.sleep(SWITCH_POLL_SECONDS)
 
 
 class Follower:
-    """A worker's side of reloads: prepare, then commit or abort, as the coordinator says."""
+    """A worker's side of reloads: prepare, then switch or abort, as the coordinator says."""
 
     def __init__(self, folder: SessionFolder, load: Loader, swap: Swapper,
-                 version: Callable[[], str]) -> None:  # fmt: skip
+                 version: Callable[[], str | None], timeout: float = 60.0,
+                 gate: Gate = GATE) -> None:  # fmt: skip
         self.folder = folder
         self.load, self.swap, self.version = load, swap, version
+        self.timeout = timeout
+        self.gate = gate
         self.pid = os.getpid()
         self._prepared: dict[str, Any] = {}
-        self._seen: tuple[str, str] | None = None
+        self._prepared_id: str | None = None
+        self._prepared_until = 0.0  # a coordinator that died must not keep us polling fast
+        self._switched: str | None = None  # the last reload this worker switched for
+        self._holding: str | None = None  # the reload whose "open" this worker awaits
+        self._woken: str | None = None
+        self.wake = threading.Event()  # set on a commit: a not-ready worker retries now
 
     def join(self) -> None:
-        """Register, serving the session's last committed model if it differs from ours."""
+        """Register (with the version served, or None when no model is loaded yet)."""
         request = self.folder.request()
-        if request and request.get("phase") == "commit":
-            self._seen = (request["id"], "commit")
-            if str(request["model_version"]) != self.version():
-                self.swap(self.load(str(request["tag"])))
-        elif request:
-            self._seen = (request["id"], str(request.get("phase")))
+        if request and request.get("phase") == "prepare":
+            self._prepared_id = str(request["id"])  # begun before this worker: not asked
         self.folder.register(self.pid, self.version())
 
     def poll(self) -> None:
-        """Act on a new phase of the reload file, once."""
+        """Act on the reload file's phase (each phase once)."""
         request = self.folder.request()
         if request is None or request.get("by") == self.pid:
             return
         reload_id, phase = str(request["id"]), str(request.get("phase"))
-        if self._seen == (reload_id, phase):
-            return
-        self._seen = (reload_id, phase)
-        if phase == "prepare":
-            self._prepare(reload_id, str(request["tag"]))
-        elif phase == "commit":
-            self._commit(reload_id, str(request["tag"]))
-        else:
+        tag, version = str(request["tag"]), str(request["model_version"])
+        if phase == "prepare" and self._prepared_id != reload_id:
+            self._prepared_id = reload_id
+            if self.version() is not None:
+                self._prepare(reload_id, tag)
+        elif phase in ("commit", "open") and self._switched != reload_id:
+            current = self.version()
+            if current is None:
+                if self._woken != reload_id:  # not ready: the retry loop loads it now
+                    self._woken = reload_id
+                    self.wake.set()
+            else:
+                self._switched = reload_id
+                if current != version:
+                    self._commit(reload_id, tag)
+        elif phase == "abort":
             self._prepared.pop(reload_id, None)
+        if phase in ("open", "abort") or (self._holding and self._holding != reload_id):
+            self._release()
+
+    def load_committed(self, load: Loader, start_up: Callable[[], Any]) -> Any:
+        """The session's last committed model if a reload committed one, else the
+        start-up model; loaded again if a reload commits meanwhile.
+
+        A worker restarted after a reload loads the committed model directly:
+        the start-up one may be gone or damaged, and serving it would mix versions.
+        """
+        committed = self.folder.committed()
+        while True:
+            serving = load(str(committed["tag"])) if committed else start_up()
+            now = self.folder.committed()
+            if now == committed:
+                return serving
+            committed = now
+
+    def retry_until_loaded(
+        self, load: Loader, start_up: Callable[[], Any], longest_pause: float,
+        failed: Callable[[Exception, float], None], pause: float = 1.0,
+    ) -> None:  # fmt: skip
+        """Load the committed model until it loads and swap it in: ``pause``, then twice
+        as long each time (up to ``longest_pause``), or at once when a reload commits.
+        ``failed(error, next pause)`` hears of each failure."""
+        while self.version() is None:
+            self.wake.wait(pause)
+            self.wake.clear()
+            try:
+                serving = self.load_committed(load, start_up)
+            except Exception as error:  # whatever it is, this worker goes on trying
+                pause = min(2 * pause, longest_pause)
+                failed(error, pause)
+                continue
+            self.swap(serving)
+            self.folder.register(self.pid, self.version())
+
+    def switching(self) -> bool:
+        """Is a switch near or under way (a model prepared, or this worker's requests held)?
+        Then the reload file is read often: every worker's requests wait for the slowest."""
+        waiting = bool(self._prepared) and time.monotonic() < self._prepared_until
+        return self._holding is not None or waiting
+
+    def _release(self) -> None:
+        if self._holding is not None:
+            self._holding = None
+            self.gate.open()
 
     def _prepare(self, reload_id: str, tag: str) -> None:
         self._prepared.clear()  # an older reload that never committed
+        self._prepared_until = time.monotonic() + 2 * self.timeout
         try:
             self._prepared[reload_id] = self.load(tag)
         except Exception as error:
@@ -255,8 +409,12 @@ class Follower:
     def _commit(self, reload_id: str, tag: str) -> None:
         serving = self._prepared.pop(reload_id, None)
         try:
-            self.swap(serving if serving is not None else self.load(tag))
+            if serving is None:  # started during the reload: load it now, then switch
+                serving = self.load(tag)
+            self._holding = reload_id
+            _switch(self.gate, serving, self.swap, self.timeout)
         except Exception as error:
+            self._release()
             self.folder.ack(reload_id, "commit", self.pid, str(error), self.version())
             return
         self.folder.register(self.pid, self.version())
@@ -265,7 +423,7 @@ class Follower:
     def follow_forever(self) -> None:
         """Poll the reload file (a daemon thread's loop); a failure never stops the worker."""
         while True:
-            time.sleep(POLL_SECONDS)
+            time.sleep(SWITCH_POLL_SECONDS if self.switching() else POLL_SECONDS)
             try:
                 self.poll()
             except Exception as error:

@@ -10,8 +10,9 @@ import uuid
 from typing import NoReturn
 
 from salarymodel.config import load_settings
+from salarymodel.serving.admin_auth import ensure_token_file
 from salarymodel.serving.loading import export_champion
-from salarymodel.serving.reload import SESSION_ENV
+from salarymodel.serving.reload import SESSION_ENV, in_bentoml_worker
 
 logger = logging.getLogger("salarymodel.serving")
 
@@ -25,7 +26,10 @@ def serve(host: str, port: int, workers: int = 2, tag: str | None = None) -> NoR
     workers then all load that exported version, so they cannot disagree if
     a promotion happens while they start, and none of them imports MLflow.
     """
-    tag = tag or export_champion(load_settings())
+    settings = load_settings()
+    tag = tag or export_champion(settings)
+    # The reload token (0600) exists before any worker can be asked to reload.
+    ensure_token_file(settings)
     env = {
         **os.environ,
         "SALARYMODEL_MODEL_SOURCE": "bentoml",
@@ -42,13 +46,15 @@ def serve(host: str, port: int, workers: int = 2, tag: str | None = None) -> NoR
 
 
 def stop_server_on_failed_start(error: Exception) -> None:
-    """A BentoML worker that cannot load a sound model stops the whole server.
+    """A BentoML worker that cannot load a sound model at the server's first start
+    stops the whole server.
 
     BentoML respawns a worker whose start fails, forever: with missing or
     damaged model files the service would flap instead of refusing to start.
     Only in a BentoML worker process (whose parent is the server), never in a
-    process that merely builds the app (tests, `bentoml build`).
+    process that merely builds the app (tests, `bentoml build`); and never for
+    a worker restarted beside workers that serve (the service retries instead).
     """
-    if "_bentoml_impl" in sys.argv[0] and "worker" in sys.argv[0]:
+    if in_bentoml_worker():
         logger.critical("refusing to start, stopping the server: %s", error)
         os.kill(os.getppid(), signal.SIGTERM)
