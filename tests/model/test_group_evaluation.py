@@ -220,7 +220,8 @@ def test_evaluate_groups_reports_cv_tables_and_fits_the_served_map(records, oof,
     tables, served, frames = evaluate_groups(records, oof, None, settings)
     assert set(tables) == {"pay_levels", "cv"}
     dimensions = {row["dimension"] for row in tables["cv"]["groups"]}
-    assert dimensions == {"all", "source", "pay_level", "source_region"}
+    # US postings name a state (features.location), so states with enough records get rows.
+    assert dimensions == {"all", "source", "pay_level", "source_region", "state"}
     check = tables["cv"]["percentile_check"]
     overall = {c: next(r for r in check[c] if r["dimension"] == "all") for c in check}
     assert overall["raw_percentile"]["worst_gap"] > 10
