@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from salarymodel.backtest import BACKTEST_ESTIMATES
 from salarymodel.config import Settings, SourcesConfig, load_sources
+from salarymodel.csv_output import write_csv
 from salarymodel.currency import survey_currency
 from salarymodel.dataset import TrainingData, load_training_data
 from salarymodel.evaluation import MODEL_NAMES, EvaluationReport, cross_validate, fit_threads
@@ -267,7 +268,7 @@ def log_trained_model(
         # champion's on the same records.
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / BACKTEST_ESTIMATES
-            report.backtest.estimates.to_csv(path, index=False)
+            write_csv(report.backtest.estimates, path, index=False)
             mlflow.log_artifact(str(path), "evaluation")
     for file in data.quarantine_files:
         mlflow.log_artifact(str(file), "quarantine")
