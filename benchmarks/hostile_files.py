@@ -87,7 +87,11 @@ def registry_state(root: Path) -> tuple[object, ...]:
 def accepted_state(root: Path) -> tuple[tuple[str, int], ...]:
     folder = root / "models" / "accepted"
     files = sorted(folder.rglob("*")) if folder.exists() else []
-    return tuple((str(p.relative_to(folder)), p.stat().st_size) for p in files if p.is_file())
+    return tuple(
+        (str(p.relative_to(folder)), p.stat().st_size)
+        for p in files
+        if p.is_file() and not p.name.startswith(".")  # not the retrain lock
+    )
 
 
 def db_digest(root: Path) -> str:

@@ -73,7 +73,8 @@ def _state(root: Path) -> tuple[object, ...]:
         versions = db.execute("SELECT name, version FROM model_versions ORDER BY 1, 2").fetchall()
         aliases = db.execute("SELECT alias, version FROM registered_model_aliases").fetchall()
     accepted = root / "models" / "accepted"
-    kept = sorted(str(p) for p in accepted.rglob("*")) if accepted.exists() else []
+    files = accepted.rglob("*") if accepted.exists() else []
+    kept = sorted(str(p) for p in files if not p.name.startswith("."))  # not the retrain lock
     return versions, sorted(aliases), kept
 
 
