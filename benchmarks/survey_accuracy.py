@@ -25,6 +25,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,7 @@ from explain import machine
 
 from salarymodel.backtest import backtest_folds, record_months
 from salarymodel.config import Settings, load_settings, load_sources
+from salarymodel.csv_output import write_csv
 from salarymodel.dataset import load_training_data
 from salarymodel.evaluation import PREDICTORS, fold_features, metrics, with_role_family
 from salarymodel.features import AT
@@ -378,7 +380,7 @@ def main() -> None:
     )
     print(markdown(table, args.cv))
     if args.csv:
-        table.to_csv(args.csv, index=False)
+        write_csv(table, Path(args.csv), index=False)
 
 
 if __name__ == "__main__":

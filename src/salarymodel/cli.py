@@ -723,11 +723,20 @@ def rollback(
 
 
 def main() -> None:
-    """The console script: the Typer app, with configuration errors as one clear line."""
+    """The console script: the Typer app, with configuration errors as one clear line.
+
+    Anything else a command did not expect (a file no check foresaw, a full
+    disk) is one ``error:`` line and exit 2 too, never a traceback: for
+    ``retrain`` exit 1 means "champion kept", which a crash must not claim.
+    """
     try:
         app()
     except ConfigError as error:
         console.print(f"[bold red]error:[/] {error}")
+        raise SystemExit(2) from None
+    except Exception as error:  # the last line of defence, by design
+        text = " ".join(str(error).split())[:500]
+        _fail(f"unexpected {type(error).__name__}: {text}")
         raise SystemExit(2) from None
 
 

@@ -118,6 +118,16 @@ class ValidationConfig(_Strict):
         return self
 
 
+class InputLimitsConfig(_Strict):
+    """What an untrusted file may expand to (``sources.read_csv``) and what one cell or
+    row may hold (longer ones are quarantined). No defaults here: the YAML holds them."""
+
+    max_file_bytes: int = Field(ge=1024)  # decompressed, header included
+    max_rows: int = Field(ge=1)
+    max_cell_chars: int = Field(ge=16)
+    max_row_chars: int = Field(ge=16)
+
+
 class RepeatsConfig(_Strict):
     policy: Literal["collapse", "keep"] = "collapse"
 
@@ -441,6 +451,7 @@ class PercentileCalibrationConfig(_Strict):
 
 class Settings(_Strict):
     validation: ValidationConfig
+    input_limits: InputLimitsConfig
     repeats: RepeatsConfig
     features: FeaturesConfig
     model: ModelConfig

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from salarymodel.config import Settings, SourcesConfig, resolve_path
+from salarymodel.csv_output import write_csv
 from salarymodel.profiling import Finding, apply_repeat_policy, merge_repeats, profile_source
 from salarymodel.sources import AdaptedSource, load_source
 from salarymodel.validation import (
@@ -177,7 +178,7 @@ def stage_accepted(
     folder = resolve_path(settings.retraining.accepted_dir) / source
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}{ACCEPTED_SUFFIX}.{run_id}{PENDING_SUFFIX}"
-    raw_rows.to_csv(path, index=False, compression="gzip")
+    write_csv(raw_rows, path, index=False, compression="gzip")
     return path
 
 

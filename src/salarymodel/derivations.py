@@ -23,7 +23,8 @@ Rules (each unit-tested in tests/code/test_derivations.py):
   Internship says nothing about employment type (missing).
 - ``experience_from_titles``: seniority words of the first title that has
   any (free-text title, then the source's short title) -> EN/MI/SE/EX.
-- ``parse_skill_list``: a Python list literal or ';'-separated text ->
+- ``parse_skill_list``: a flat list of quoted names ("['sql', 'python']",
+  read by a bounded parser, never evaluated) or ';'-separated text ->
   lower-case, alias-folded, de-duplicated skill names.
 - ``year_from_date`` / ``month_from_date``: the calendar year / month of an ISO
   8601 date; a date that cannot be read is a row error, never a silent gap.
@@ -31,7 +32,6 @@ Rules (each unit-tested in tests/code/test_derivations.py):
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +43,7 @@ from salarymodel import geography
 from salarymodel.config import Settings
 from salarymodel.features import normalise_skill
 from salarymodel.titles import title_rules
+from salarymodel.vocabulary import MAX_SKILLS
 
 # The postings' country field marks many US jobs as Sudan (every such row that
 # names a place names a US one); the value alone cannot be trusted.
@@ -187,22 +188,72 @@ def experience_from_titles(inputs: list[pd.Series], ctx: RuleContext) -> pd.Seri
     return result.astype(object).where(result.notna(), None)
 
 
-def parse_skills(value: object, aliases: dict[str, str]) -> list[str]:
-    """Skill names from a list literal ("['sql', 'python']") or ';'-separated text."""
+# One quoted name of a list literal: '...' or "..." with backslash escapes. The
+# two alternatives cannot overlap, so matching is linear in the text.
+_QUOTED = re.compile(r"""\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\s*""", re.DOTALL)
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
+def _list_literal(text: str, max_items: int) -> list[str]:
+    """The quoted names of a flat list literal ("['sql', 'python']").
+
+    A small parser instead of ``ast.literal_eval``: it reads only a flat list
+    of quoted strings, in one left-to-right pass with no recursion, and stops
+    at the first item past ``max_items``, so no cell can exhaust memory or the
+    stack (nested brackets, "[" + "1+" * 50000 + "1]" made literal_eval do both).
+    """
+    if not text.endswith("]"):
+        raise ValueError("not a list literal: it starts with '[' but does not end with ']'")
+    inner, position = text[1:-1], 0
+    items: list[str] = []
+    if not inner.strip():
+        return items
+    while True:
+        found = _QUOTED.match(inner, position)
+        if found is None:
+            raise ValueError(
+                "not a list literal of quoted names (at character "
+                f"{position + 2}: {inner[position : position + 20]!r})"
+            )
+        quoted = found.group(1) if found.group(1) is not None else found.group(2)
+        items.append(_ESCAPE.sub(r"\1", quoted))
+        if len(items) > max_items:
+            raise ValueError(f"more than {max_items} names")
+        position = found.end()
+        if position == len(inner):
+            return items
+        if inner[position] != ",":
+            raise ValueError(
+                f"not a list literal of quoted names (expected ',' at character {position + 2})"
+            )
+        position += 1
+        if not inner[position:].strip():
+            return items  # a trailing comma, as Python allows
+
+
+def parse_skills(value: object, aliases: dict[str, str], max_chars: int | None = None) -> list[str]:
+    """Skill names from a list literal ("['sql', 'python']") or ';'-separated text.
+
+    Raises ``ValueError`` (the row's reason) for text that is neither, longer
+    than ``max_chars`` (None: the caller bounded it) or with more than
+    ``MAX_SKILLS`` names.
+    """
     if isinstance(value, list | tuple):
         items = [str(v) for v in value]
     elif _is_missing(value) or not str(value).strip():
         return []
     else:
         text = str(value).strip()
+        if max_chars is not None and len(text) > max_chars:
+            raise ValueError(
+                f"{len(text):,} characters, more than {max_chars:,} (input_limits.max_cell_chars)"
+            )
         if text.startswith("["):
-            try:
-                parsed = ast.literal_eval(text)
-            except (ValueError, SyntaxError) as error:
-                raise ValueError(f"skills is not a valid list literal: {text[:60]!r}") from error
-            items = [str(v) for v in parsed]
+            items = _list_literal(text, MAX_SKILLS)
         else:
-            items = text.split(";")
+            items = text.split(";", MAX_SKILLS)
+            if len(items) > MAX_SKILLS:
+                raise ValueError(f"more than {MAX_SKILLS} names")
     seen: dict[str, None] = {}
     for item in items:
         skill = normalise_skill(item, aliases)
@@ -212,14 +263,15 @@ def parse_skills(value: object, aliases: dict[str, str]) -> list[str]:
 
 
 def parse_skill_list(inputs: list[pd.Series], ctx: RuleContext) -> pd.Series:
-    """Rule: normalised skill lists (an unparseable cell becomes a row error)."""
+    """Rule: normalised skill lists (an unparseable or oversized cell becomes a row error)."""
     aliases = ctx.settings.features.skill_aliases
+    max_chars = ctx.settings.input_limits.max_cell_chars
     out: list[list[str] | RowError] = []
     for value in inputs[0].astype(object):
         try:
-            out.append(parse_skills(value, aliases))
+            out.append(parse_skills(value, aliases, max_chars))
         except ValueError as error:
-            out.append(RowError(str(error)))
+            out.append(RowError(str(error), value))  # a reason shows its first 80 characters
     return pd.Series(out, index=inputs[0].index, dtype=object)
 
 

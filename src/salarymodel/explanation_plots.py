@@ -21,6 +21,7 @@ import pandas as pd
 import shap
 from matplotlib.ticker import FuncFormatter
 
+from salarymodel.csv_output import write_csv
 from salarymodel.explanations import (
     SKILL_CONCEPT,
     Explainer,
@@ -88,7 +89,17 @@ def importance_bar(mean_abs: pd.Series, path: Path, top: int = 20) -> Path:
 def _premium_bars(
     rows: pd.DataFrame, title: str, path: Path, labels: dict[str, str] | None = None
 ) -> Path:
-    """Horizontal bars of mean premium % with dollars and counts in the labels."""
+    """Horizontal bars of mean premium % with dollars and counts in the labels.
+
+    No rows (a concept the training data never gives: skills when the only
+    source is the survey) is a chart that says so, not a crash.
+    """
+    if rows.empty:
+        figure, axis = plt.subplots(figsize=(8.5, 2.0))
+        axis.set_title(title)
+        axis.text(0.5, 0.5, "no training record in the sample gives this", ha="center")
+        axis.set_axis_off()
+        return _save(figure, path)
     names = [
         f"{(labels or {}).get(v, v)}  (n={n:,})"
         for v, n in zip(rows["value"], rows["count"], strict=True)
@@ -150,7 +161,7 @@ def country_premiums(table: pd.DataFrame, path: Path, min_count: int, top: int =
 def write_premiums(table: pd.DataFrame, folder: Path) -> list[Path]:
     """The premiums table as CSV and JSON."""
     csv_path, json_path = folder / "premiums.csv", folder / "premiums.json"
-    table.to_csv(csv_path, index=False, float_format="%.4f")
+    write_csv(table, csv_path, index=False, float_format="%.4f")
     json_path.write_text(json.dumps(table.to_dict("records"), indent=1, default=_json_number))
     return [csv_path, json_path]
 

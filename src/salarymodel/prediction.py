@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from salarymodel.config import Settings, SourceConfig, SourcesConfig
+from salarymodel.csv_output import write_csv
 from salarymodel.currency import USD, CurrencyTable, PayError, pay_in_usd
 from salarymodel.derivations import RowError
 from salarymodel.job_defaults import complete_job, default_view, job_defaults
@@ -230,6 +231,5 @@ def predict_file(
     lines = record_lines(input_path, len(raw))
     scored = predict_frame(raw, model, settings, sources, source, lines)
     combined = pd.concat([raw.reset_index(drop=True), scored], axis=1)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    combined.to_csv(output_path, index=False)
+    write_csv(combined, output_path, index=False)  # formula-like cells neutralised
     return combined

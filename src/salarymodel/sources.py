@@ -10,13 +10,18 @@ and the ids that profiling uses to find repeats (``repeat_id``) and CV groups
 
 from __future__ import annotations
 
+import bz2
 import csv
 import dataclasses
 import gzip
+import io
+import lzma
 import re
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import IO, Any, TextIO
 
 import numpy as np
 import pandas as pd
@@ -24,13 +29,15 @@ import pandas as pd
 from salarymodel.config import (
     CANONICAL_FIELDS,
     FieldMapping,
+    InputLimitsConfig,
     Settings,
     SourceConfig,
     SourcesConfig,
+    load_settings,
     resolve_path,
 )
 from salarymodel.derivations import RULES, RuleContext
-from salarymodel.validation import UNDECODABLE, Reason
+from salarymodel.validation import UNDECODABLE, Reason, cell_problems
 
 CANONICAL_SOURCE = "canonical"
 
@@ -63,17 +70,65 @@ _PARSER_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _PARSER_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
 
 
+_OPENERS: dict[str, Callable[..., IO[Any]]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+# What a broken compressed stream raises (a truncated gzip: EOFError).
+_STREAM_ERRORS = (EOFError, OSError, zlib.error, lzma.LZMAError)
+_CHUNK_ROWS = 100_000  # rows parsed at a time: the row cap is checked between chunks
+
+
+class FileRefused(SourceFormatError):
+    """A file over one of the configured ``input_limits``: refused before it is held."""
+
+
+def _open_bytes(path: Path) -> IO[bytes]:
+    """The file's bytes, decompressed as a stream when its name says so."""
+    return _OPENERS.get(path.suffix.lower(), open)(path, "rb")
+
+
 def _sniff(path: Path) -> str | None:
     """Why the file is not CSV text, judged from its first bytes (None: it looks like text)."""
     try:
-        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as handle:
+        with _open_bytes(path) as handle:
             head = handle.read(4096)
-    except (gzip.BadGzipFile, EOFError) as error:
-        return f"named .gz but not gzip data ({error})"
+    except _STREAM_ERRORS as error:
+        return f"named {path.suffix} but not {path.suffix[1:]} data ({error})"
     for magic, why in _NOT_TEXT:
         if head.startswith(magic):
             return why
     return "binary data (NUL bytes), not CSV text" if b"\x00" in head else None
+
+
+class _CappedStream(io.RawIOBase):
+    """Bytes from ``stream``, refusing the file once more than ``limit`` have come out
+    of it, or a NUL byte has (CSV text never holds one).
+
+    The cap is on what the stream yields, so a small gzip that expands to
+    gigabytes is stopped after ``limit`` bytes, whatever its size on disk.
+    """
+
+    def __init__(self, stream: IO[bytes], limit: int, path: Path) -> None:
+        super().__init__()
+        self._stream, self._limit, self._path, self.read_bytes = stream, limit, path, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._stream.read(len(view))
+        if b"\x00" in data:
+            offset = self.read_bytes + data.index(b"\x00")
+            raise FileRefused(
+                f"{self._path}: binary data (a NUL byte at byte {offset:,}), not CSV text"
+            )
+        self.read_bytes += len(data)
+        if self.read_bytes > self._limit:
+            raise FileRefused(
+                f"{self._path}: refused: more than {self._limit:,} bytes of text "
+                "(input_limits.max_file_bytes; decompressed, if compressed)"
+            )
+        view[: len(data)] = data
+        return len(data)
 
 
 def _parser_message(error: pd.errors.ParserError) -> str:
@@ -89,39 +144,58 @@ def _parser_message(error: pd.errors.ParserError) -> str:
     return f"not a readable CSV: {text.strip()}"
 
 
-def read_csv(path: Path) -> pd.DataFrame:
-    """Read a CSV (optionally .gz) as text; every value stays a string until validated.
+def read_csv(path: Path, limits: InputLimitsConfig | None = None) -> pd.DataFrame:
+    """Read a CSV (optionally .gz, .bz2, .xz) as text; every value stays a string until
+    validated.
 
     ``keep_default_na=False`` matters: Namibia's ISO code "NA" is data, not a
     missing value. Only empty cells are missing. Bytes that are not UTF-8 do
     not fail the file: they are read as U+FFFD (pyarrow strings cannot hold
     Python's escaped bytes), and ``adapt`` sets their rows aside naming line
     and column. A file that is not CSV text at all (compressed, a workbook,
-    UTF-16) fails, saying what it is.
+    UTF-16, NUL bytes) fails, saying what it is.
+
+    The file is read as a stream, in chunks of rows, within ``limits``
+    (``input_limits`` in the configuration when None): more text than
+    ``max_file_bytes`` or more rows than ``max_rows`` refuses it
+    (``FileRefused``) as soon as the cap is passed, before the rest is read.
     """
+    limits = limits or load_settings().input_limits
     why = _sniff(path)
     if why is not None:
         raise SourceFormatError(f"{path}: {why}")
+    chunks: list[pd.DataFrame] = []
+    rows = 0
     try:
-        frame = pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            encoding="utf-8-sig",  # a byte-order mark (Excel's "CSV UTF-8") is not data
-            encoding_errors="replace",
-        )
+        with _open_bytes(path) as stream:
+            capped = io.BufferedReader(_CappedStream(stream, limits.max_file_bytes, path))
+            # A byte-order mark (Excel's "CSV UTF-8") is not data.
+            text = io.TextIOWrapper(capped, encoding="utf-8-sig", errors="replace", newline="")
+            reader = pd.read_csv(
+                text, dtype=str, keep_default_na=False, na_values=[""], chunksize=_CHUNK_ROWS
+            )
+            with reader:
+                for chunk in reader:
+                    rows += len(chunk)
+                    if rows > limits.max_rows:
+                        raise FileRefused(
+                            f"{path}: refused: more than {limits.max_rows:,} rows "
+                            "(input_limits.max_rows)"
+                        )
+                    chunks.append(chunk)
     except pd.errors.EmptyDataError as error:
         raise SourceFormatError(f"{path}: the file is empty (no header line)") from error
     except pd.errors.ParserError as error:
         raise SourceFormatError(f"{path}: {_parser_message(error)}") from error
+    except _STREAM_ERRORS as error:
+        raise SourceFormatError(f"{path}: the compressed data is damaged ({error})") from error
+    frame = pd.concat(chunks) if len(chunks) > 1 else chunks[0]
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
 
 def _open_text(path: Path) -> TextIO:
-    opener = gzip.open if path.suffix == ".gz" else open
-    return opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="")
+    return io.TextIOWrapper(_open_bytes(path), encoding="utf-8-sig", errors="replace", newline="")
 
 
 def record_lines(path: Path, rows: int) -> np.ndarray | None:
@@ -139,12 +213,15 @@ def record_lines(path: Path, rows: int) -> np.ndarray | None:
     starts: list[int] = []
     with _open_text(path) as handle:
         reader = csv.reader(handle)
-        next(reader, None)  # the header
-        previous = reader.line_num
-        for row in reader:
-            if row:  # pandas skips blank lines too
-                starts.append(previous + 1)
+        try:
+            next(reader, None)  # the header
             previous = reader.line_num
+            for row in reader:
+                if row:  # pandas skips blank lines too
+                    starts.append(previous + 1)
+                previous = reader.line_num
+        except csv.Error:  # a field past csv's size limit: pandas read it, lines stay rows
+            return None
     return np.array(starts) if len(starts) == rows else None
 
 
@@ -186,9 +263,10 @@ def field_labels(config: SourceConfig) -> dict[str, str]:
     return labels
 
 
-def file_problems(raw: pd.DataFrame) -> dict[int, list[Reason]]:
+def file_problems(raw: pd.DataFrame, limits: InputLimitsConfig) -> dict[int, list[Reason]]:
     """Rows the file itself spoils, by ``row_number``: a repeated header line, bytes
-    that are not UTF-8.
+    that are not UTF-8, and (``validation.cell_problems``) formula-like cells, cells
+    and rows over ``limits``.
 
     A header line pasted in again (files concatenated by hand) has at least
     half of its cells, and two or more, equal to their own column names.
@@ -212,6 +290,9 @@ def file_problems(raw: pd.DataFrame) -> dict[int, list[Reason]]:
         spoiled = undecodable & ~header  # a header line's only reason is being one
         for row, value in zip(row_numbers[spoiled], raw[column][spoiled], strict=True):
             problems.setdefault(int(row), []).append(Reason(column, undecodable_text, value))
+    for row, reasons in cell_problems(raw, limits).items():
+        if row not in problems:  # a header line or undecodable bytes say enough
+            problems[row] = reasons
     return problems
 
 
@@ -236,7 +317,7 @@ def adapt(
         raise SourceFormatError(
             f"source {name!r}: missing columns {missing}; the file has {list(raw.columns)}"
         )
-    problems = file_problems(raw)
+    problems = file_problems(raw, settings.input_limits)
     # Ids come from the full row (leaky columns included: a repeat is a repeat),
     # features never see the leaky columns.
     repeat_columns = [c for c in config.repeat_key if c in raw.columns]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from salarymodel.backtest import BACKTEST_ESTIMATES
 from salarymodel.config import Settings, SourcesConfig, load_sources
+from salarymodel.csv_output import write_csv
 from salarymodel.currency import survey_currency
 from salarymodel.dataset import TrainingData, load_training_data
 from salarymodel.evaluation import MODEL_NAMES, EvaluationReport, cross_validate, fit_threads
@@ -289,7 +290,7 @@ def log_trained_model(
         # champion's on the same records.
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / BACKTEST_ESTIMATES
-            report.backtest.estimates.to_csv(path, index=False)
+            write_csv(report.backtest.estimates, path, index=False)
             mlflow.log_artifact(str(path), "evaluation")
     for file in data.quarantine_files:
         mlflow.log_artifact(str(file), "quarantine")
@@ -300,7 +301,7 @@ def log_trained_model(
             mlflow.log_artifact(str(write_pit_plot(report.group_rows, Path(tmp))), "evaluation")
             # Each record's out-of-fold estimate, range, group and percentiles:
             # the per-group tables can be recomputed (and other groupings tried).
-            report.group_rows["cv"].to_csv(Path(tmp) / CV_ROWS, index=False)
+            write_csv(report.group_rows["cv"], Path(tmp) / CV_ROWS, index=False)
             mlflow.log_artifact(str(Path(tmp) / CV_ROWS), "evaluation")
     with tempfile.TemporaryDirectory() as tmp:
         if explanations is None:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pandera.pandas as pa
 
-from salarymodel.config import Settings
+from salarymodel.config import InputLimitsConfig, Settings
+from salarymodel.csv_output import formula_mask, write_csv
 from salarymodel.derivations import RowError
 from salarymodel.vocabulary import (
     COMPANY_SIZES,
@@ -37,6 +38,42 @@ _NUMERIC_COLUMNS = ("remote_ratio", "year", "month", "salary_usd")
 # Bytes that are not UTF-8 are read as the replacement character, so the rows
 # holding them can be named and set aside instead of failing the whole file.
 UNDECODABLE = "\ufffd"
+FORMULA_PROBLEM = "looks like a spreadsheet formula (starts with =, +, -, @, tab or CR)"
+
+
+def cell_problems(raw: pd.DataFrame, limits: InputLimitsConfig) -> dict[int, list[Reason]]:
+    """Rows of a file as read (index = ``row_number`` - 2) holding a formula-like cell, a
+    cell longer than ``max_cell_chars`` or a row longer than ``max_row_chars``, with a
+    reason per cell. Every column counts: the rows are kept as delivered and may be
+    written out again."""
+    problems: dict[int, list[Reason]] = {}
+    row_chars = pd.Series(0, index=raw.index)
+    for column in raw.columns:
+        text = raw[column].astype("string")
+        lengths = text.str.len().fillna(0).astype(int)
+        row_chars += lengths
+        too_long = lengths > limits.max_cell_chars
+        for idx in raw.index[too_long.to_numpy()]:
+            problems.setdefault(int(idx) + 2, []).append(
+                Reason(
+                    column,
+                    f"{lengths[idx]:,} characters, more than {limits.max_cell_chars:,} "
+                    "(input_limits.max_cell_chars)",
+                )
+            )
+        for idx in raw.index[(formula_mask(text) & ~too_long).to_numpy()]:
+            problems.setdefault(int(idx) + 2, []).append(
+                Reason(column, FORMULA_PROBLEM, str(text[idx]))
+            )
+    for idx in raw.index[(row_chars > limits.max_row_chars).to_numpy()]:
+        problems.setdefault(int(idx) + 2, []).append(
+            Reason(
+                "line",
+                f"{row_chars[idx]:,} characters in its cells, more than "
+                f"{limits.max_row_chars:,} (input_limits.max_row_chars)",
+            )
+        )
+    return problems
 
 
 @dataclass
@@ -285,7 +322,5 @@ def quarantine_table(quarantined: pd.DataFrame, delivered: pd.DataFrame) -> pd.D
 
 
 def write_quarantine(table: pd.DataFrame, path: Path) -> Path:
-    """Write a quarantine table as UTF-8 CSV."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, index=False)
-    return path
+    """Write a quarantine table as UTF-8 CSV (formula-like cells neutralised)."""
+    return write_csv(table, path, index=False)

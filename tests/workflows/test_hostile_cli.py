@@ -1,0 +1,125 @@
+"""`retrain`, `predict` and `drift` fuzzed with the hostile-file corpus, as child processes.
+
+One small trained project (test_retraining's, with fast settings and the
+file caps lowered so a small generated bomb passes them). Each case of
+tests/data/hostile/corpus.py goes through each command; for every run: the
+exit status is the documented one (retrain: 1 champion kept, 2 the file
+could not be used; predict and drift: 0, or 2), never a traceback; exit 2
+prints exactly one ``error:`` line; the child's peak memory stays bounded;
+the registry and models/accepted are unchanged (and mlflow.db byte for byte
+when the file was refused); a written CSV holds no live formula.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from data.hostile import corpus
+
+from salarymodel.csv_output import formula_mask
+
+BIN = Path(sys.executable).parent
+MAX_FILE_BYTES = 32 << 20  # lowered for the test: the generated bomb expands to 4x this
+BOMB_BYTES = 128 << 20
+PEAK_MB = 1024
+# Exit status per case: retrain, predict, drift. Retrain keeps the champion (1) for a
+# file whose rows are quarantined (or, for the duplicates, one record: nothing to judge).
+EXPECTED = {
+    "formulas": (1, 0, 0),
+    "nul_bytes": (2, 2, 2),
+    "mixed_encoding": (1, 0, 0),
+    "salaries_1e12": (1, 0, 0),
+    "duplicates": (1, 0, 0),
+    "gzip_bomb": (2, 2, 2),
+    "skills_deep_nesting": (1, 0, 0),
+    "skills_minus_run": (1, 0, 0),
+    "skills_plus_chain": (1, 0, 0),
+}
+assert set(EXPECTED) == set(corpus.CASES)
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory, aijobs_raw, postings_raw):
+    """(project root, corpus files): a trained champion, the caps lowered."""
+    from test_retraining import make_project, trained_champion
+
+    root = tmp_path_factory.mktemp("hostile")
+    make_project(root, aijobs_raw, postings_raw)
+    path = root / "configs" / "salarymodel.yaml"
+    text = path.read_text()
+    for old, new in [
+        ("  num_boost_round: 200\n", "  num_boost_round: 60\n"),
+        ("  num_boost_round: 150\n", "  num_boost_round: 40\n"),
+        ("  n_folds: 5\n", "  n_folds: 2\n"),
+        ("  max_file_bytes: 134217728", f"  max_file_bytes: {MAX_FILE_BYTES}"),
+    ]:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    path.write_text(text)
+    files = corpus.build(root / "corpus", BOMB_BYTES)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(Path(__file__).parents[1] / "service"))  # test_retraining's env
+        with trained_champion(root):
+            yield root, files
+
+
+def _state(root: Path) -> tuple[object, ...]:
+    with sqlite3.connect(root / "mlflow.db") as db:
+        versions = db.execute("SELECT name, version FROM model_versions ORDER BY 1, 2").fetchall()
+        aliases = db.execute("SELECT alias, version FROM registered_model_aliases").fetchall()
+    accepted = root / "models" / "accepted"
+    files = accepted.rglob("*") if accepted.exists() else []
+    kept = sorted(str(p) for p in files if not p.name.startswith("."))  # not the retrain lock
+    return versions, sorted(aliases), kept
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", corpus.CASES)
+def test_hostile_file_through_retrain_predict_and_drift(hostile, case: str) -> None:
+    from test_retraining import _env
+
+    root, files = hostile
+    if case == "gzip_bomb":
+        assert files[case].stat().st_size < 2 << 20 < MAX_FILE_BYTES < BOMB_BYTES
+    commands = corpus.commands([str(BIN / "salarymodel")])
+    for name, expected in zip(("retrain", "predict", "drift"), EXPECTED[case], strict=True):
+        out = root / "out" / f"{case}.{name}"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        state, db = _state(root), (root / "mlflow.db").read_bytes()
+        result = corpus.probe(commands[name](files[case], out), _env(root), root, 4 * PEAK_MB)
+        said = f"{case} {name}: {result.stderr[-2000:]}"
+        assert result.returncode == expected, said
+        assert not result.traceback, said
+        assert result.peak_mb < PEAK_MB, f"{said} peak {result.peak_mb:.0f} MB"
+        assert _state(root) == state, said
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        if expected == 2:
+            assert len(errors) == 1, said
+            assert (root / "mlflow.db").read_bytes() == db, said
+        if name == "predict" and expected == 0:
+            scored = pd.read_csv(out / "scored.csv", dtype=str, keep_default_na=False)
+            assert len(scored) == len(pd.read_csv(files[case], dtype=str, encoding="latin-1"))
+            assert not any(formula_mask(scored[c]).any() for c in scored.columns), said
+            assert "'=" in (out / "scored.csv").read_text() or case != "formulas"
+
+
+def test_an_unexpected_error_is_one_error_line_and_exit_2(monkeypatch, capsys) -> None:
+    from salarymodel import cli
+
+    def crash() -> None:
+        raise RecursionError("maximum recursion depth exceeded\nwhile parsing")
+
+    monkeypatch.setattr(cli, "app", crash)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()
+    assert stopped.value.code == 2
+    printed = capsys.readouterr().err.splitlines()
+    assert printed == [
+        "error: unexpected RecursionError: maximum recursion depth exceeded while parsing"
+    ]
