@@ -50,6 +50,9 @@ def make_project(root: Path, checkout: Path) -> None:
     shutil.copytree(checkout / "configs", root / "configs")
     data = root / "data"
     data.mkdir()
+    # The reference tables the features read (BLS wages: features.location.bls_table).
+    for table in (checkout / "data").glob("bls_*.csv.gz"):
+        shutil.copy(table, data)
     survey = pd.read_csv(corpus.SURVEY, dtype=str, keep_default_na=False)
     old = survey[survey["work_year"].astype(int) < 2024].sample(2000, random_state=1)
     old.to_csv(data / "aijobs_old.csv", index=False)

@@ -39,6 +39,9 @@ def make_project(root: Path) -> tuple[Path, int]:
     shutil.copytree(ROOT / "configs", root / "configs")
     data = root / "data"
     data.mkdir()
+    # The reference tables the features read (BLS wages: features.location.bls_table).
+    for table in (ROOT / "data").glob("bls_*.csv.gz"):
+        shutil.copy(table, data)
     survey = read_csv(ROOT / "data" / "aijobs_salaries_2020_2024.csv.gz")
     years = survey["work_year"].astype(int)
     latest = int(years.max())

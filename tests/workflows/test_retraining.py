@@ -74,6 +74,9 @@ def make_project(root: Path, aijobs_raw: pd.DataFrame, postings_raw: pd.DataFram
     shutil.copytree(ROOT / "configs", root / "configs")
     data = root / "data"
     data.mkdir()
+    # The reference tables the features read (BLS wages: features.location.bls_table).
+    for table in (ROOT / "data").glob("bls_*.csv.gz"):
+        shutil.copy(table, data)
     years = aijobs_raw["work_year"].astype(int)
     old = aijobs_raw[years < 2024].sample(2000, random_state=1)
     old.to_csv(data / "aijobs_old.csv", index=False)
