@@ -195,9 +195,22 @@ def test_a_terminated_retrain_run_is_failed_in_mlflow(base: Path) -> None:
 
 
 # ----- a challenger worse on another source ------------------------------------------------
-def test_later_survey_rows_that_hurt_postings_are_refused(settings, sources, monkeypatch) -> None:
+def test_later_survey_rows_are_judged_on_each_sources_latest_period(
+    settings, sources, monkeypatch
+) -> None:
     """The issue's case on the shipped data: 1,597 survey records of 2024 added to
-    everything before them make postings' latest quarter clearly worse."""
+    everything before them, judged on the survey's and the postings' latest period.
+
+    Before per-source country levels (issue 22) these rows made postings' latest
+    quarter clearly worse (+$170.75, 95% interval [+28.73, +311.45] on 3,682 rows)
+    and the check refused them; with the levels the sources no longer pull each
+    other's countries, and the same rows measured +$79.15 [-73.52, +234.48] on
+    postings. The test holds what must stay true whichever way the numbers fall:
+    both sources are compared on the same rows, each comparison is printed with its
+    interval, and the verdict follows the interval (refused only when clearly worse).
+    """
+    import dataclasses
+
     from salarymodel.dataset import load_training_data
     from salarymodel.retraining import RetrainDecision, compare_recent_periods, period_checks
 
@@ -212,13 +225,26 @@ def test_later_survey_rows_that_hurt_postings_are_refused(settings, sources, mon
     is_new = np.isin(np.arange(len(records)), new)[keep]
     periods = compare_recent_periods(records[keep].reset_index(drop=True), is_new, settings)
     decision = RetrainDecision()
-    assert not period_checks(periods, ["aijobs", "postings"], settings, decision)
+    passed = period_checks(periods, ["aijobs", "postings"], settings, decision)
     print("\n".join(f"{c.name}: {c.detail}" for c in decision.checks))  # for the record (-s)
     survey, postings = decision.checks
-    assert survey.name == "recent period aijobs 2023" and survey.passed
-    assert postings.name == "recent period postings 2023-10..2023-12" and not postings.passed
-    assert "fit on 18,442 earlier records with vs without the 1,597 new ones" in postings.detail
-    assert "is worse than without them" in postings.detail
-    worse = periods[1].interval
-    assert worse.rows == 3682 and worse.low > 0  # the whole interval: worse
-    assert not decision.promote and "recent period postings" in decision.reason
+    assert survey.name == "recent period aijobs 2023"
+    assert postings.name == "recent period postings 2023-10..2023-12"
+    assert "with vs without the 1,597 new ones" in postings.detail
+    assert periods[1].interval.rows == 3680 and periods[1].new_rows == 1597
+    for period, check in zip(periods, decision.checks, strict=True):
+        interval = period.interval
+        assert interval.low <= interval.difference <= interval.high
+        assert f"{interval.difference:+,.2f}" in check.detail
+        assert check.passed == (interval.low <= 0)  # tolerance 0: worse means the whole interval
+    assert passed == all(c.passed for c in decision.checks)
+    # The same real comparison, with the postings interval moved wholly above zero (as it
+    # measured before the country levels), is refused and names the period.
+    worse = dataclasses.replace(
+        periods[1].interval, difference=170.75, low=28.73, high=311.45, rows=3682
+    )
+    refused = RetrainDecision()
+    hurt = [periods[0], dataclasses.replace(periods[1], interval=worse)]
+    assert not period_checks(hurt, ["aijobs", "postings"], settings, refused)
+    assert not refused.promote and "recent period postings" in refused.reason
+    assert "+170.75" in refused.checks[1].detail and not refused.checks[1].passed
