@@ -56,14 +56,28 @@ def _save(figure: plt.Figure, path: Path) -> Path:
     return path
 
 
-def concept_values(matrix: np.ndarray, position: np.ndarray, n_concepts: int) -> np.ndarray:
+# A concept's column that orders its values (a title's seniority, a place's wage level).
+_COLOUR_BY = ("title_seniority", "area_wage_ratio")
+
+
+def concept_values(
+    matrix: np.ndarray, position: np.ndarray, columns: list[str], categorical: list[int]
+) -> np.ndarray:
     """Per record, one number per concept to colour the beeswarm by (rows x concepts).
 
-    A concept's first matrix column: a skill's 0/1, an ordinal level's code, a
-    number's value. A reader sees which values sit on the side that pays more.
+    A skill's 0/1, an ordinal level's rank, a number's value; for a title its
+    seniority and for a location its wage level. A concept whose values have
+    no order (country, employment type, pay view) is NaN: shap draws it grey
+    rather than colouring it by an arbitrary code.
     """
-    first = [int(np.flatnonzero(position == k)[0]) for k in range(n_concepts)]
-    return matrix[:, first].astype(float)
+    values = np.full((len(matrix), int(position.max()) + 1), np.nan)
+    for k in range(values.shape[1]):
+        own = [int(j) for j in np.flatnonzero(position == k)]
+        preferred = [j for j in own if columns[j] in _COLOUR_BY]
+        j = preferred[0] if preferred else own[0]
+        if preferred or j not in categorical:
+            values[:, k] = matrix[:, j]
+    return values
 
 
 def beeswarm(
@@ -76,7 +90,8 @@ def beeswarm(
     """SHAP beeswarm of the most important concepts, x axis in % premium.
 
     Coloured by each concept's value (shap's own colouring and colour bar:
-    red high, blue low) when ``values`` are given.
+    red high, blue low; grey where the values have no order) when ``values``
+    are given.
     """
     import shap  # heavy: loaded only to draw
 
@@ -233,7 +248,9 @@ def write_global_explanations(
             grouped,
             concepts,
             folder / "shap_beeswarm.png",
-            concept_values(matrix, explainer.position, len(concepts)),
+            concept_values(
+                matrix, explainer.position, list(builder.columns), builder.categorical_indices
+            ),
         ),
         importance_bar(mean_abs_by_concept(grouped, concepts), folder / "shap_importance.png"),
         skill_premiums(table, folder / "premium_skills.png", min_count),

@@ -24,7 +24,9 @@ _LEFT_OUT = {"missing", "nan", "none", ""}
 CAPTIONS = {
     "shap_beeswarm": (
         "How each input moves one estimate, record by record; the colour is the input's value "
-        "(red high, blue low), so the side the red dots sit on is the side that pays more"
+        "(red high, blue low: a listed skill, a higher level or seniority, a higher-wage "
+        "location), so the side the red dots sit on is the side that pays more; country, "
+        "employment type and pay view have no order and are grey"
     ),
     "shap_importance": "Which inputs matter most: the typical size of each input's effect",
     "premium_country": "What each country adds to the estimate, in dollars",
