@@ -419,7 +419,8 @@ def _explanation_outputs(output: Path):
     table = folder / "premiums.csv"
     if not table.exists():
         return None, None
-    return pd.read_csv(table), sorted(folder.glob("*.png"))
+    # "NA" is a country code (Namibia), not a missing value: only empty cells are missing.
+    return pd.read_csv(table, keep_default_na=False, na_values=[""]), sorted(folder.glob("*.png"))
 
 
 @app.command()

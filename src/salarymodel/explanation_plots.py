@@ -18,7 +18,6 @@ matplotlib.use("Agg")  # files only: no display on servers or in CI
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import shap
 from matplotlib.ticker import FuncFormatter
 
 from salarymodel.csv_output import write_csv
@@ -28,6 +27,7 @@ from salarymodel.explanations import (
     mean_abs_by_concept,
     premiums_table,
 )
+from salarymodel.geography import country_name
 from salarymodel.vocabulary import (
     COMPANY_SIZE_NAMES,
     EMPLOYMENT_NAMES,
@@ -56,17 +56,55 @@ def _save(figure: plt.Figure, path: Path) -> Path:
     return path
 
 
-def beeswarm(grouped: np.ndarray, concepts: list[str], path: Path, top: int = 15) -> Path:
-    """SHAP beeswarm of the most important concepts, x axis in % premium."""
+# A concept's column that orders its values (a title's seniority, a place's wage level).
+_COLOUR_BY = ("title_seniority", "area_wage_ratio")
+
+
+def concept_values(
+    matrix: np.ndarray, position: np.ndarray, columns: list[str], categorical: list[int]
+) -> np.ndarray:
+    """Per record, one number per concept to colour the beeswarm by (rows x concepts).
+
+    A skill's 0/1, an ordinal level's rank, a number's value; for a title its
+    seniority and for a location its wage level. A concept whose values have
+    no order (country, employment type, pay view) is NaN: shap draws it grey
+    rather than colouring it by an arbitrary code.
+    """
+    values = np.full((len(matrix), int(position.max()) + 1), np.nan)
+    for k in range(values.shape[1]):
+        own = [int(j) for j in np.flatnonzero(position == k)]
+        preferred = [j for j in own if columns[j] in _COLOUR_BY]
+        j = preferred[0] if preferred else own[0]
+        if preferred or j not in categorical:
+            values[:, k] = matrix[:, j]
+    return values
+
+
+def beeswarm(
+    grouped: np.ndarray,
+    concepts: list[str],
+    path: Path,
+    values: np.ndarray | None = None,
+    top: int = 15,
+) -> Path:
+    """SHAP beeswarm of the most important concepts, x axis in % premium.
+
+    Coloured by each concept's value (shap's own colouring and colour bar:
+    red high, blue low; grey where the values have no order) when ``values``
+    are given.
+    """
+    import shap  # heavy: loaded only to draw
+
     order = np.argsort(-np.abs(grouped).mean(axis=0))[:top]
     percent = np.expm1(grouped[:, order]) * 100
     explanation = shap.Explanation(
         values=percent,
         base_values=np.zeros(len(percent)),
+        data=None if values is None else values[:, order],
         feature_names=[concepts[i] for i in order],
     )
     plt.figure(figsize=(9, 6.5))
-    shap.plots.beeswarm(explanation, max_display=top, show=False, color_bar=False)
+    shap.plots.beeswarm(explanation, max_display=top, show=False, color_bar=values is not None)
     figure = plt.gcf()
     axis = figure.axes[0]
     axis.set_xlabel("effect on the estimate (% of salary, SHAP, grouped by concept)")
@@ -130,21 +168,27 @@ def _premium_bars(
     return _save(figure, path)
 
 
-def category_premiums(table: pd.DataFrame, concept: str, path: Path) -> Path:
-    """Premium chart for one categorical concept in its natural order."""
-    rows = table[table["concept"] == concept].copy()
+def category_premiums(table: pd.DataFrame, concept: str, path: Path, min_count: int) -> Path:
+    """Premium chart for one categorical concept in its natural order (groups >= min_count)."""
+    rows = table[(table["concept"] == concept) & (table["count"] >= min_count)].copy()
     order = ORDERS.get(concept)
     if order:
         rows["rank"] = rows["value"].map({v: i for i, v in enumerate(order)}).fillna(len(order))
         rows = rows.sort_values("rank")
     else:
         rows = rows.sort_values("mean_premium_pct", ascending=False)
-    return _premium_bars(rows, f"Premium by {concept}", path, LABELS.get(concept))
+    return _premium_bars(
+        rows,
+        f"Premium by {concept} (groups with >= {min_count} records)",
+        path,
+        LABELS.get(concept),
+    )
 
 
-def skill_premiums(table: pd.DataFrame, path: Path, top: int = 25) -> Path:
+def skill_premiums(table: pd.DataFrame, path: Path, min_count: int, top: int = 25) -> Path:
     """The top skills by count: average premium when the posting asks for them."""
-    rows = table[table["concept"].str.startswith(SKILL_CONCEPT)].nlargest(top, "count").copy()
+    skills = table[table["concept"].str.startswith(SKILL_CONCEPT) & (table["count"] >= min_count)]
+    rows = skills.nlargest(top, "count").copy()
     rows["value"] = rows["concept"].str.removeprefix(SKILL_CONCEPT)
     rows = rows.sort_values("mean_premium_pct", ascending=False)
     return _premium_bars(rows, f"Skill premiums: the {len(rows)} most asked-for skills", path)
@@ -155,7 +199,9 @@ def country_premiums(table: pd.DataFrame, path: Path, min_count: int, top: int =
     rows = table[(table["concept"] == "country") & (table["count"] >= min_count)]
     rows = rows[rows["value"] != MISSING].nlargest(top, "count")
     rows = rows.sort_values("mean_premium_pct", ascending=False)
-    return _premium_bars(rows, f"Country premiums (countries with >= {min_count} records)", path)
+    names = {code: country_name(code) for code in rows["value"]}
+    title = f"Country premiums (countries with >= {min_count} records)"
+    return _premium_bars(rows, title, path, names)
 
 
 def write_premiums(table: pd.DataFrame, folder: Path) -> list[Path]:
@@ -198,12 +244,21 @@ def write_global_explanations(
     concepts = explainer.concepts
     table = premiums_table(sample, builder, matrix, grouped, concepts)
     paths = [
-        beeswarm(grouped, concepts, folder / "shap_beeswarm.png"),
+        beeswarm(
+            grouped,
+            concepts,
+            folder / "shap_beeswarm.png",
+            concept_values(
+                matrix, explainer.position, list(builder.columns), builder.categorical_indices
+            ),
+        ),
         importance_bar(mean_abs_by_concept(grouped, concepts), folder / "shap_importance.png"),
-        skill_premiums(table, folder / "premium_skills.png"),
+        skill_premiums(table, folder / "premium_skills.png", min_count),
         country_premiums(table, folder / "premium_country.png", min_count),
         *[
-            category_premiums(table, concept, folder / f"premium_{concept.replace(' ', '_')}.png")
+            category_premiums(
+                table, concept, folder / f"premium_{concept.replace(' ', '_')}.png", min_count
+            )
             for concept in ORDERS
         ],
         *write_premiums(table, folder),

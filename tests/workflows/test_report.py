@@ -325,11 +325,13 @@ def test_premiums_plots_and_accuracy_appear(sample, settings, tmp_path) -> None:
     assert headline and html.unescape(headline[1]) == accuracy_sentence(ACCURACY)
     assert row(page, "model premium", "python")["model premium"] == "+7.3%"
     assert row(page, "model premium", "excel")["model premium"] == "-4.2%"
-    us = row(page, "dollars at median", "United States")
-    assert us["premium"] == "+35.0%" and us["flag"] == "fewer than 30 records"
-    assert row(page, "dollars at median", "senior (SE)")["flag"] == ""
+    # The US row has 12 records: under the group minimum, counted, not shown.
+    assert "United States" not in page.split("Premiums (SHAP)")[1].split("<figure")[0]
+    assert "1 more group with fewer than 30 records is not shown" in page
+    assert row(page, "dollars at median", "senior (SE)")["premium"] == "+18.5%"
     assert base64.b64encode(plot.read_bytes()).decode() in page
     assert (out / "model_shap_premiums.png").read_bytes() == plot.read_bytes()
+    assert "A chart of the model's explanations" in html.unescape(page)  # words, not a file name
     assert "Plot not found: gone.png" in page
 
 
@@ -365,3 +367,175 @@ def test_a_template_given_too_little_fails_instead_of_printing_blanks() -> None:
 
     with pytest.raises(UndefinedError, match="report"):
         render("drift.html")
+
+
+# ----- the model section on a real explanation ---------------------------------
+SMALL_SAMPLE = 1000  # records explained with SHAP for these tests
+CODE = re.compile(r"^[A-Z]{2}$")
+
+
+@pytest.fixture(scope="module")
+def explained(sample, settings, tmp_path_factory) -> tuple[Path, pd.DataFrame, str]:
+    """A model fitted on the real sample, explained, then the report built from its files."""
+    from salarymodel.cli import _explanation_outputs
+    from salarymodel.explanation_plots import write_global_explanations
+    from salarymodel.explanations import Explainer
+    from salarymodel.features import FeatureBuilder
+    from salarymodel.model import SalaryModel
+
+    builder = FeatureBuilder.fit(sample, settings.features)
+    model = SalaryModel.fit(sample, builder, settings.model, country_levels=settings.country_levels)
+    root = tmp_path_factory.mktemp("explained")
+    write_global_explanations(
+        Explainer.from_model(model),
+        sample,
+        root / "explanations",
+        SMALL_SAMPLE,
+        settings.explanations.min_count,
+    )
+    out = root / "report"
+    premiums, plots = _explanation_outputs(out)  # read back as `salarymodel report` does
+    page = build_report(sample, settings, out, premiums, plots, ACCURACY).read_text("utf-8")
+    return out, premiums, page[page.index("What the model says</h2>") :]
+
+
+def _premium_rows(section: str) -> list[dict[str, str]]:
+    (table,) = [t for t in tables_of(section) if "dollars at median" in t[0]]
+    return [dict(zip(table[0], cells, strict=True)) for cells in table[1:]]
+
+
+@pytest.mark.slow
+def test_model_section_shows_only_groups_with_enough_records(explained, settings) -> None:
+    _, premiums, section = explained
+    min_n = settings.report.min_group_size
+    rows = _premium_rows(section)
+    counts = [int(r["records in the sample"].replace(",", "")) for r in rows]
+    assert rows and min(counts) >= min_n
+    # Every group of the explanation is either shown or counted in the one line.
+    from salarymodel.report.premiums import tidy
+
+    groups = tidy(premiums)
+    small = int((groups["count"] < min_n).sum())
+    assert small > 0  # the real table has small groups: the rule says no to some
+    assert len(rows) + small == len(groups)
+    assert f"{small:,} more groups with fewer than {min_n} records are not shown" in section
+
+
+@pytest.mark.slow
+def test_model_section_states_the_sample_and_has_no_nan(explained) -> None:
+    _, _, section = explained
+    text = html.unescape(re.sub(r"<[^>]+>", " ", section))
+    assert f"random sample of {SMALL_SAMPLE:,} training records" in text
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", section, flags=re.S)
+    assert len(captions) >= 8
+    for caption in captions:
+        assert f"random sample of {SMALL_SAMPLE:,} training records" in caption
+    assert not re.search(r"\bnan\b", text, flags=re.I)
+    values = [r["value"] for r in _premium_rows(section)]
+    assert "missing" not in values
+    for concept in {r["concept"] for r in _premium_rows(section)}:
+        stated = [r["value"] for r in _premium_rows(section) if r["concept"] == concept]
+        assert stated.count("not stated") <= 1, concept
+
+
+@pytest.mark.slow
+def test_model_captions_are_words_and_countries_are_names(explained) -> None:
+    _, _, section = explained
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", section, flags=re.S)
+    for caption in captions:
+        assert not re.search(r"\.(png|csv|json)\b", caption), caption
+        assert not re.search(r"\b[a-z]+_[a-z_]+\b", caption), caption
+    assert "What each country adds to the estimate, in dollars" in "".join(captions)
+    countries = [r["value"] for r in _premium_rows(section) if r["concept"] == "country"]
+    assert "United States" in countries
+    assert not [c for c in countries if CODE.match(c)], countries
+
+
+def _hues(png: Path) -> int:
+    """Distinct hues (36 bins of 10 degrees) among the clearly coloured pixels of a PNG."""
+    import matplotlib.colors
+    import matplotlib.image
+
+    rgb = matplotlib.image.imread(png)[..., :3]
+    hsv = matplotlib.colors.rgb_to_hsv(rgb.reshape(-1, 3))
+    coloured = hsv[(hsv[:, 1] > 0.4) & (hsv[:, 2] > 0.3)]
+    bins = np.bincount((coloured[:, 0] * 36).astype(int) % 36, minlength=36)
+    return int((bins > 20).sum())  # a bin counts with more than a few stray pixels
+
+
+@pytest.mark.slow
+def test_the_beeswarm_is_coloured_by_value(explained, sample, settings, tmp_path) -> None:
+    from salarymodel.explanation_plots import beeswarm
+
+    out, _, _ = explained
+    assert _hues(out / "model_shap_beeswarm.png") >= 6  # shap's blue-to-red value scale
+    # Without the values it is one colour: the measure says no to that.
+    grouped = np.random.default_rng(0).normal(0, 0.1, (300, 4))
+    plain = beeswarm(grouped, ["a", "b", "c", "d"], tmp_path / "plain.png")
+    assert _hues(plain) <= 2
+
+
+def test_premium_table_refuses_a_small_group(settings) -> None:
+    from salarymodel.report import tables
+    from salarymodel.report.statistics import premium_table
+
+    small = pd.DataFrame(
+        {"concept": ["country"], "value": ["US"], "mean_premium_pct": [5.0],
+         "dollars_at_median": [6000.0], "count": [settings.report.min_group_size - 1]}
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="fewer than"):
+        tables.premiums_shown(premium_table(small, settings.report.min_group_size), 30)
+
+
+def test_missing_and_nan_are_one_not_stated_group() -> None:
+    from salarymodel.report.premiums import tidy
+
+    table = pd.DataFrame(
+        {"concept": ["country"] * 3, "value": ["missing", np.nan, "US"],
+         "mean_premium_pct": [10.0, 40.0, 5.0], "dollars_at_median": [100.0, 400.0, 50.0],
+         "count": [30, 10, 50]}
+    )  # fmt: skip
+    merged = tidy(table)
+    assert list(merged["value"]) == ["not stated", "US"]
+    assert merged["count"].tolist() == [40, 50]
+    assert merged["mean_premium_pct"].iloc[0] == pytest.approx((10 * 30 + 40 * 10) / 40)
+
+
+def test_css_keeps_images_and_tables_inside_a_phone(page) -> None:
+    css = page[page.index("<style") : page.index("</style>")]
+    assert re.search(r"(^|\}|\s)img\{[^}]*max-width:100%", css)
+    assert re.search(r"\.table-wrap\{[^}]*overflow-x:auto", css)
+    assert page.count("<table>") == page.count('<div class="table-wrap">\n<table>') > 0
+
+
+@pytest.mark.slow
+def test_the_report_does_not_scroll_sideways_on_a_phone(explained, tmp_path) -> None:
+    import shutil
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        pytest.skip("no Chromium/chromedriver on this machine to measure the page width")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (dev extra) missing")
+    from selenium.webdriver.chrome.service import Service
+
+    out, _, _ = explained
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", f"--user-data-dir={tmp_path / 'profile'}",
+                 "--host-resolver-rules=MAP * ~NOTFOUND"):  # fmt: skip
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(driver), options=options)
+    try:
+        # Emulated like a phone: 390 CSS px wide, the page's own viewport meta applies.
+        browser.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True},
+        )
+        browser.get((out / "report.html").as_uri())
+        width = browser.execute_script("return document.documentElement.scrollWidth")
+        client = browser.execute_script("return document.documentElement.clientWidth")
+    finally:
+        browser.quit()
+    assert client == 390
+    assert width <= 390, f"the report is {width} px wide at 390 px"

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from salarymodel.config import Settings
 from salarymodel.geography import country_name
 from salarymodel.report import figures, statistics, tables
+from salarymodel.report import premiums as premium_rows
 from salarymodel.report.statistics import period, sources_of
 from salarymodel.report.tables import Table
 from salarymodel.report.text import (
@@ -208,23 +209,32 @@ def model(
     accuracy: dict | None,
     folder: FigureFolder,
 ) -> Section:
-    """What the model says: its held-out accuracy, its premiums and their plots."""
-    has_premiums = premiums is not None and not premiums.empty
-    plots = [
-        {
-            "name": Path(plot).name,
-            "title": Path(plot).stem.replace("_", " "),
-            "uri": folder.copy(Path(plot)),
-        }
-        for plot in premium_plots or []
-    ]
+    """What the model says: its held-out accuracy, its premiums and their plots.
+
+    One small-group rule (``min_n``) for the table and every premium chart:
+    the charts are drawn again from the table rather than copied as made.
+    """
+    tidy = premium_rows.tidy(premiums) if premiums is not None and not premiums.empty else None
+    shown, hidden = premium_rows.large_enough(tidy, min_n) if tidy is not None else (None, 0)
+    plots = []
+    for plot in premium_plots or []:
+        plot = Path(plot)
+        uri = None
+        if tidy is not None and plot.stem.startswith("premium_") and plot.is_file():
+            target = folder.folder / f"model_{plot.name}"
+            uri = figures.png_uri(premium_rows.redraw(plot.stem, tidy, target, min_n).read_bytes())
+        else:
+            uri = folder.copy(plot)
+        plots.append({"name": plot.name, "title": premium_rows.caption(plot.stem), "uri": uri})
     return {
         "accuracy": accuracy_sentence(accuracy) if accuracy else None,
         "premiums_table": (
-            Table.of(tables.premiums_shown(statistics.premium_table(premiums, min_n), min_n))
-            if premiums is not None and has_premiums
+            Table.of(tables.premiums_shown(statistics.premium_table(shown, min_n), min_n))
+            if shown is not None and not shown.empty
             else None
         ),
+        "hidden": hidden,
+        "sample_size": premium_rows.sample_size(tidy) if tidy is not None else None,
         "plots": plots,
         "premiums_given": premiums is not None,
     }

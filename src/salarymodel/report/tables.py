@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from salarymodel.geography import country_name
@@ -216,7 +215,12 @@ def skill_group_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def premiums_shown(table: pd.DataFrame, min_n: int) -> pd.DataFrame:
-    """The model's premiums (``statistics.premium_table``) with values named as elsewhere."""
+    """The model's premiums (``statistics.premium_table``) with values named as elsewhere.
+
+    Only groups of at least ``min_n`` records reach here (``premiums.large_enough``).
+    """
+    if table["few_records"].any():  # the section's one small-group rule was skipped
+        raise ValueError(f"a premium row has fewer than {min_n} records")
     names = [
         premium_value_name(c, v) for c, v in zip(table["concept"], table["value"], strict=True)
     ]
@@ -226,8 +230,7 @@ def premiums_shown(table: pd.DataFrame, min_n: int) -> pd.DataFrame:
             "value": names,
             "premium": table["mean_premium_pct"].map(signed_pct),
             "dollars at median": table["dollars_at_median"].map(signed_usd),
-            "records": table["count"].map(count),
-            "flag": np.where(table["few_records"], f"fewer than {min_n} records", ""),
+            "records in the sample": table["count"].map(count),
         }
     )
 

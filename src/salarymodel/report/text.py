@@ -16,6 +16,7 @@ from salarymodel.vocabulary import (
     COMPANY_SIZE_NAMES,
     EMPLOYMENT_NAMES,
     EXPERIENCE_NAMES,
+    NOT_STATED,
     REMOTE_NAMES,
     REMOTE_RATIOS,
     SOURCE_NAMES,
@@ -73,13 +74,18 @@ def employment_name(code: str) -> str:
 def premium_value_name(concept: str, value: object) -> str:
     """A premium's value as the rest of the report names it ('senior (SE)', 'Canada')."""
     text = str(value)
+    if text == NOT_STATED:
+        return text
     namers: dict[str, Callable[[str], str]] = {
         "country": country_name,
         "experience_level": level_name,
         "company_size": size_name,
         "employment_type": employment_name,
         "role_family": role_name,
+        "job_title": role_name,  # the explanations name the title concept by its role family
+        "pay_view": source_label,
     }
+    concept = concept.replace(" ", "_")  # the explanations write 'experience level'
     if concept == "remote_ratio":
         names = {str(ratio): name for ratio, name in REMOTE_NAMES.items()}
         return names.get(text.removesuffix(".0"), text)
