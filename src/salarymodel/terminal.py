@@ -166,11 +166,19 @@ def records(
     lines = [title, ""]
     for row in rows:
         for header, cell in zip(headers, row, strict=True):
-            label = f"{header}: "
-            room = max(width - len(label), 1)
-            text = Text.from_markup(cell).plain
-            value = text if solid(text) else wrap(text, room)
-            lines.append(label + value.replace("\n", "\n" + " " * len(label)))
+            label = f"{header}:"
+            text = Text.from_markup(cell).plain.strip()
+            fits = solid(text) and len(label) + 1 + len(text) <= width
+            room = width - len(label) - 1
+            if not text or fits or (not solid(text) and _floors([[text]])[0] <= room):
+                value = text if solid(text) else wrap(text, room)
+                lines.append(
+                    f"{label} {value}".rstrip().replace("\n", "\n" + " " * (len(label) + 1))
+                )
+            else:  # too long beside its name: on the lines below, indented
+                value = text if solid(text) else wrap(text, width - 2)
+                lines.append(label)
+                lines.extend("  " + part for part in value.split("\n"))
         lines.append("")
     return Text("\n".join(lines[:-1]))
 
