@@ -179,3 +179,19 @@ def test_a_table_too_wide_splits_repeating_its_labels_then_turns_to_records() ->
     assert "  86 80 72 68 64" in narrow  # too long beside its name: whole, on the next line
     assert max(len(line) for line in narrow) <= 40
     assert all(line == line.rstrip() for line in narrow)
+
+
+def test_help_lists_every_command_on_one_clean_line() -> None:
+    from salarymodel.cli import app
+
+    env = {**os.environ, "COLUMNS": "80"}
+    command = [str(Path(sys.executable).parent / "salarymodel"), "--help"]
+    text = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60).stdout
+    assert "``" not in text and "Typer" not in text
+    names = [c.name or c.callback.__name__ for c in app.registered_commands if c.callback]
+    assert {"explain", "report", "train", "evaluate", "retrain", "versions"} <= set(names)
+    for info in app.registered_commands:
+        name = info.name or info.callback.__name__ if info.callback else ""
+        assert info.short_help, name  # a one-line help of its own
+        line = next(line for line in text.splitlines() if line.strip("│ ").startswith(f"{name} "))
+        assert info.short_help in line and len(line) <= 80, line  # on one line, whole
