@@ -24,8 +24,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# train's tables (stdout) are the evaluation that `evaluate` prints next: shown once.
+# Its progress, data counts and the gate's decision (stderr) stay on screen.
 run: install
-	$(BIN)/salarymodel train --if-no-champion
+	$(BIN)/salarymodel train --if-no-champion > /dev/null
 	$(BIN)/salarymodel evaluate
 	$(BIN)/salarymodel serve
 

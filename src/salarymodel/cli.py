@@ -1,4 +1,4 @@
-"""The ``salarymodel`` command line (Typer + Rich).
+"""The salarymodel command line (Typer + Rich).
 
 salarymodel train                 train on the shipped data, register, gate
 salarymodel evaluate --json       the champion's evaluation and baselines
@@ -9,6 +9,8 @@ salarymodel drift --data NEW.csv  drift of a new file against the training data
 salarymodel versions              registered versions, their metrics, the champion
 salarymodel promote VERSION       make a version the champion
 salarymodel rollback              back to the previous champion
+salarymodel explain               the champion's SHAP plots and premiums table
+salarymodel report                the market insights report (HTML)
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from rich.console import Console, RenderableType
 
 from salarymodel.config import ConfigError, Settings, load_settings, load_sources
 from salarymodel.terminal import fitted_table, json_text, steps
@@ -32,7 +33,10 @@ from salarymodel.terminal import fitted_table, json_text, steps
 # Imports follow use: each command imports what it needs when it runs, so
 # `salarymodel --help` loads none of pandas, LightGBM, MLflow, SHAP or BentoML.
 ALL = "all"  # the row of a metrics table that pools every source (evaluation.ALL)
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+# One clean line for --help (the module docstring's list is for readers of the code;
+# Typer lists every command with its docstring's first line).
+HELP = "Train, evaluate, explain and serve the salary model; manage its versions."
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=HELP)
 console = Console(stderr=True)
 stdout = Console()
 
@@ -79,7 +83,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def evaluation_table(rows: list[dict], title: str) -> Table:
+def evaluation_table(rows: list[dict], title: str) -> RenderableType:
     """A Rich table of CV metrics: one line per model and source."""
     cells = [
         (row["model"], row["source"], f"{row['n']:,}", f"{row['r2_log']:.3f}",
@@ -91,7 +95,7 @@ def evaluation_table(rows: list[dict], title: str) -> Table:
     return fitted_table(title, headers, cells, stdout.width, ("model", "source"), styles)
 
 
-def ranges_table(rows: list[dict], title: str) -> Table:
+def ranges_table(rows: list[dict], title: str) -> RenderableType:
     """A Rich table of range coverage and width per split, method and source."""
     cells = []
     for row in rows:
@@ -112,7 +116,7 @@ def ranges_table(rows: list[dict], title: str) -> Table:
     return fitted_table(title, headers, cells, stdout.width, ("split", "method", "source"), styles)
 
 
-def backtest_table(rows: list[dict], title: str, folds: bool = True) -> Table:
+def backtest_table(rows: list[dict], title: str, folds: bool = True) -> RenderableType:
     """A Rich table of the out-of-time backtest: per fold (when ``folds``) and pooled.
 
     A fold is named by its source and test period; pooled rows by the source.
@@ -125,7 +129,7 @@ def backtest_table(rows: list[dict], title: str, folds: bool = True) -> Table:
     return evaluation_table(shown, title)
 
 
-@app.command()
+@app.command(short_help="Train on the shipped data, register, and gate.")
 def train(
     sample: int | None = typer.Option(
         None, help="Use a random sample of this many raw rows per source (quick runs, tests)."
@@ -226,7 +230,7 @@ def train(
     console.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
 
 
-@app.command()
+@app.command(short_help="The champion's evaluation next to the baselines.")
 def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
 ) -> None:
@@ -266,7 +270,7 @@ def _bls_reality_check(settings: Settings) -> list[dict]:
     return champion_reality_check(model, settings).to_dict("records")
 
 
-def bls_check_table(rows: list[dict]) -> Table:
+def bls_check_table(rows: list[dict]) -> RenderableType:
     """The reality-check rows as a table that fits the terminal."""
     headers = ["role family", "occupation", "area", "records", "model median", "actual median",
                "BLS median", "model / BLS"]  # fmt: skip
@@ -308,7 +312,7 @@ def _print_groups(groups: dict) -> None:
         console.print(f"percentile check not held: {failure}", soft_wrap=True)
 
 
-@app.command()
+@app.command(short_help="Score a CSV with the champion, row for row.")
 def predict(
     input_path: Path = typer.Option(..., "--input", exists=True, dir_okay=False),
     output_path: Path = typer.Option(..., "--output", dir_okay=False),
@@ -342,7 +346,7 @@ def predict(
                       f"(where '{column}' falls among similar jobs)")  # fmt: skip
 
 
-@app.command()
+@app.command(short_help="The champion's SHAP plots and premiums table.")
 def explain(
     output: Path = typer.Option(
         Path("models/explanations"), help="Folder for the SHAP plots and premiums table."
@@ -382,7 +386,7 @@ def explain(
     console.print(f"wrote {len(paths)} files to {output}")
 
 
-@app.command()
+@app.command(short_help="Write the market insights report (HTML).")
 def report(
     output: Path = typer.Option(Path("models/report"), help="Folder for report.html and PNGs."),
 ) -> None:
@@ -423,7 +427,7 @@ def _explanation_outputs(output: Path):
     return pd.read_csv(table, keep_default_na=False, na_values=[""]), sorted(folder.glob("*.png"))
 
 
-@app.command()
+@app.command(short_help="Serve the API and web page on 127.0.0.1.")
 def serve(
     port: int | None = typer.Option(None, help="Port (default: serving.port in configs, 3000)."),
     host: str | None = typer.Option(
@@ -568,7 +572,7 @@ def _print_outcome(result) -> None:
     console.print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
 
 
-@app.command()
+@app.command(short_help="Validate a new file, retrain, then promote or keep.")
 def retrain(
     data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="The new CSV."),
     source: str | None = typer.Option(
@@ -609,7 +613,7 @@ def retrain(
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(short_help="Drift of a new file against the training data.")
 def drift(
     data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="The new CSV."),
     source: str | None = typer.Option(None, help="Its format; detected when omitted."),
@@ -643,7 +647,7 @@ def drift(
         sys.stdout.write(json_text(report.to_dict()))
 
 
-@app.command()
+@app.command(short_help="Registered versions, their metrics, the champion.")
 def versions(as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout.")) -> None:
     """Registered versions with their metrics and data; which one is champion."""
     from salarymodel.registry import RegistryError, connect, version_rows
@@ -683,7 +687,7 @@ def versions(as_json: bool = typer.Option(False, "--json", help="Print JSON on s
     stdout.print(table)
 
 
-@app.command()
+@app.command(short_help="Make a registered version the champion.")
 def promote(
     version: str = typer.Argument(..., help="The registered version to make champion."),
     reload: bool = typer.Option(False, "--reload", help="Ask the local service to load it."),
@@ -705,7 +709,7 @@ def promote(
         _reload_service(settings)
 
 
-@app.command()
+@app.command(short_help="Back to the previous champion.")
 def rollback(
     reload: bool = typer.Option(False, "--reload", help="Ask the local service to load it."),
 ) -> None:

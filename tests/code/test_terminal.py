@@ -5,7 +5,12 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -82,3 +87,111 @@ def test_json_is_strict() -> None:
 
     assert json.loads(text, parse_constant=refuse) == {"mae": 1.5, "fifths": None,
                                                        "rows": [None, 2]}  # fmt: skip
+
+
+# ----- every table the CLI prints, from a small trained project, at 80 columns in a pipe ------
+ROOT = Path(__file__).resolve().parents[2]
+# A line holding nothing but small whole numbers, indented: the tail of a cell of
+# figures wrapped into a column of digits ("83 81" over "83 79" over "81").
+DIGIT_TAIL = re.compile(r"\s+(\d{1,3} ?)+")
+
+
+def _piped(root: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SALARYMODEL_ROOT": str(root), "COLUMNS": "80"}
+    command = [str(Path(sys.executable).parent / "salarymodel"), *args]
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode in (0, 1), done.stderr[-3000:]  # retrain: 1 = champion kept
+    return done
+
+
+def _readable(text: str) -> list[str]:
+    """The printed lines, checked: at most 80 columns, no trailing space, no digit tails."""
+    lines = text.splitlines()
+    assert lines
+    for line in lines:
+        assert len(line) <= 80, line
+        assert line == line.rstrip(), repr(line)
+        assert not DIGIT_TAIL.fullmatch(line), line
+    assert "…" not in text
+    return lines
+
+
+def _on_one_line(figure: str, lines: list[str]) -> bool:
+    return any(figure in line for line in lines)
+
+
+@pytest.fixture(scope="module")
+def printed(tmp_path_factory, aijobs_raw) -> dict[str, str]:
+    """What train, evaluate, versions, explain and retrain print on stdout, and the JSON."""
+    root = tmp_path_factory.mktemp("cli80")
+    shutil.copytree(ROOT / "configs", root / "configs")
+    (root / "data").symlink_to(ROOT / "data")
+    out = {"train": _piped(root, "train", "--sample", "1500", "--no-baselines").stdout}
+    for command in ("evaluate", "versions", "explain"):
+        out[command] = _piped(root, command).stdout
+    out["evaluate --json"] = _piped(root, "evaluate", "--json").stdout
+    out["versions --json"] = _piped(root, "versions", "--json").stdout
+    aijobs_raw.sample(300, random_state=3).to_csv(root / "new.csv", index=False)
+    out["retrain"] = _piped(root, "retrain", "--data", str(root / "new.csv"),
+                            "--sample", "1500").stdout  # fmt: skip
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["train", "evaluate", "versions", "explain", "retrain"])
+def test_every_table_reads_at_80_columns_in_a_pipe(printed, command: str) -> None:
+    _readable(printed[command])
+
+
+@pytest.mark.slow
+def test_figures_stay_whole_on_one_line(printed) -> None:
+    lines = _readable(printed["evaluate"])
+    payload = json.loads(printed["evaluate --json"])
+    fifths = [r["coverage_by_pay_fifth"] for r in payload["ranges"]
+              if isinstance(r.get("coverage_by_pay_fifth"), list)]  # fmt: skip
+    assert fifths
+    for values in fifths:
+        assert _on_one_line(" ".join(f"{100 * v:.0f}" for v in values), lines)
+    for row in payload["table"]:
+        assert _on_one_line(f"{row['mae_usd']:,.0f}", lines)
+    assert payload["bls_reality_check"] and payload["groups"]
+    for row in payload["bls_reality_check"]:
+        assert _on_one_line(f"${row['bls_median_usd']:,.0f}", lines)
+    for split in ("cv", "backtest"):  # the per-group tables evaluate prints
+        for row in payload["groups"][split]["groups"]:
+            assert _on_one_line(f"{row['mae_usd']:,.0f}", lines)
+    versions = _readable(printed["versions"])
+    for row in json.loads(printed["versions --json"]):
+        assert _on_one_line(row["created"][:16].replace("T", " "), versions)  # date and time
+    assert "Retrain gate" in printed["retrain"]
+
+
+def test_a_table_too_wide_splits_repeating_its_labels_then_turns_to_records() -> None:
+    left = ("split", "method", "source")
+    lines = _render(fitted_table("Ranges", HEADERS, ROWS, 80, left), 80)
+    assert [line for line in lines if line.startswith("Ranges")] == ["Ranges (1/2)", "Ranges (2/2)"]
+    assert sum(line.startswith("backtest") for line in lines) == 2  # labels in both parts
+    assert any(line.rstrip().endswith("86 80 72 68 64") for line in lines)
+    assert all(line == line.rstrip() and len(line) <= 80 for line in lines)
+    # 40 columns: one value beside the three labels does not fit: a block per row.
+    narrow = _render(fitted_table("Ranges", HEADERS, ROWS, 40, left), 40)
+    assert "method: calibrated_in_time" in narrow and "n: 31,362" in narrow
+    assert "  86 80 72 68 64" in narrow  # too long beside its name: whole, on the next line
+    assert max(len(line) for line in narrow) <= 40
+    assert all(line == line.rstrip() for line in narrow)
+
+
+def test_help_lists_every_command_on_one_clean_line() -> None:
+    from salarymodel.cli import app
+
+    env = {**os.environ, "COLUMNS": "80"}
+    command = [str(Path(sys.executable).parent / "salarymodel"), "--help"]
+    text = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60).stdout
+    assert "``" not in text and "Typer" not in text
+    names = [c.name or c.callback.__name__ for c in app.registered_commands if c.callback]
+    assert {"explain", "report", "train", "evaluate", "retrain", "versions"} <= set(names)
+    for info in app.registered_commands:
+        name = info.name or info.callback.__name__ if info.callback else ""
+        assert info.short_help, name  # a one-line help of its own
+        line = next(line for line in text.splitlines() if line.strip("│ ").startswith(f"{name} "))
+        assert info.short_help in line and len(line) <= 80, line  # on one line, whole
