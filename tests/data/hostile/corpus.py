@@ -141,45 +141,57 @@ class Probe:
         return "Traceback (most recent call last)" in self.stderr + self.stdout
 
 
-def _rss_mb(pid: int) -> float:
+def _memory_mb(pid: int) -> tuple[float, float]:
+    """(resident, high-water mark) of a live process in MB; zeros once it is gone."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
-        return 0.0
+        return 0.0, 0.0
+    found = {"VmRSS:": 0.0, "VmHWM:": 0.0}
     for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+        key = line.split(maxsplit=1)[0] if line else ""
+        if key in found:
+            found[key] = int(line.split()[1]) / 1024
+    return found["VmRSS:"], found["VmHWM:"]
 
 
 def probe(
     command: list[str], env: dict[str, str], cwd: Path, ceiling_mb: float, timeout: float = 900
 ) -> Probe:
-    """Run ``command``; its peak RSS from ``wait4`` (the child alone), killed past
-    ``ceiling_mb`` (so probing the unpatched code cannot take the machine down)."""
+    """Run ``command``; its peak RSS, killed past ``ceiling_mb`` (so probing the
+    unpatched code cannot take the machine down).
+
+    The peak is the child's own high-water mark (``VmHWM``, sampled every 50 ms), not
+    ``wait4``'s ``ru_maxrss``: Linux carries the pre-exec image's high-water mark into
+    it, and a child forked from a large test process (1 GB after a long suite) would
+    report the parent's size. Only the last 50 ms of a run can escape the samples."""
     start = time.perf_counter()
     out_file, err_file = cwd / ".probe.out", cwd / ".probe.err"
     with out_file.open("w") as out, err_file.open("w") as err:
         child = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=err)
         killed: list[float] = []
+        peak = [0.0]
         done = threading.Event()
 
         def watch() -> None:
-            while not done.wait(0.1):
-                if _rss_mb(child.pid) > ceiling_mb or time.perf_counter() - start > timeout:
+            while not done.wait(0.05):
+                resident, high = _memory_mb(child.pid)
+                peak[0] = max(peak[0], high, resident)
+                if resident > ceiling_mb or time.perf_counter() - start > timeout:
                     killed.append(ceiling_mb)
                     os.kill(child.pid, signal.SIGKILL)
                     return
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
-        _, status, usage = os.wait4(child.pid, 0)
+        # Sampled while the child lives: once it exits, /proc no longer has it.
+        _, status, _usage = os.wait4(child.pid, 0)
         done.set()
         watcher.join()
     child.returncode = os.waitstatus_to_exitcode(status)
     return Probe(
         returncode=child.returncode,
-        peak_mb=usage.ru_maxrss / 1024,
+        peak_mb=peak[0],
         seconds=time.perf_counter() - start,
         stdout=out_file.read_text(errors="replace"),
         stderr=err_file.read_text(errors="replace"),
