@@ -449,6 +449,21 @@ class PercentileCalibrationConfig(_Strict):
     knots: int = Field(ge=3)
 
 
+class ChinaRoleConfig(_Strict):
+    """One role of the Maimai 2023 AIGC talent report and the title words that mean it."""
+
+    role: str  # a key of the report's role pay (src/salarymodel/maimai_aigc_2023.json)
+    keywords: list[str] = Field(min_length=1)
+
+
+class ChinaReferenceConfig(_Strict):
+    """A Chinese job's role, read from its title, for the Maimai report's pay (china_reference)."""
+
+    roles: list[ChinaRoleConfig] = Field(min_length=1)
+    # Role family -> report role, for titles no keyword matches.
+    families: dict[str, str] = Field(default_factory=dict)
+
+
 class Settings(_Strict):
     validation: ValidationConfig
     input_limits: InputLimitsConfig
@@ -470,6 +485,8 @@ class Settings(_Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     group_evaluation: GroupEvaluationConfig
     percentile_calibration: PercentileCalibrationConfig
+    # Absent: no Maimai figure beside Chinese estimates.
+    china_reference: ChinaReferenceConfig | None = None
 
 
 def project_root() -> Path:

@@ -8,7 +8,10 @@ describes: the source the model treated the row as), the calibrated range
 records sharing role family, experience level and country), ``thin_support``
 and any ``warnings``; for a US job, ``reference``: BLS OEWS May 2025's median and
 P10-P90 of its occupation in its metro, else state, else the nation (a
-``location`` column, "Austin, TX", places it).
+``location`` column, "Austin, TX", places it); for a Chinese job in one of
+its six roles, ``market_reference``: the Maimai 2023 AIGC talent report's
+average pay (CNY and USD; ``china_reference``), with how few Chinese records
+the model has.
 
 A row is a job a person describes: what its columns leave out (a column
 missing or a cell empty) gets the defaults HTTP gives a request
@@ -33,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from salarymodel.china_reference import market_reference
 from salarymodel.config import Settings, SourceConfig, SourcesConfig
 from salarymodel.csv_output import write_csv
 from salarymodel.currency import USD, CurrencyTable, PayError, pay_in_usd
@@ -65,6 +69,7 @@ def predict_frame(
     out["view"] = None
     out["warnings"] = ""
     out["reference"] = ""  # BLS OEWS wages of a US job's occupation and place
+    out["market_reference"] = ""  # Maimai 2023's pay of a Chinese job's role (china_reference)
     out["error"] = ""
     positions = kept["row_number"].astype(int).to_numpy() - 2
     # One batch, through the service's batch encoding (``estimate_many``'s).
@@ -80,6 +85,9 @@ def predict_frame(
         out.loc[positions, "warnings"] = ["; ".join(e.warnings) for e in estimates]
         references = [model.builder.reference(job) for job in jobs]
         out.loc[positions, "reference"] = [r["text"] if r else "" for r in references]
+        config = settings.china_reference
+        markets = [market_reference(job, model.builder, config) for job in jobs]
+        out.loc[positions, "market_reference"] = [m["text"] if m else "" for m in markets]
     for row in quarantined.to_dict("records"):
         out.loc[int(row["row_number"]) - 2, "error"] = f"line {int(row['line'])}: {row['reason']}"
     if settings.prediction.salary_column in raw.columns:

@@ -223,6 +223,24 @@ class ReferenceResponse(BaseModel):
     text: str = Field(description="The same in one line, as the page shows it.")
 
 
+class MarketReferenceResponse(BaseModel):
+    """A published market figure for the job's role and country (China: Maimai 2023)."""
+
+    source: str = Field(description="'Maimai 2023 AIGC talent report'.")
+    period: str = Field(description="The period the figure is for, 'Feb 2022 - Feb 2023'.")
+    role: str = Field(description="The report's role, e.g. 'computer vision (image recognition)'.")
+    role_zh: str = Field(description="The role as the report names it, e.g. '图像识别'.")
+    area: str = Field(description="'China'.")
+    pay_cny: float = Field(description="The report's average yearly pay, CNY.")
+    pay_usd: float = Field(description="The same in USD at `cny_per_usd`.")
+    cny_per_usd: float = Field(description="Mean ECB reference rate over the report's period.")
+    rate_basis: str = Field(description="How the rate was computed.")
+    text: str = Field(
+        description="The same in one line, as the page shows it, with how few Chinese "
+        "records the model has."
+    )
+
+
 class RangeBasisResponse(BaseModel):
     """The calibration group a range (and its percentile) rests on."""
 
@@ -253,6 +271,11 @@ class EstimateResponse(BaseModel):
     )
     range_basis: RangeBasisResponse | None = Field(
         None, description="The calibration group of the range, and its record count."
+    )
+    market_reference: MarketReferenceResponse | None = Field(
+        None,
+        description="The Maimai 2023 AIGC talent report's pay for a Chinese job in one of "
+        "its six roles (our model has almost no Chinese records).",
     )
 
 

@@ -25,6 +25,8 @@ import numpy as np
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
+from salarymodel.china_reference import market_reference
+from salarymodel.config import load_settings
 from salarymodel.currency import (
     PERIODS,
     USD,
@@ -57,6 +59,7 @@ from salarymodel.serving.schemas import (
     ExchangeRateResponse,
     ExplanationResponse,
     JobRequest,
+    MarketReferenceResponse,
     PredictResponse,
     RangeBasisResponse,
     ReferenceResponse,
@@ -127,11 +130,18 @@ def _estimate_fields(serving: ServingModel, job: Mapping[str, Any]) -> dict[str,
         "model_version": serving.version,
         "reference": _reference(serving.model.builder.reference(job)),
         "range_basis": _basis(result.range_basis),
+        "market_reference": _market(serving, job),
     }
 
 
 def _reference(found: dict[str, Any] | None) -> ReferenceResponse | None:
     return None if found is None else ReferenceResponse.model_construct(**found)
+
+
+def _market(serving: ServingModel, job: Mapping[str, Any]) -> MarketReferenceResponse | None:
+    # China: the Maimai 2023 report's pay for the job's role (china_reference).
+    found = market_reference(job, serving.model.builder, load_settings().china_reference)
+    return None if found is None else MarketReferenceResponse.model_construct(**found)
 
 
 def _basis(basis: RangeBasis | None) -> RangeBasisResponse | None:
@@ -353,6 +363,7 @@ def estimate_many(
             model_version=serving.version,
             reference=_reference(model.builder.reference(jobs[i])),
             range_basis=_basis(bases[i]),
+            market_reference=_market(serving, jobs[i]),
         )
         for i in range(n)
     ]

@@ -260,8 +260,11 @@ function renderResult(result) {
     `${result.support.toLocaleString("en-US")} training records share this role family, experience level and country` +
     (result.thin_support ? " (thin support: treat the range with care)." : ".");
   // Official US wages for the occupation and place, next to a US estimate.
-  $("reference-line").hidden = !result.reference;
-  $("reference-line").textContent = result.reference ? `Official pay: ${result.reference.text}` : "";
+  const market = result.market_reference; // China: Maimai 2023's pay for the role
+  const reference = result.reference ? `Official pay: ${result.reference.text}`
+    : market ? `Published pay: ${market.text}` : "";
+  $("reference-line").hidden = !reference;
+  $("reference-line").textContent = reference;
   $("warnings").replaceChildren(...result.warnings.map((w) => {
     const item = document.createElement("li");
     item.textContent = w;
