@@ -144,9 +144,30 @@ def test_every_figure_caption_names_source_count_and_period(page) -> None:
     captions = re.findall(r"<figcaption>(.*?)</figcaption>", page, flags=re.S)
     assert len(captions) >= 12
     for caption in captions:
+        if "Maimai" in caption:  # the China section: a published report, not our records
+            assert "Maimai 2023 AIGC talent report, Feb 2022 - Feb 2023" in caption, caption
+            continue
         assert re.search(r"n=\d[\d,]*", caption), caption
         assert re.search(r"20\d\d", caption), caption
         assert "survey" in caption or "postings" in caption, caption
+
+
+def test_china_section_shows_the_reports_figures_cited(page) -> None:
+    """Role pay in 万元, CNY and USD, the four cities, the statements and what is not shown."""
+    china = page[page.index('<h2 id="china">') :]
+    assert "Our model has no Chinese records of its own: 4 of 54,589" in china
+    for role, pay, cny in [("computer vision (image recognition)", "110.6", "¥1,106,000"),
+                           ("AI product manager", "90.3", "¥903,000")]:  # fmt: skip
+        row = re.search(rf"<td>{re.escape(role)}</td>.*?</tr>", china, flags=re.S)
+        assert row and f"<td>{pay}</td>" in row.group(0) and cny in row.group(0), role
+    # Highest pay first, as the report ranks them.
+    assert china.index("computer vision") < china.index("algorithm researcher")
+    assert china.index("algorithm researcher") < china.index("AI product manager")
+    for city, share in [("Beijing", "31.42%"), ("Shanghai", "17.93%"), ("Shenzhen", "11.44%"),
+                        ("Hangzhou", "8.06%")]:  # fmt: skip
+        assert re.search(rf"<td>{city}</td>\s*<td>[^<]+</td>\s*<td>{share}</td>", china), city
+    assert "aigc.cn/24208.html" in china and "6.7754 CNY per USD" in china
+    assert "Not transcribed" in china and "education shares" in china
 
 
 # ----- numbers against direct pandas -----------------------------------------

@@ -10,6 +10,7 @@ import pandas as pd
 from salarymodel.config import Settings
 from salarymodel.evaluation import with_role_family
 from salarymodel.report import sections
+from salarymodel.report.china import china_section
 from salarymodel.report.render import render
 from salarymodel.report.text import SECTIONS
 
@@ -48,6 +49,7 @@ def build_report(
         work=sections.work(records, min_n, folder),
         skills=sections.skills(records, settings, premiums, folder),
         model=sections.model(min_n, premiums, premium_plots, accuracy, folder),
+        china=china_section(folder),
     )
     path = output_dir / "report.html"
     path.write_text(page, encoding="utf-8")

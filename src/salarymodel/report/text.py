@@ -37,6 +37,7 @@ SECTIONS = (
     ("work", "Work models"),
     ("skills", "Skills"),
     ("model", "What the model says"),
+    ("china", "China: AIGC talent (Maimai 2023)"),
 )
 SECTION_TITLES = tuple(title for _, title in SECTIONS)
 
