@@ -239,3 +239,25 @@ def test_a_us_location_shows_the_official_pay_next_to_the_estimate(browser, url:
     location.send_keys("Berlin")
     browser.find_element(By.ID, "submit").click()
     _wait(browser, lambda b: not line.is_displayed())
+
+
+def test_a_chinese_cv_job_shows_maimais_published_pay(browser, url: str) -> None:
+    """China: the Maimai 2023 figure on the reference line, with how few Chinese records we have."""
+    from selenium.webdriver.common.by import By
+
+    _open_form(browser, url)
+    title = browser.find_element(By.ID, "job_title")
+    title.clear()
+    title.send_keys("Senior Computer Vision Engineer")
+    country = browser.find_element(By.ID, "country")
+    country.clear()
+    country.send_keys("China")
+    browser.find_element(By.ID, "submit").click()
+    line = browser.find_element(By.ID, "reference-line")
+    _wait(browser, lambda b: line.is_displayed() and line.text)
+    assert line.text.startswith("Published pay: Maimai 2023 AIGC talent report (Feb 2022 - Feb")
+    assert "¥1,106,000" in line.text and "no Chinese records of its own" in line.text
+    title.clear()
+    title.send_keys("Data Analyst")
+    browser.find_element(By.ID, "submit").click()
+    _wait(browser, lambda b: not line.is_displayed())
