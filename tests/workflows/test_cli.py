@@ -119,6 +119,21 @@ def test_predict_names_line_and_column_of_rows_it_cannot_read(trained, aijobs_ra
     assert (scored["error"] == "").all() and (pd.to_numeric(scored["estimate_usd"]) > 10_000).all()
 
 
+def test_predict_writes_and_counts_the_maimai_figure_for_china(trained, tmp_path) -> None:
+    jobs = pd.DataFrame(
+        {"job_title": ["Computer Vision Engineer", "Data Analyst", "NLP Engineer"],
+         "country": ["China", "CN", "Germany"]}
+    )  # fmt: skip
+    jobs.to_csv(tmp_path / "cn.csv", index=False)
+    result = _invoke("predict", "--input", str(tmp_path / "cn.csv"), "--output",
+                     str(tmp_path / "cn_out.csv"))  # fmt: skip
+    assert "Maimai 2023 pay beside 1 China rows: column 'market_reference'" in result.output
+    out = pd.read_csv(tmp_path / "cn_out.csv", keep_default_na=False)
+    assert "¥1,106,000" in out["market_reference"][0]
+    assert out["market_reference"][1] == "" and out["market_reference"][2] == ""
+    assert out["estimate_usd"].notna().all()
+
+
 def test_predict_canonical_and_postings_formats(trained, postings_raw, tmp_path) -> None:
     canonical = pd.DataFrame(
         {
