@@ -96,7 +96,13 @@ def _cached_rules(config: ChinaReferenceConfig) -> RoleRules:
 
 def is_china(country: object) -> bool:
     """Whether a job's country (ISO code or a name) is China."""
-    return isinstance(country, str) and geography.to_iso2(country) == CHINA
+    if not isinstance(country, str):
+        return False
+    if len(country) == 2 and country.isupper():
+        # Already an ISO code (serving and the CSV path resolve countries): no lookup
+        # per job of a batch.
+        return country == CHINA
+    return geography.to_iso2(country) == CHINA
 
 
 def records_text() -> str:

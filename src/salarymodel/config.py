@@ -461,7 +461,7 @@ class ChinaReferenceConfig(_Strict):
 
     roles: list[ChinaRoleConfig] = Field(min_length=1)
     # Role family -> report role, for titles no keyword matches.
-    families: dict[str, str] = Field(default_factory=dict)
+    families: dict[str, str]
 
 
 class Settings(_Strict):

@@ -26,7 +26,6 @@ from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
 from salarymodel.china_reference import market_reference
-from salarymodel.config import load_settings
 from salarymodel.currency import (
     PERIODS,
     USD,
@@ -140,7 +139,7 @@ def _reference(found: dict[str, Any] | None) -> ReferenceResponse | None:
 
 def _market(serving: ServingModel, job: Mapping[str, Any]) -> MarketReferenceResponse | None:
     # China: the Maimai 2023 report's pay for the job's role (china_reference).
-    found = market_reference(job, serving.model.builder, load_settings().china_reference)
+    found = market_reference(job, serving.model.builder, SETTINGS.china_reference)
     return None if found is None else MarketReferenceResponse.model_construct(**found)
 
 
