@@ -63,7 +63,7 @@ def test_titles_outside_the_six_roles_get_no_figure(builder, settings, title: st
 
 def test_a_role_the_report_does_not_publish_is_a_config_error() -> None:
     config = ChinaReferenceConfig.model_validate(
-        {"roles": [{"role": "data_scientist", "keywords": ["data scientist"]}]}
+        {"roles": [{"role": "data_scientist", "keywords": ["data scientist"]}], "families": {}}
     )
     with pytest.raises(ConfigError, match=r"unknown report role.*data_scientist"):
         role_rules(config)
