@@ -35,7 +35,7 @@ import pandas as pd
 
 from salarymodel.config import Settings, SourceConfig, SourcesConfig
 from salarymodel.csv_output import write_csv
-from salarymodel.currency import USD, CurrencyTable, PayError, pay_in_usd
+from salarymodel.currency import USD, PayError, exchange_rates, pay_in_usd
 from salarymodel.derivations import RowError
 from salarymodel.job_defaults import complete_job, default_view, job_defaults
 from salarymodel.model import Estimate, SalaryModel
@@ -182,7 +182,7 @@ def row_percentile(
 
     The pay is read from the configured salary column, in the row's currency
     and period (configured columns; USD and year when absent or blank), and
-    converted with the model's exchange rates for the row's year.
+    converted with the ECB's exchange rates for the row's year (``exchange_rates``).
     """
     names = settings.prediction
     given = _cell(row, names.salary_column)
@@ -203,7 +203,7 @@ def row_percentile(
     try:
         usd, _ = pay_in_usd(
             amount, pay[names.currency_column], pay[names.period_column],
-            year_of_pay, model.currency or CurrencyTable(),
+            year_of_pay, exchange_rates(),
             settings.validation,
         )  # fmt: skip
     except PayError as error:

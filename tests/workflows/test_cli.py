@@ -226,7 +226,7 @@ def test_predict_adds_a_percentile_for_a_salary_column(trained, aijobs_raw, tmp_
     same_job["currency"] = "USD"
     bad = pd.concat([rows.iloc[[0]]] * 6, ignore_index=True)
     bad["current_salary"] = ["-5", "lots", "50000", "50000", "9000000000", ""]
-    bad["currency"] = ["EUR", "EUR", "CNY", "EUR", "USD", "EUR"]
+    bad["currency"] = ["EUR", "EUR", "NGN", "EUR", "USD", "EUR"]  # NGN: no ECB rate
     bad["period"] = ["", "", "", "week", "", ""]
     pd.concat([rows, same_job, bad], ignore_index=True).to_csv(tmp_path / "in.csv", index=False)
     result = _invoke(
@@ -252,7 +252,7 @@ def test_predict_adds_a_percentile_for_a_salary_column(trained, aijobs_raw, tmp_
     errors = out["error"].iloc[10:].tolist()
     assert errors[0].startswith("line 12: current_salary = '-5'") and "positive" in errors[0]
     assert errors[1] == "line 13: current_salary = 'lots': not a number"
-    assert errors[2].startswith("line 14: currency = 'CNY'") and "allowed: USD" in errors[2]
+    assert errors[2].startswith("line 14: currency = 'NGN'") and "allowed: USD" in errors[2]
     assert errors[3].startswith("line 15: period = 'week'") and "year, month" in errors[3]
     assert errors[4].startswith("line 16: current_salary = '9000000000'")
     assert "not a plausible salary" in errors[4]
