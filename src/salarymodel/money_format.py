@@ -101,3 +101,19 @@ def format_country_money(amount: float, currency: str, country: str | None) -> s
     country is not given)."""
     locale = country_money(country).locale if country else "en"
     return format_money(amount, currency, locale)
+
+
+def in_local_money(usd: float, country: str, year: int) -> str:
+    """Yearly ``usd`` in ``country``'s own currency at the ECB's average for ``year``
+    (the nearest year's past the table), written as the country writes money
+    (India: "₹27,45,000"); in US dollars, still in the country's form, when the ECB
+    does not quote its currency."""
+    from salarymodel.currency import USD, exchange_rates, from_usd_yearly
+
+    table = exchange_rates()
+    code = country.strip().upper()
+    currency = table.by_country.get(code, USD)
+    if currency not in table.supported:
+        currency = USD
+    amount = from_usd_yearly(usd, table.rate(currency, year), "year")
+    return format_money(amount, currency, table.locales.get(code, "en"))

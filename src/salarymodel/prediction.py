@@ -65,6 +65,8 @@ def predict_frame(
     out["view"] = None
     out["warnings"] = ""
     out["reference"] = ""  # BLS OEWS wages of a US job's occupation and place
+    # The estimate in the job country's own money, written its way ("₹1,00,40,147").
+    out["estimate_local"] = ""
     out["error"] = ""
     positions = kept["row_number"].astype(int).to_numpy() - 2
     # One batch, through the service's batch encoding (``estimate_many``'s).
@@ -80,6 +82,7 @@ def predict_frame(
         out.loc[positions, "warnings"] = ["; ".join(e.warnings) for e in estimates]
         references = [model.builder.reference(job) for job in jobs]
         out.loc[positions, "reference"] = [r["text"] if r else "" for r in references]
+        out.loc[positions, "estimate_local"] = local_estimates(estimates, jobs)
     for row in quarantined.to_dict("records"):
         out.loc[int(row["row_number"]) - 2, "error"] = f"line {int(row['line'])}: {row['reason']}"
     if settings.prediction.salary_column in raw.columns:
@@ -98,6 +101,19 @@ def predict_frame(
                 problem = f"line {line}: {problem}"
                 out.loc[position, "error"] = f"{before}; {problem}" if before else problem
     return out
+
+
+def local_estimates(estimates: list[Estimate], jobs: list[dict]) -> list[str]:
+    """Each estimate in its job country's own currency at the ECB's average for the job's
+    year, as that country writes money (Babel); US dollars where the ECB does not quote
+    the country's currency or the country is not known."""
+    from salarymodel.money_format import in_local_money
+
+    return [
+        in_local_money(e.estimate_usd, job["country"] if isinstance(job["country"], str) else "",
+                       int(job["year"]))
+        for e, job in zip(estimates, jobs, strict=True)
+    ]  # fmt: skip
 
 
 # The canonical fields holding a country: a country the resolver does not know

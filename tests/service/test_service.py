@@ -559,6 +559,8 @@ def test_model_describes_version_data_metrics_and_vocabulary(client, champion) -
     assert currencies["by_country"]["DE"] == "EUR" and currencies["by_country"]["GB"] == "GBP"
     assert currencies["by_country"]["ZA"] == "ZAR" and currencies["by_country"]["CN"] == "CNY"
     assert currencies["locales"]["IN"] == "hi-IN" and currencies["locales"]["CN"] == "zh-Hans-CN"
+    assert currencies["names"]["CN"] == "China"  # not in the vocabulary (1 survey record)
+    assert "CN" not in {c["code"] for c in vocabulary["countries"]}
 
 
 def test_request_fields_accept_exactly_the_vocabulary_codes() -> None:

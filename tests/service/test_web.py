@@ -127,7 +127,7 @@ def test_form_shows_estimate_range_and_explanation(browser, url: str, tmp_path: 
     usd_line = browser.find_element(By.ID, "usd-line").text
     assert f"${expected['estimate_usd']:,.0f} per year in USD" in usd_line
     rate_line = browser.find_element(By.ID, "rate-line").text
-    assert f"{amounts['exchange_rate']['year']} rate" in rate_line
+    assert f"{amounts['exchange_rate']['year']} average of" in rate_line
     bars = browser.find_elements(By.CSS_SELECTOR, "#chart .bar-row")
     assert 3 <= len(bars) <= 11
     first = bars[0].find_element(By.CSS_SELECTOR, ".bar-label").text
@@ -168,9 +168,15 @@ def test_the_country_preselects_its_own_currency_written_its_own_way(
     for k in ("experience_level", "company_size", "employment_type", "view"):
         job[k] = Select(browser.find_element(By.ID, k)).first_selected_option.get_attribute("value")
     expected = httpx.post(f"{url}/explain", json=job, timeout=30).json()["amounts"]
-    assert browser.find_element(By.ID, "estimate").text == _babel(
-        expected["estimate"], currency, locale
+    shown, babel = (
+        browser.find_element(By.ID, "estimate").text,
+        _babel(expected["estimate"], currency, locale),
     )
+    if locale == "en_ZA":
+        # Chromium's ICU spaces a letter symbol from the figures ("R 1 199 350", CLDR's
+        # currency spacing); Babel 2.19 does not ("R1 199 350"). The rest is the same.
+        shown, babel = shown.replace(" ", ""), babel.replace(" ", "")
+    assert shown == babel
     assert "daily ECB reference rates" in browser.find_element(By.ID, "rate-line").text
 
 

@@ -436,6 +436,9 @@ def currency_card(table: CurrencyTable) -> dict[str, Any]:
         "by_country": table.by_country,
         # CLDR locale tags ("hi-IN"): the page writes amounts with Intl in the country's form.
         "locales": {country: locale_tag(locale) for country, locale in table.locales.items()},
+        # Every country's name, not only the model's vocabulary: China (one survey
+        # record, so not in it) still gets CNY and the Chinese form of money.
+        "names": {c: country_name(c) for c in table.locales if country_name(c) != c},
         "source": table.source,
         "note": "units per USD: the year's mean of the ECB's daily euro reference rates "
         "(records: days); by_country: each country's currency (CLDR)",

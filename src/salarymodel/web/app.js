@@ -13,8 +13,8 @@ const formats = {};
 // overrides the country's (the test passes it); US English without a country.
 function money(code, tag) {
   let locale = tag;
-  if (!locale && typeof document !== "undefined" && vocabulary.countries) {
-    const country = countryCode($("country").value);
+  if (!locale && typeof document !== "undefined") {
+    const country = moneyCountry($("country").value);
     locale = country && (currencies.locales || {})[country];
   }
   locale = locale || "en-US";
@@ -122,16 +122,27 @@ function countryName(code) {
   return found ? found.name : code;
 }
 
+// The country's code for its money: from the model's vocabulary, else from every
+// country's name GET /model gives with the currencies (China is not in the
+// vocabulary: one survey record).
+function moneyCountry(text) {
+  const known = vocabulary.countries ? countryCode(text) : null;
+  if (known) return known;
+  const wanted = text.trim().toLowerCase();
+  const names = currencies.names || {};
+  return Object.keys(names).find((c) => c.toLowerCase() === wanted || names[c].toLowerCase() === wanted) || null;
+}
+
 // Preselect the country's own currency (CLDR, via GET /model); one the ECB
 // does not quote (Nigeria's NGN) is not offered, and the note says so.
 let unoffered = "";
 function preselectCurrency() {
   unoffered = "";
-  if (!currencyChosen && vocabulary.countries) {
-    const code = countryCode($("country").value);
+  if (!currencyChosen) {
+    const code = moneyCountry($("country").value);
     const currency = code && currencies.by_country[code];
     if (currency && currencies.supported.includes(currency)) $("currency").value = currency;
-    else if (currency) unoffered = `${countryName(code)}'s ${currency} is not offered (no ECB reference rate): amounts in ${$("currency").value}. `;
+    else if (currency) unoffered = `${currencies.names[code] || code}'s ${currency} is not offered (no ECB reference rate): amounts in ${$("currency").value}. `;
   }
   describeCurrency();
 }
