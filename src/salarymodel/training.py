@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from salarymodel.backtest import BACKTEST_ESTIMATES
-from salarymodel.config import Settings, SourcesConfig, load_sources
+from salarymodel.config import Settings, SourcesConfig
 from salarymodel.csv_output import write_csv
-from salarymodel.currency import survey_currency
+from salarymodel.currency import exchange_rates
 from salarymodel.dataset import TrainingData, load_training_data
 from salarymodel.evaluation import MODEL_NAMES, EvaluationReport, cross_validate, fit_threads
 from salarymodel.features import FeatureBuilder
@@ -105,9 +105,9 @@ def fit_final_model(data: TrainingData, settings: Settings) -> SalaryModel:
 
 def with_bundle_facts(model: SalaryModel, data: TrainingData, settings: Settings) -> SalaryModel:
     """The served model's exchange rates and training facts, wherever it was fit."""
-    # Exchange rates from the survey's own pay columns, stored with the bundle
-    # (those columns are never features; see salarymodel.currency).
-    model.currency = survey_currency(settings, load_sources())
+    # The ECB exchange rates the package ships, stored with the bundle as a record
+    # of the rates it was trained alongside (serving reads the package's own).
+    model.currency = exchange_rates()
     model.metadata = model_metadata(data, settings)
     return model
 

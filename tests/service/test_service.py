@@ -341,7 +341,8 @@ def test_batch_over_10000_jobs_gets_413_naming_the_limit(client) -> None:
         # 300 a month is 3,600 USD a year: below validation.salary_usd_min once yearly
         ({"current_salary": 300, "period": "month"}, "current_salary", "3,600 USD a year"),
         ({"current_salary": 200, "currency": "EUR"}, "current_salary", "not a plausible"),
-        ({"currency": "CNY"}, "currency", "allowed: USD, AUD"),
+        # Nigeria's naira: a country's currency the ECB does not quote.
+        ({"currency": "NGN"}, "currency", "allowed: USD, AUD"),
         ({"currency": "XYZ", "current_salary": 50_000}, "currency", "not a supported currency"),
         ({"currency": "euro", "current_salary": 50_000}, "currency", "at most 3 characters"),
         ({"period": "week"}, "period", "year, month"),
@@ -361,20 +362,27 @@ def test_an_implausible_salary_or_unknown_currency_gets_422_naming_the_field(
 def test_amounts_come_in_the_requests_currency_and_period(client) -> None:
     card = client.get("/model").json()["currencies"]
     eur = card["rates"]["EUR"]
-    assert eur["year"] == 2024 and 0.85 < eur["per_usd"] < 0.95  # the survey's own 2024 rate
+    # The ECB's latest year (the package's rates run to 2026-10-30): its mean daily rate.
+    assert eur["year"] >= 2026 and 0.80 < eur["per_usd"] < 0.96
     usd = client.post("/predict", json=JOB).json()
     assert usd["amounts"]["currency"] == "USD" and usd["amounts"]["estimate"] == usd["estimate_usd"]
     assert usd["current_salary"] is None
     body = client.post("/predict", json={**JOB, "currency": "EUR", "period": "month"}).json()
     amounts = body["amounts"]
     assert (amounts["currency"], amounts["period"]) == ("EUR", "month")
-    assert amounts["exchange_rate"] == {"currency": "EUR", **eur}
+    rate = amounts["exchange_rate"]
+    assert {k: rate[k] for k in ("currency", *eur)} == {"currency": "EUR", **eur}
+    assert rate["note"].endswith("daily ECB reference rates") and "no ECB rate" not in rate["note"]
     for name in ("estimate", "low", "high"):
         assert amounts[name] == pytest.approx(body[f"{name}_usd"] * eur["per_usd"] / 12, abs=1)
-    # A year the survey has an older rate for converts at that rate, and says so.
+    # An older year converts at that year's rate, and says so.
     older = client.post("/predict", json={**JOB, "currency": "EUR", "year": 2021}).json()
     assert older["amounts"]["exchange_rate"]["year"] == 2021
     assert older["amounts"]["exchange_rate"]["per_usd"] != eur["per_usd"]
+    # A year past the table's last converts at the nearest year's, and says so.
+    later = client.post("/predict", json={**JOB, "currency": "CNY", "year": 2030}).json()
+    assert later["amounts"]["exchange_rate"]["year"] == eur["year"]
+    assert later["amounts"]["exchange_rate"]["note"].startswith("no ECB rate for 2030")
     explained = client.post("/explain", json={**JOB, "currency": "GBP"}).json()
     shares = sum(c["amount"] for c in explained["contributions"])
     local = explained["amounts"]
@@ -549,6 +557,10 @@ def test_model_describes_version_data_metrics_and_vocabulary(client, champion) -
     currencies = card["currencies"]
     assert card["allowed"]["currency"] == currencies["supported"] == model.currency.supported
     assert currencies["by_country"]["DE"] == "EUR" and currencies["by_country"]["GB"] == "GBP"
+    assert currencies["by_country"]["ZA"] == "ZAR" and currencies["by_country"]["CN"] == "CNY"
+    assert currencies["locales"]["IN"] == "hi-IN" and currencies["locales"]["CN"] == "zh-Hans-CN"
+    assert currencies["names"]["CN"] == "China"  # not in the vocabulary (1 survey record)
+    assert "CN" not in {c["code"] for c in vocabulary["countries"]}
 
 
 def test_request_fields_accept_exactly_the_vocabulary_codes() -> None:

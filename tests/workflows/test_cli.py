@@ -225,6 +225,10 @@ def test_explain_then_report_write_their_files(trained, tmp_path) -> None:
     assert "median error" in html
 
 
+def _figures(money: str) -> int:
+    return int(re.sub(r"\D", "", money))
+
+
 # ----- where a salary falls, in its currency ------------------------------------------------
 def test_predict_adds_a_percentile_for_a_salary_column(trained, aijobs_raw, tmp_path) -> None:
     from salarymodel.geography import to_iso2
@@ -241,7 +245,7 @@ def test_predict_adds_a_percentile_for_a_salary_column(trained, aijobs_raw, tmp_
     same_job["currency"] = "USD"
     bad = pd.concat([rows.iloc[[0]]] * 6, ignore_index=True)
     bad["current_salary"] = ["-5", "lots", "50000", "50000", "9000000000", ""]
-    bad["currency"] = ["EUR", "EUR", "CNY", "EUR", "USD", "EUR"]
+    bad["currency"] = ["EUR", "EUR", "NGN", "EUR", "USD", "EUR"]  # NGN: no ECB rate
     bad["period"] = ["", "", "", "week", "", ""]
     pd.concat([rows, same_job, bad], ignore_index=True).to_csv(tmp_path / "in.csv", index=False)
     result = _invoke(
@@ -264,10 +268,22 @@ def test_predict_adds_a_percentile_for_a_salary_column(trained, aijobs_raw, tmp_
     country = to_iso2(rows.iloc[4]["employee_residence"])
     expected = model.percentiles.calibrate(raw, last["view"], country)
     assert percentile.iloc[9] == pytest.approx(expected, abs=0.1)
+    # The estimate in the country's own money, written its way (Babel), at the ECB
+    # rate of the job's year (compared to a unit: the CSV's estimate_usd is in cents).
+    from salarymodel.money_format import in_local_money
+
+    for i in range(6):
+        shown = out.loc[i, "estimate_local"]
+        country = to_iso2(rows.iloc[i]["employee_residence"])
+        expected = in_local_money(
+            out.loc[i, "estimate_usd"], country, int(rows.iloc[i]["work_year"])
+        )
+        assert _figures(shown) == pytest.approx(_figures(expected), abs=1), (shown, expected)
+        assert re.sub(r"\d", "", shown) == re.sub(r"\d", "", expected)  # symbol and separators
     errors = out["error"].iloc[10:].tolist()
     assert errors[0].startswith("line 12: current_salary = '-5'") and "positive" in errors[0]
     assert errors[1] == "line 13: current_salary = 'lots': not a number"
-    assert errors[2].startswith("line 14: currency = 'CNY'") and "allowed: USD" in errors[2]
+    assert errors[2].startswith("line 14: currency = 'NGN'") and "allowed: USD" in errors[2]
     assert errors[3].startswith("line 15: period = 'week'") and "year, month" in errors[3]
     assert errors[4].startswith("line 16: current_salary = '9000000000'")
     assert "not a plausible salary" in errors[4]

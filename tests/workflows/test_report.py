@@ -292,6 +292,32 @@ def test_small_groups_are_suppressed_in_the_page(sample, settings, page) -> None
         pytest.fail("no country ranking table")
 
 
+def test_country_medians_are_also_in_each_countrys_own_money(sample, settings, page) -> None:
+    from salarymodel.currency import exchange_rates
+    from salarymodel.geography import country_name
+    from salarymodel.money_format import format_money
+    from salarymodel.report.statistics import country_medians
+    from salarymodel.report.text import source_label
+
+    year = int(sample["year"].max())
+    medians = country_medians(sample, settings.report.top_countries, settings.report.min_group_size)
+    table = next(t for t in tables_of(page) if t[0][:3] == ["source", "country", "n"])
+    local = table[0].index(f"median in local money ({year} rate)")
+    shown = {(cells[0], cells[1]): cells[local] for cells in table[1:]}
+    rates = exchange_rates()
+    checked = set()
+    for source, country, median in zip(medians["source"], medians["country"], medians["median"],
+                                       strict=True):  # fmt: skip
+        currency = rates.by_country[country]
+        currency = currency if currency in rates.supported else "USD"
+        amount = median * rates.rate(currency, year).per_usd
+        cell = shown[(source_label(source), country_name(country))]
+        assert cell == format_money(amount, currency, rates.locales[country]), (country, cell)
+        checked.add(country)
+    assert {"US", "DE"} <= checked  # dollars the US way, euros the German way (1.234 €)
+    assert shown and all("€" in v for (_, c), v in shown.items() if c == "Germany")
+
+
 # ----- model outputs -------------------------------------------------------------
 ACCURACY = {
     "model_version": "3",

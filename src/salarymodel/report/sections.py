@@ -120,7 +120,8 @@ def geography(records: pd.DataFrame, min_n: int, top: int, folder: FigureFolder)
             figures.dot_whisker_figure(medians, records, "country", title, country_name),
             "top_countries_by_median",
         ),
-        "medians_table": Table.of(tables.country_median_table(medians)),
+        # Local money at the rate of the data's latest year (most of its records).
+        "medians_table": Table.of(tables.country_median_table(medians, int(records["year"].max()))),
         "us_figure": folder.show(figures.us_rest_figure(us_rest, records), "us_vs_rest"),
         "us_table": Table.of(tables.us_rest_table(us_rest)),
         "with_country": provenance(records.dropna(subset=["country"])),

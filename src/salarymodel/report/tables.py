@@ -102,14 +102,20 @@ def year_tables(by_year: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return tables
 
 
-def country_median_table(medians: pd.DataFrame) -> pd.DataFrame:
-    """The ranking of countries by median salary, per source."""
+def country_median_table(medians: pd.DataFrame, year: int) -> pd.DataFrame:
+    """The ranking of countries by median salary, per source; the median also in each
+    country's own money (at the ECB's ``year`` average, written as the country does)."""
+    from salarymodel.money_format import in_local_money
+
+    local = [in_local_money(m, c, year) for m, c in zip(medians["median"], medians["country"],
+                                                          strict=True)]  # fmt: skip
     return pd.DataFrame(
         {
             "source": medians["source"].map(source_label),
             "country": medians["country"].map(country_name),
             "n": medians["n"].map(count),
             "median": medians["median"].map(usd),
+            f"median in local money ({year} rate)": local,
             "middle 50%": [
                 usd_range(a, b) for a, b in zip(medians["q1"], medians["q3"], strict=True)
             ],

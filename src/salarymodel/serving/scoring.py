@@ -33,14 +33,17 @@ from salarymodel.currency import (
     PayError,
     Rate,
     UnknownCurrency,
+    exchange_rates,
     from_usd_yearly,
     pay_bounds,
     pay_in_usd,
+    rate_note,
 )
 from salarymodel.features import resolve_country
 from salarymodel.geography import country_name
 from salarymodel.job_defaults import JobDefaults, complete_job, defaults_card, job_defaults
 from salarymodel.model import RangeBasis
+from salarymodel.money_format import locale_tag
 from salarymodel.percentile_calibration import PercentileCurve
 from salarymodel.ranges import salary_percentile
 from salarymodel.serving.loading import ServingModel, json_safe
@@ -163,14 +166,16 @@ class Terms:
     period: Literal["year", "month"]
     salary: float | None = None  # as given, in the rate's currency per period
     salary_usd: float | None = None  # the same, yearly USD
+    year: int | None = None  # the year asked for (the rate may be the nearest year's)
 
 
 USD_YEARLY = Terms(Rate(USD, 1.0, None, 0), "year")
 
 
 def currencies(serving: ServingModel) -> CurrencyTable:
-    """The served model's exchange rates (USD alone for a bundle saved before them)."""
-    return serving.model.currency or CurrencyTable()
+    """The ECB's yearly exchange rates shipped with the package (the same whichever
+    model is served: a bundle's own survey rates, if it has some, are not used)."""
+    return exchange_rates()
 
 
 def request_terms(serving: ServingModel, request: EstimateRequest) -> Terms:
@@ -182,7 +187,8 @@ def request_terms(serving: ServingModel, request: EstimateRequest) -> Terms:
     table = currencies(serving)
     try:
         if request.current_salary is None:
-            return Terms(table.rate(request.currency, request.year), request.period)
+            rate = table.rate(request.currency, request.year)
+            return Terms(rate, request.period, year=request.year)
         # The settings read when the worker started (load_settings() resolves
         # paths on the file system each call: ~50 µs a request).
         usd, rate = pay_in_usd(
@@ -193,7 +199,7 @@ def request_terms(serving: ServingModel, request: EstimateRequest) -> Terms:
         raise refusal("currency", str(error), request.currency) from None
     except PayError as error:
         raise refusal(error.field, str(error), getattr(request, error.field, None)) from None
-    return Terms(rate, request.period, request.current_salary, usd)
+    return Terms(rate, request.period, request.current_salary, usd, request.year)
 
 
 def refusal(field: str, message: str, value: object) -> ValidationError:
@@ -242,11 +248,12 @@ def _local_or_none(usd: float | None, terms: Terms) -> float | None:
 
 
 @functools.lru_cache(maxsize=256)
-def _rate_response(rate: Rate) -> ExchangeRateResponse:
-    # One per rate: answers share it (nothing changes it once built).
+def _rate_response(rate: Rate, year: int | None) -> ExchangeRateResponse:
+    # One per rate and year asked for: answers share it (nothing changes it once built).
     return ExchangeRateResponse.model_construct(
-        currency=rate.currency, per_usd=rate.per_usd, year=rate.year, records=rate.records
-    )
+        currency=rate.currency, per_usd=rate.per_usd, year=rate.year, records=rate.records,
+        note=rate_note(rate, year),
+    )  # fmt: skip
 
 
 def with_terms(
@@ -264,7 +271,7 @@ def with_terms(
         low=_local_or_none(low, terms),
         high=_local_or_none(high, terms),
         base=None,
-        exchange_rate=_rate_response(terms.rate),
+        exchange_rate=_rate_response(terms.rate, terms.year),
     )
     if terms.salary is None or terms.salary_usd is None:
         return {"amounts": amounts, "current_salary": None}
@@ -437,9 +444,14 @@ def currency_card(table: CurrencyTable) -> dict[str, Any]:
             for code, r in latest.items()
         },
         "by_country": table.by_country,
+        # CLDR locale tags ("hi-IN"): the page writes amounts with Intl in the country's form.
+        "locales": {country: locale_tag(locale) for country, locale in table.locales.items()},
+        # Every country's name, not only the model's vocabulary: China (one survey
+        # record, so not in it) still gets CNY and the Chinese form of money.
+        "names": {c: country_name(c) for c in table.locales if country_name(c) != c},
         "source": table.source,
-        "note": "units per USD, from the survey's own salary / salary_in_usd (median per "
-        "currency and year); by_country: the currency most residents were paid in",
+        "note": "units per USD: the year's mean of the ECB's daily euro reference rates "
+        "(records: days); by_country: each country's currency (CLDR)",
     }
 
 

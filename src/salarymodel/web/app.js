@@ -6,11 +6,23 @@
 
 const $ = (id) => document.getElementById(id);
 const formats = {};
-function money(code) {
-  formats[code] = formats[code] || new Intl.NumberFormat("en-US", { style: "currency", currency: code, maximumFractionDigits: 0 });
-  return formats[code];
+// Amounts in whole units as the chosen country writes money: GET /model gives
+// each country's CLDR locale tag (currencies.locales, from Babel), so India
+// reads ₹12,11,028 and Germany 1.234 €, as the CLI and the report (Babel) write
+// them; tests/service/test_money_page.py checks the strings are Babel's. `tag`
+// overrides the country's (the test passes it); US English without a country.
+function money(code, tag) {
+  let locale = tag;
+  if (!locale && typeof document !== "undefined") {
+    const country = moneyCountry($("country").value);
+    locale = country && (currencies.locales || {})[country];
+  }
+  locale = locale || "en-US";
+  const key = `${locale} ${code}`;
+  formats[key] = formats[key] || new Intl.NumberFormat(locale, { style: "currency", currency: code, minimumFractionDigits: 0, maximumFractionDigits: 0 });
+  return formats[key];
 }
-const usd = money("USD");
+const usd = { format: (amount) => money("USD", "en-US").format(amount) };
 // Display names of codes, from GET /model's labels (the page words nothing itself).
 let labels = { experience_level: {}, company_size: {}, employment_type: {}, remote_ratio: {}, view: {}, period: {} };
 let currencies = { supported: ["USD"], rates: {}, by_country: {} };
@@ -110,12 +122,27 @@ function countryName(code) {
   return found ? found.name : code;
 }
 
-// Preselect the currency most residents of the country were paid in (from the survey).
+// The country's code for its money: from the model's vocabulary, else from every
+// country's name GET /model gives with the currencies (China is not in the
+// vocabulary: one survey record).
+function moneyCountry(text) {
+  const known = vocabulary.countries ? countryCode(text) : null;
+  if (known) return known;
+  const wanted = text.trim().toLowerCase();
+  const names = currencies.names || {};
+  return Object.keys(names).find((c) => c.toLowerCase() === wanted || names[c].toLowerCase() === wanted) || null;
+}
+
+// Preselect the country's own currency (CLDR, via GET /model); one the ECB
+// does not quote (Nigeria's NGN) is not offered, and the note says so.
+let unoffered = "";
 function preselectCurrency() {
-  if (!currencyChosen && vocabulary.countries) {
-    const code = countryCode($("country").value);
+  unoffered = "";
+  if (!currencyChosen) {
+    const code = moneyCountry($("country").value);
     const currency = code && currencies.by_country[code];
     if (currency && currencies.supported.includes(currency)) $("currency").value = currency;
+    else if (currency) unoffered = `${currencies.names[code] || code}'s ${currency} is not offered (no ECB reference rate): amounts in ${$("currency").value}. `;
   }
   describeCurrency();
 }
@@ -123,9 +150,9 @@ function preselectCurrency() {
 function describeCurrency() {
   const code = $("currency").value;
   const rate = currencies.rates[code];
-  $("currency-note").textContent = rate
-    ? `1 USD = ${rate.per_usd.toFixed(4)} ${code}: the survey's own ${rate.year} rate (median of ${rate.records.toLocaleString("en-US")} records).`
-    : "";
+  $("currency-note").textContent = unoffered + (rate
+    ? `1 USD = ${rate.per_usd.toFixed(4)} ${code}: the ECB's ${rate.year} average (${rate.records.toLocaleString("en-US")} daily reference rates).`
+    : "");
 }
 
 // The JSON body POST /explain gets for the form's values (all text, as the
@@ -195,7 +222,7 @@ function renderAmounts(result) {
   $("usd-line").textContent = converted ? `≈ ${usd.format(result.estimate_usd)} per year in USD` : "";
   $("rate-line").hidden = code === "USD";
   $("rate-line").textContent = code === "USD" ? "" :
-    `Converted at ${rate.per_usd.toFixed(4)} ${code} per USD, the survey's own ${rate.year} rate (median of ${rate.records.toLocaleString("en-US")} records).`;
+    `Converted at ${rate.per_usd.toFixed(4)} ${code} per USD: ${rate.note}.`;
   const position = result.current_salary;
   $("you-line").hidden = !position;
   $("you-line").textContent = position ?
