@@ -20,6 +20,9 @@ How it is used:
   matrix row says no more.
 - the fused model is fit with these levels as LightGBM's ``init_score`` and
   they are added back at prediction (``SalaryModel.predict_log``);
+- with ``trend``, a job dated after the last training year also gets its
+  source's yearly growth for the years past it (``salarymodel.year_trend``):
+  trees score such a job as one of the last year;
 - ``groups`` names each row's pay-level group (its country's level relative
   to the US level of the same source: under 35%, 35-60%, 60-90%, 90% and
   over, the US its own group), the range's calibration cells.
@@ -42,12 +45,15 @@ import numpy as np
 from salarymodel import geography
 from salarymodel.config import CountryLevelsConfig
 from salarymodel.features import AT, OTHER, FeatureBuilder
+from salarymodel.year_trend import YearTrend, fit_trend
 
 if TYPE_CHECKING:
     import pandas as pd
 
 LEVELS_FILE = "country_levels.json"
-LEVELS_FORMAT = 1
+LEVELS_FORMAT = 2
+# Format 1 (bundles saved before the year trend) loads with no trend.
+READABLE_FORMATS = (1, 2)
 ANY = "*"
 US = "US"
 
@@ -61,6 +67,8 @@ class SourceLevels:
     countries: dict[str, float] = field(default_factory=dict)
     # Training records behind each country's level (the median's n).
     counts: dict[str, int] = field(default_factory=dict)
+    # Growth per year past the last training year (none: a flat future).
+    trend: YearTrend = field(default_factory=YearTrend)
 
     def of(self, country: str | None, region: str | None) -> float:
         """The most specific level known: the country's, its region's, the world's."""
@@ -105,6 +113,20 @@ def source_levels(log_salary: np.ndarray, countries: list, prior_strength: float
     return levels
 
 
+def with_trend(
+    levels: SourceLevels,
+    log_salary: np.ndarray,
+    countries: list,
+    years: np.ndarray,
+    prior_strength: float,
+) -> SourceLevels:
+    """The levels with the yearly growth of what they leave (log salary less the level)."""
+    level_of = {c: levels.of(c, geography.region(c)) for c in set(countries) if isinstance(c, str)}
+    residual = log_salary - np.array([level_of.get(c, levels.world) for c in countries])
+    levels.trend = fit_trend(residual, years, prior_strength)
+    return levels
+
+
 def group_labels(edges: list[float]) -> list[str]:
     """Names of the non-US pay-level groups, lowest first ("under 35%", ..., "90%+")."""
     percents = [f"{round(e * 100)}" for e in edges]
@@ -120,6 +142,8 @@ class CountryLevels:
     as_offset: bool
     group_edges: list[float]
     by_source: dict[str, SourceLevels]
+    # Years past the last training year the trend is carried (0: no trend).
+    trend_max_years: float = 0.0
 
     @classmethod
     def fit(cls, records: pd.DataFrame, config: CountryLevelsConfig) -> CountryLevels:
@@ -127,13 +151,26 @@ class CountryLevels:
         y = np.log(records["salary_usd"].to_numpy(float))
         countries = records["country"].astype(object).tolist()
         sources = records["source"].astype(object).to_numpy()
+        years = records["year"].to_numpy(float)
         k = config.prior_strength
         by_source = {ANY: source_levels(y, countries, k)}
         for source in sorted({s for s in sources.tolist() if isinstance(s, str)}):
             rows = np.flatnonzero(sources == source)
             by_source[source] = source_levels(y[rows], [countries[i] for i in rows], k)
+        # Per source only: pooled, the mix of sources changes by year (2023
+        # postings, 2024 survey) and reads as a 10%-a-year growth that is not.
+        if config.trend:
+            for source, levels in by_source.items():
+                if source == ANY:
+                    continue
+                rows = np.flatnonzero(sources == source)
+                picked = [countries[i] for i in rows]
+                with_trend(levels, y[rows], picked, years[rows], config.trend_prior_strength)
         return cls(
-            as_offset=config.enabled, group_edges=list(config.group_edges), by_source=by_source
+            as_offset=config.enabled,
+            group_edges=list(config.group_edges),
+            by_source=by_source,
+            trend_max_years=config.trend_max_years if config.trend else 0.0,
         )
 
     # ----- per row, from the matrix alone ---------------------------------------
@@ -169,7 +206,20 @@ class CountryLevels:
         """What the model adds to its trees' output: the level, or 0 when not in use."""
         if not self.as_offset:
             return np.zeros(len(matrix))
-        return self.row_levels(builder, matrix)
+        return self.row_levels(builder, matrix) + self.row_trend(builder, matrix)
+
+    def row_trend(self, builder: FeatureBuilder, matrix: np.ndarray) -> np.ndarray:
+        """Each row's growth past its source's last training year (0 within the years)."""
+        out = np.zeros(len(matrix))
+        if self.trend_max_years <= 0 or not len(matrix):
+            return out
+        inverse, keys = self._keys(builder, matrix)
+        sources = np.array([s for s, _, _ in keys], dtype=object)[inverse]
+        years = matrix[:, AT["year"]].astype(float)
+        for source in set(sources.tolist()):
+            rows = sources == source
+            out[rows] = self.by_source[source].trend.ahead(years[rows], self.trend_max_years)
+        return out
 
     def parts(
         self, builder: FeatureBuilder, matrix: np.ndarray
@@ -177,8 +227,9 @@ class CountryLevels:
         """The offset split for explanations: (country part, source part, constant).
 
         country part = level - the source's world level; source part = the
-        source's world level - the pooled world level; constant = the pooled
-        world level. They add up to ``offset`` exactly.
+        source's world level - the pooled world level, plus its growth past the
+        last training year; constant = the pooled world level. They add up to
+        ``offset`` exactly.
         """
         inverse, keys = self._keys(builder, matrix)
         pooled = self.by_source[ANY].world
@@ -186,7 +237,7 @@ class CountryLevels:
         pairs = zip(levels, keys, strict=True)
         country = np.array([v.of(c, r) - v.world for v, (_, c, r) in pairs])
         source = np.array([v.world - pooled for v in levels])
-        return country[inverse], source[inverse], pooled
+        return country[inverse], source[inverse] + self.row_trend(builder, matrix), pooled
 
     def groups(self, builder: FeatureBuilder, matrix: np.ndarray) -> np.ndarray:
         """Each row's pay-level group: "US", or its level's share of the source's US level."""
@@ -215,12 +266,14 @@ class CountryLevels:
             "format": LEVELS_FORMAT,
             "as_offset": self.as_offset,
             "group_edges": self.group_edges,
+            "trend_max_years": self.trend_max_years,
             "by_source": {
                 source: {
                     "world": levels.world,
                     "regions": levels.regions,
                     "countries": levels.countries,
                     "counts": levels.counts,
+                    "trend": {"slope": levels.trend.slope, "last_year": levels.trend.last_year},
                 }
                 for source, levels in self.by_source.items()
             },
@@ -228,23 +281,26 @@ class CountryLevels:
 
     @classmethod
     def from_dict(cls, data: dict) -> CountryLevels:
-        if data.get("format") != LEVELS_FORMAT:
+        if data.get("format") not in READABLE_FORMATS:
             raise ValueError(f"{LEVELS_FILE}: unknown format {data.get('format')!r}")
         return cls(
             as_offset=bool(data["as_offset"]),
             group_edges=[float(e) for e in data["group_edges"]],
+            trend_max_years=float(data.get("trend_max_years", 0.0)),
             by_source={
                 source: SourceLevels(
                     world=float(v["world"]),
                     regions={k: float(x) for k, x in v["regions"].items()},
                     countries={k: float(x) for k, x in v["countries"].items()},
                     counts={k: int(x) for k, x in v["counts"].items()},
+                    trend=_trend(v.get("trend")),
                 )
                 for source, v in data["by_source"].items()
             },
         )
 
     def save(self, folder: Path) -> None:
+        """Write the levels into a model bundle's folder."""
         (folder / LEVELS_FILE).write_text(json.dumps(self.to_dict(), indent=1))
 
     @classmethod
@@ -252,6 +308,13 @@ class CountryLevels:
         """The bundle's levels, None for a bundle saved without them."""
         path = folder / LEVELS_FILE
         return cls.from_dict(json.loads(path.read_text())) if path.is_file() else None
+
+
+def _trend(data: dict | None) -> YearTrend:
+    if not data:
+        return YearTrend()
+    last = data.get("last_year")
+    return YearTrend(float(data["slope"]), None if last is None else float(last))
 
 
 def fit_levels(records: pd.DataFrame, config: CountryLevelsConfig) -> CountryLevels | None:
