@@ -244,6 +244,31 @@ def group_table(rows: pd.DataFrame, groups: np.ndarray, min_state: int) -> pd.Da
     return frame.sort_values(["kind", "source", "order", "variant"]).drop(columns="order")
 
 
+def percentile_table(rows: pd.DataFrame, groups: np.ndarray, settings: Settings) -> pd.DataFrame:
+    """Per variant, kind and group: the share (%) of rows whose own salary reads below p.
+
+    The raw percentile (``group_evaluation.raw_percentiles``: the two-piece
+    log-normal through the row's range), before the served monotone map, which
+    needs every CV row to fit; ``worst_gap`` is the largest |share - p|.
+    """
+    from salarymodel.group_evaluation import raw_percentiles
+
+    levels = settings.group_evaluation.percentile_levels
+    rows = rows.dropna(subset=["low", "high"]).assign(group=groups[rows["row"].to_numpy()])
+    frame = rows.rename(
+        columns={"salary": "salary_usd", "estimate": "estimate_usd", "low": "low_usd"}
+    ).rename(columns={"high": "high_usd"})
+    rows = rows.assign(pct=raw_percentiles(frame, settings.ranges.coverage))
+    slices = [rows, rows[rows["group"] != US].assign(group=NON_US), rows.assign(group="all")]
+    out = []
+    for key, part in pd.concat(slices).groupby(["variant", "kind", "source", "group"]):
+        shares = {f"p{p:g}": 100 * float((part["pct"] < p).mean()) for p in levels}
+        gap = max(abs(shares[f"p{p:g}"] - p) for p in levels)
+        names = dict(zip(["variant", "kind", "source", "group"], key, strict=True))
+        out.append({**names, "n": len(part), **shares, "worst_gap": gap})
+    return pd.DataFrame(out)
+
+
 def mae_intervals(rows: pd.DataFrame, settings: Settings, baseline: str) -> list[dict]:
     """Each variant's MAE against the baseline's, per split kind and source, paired by row."""
     out = []
@@ -295,13 +320,16 @@ def main() -> None:
     parser.add_argument(
         "--with-rows", type=Path, default=None, help="add an earlier run's rows (same splits)"
     )
+    parser.add_argument(
+        "--tables-only", action="store_true", help="fit nothing: tables of --with-rows"
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}", flush=True)
     base = load_settings()
     data = load_training_data(base, load_sources(), sample=args.sample, accepted=False)
     records = with_role_family(data.records.reset_index(drop=True), base)
     parts = []
-    for variant in args.variants:
+    for variant in [] if args.tables_only else args.variants:
         start = time.perf_counter()
         kinds = set(args.kinds.split(","))
         parts.append(run_variant(records, variant_settings(base, variant), variant, kinds))
@@ -313,11 +341,18 @@ def main() -> None:
         rows.to_csv(args.rows, index=False)
     table = group_table(rows, pay_groups(records, base), args.min_state)
     intervals = mae_intervals(rows, base, str(rows["variant"].iloc[0]))
+    percentiles = percentile_table(rows, pay_groups(records, base), base)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(table.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
         print(pd.DataFrame(intervals).to_string(index=False, float_format=lambda v: f"{v:,.0f}"))
+        print(percentiles.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
     if args.json:
-        payload = {"groups": table.to_dict("records"), "mae": intervals, "records": len(records)}
+        payload = {
+            "groups": table.to_dict("records"),
+            "mae": intervals,
+            "percentiles": percentiles.to_dict("records"),
+            "records": len(records),
+        }
         args.json.write_text(json.dumps(payload, indent=1))
 
 

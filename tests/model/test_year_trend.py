@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from salarymodel.country_levels import ANY, CountryLevels
+from salarymodel.country_levels import ANY, US, CountryLevels
 from salarymodel.dataset import load_training_data
 from salarymodel.features import AT, FeatureBuilder
 from salarymodel.model import SalaryModel
@@ -32,13 +32,16 @@ def no_trend(settings):
 # ----- the estimate ----------------------------------------------------------------------
 def test_the_survey_grew_before_2024_and_the_postings_have_one_year(until_2023, settings):
     levels = CountryLevels.fit(until_2023, settings.country_levels)
-    survey, postings = levels.by_source["aijobs"].trend, levels.by_source["postings"].trend
-    # The survey's yearly medians (after the country level) rise up to 2023.
-    assert survey.last_year == 2023 and survey.slope > 0
+    survey, postings = levels.by_source["aijobs"].trends, levels.by_source["postings"].trends
+    # Several survey years: a growth read from them (its sign is the sample's).
+    assert survey[US].last_year == 2023 and abs(survey[US].slope) > 1e-3
+    # Each group has its own growth, extended from the source's last year.
+    assert len({t.slope for t in survey.values()}) == len(survey) > 1
+    assert {t.last_year for t in survey.values()} == {2023}
     # One year of postings: no line to fit, no growth.
-    assert postings == YearTrend(0.0, 2023.0)
+    assert set(postings.values()) == {YearTrend(0.0, 2023.0)}
     # Pooled, the mix of sources changes by year: no trend is read from it.
-    assert levels.by_source[ANY].trend == YearTrend()
+    assert levels.by_source[ANY].trends == {}
 
 
 def test_the_slope_is_shrunk_toward_no_growth(until_2023, settings):
@@ -46,10 +49,10 @@ def test_the_slope_is_shrunk_toward_no_growth(until_2023, settings):
     config = settings.country_levels
     loose = config.model_copy(update={"trend_prior_strength": 1e-6})
     strict = config.model_copy(update={"trend_prior_strength": 1e9})
-    slope = CountryLevels.fit(survey, config).by_source["aijobs"].trend.slope
-    unshrunk = CountryLevels.fit(survey, loose).by_source["aijobs"].trend.slope
-    assert 0 < slope < unshrunk
-    assert abs(CountryLevels.fit(survey, strict).by_source["aijobs"].trend.slope) < 1e-4
+    slope = CountryLevels.fit(survey, config).by_source["aijobs"].trends[US].slope
+    unshrunk = CountryLevels.fit(survey, loose).by_source["aijobs"].trends[US].slope
+    assert 0 < slope / unshrunk < 1
+    assert abs(CountryLevels.fit(survey, strict).by_source["aijobs"].trends[US].slope) < 1e-4
 
 
 def test_growth_is_added_past_the_last_year_only_and_capped():
@@ -76,9 +79,11 @@ def test_a_2024_survey_job_gets_the_growth_and_nothing_else_moves(until_2023, re
         until_2023, builder, settings.model, matrix, country_levels=no_trend(settings)
     )
     assert on.levels is not None
-    slope = on.levels.by_source["aijobs"].trend.slope
     later = records[(records["year"] == 2024) & (records["source"] == "aijobs")]
     scored = builder.transform(later)
+    trends = on.levels.by_source["aijobs"].trends
+    slope = np.array([trends[g].slope for g in on.levels.groups(builder, scored)])
+    assert len(set(slope.tolist())) > 1  # the groups' own growths, not one
     np.testing.assert_allclose(on.predict_log(scored, 1) - off.predict_log(scored, 1), slope)
     # Within the training years (every row the trees saw) the trend adds nothing.
     np.testing.assert_allclose(on.predict_log(matrix, 1), off.predict_log(matrix, 1))
@@ -93,12 +98,12 @@ def test_the_trend_is_saved_and_an_older_bundle_loads_without_it(until_2023, set
     levels.save(tmp_path)
     again = CountryLevels.load(tmp_path)
     assert again is not None and again.to_dict() == levels.to_dict()
-    assert again.by_source["aijobs"].trend == levels.by_source["aijobs"].trend
+    assert again.by_source["aijobs"].trends == levels.by_source["aijobs"].trends != {}
     older = levels.to_dict() | {"format": 1}
     del older["trend_max_years"]
     for source in older["by_source"].values():
-        del source["trend"]
+        del source["trends"]
     loaded = CountryLevels.from_dict(older)
-    assert loaded.trend_max_years == 0 and loaded.by_source["aijobs"].trend == YearTrend()
+    assert loaded.trend_max_years == 0 and loaded.by_source["aijobs"].trends == {}
     with pytest.raises(ValueError, match="unknown format"):
         CountryLevels.from_dict(levels.to_dict() | {"format": 3})
