@@ -69,6 +69,8 @@ VARIANTS: dict[str, dict[str, object]] = {
     # (last round's champion; the trend adds nothing within the training years,
     # so grouped CV is the same by construction and ``--kinds backtest`` suffices).
     "no_trend": {"trend": False},
+    # The groups' growth shrunk less toward none.
+    "trend_prior_100": {"trend_prior_strength": 100},
 }
 POINT_ONLY = {"feature"}
 NON_US = "non-US"
