@@ -18,9 +18,12 @@ after - before (``salarymodel.gate.paired_interval``). ``feature`` (point
 model only) is the alternative: the level as a numeric feature instead of
 the trees' starting score; ``quantile_start`` has the range's quantile
 boosters start from the levels too; ``no_range_groups`` calibrates ranges
-per source and support only.
+per source and support only; ``no_trend`` drops the yearly growth past the
+last training year (``salarymodel.year_trend``). US rows are also tabled per
+state with at least ``--min-state`` records.
 
-    .venv/bin/python benchmarks/pay_level_groups.py [--sample N] [--json PATH] [VARIANT ...]
+    .venv/bin/python benchmarks/pay_level_groups.py [--sample N] [--kinds cv,backtest]
+        [--min-state 60] [--json PATH] [VARIANT ...]
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from serving import machine
 
 from salarymodel.backtest import BacktestFold, backtest_folds, drift_corrected
 from salarymodel.config import Settings, load_settings, load_sources
@@ -61,6 +65,12 @@ VARIANTS: dict[str, dict[str, object]] = {
     "quantile_start": {"quantile_start": True},
     # Levels (point and quantile boosters), ranges per source and support only.
     "no_range_groups": {"calibrate_ranges": False},
+    # Levels as configured, but no yearly growth past the last training year
+    # (last round's champion; the trend adds nothing within the training years,
+    # so grouped CV is the same by construction and ``--kinds backtest`` suffices).
+    "no_trend": {"trend": False},
+    # The groups' growth shrunk less toward none.
+    "trend_prior_100": {"trend_prior_strength": 100},
 }
 POINT_ONLY = {"feature"}
 NON_US = "non-US"
@@ -111,12 +121,16 @@ def split_job(
     return run
 
 
-def run_variant(records: pd.DataFrame, settings: Settings, variant: str) -> pd.DataFrame:
+def run_variant(
+    records: pd.DataFrame, settings: Settings, variant: str, kinds: set[str]
+) -> pd.DataFrame:
     """Every CV and backtest test row of one variant: estimate, low, high."""
     folds = assign_folds(records, settings.evaluation.n_folds, settings.evaluation.seed)
-    time_folds = backtest_folds(records, settings.evaluation.backtest)
+    in_time = "backtest" in kinds
+    time_folds = backtest_folds(records, settings.evaluation.backtest) if in_time else []
+    cv_folds = range(settings.evaluation.n_folds) if "cv" in kinds else range(0)
     jobs: dict[tuple[str, int], Callable[[], dict[str, np.ndarray]]] = {}
-    for fold in range(settings.evaluation.n_folds):
+    for fold in cv_folds:
         test = folds == fold
         jobs[("cv", fold)] = split_job(records[~test], records[test], settings, variant)
     for index, time_fold in enumerate(time_folds):
@@ -127,7 +141,7 @@ def run_variant(records: pd.DataFrame, settings: Settings, variant: str) -> pd.D
         futures = {key: pool.submit(job) for key, job in jobs.items()}
         results = {key: future.result() for key, future in futures.items()}
     parts = []
-    for fold in range(settings.evaluation.n_folds):
+    for fold in cv_folds:
         parts.append(_rows(records, folds == fold, "cv", str(fold), results[("cv", fold)]))
     parts += _backtest_rows(records, time_folds, results, settings, variant)
     return pd.concat(parts, ignore_index=True).assign(variant=variant)
@@ -144,6 +158,7 @@ def _rows(
             "row": np.flatnonzero(mask),
             "group_id": test["group_id"].to_numpy(),
             "source": test["source"].to_numpy(),
+            "state": test["state"].astype(object).where(test["country"] == US).to_numpy(),
             "salary": test["salary_usd"].to_numpy(float),
             "estimate": result["estimate"],
             "low": result["low"],
@@ -161,7 +176,7 @@ def _backtest_rows(
 ) -> list[pd.DataFrame]:
     """Backtest rows, their ranges stretched as earlier folds measured (the served procedure)."""
     fold_results = [results[("backtest", i)] for i in range(len(time_folds))]
-    if variant not in POINT_ONLY:
+    if variant not in POINT_ONLY and fold_results:
         corrected, _ = drift_corrected(
             time_folds,
             [r["bands"] for r in fold_results],
@@ -193,14 +208,22 @@ def _region(country: object) -> str | None:
     return region(country) if isinstance(country, str) else None
 
 
-def group_table(rows: pd.DataFrame, groups: np.ndarray) -> pd.DataFrame:
-    """Per variant, split kind, source and group: n, median ratio - 1, tails, coverage."""
+def group_table(rows: pd.DataFrame, groups: np.ndarray, min_state: int) -> pd.DataFrame:
+    """Per variant, split kind, source and group: n, median ratio - 1, tails, coverage.
+
+    Groups are the pay-level groups, non-US, all, and each US state with at
+    least ``min_state`` records in the variant's split kind and source.
+    """
     rows = rows.assign(group=groups[rows["row"].to_numpy()])
     non_us = rows[rows["group"] != US].assign(group=NON_US)
     every = rows.assign(group="all")
+    stated = rows[rows["state"].notna()]
+    counts = stated.groupby(["variant", "kind", "source", "state"])["row"].transform("size")
+    states = stated[counts >= min_state]
+    states = states.assign(group="US " + states["state"].astype(str))
     table = []
     keys = ["variant", "kind", "source", "group"]
-    for key, part in pd.concat([rows, non_us, every]).groupby(keys, sort=False):
+    for key, part in pd.concat([rows, non_us, every, states]).groupby(keys, sort=False):
         ratio = part["estimate"] / part["salary"] - 1
         # A point-only variant has no range: its tails are unknown, not zero.
         ranged = part["low"].notna().all()
@@ -221,6 +244,31 @@ def group_table(rows: pd.DataFrame, groups: np.ndarray) -> pd.DataFrame:
     frame = pd.DataFrame(table)
     frame["order"] = frame["group"].map(order).fillna(99)
     return frame.sort_values(["kind", "source", "order", "variant"]).drop(columns="order")
+
+
+def percentile_table(rows: pd.DataFrame, groups: np.ndarray, settings: Settings) -> pd.DataFrame:
+    """Per variant, kind and group: the share (%) of rows whose own salary reads below p.
+
+    The raw percentile (``group_evaluation.raw_percentiles``: the two-piece
+    log-normal through the row's range), before the served monotone map, which
+    needs every CV row to fit; ``worst_gap`` is the largest |share - p|.
+    """
+    from salarymodel.group_evaluation import raw_percentiles
+
+    levels = settings.group_evaluation.percentile_levels
+    rows = rows.dropna(subset=["low", "high"]).assign(group=groups[rows["row"].to_numpy()])
+    frame = rows.rename(
+        columns={"salary": "salary_usd", "estimate": "estimate_usd", "low": "low_usd"}
+    ).rename(columns={"high": "high_usd"})
+    rows = rows.assign(pct=raw_percentiles(frame, settings.ranges.coverage))
+    slices = [rows, rows[rows["group"] != US].assign(group=NON_US), rows.assign(group="all")]
+    out = []
+    for key, part in pd.concat(slices).groupby(["variant", "kind", "source", "group"]):
+        shares = {f"p{p:g}": 100 * float((part["pct"] < p).mean()) for p in levels}
+        gap = max(abs(shares[f"p{p:g}"] - p) for p in levels)
+        names = dict(zip(["variant", "kind", "source", "group"], key, strict=True))
+        out.append({**names, "n": len(part), **shares, "worst_gap": gap})
+    return pd.DataFrame(out)
 
 
 def mae_intervals(rows: pd.DataFrame, settings: Settings, baseline: str) -> list[dict]:
@@ -265,32 +313,48 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("variants", nargs="*", default=["before", "after"])
     parser.add_argument("--sample", type=int, default=None, help="records to sample (smoke run)")
+    parser.add_argument(
+        "--kinds", default="cv,backtest", help="split kinds to run, comma-separated"
+    )
+    parser.add_argument("--min-state", type=int, default=60, help="records for a state row")
     parser.add_argument("--json", type=Path, default=None, help="write the tables here")
     parser.add_argument("--rows", type=Path, default=None, help="write every test row here (csv)")
     parser.add_argument(
         "--with-rows", type=Path, default=None, help="add an earlier run's rows (same splits)"
     )
+    parser.add_argument(
+        "--tables-only", action="store_true", help="fit nothing: tables of --with-rows"
+    )
     args = parser.parse_args()
+    print(f"machine: {machine()}", flush=True)
     base = load_settings()
     data = load_training_data(base, load_sources(), sample=args.sample, accepted=False)
     records = with_role_family(data.records.reset_index(drop=True), base)
     parts = []
-    for variant in args.variants:
+    for variant in [] if args.tables_only else args.variants:
         start = time.perf_counter()
-        parts.append(run_variant(records, variant_settings(base, variant), variant))
+        kinds = set(args.kinds.split(","))
+        parts.append(run_variant(records, variant_settings(base, variant), variant, kinds))
         print(f"{variant}: {time.perf_counter() - start:.0f} s", flush=True)
     if args.with_rows:
         parts.insert(0, pd.read_csv(args.with_rows))
     rows = pd.concat(parts, ignore_index=True)
     if args.rows:
         rows.to_csv(args.rows, index=False)
-    table = group_table(rows, pay_groups(records, base))
+    table = group_table(rows, pay_groups(records, base), args.min_state)
     intervals = mae_intervals(rows, base, str(rows["variant"].iloc[0]))
+    percentiles = percentile_table(rows, pay_groups(records, base), base)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(table.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
         print(pd.DataFrame(intervals).to_string(index=False, float_format=lambda v: f"{v:,.0f}"))
+        print(percentiles.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
     if args.json:
-        payload = {"groups": table.to_dict("records"), "mae": intervals, "records": len(records)}
+        payload = {
+            "groups": table.to_dict("records"),
+            "mae": intervals,
+            "percentiles": percentiles.to_dict("records"),
+            "records": len(records),
+        }
         args.json.write_text(json.dumps(payload, indent=1))
 
 

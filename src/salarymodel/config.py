@@ -229,6 +229,13 @@ class CountryLevelsConfig(_Strict):
     # The range's quantile boosters start from the levels too (else from one
     # global average, as before).
     quantile_start: bool
+    # A job dated after the last training year gets its source's yearly pay
+    # growth for the years past it (``salarymodel.year_trend``).
+    trend: bool
+    # Records-equivalent weight, one year from the mean year, of "no growth".
+    trend_prior_strength: float = Field(gt=0.0)
+    # At most this many years past the last training year are carried.
+    trend_max_years: float = Field(ge=0.0)
 
 
 class ExplanationsConfig(_Strict):

@@ -20,6 +20,10 @@ How it is used:
   matrix row says no more.
 - the fused model is fit with these levels as LightGBM's ``init_score`` and
   they are added back at prediction (``SalaryModel.predict_log``);
+- with ``trend``, a job dated after its source's last training year also
+  gets the yearly growth of its source and pay-level group for the years past
+  it (``salarymodel.year_trend``), each group's own, shrunk toward none:
+  trees score such a job as one of the last year;
 - ``groups`` names each row's pay-level group (its country's level relative
   to the US level of the same source: under 35%, 35-60%, 60-90%, 90% and
   over, the US its own group), the range's calibration cells.
@@ -42,12 +46,15 @@ import numpy as np
 from salarymodel import geography
 from salarymodel.config import CountryLevelsConfig
 from salarymodel.features import AT, OTHER, FeatureBuilder
+from salarymodel.year_trend import YearTrend, fit_trend
 
 if TYPE_CHECKING:
     import pandas as pd
 
 LEVELS_FILE = "country_levels.json"
-LEVELS_FORMAT = 1
+LEVELS_FORMAT = 2
+# Format 1 (bundles saved before the year trend) loads with no trend.
+READABLE_FORMATS = (1, 2)
 ANY = "*"
 US = "US"
 
@@ -61,6 +68,9 @@ class SourceLevels:
     countries: dict[str, float] = field(default_factory=dict)
     # Training records behind each country's level (the median's n).
     counts: dict[str, int] = field(default_factory=dict)
+    # Growth per year past the last training year (none: a flat future).
+    # per pay-level group of this source (a group without one: none).
+    trends: dict[str, YearTrend] = field(default_factory=dict)
 
     def of(self, country: str | None, region: str | None) -> float:
         """The most specific level known: the country's, its region's, the world's."""
@@ -120,6 +130,8 @@ class CountryLevels:
     as_offset: bool
     group_edges: list[float]
     by_source: dict[str, SourceLevels]
+    # Years past the last training year the trend is carried (0: no trend).
+    trend_max_years: float = 0.0
 
     @classmethod
     def fit(cls, records: pd.DataFrame, config: CountryLevelsConfig) -> CountryLevels:
@@ -127,14 +139,56 @@ class CountryLevels:
         y = np.log(records["salary_usd"].to_numpy(float))
         countries = records["country"].astype(object).tolist()
         sources = records["source"].astype(object).to_numpy()
+        years = records["year"].to_numpy(float)
         k = config.prior_strength
         by_source = {ANY: source_levels(y, countries, k)}
         for source in sorted({s for s in sources.tolist() if isinstance(s, str)}):
             rows = np.flatnonzero(sources == source)
             by_source[source] = source_levels(y[rows], [countries[i] for i in rows], k)
-        return cls(
-            as_offset=config.enabled, group_edges=list(config.group_edges), by_source=by_source
+        fitted = cls(
+            as_offset=config.enabled,
+            group_edges=list(config.group_edges),
+            by_source=by_source,
+            trend_max_years=config.trend_max_years if config.trend else 0.0,
         )
+        # Per source only: pooled, the mix of sources changes by year (2023
+        # postings, 2024 survey) and reads as a 10%-a-year growth that is not.
+        if config.trend:
+            for source in by_source.keys() - {ANY}:
+                rows = np.flatnonzero(sources == source)
+                fitted.fit_trends(
+                    source, y[rows], [countries[i] for i in rows], years[rows], config
+                )
+        return fitted
+
+    def fit_trends(
+        self,
+        source: str,
+        log_salary: np.ndarray,
+        countries: list,
+        years: np.ndarray,
+        config: CountryLevelsConfig,
+    ) -> None:
+        """Each pay-level group's growth in ``source``, from what the levels leave.
+
+        Per group: the survey's US pay grew up to 2023 while its lower-paid
+        groups' did not (with the source's one trend, its 2024 backtest went
+        from -6.1% to -0.7% in the US but from +1.5% to +7.5% at 35-60%). Every
+        group's trend extends from the source's last year, where the trees stop.
+        """
+        levels = self.by_source[source]
+        keys = {
+            c: (c, geography.region(c)) if isinstance(c, str) else (None, None)
+            for c in set(countries)
+        }
+        level = np.array([levels.of(*keys[c]) for c in countries])
+        groups = np.array([self.group_of(source, *keys[c]) for c in countries], dtype=object)
+        residual = log_salary - level
+        last = float(np.nanmax(years)) if np.isfinite(years).any() else None
+        for group in sorted(set(groups.tolist())):
+            rows = groups == group
+            trend = fit_trend(residual[rows], years[rows], config.trend_prior_strength)
+            levels.trends[group] = YearTrend(trend.slope, last)
 
     # ----- per row, from the matrix alone ---------------------------------------
     def _keys(
@@ -169,7 +223,22 @@ class CountryLevels:
         """What the model adds to its trees' output: the level, or 0 when not in use."""
         if not self.as_offset:
             return np.zeros(len(matrix))
-        return self.row_levels(builder, matrix)
+        return self.row_levels(builder, matrix) + self.row_trend(builder, matrix)
+
+    def row_trend(self, builder: FeatureBuilder, matrix: np.ndarray) -> np.ndarray:
+        """Each row's growth past its source's last training year (0 within the years)."""
+        out = np.zeros(len(matrix))
+        if self.trend_max_years <= 0 or not len(matrix):
+            return out
+        inverse, keys = self._keys(builder, matrix)
+        cells = [(s, self.group_of(s, c, r)) for s, c, r in keys]
+        years = matrix[:, AT["year"]].astype(float)
+        for index, (source, group) in enumerate(cells):
+            trend = self.by_source[source].trends.get(group)
+            rows = inverse == index
+            if trend is not None:
+                out[rows] = trend.ahead(years[rows], self.trend_max_years)
+        return out
 
     def parts(
         self, builder: FeatureBuilder, matrix: np.ndarray
@@ -177,8 +246,9 @@ class CountryLevels:
         """The offset split for explanations: (country part, source part, constant).
 
         country part = level - the source's world level; source part = the
-        source's world level - the pooled world level; constant = the pooled
-        world level. They add up to ``offset`` exactly.
+        source's world level - the pooled world level, plus its growth past the
+        last training year; constant = the pooled world level. They add up to
+        ``offset`` exactly.
         """
         inverse, keys = self._keys(builder, matrix)
         pooled = self.by_source[ANY].world
@@ -186,7 +256,7 @@ class CountryLevels:
         pairs = zip(levels, keys, strict=True)
         country = np.array([v.of(c, r) - v.world for v, (_, c, r) in pairs])
         source = np.array([v.world - pooled for v in levels])
-        return country[inverse], source[inverse], pooled
+        return country[inverse], source[inverse] + self.row_trend(builder, matrix), pooled
 
     def groups(self, builder: FeatureBuilder, matrix: np.ndarray) -> np.ndarray:
         """Each row's pay-level group: "US", or its level's share of the source's US level."""
@@ -215,12 +285,17 @@ class CountryLevels:
             "format": LEVELS_FORMAT,
             "as_offset": self.as_offset,
             "group_edges": self.group_edges,
+            "trend_max_years": self.trend_max_years,
             "by_source": {
                 source: {
                     "world": levels.world,
                     "regions": levels.regions,
                     "countries": levels.countries,
                     "counts": levels.counts,
+                    "trends": {
+                        group: {"slope": t.slope, "last_year": t.last_year}
+                        for group, t in levels.trends.items()
+                    },
                 }
                 for source, levels in self.by_source.items()
             },
@@ -228,23 +303,26 @@ class CountryLevels:
 
     @classmethod
     def from_dict(cls, data: dict) -> CountryLevels:
-        if data.get("format") != LEVELS_FORMAT:
+        if data.get("format") not in READABLE_FORMATS:
             raise ValueError(f"{LEVELS_FILE}: unknown format {data.get('format')!r}")
         return cls(
             as_offset=bool(data["as_offset"]),
             group_edges=[float(e) for e in data["group_edges"]],
+            trend_max_years=float(data.get("trend_max_years", 0.0)),
             by_source={
                 source: SourceLevels(
                     world=float(v["world"]),
                     regions={k: float(x) for k, x in v["regions"].items()},
                     countries={k: float(x) for k, x in v["countries"].items()},
                     counts={k: int(x) for k, x in v["counts"].items()},
+                    trends={g: _trend(t) for g, t in v.get("trends", {}).items()},
                 )
                 for source, v in data["by_source"].items()
             },
         )
 
     def save(self, folder: Path) -> None:
+        """Write the levels into a model bundle's folder."""
         (folder / LEVELS_FILE).write_text(json.dumps(self.to_dict(), indent=1))
 
     @classmethod
@@ -252,6 +330,11 @@ class CountryLevels:
         """The bundle's levels, None for a bundle saved without them."""
         path = folder / LEVELS_FILE
         return cls.from_dict(json.loads(path.read_text())) if path.is_file() else None
+
+
+def _trend(data: dict) -> YearTrend:
+    last = data.get("last_year")
+    return YearTrend(float(data["slope"]), None if last is None else float(last))
 
 
 def fit_levels(records: pd.DataFrame, config: CountryLevelsConfig) -> CountryLevels | None:
