@@ -127,7 +127,20 @@ def test_a_pay_that_is_not_plausible_is_refused_naming_the_field(
 
 def test_the_documented_bounds_are_exactly_what_is_accepted(survey) -> None:
     limits = _limits()
-    for bound in pay_bounds(survey, limits):
+    bounds = pay_bounds(survey, limits)
+    # Stated independently of pay_limits (which pay_bounds and pay_in_usd share):
+    # training's yearly USD bounds x the rate's units per USD / payments a year.
+    per_year = {"year": 1, "month": 12}
+    for bound in bounds:
+        per_usd = survey.rate(bound.currency, bound.first or bound.last or 2024).per_usd
+        assert bound.low == pytest.approx(limits.salary_usd_min * per_usd / per_year[bound.period])
+        assert bound.high == pytest.approx(limits.salary_usd_max * per_usd / per_year[bound.period])
+    # Every currency with a rate, each of its rate's years, both periods; USD once per period.
+    eur = [(b.first, b.last) for b in bounds if (b.currency, b.period) == ("EUR", "year")]
+    assert eur == [(None, 2020), (2021, 2021), (2022, 2022), (2023, 2023), (2024, None)]
+    assert [b.period for b in bounds if b.currency == USD] == ["year", "month"]
+    assert {b.currency for b in bounds} == set(survey.supported)
+    for bound in bounds:
         year = bound.first or bound.last or 2024
         for inside in (bound.low, bound.high):
             pay_in_usd(inside, bound.currency, bound.period, year, survey, limits)
