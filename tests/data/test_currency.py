@@ -147,3 +147,21 @@ def test_the_documented_bounds_are_exactly_what_is_accepted(survey) -> None:
         for outside in (math.nextafter(bound.low, 0), math.nextafter(bound.high, math.inf)):
             with pytest.raises(PayError):
                 pay_in_usd(outside, bound.currency, bound.period, year, survey, limits)
+
+
+def test_a_refusal_states_the_pay_as_given_and_in_usd_only_when_converted(survey) -> None:
+    eur = survey.rate("EUR", 2024)
+    monthly = 9e9 * eur.per_usd / 12  # 9 billion USD a year, as EUR a month
+    with pytest.raises(PayError) as converted:
+        pay_in_usd(monthly, "EUR", "month", 2024, survey, _limits())
+    assert str(converted.value).startswith(
+        f"{monthly:,.0f} EUR per month (9,000,000,000 USD a year) is not a plausible salary"
+    )
+    with pytest.raises(PayError) as as_given:
+        pay_in_usd(9e9, "USD", "year", 2024, survey, _limits())
+    assert str(as_given.value).startswith("9,000,000,000 USD per year is not a plausible")
+
+
+def test_a_table_without_rates_offers_usd_only() -> None:
+    empty = CurrencyTable.from_dict({})
+    assert empty.rates == {} and empty.by_country == {} and empty.supported == [USD]
