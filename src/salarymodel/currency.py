@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from salarymodel.vocabulary import PERIODS
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -40,8 +42,6 @@ if TYPE_CHECKING:
 
 USD = "USD"
 CURRENCY_FILE = "currency.json"
-# Payments of a period in a year: pay "per month" is a twelfth of yearly pay.
-PERIODS: dict[str, int] = {"year": 1, "month": 12}
 
 
 @dataclass(frozen=True)
