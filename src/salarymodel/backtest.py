@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from salarymodel.config import BacktestConfig
+from salarymodel.vocabulary import ALL
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from salarymodel.evaluation import SplitBands
 
-ALL = "all"
 # The run artifact (under ``evaluation/``) with each backtest record's estimates.
 BACKTEST_ESTIMATES = "backtest_estimates.csv.gz"
 

@@ -29,10 +29,10 @@ from rich.console import Console, RenderableType
 
 from salarymodel.config import ConfigError, Settings, load_settings, load_sources
 from salarymodel.terminal import fitted_table, json_text, steps
+from salarymodel.vocabulary import ALL
 
 # Imports follow use: each command imports what it needs when it runs, so
 # `salarymodel --help` loads none of pandas, LightGBM, MLflow, SHAP or BentoML.
-ALL = "all"  # the row of a metrics table that pools every source (evaluation.ALL)
 # One clean line for --help (the module docstring's list is for readers of the code;
 # Typer lists every command with its docstring's first line).
 HELP = "Train, evaluate, explain and serve the salary model; manage its versions."

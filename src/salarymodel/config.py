@@ -172,7 +172,7 @@ class FeaturesConfig(_Strict):
     role_families: list[RoleFamily]
     seniority_words: dict[int, list[str]]
     seniority_to_experience: dict[int, Literal["EN", "MI", "SE", "EX"]]
-    skill_aliases: dict[str, str] = Field(default_factory=dict)
+    skill_aliases: dict[str, str]
     title_words: TitleWordsConfig = TitleWordsConfig()
     # None: no place below the country (models saved before it, and the
     # "before" side of benchmarks/us_location.py).
@@ -194,7 +194,7 @@ class FeaturesConfig(_Strict):
 
 class ModelConfig(_Strict):
     params: dict[str, str | int | float]
-    num_boost_round: int = 500
+    num_boost_round: int
 
 
 class RangesConfig(_Strict):
@@ -202,13 +202,13 @@ class RangesConfig(_Strict):
     calibration_fraction: float = Field(0.2, gt=0.0, lt=0.5)
     calibration: Literal["random", "latest"] = "random"
     latest_months: int = Field(3, ge=1, le=12)
-    recency_half_life_months: float | None = Field(None, gt=0.0)
+    recency_half_life_months: float | None = Field(gt=0.0)
     max_factor: float = Field(3.0, gt=1.0)
     thin_support_below: int = 30
     min_calibration_cell: int = 200
-    spread_blend: float = Field(1.0, ge=0.0)
+    spread_blend: float = Field(ge=0.0)
     params: dict[str, str | int | float]
-    num_boost_round: int = 400
+    num_boost_round: int
 
 
 class CountryLevelsConfig(_Strict):
@@ -425,7 +425,7 @@ class ReportConfig(_Strict):
     min_group_size: int = 30
     top_countries: int = 15
     top_skills: int = 30
-    skill_groups: dict[str, list[str]] = Field(default_factory=dict)
+    skill_groups: dict[str, list[str]]
 
 
 class GroupEvaluationConfig(_Strict):
@@ -485,7 +485,7 @@ class Settings(_Strict):
     gate: GateConfig
     serving: ServingConfig
     retraining: RetrainingConfig  # required: its whole-file limits live in the YAML only
-    report: ReportConfig = Field(default_factory=ReportConfig)
+    report: ReportConfig
     currency: CurrencyConfig = Field(default_factory=CurrencyConfig)
     prediction: PredictionConfig = Field(default_factory=PredictionConfig)
     job_defaults: JobDefaultsConfig

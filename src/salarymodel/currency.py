@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from salarymodel.vocabulary import PERIODS
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -43,8 +45,6 @@ CURRENCY_FILE = "currency.json"
 # Written by scripts/write_exchange_rates.py; inside the package so the bento
 # (which takes src/salarymodel/ whole, not data/) serves the same rates.
 EXCHANGE_RATES_FILE = Path(__file__).with_name("exchange_rates.json")
-# Payments of a period in a year: pay "per month" is a twelfth of yearly pay.
-PERIODS: dict[str, int] = {"year": 1, "month": 12}
 
 
 @dataclass(frozen=True)

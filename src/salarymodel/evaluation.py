@@ -42,9 +42,9 @@ from salarymodel.folds import assign_folds
 from salarymodel.model import SalaryModel
 from salarymodel.timing import Stopwatch
 from salarymodel.titles import title_rules
+from salarymodel.vocabulary import ALL
 from salarymodel.workers import for_workers, worker_pool
 
-ALL = "all"
 RAW_PREFIX = "raw."
 MODEL_NAMES = ("fused_lightgbm", "single_source", "raw_lightgbm", "group_median", "global_median")
 

@@ -8,8 +8,8 @@ conformal regression), the scale coming from LightGBM quantile models:
    is that spread plus ``spread_blend`` times the source's median spread: a
    pure spread over-reacts where the quantile models are noisy, a constant
    scale ignores that some jobs are much harder to price than others; the
-   blend (1.0) gave the narrowest ranges at equal coverage on grouped CV for
-   both sources (see the ranges section of the README).
+   blend is configured (``ranges.spread_blend`` in configs/salarymodel.yaml,
+   beside the backtest figures that chose it).
 2. A point model fit on the same proper set estimates the held-out
    calibration groups. Each calibration record's score is its absolute error
    divided by its scale; the correction Q is the finite-sample quantile of

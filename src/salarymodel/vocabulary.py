@@ -27,7 +27,11 @@ EXPERIENCE_NAMES = {"EN": "entry", "MI": "mid", "SE": "senior", "EX": "executive
 COMPANY_SIZE_NAMES = {"S": "small (<50)", "M": f"medium (50{_EN_DASH}250)", "L": "large (>250)"}
 EMPLOYMENT_NAMES = {"FT": "full-time", "PT": "part-time", "CT": "contract", "FL": "freelance"}
 REMOTE_NAMES = {0: "on-site", 50: "hybrid", 100: "remote"}
+# Pay periods: payments in a year (pay "per month" is a twelfth of yearly pay).
+PERIODS: dict[str, int] = {"year": 1, "month": 12}
 PERIOD_NAMES = {"year": "per year", "month": "per month"}
+# The row of a metrics table (and the fold, the level) that pools every other.
+ALL = "all"
 # The pay views (sources) this project ships; a configured source without a
 # name here is shown by its code.
 SOURCE_NAMES = {

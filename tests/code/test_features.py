@@ -56,6 +56,30 @@ def test_encode_many_equals_encode_job_by_job(builder, sample) -> None:
     assert "x" not in warnings[-3] and builder.encode_many(jobs)[1][-4][-1] != "x"
 
 
+def test_encode_many_resolves_the_employers_country_as_encode_does(builder) -> None:
+    """``employer_abroad`` compares resolved countries on both paths, however they are spelled."""
+    pairs = [  # (where the job is, where the employer is, abroad?)
+        ("Germany", "germany", 0.0),
+        ("DE", "Deutschland", 0.0),
+        ("United States", "USA", 0.0),
+        ("US", "United States of America", 0.0),
+        ("United Kingdom", "UK", 0.0),
+        ("GB", " gb ", 0.0),
+        ("France", "Germany", 1.0),
+        ("IN", "United States", 1.0),
+    ]
+    jobs = [
+        {"job_title": "Data Scientist", "country": country, "company_country": company}
+        for country, company, _ in pairs
+    ]
+    matrix, _, _ = builder.encode_many(jobs)
+    single = np.array([builder.encode(job)[0] for job in jobs])
+    np.testing.assert_array_equal(matrix, single)
+    expected = [abroad for _, _, abroad in pairs]
+    assert matrix[:, AT["employer_abroad"]].tolist() == expected
+    assert single[:, AT["employer_abroad"]].tolist() == expected
+
+
 def test_a_title_that_says_nothing_reads_the_short_title(builder) -> None:
     alone = builder.job_title("Vibes Wrangler")
     assert alone.family == "other" and math.isnan(alone.seniority)

@@ -176,10 +176,41 @@ def test_a_pay_that_is_not_plausible_is_refused_naming_the_field(
 
 def test_the_documented_bounds_are_exactly_what_is_accepted(ecb) -> None:
     limits = _limits()
-    for bound in pay_bounds(ecb, limits):
+    bounds = pay_bounds(ecb, limits)
+    # Stated independently of pay_limits (which pay_bounds and pay_in_usd share):
+    # training's yearly USD bounds x the rate's units per USD / payments a year.
+    per_year = {"year": 1, "month": 12}
+    for bound in bounds:
+        per_usd = ecb.rate(bound.currency, bound.first or bound.last or 2024).per_usd
+        assert bound.low == pytest.approx(limits.salary_usd_min * per_usd / per_year[bound.period])
+        assert bound.high == pytest.approx(limits.salary_usd_max * per_usd / per_year[bound.period])
+    # Every currency with a rate, each of its rate's years, both periods; USD once per period.
+    eur = [(b.first, b.last) for b in bounds if (b.currency, b.period) == ("EUR", "year")]
+    assert eur[0][0] is None and eur[-1][1] is None and len(eur) == len(ecb.rates["EUR"])
+    assert [b.period for b in bounds if b.currency == USD] == ["year", "month"]
+    assert {b.currency for b in bounds} == set(ecb.supported)
+    for bound in bounds:
         year = bound.first or bound.last or 2024
         for inside in (bound.low, bound.high):
             pay_in_usd(inside, bound.currency, bound.period, year, ecb, limits)
         for outside in (math.nextafter(bound.low, 0), math.nextafter(bound.high, math.inf)):
             with pytest.raises(PayError):
                 pay_in_usd(outside, bound.currency, bound.period, year, ecb, limits)
+
+
+def test_a_refusal_states_the_pay_as_given_and_in_usd_only_when_converted(ecb) -> None:
+    eur = ecb.rate("EUR", 2024)
+    monthly = 9e9 * eur.per_usd / 12  # 9 billion USD a year, as EUR a month
+    with pytest.raises(PayError) as converted:
+        pay_in_usd(monthly, "EUR", "month", 2024, ecb, _limits())
+    assert str(converted.value).startswith(
+        f"{monthly:,.0f} EUR per month (9,000,000,000 USD a year) is not a plausible salary"
+    )
+    with pytest.raises(PayError) as as_given:
+        pay_in_usd(9e9, "USD", "year", 2024, ecb, _limits())
+    assert str(as_given.value).startswith("9,000,000,000 USD per year is not a plausible")
+
+
+def test_a_table_without_rates_offers_usd_only() -> None:
+    empty = CurrencyTable.from_dict({})
+    assert empty.rates == {} and empty.by_country == {} and empty.supported == [USD]

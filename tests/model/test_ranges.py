@@ -306,6 +306,45 @@ def test_a_range_never_goes_below_the_salary_floor(model, held_out_estimates, se
     np.testing.assert_allclose(low[aijobs], expected[aijobs])
 
 
+def test_each_tail_takes_its_drift_stretch_and_the_high_end_stops_at_max_factor(
+    model, held_out_estimates, settings
+) -> None:
+    """The backtest's per-tail stretch widens that side only; the 3x cap holds the high end."""
+    test = held_out_estimates[0]
+    matrix = model.builder.transform(test)
+    point = held_out_estimates[1]["estimate_usd"].to_numpy()
+    countries = test["country"].tolist()
+    postings = (test["source"] == "postings").to_numpy()
+    assert postings.any() and (~postings).any()
+    free = {"max_factor": math.inf, "salary_ceiling": math.inf, "salary_floor": 0.0}
+    plain = RangeModel(**{**vars(model.ranges), **free, "drift": {}})
+    low0, high0, _ = plain.bounds(model.builder, matrix, point, countries)
+    stretch = {"postings": {"low": 0.5, "high": 1.5}}
+    stretched = RangeModel(**{**vars(plain), "drift": stretch})
+    low1, high1, _ = stretched.bounds(model.builder, matrix, point, countries)
+    # Log half-widths scale by the stretch, on the stretched source only.
+    np.testing.assert_allclose(
+        np.log(high1 / point)[postings], 1.5 * np.log(high0 / point)[postings], rtol=1e-9
+    )
+    np.testing.assert_allclose(
+        np.log(point / low1)[postings], 0.5 * np.log(point / low0)[postings], rtol=1e-9
+    )
+    np.testing.assert_array_equal(high1[~postings], high0[~postings])
+    np.testing.assert_array_equal(low1[~postings], low0[~postings])
+    # A stretch large enough to pass 3x: the high end stops at estimate x max_factor
+    # (below the salary ceiling here, so the cap and not the ceiling binds).
+    factor, ceiling = settings.ranges.max_factor, settings.validation.salary_usd_max
+    huge = {"drift": {"postings": {"high": 50.0}}}
+    uncapped = RangeModel(**{**vars(model.ranges), **huge, "max_factor": math.inf})
+    _, high_free, _ = uncapped.bounds(model.builder, matrix, point, countries)
+    capped = RangeModel(**{**vars(model.ranges), **huge})
+    _, high, _ = capped.bounds(model.builder, matrix, point, countries)
+    binds = postings & (point * factor < ceiling)
+    assert binds.any() and (high_free[binds] > point[binds] * factor).all()
+    np.testing.assert_allclose(high[binds], point[binds] * factor, rtol=1e-12)
+    assert (high <= point * factor * (1 + 1e-12)).all()
+
+
 def test_old_symmetric_ranges_are_refused_with_a_clear_message(model, tmp_path) -> None:
     folder = model.save(tmp_path / "bundle")
     payload = json.loads((folder / RANGES_FILE).read_text())

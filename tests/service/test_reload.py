@@ -702,6 +702,34 @@ def test_the_gate_holds_requests_while_switching_and_refuses_without_a_model() -
     asyncio.run(scenario())
 
 
+def test_the_not_ready_answer_is_a_json_503_that_says_when_to_retry() -> None:
+    import asyncio
+    import json
+
+    from salarymodel.serving.gate import GateMiddleware
+
+    gate = Gate()
+    gate.not_ready_reason = "the committed model could not be read"
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def app(scope, receive, send) -> None:
+        raise AssertionError("a request reached the model without one loaded")
+
+    asyncio.run(GateMiddleware(app, gate)({"type": "http", "path": "/predict"}, None, send))
+    start, body = sent
+    assert start["type"] == "http.response.start" and start["status"] == 503
+    headers = dict(start["headers"])
+    assert headers[b"content-type"] == b"application/json" and headers[b"retry-after"] == b"1"
+    assert body["type"] == "http.response.body"
+    assert int(headers[b"content-length"]) == len(body["body"])
+    assert json.loads(body["body"]) == {
+        "error": "this worker has no model loaded (the committed model could not be read); retry"
+    }
+
+
 # ----- the process manager's control socket ----------------------------------------------------
 def test_the_process_manager_binds_private_unix_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
     """BentoML's arbiter would bind tcp://127.0.0.1 (no authentication): made here as

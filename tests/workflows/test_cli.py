@@ -227,10 +227,29 @@ def test_explain_then_report_write_their_files(trained, tmp_path) -> None:
 
 def _figures(money: str) -> int:
     return int(re.sub(r"\D", "", money))
+def test_the_served_ranges_carry_the_backtests_drift_stretch(trained) -> None:
+    """What the backtest measured (logged as backtest.drift.*) is in the champion's bundle."""
+    from salarymodel.registry import load_champion
+
+    settings = load_settings()
+    model, version = load_champion(settings)
+    metrics = connect(settings).get_run(version.run_id).data.metrics
+    logged = {
+        tuple(key.split(".")[2:]): value
+        for key, value in metrics.items()
+        if key.startswith("backtest.drift.")
+    }
+    assert model.ranges is not None
+    served = {(s, tail): f for s, tails in model.ranges.drift.items() for tail, f in tails.items()}
+    # On this 1,500-record sample only postings has folds enough for a backtest.
+    assert {("postings", "low"), ("postings", "high")} <= set(served)
+    assert served == pytest.approx(logged)
+    assert any(abs(f - 1.0) > 0.01 for f in served.values())  # a stretch, not all 1.0
 
 
 # ----- where a salary falls, in its currency ------------------------------------------------
 def test_predict_adds_a_percentile_for_a_salary_column(trained, aijobs_raw, tmp_path) -> None:
+    from salarymodel.currency import pay_in_usd
     from salarymodel.geography import to_iso2
     from salarymodel.ranges import salary_percentile
     from salarymodel.registry import load_champion
@@ -280,6 +299,24 @@ def test_predict_adds_a_percentile_for_a_salary_column(trained, aijobs_raw, tmp_
         )
         assert _figures(shown) == pytest.approx(_figures(expected), abs=1), (shown, expected)
         assert re.sub(r"\d", "", shown) == re.sub(r"\d", "", expected)  # symbol and separators
+    # The EUR and GBP rows: the percentile of the pay converted to yearly USD at the
+    # model's rate for the row's year, not of the amount as given.
+    discriminates = False
+    for i in range(4):
+        row, scored = rows.iloc[i], good.iloc[i]
+        assert row["currency"] in ("EUR", "GBP")
+        amount, year = float(row["current_salary"]), int(row["work_year"])
+        converted, _ = pay_in_usd(
+            amount, row["currency"], "year", year, model.currency, load_settings().validation
+        )
+        assert converted != pytest.approx(amount, rel=0.02)  # EUR ~0.90, GBP ~0.80 per USD
+        at = (scored["estimate_usd"], scored["low_usd"], scored["high_usd"], scored["coverage"])
+        where = (scored["view"], to_iso2(row["employee_residence"]))
+        expected = model.percentiles.calibrate(salary_percentile(converted, *at), *where)
+        unconverted = model.percentiles.calibrate(salary_percentile(amount, *at), *where)
+        assert percentile.iloc[i] == pytest.approx(expected, abs=0.1), (i, expected, unconverted)
+        discriminates |= abs(expected - unconverted) > 0.5
+    assert discriminates  # at least one row where the unconverted amount lands elsewhere
     errors = out["error"].iloc[10:].tolist()
     assert errors[0].startswith("line 12: current_salary = '-5'") and "positive" in errors[0]
     assert errors[1] == "line 13: current_salary = 'lots': not a number"

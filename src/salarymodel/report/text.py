@@ -13,6 +13,7 @@ import pandas as pd
 
 from salarymodel.geography import country_name
 from salarymodel.vocabulary import (
+    ALL,
     COMPANY_SIZE_NAMES,
     EMPLOYMENT_NAMES,
     EXPERIENCE_NAMES,
@@ -28,7 +29,6 @@ SOURCE_COLORS = {"aijobs": "#1f6fb4", "postings": "#d9730d"}
 # Work models are the remote ratios' names, on-site to remote.
 WORK_MODEL_ORDER = [REMOTE_NAMES[ratio] for ratio in REMOTE_RATIOS]
 WORK_MODEL_COLORS = dict(zip(WORK_MODEL_ORDER, ("#8c8c8c", "#e3a83b", "#2a9d8f"), strict=True))
-ALL = "all"
 # (anchor, title) of each section, in page order.
 SECTIONS = (
     ("data", "About the data"),
