@@ -195,7 +195,7 @@ def test_every_path_the_service_writes_is_on_an_empty_dir(
     folders (models/registry-cache, the export).
     """
     import httpx
-    from test_service import JOB, champion_root, free_port, project_env
+    from helpers.served import JOB, champion_root, free_port, project_env
 
     work = tmp_path_factory.mktemp("written")
     # A copy of the trained project: nothing else in the session writes here.
