@@ -63,10 +63,9 @@ def _container(manifests: dict[str, dict]) -> dict:
 
 
 def test_the_image_is_the_bento_containerize_makes(manifests) -> None:
-    # `bentoml build` reads [tool.bentoml.build]; the bento is named after the project.
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    project = pyproject["project"]
-    name = pyproject["tool"]["bentoml"]["build"].get("name", project["name"])
+    # `bentoml build` reads bentofile.yaml, which names the bento.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    name = yaml.safe_load((ROOT / "bentofile.yaml").read_text())["name"]
     image = _container(manifests)["image"]
     if "@sha256:" in image:  # pinned: the bento's name, by an immutable digest
         repository, digest = image.split("@sha256:")

@@ -597,7 +597,7 @@ def test_exported_model_is_plain_files_and_loads_the_same(url: str, root: Path, 
 def test_bentoml_build_packages_the_service_offline(url: str, root: Path) -> None:
     env = project_env(root)
     started = time.perf_counter()
-    command = [sys.executable, "-m", "bentoml", "build", "-f", str(ROOT / "pyproject.toml")]
+    command = [sys.executable, "-m", "bentoml", "build", "-f", str(ROOT / "bentofile.yaml")]
     done = subprocess.run(
         [*command, str(ROOT), "--output", "tag"],
         env=env,
