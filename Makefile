@@ -2,7 +2,8 @@
 #   make run    virtual env + install, train if there is no champion, evaluate, then
 #               serve it on http://127.0.0.1:3000 (web page at /; Ctrl-C stops)
 #   make test   virtual env + install (+ Debian's chromium for the web test), lint and
-#               type check (make lint), then the test suite
+#               type check (make lint), then the test suite on 2 processes (pytest-xdist)
+#   make test-fast  the unit layers (tests/code, tests/data) without the slow tests
 # Everything runs on 127.0.0.1 with no network beyond the package index at install.
 
 PYTHON ?= python3
@@ -10,7 +11,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install browser lint format clean
+.PHONY: run test test-fast install browser lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +40,16 @@ browser:
 	  echo "could not install chromium: the web test will be skipped"
 
 # Lint and types first: a style or type error fails the run before the suite.
+# Two pytest-xdist workers (the machine's 2 cores; PYTEST_WORKERS=0 runs in one
+# process); --dist loadgroup keeps each module on one worker and the modules that
+# share the served champion on one (tests/conftest.py, xdist_group_of).
+PYTEST_WORKERS ?= 2
 test: lint browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+# For iterating: the pure rules and file-reading layers, no training, no processes.
+test-fast: install
+	$(BIN)/pytest -q -m "not slow" tests/code tests/data
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts
