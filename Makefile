@@ -41,11 +41,12 @@ browser:
 
 # Lint and types first: a style or type error fails the run before the suite.
 # Two pytest-xdist workers (the machine's 2 cores; PYTEST_WORKERS=0 runs in one
-# process); --dist loadgroup keeps each module on one worker and the modules that
-# share the served champion on one (tests/conftest.py, xdist_group_of).
+# process); --dist loadfile keeps each module on one worker (its project trained
+# once, its tests in file order); each worker trains its own served champion
+# (tests/helpers/served.py).
 PYTEST_WORKERS ?= 2
 test: lint browser
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # For iterating: the pure rules and file-reading layers, no training, no processes.
 test-fast: install

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 from pathlib import Path
@@ -22,33 +21,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked slow get the longer ``slow_timeout`` unless they set their own; under
-    pytest-xdist each module runs on one worker (see ``xdist_group_of``)."""
+    """Tests marked slow get the longer ``slow_timeout`` unless they set their own."""
     seconds = float(config.getini("slow_timeout"))
-    grouped = config.pluginmanager.hasplugin("xdist")
     for item in items:
         if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(seconds))
-        if grouped and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(xdist_group_of(item.path)))
-
-
-def xdist_group_of(path: Path) -> str:
-    """The pytest-xdist group (``--dist loadgroup``) of a test module's tests.
-
-    A module's tests stay together: its module-scoped project is trained once and
-    its tests run in file order, as they assume. The modules that use the
-    session's served champion (helpers/served.py) share one group: they read, and
-    some briefly damage and restore, that one project, so they run one at a time.
-    """
-    if "champion_root" in _source(path):
-        return "served-champion"
-    return path.relative_to(ROOT).as_posix()
-
-
-@functools.cache
-def _source(path: Path) -> str:
-    return path.read_text()
 
 
 @pytest.fixture(scope="session")

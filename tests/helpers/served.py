@@ -6,7 +6,6 @@ test_reload, test_location_service, test_deploy) and tests/workflows (retraining
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import signal
@@ -46,22 +45,16 @@ def project_env(root: Path) -> dict[str, str]:
     }
 
 
-def shared_temp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session's temporary folder, common to all pytest-xdist workers of one run
-    (each worker's own base folder sits inside it), so work done once is done once."""
-    base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-
-
 def champion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project root holding a small real champion, trained once per run via the CLI
-    (under pytest-xdist the first worker trains it; the others wait on a file lock)."""
-    root = shared_temp(tmp_path_factory) / "service-project"
-    root.mkdir(exist_ok=True)
-    with (root.parent / "service-project.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-        if not (root / ".trained").exists():
-            _train_champion(root)
+    """A project root holding a small real champion, trained once per session via the CLI.
+
+    Under pytest-xdist each worker trains its own (its own base folder): some tests
+    briefly damage and restore the champion's files, which another worker must not see.
+    """
+    root = tmp_path_factory.getbasetemp() / "service-project"
+    if not (root / ".trained").exists():
+        root.mkdir(exist_ok=True)
+        _train_champion(root)
     return root
 
 
