@@ -159,14 +159,14 @@ def test_the_pod_is_hardened(manifests) -> None:
 def bento_paths() -> dict[str, PurePosixPath]:
     """Where the container holds what a checkout has (BentoML's Dockerfile layout).
 
-    The project root is the bento's ``src/`` (pyproject: ``is_src_layout =
+    The project root is the bento's ``src/`` (bentofile.yaml: ``is_src_layout:
     false``; ``config.project_root`` finds configs/ there); BENTOML_HOME is the
     image's, unless the manifest sets another.
     """
     from bentoml._internal.container.generate import BENTO_HOME, BENTO_PATH
 
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert pyproject["tool"]["bentoml"]["build"]["python"]["is_src_layout"] is False
+    bentofile = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
+    assert bentofile["python"]["is_src_layout"] is False
     return {
         "root": PurePosixPath(BENTO_PATH) / "src",
         "bentoml_home": PurePosixPath(BENTO_HOME),
