@@ -2,7 +2,8 @@
 #   make run    virtual env + install, train if there is no champion, evaluate, then
 #               serve it on http://127.0.0.1:3000 (web page at /; Ctrl-C stops)
 #   make test   virtual env + install (+ Debian's chromium for the web test), lint and
-#               type check (make lint), then the test suite
+#               type check (make lint), then the test suite on 2 processes (pytest-xdist)
+#   make test-fast  the unit layers (tests/code, tests/data) without the slow tests
 # Everything runs on 127.0.0.1 with no network beyond the package index at install.
 
 PYTHON ?= python3
@@ -10,7 +11,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install browser lint format clean mutation
+.PHONY: run test test-fast install browser lint format clean mutation
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +40,17 @@ browser:
 	  echo "could not install chromium: the web test will be skipped"
 
 # Lint and types first: a style or type error fails the run before the suite.
+# Two pytest-xdist workers (the machine's 2 cores; PYTEST_WORKERS=0 runs in one
+# process); --dist loadfile keeps each module on one worker (its project trained
+# once, its tests in file order); each worker trains its own served champion
+# (tests/helpers/served.py).
+PYTEST_WORKERS ?= 2
 test: lint browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+# For iterating: the pure rules and file-reading layers, no training, no processes.
+test-fast: install
+	$(BIN)/pytest -q -m "not slow" tests/code tests/data
 
 # Mutation testing ([tool.mutmut] in pyproject: the modules that hold promises and
 # the tests that cover them). One module:  make mutation MUTANTS='salarymodel.currency.*'

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from test_geography import COUNTRY_SPELLINGS
+from helpers.country_spellings import COUNTRY_SPELLINGS
 
 from salarymodel.dataset import load_training_data
 from salarymodel.features import AT, FeatureBuilder

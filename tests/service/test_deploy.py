@@ -63,10 +63,9 @@ def _container(manifests: dict[str, dict]) -> dict:
 
 
 def test_the_image_is_the_bento_containerize_makes(manifests) -> None:
-    # `bentoml build` reads [tool.bentoml.build]; the bento is named after the project.
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    project = pyproject["project"]
-    name = pyproject["tool"]["bentoml"]["build"].get("name", project["name"])
+    # `bentoml build` reads bentofile.yaml, which names the bento.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    name = yaml.safe_load((ROOT / "bentofile.yaml").read_text())["name"]
     image = _container(manifests)["image"]
     if "@sha256:" in image:  # pinned: the bento's name, by an immutable digest
         repository, digest = image.split("@sha256:")
@@ -160,14 +159,14 @@ def test_the_pod_is_hardened(manifests) -> None:
 def bento_paths() -> dict[str, PurePosixPath]:
     """Where the container holds what a checkout has (BentoML's Dockerfile layout).
 
-    The project root is the bento's ``src/`` (pyproject: ``is_src_layout =
+    The project root is the bento's ``src/`` (bentofile.yaml: ``is_src_layout:
     false``; ``config.project_root`` finds configs/ there); BENTOML_HOME is the
     image's, unless the manifest sets another.
     """
     from bentoml._internal.container.generate import BENTO_HOME, BENTO_PATH
 
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert pyproject["tool"]["bentoml"]["build"]["python"]["is_src_layout"] is False
+    bentofile = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
+    assert bentofile["python"]["is_src_layout"] is False
     return {
         "root": PurePosixPath(BENTO_PATH) / "src",
         "bentoml_home": PurePosixPath(BENTO_HOME),
@@ -195,7 +194,7 @@ def test_every_path_the_service_writes_is_on_an_empty_dir(
     folders (models/registry-cache, the export).
     """
     import httpx
-    from test_service import JOB, champion_root, free_port, project_env
+    from helpers.served import JOB, champion_root, free_port, project_env
 
     work = tmp_path_factory.mktemp("written")
     # A copy of the trained project: nothing else in the session writes here.

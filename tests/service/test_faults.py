@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from test_service import _SHARED, JOB, champion_root, free_port, project_env, served_url
+from helpers.served import JOB, SHARED, champion_root, free_port, project_env, served_url
 
 from salarymodel.serving.schemas import MAX_BODY_BYTES
 
@@ -233,7 +233,7 @@ def _tree_rss(pid: int) -> int:
 
 def test_ten_megabyte_bodies_are_refused_with_bounded_memory(root: Path, request) -> None:
     url = served_url(root, request)
-    pid = _SHARED["process"].pid
+    pid = SHARED["process"].pid
     before = _tree_rss(pid)
     ten_mb = 10 * 1024**2
     headers = {"content-type": "application/json"}
@@ -269,7 +269,7 @@ def test_the_served_process_listens_on_loopback_only(root: Path, request) -> Non
     sockets (circus; BentoML put them on loopback TCP, unauthenticated) are unix sockets
     in a folder only the service's user can enter (serving/control.py)."""
     url = served_url(root, request)  # started with no --host: the configured default
-    parent = psutil.Process(_SHARED["process"].pid)
+    parent = psutil.Process(SHARED["process"].pid)
     family = [parent, *parent.children(recursive=True)]
     listening = {
         (c.laddr.ip, c.laddr.port)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from test_service import champion_root, served_url
+from helpers.served import champion_root, served_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from fuzz import requests_sent, schemathesis_command  # the longer run shares the command

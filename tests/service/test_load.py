@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_service import champion_root, served_url
+from helpers.served import champion_root, served_url
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_service import BIN, _stop, champion_root, free_port, project_env
+from helpers.served import BIN, champion_root, free_port, project_env, stop_process
 
 from salarymodel.serving.gate import Gate
 from salarymodel.serving.reload import Follower, SessionFolder, coordinate
@@ -291,7 +291,7 @@ def _serve(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
-    _stop(process)
+    stop_process(process)
     raise AssertionError("not ready in 240 s")
 
 
@@ -306,7 +306,7 @@ def server(two_versions: Path) -> Iterator[dict[str, Any]]:
     try:
         yield _SERVER
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def _cli(root: Path, *args: str) -> str:

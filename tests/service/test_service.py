@@ -8,10 +8,6 @@ a throw-away project root; test_web.py shares it and the served process.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +19,15 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from helpers.served import (
+    JOB,
+    champion_root,
+    free_port,
+    project_env,
+    served_url,
+    stop_process,
+    wait_for_model,
+)
 
 from salarymodel import vocabulary as vocabulary_module
 from salarymodel.features import AT
@@ -30,86 +35,6 @@ from salarymodel.features import AT
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
-_SHARED: dict[str, Any] = {}  # the champion's root and the served process, once per session
-
-
-# ----- shared helpers (test_web.py imports these) ----------------------------------------------
-def project_env(root: Path) -> dict[str, str]:
-    """Environment pointing the CLI, MLflow and BentoML at a throw-away project root."""
-    return {
-        **os.environ,
-        "SALARYMODEL_ROOT": str(root),
-        "BENTOML_HOME": str(root / "bentoml_home"),
-        "BENTOML_DO_NOT_TRACK": "True",
-        "GIT_PYTHON_REFRESH": "quiet",
-    }
-
-
-def champion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project root holding a small real champion, trained once per session via the CLI."""
-    root = tmp_path_factory.getbasetemp() / "service-project"
-    if (root / ".trained").exists():
-        return root
-    root.mkdir(exist_ok=True)
-    shutil.copytree(ROOT / "configs", root / "configs", dirs_exist_ok=True)
-    # One LightGBM thread: on 2 cores two multi-threaded LightGBM processes
-    # (tests beside another job) slow each other down by orders of magnitude.
-    settings = root / "configs" / "salarymodel.yaml"
-    settings.write_text(settings.read_text().replace("num_threads: 2", "num_threads: 1"))
-    if not (root / "data").exists():
-        (root / "data").symlink_to(ROOT / "data")
-    command = [str(BIN / "salarymodel"), "train", "--sample", "1500", "--no-baselines"]
-    done = subprocess.run(
-        command, cwd=root, env=project_env(root), capture_output=True, text=True, timeout=900
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    (root / ".trained").touch()
-    return root
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def served_url(root: Path, request: pytest.FixtureRequest) -> str:
-    """`salarymodel serve` on a free port, started once per session; its base URL."""
-    if "url" in _SHARED:
-        return _SHARED["url"]
-    port = free_port()
-    log = root / "serve.log"
-    process = subprocess.Popen(
-        # One worker: half the start-up CPU of the default two (same code path).
-        [str(BIN / "salarymodel"), "serve", "--port", str(port), "--workers", "1"],
-        cwd=root,
-        env=project_env(root),
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    request.addfinalizer(lambda: (_stop(process), _SHARED.pop("url", None)))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"serve exited: {log.read_text()[-3000:]}"
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                _SHARED.update(url=url, process=process)
-                return url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"service not ready in 180 s: {log.read_text()[-3000:]}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 # ----- fixtures ------------------------------------------------------------------------------
@@ -150,17 +75,6 @@ def champion(service_env: Path):
 @pytest.fixture(scope="session")
 def url(root: Path, request: pytest.FixtureRequest) -> str:
     return served_url(root, request)
-
-
-JOB = {
-    "job_title": "Senior Data Scientist",
-    "experience_level": "SE",
-    "company_size": "M",
-    "country": "Germany",
-    "remote_ratio": 0,
-    "employment_type": "FT",
-    "skills": ["python", "sql"],
-}
 
 
 def _varied_jobs(n: int) -> list[dict[str, Any]]:
@@ -695,7 +609,7 @@ def test_exported_model_is_plain_files_and_loads_the_same(url: str, root: Path, 
 def test_bentoml_build_packages_the_service_offline(url: str, root: Path) -> None:
     env = project_env(root)
     started = time.perf_counter()
-    command = [sys.executable, "-m", "bentoml", "build", "-f", str(ROOT / "pyproject.toml")]
+    command = [sys.executable, "-m", "bentoml", "build", "-f", str(ROOT / "bentofile.yaml")]
     done = subprocess.run(
         [*command, str(ROOT), "--output", "tag"],
         env=env,
@@ -734,18 +648,7 @@ def test_bentoml_build_packages_the_service_offline(url: str, root: Path) -> Non
         start_new_session=True,
     )
     try:
-        card = _wait_for_model(f"http://127.0.0.1:{port}", process)
+        card = wait_for_model(f"http://127.0.0.1:{port}", process)
         assert card["loaded_from"] == "bentoml-store:salarymodel:v1"
     finally:
-        _stop(process)
-
-
-def _wait_for_model(base: str, process: subprocess.Popen, seconds: float = 120) -> dict:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the bento's server exited"
-        try:
-            return httpx.get(f"{base}/model", timeout=2).raise_for_status().json()
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    raise AssertionError(f"{base} did not answer in {seconds} s")
+        stop_process(process)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_service import champion_root, served_url
+from helpers.served import champion_root, served_url
 
 pytestmark = pytest.mark.slow
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.retrain_project import make_project, project_env, trained_champion
 from typer.testing import CliRunner
 
 from salarymodel import config
@@ -136,8 +137,6 @@ def edited_settings(root: Path, *changes: tuple[str, str]) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def gate(tmp_path_factory, aijobs_raw, postings_raw) -> Iterator[Path]:
     """A project whose champion v1 was trained on survey years < 2024 and postings."""
-    from test_retraining import make_project, trained_champion
-
     root = tmp_path_factory.mktemp("gate")
     make_project(root, aijobs_raw, postings_raw)
     with trained_champion(root):
@@ -545,12 +544,10 @@ def test_train_stops_when_the_registry_cannot_answer(gate: Path) -> None:
 
 
 def _cli(root: Path, *args: str) -> subprocess.Popen:
-    from test_retraining import _env
-
     return subprocess.Popen(
         [sys.executable, "-m", "salarymodel.cli", *args],
         cwd=root,
-        env=_env(root),
+        env=project_env(root),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

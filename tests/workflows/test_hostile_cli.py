@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from data.hostile import corpus
+from helpers.retrain_project import make_project, project_env, trained_champion
 
 from salarymodel.csv_output import formula_mask
 
@@ -46,8 +47,6 @@ assert set(EXPECTED) == set(corpus.CASES)
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory, aijobs_raw, postings_raw):
     """(project root, corpus files): a trained champion, the caps lowered."""
-    from test_retraining import make_project, trained_champion
-
     root = tmp_path_factory.mktemp("hostile")
     make_project(root, aijobs_raw, postings_raw)
     path = root / "configs" / "salarymodel.yaml"
@@ -81,8 +80,6 @@ def _state(root: Path) -> tuple[object, ...]:
 @pytest.mark.slow
 @pytest.mark.parametrize("case", corpus.CASES)
 def test_hostile_file_through_retrain_predict_and_drift(hostile, case: str) -> None:
-    from test_retraining import _env
-
     root, files = hostile
     if case == "gzip_bomb":
         assert files[case].stat().st_size < 2 << 20 < MAX_FILE_BYTES < BOMB_BYTES
@@ -92,7 +89,9 @@ def test_hostile_file_through_retrain_predict_and_drift(hostile, case: str) -> N
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
         state, db = _state(root), (root / "mlflow.db").read_bytes()
-        result = corpus.probe(commands[name](files[case], out), _env(root), root, 4 * PEAK_MB)
+        result = corpus.probe(
+            commands[name](files[case], out), project_env(root), root, 4 * PEAK_MB
+        )
         said = f"{case} {name}: {result.stderr[-2000:]}"
         assert result.returncode == expected, said
         assert not result.traceback, said

@@ -14,13 +14,13 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.retrain_project import BIN, make_project, project_env, trained_champion
 from typer.testing import CliRunner
 
 from salarymodel import retraining
@@ -29,11 +29,6 @@ from salarymodel.config import load_settings
 from salarymodel.registry import RegistryError, connect
 
 pytestmark = pytest.mark.slow  # the module trains a champion first
-# test_retraining's project helpers import test_service (tests/service), which is on
-# sys.path only when pytest collected that folder too; run on its own, this module adds it.
-SERVICE_TESTS = str(Path(__file__).resolve().parents[1] / "service")
-if SERVICE_TESTS not in sys.path:
-    sys.path.append(SERVICE_TESTS)
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
 # The issue's junk: spreadsheet formulas as job titles (OWASP CSV injection).
@@ -71,8 +66,6 @@ def _last_retrain_run():
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory, aijobs_raw, postings_raw) -> Iterator[Path]:
-    from test_retraining import make_project, trained_champion
-
     root = tmp_path_factory.mktemp("refusals")
     make_project(root, aijobs_raw, postings_raw)
     with trained_champion(root):
@@ -170,12 +163,11 @@ def test_a_retrain_failing_to_publish_is_failed_in_mlflow(base: Path, monkeypatc
 
 def test_a_terminated_retrain_run_is_failed_in_mlflow(base: Path) -> None:
     """SIGTERM (`kill`, a job's time limit) mid-training: exit 143, the run FAILED."""
-    from test_retraining import BIN, _env
-
     before = _versions()
     process = subprocess.Popen(
         [str(BIN / "salarymodel"), "retrain", "--data", str(base / "data" / "new.csv")],
-        cwd=base, env=_env(base), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=base, env=project_env(base), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True,
     )  # fmt: skip
     seen = []
     try:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers.retrain_project import make_project, project_env, trained_champion
 
 from salarymodel.config import load_settings, load_sources
 from salarymodel.dataset import load_training_data, pending_accepted
@@ -39,8 +40,6 @@ NEW_CHAMPION_FROM = PUBLISH_STEPS.index("alias_moved")
 def _fast_project(root: Path, aijobs_raw: pd.DataFrame, postings_raw: pd.DataFrame) -> None:
     """test_retraining's project, cheaper to train, with a lenient gate: these tests are
     about what a kill leaves, so every retrain here is meant to pass."""
-    from test_retraining import make_project
-
     make_project(root, aijobs_raw, postings_raw)
     path = root / "configs" / "salarymodel.yaml"
     text = path.read_text()
@@ -64,8 +63,6 @@ def _fast_project(root: Path, aijobs_raw: pd.DataFrame, postings_raw: pd.DataFra
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, aijobs_raw, postings_raw):
-    from test_retraining import trained_champion
-
     root = tmp_path_factory.mktemp("retrain-kill")
     _fast_project(root, aijobs_raw, postings_raw)
     with trained_champion(root):
@@ -92,9 +89,7 @@ def _accepted(root: Path) -> list[str]:
 
 
 def _retrain(root: Path, file: Path, kill_at: str | None) -> subprocess.CompletedProcess:
-    from test_retraining import _env
-
-    env = _env(root) | ({KILL_AT_ENV: kill_at} if kill_at else {})
+    env = project_env(root) | ({KILL_AT_ENV: kill_at} if kill_at else {})
     return subprocess.run(
         [sys.executable, "-m", "salarymodel.cli", "retrain", "--data", str(file)],
         cwd=root,

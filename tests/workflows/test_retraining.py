@@ -12,38 +12,26 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from helpers.retrain_project import invoke_cli, make_project, trained_champion
+from helpers.served import free_port, project_env, stop_process, wait_for_model
 
-from salarymodel import config
-from salarymodel.cli import app
 from salarymodel.config import load_settings
 from salarymodel.registry import TAG_PARENT, champion_version, connect, list_versions
 from salarymodel.retraining import TAG_EXISTING, TAG_NEW, holdout_mask, stable_share
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-runner = CliRunner()
-
-
-def _invoke(*args: str, code: int = 0) -> str:
-    """Run the CLI in this process; its output with Rich's line wrapping undone."""
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == code, result.output
-    return " ".join(result.output.split())
 
 
 def _rows(out: str) -> tuple[int, int, int]:
@@ -60,61 +48,6 @@ def _registry(root: Path):
     current = champion_version(client, settings)
     versions = [str(v.version) for v in list_versions(client, settings)]
     return client, settings, (str(current.version) if current else None), versions
-
-
-def _env(root: Path) -> dict[str, str]:
-    from test_service import project_env
-
-    return project_env(root)
-
-
-def make_project(root: Path, aijobs_raw: pd.DataFrame, postings_raw: pd.DataFrame) -> None:
-    """Configs and small real data: survey rows before 2024 and postings as the shipped
-    sources; ``data/new.csv`` holds 2024 survey rows plus re-delivered old ones."""
-    shutil.copytree(ROOT / "configs", root / "configs")
-    data = root / "data"
-    data.mkdir()
-    # The reference tables the features read (BLS wages: features.location.bls_table).
-    for table in (ROOT / "data").glob("bls_*.csv.gz"):
-        shutil.copy(table, data)
-    years = aijobs_raw["work_year"].astype(int)
-    old = aijobs_raw[years < 2024].sample(2000, random_state=1)
-    old.to_csv(data / "aijobs_old.csv", index=False)
-    postings_raw.sample(1200, random_state=1).to_csv(data / "postings.csv", index=False)
-    later = aijobs_raw[years == 2024].sample(1500, random_state=3)
-    new = pd.concat([later, old.sample(200, random_state=2)], ignore_index=True)
-    new.to_csv(data / "new.csv", index=False)
-    sources = (root / "configs" / "sources.yaml").read_text()
-    sources = sources.replace("data/aijobs_salaries_2020_2024.csv.gz", "data/aijobs_old.csv")
-    sources = sources.replace("data/data_jobs_2023_annual_salary.csv.gz", "data/postings.csv")
-    (root / "configs" / "sources.yaml").write_text(sources)
-    settings = (root / "configs" / "salarymodel.yaml").read_text()
-    # One LightGBM thread (a served process runs beside training in one test);
-    # fewer rounds and SHAP rows: these tests check behaviour, not accuracy.
-    settings = settings.replace("num_threads: 2", "num_threads: 1")
-    settings = settings.replace("sample_size: 5000", "sample_size: 300")
-    # A backtest on this little data (the gate of `train` pairs its rows): the
-    # survey's 2023 after 313 earlier records, postings' last quarter.
-    for old, new in (("min_train_rows: 1000", "min_train_rows: 300"),
-                     ("min_test_rows: 200", "min_test_rows: 100"),
-                     ("max_folds_per_source: 3", "max_folds_per_source: 1")):  # fmt: skip
-        assert old in settings, old
-        settings = settings.replace(old, new)
-    (root / "configs" / "salarymodel.yaml").write_text(settings)
-
-
-@contextmanager
-def trained_champion(root: Path) -> Iterator[Path]:
-    """This process pointed at the project ``root`` (environment, folder, settings read
-    afresh), with its champion v1 trained there by the CLI."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in _env(root).items():
-            patch.setenv(name, value)
-        patch.chdir(root)
-        config._load_settings.cache_clear()
-        _invoke("train", "--no-baselines")
-        yield root
-    config._load_settings.cache_clear()
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +100,7 @@ def test_corrupted_file_is_quarantined_and_never_promoted(base: Path) -> None:
     corrupt.loc[bad, "salary_in_usd"] = "n/a"
     corrupt.loc[corrupt.index[:7], "experience_level"] = "WIZARD"
     corrupt.to_csv(base / "corrupt.csv", index=False)
-    out = _invoke("retrain", "--data", str(base / "corrupt.csv"), code=1)
+    out = invoke_cli("retrain", "--data", str(base / "corrupt.csv"), code=1)
     rows_in, _, quarantined = _rows(out)
     assert rows_in == len(corrupt)
     assert quarantined >= len(set(bad) | set(corrupt.index[:7]))
@@ -202,22 +135,22 @@ def test_implausible_files_say_why_and_keep_the_champion(base: Path, change, why
     _, _, champion, versions = _registry(base)
     new = pd.read_csv(base / "data" / "new.csv", dtype=str, keep_default_na=False)
     change(new).to_csv(base / "odd.csv", index=False)
-    assert why in _invoke("retrain", "--data", str(base / "odd.csv"), code=1)
+    assert why in invoke_cli("retrain", "--data", str(base / "odd.csv"), code=1)
     assert _registry(base)[2:] == (champion, versions)
 
 
 def test_unreadable_file_fails_clearly(base: Path) -> None:
     before = _registry(base)[2:]
     pd.DataFrame({"title": ["x"], "pay": ["1"]}).to_csv(base / "bad.csv", index=False)
-    out = _invoke("retrain", "--data", str(base / "bad.csv"), code=2)
+    out = invoke_cli("retrain", "--data", str(base / "bad.csv"), code=2)
     assert "no configured source matches the columns ['title', 'pay']" in out
-    out = _invoke("retrain", "--data", str(base / "bad.csv"), "--source", "aijobs", code=2)
+    out = invoke_cli("retrain", "--data", str(base / "bad.csv"), "--source", "aijobs", code=2)
     assert "missing columns" in out
     (base / "empty.csv").write_text("")
-    assert "the file is empty" in _invoke("retrain", "--data", str(base / "empty.csv"), code=2)
+    assert "the file is empty" in invoke_cli("retrain", "--data", str(base / "empty.csv"), code=2)
     new = pd.read_csv(base / "data" / "new.csv", dtype=str, keep_default_na=False)
     new.to_csv(base / "utf16.csv", index=False, encoding="utf-16")
-    out = _invoke("retrain", "--data", str(base / "utf16.csv"), code=2)
+    out = invoke_cli("retrain", "--data", str(base / "utf16.csv"), code=2)
     assert "UTF-16 text; re-save the file as UTF-8" in out
     assert _registry(base)[2:] == before
 
@@ -228,7 +161,7 @@ def test_killed_retrain_leaves_registry_and_champion_as_they_were(base: Path) ->
     process = subprocess.Popen(
         [str(BIN / "salarymodel"), "retrain", "--data", str(base / "data" / "new.csv")],
         cwd=base,
-        env=_env(base),
+        env=project_env(base),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -261,7 +194,7 @@ def test_killed_retrain_leaves_registry_and_champion_as_they_were(base: Path) ->
 
 def test_retrain_with_later_rows_promotes(base: Path) -> None:
     client, settings, champion, versions = _registry(base)
-    out = _invoke("retrain", "--data", str(base / "data" / "new.csv"))
+    out = invoke_cli("retrain", "--data", str(base / "data" / "new.csv"))
     print(out)  # the gate's comparison, for the record (pytest -s)
     _, _, now, after = _registry(base)
     assert len(after) == len(versions) + 1 and now == after[-1] != champion
@@ -287,7 +220,7 @@ def test_retrain_with_later_rows_promotes(base: Path) -> None:
     kept = list((base / "models").glob("accepted/aijobs/*.csv.gz"))
     assert len(kept) == 1
     # The accepted rows are now existing data: the same file again brings nothing new.
-    again = _invoke("retrain", "--data", str(base / "data" / "new.csv"), code=1)
+    again = invoke_cli("retrain", "--data", str(base / "data" / "new.csv"), code=1)
     assert "new records: 0 records not already in the training data" in again
     assert _registry(base)[2] == now
 
@@ -295,27 +228,27 @@ def test_retrain_with_later_rows_promotes(base: Path) -> None:
 def _two_champions(base: Path) -> None:
     _, _, _, versions = _registry(base)
     if len(versions) < 2:  # run on its own: a second training on the same data passes the gate
-        _invoke("train", "--no-baselines")
+        invoke_cli("train", "--no-baselines")
 
 
 def test_versions_promote_and_rollback(base: Path) -> None:
     _two_champions(base)
     _, _, champion, versions = _registry(base)
-    listed = _invoke("versions")
+    listed = invoke_cli("versions")
     assert f"{champion} *" in listed and "MAE all" in listed
-    rolled = _invoke("rollback")
+    rolled = invoke_cli("rollback")
     _, _, previous, _ = _registry(base)
     assert previous != champion and f"champion is now v{previous} (was v{champion})" in rolled
     if previous == versions[0]:
-        refused = _invoke("rollback", code=2)
+        refused = invoke_cli("rollback", code=2)
         assert "nothing to roll back to" in refused
-    missing = _invoke("promote", "99", code=2)
+    missing = invoke_cli("promote", "99", code=2)
     assert "has no version '99'" in missing and ", ".join(versions) in missing
-    _invoke("promote", champion)
+    invoke_cli("promote", champion)
     assert _registry(base)[2] == champion
-    _invoke("rollback")
+    invoke_cli("rollback")
     assert _registry(base)[2] == previous
-    _invoke("promote", champion)
+    invoke_cli("promote", champion)
 
 
 # ----- the service through a promotion ----------------------------------------------------------
@@ -324,8 +257,6 @@ JOB = {"job_title": "Senior Data Scientist", "country": "US", "experience_level"
 
 @pytest.mark.slow
 def test_service_answers_throughout_a_promotion(base: Path) -> None:
-    from test_service import _stop, _wait_for_model, free_port
-
     _two_champions(base)
     _, _, before, versions = _registry(base)
     other = next(v for v in reversed(versions) if v != before)
@@ -335,7 +266,7 @@ def test_service_answers_throughout_a_promotion(base: Path) -> None:
     process = subprocess.Popen(
         [str(BIN / "salarymodel"), "serve", "--port", str(port), "--workers", "2"],
         cwd=base,
-        env=_env(base),
+        env=project_env(base),
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -356,7 +287,7 @@ def test_service_answers_throughout_a_promotion(base: Path) -> None:
                     answers.append((0, repr(error)))
 
     try:
-        _wait_for_model(url, process, 180)
+        wait_for_model(url, process, 180)
         worker = threading.Thread(target=hammer)
         worker.start()
         time.sleep(1.0)
@@ -364,7 +295,7 @@ def test_service_answers_throughout_a_promotion(base: Path) -> None:
             f"{url}/admin/reload", headers={"x-forwarded-for": "203.0.113.9"}, timeout=30
         )
         assert relayed.status_code == 403
-        _invoke("promote", other)
+        invoke_cli("promote", other)
         token = (base / load_settings().serving.reload_token_file).read_text().strip()
         reloaded = httpx.post(
             f"{url}/admin/reload", headers={"authorization": f"Bearer {token}"}, timeout=120
@@ -384,8 +315,8 @@ def test_service_answers_throughout_a_promotion(base: Path) -> None:
         worker.join(timeout=60)
     finally:
         stop.set()
-        _stop(process)
-        _invoke("promote", before)
+        stop_process(process)
+        invoke_cli("promote", before)
     failures = [a for a in answers if a[0] != 200]
     assert not failures, failures[:5]
     seen = [v for _, v in answers]

@@ -1,0 +1,80 @@
+"""A small retraining project: survey rows before 2024 and postings as the shipped
+sources, a champion v1 trained there, and the CLI run in this process.
+
+Used by tests/workflows (test_retraining, test_retrain_safety, test_retrain_refusals,
+test_hostile_cli, test_gate).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from helpers.served import BIN, ROOT, project_env
+from salarymodel import config
+from salarymodel.cli import app
+
+__all__ = ["BIN", "invoke_cli", "make_project", "project_env", "trained_champion"]
+runner = CliRunner()
+
+
+def invoke_cli(*args: str, code: int = 0) -> str:
+    """Run the CLI in this process; its output with Rich's line wrapping undone."""
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, result.output
+    return " ".join(result.output.split())
+
+
+def make_project(root: Path, aijobs_raw: pd.DataFrame, postings_raw: pd.DataFrame) -> None:
+    """Configs and small real data: survey rows before 2024 and postings as the shipped
+    sources; ``data/new.csv`` holds 2024 survey rows plus re-delivered old ones."""
+    shutil.copytree(ROOT / "configs", root / "configs")
+    data = root / "data"
+    data.mkdir()
+    # The reference tables the features read (BLS wages: features.location.bls_table).
+    for table in (ROOT / "data").glob("bls_*.csv.gz"):
+        shutil.copy(table, data)
+    years = aijobs_raw["work_year"].astype(int)
+    old = aijobs_raw[years < 2024].sample(2000, random_state=1)
+    old.to_csv(data / "aijobs_old.csv", index=False)
+    postings_raw.sample(1200, random_state=1).to_csv(data / "postings.csv", index=False)
+    later = aijobs_raw[years == 2024].sample(1500, random_state=3)
+    new = pd.concat([later, old.sample(200, random_state=2)], ignore_index=True)
+    new.to_csv(data / "new.csv", index=False)
+    sources = (root / "configs" / "sources.yaml").read_text()
+    sources = sources.replace("data/aijobs_salaries_2020_2024.csv.gz", "data/aijobs_old.csv")
+    sources = sources.replace("data/data_jobs_2023_annual_salary.csv.gz", "data/postings.csv")
+    (root / "configs" / "sources.yaml").write_text(sources)
+    settings = (root / "configs" / "salarymodel.yaml").read_text()
+    # One LightGBM thread (a served process runs beside training in one test);
+    # fewer rounds and SHAP rows: these tests check behaviour, not accuracy.
+    settings = settings.replace("num_threads: 2", "num_threads: 1")
+    settings = settings.replace("sample_size: 5000", "sample_size: 300")
+    # A backtest on this little data (the gate of `train` pairs its rows): the
+    # survey's 2023 after 313 earlier records, postings' last quarter.
+    for old, new in (("min_train_rows: 1000", "min_train_rows: 300"),
+                     ("min_test_rows: 200", "min_test_rows: 100"),
+                     ("max_folds_per_source: 3", "max_folds_per_source: 1")):  # fmt: skip
+        assert old in settings, old
+        settings = settings.replace(old, new)
+    (root / "configs" / "salarymodel.yaml").write_text(settings)
+
+
+@contextmanager
+def trained_champion(root: Path) -> Iterator[Path]:
+    """This process pointed at the project ``root`` (environment, folder, settings read
+    afresh), with its champion v1 trained there by the CLI."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in project_env(root).items():
+            patch.setenv(name, value)
+        patch.chdir(root)
+        config._load_settings.cache_clear()
+        invoke_cli("train", "--no-baselines")
+        yield root
+    config._load_settings.cache_clear()

@@ -1,0 +1,133 @@
+"""A small real champion trained once per session, and `salarymodel serve` over it.
+
+Used by tests/service (test_service, test_web, test_fuzz, test_load, test_faults,
+test_reload, test_location_service, test_deploy) and tests/workflows (retraining).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+SHARED: dict[str, Any] = {}  # the served process and its URL, once per session
+
+JOB = {
+    "job_title": "Senior Data Scientist",
+    "experience_level": "SE",
+    "company_size": "M",
+    "country": "Germany",
+    "remote_ratio": 0,
+    "employment_type": "FT",
+    "skills": ["python", "sql"],
+}
+
+
+def project_env(root: Path) -> dict[str, str]:
+    """Environment pointing the CLI, MLflow and BentoML at a throw-away project root."""
+    return {
+        **os.environ,
+        "SALARYMODEL_ROOT": str(root),
+        "BENTOML_HOME": str(root / "bentoml_home"),
+        "BENTOML_DO_NOT_TRACK": "True",
+        "GIT_PYTHON_REFRESH": "quiet",
+    }
+
+
+def champion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project root holding a small real champion, trained once per session via the CLI.
+
+    Under pytest-xdist each worker trains its own (its own base folder): some tests
+    briefly damage and restore the champion's files, which another worker must not see.
+    """
+    root = tmp_path_factory.getbasetemp() / "service-project"
+    if not (root / ".trained").exists():
+        root.mkdir(exist_ok=True)
+        _train_champion(root)
+    return root
+
+
+def _train_champion(root: Path) -> None:
+    shutil.copytree(ROOT / "configs", root / "configs", dirs_exist_ok=True)
+    # One LightGBM thread: on 2 cores two multi-threaded LightGBM processes
+    # (tests beside another job) slow each other down by orders of magnitude.
+    settings = root / "configs" / "salarymodel.yaml"
+    settings.write_text(settings.read_text().replace("num_threads: 2", "num_threads: 1"))
+    if not (root / "data").exists():
+        (root / "data").symlink_to(ROOT / "data")
+    command = [str(BIN / "salarymodel"), "train", "--sample", "1500", "--no-baselines"]
+    done = subprocess.run(
+        command, cwd=root, env=project_env(root), capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (root / ".trained").touch()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def served_url(root: Path, request: pytest.FixtureRequest) -> str:
+    """`salarymodel serve` on a free port, started once per session; its base URL."""
+    if "url" in SHARED:
+        return SHARED["url"]
+    port = free_port()
+    log = root / f"serve-{port}.log"  # one per xdist worker: each serves its own process
+    process = subprocess.Popen(
+        # One worker: half the start-up CPU of the default two (same code path).
+        [str(BIN / "salarymodel"), "serve", "--port", str(port), "--workers", "1"],
+        cwd=root,
+        env=project_env(root),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    request.addfinalizer(lambda: (stop_process(process), SHARED.pop("url", None)))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"serve exited: {log.read_text()[-3000:]}"
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                SHARED.update(url=url, process=process)
+                return url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"service not ready in 180 s: {log.read_text()[-3000:]}")
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    """SIGTERM the process group, SIGKILL it if it has not gone within 30 s."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_for_model(base: str, process: subprocess.Popen, seconds: float = 120) -> dict:
+    """The served model card at ``base``/model, once the process answers."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the bento's server exited"
+        try:
+            return httpx.get(f"{base}/model", timeout=2).raise_for_status().json()
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    raise AssertionError(f"{base} did not answer in {seconds} s")
