@@ -538,6 +538,7 @@ def cross_validate_on_cluster(
         records["source"].to_numpy(),
         seconds,
     )
+    report.group_ids = records["group_id"].to_numpy()
     if backtest:
         time_folds = backtest_folds(records, settings.evaluation.backtest)
         time_models = _backtest_models(models)

@@ -183,19 +183,6 @@ PREDICTORS: dict[str, Predictor] = {
 
 
 # ----- cross-validation -------------------------------------------------------
-def consistent_effect(ours: float, theirs: float, folds_won: int, n_folds: int) -> str:
-    """ "better", "worse" or "no clear difference" between two models' MAE.
-
-    A lower pooled MAE counts only when it also wins most folds: a difference
-    of a few dollars that flips from fold to fold is noise, not a finding.
-    """
-    if ours < theirs and folds_won * 2 > n_folds:
-        return "better"
-    if ours > theirs and folds_won * 2 < n_folds:
-        return "worse"
-    return "no clear difference"
-
-
 @dataclass
 class EvaluationReport:
     """Per-model, per-source CV metrics and the fused model's out-of-fold estimates."""
@@ -219,6 +206,12 @@ class EvaluationReport:
     # and the per-row frames they were measured on (for the percentile plot).
     groups: dict[str, object] | None = None
     group_rows: dict[str, pd.DataFrame] | None = None
+    # Each record's group (a record's repeats, a posting's reposts): the
+    # verdicts' bootstrap resamples whole groups. Aligned with ``oof``.
+    group_ids: np.ndarray | None = None
+    # The fused model against its rivals with the MAE difference and its
+    # paired interval (``salarymodel.verdicts``), once computed.
+    verdicts: list[dict[str, object]] | None = None
 
     def metric(self, model: str, source: str, name: str) -> float:
         row = self.table[(self.table["model"] == model) & (self.table["source"] == source)]
@@ -239,27 +232,30 @@ class EvaluationReport:
     def fusion_verdict(self) -> dict[str, dict[str, float | bool | str]]:
         """Per source: does the fused model beat single-source and raw models (MAE)?
 
-        Folds won out of K say whether a difference is consistent or noise.
+        The effect is the CV verdict's word (``salarymodel.verdicts``: "level"
+        when the paired interval spans zero), with its difference and interval;
+        folds won out of K are kept as a second view.
         """
         if not {"fused_lightgbm", "single_source", "raw_lightgbm"} <= set(self.oof):
             return {}
+        cv = {(v["source"], v["theirs"]): v for v in self.verdicts or [] if v["split"] == "cv"}
         verdict: dict[str, dict[str, float | bool | str]] = {}
         n_folds = len(np.unique(self.folds))
         for source in sorted(set(self.sources)):
-            fused = self.metric("fused_lightgbm", source, "mae_usd")
-            single = self.metric("single_source", source, "mae_usd")
-            raw = self.metric("raw_lightgbm", source, "mae_usd")
-            won_single = self.folds_won("fused_lightgbm", "single_source", source)
-            won_raw = self.folds_won("fused_lightgbm", "raw_lightgbm", source)
-            verdict[source] = {
-                "fused_mae_usd": fused,
-                "single_source_mae_usd": single,
-                "raw_lightgbm_mae_usd": raw,
-                "fusion_effect": consistent_effect(fused, single, won_single, n_folds),
-                "raw_lightgbm_effect": consistent_effect(fused, raw, won_raw, n_folds),
-                "folds_won_vs_single_source": f"{won_single}/{n_folds}",
-                "folds_won_vs_raw_lightgbm": f"{won_raw}/{n_folds}",
+            row: dict[str, float | bool | str] = {
+                "fused_mae_usd": self.metric("fused_lightgbm", source, "mae_usd"),
+                "single_source_mae_usd": self.metric("single_source", source, "mae_usd"),
+                "raw_lightgbm_mae_usd": self.metric("raw_lightgbm", source, "mae_usd"),
             }
+            for rival, key in (("single_source", "fusion"), ("raw_lightgbm", "raw_lightgbm")):
+                won = self.folds_won("fused_lightgbm", rival, source)
+                row[f"folds_won_vs_{rival}"] = f"{won}/{n_folds}"
+                found = cv.get((source, rival))
+                if found is not None:
+                    row[f"{key}_effect"] = str(found["verdict"])
+                    row[f"{key}_difference_usd"] = float(found["difference"])  # type: ignore[arg-type]
+                    row[f"{key}_interval_usd"] = f"[{found['low']:+,.0f}, {found['high']:+,.0f}]"
+            verdict[source] = row
         return verdict
 
     def to_dict(self) -> dict[str, object]:
@@ -272,6 +268,8 @@ class EvaluationReport:
             out["backtest"] = self.backtest.to_dict()
         if self.groups is not None:
             out["groups"] = self.groups
+        if self.verdicts is not None:
+            out["verdicts"] = self.verdicts
         return out
 
 
@@ -343,6 +341,7 @@ def cross_validate(
     report = EvaluationReport(
         cv_table(records, oof), oof, folds, salary, records["source"].to_numpy(), seconds
     )
+    report.group_ids = records["group_id"].to_numpy()
     if time_folds:
         report.backtest = _backtest_report(records, time_folds, time_models, results, settings)
         report.seconds["backtest"] = sum(

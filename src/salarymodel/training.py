@@ -25,6 +25,7 @@ from salarymodel.evaluation import MODEL_NAMES, EvaluationReport, cross_validate
 from salarymodel.features import FeatureBuilder
 from salarymodel.model import SalaryModel
 from salarymodel.timing import Stopwatch
+from salarymodel.verdicts import report_verdicts
 from salarymodel.workers import for_workers, worker_pool
 
 if TYPE_CHECKING:
@@ -397,6 +398,8 @@ def train(
                 cluster, data, settings, models, seconds, say, explain_to=Path(tmp)
             )
         report, ranges = done.report, done.ranges
+        say("measuring the verdicts' paired intervals")
+        report.verdicts = report_verdicts(report, settings.gate)
         client = connect(settings, create=True)
         tags = data_tags(data, settings)
         say("logging the run to MLflow")
