@@ -547,7 +547,7 @@ def _print_gate(result) -> None:
 
 def _print_outcome(result) -> None:
     """Promoted or kept, on one line (a log keeps it whole), and the steps' seconds."""
-    from salarymodel.retraining import HELD_OUT_CHECK
+    from salarymodel.decisions import HELD_OUT_CHECK
 
     if result.promoted:
         # The decision with its interval, on one line as when the champion is kept.

@@ -20,10 +20,11 @@ out-of-fold estimates, and every fit is a job on the worker pool
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import Executor, as_completed
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, as_completed
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -294,6 +295,7 @@ def cross_validate(
     ranges: bool = False,
     pool: Executor | None = None,
     backtest: bool = False,
+    fitter: Fitter | None = None,
 ) -> EvaluationReport:
     """Score every model on the same grouped folds, per source and overall.
 
@@ -303,17 +305,17 @@ def cross_validate(
     pass too, for the fused model and the baselines in ``models`` (and the
     ranges, with ``ranges``): ``report.backtest``. The fits run as jobs on
     ``pool`` (a caller's, which may hold its own jobs too), else on a pool
-    of ``settings.evaluation.workers`` threads.
+    of ``settings.evaluation.workers`` threads; or where ``fitter`` fits
+    (a Dask cluster: ``distributed.DaskFitter``). Whichever fits, the folds,
+    the assembly of the estimates and every table below are this code.
     """
+    fitter = fitter or LocalFitter(settings, pool)
+    models = fitter.models(models, progress)
     records = with_role_family(records.reset_index(drop=True), settings)
     folds = assign_folds(records, settings.evaluation.n_folds, settings.evaluation.seed)
-    shared = for_workers(settings)
-    jobs = _fold_jobs(records, folds, shared, models, ranges)
     time_folds = backtest_folds(records, settings.evaluation.backtest) if backtest else []
-    time_models = _backtest_models(models)
-    jobs |= _backtest_jobs(records, time_folds, shared, time_models, ranges)
-    with nullcontext(pool) if pool is not None else worker_pool(settings) as executor:
-        results = _run_jobs(executor, jobs, progress)
+    time_models = backtest_models(models)
+    results = fitter.run_splits(records, folds, time_folds, models, time_models, ranges, progress)
     oof = {name: np.full(len(records), np.nan) for name in models}
     seconds = dict.fromkeys(models, 0.0)
     cv_rows: list[dict[str, object]] = []
@@ -343,7 +345,7 @@ def cross_validate(
     )
     report.group_ids = records["group_id"].to_numpy()
     if time_folds:
-        report.backtest = _backtest_report(records, time_folds, time_models, results, settings)
+        report.backtest = backtest_report(records, time_folds, time_models, results, settings)
         report.seconds["backtest"] = sum(
             r.seconds for (n, _), r in results.items() if n.startswith(BACKTEST_PREFIX)
         )
@@ -387,7 +389,8 @@ BACKTEST_PREFIX = "backtest:"
 BACKTEST_MODELS = ("fused_lightgbm", "raw_lightgbm", "group_median", "global_median")
 
 
-def _backtest_models(models: tuple[str, ...]) -> list[str]:
+def backtest_models(models: tuple[str, ...]) -> list[str]:
+    """The models the backtest scores: the product, and the baselines of ``models`` it runs."""
     return ["fused_lightgbm", *(m for m in BACKTEST_MODELS[1:] if m in models)]
 
 
@@ -411,13 +414,15 @@ def _backtest_jobs(
     return jobs
 
 
-def _backtest_report(
+def backtest_report(
     records: pd.DataFrame,
     folds: list[BacktestFold],
     models: list[str],
     results: dict[tuple[str, int], JobResult],
     settings: Settings,
 ) -> BacktestReport:
+    """Per-fold and pooled metrics, drift-corrected ranges and per-row estimates of the
+    backtest jobs' ``results`` (keys ``BACKTEST_PREFIX + model``, fold index)."""
     estimates: dict[tuple[str, int], np.ndarray] = {}
     fold_bands: dict[int, SplitBands] = {}
     for (name, index), result in results.items():
@@ -464,6 +469,123 @@ class JobResult:
 
 
 Job = Callable[[], JobResult]
+
+
+Splits = dict[tuple[str, int], JobResult]
+
+
+class Fitter(Protocol):
+    """Where a pass's fits run: this machine's threads (``LocalFitter``) or a Dask cluster
+    (``distributed.DaskFitter``). Cross-validation, the backtest and the final fit take one;
+    what differs between the two is only where the records are and how a fit is run."""
+
+    backend: str  # "local" or "dask", the run's ``training.backend`` tag
+    seconds: dict[str, float]  # the fitter's own steps (sending the records, ...)
+
+    def models(
+        self, models: tuple[str, ...], progress: Callable[[str], None] | None
+    ) -> tuple[str, ...]:
+        """The models of ``models`` this fitter evaluates."""
+        ...
+
+    def session(self, records: pd.DataFrame) -> AbstractContextManager[None]:
+        """Hold what the fits share (a pool of threads, records sent to workers)."""
+        ...
+
+    def job_settings(self, settings: Settings) -> Settings:
+        """``settings`` as a job of this fitter runs with them (its LightGBM threads)."""
+        ...
+
+    def submit(self, job: Callable[..., Any], *args: Any) -> Future:
+        """Run ``job(*args)`` next to the fits (a job of the pool), or now."""
+        ...
+
+    def fit_model(self, records: pd.DataFrame, settings: Settings) -> SalaryModel:
+        """The point model and its calibrated ranges, fit on all of ``records``."""
+        ...
+
+    def run_splits(
+        self,
+        records: pd.DataFrame,
+        folds: np.ndarray,
+        time_folds: list[BacktestFold],
+        models: tuple[str, ...],
+        time_models: list[str],
+        ranges: bool,
+        progress: Callable[[str], None] | None,
+    ) -> Splits:
+        """Every (model, CV fold) and (``BACKTEST_PREFIX`` + model, backtest fold) result."""
+        ...
+
+
+class LocalFitter:
+    """Fits on this machine: each (model, split) is a job on a pool of threads."""
+
+    backend = "local"
+
+    def __init__(self, settings: Settings, pool: Executor | None = None) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.seconds: dict[str, float] = {}
+
+    def models(
+        self, models: tuple[str, ...], progress: Callable[[str], None] | None
+    ) -> tuple[str, ...]:
+        """Every model: all of them fit on one machine."""
+        return models
+
+    @contextmanager
+    def session(self, records: pd.DataFrame) -> Iterator[None]:
+        """One pool of ``settings.evaluation.workers`` threads for every job of the pass."""
+        if self.pool is not None:
+            yield
+            return
+        with worker_pool(self.settings) as pool:
+            self.pool = pool
+            try:
+                yield
+            finally:
+                self.pool = None
+
+    def job_settings(self, settings: Settings) -> Settings:
+        """A worker's share of the LightGBM threads (``workers.for_workers``)."""
+        return for_workers(settings)
+
+    def submit(self, job: Callable[..., Any], *args: Any) -> Future:
+        """A job on the pool, next to the folds' fits."""
+        if self.pool is None:
+            raise RuntimeError("LocalFitter.submit needs an open session")
+        return self.pool.submit(job, *args)
+
+    def fit_model(self, records: pd.DataFrame, settings: Settings) -> SalaryModel:
+        """Vocabulary, point model and calibrated ranges on ``records``, in this thread."""
+        builder = FeatureBuilder.fit(records, settings.features)
+        matrix = builder.transform(records)
+        model = SalaryModel.fit(
+            records, builder, settings.model, matrix, country_levels=settings.country_levels
+        )
+        model.fit_ranges(records, matrix, settings)
+        return model
+
+    def run_splits(
+        self,
+        records: pd.DataFrame,
+        folds: np.ndarray,
+        time_folds: list[BacktestFold],
+        models: tuple[str, ...],
+        time_models: list[str],
+        ranges: bool,
+        progress: Callable[[str], None] | None,
+    ) -> Splits:
+        """One job per (model, split) on the pool; frames cut before any job runs."""
+        shared = for_workers(self.settings)
+        jobs = _fold_jobs(records, folds, shared, models, ranges)
+        jobs |= _backtest_jobs(records, time_folds, shared, time_models, ranges)
+        pool = self.pool
+        with nullcontext(pool) if pool is not None else worker_pool(self.settings) as executor:
+            return _run_jobs(executor, jobs, progress)
+
+
 # Longest jobs first, so that neither worker is left with a long one at the end.
 _JOB_ORDER = ("fused_lightgbm", "single_source", "raw_lightgbm")
 
@@ -614,7 +736,7 @@ def _interval_rows(
     return rows
 
 
-def _constant_bands(
+def constant_bands(
     point: np.ndarray,
     sources: np.ndarray,
     calib_truth: np.ndarray,
@@ -717,7 +839,7 @@ def range_bands(
     low, high, _ = model.ranges.bounds(builder, test_matrix, point_test, countries, threads)
     calib = calibration_split(train, settings.ranges, settings.evaluation.seed)
     bands = {"calibrated": (low, high)}
-    bands |= _constant_bands(
+    bands |= constant_bands(
         point_test,
         test["source"].to_numpy(),
         train["salary_usd"].to_numpy(float)[calib],
