@@ -28,8 +28,8 @@ from salarymodel.config import load_settings, load_sources
 from salarymodel.dataset import load_training_data
 from salarymodel.evaluation import (
     _backtest_jobs,
-    _backtest_report,
     _run_jobs,
+    backtest_report,
     with_role_family,
 )
 from salarymodel.workers import for_workers, worker_pool
@@ -68,7 +68,7 @@ def main(names: list[str]) -> None:
         jobs = _backtest_jobs(records, folds, for_workers(settings), ["fused_lightgbm"], True)
         with worker_pool(settings) as pool:
             results = _run_jobs(pool, jobs, None)
-        report = _backtest_report(records, folds, ["fused_lightgbm"], results, settings)
+        report = backtest_report(records, folds, ["fused_lightgbm"], results, settings)
         table = report.ranges[report.ranges["split"] == "backtest"][COLUMNS]
         print(f"\n== {name}: {len(folds)} folds in {time.perf_counter() - start:.0f} s; "
               f"served stretch {report.drift}")  # fmt: skip

@@ -38,7 +38,7 @@ from salarymodel.dataset import load_training_data
 from salarymodel.evaluation import PREDICTORS, fold_features, metrics, with_role_family
 from salarymodel.features import AT
 from salarymodel.folds import assign_folds
-from salarymodel.model import _safe_name
+from salarymodel.model import safe_name
 from salarymodel.titles import title_rules
 from salarymodel.workers import for_workers
 
@@ -164,7 +164,7 @@ def fit_predict(train: pd.DataFrame, test: pd.DataFrame, settings: Settings, ide
     import lightgbm as lgb
 
     builder, x_train, x_test = fold_features(train, test, settings)
-    names = [_safe_name(c) for c in builder.columns]
+    names = [safe_name(c) for c in builder.columns]
     categorical = list(builder.categorical_indices)
     if idea.drop_year:
         x_train[:, AT["year"]] = x_test[:, AT["year"]] = np.nan

@@ -212,15 +212,7 @@ def train(
     stdout.print(
         ranges_table(result.ranges.to_dict("records"), "Calibrated 80% ranges vs constant bands")
     )
-    for source, verdict in result.evaluation.fusion_verdict().items():
-        console.print(
-            f"{source}: fused vs single-source model: {verdict['fusion_effect']} "
-            f"(MAE {verdict['fused_mae_usd']:,.0f} vs {verdict['single_source_mae_usd']:,.0f}, "
-            f"{verdict['folds_won_vs_single_source']} folds won); "
-            f"vs plain LightGBM on raw columns: {verdict['raw_lightgbm_effect']} "
-            f"({verdict['raw_lightgbm_mae_usd']:,.0f}, "
-            f"{verdict['folds_won_vs_raw_lightgbm']} folds won)"
-        )
+    _print_verdicts(result.evaluation.verdicts or [])
     status = "promoted to champion" if result.promoted else "kept the current champion"
     console.print(
         f"registered version {result.version} (run {result.run_id}); {status}: "
@@ -255,6 +247,7 @@ def evaluate(
     if evaluation.get("ranges"):
         stdout.print(ranges_table(evaluation["ranges"], "Calibrated ranges vs constant bands"))
     _print_groups(evaluation.get("groups") or {})
+    _print_verdicts(evaluation.get("verdicts") or [])
     best = [r for r in evaluation["table"] if r["source"] == ALL]
     console.print(f"{len(best)} models compared on the same folds")
     if check:
@@ -289,6 +282,14 @@ def bls_check_table(rows: list[dict]) -> RenderableType:
     ]
     title = "Reality check: median estimate vs BLS OEWS May 2025 (US records, per area)"
     return fitted_table(title, headers, cells, stdout.width, left=headers[:3])
+
+
+def _print_verdicts(verdicts: list[dict]) -> None:
+    """The fused model against its rivals: word, MAE difference and paired interval."""
+    from salarymodel.verdicts import printed_lines
+
+    for line in printed_lines(verdicts):
+        console.print(line, soft_wrap=True)  # one verdict, one line in a log
 
 
 def _print_groups(groups: dict) -> None:
@@ -550,7 +551,7 @@ def _print_gate(result) -> None:
 
 def _print_outcome(result) -> None:
     """Promoted or kept, on one line (a log keeps it whole), and the steps' seconds."""
-    from salarymodel.retraining import HELD_OUT_CHECK
+    from salarymodel.decisions import HELD_OUT_CHECK
 
     if result.promoted:
         # The decision with its interval, on one line as when the champion is kept.

@@ -33,17 +33,26 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future as LocalFuture
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from salarymodel.config import CANONICAL_FIELDS, Settings
 from salarymodel.country_levels import CountryLevels, fit_levels
+from salarymodel.evaluation import (
+    BACKTEST_PREFIX,
+    PREDICTORS,
+    JobResult,
+    SplitBands,
+    Splits,
+    constant_bands,
+    range_rows,
+)
 from salarymodel.features import FeatureBuilder
-from salarymodel.model import SalaryModel, _safe_name
+from salarymodel.model import SalaryModel, safe_name
 from salarymodel.ranges import (
     calibrate_range_model,
     calibration_split,
@@ -57,9 +66,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from distributed import Client, Future
 
-    from salarymodel.dataset import TrainingData
-    from salarymodel.evaluation import EvaluationReport, JobResult
-    from salarymodel.training import Evaluated
+    from salarymodel.backtest import BacktestFold
 
 Progress = Callable[[str], None]
 # What a cluster run cross-validates: the product and the baselines that
@@ -337,7 +344,7 @@ def fit_on_cluster(
     start = time.perf_counter()
     train = cluster.records[rows]
     builder = FeatureBuilder.fit(train, settings.features)
-    names = [_safe_name(c) for c in builder.columns]
+    names = [safe_name(c) for c in builder.columns]
     model_config = settings.model
     levels = fit_levels(train, settings.country_levels)
     offset = _as_offset(levels)
@@ -450,8 +457,6 @@ def _evaluate_split(
 ) -> JobResult:
     """Fit on ``train`` (masks over ``records``), estimate ``test``: fused model,
     client-side baselines and (with ``ranges``) the range methods' bands."""
-    from salarymodel.evaluation import PREDICTORS, JobResult, SplitBands, _constant_bands
-
     start = time.perf_counter()
     fit = fit_on_cluster(cluster, train, settings, ranges)
     estimates = estimate_on_cluster(cluster, fit.model, test)
@@ -463,7 +468,7 @@ def _evaluate_split(
         test_records = records[test]
         sources = test_records["source"].to_numpy()
         bands = {"calibrated": (estimates[1], estimates[2])}
-        bands |= _constant_bands(
+        bands |= constant_bands(
             estimates[0],
             sources,
             records["salary_usd"].to_numpy(float)[fit.calib],
@@ -477,139 +482,126 @@ def _evaluate_split(
     return result
 
 
-def cross_validate_on_cluster(
-    cluster: ClusterRecords,
-    settings: Settings,
-    models: tuple[str, ...] = CLUSTER_MODELS,
-    progress: Progress | None = None,
-    ranges: bool = False,
-    backtest: bool = False,
-) -> EvaluationReport:
-    """``evaluation.cross_validate`` with the fused model's fits on the cluster.
+def _per_model(result: JobResult, models: list[str], split: str, coverage: float) -> Splits:
+    """One split's result as one result per model, as the local jobs give them.
 
-    The same grouped folds (``assign_folds``), metrics and tables; with
-    ``ranges`` the range evaluation, with ``backtest`` the rolling backtest
-    (and its drift stretch). Models other than ``CLUSTER_MODELS`` are left out.
+    The fused model's carries the split's seconds, bands and (on a CV fold) range rows.
     """
+    out = {}
+    for name in models:
+        done = JobResult({name: result.estimates[name]})
+        if name == "fused_lightgbm":
+            done.seconds, done.range_seconds = result.seconds, result.range_seconds
+            done.bands = result.bands
+            if split == "cv" and result.bands is not None:
+                done.range_rows = range_rows(split, result.bands, coverage)
+        out[(name, 0)] = done
+    return out
 
-    from salarymodel.backtest import backtest_folds
-    from salarymodel.evaluation import (
-        BACKTEST_PREFIX,
-        EvaluationReport,
-        JobResult,
-        _backtest_models,
-        _backtest_report,
-        cv_table,
-        range_rows,
-        ranges_table,
-        with_role_family,
-    )
-    from salarymodel.folds import assign_folds
 
-    say = progress or (lambda _: None)
-    left_out = [m for m in models if m not in CLUSTER_MODELS]
-    if left_out:
-        say(f"not cross-validated on the cluster (one machine only): {', '.join(left_out)}")
-    models = tuple(m for m in models if m in CLUSTER_MODELS)
-    records = with_role_family(cluster.records, settings)
-    folds = assign_folds(records, settings.evaluation.n_folds, settings.evaluation.seed)
-    oof = {name: np.full(len(records), np.nan) for name in models}
-    seconds = dict.fromkeys(models, 0.0)
-    cv_rows: list[dict[str, object]] = []
-    range_seconds = 0.0
-    n_folds = settings.evaluation.n_folds
-    for fold in range(n_folds):
-        say(f"cross-validation on the cluster: fold {fold + 1}/{n_folds}")
-        test = folds == fold
-        result = _evaluate_split(cluster, records, ~test, test, settings, list(models), ranges)
-        for name, estimates in result.estimates.items():
-            if name in oof:
-                oof[name][test] = estimates
-        if "fused_lightgbm" in seconds:
-            seconds["fused_lightgbm"] += result.seconds
-        if result.bands is not None:
-            cv_rows += range_rows("cv", result.bands, settings.ranges.coverage)
-            range_seconds += result.range_seconds
-    report = EvaluationReport(
-        cv_table(records, oof),
-        oof,
-        folds,
-        records["salary_usd"].to_numpy(float),
-        records["source"].to_numpy(),
-        seconds,
-    )
-    if backtest:
-        time_folds = backtest_folds(records, settings.evaluation.backtest)
-        time_models = _backtest_models(models)
-        results: dict[tuple[str, int], JobResult] = {}
+class DaskFitter:
+    """Fits on a Dask cluster with lightgbm.dask; the records are sent to the workers once
+    per session. Only the I/O differs from ``evaluation.LocalFitter``: every table is made
+    by ``evaluation.cross_validate`` and ``training.evaluate_and_fit``."""
+
+    backend = "dask"
+
+    def __init__(
+        self, client: Client, settings: Settings, cluster: ClusterRecords | None = None
+    ) -> None:
+        self.client, self.settings, self.cluster = client, settings, cluster
+        self.seconds: dict[str, float] = {}
+
+    def models(self, models: tuple[str, ...], progress: Progress | None) -> tuple[str, ...]:
+        """The models of ``CLUSTER_MODELS``; the others are named as left out."""
+        left_out = [m for m in models if m not in CLUSTER_MODELS]
+        if left_out and progress:
+            progress(
+                f"not cross-validated on the cluster (one machine only): {', '.join(left_out)}"
+            )
+        return tuple(m for m in models if m in CLUSTER_MODELS)
+
+    @contextmanager
+    def session(self, records: pd.DataFrame) -> Iterator[None]:
+        """The records in shuffled partitions on the workers, cancelled at the end."""
+        if self.cluster is not None:
+            yield
+            return
         start = time.perf_counter()
+        self.cluster = scatter_records(self.client, records, self.settings)
+        self.seconds["scatter"] = time.perf_counter() - start
+        try:
+            yield
+        finally:
+            self.client.cancel(self.cluster.parts)
+            self.cluster = None
+
+    def job_settings(self, settings: Settings) -> Settings:
+        """As given: the workers' threads are their Dask threads."""
+        return settings
+
+    def submit(self, job: Callable[..., Any], *args: Any) -> LocalFuture:
+        """Run ``job`` now, on the client (its fits go to the cluster)."""
+        future: LocalFuture = LocalFuture()
+        try:
+            future.set_result(job(*args))
+        except Exception as error:
+            future.set_exception(error)
+        return future
+
+    def fit_model(self, records: pd.DataFrame, settings: Settings) -> SalaryModel:
+        """Point model and ranges on every record the session sent (``records``)."""
+        cluster = self._records()
+        if len(records) != len(cluster.records):
+            raise ValueError("the final model is fit on every record the session sent")
+        everything = np.ones(len(cluster.records), bool)
+        return fit_on_cluster(cluster, everything, settings, ranges=True).model
+
+    def _records(self) -> ClusterRecords:
+        if self.cluster is None:
+            raise RuntimeError("DaskFitter needs an open session (the records on the workers)")
+        return self.cluster
+
+    def run_splits(
+        self,
+        records: pd.DataFrame,
+        folds: np.ndarray,
+        time_folds: list[BacktestFold],
+        models: tuple[str, ...],
+        time_models: list[str],
+        ranges: bool,
+        progress: Progress | None,
+    ) -> Splits:
+        """Each split fit on the cluster in turn (each fit uses every worker)."""
+        say = progress or (lambda _: None)
+        cluster, coverage = self._records(), self.settings.ranges.coverage
+        names = (
+            list(models)
+            if "fused_lightgbm" in models or not ranges
+            else ["fused_lightgbm", *models]
+        )
+        results: Splits = {}
+        n_folds = self.settings.evaluation.n_folds
+        for fold in range(n_folds):
+            say(f"cross-validation on the cluster: fold {fold + 1}/{n_folds}")
+            test = folds == fold
+            split = _evaluate_split(cluster, records, ~test, test, self.settings, names, ranges)
+            for (name, _), done in _per_model(split, names, "cv", coverage).items():
+                results[(name, fold)] = done
         for index, time_fold in enumerate(time_folds):
             say(f"backtest on the cluster: {time_fold.name} ({index + 1}/{len(time_folds)})")
-            result = _evaluate_split(
-                cluster, records, time_fold.train, time_fold.test, settings, time_models, ranges
+            split = _evaluate_split(
+                cluster,
+                records,
+                time_fold.train,
+                time_fold.test,
+                self.settings,
+                time_models,
+                ranges,
             )
-            range_seconds += result.range_seconds
-            for name in time_models:
-                done = JobResult({name: result.estimates[name]})
-                done.bands = result.bands if name == "fused_lightgbm" else None
+            for (name, _), done in _per_model(split, time_models, time_fold.name, coverage).items():
                 results[(BACKTEST_PREFIX + name, index)] = done
-        if time_folds:
-            report.backtest = _backtest_report(records, time_folds, time_models, results, settings)
-            report.seconds["backtest"] = time.perf_counter() - start
-    if ranges:
-        report.ranges = ranges_table(cv_rows, report.backtest)
-        report.range_seconds = range_seconds
-    return report
-
-
-def evaluate_and_fit_on_cluster(
-    client: Client,
-    data: TrainingData,
-    settings: Settings,
-    models: tuple[str, ...],
-    seconds: dict[str, float],
-    progress: Progress | None = None,
-    ranges: bool = True,
-    explain_to: Path | None = None,
-) -> Evaluated:
-    """``training.evaluate_and_fit`` on a Dask cluster: final model, CV, backtest, ranges.
-
-    The final model gets the backtest's drift stretch, as on one machine;
-    explanations are made on the client (a sample of records).
-    """
-    import pandas as pd
-
-    from salarymodel.training import Evaluated, with_bundle_facts, write_explanations
-
-    say = progress or (lambda _: None)
-    start = time.perf_counter()
-    say("sending the records to the Dask workers")
-    cluster = scatter_records(client, data.records, settings)
-    seconds["scatter"] = time.perf_counter() - start
-    try:
-        say("fitting the final model on the cluster")
-        step = time.perf_counter()
-        everything = np.ones(len(cluster.records), bool)
-        model = fit_on_cluster(cluster, everything, settings, ranges=True).model
-        with_bundle_facts(model, data, settings)
-        seconds["final_fit"] = time.perf_counter() - step
-        report = cross_validate_on_cluster(
-            cluster, settings, models, progress, ranges=ranges, backtest=True
-        )
-    finally:
-        client.cancel(cluster.parts)
-    if report.backtest is not None and model.ranges is not None:
-        model.ranges.drift = report.backtest.drift
-    seconds["cross_validation"] = sum(report.seconds.values())
-    seconds["range_evaluation"] = report.range_seconds
-    explanations = None
-    if explain_to is not None:
-        step = time.perf_counter()
-        explanations = write_explanations(model, data, settings, explain_to)
-        seconds["explanations"] = time.perf_counter() - step
-    seconds["evaluate_and_fit_wall"] = time.perf_counter() - start
-    table = report.ranges if report.ranges is not None else pd.DataFrame()
-    return Evaluated(report, table, model, explanations)
+        return results
 
 
 def cluster_address(settings: Settings, address: str | None) -> str | None:

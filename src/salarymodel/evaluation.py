@@ -20,10 +20,11 @@ out-of-fold estimates, and every fit is a job on the worker pool
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import Executor, as_completed
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, as_completed
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -183,19 +184,6 @@ PREDICTORS: dict[str, Predictor] = {
 
 
 # ----- cross-validation -------------------------------------------------------
-def consistent_effect(ours: float, theirs: float, folds_won: int, n_folds: int) -> str:
-    """ "better", "worse" or "no clear difference" between two models' MAE.
-
-    A lower pooled MAE counts only when it also wins most folds: a difference
-    of a few dollars that flips from fold to fold is noise, not a finding.
-    """
-    if ours < theirs and folds_won * 2 > n_folds:
-        return "better"
-    if ours > theirs and folds_won * 2 < n_folds:
-        return "worse"
-    return "no clear difference"
-
-
 @dataclass
 class EvaluationReport:
     """Per-model, per-source CV metrics and the fused model's out-of-fold estimates."""
@@ -219,6 +207,12 @@ class EvaluationReport:
     # and the per-row frames they were measured on (for the percentile plot).
     groups: dict[str, object] | None = None
     group_rows: dict[str, pd.DataFrame] | None = None
+    # Each record's group (a record's repeats, a posting's reposts): the
+    # verdicts' bootstrap resamples whole groups. Aligned with ``oof``.
+    group_ids: np.ndarray | None = None
+    # The fused model against its rivals with the MAE difference and its
+    # paired interval (``salarymodel.verdicts``), once computed.
+    verdicts: list[dict[str, object]] | None = None
 
     def metric(self, model: str, source: str, name: str) -> float:
         row = self.table[(self.table["model"] == model) & (self.table["source"] == source)]
@@ -239,27 +233,30 @@ class EvaluationReport:
     def fusion_verdict(self) -> dict[str, dict[str, float | bool | str]]:
         """Per source: does the fused model beat single-source and raw models (MAE)?
 
-        Folds won out of K say whether a difference is consistent or noise.
+        The effect is the CV verdict's word (``salarymodel.verdicts``: "level"
+        when the paired interval spans zero), with its difference and interval;
+        folds won out of K are kept as a second view.
         """
         if not {"fused_lightgbm", "single_source", "raw_lightgbm"} <= set(self.oof):
             return {}
+        cv = {(v["source"], v["theirs"]): v for v in self.verdicts or [] if v["split"] == "cv"}
         verdict: dict[str, dict[str, float | bool | str]] = {}
         n_folds = len(np.unique(self.folds))
         for source in sorted(set(self.sources)):
-            fused = self.metric("fused_lightgbm", source, "mae_usd")
-            single = self.metric("single_source", source, "mae_usd")
-            raw = self.metric("raw_lightgbm", source, "mae_usd")
-            won_single = self.folds_won("fused_lightgbm", "single_source", source)
-            won_raw = self.folds_won("fused_lightgbm", "raw_lightgbm", source)
-            verdict[source] = {
-                "fused_mae_usd": fused,
-                "single_source_mae_usd": single,
-                "raw_lightgbm_mae_usd": raw,
-                "fusion_effect": consistent_effect(fused, single, won_single, n_folds),
-                "raw_lightgbm_effect": consistent_effect(fused, raw, won_raw, n_folds),
-                "folds_won_vs_single_source": f"{won_single}/{n_folds}",
-                "folds_won_vs_raw_lightgbm": f"{won_raw}/{n_folds}",
+            row: dict[str, float | bool | str] = {
+                "fused_mae_usd": self.metric("fused_lightgbm", source, "mae_usd"),
+                "single_source_mae_usd": self.metric("single_source", source, "mae_usd"),
+                "raw_lightgbm_mae_usd": self.metric("raw_lightgbm", source, "mae_usd"),
             }
+            for rival, key in (("single_source", "fusion"), ("raw_lightgbm", "raw_lightgbm")):
+                won = self.folds_won("fused_lightgbm", rival, source)
+                row[f"folds_won_vs_{rival}"] = f"{won}/{n_folds}"
+                found = cv.get((source, rival))
+                if found is not None:
+                    row[f"{key}_effect"] = str(found["verdict"])
+                    row[f"{key}_difference_usd"] = float(found["difference"])  # type: ignore[arg-type]
+                    row[f"{key}_interval_usd"] = f"[{found['low']:+,.0f}, {found['high']:+,.0f}]"
+            verdict[source] = row
         return verdict
 
     def to_dict(self) -> dict[str, object]:
@@ -272,6 +269,8 @@ class EvaluationReport:
             out["backtest"] = self.backtest.to_dict()
         if self.groups is not None:
             out["groups"] = self.groups
+        if self.verdicts is not None:
+            out["verdicts"] = self.verdicts
         return out
 
 
@@ -296,6 +295,7 @@ def cross_validate(
     ranges: bool = False,
     pool: Executor | None = None,
     backtest: bool = False,
+    fitter: Fitter | None = None,
 ) -> EvaluationReport:
     """Score every model on the same grouped folds, per source and overall.
 
@@ -305,17 +305,17 @@ def cross_validate(
     pass too, for the fused model and the baselines in ``models`` (and the
     ranges, with ``ranges``): ``report.backtest``. The fits run as jobs on
     ``pool`` (a caller's, which may hold its own jobs too), else on a pool
-    of ``settings.evaluation.workers`` threads.
+    of ``settings.evaluation.workers`` threads; or where ``fitter`` fits
+    (a Dask cluster: ``distributed.DaskFitter``). Whichever fits, the folds,
+    the assembly of the estimates and every table below are this code.
     """
+    fitter = fitter or LocalFitter(settings, pool)
+    models = fitter.models(models, progress)
     records = with_role_family(records.reset_index(drop=True), settings)
     folds = assign_folds(records, settings.evaluation.n_folds, settings.evaluation.seed)
-    shared = for_workers(settings)
-    jobs = _fold_jobs(records, folds, shared, models, ranges)
     time_folds = backtest_folds(records, settings.evaluation.backtest) if backtest else []
-    time_models = _backtest_models(models)
-    jobs |= _backtest_jobs(records, time_folds, shared, time_models, ranges)
-    with nullcontext(pool) if pool is not None else worker_pool(settings) as executor:
-        results = _run_jobs(executor, jobs, progress)
+    time_models = backtest_models(models)
+    results = fitter.run_splits(records, folds, time_folds, models, time_models, ranges, progress)
     oof = {name: np.full(len(records), np.nan) for name in models}
     seconds = dict.fromkeys(models, 0.0)
     cv_rows: list[dict[str, object]] = []
@@ -343,8 +343,9 @@ def cross_validate(
     report = EvaluationReport(
         cv_table(records, oof), oof, folds, salary, records["source"].to_numpy(), seconds
     )
+    report.group_ids = records["group_id"].to_numpy()
     if time_folds:
-        report.backtest = _backtest_report(records, time_folds, time_models, results, settings)
+        report.backtest = backtest_report(records, time_folds, time_models, results, settings)
         report.seconds["backtest"] = sum(
             r.seconds for (n, _), r in results.items() if n.startswith(BACKTEST_PREFIX)
         )
@@ -388,7 +389,8 @@ BACKTEST_PREFIX = "backtest:"
 BACKTEST_MODELS = ("fused_lightgbm", "raw_lightgbm", "group_median", "global_median")
 
 
-def _backtest_models(models: tuple[str, ...]) -> list[str]:
+def backtest_models(models: tuple[str, ...]) -> list[str]:
+    """The models the backtest scores: the product, and the baselines of ``models`` it runs."""
     return ["fused_lightgbm", *(m for m in BACKTEST_MODELS[1:] if m in models)]
 
 
@@ -412,13 +414,15 @@ def _backtest_jobs(
     return jobs
 
 
-def _backtest_report(
+def backtest_report(
     records: pd.DataFrame,
     folds: list[BacktestFold],
     models: list[str],
     results: dict[tuple[str, int], JobResult],
     settings: Settings,
 ) -> BacktestReport:
+    """Per-fold and pooled metrics, drift-corrected ranges and per-row estimates of the
+    backtest jobs' ``results`` (keys ``BACKTEST_PREFIX + model``, fold index)."""
     estimates: dict[tuple[str, int], np.ndarray] = {}
     fold_bands: dict[int, SplitBands] = {}
     for (name, index), result in results.items():
@@ -465,6 +469,123 @@ class JobResult:
 
 
 Job = Callable[[], JobResult]
+
+
+Splits = dict[tuple[str, int], JobResult]
+
+
+class Fitter(Protocol):
+    """Where a pass's fits run: this machine's threads (``LocalFitter``) or a Dask cluster
+    (``distributed.DaskFitter``). Cross-validation, the backtest and the final fit take one;
+    what differs between the two is only where the records are and how a fit is run."""
+
+    backend: str  # "local" or "dask", the run's ``training.backend`` tag
+    seconds: dict[str, float]  # the fitter's own steps (sending the records, ...)
+
+    def models(
+        self, models: tuple[str, ...], progress: Callable[[str], None] | None
+    ) -> tuple[str, ...]:
+        """The models of ``models`` this fitter evaluates."""
+        ...
+
+    def session(self, records: pd.DataFrame) -> AbstractContextManager[None]:
+        """Hold what the fits share (a pool of threads, records sent to workers)."""
+        ...
+
+    def job_settings(self, settings: Settings) -> Settings:
+        """``settings`` as a job of this fitter runs with them (its LightGBM threads)."""
+        ...
+
+    def submit(self, job: Callable[..., Any], *args: Any) -> Future:
+        """Run ``job(*args)`` next to the fits (a job of the pool), or now."""
+        ...
+
+    def fit_model(self, records: pd.DataFrame, settings: Settings) -> SalaryModel:
+        """The point model and its calibrated ranges, fit on all of ``records``."""
+        ...
+
+    def run_splits(
+        self,
+        records: pd.DataFrame,
+        folds: np.ndarray,
+        time_folds: list[BacktestFold],
+        models: tuple[str, ...],
+        time_models: list[str],
+        ranges: bool,
+        progress: Callable[[str], None] | None,
+    ) -> Splits:
+        """Every (model, CV fold) and (``BACKTEST_PREFIX`` + model, backtest fold) result."""
+        ...
+
+
+class LocalFitter:
+    """Fits on this machine: each (model, split) is a job on a pool of threads."""
+
+    backend = "local"
+
+    def __init__(self, settings: Settings, pool: Executor | None = None) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.seconds: dict[str, float] = {}
+
+    def models(
+        self, models: tuple[str, ...], progress: Callable[[str], None] | None
+    ) -> tuple[str, ...]:
+        """Every model: all of them fit on one machine."""
+        return models
+
+    @contextmanager
+    def session(self, records: pd.DataFrame) -> Iterator[None]:
+        """One pool of ``settings.evaluation.workers`` threads for every job of the pass."""
+        if self.pool is not None:
+            yield
+            return
+        with worker_pool(self.settings) as pool:
+            self.pool = pool
+            try:
+                yield
+            finally:
+                self.pool = None
+
+    def job_settings(self, settings: Settings) -> Settings:
+        """A worker's share of the LightGBM threads (``workers.for_workers``)."""
+        return for_workers(settings)
+
+    def submit(self, job: Callable[..., Any], *args: Any) -> Future:
+        """A job on the pool, next to the folds' fits."""
+        if self.pool is None:
+            raise RuntimeError("LocalFitter.submit needs an open session")
+        return self.pool.submit(job, *args)
+
+    def fit_model(self, records: pd.DataFrame, settings: Settings) -> SalaryModel:
+        """Vocabulary, point model and calibrated ranges on ``records``, in this thread."""
+        builder = FeatureBuilder.fit(records, settings.features)
+        matrix = builder.transform(records)
+        model = SalaryModel.fit(
+            records, builder, settings.model, matrix, country_levels=settings.country_levels
+        )
+        model.fit_ranges(records, matrix, settings)
+        return model
+
+    def run_splits(
+        self,
+        records: pd.DataFrame,
+        folds: np.ndarray,
+        time_folds: list[BacktestFold],
+        models: tuple[str, ...],
+        time_models: list[str],
+        ranges: bool,
+        progress: Callable[[str], None] | None,
+    ) -> Splits:
+        """One job per (model, split) on the pool; frames cut before any job runs."""
+        shared = for_workers(self.settings)
+        jobs = _fold_jobs(records, folds, shared, models, ranges)
+        jobs |= _backtest_jobs(records, time_folds, shared, time_models, ranges)
+        pool = self.pool
+        with nullcontext(pool) if pool is not None else worker_pool(self.settings) as executor:
+            return _run_jobs(executor, jobs, progress)
+
+
 # Longest jobs first, so that neither worker is left with a long one at the end.
 _JOB_ORDER = ("fused_lightgbm", "single_source", "raw_lightgbm")
 
@@ -615,7 +736,7 @@ def _interval_rows(
     return rows
 
 
-def _constant_bands(
+def constant_bands(
     point: np.ndarray,
     sources: np.ndarray,
     calib_truth: np.ndarray,
@@ -718,7 +839,7 @@ def range_bands(
     low, high, _ = model.ranges.bounds(builder, test_matrix, point_test, countries, threads)
     calib = calibration_split(train, settings.ranges, settings.evaluation.seed)
     bands = {"calibrated": (low, high)}
-    bands |= _constant_bands(
+    bands |= constant_bands(
         point_test,
         test["source"].to_numpy(),
         train["salary_usd"].to_numpy(float)[calib],

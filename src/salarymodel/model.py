@@ -62,6 +62,45 @@ class RangeBasis:
     records: int
 
 
+def _view(job: Mapping[str, object]) -> str | None:
+    return str(job["source"]) if job.get("source") else None
+
+
+@dataclass
+class Scored:
+    """Jobs scored as one batch: USD estimates and, on a model with ranges, the rest.
+
+    What ``SalaryModel.score`` makes and every estimate path reads (one job,
+    a batch of jobs, a frame of records, the service's batches).
+    """
+
+    estimate: np.ndarray
+    warnings: list[list[str]]  # per row; empty when the caller keeps none
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+    support: np.ndarray | None = None
+    thin: np.ndarray | None = None
+    coverage: float | None = None
+    bases: list[RangeBasis] | None = None
+
+    def at(self, i: int, view: str | None) -> Estimate:
+        """Row ``i`` as one job's ``Estimate``."""
+        if self.low is None or self.high is None or self.support is None or self.thin is None:
+            return Estimate(float(self.estimate[i]), None, None, None, None, None, view,
+                            self.warnings[i])  # fmt: skip
+        return Estimate(
+            estimate_usd=float(self.estimate[i]),
+            low_usd=float(self.low[i]),
+            high_usd=float(self.high[i]),
+            coverage=self.coverage,
+            support=int(self.support[i]),
+            thin_support=bool(self.thin[i]),
+            view=view,
+            warnings=self.warnings[i],
+            range_basis=None if self.bases is None else self.bases[i],
+        )
+
+
 @dataclass
 class Estimate:
     """One job's estimate: the number, its calibrated range and how well supported it is."""
@@ -130,7 +169,7 @@ class SalaryModel:
             features,
             label=target,
             init_score=init,
-            feature_name=[_safe_name(c) for c in builder.columns],
+            feature_name=[safe_name(c) for c in builder.columns],
             categorical_feature=builder.categorical_indices,
             free_raw_data=True,
         )
@@ -184,39 +223,54 @@ class SalaryModel:
             return raw
         return raw + self.levels.offset(self.builder, matrix)
 
+    def score(
+        self,
+        matrix: np.ndarray,
+        countries: list,
+        warnings: list[list[str]] | None = None,
+        num_threads: int = 0,
+        ranges: bool = True,
+        bases: bool = True,
+    ) -> Scored:
+        """The one scoring core: estimates (USD) of encoded jobs and, with ``ranges`` on a
+        model that has them, their ranges, support and (with ``bases``) range bases.
+
+        A job with thin support gets its warning in ``warnings`` (one list per row,
+        the encoder's). ``num_threads`` as for :meth:`predict_log`.
+        """
+        estimate = np.exp(self.predict_log(matrix, num_threads))
+        scored = Scored(estimate, warnings if warnings is not None else [])
+        if not ranges or self.ranges is None:
+            return scored
+        low, high, support = self.ranges.bounds(
+            self.builder, matrix, estimate, countries, num_threads
+        )
+        thin = support < self.ranges.thin_below
+        if warnings is not None:
+            for i in np.flatnonzero(thin).tolist():
+                warnings[i].append(thin_support_warning(int(support[i])))
+        scored.low, scored.high, scored.support, scored.thin = low, high, support, thin
+        scored.coverage = self.ranges.coverage
+        if bases:
+            scored.bases = [
+                RangeBasis(*b) for b in self.ranges.basis(self.builder, matrix, support)
+            ]
+        return scored
+
+    def _in_view(self, job: Mapping[str, object]) -> Mapping[str, object]:
+        """A job without a ``source`` gets the configured default view."""
+        default = self.metadata.get("default_source")
+        return {**job, "source": default} if default and job.get("source") in (None, "") else job
+
     def estimate_job(self, job: Mapping[str, object]) -> Estimate:
         """Estimate, calibrated range and support for one job given as a dict.
 
         A job without a ``source`` gets the configured default view.
         """
-        if job.get("source") in (None, "") and self.metadata.get("default_source"):
-            job = {**job, "source": self.metadata["default_source"]}
+        job = self._in_view(job)
         encoded = self.builder.encode_job(job)
-        warnings = encoded.warnings
-        matrix = encoded.row.reshape(1, -1)
-        point = self.predict_log(matrix)
-        estimate = float(np.exp(point[0]))
-        view = str(job["source"]) if job.get("source") else None
-        if self.ranges is None:
-            return Estimate(estimate, None, None, None, None, None, view, warnings)
-        low, high, support = self.ranges.bounds(
-            self.builder, matrix, np.exp(point), [encoded.country]
-        )
-        thin = bool(support[0] < self.ranges.thin_below)
-        if thin:
-            warnings.append(thin_support_warning(int(support[0])))
-        group, records = self.ranges.basis(self.builder, matrix, support)[0]
-        return Estimate(
-            estimate_usd=estimate,
-            low_usd=float(low[0]),
-            high_usd=float(high[0]),
-            coverage=self.ranges.coverage,
-            support=int(support[0]),
-            thin_support=thin,
-            view=view,
-            warnings=warnings,
-            range_basis=RangeBasis(group, records),
-        )
+        scored = self.score(encoded.row.reshape(1, -1), [encoded.country], [encoded.warnings])
+        return scored.at(0, _view(job))
 
     def estimate_jobs(self, jobs: Sequence[Mapping[str, object]]) -> list[Estimate]:
         """Estimates for many jobs given as dicts, in order, scored as one batch.
@@ -227,40 +281,10 @@ class SalaryModel:
         """
         if not jobs:
             return []
-        default = self.metadata.get("default_source")
-        if default:
-            jobs = [j if j.get("source") not in (None, "") else {**j, "source": default}
-                    for j in jobs]  # fmt: skip
+        jobs = [self._in_view(j) for j in jobs]
         matrix, warnings, countries = self.builder.encode_many(jobs)
-        estimates = np.exp(self.predict_log(matrix))
-        views = [str(j["source"]) if j.get("source") else None for j in jobs]
-        if self.ranges is None:
-            return [
-                Estimate(float(e), None, None, None, None, None, view, notes)
-                for e, view, notes in zip(estimates, views, warnings, strict=True)
-            ]
-        lows, highs, supports = self.ranges.bounds(self.builder, matrix, estimates, countries)
-        bases = self.ranges.basis(self.builder, matrix, supports)
-        out = []
-        for i, notes in enumerate(warnings):
-            support = int(supports[i])
-            thin = support < self.ranges.thin_below
-            if thin:
-                notes.append(thin_support_warning(support))
-            out.append(
-                Estimate(
-                    estimate_usd=float(estimates[i]),
-                    low_usd=float(lows[i]),
-                    high_usd=float(highs[i]),
-                    coverage=self.ranges.coverage,
-                    support=support,
-                    thin_support=thin,
-                    view=views[i],
-                    warnings=notes,
-                    range_basis=RangeBasis(*bases[i]),
-                )
-            )
-        return out
+        scored = self.score(matrix, countries, warnings)
+        return [scored.at(i, _view(job)) for i, job in enumerate(jobs)]
 
     def estimate_records(
         self, records: pd.DataFrame, num_threads: int = 0, ranges: bool = True
@@ -274,15 +298,13 @@ class SalaryModel:
         import pandas as pd
 
         matrix = self.builder.transform(records)
-        point = self.predict_log(matrix, num_threads)
-        out = pd.DataFrame({"estimate_usd": np.exp(point)}, index=records.index)
-        if ranges and self.ranges is not None:
-            low, high, support = self.ranges.bounds(
-                self.builder, matrix, np.exp(point), records["country"].tolist(), num_threads
-            )
-            out["low_usd"], out["high_usd"] = low, high
-            out["support"] = support
-            out["thin_support"] = support < self.ranges.thin_below
+        countries = records["country"].tolist() if ranges and self.ranges is not None else []
+        scored = self.score(matrix, countries, None, num_threads, ranges, bases=False)
+        out = pd.DataFrame({"estimate_usd": scored.estimate}, index=records.index)
+        if scored.low is not None:
+            out["low_usd"], out["high_usd"] = scored.low, scored.high
+            out["support"] = scored.support
+            out["thin_support"] = scored.thin
         return out
 
     # ----- storage --------------------------------------------------------
@@ -385,8 +407,8 @@ def verify_manifest(folder: Path) -> None:
             )
 
 
-def _safe_name(column: str) -> str:
-    # LightGBM rejects some JSON special characters in feature names.
+def safe_name(column: str) -> str:
+    """A feature column's name as LightGBM accepts it (no JSON special characters)."""
     return "".join(ch if ch.isalnum() else "_" for ch in column)
 
 

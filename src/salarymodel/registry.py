@@ -20,7 +20,6 @@ import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -37,7 +36,6 @@ from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from salarymodel.backtest import BACKTEST_ESTIMATES
 from salarymodel.config import Settings, resolve_path
 from salarymodel.evaluation import ALL
-from salarymodel.gate import PairedInterval, describe, paired_interval, promotes, verdict
 from salarymodel.model import BundleError, SalaryModel
 
 if TYPE_CHECKING:
@@ -297,90 +295,6 @@ def champion_version(client: MlflowClient, settings: Settings) -> ModelVersion |
     version = str(model.aliases[alias])
     with store_errors(f"cannot read champion v{version} of model '{model.name}'"):
         return client.get_model_version(model.name, version)
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    """Whether a challenger replaces the champion, and why (with the interval, when compared)."""
-
-    promote: bool
-    reason: str
-    interval: PairedInterval | None = None
-
-
-def gate_metric_name(settings: Settings) -> str:
-    """The pooled backtest metric the gate compares (``backtest.fused_lightgbm.all.<metric>``)."""
-    return f"backtest.fused_lightgbm.all.{settings.gate.metric}"
-
-
-# Both models were trained on the same data (the fingerprints match), so
-# neither is newer in data; the challenger is what the current code and
-# configuration make, and the backtest cannot tell it from the champion.
-TIE_IN_TRAIN = "the tie goes to the challenger (same data, current code and configuration)"
-_NOT_COMPARABLE = (
-    "champion v{version} was evaluated on other data or folds; "
-    "metrics are not comparable (retrain evaluates both on shared held-out data)"
-)
-
-
-def decide(
-    client: MlflowClient,
-    settings: Settings,
-    challenger_tags: dict[str, str],
-    challenger_rows: pd.DataFrame | None,
-) -> GateDecision:
-    """Apply the promotion gate to a challenger's per-row backtest estimates.
-
-    The champion run's estimates of the same backtest rows are downloaded and
-    paired with ``challenger_rows`` (``BacktestReport.estimates``); the
-    paired bootstrap of ``salarymodel.gate`` decides. Comparable only when
-    the data fingerprint, the CV folds and the backtest's configuration are
-    the same and the two runs scored the same rows.
-    """
-    current = champion_version(client, settings)
-    if current is None:
-        return GateDecision(True, "no champion yet: the first version becomes champion")
-    with store_errors(f"cannot read the run of champion v{current.version}"):
-        run = client.get_run(run_id_of(current))
-    evaluation = (TAG_FINGERPRINT, TAG_FOLDS, TAG_BACKTEST)
-    comparable = all(run.data.tags.get(k) == challenger_tags[k] for k in evaluation)
-    if not comparable:
-        return GateDecision(False, _NOT_COMPARABLE.format(version=current.version))
-    if challenger_rows is None or challenger_rows.empty:
-        return GateDecision(
-            False,
-            "the challenger has no backtest rows to compare (no backtest fold has enough "
-            "records: evaluation.backtest); `salarymodel promote` decides explicitly",
-        )
-    theirs = champion_backtest(client, current)
-    if theirs is None:
-        return GateDecision(
-            False,
-            f"champion v{current.version} has no backtest estimates to compare with; "
-            "`salarymodel promote` decides explicitly",
-        )
-    paired = pair_backtest(challenger_rows, theirs)
-    if paired is None:
-        return GateDecision(False, _NOT_COMPARABLE.format(version=current.version))
-    gate = settings.gate
-    interval = paired_interval(
-        gate.metric,
-        paired["salary_usd"].to_numpy(float),
-        paired["challenger"].to_numpy(float),
-        paired["champion"].to_numpy(float),
-        paired["group_id"].to_numpy(),
-        gate.resamples,
-        gate.confidence,
-        gate.seed,
-    )
-    found = verdict(interval, gate.tolerance)
-    folds = paired["fold"].nunique()
-    text = describe(interval, found, f"champion v{current.version}", gate.tolerance, TIE_IN_TRAIN)
-    return GateDecision(
-        promotes(found, tie_goes_to_challenger=True),
-        f"{gate_metric_name(settings)} ({folds} folds): {text}",
-        interval,
-    )
 
 
 def champion_backtest(client: MlflowClient, version: ModelVersion) -> pd.DataFrame | None:

@@ -42,7 +42,7 @@ version, the fingerprints of the existing, new and merged data):
    On a failure nothing is registered, nothing is kept, and the run says why.
 
 A kill at any point leaves either the old champion with its data or the new
-champion with the data it was trained on (see "publishing" below); a registry
+champion with the data it was trained on (``salarymodel.publishing``); a registry
 that cannot answer stops the retrain (``RegistryError``) and promotes nothing.
 """
 
@@ -50,8 +50,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -70,14 +68,13 @@ from salarymodel.config import Settings, SourcesConfig, resolve_path
 from salarymodel.dataset import (
     PreparedSource,
     TrainingData,
-    accepted_path,
     commit_accepted,
     fingerprint,
     load_training_data,
     pending_accepted,
     prepare_source,
-    stage_accepted,
 )
+from salarymodel.decisions import RetrainDecision, model_checks
 from salarymodel.drift import DriftReport, drift_report, write_drift_report
 from salarymodel.evaluation import ALL, fit_threads, fused_lightgbm, metrics
 from salarymodel.gate import (
@@ -86,11 +83,11 @@ from salarymodel.gate import (
     describe,
     interval_metrics,
     paired_interval,
-    promotes,
     verdict,
 )
 from salarymodel.model import SalaryModel
 from salarymodel.profiling import merge_repeats
+from salarymodel.publishing import AcceptedRows, publish
 from salarymodel.recent_periods import PeriodComparison, compare_recent_periods
 from salarymodel.registry import (
     TAG_FINGERPRINT,
@@ -99,15 +96,11 @@ from salarymodel.registry import (
     RegistryError,
     champion_history,
     champion_version,
-    compare,
     connect,
     list_versions,
     load_version,
     lost_store_error,
     mark_failed,
-    move_alias,
-    record_champion,
-    register,
     store_errors,
     store_lost,
 )
@@ -118,14 +111,7 @@ from salarymodel.training import data_tags, evaluate_and_fit, log_trained_model
 Progress = Callable[[str], None]
 TAG_EXISTING = "data_fingerprint.existing"
 TAG_NEW = "data_fingerprint.new"
-TAG_ACCEPTED = "accepted_file"
-# The challenger learnt from the new file too: when the held-out rows cannot
-# tell the two apart, the newest data goes into the model.
-TIE_IN_RETRAIN = "the tie goes to the challenger (trained on newer data)"
-# ... but only newer data that passed the whole-file checks.
-TIE_KEEPS_CHAMPION = "a tie keeps the champion (the new data failed the file checks)"
 NOT_CLEARLY_WORSE = "not clearly worse: passes"
-HELD_OUT_CHECK = "held-out new rows"
 
 
 # ----- the new file -------------------------------------------------------------------
@@ -336,43 +322,6 @@ def period_checks(
     return ok
 
 
-# ----- the decision ---------------------------------------------------------------------
-@dataclass
-class Check:
-    """One condition of the retrain gate."""
-
-    name: str
-    passed: bool
-    detail: str
-    whole_file: bool = False  # a failure quarantines the new file as a whole
-
-
-@dataclass
-class RetrainDecision:
-    """Every check the retrain made, and whether the challenger is promoted."""
-
-    checks: list[Check] = field(default_factory=list)
-
-    @property
-    def promote(self) -> bool:
-        return bool(self.checks) and all(c.passed for c in self.checks)
-
-    @property
-    def reason(self) -> str:
-        failed = [c for c in self.checks if not c.passed]
-        shown = failed or self.checks
-        return "; ".join(f"{c.name}: {c.detail}" for c in shown)
-
-    def add(self, name: str, passed: bool, detail: str, whole_file: bool = False) -> bool:
-        self.checks.append(Check(name, passed, detail, whole_file))
-        return passed
-
-    @property
-    def file_refused(self) -> list[Check]:
-        """The failed checks that refuse the new file as a whole (it goes to quarantine)."""
-        return [c for c in self.checks if c.whole_file and not c.passed]
-
-
 def data_checks(
     new: NewData, novel: int, drift: DriftReport, settings: Settings, decision: RetrainDecision
 ) -> bool:
@@ -492,61 +441,6 @@ def quarantine_file(
     return target
 
 
-def model_checks(
-    comparison: Comparison,
-    champion: str,
-    settings: Settings,
-    decision: RetrainDecision,
-    data_passed: bool,
-) -> bool:
-    """Challenger vs champion on the same held-out rows, and the forgetting guard.
-
-    On the held-out rows the paired bootstrap decides (``salarymodel.gate``);
-    a tie goes to the challenger (trained on newer data) only when that data
-    passed the whole-file checks (``data_passed``); otherwise it keeps the champion.
-    """
-    metric, tolerance = settings.gate.metric, settings.gate.tolerance
-    found = verdict(comparison.interval, tolerance)
-    rule = TIE_IN_RETRAIN if data_passed else TIE_KEEPS_CHAMPION
-    ok = decision.add(
-        HELD_OUT_CHECK,
-        promotes(found, tie_goes_to_challenger=data_passed),
-        f"{metric} on {comparison.holdout_rows:,} held-out new rows: "
-        + describe(comparison.interval, found, f"champion v{champion}", tolerance, rule),
-    )
-    old_challenger = comparison.existing["challenger"][ALL][metric]
-    old_current = comparison.existing["champion"][ALL][metric]
-    tolerance = settings.retraining.existing_tolerance
-    kept, wording = compare(settings, old_challenger, old_current, tolerance)
-    decision.add(
-        "existing records",
-        kept,
-        f"{metric} on {comparison.existing_rows:,} existing records (both models trained on "
-        f"them): challenger {old_challenger:,.2f} is {wording} champion {old_current:,.2f} "
-        f"(tolerance {tolerance:.1%})",
-    )
-    return ok and kept
-
-
-# ----- publishing, and what a killed retrain leaves -------------------------------------
-# A promoted retrain publishes in this order, one write per step:
-#   run complete -> accepted rows staged (pending, named by the run id)
-#   -> version registered (tagged with where its rows will be) -> alias moved
-#   -> champion history recorded -> accepted rows committed (a rename).
-# Killed before the alias moves, the old champion and its data stand (a version
-# registered on the way never became champion: its pending rows are dropped).
-# Killed after, the new champion stands and the next retrain commits its
-# pending rows before it reads the training data (``reconcile_accepted``).
-KILL_AT_ENV = "SALARYMODEL_TEST_KILL_AT"
-PUBLISH_STEPS = ("run_complete", "staged", "registered", "alias_moved", "recorded")
-
-
-def _reached(step: str) -> None:
-    """A step boundary of publishing; a test names one in ``KILL_AT_ENV`` to be killed there."""
-    if os.environ.get(KILL_AT_ENV) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 class RetrainBusy(RegistryError):
     """Another retrain of the same project is running."""
 
@@ -605,34 +499,6 @@ def reconcile_accepted(client: MlflowClient, settings: Settings) -> Reconciled:
             path.unlink()
             out.dropped.append(path)
     return out
-
-
-def publish_retrain(
-    client: MlflowClient, settings: Settings, model_uri: str, run_id: str, new: NewData, name: str
-) -> tuple[str, Path]:
-    """Register a finished retrain's challenger, make it champion, keep its accepted rows.
-
-    Returns the new version and its accepted file. The order and what a kill
-    between two steps leaves are described above.
-    """
-    _reached("run_complete")
-    pending = stage_accepted(new.accepted_raw, new.source, name, run_id, settings)
-    _reached("staged")
-    history = champion_history(client, settings)
-    version = str(register(client, settings, model_uri, run_id).version)
-    model = settings.tracking.registered_model
-    with store_errors(f"cannot tag v{version} with its accepted rows"):
-        where = accepted_path(pending).relative_to(resolve_path("."))
-        client.set_model_version_tag(model, version, TAG_ACCEPTED, str(where))
-    _reached("registered")
-    move_alias(client, settings, version)
-    _reached("alias_moved")
-    try:
-        record_champion(client, settings, version, history)
-        _reached("recorded")
-    finally:  # v{version} is champion from here on: its rows are training data
-        accepted = commit_accepted(pending)
-    return version, accepted
 
 
 # ----- the flow ---------------------------------------------------------------------------
@@ -916,10 +782,11 @@ def _retrain(
         mlflow.log_dict(result.summary(), "retrain.json")
     if info is not None:
         try:
-            result.version, result.accepted_file = publish_retrain(
-                client, settings, info.model_uri, run.info.run_id, new,
-                f"{stamp}-{merged.fingerprints[TAG_NEW]}",
-            )  # fmt: skip
+            accepted = AcceptedRows(
+                new.accepted_raw, new.source, f"{stamp}-{merged.fingerprints[TAG_NEW]}"
+            )
+            published = publish(client, settings, info.model_uri, run.info.run_id, True, accepted)
+            result.version, result.accepted_file = published.version, published.accepted
         except Exception as error:  # the run finished, its publishing did not: FAILED
             mark_failed(client, run.info.run_id, error)
             raise

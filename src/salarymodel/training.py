@@ -21,20 +21,24 @@ from salarymodel.config import Settings, SourcesConfig
 from salarymodel.csv_output import write_csv
 from salarymodel.currency import exchange_rates
 from salarymodel.dataset import TrainingData, load_training_data
-from salarymodel.evaluation import MODEL_NAMES, EvaluationReport, cross_validate, fit_threads
-from salarymodel.features import FeatureBuilder
+from salarymodel.evaluation import (
+    MODEL_NAMES,
+    EvaluationReport,
+    Fitter,
+    LocalFitter,
+    cross_validate,
+    fit_threads,
+)
 from salarymodel.model import SalaryModel
 from salarymodel.timing import Stopwatch
-from salarymodel.workers import for_workers, worker_pool
+from salarymodel.verdicts import report_verdicts
 
 if TYPE_CHECKING:
     import pandas as pd
     from distributed import Client
-    from mlflow import MlflowClient
-    from mlflow.entities.model_registry import ModelVersion
     from mlflow.models.model import ModelInfo
 
-    from salarymodel.registry import GateDecision
+    from salarymodel.decisions import GateDecision
 
 Progress = Callable[[str], None]
 # The run tag saying where a model was fit: "local" or "dask".
@@ -94,12 +98,7 @@ def _params(settings: Settings) -> dict[str, object]:
 
 def fit_final_model(data: TrainingData, settings: Settings) -> SalaryModel:
     """Fit the serving model (point estimate + calibrated ranges) on all training records."""
-    builder = FeatureBuilder.fit(data.records, settings.features)
-    matrix = builder.transform(data.records)
-    model = SalaryModel.fit(
-        data.records, builder, settings.model, matrix, country_levels=settings.country_levels
-    )
-    model.fit_ranges(data.records, matrix, settings)
+    model = LocalFitter(settings).fit_model(data.records, settings)
     return with_bundle_facts(model, data, settings)
 
 
@@ -141,40 +140,46 @@ def evaluate_and_fit(
     progress: Progress | None = None,
     ranges: bool = True,
     explain_to: Path | None = None,
+    fitter: Fitter | None = None,
 ) -> Evaluated:
     """Grouped CV of ``models``, (optionally) of the ranges, and the final model.
 
-    One pass on the worker pool: the final fit is its first job (then the
-    global explanations into ``explain_to``, when given), the folds' fits
-    follow. ``seconds`` gets each part's seconds summed over jobs that ran
-    side by side (``cross_validation``, ``range_evaluation``, ``final_fit``,
-    ``explanations``) and the pass's wall time (``evaluate_and_fit_wall``).
+    One pass where ``fitter`` fits (this machine's worker pool by default, or
+    a Dask cluster: ``distributed.DaskFitter``): the final fit is its first
+    job (then the global explanations into ``explain_to``, when given), the
+    folds' fits follow. ``seconds`` gets each part's seconds summed over jobs
+    that ran side by side (``cross_validation``, ``range_evaluation``,
+    ``final_fit``, ``explanations``), the fitter's own steps and the pass's
+    wall time (``evaluate_and_fit_wall``).
     """
     import pandas as pd
 
+    fitter = fitter or LocalFitter(settings)
     clock = Stopwatch(seconds)
-    with clock.step("evaluate_and_fit_wall"), worker_pool(settings) as pool:
-        final = pool.submit(_final_job, data, for_workers(settings), explain_to)
+    with clock.step("evaluate_and_fit_wall"), fitter.session(data.records):
+        final = fitter.submit(_final_job, fitter, data, fitter.job_settings(settings), explain_to)
         report = cross_validate(
             data.records,
             settings,
             models=models,
             progress=progress,
             ranges=ranges,
-            pool=pool,
             backtest=True,
+            fitter=fitter,
         )
         if progress:
             progress("fitting the final model on all records")
         model, explanations, job_seconds = final.result()
         seconds["cross_validation"] = sum(report.seconds.values())
         seconds["range_evaluation"] = report.range_seconds
-        seconds |= job_seconds
+        seconds |= job_seconds | fitter.seconds
     if report.backtest is not None and model.ranges is not None:
         # The served ranges stretch each tail as much as the backtest found
         # they had to, one period ahead.
         model.ranges.drift = report.backtest.drift
     add_group_evaluation(report, model, data.records, settings)
+    # Every comparison the run shows carries its size (train's and retrain's runs alike).
+    report.verdicts = report_verdicts(report, settings.gate)
     table = report.ranges if report.ranges is not None else pd.DataFrame()
     return Evaluated(report, table, model, explanations)
 
@@ -195,11 +200,11 @@ def add_group_evaluation(
 
 
 def _final_job(
-    data: TrainingData, settings: Settings, explain_to: Path | None
+    fitter: Fitter, data: TrainingData, settings: Settings, explain_to: Path | None
 ) -> tuple[SalaryModel, list[Path] | None, dict[str, float]]:
     clock = Stopwatch()
     with clock.step("final_fit"):
-        model = fit_final_model(data, settings)
+        model = with_bundle_facts(fitter.fit_model(data.records, settings), data, settings)
     if explain_to is None:
         return model, None, clock.seconds
     with clock.step("explanations"):
@@ -314,22 +319,6 @@ def log_trained_model(
     return log_model_bundle(model), metrics
 
 
-def publish(
-    client: MlflowClient, settings: Settings, info: ModelInfo, run_id: str, promote: bool
-) -> ModelVersion:
-    """Register a finished run's model; move the champion alias only when ``promote``.
-
-    Called after the run has ended: a crash before this point leaves the
-    registry and the alias as they were.
-    """
-    from salarymodel.registry import register, set_champion
-
-    version = register(client, settings, info.model_uri, run_id)
-    if promote:
-        set_champion(client, settings, version.version)
-    return version
-
-
 def _cluster_client(settings: Settings, address: str | None, say: Progress) -> Client | None:
     """A client of the Dask cluster to train on, or None to train in this process.
 
@@ -342,6 +331,12 @@ def _cluster_client(settings: Settings, address: str | None, say: Progress) -> C
         return None
     say(f"connecting to the Dask scheduler at {address}")
     return connect(address, settings.training.dask_connect_timeout_seconds)
+
+
+def _dask_fitter(client: Client, settings: Settings) -> Fitter:
+    from salarymodel.distributed import DaskFitter
+
+    return DaskFitter(client, settings)
 
 
 def train(
@@ -363,12 +358,13 @@ def train(
     """
     import mlflow
 
+    from salarymodel.decisions import decide
     from salarymodel.gate import interval_metrics
+    from salarymodel.publishing import publish
     from salarymodel.registry import (
         TAG_KIND,
         check_store_for_training,
         connect,
-        decide,
         mark_failed,
         store_errors,
     )
@@ -388,21 +384,16 @@ def train(
         raise
 
     with tempfile.TemporaryDirectory() as tmp, cluster or nullcontext():
-        if cluster is None:
-            done = evaluate_and_fit(data, settings, models, seconds, say, explain_to=Path(tmp))
-        else:
-            from salarymodel.distributed import evaluate_and_fit_on_cluster
-
-            done = evaluate_and_fit_on_cluster(
-                cluster, data, settings, models, seconds, say, explain_to=Path(tmp)
-            )
+        fitter = LocalFitter(settings) if cluster is None else _dask_fitter(cluster, settings)
+        done = evaluate_and_fit(
+            data, settings, models, seconds, say, explain_to=Path(tmp), fitter=fitter
+        )
         report, ranges = done.report, done.ranges
         client = connect(settings, create=True)
         tags = data_tags(data, settings)
         say("logging the run to MLflow")
         with store_errors("cannot log the training run"), mlflow.start_run() as run:
-            backend = "local" if cluster is None else "dask"
-            mlflow.set_tags({**tags, TAG_KIND: "train", TAG_BACKEND: backend})
+            mlflow.set_tags({**tags, TAG_KIND: "train", TAG_BACKEND: fitter.backend})
             info, _ = log_trained_model(
                 done.model, data, report, ranges, settings, seconds, say, done.explanations
             )
@@ -419,13 +410,13 @@ def train(
                 for key, value in interval_metrics(decision.interval).items():
                     client.log_metric(run.info.run_id, f"gate.{key}", value)
         # Registered only once the run is complete; the alias moves only on a pass.
-        version = publish(client, settings, info, run.info.run_id, decision.promote)
+        version = publish(client, settings, info.model_uri, run.info.run_id, decision.promote)
     except Exception as error:  # the run closed as finished; the training did not
         mark_failed(client, run.info.run_id, error)
         raise
     return TrainResult(
         run_id=run.info.run_id,
-        version=str(version.version),
+        version=version.version,
         promoted=decision.promote,
         decision=decision,
         evaluation=report,

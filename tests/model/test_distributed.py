@@ -60,11 +60,12 @@ def on_cluster(client, sample, settings):
 def test_grouped_cv_on_two_workers_is_within_2_percent_of_one_machine(
     client, on_cluster, sample, settings
 ) -> None:
-    from salarymodel.distributed import cross_validate_on_cluster
+    from salarymodel.distributed import DaskFitter
     from salarymodel.evaluation import cross_validate
 
     local = cross_validate(sample.records, settings, models=("fused_lightgbm",))
-    dask = cross_validate_on_cluster(on_cluster, settings, models=("fused_lightgbm",))
+    fitter = DaskFitter(client, settings, on_cluster)
+    dask = cross_validate(sample.records, settings, models=("fused_lightgbm",), fitter=fitter)
     assert np.array_equal(local.folds, dask.folds)  # the same grouped folds
     for source in ("aijobs", "postings", "all"):
         one, two = (r.metric("fused_lightgbm", source, "mae_usd") for r in (local, dask))
@@ -136,11 +137,11 @@ def test_train_on_the_cluster_logs_the_same_run_and_passes_the_same_gate(client,
     # records); the second run also has the gate's interval against the first.
     gate = {k for k in two.data.metrics if k.startswith("gate.")}
     assert gate and not any(k.startswith("gate.") for k in one.data.metrics)
-    # The per-group tables and the percentile check need the local pass's per-row
-    # CV table, which the cluster path does not build yet (issue 25's one fitter).
+    # One fitter: the cluster's pass is the local pass's code, per-group tables
+    # and the percentile check (from the per-row CV table) included.
     per_group = {k for k in one.data.metrics if k.startswith(("groups.", "percentile."))}
     assert per_group, "the local run logs the per-group metrics"
-    assert set(two.data.metrics) - gate == set(one.data.metrics) - per_group | {"seconds.scatter"}
+    assert set(two.data.metrics) - gate == set(one.data.metrics) | {"seconds.scatter"}
     assert two.data.metrics["ranges.cv.calibrated.all.coverage"] > 0.7
     # The gate compared it with the local champion: same data and folds.
     assert "champion v1" in two.data.tags["gate.reason"], two.data.tags["gate.reason"]
@@ -194,3 +195,25 @@ def test_the_cli_loads_dask_only_for_the_dask_backend() -> None:
         env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
     )
     assert out.stdout.strip() == ""
+
+
+def test_the_cluster_path_imports_no_private_helper() -> None:
+    """One fitter: distributed.py keeps only the cluster's I/O and reaches the shared
+    evaluation code through public names (it imported four private helpers before)."""
+    import ast
+
+    import salarymodel.distributed as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    private = [
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("salarymodel")
+        for alias in node.names
+        if alias.name.startswith("_")
+    ]
+    assert private == []
+    names = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+    # The copies are gone: the cluster cross-validates and fits through evaluation's pass.
+    assert not names & {"cross_validate_on_cluster", "evaluate_and_fit_on_cluster"}
+    assert "DaskFitter" in names

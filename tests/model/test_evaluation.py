@@ -1,4 +1,4 @@
-"""Evaluation: the fused-vs-baseline verdict, the folds and the one pass over them."""
+"""Evaluation: the folds and the one pass over them (verdicts: test_verdicts.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from salarymodel.evaluation import (
     _pool_folds,
     _range_split,
     assign_folds,
-    consistent_effect,
     cross_validate,
     evaluate_ranges,
     fused_lightgbm,
@@ -28,20 +27,6 @@ from salarymodel.model import SalaryModel
 from salarymodel.workers import for_workers
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.mark.parametrize(
-    ("ours", "theirs", "won", "expected"),
-    [
-        (45_571, 45_575, 2, "no clear difference"),  # lower pooled MAE, but loses 3 of 5 folds
-        (25_783, 25_821, 4, "better"),
-        (26_000, 25_000, 1, "worse"),
-        (26_000, 25_000, 3, "no clear difference"),  # higher pooled MAE, wins most folds
-        (25_000, 25_000, 5, "no clear difference"),  # a tie is not an improvement
-    ],
-)
-def test_consistent_effect(ours: float, theirs: float, won: int, expected: str) -> None:
-    assert consistent_effect(ours, theirs, won, 5) == expected
 
 
 # ----- folds ------------------------------------------------------------------------

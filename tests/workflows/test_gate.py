@@ -37,6 +37,7 @@ from typer.testing import CliRunner
 from salarymodel import config
 from salarymodel.cli import app
 from salarymodel.config import GateConfig, load_settings
+from salarymodel.decisions import TIE_IN_TRAIN, decide
 from salarymodel.evaluation import metrics
 from salarymodel.gate import (
     BETTER,
@@ -56,13 +57,11 @@ from salarymodel.registry import (
     TAG_BACKTEST,
     TAG_FINGERPRINT,
     TAG_FOLDS,
-    TIE_IN_TRAIN,
     RegistryError,
     champion_backtest,
     champion_version,
     compare,
     connect,
-    decide,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -619,15 +618,15 @@ def test_a_tie_goes_to_new_data_only_when_it_passed_the_file_checks(
 ) -> None:
     """The issue's junk file won a "tie" (held-out MAE 51,822 vs 48,968): a tie now
     keeps the champion unless the new data passed the whole-file checks."""
-    from salarymodel.evaluation import ALL
-    from salarymodel.retraining import (
+    from salarymodel.decisions import (
         HELD_OUT_CHECK,
         TIE_IN_RETRAIN,
         TIE_KEEPS_CHAMPION,
-        Comparison,
         RetrainDecision,
         model_checks,
     )
+    from salarymodel.evaluation import ALL
+    from salarymodel.retraining import Comparison
 
     # By MdAPE the retrained model's gain on 448 rows is within noise: a real tie.
     mdape = settings.model_copy(

@@ -204,7 +204,8 @@ def test_later_survey_rows_are_judged_on_each_sources_latest_period(
     import dataclasses
 
     from salarymodel.dataset import load_training_data
-    from salarymodel.retraining import RetrainDecision, compare_recent_periods, period_checks
+    from salarymodel.decisions import RetrainDecision
+    from salarymodel.retraining import compare_recent_periods, period_checks
 
     monkeypatch.setenv("SALARYMODEL_ROOT", str(ROOT))  # the shipped data, not the module's
     monkeypatch.chdir(ROOT)

@@ -1,6 +1,6 @@
 """A retrain killed at any step leaves a champion with the data it was trained on.
 
-The publishing steps of a promoted retrain (``retraining.PUBLISH_STEPS``) are
+The publishing steps of a promoted retrain (``publishing.PUBLISH_STEPS``) are
 killed one by one with SIGKILL (the retrain kills itself at the step named in
 ``SALARYMODEL_TEST_KILL_AT``). After each kill, once pending rows are settled as
 the next retrain settles them, the champion is either the old one or the new
@@ -22,10 +22,9 @@ from helpers.retrain_project import make_project, project_env, trained_champion
 
 from salarymodel.config import load_settings, load_sources
 from salarymodel.dataset import load_training_data, pending_accepted
+from salarymodel.publishing import KILL_AT_ENV, PUBLISH_STEPS
 from salarymodel.registry import TAG_FINGERPRINT, champion_version, connect, list_versions
 from salarymodel.retraining import (
-    KILL_AT_ENV,
-    PUBLISH_STEPS,
     RetrainBusy,
     reconcile_accepted,
     retrain_lock,

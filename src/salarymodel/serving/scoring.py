@@ -76,7 +76,6 @@ from salarymodel.vocabulary import (
     NO_RANGE_WARNING,
     REMOTE_RATIOS,
     display_labels,
-    thin_support_warning,
 )
 
 # The defaults by default view, each with when to work them out again: a
@@ -335,23 +334,19 @@ def estimate_many(
     if not jobs:
         return []
     matrix, warnings, countries = model.builder.encode_many(jobs)
-    estimate = np.exp(model.predict_log(matrix))
+    scored = model.score(matrix, countries, warnings)  # the core every estimate path reads
     n = len(jobs)
     low: list[int] | None = None
     high: list[int] | None = None
     support: list[int] | None = None
     thin: list[bool] | None = None
-    coverage = None
-    bases: list[RangeBasis | None] = [None] * len(jobs)
-    if model.ranges is not None:
-        lows, highs, counts = model.ranges.bounds(model.builder, matrix, estimate, countries)
-        bases = [RangeBasis(*b) for b in model.ranges.basis(model.builder, matrix, counts)]
-        flags = counts < model.ranges.thin_below
-        coverage = model.ranges.coverage
-        for i in np.flatnonzero(flags).tolist():
-            warnings[i].append(thin_support_warning(int(counts[i])))
-        low, high = _whole_dollars(lows), _whole_dollars(highs)
-        support, thin = counts.tolist(), flags.tolist()
+    bases: list[RangeBasis] | list[None] = scored.bases or [None] * n
+    if scored.low is not None and scored.high is not None:
+        low, high = _whole_dollars(scored.low), _whole_dollars(scored.high)
+    if scored.support is not None and scored.thin is not None:
+        support, thin = scored.support.tolist(), scored.thin.tolist()
+    coverage = scored.coverage
+    estimate = scored.estimate
     estimates = _whole_dollars(estimate)
     views = [job.get("source") or None for job in jobs]
     # The values are built here with their exact types: skipping validation
