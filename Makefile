@@ -53,7 +53,7 @@ test-fast: install
 	$(BIN)/pytest -q -m "not slow" tests/code tests/data
 
 # Mutation testing ([tool.mutmut] in pyproject: the modules that hold promises and
-# the tests that cover them). One module:  make mutation MUTANTS='salarymodel.currency.*'
+# the tests that cover them). One module:  make mutation MUTANTS='salarymodel.core.currency.*'
 # Results stay in mutants/ (gitignored): a second run only retests what changed;
 # `.venv/bin/mutmut show NAME` shows a survivor. Then the score per module.
 MUTANTS ?=

@@ -16,9 +16,9 @@ import statistics
 import time
 
 from salarymodel.config import load_settings, load_sources
-from salarymodel.dataset import load_training_data
-from salarymodel.explanations import Explainer
-from salarymodel.registry import load_champion
+from salarymodel.core.explanations import Explainer
+from salarymodel.data.dataset import load_training_data
+from salarymodel.registry.store import load_champion
 
 
 def machine() -> str:

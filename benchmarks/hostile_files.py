@@ -114,7 +114,7 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="hostile-"))
     root = work / "project"
     env = environment(root, checkout)
-    cli = [sys.executable, "-m", "salarymodel.cli"]
+    cli = [sys.executable, "-m", "salarymodel.cli.app"]
     if not (root / "mlflow.db").exists():
         make_project(root, checkout)
         trained = corpus.probe([*cli, "train", "--no-baselines"], env, root, 1e9, timeout=3600)

@@ -1,25 +1,25 @@
 """Estimates and ranges per country pay-level group: before and after country levels.
 
 Countries are grouped by their pay level relative to the US, per source
-(``salarymodel.country_levels`` on all records, the same grouping for every
+(``salarymodel.core.country_levels`` on all records, the same grouping for every
 variant): the US, under 35%, 35-60%, 60-90%, 90% and over. For each variant
 (``VARIANTS``: ``before`` is main's model, ``country_levels`` off; ``after``
 the configured one) one pass fits, on the same splits:
 
 - grouped K-fold CV (``evaluation.n_folds``), each fold's point model and
   range procedure fit on its training rows only;
-- the rolling out-of-time backtest (``salarymodel.backtest``), its ranges
+- the rolling out-of-time backtest (``salarymodel.evaluation.backtest``), its ranges
   stretched per source as the earlier folds measured (what is served).
 
 and prints, per split kind, source and group (and non-US per source): records,
 the median of estimate / actual - 1, the share below low, above high, and
 coverage; then each source's MAE with a paired group-bootstrap interval of
-after - before (``salarymodel.gate.paired_interval``). ``feature`` (point
+after - before (``salarymodel.promotion.gate.paired_interval``). ``feature`` (point
 model only) is the alternative: the level as a numeric feature instead of
 the trees' starting score; ``quantile_start`` has the range's quantile
 boosters start from the levels too; ``no_range_groups`` calibrates ranges
 per source and support only; ``no_trend`` drops the yearly growth past the
-last training year (``salarymodel.year_trend``). US rows are also tabled per
+last training year (``salarymodel.core.year_trend``). US rows are also tabled per
 state with at least ``--min-state`` records.
 
     .venv/bin/python benchmarks/pay_level_groups.py [--sample N] [--kinds cv,backtest]
@@ -38,22 +38,22 @@ import numpy as np
 import pandas as pd
 from serving import machine
 
-from salarymodel.backtest import BacktestFold, backtest_folds, drift_corrected
 from salarymodel.config import Settings, load_settings, load_sources
-from salarymodel.country_levels import US, CountryLevels
-from salarymodel.dataset import load_training_data
-from salarymodel.evaluation import (
+from salarymodel.core.country_levels import US, CountryLevels
+from salarymodel.core.ranges import salary_bounds
+from salarymodel.data.dataset import load_training_data
+from salarymodel.data.geography import region
+from salarymodel.evaluation.backtest import BacktestFold, backtest_folds, drift_corrected
+from salarymodel.evaluation.cv import (
     fit_threads,
     fold_features,
     fused_lightgbm,
     range_bands,
     with_role_family,
 )
-from salarymodel.folds import assign_folds
-from salarymodel.gate import paired_interval
-from salarymodel.geography import region
-from salarymodel.ranges import salary_bounds
-from salarymodel.workers import for_workers, worker_pool
+from salarymodel.evaluation.folds import assign_folds
+from salarymodel.evaluation.workers import for_workers, worker_pool
+from salarymodel.promotion.gate import paired_interval
 
 VARIANTS: dict[str, dict[str, object]] = {
     "before": {"enabled": False, "calibrate_ranges": False},
@@ -253,7 +253,7 @@ def percentile_table(rows: pd.DataFrame, groups: np.ndarray, settings: Settings)
     log-normal through the row's range), before the served monotone map, which
     needs every CV row to fit; ``worst_gap`` is the largest |share - p|.
     """
-    from salarymodel.group_evaluation import raw_percentiles
+    from salarymodel.evaluation.groups import raw_percentiles
 
     levels = settings.group_evaluation.percentile_levels
     rows = rows.dropna(subset=["low", "high"]).assign(group=groups[rows["row"].to_numpy()])

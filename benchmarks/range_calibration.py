@@ -1,6 +1,6 @@
 """Range calibration on the rolling out-of-time backtest: which variant keeps its promise.
 
-Fits the range procedure at every backtest cut-off (``salarymodel.backtest``)
+Fits the range procedure at every backtest cut-off (``salarymodel.evaluation.backtest``)
 for each variant of ``ranges:`` below, on all shipped data, and prints the
 pooled coverage, each tail's misses and the widths per source. ``calibrated``
 is the variant's ranges with the drift stretch learnt from earlier folds (what
@@ -23,16 +23,16 @@ import time
 
 from serving import machine
 
-from salarymodel.backtest import backtest_folds
 from salarymodel.config import load_settings, load_sources
-from salarymodel.dataset import load_training_data
-from salarymodel.evaluation import (
+from salarymodel.data.dataset import load_training_data
+from salarymodel.evaluation.backtest import backtest_folds
+from salarymodel.evaluation.cv import (
     _backtest_jobs,
     _run_jobs,
     backtest_report,
     with_role_family,
 )
-from salarymodel.workers import for_workers, worker_pool
+from salarymodel.evaluation.workers import for_workers, worker_pool
 
 # Each variant changes the configured ``ranges:`` (spread_blend 0.5, recency
 # weights with a 6-month half-life, random calibration groups).

@@ -3,7 +3,7 @@
 Measures, on this machine, in a throw-away project root (the project's own
 registry is never touched):
 
-- ``salarymodel --help`` and ``import salarymodel.cli`` (median of repeats);
+- ``salarymodel --help`` and ``import salarymodel.cli.app`` (median of repeats);
 - ``salarymodel predict`` on a 1,597-row survey CSV (the survey file's last rows);
 - ``salarymodel versions``;
 - ``salarymodel serve`` (2 workers) until ``/readyz`` answers, and the
@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = project(folder)
         results["help_s"] = median_of(args.repeats, [cli, "--help"], env, folder)
         results["import_cli_s"] = median_of(
-            args.repeats, [str(BIN / "python"), "-c", "import salarymodel.cli"], env, folder
+            args.repeats, [str(BIN / "python"), "-c", "import salarymodel.cli.app"], env, folder
         )
         train = [cli, "train"] if args.train else [cli, "train", "--sample", "3000"]
         seconds, output = timed(train, env, folder)
@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"machine: {results['machine']}; load average {os.getloadavg()[0]:.2f}")
     print("| what | seconds or MB |\n| --- | --- |")
     print(f"| `salarymodel --help` | {results['help_s']:.2f} s |")
-    print(f"| `import salarymodel.cli` | {results['import_cli_s']:.2f} s |")
+    print(f"| `import salarymodel.cli.app` | {results['import_cli_s']:.2f} s |")
     print(f"| `salarymodel predict` ({PREDICT_ROWS:,} survey rows) | "
           f"{results['predict_1597_s']:.2f} s |")  # fmt: skip
     print(f"| `salarymodel versions` | {results['versions_s']:.2f} s |")

@@ -1,8 +1,8 @@
 """Benchmark: ideas for the survey's accuracy, scored out of time on the rolling backtest.
 
-Every idea is the fused model (``salarymodel.features`` + LightGBM huber)
+Every idea is the fused model (``salarymodel.core.features`` + LightGBM huber)
 with one change, trained and scored on the same backtest folds as
-``salarymodel evaluate`` (``salarymodel.backtest``: survey years 2023 and
+``salarymodel evaluate`` (``salarymodel.evaluation.backtest``: survey years 2023 and
 2024, postings in 3-month windows). Pooled per source over its folds; each
 row is the mean over ``--seeds`` (LightGBM's bagging seed) with the spread
 of the survey MAE, because differences under ~0.3% are seed noise here.
@@ -31,16 +31,16 @@ import numpy as np
 import pandas as pd
 from explain import machine
 
-from salarymodel.backtest import backtest_folds, record_months
 from salarymodel.config import Settings, load_settings, load_sources
-from salarymodel.csv_output import write_csv
-from salarymodel.dataset import load_training_data
-from salarymodel.evaluation import PREDICTORS, fold_features, metrics, with_role_family
-from salarymodel.features import AT
-from salarymodel.folds import assign_folds
-from salarymodel.model import safe_name
-from salarymodel.titles import title_rules
-from salarymodel.workers import for_workers
+from salarymodel.core.features import AT
+from salarymodel.core.model import safe_name
+from salarymodel.data.csv_output import write_csv
+from salarymodel.data.dataset import load_training_data
+from salarymodel.data.titles import title_rules
+from salarymodel.evaluation.backtest import backtest_folds, record_months
+from salarymodel.evaluation.cv import PREDICTORS, fold_features, metrics, with_role_family
+from salarymodel.evaluation.folds import assign_folds
+from salarymodel.evaluation.workers import for_workers
 
 SOURCES = ("aijobs", "postings")
 

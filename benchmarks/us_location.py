@@ -1,8 +1,8 @@
 """Benchmark: what the place below the country buys on the postings backtest (issue 22).
 
-The fused model (``salarymodel.features`` + LightGBM) is trained and scored
+The fused model (``salarymodel.core.features`` + LightGBM) is trained and scored
 on the postings folds of ``salarymodel evaluate``'s rolling backtest
-(``salarymodel.backtest``: train on every record before a 3-month window,
+(``salarymodel.evaluation.backtest``: train on every record before a 3-month window,
 test on the window's postings), once per variant:
 
 - ``before``: ``features.location`` off: the feature matrix of main b29e9d9
@@ -13,7 +13,7 @@ test on the window's postings), once per variant:
 - ``after``: both (the shipped configuration).
 
 Reported, pooled over the folds: MAE of each variant against ``before``
-with the paired group bootstrap interval of ``salarymodel.gate`` (groups:
+with the paired group bootstrap interval of ``salarymodel.promotion.gate`` (groups:
 the records' CV groups, so reposts move together), for all test postings
 and for the US ones; and, per state with at least ``--min-state`` US test
 records, the median of estimate/actual before and after.
@@ -35,15 +35,15 @@ import numpy as np
 import pandas as pd
 from explain import machine
 
-from salarymodel.backtest import backtest_folds
-from salarymodel.bls_reference import champion_reality_check
 from salarymodel.config import Settings, load_settings, load_sources
-from salarymodel.dataset import load_training_data
-from salarymodel.evaluation import fused_lightgbm
-from salarymodel.features import FeatureBuilder
-from salarymodel.gate import paired_interval
-from salarymodel.model import SalaryModel
-from salarymodel.workers import for_workers
+from salarymodel.core.features import FeatureBuilder
+from salarymodel.core.model import SalaryModel
+from salarymodel.data.bls_reference import champion_reality_check
+from salarymodel.data.dataset import load_training_data
+from salarymodel.evaluation.backtest import backtest_folds
+from salarymodel.evaluation.cv import fused_lightgbm
+from salarymodel.evaluation.workers import for_workers
+from salarymodel.promotion.gate import paired_interval
 
 SOURCE = "postings"
 VARIANTS = ("before", "state", "bls ratio", "after")

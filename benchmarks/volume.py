@@ -48,7 +48,7 @@ def enlarged_records(copies: int, seed: int = 17):
     import pandas as pd
 
     from salarymodel.config import load_settings, load_sources
-    from salarymodel.dataset import load_training_data
+    from salarymodel.data.dataset import load_training_data
 
     settings = load_settings()
     base = load_training_data(settings, load_sources(), accepted=False).records
@@ -92,8 +92,8 @@ def current_rss_mb() -> float:
 def measure_single(copies: int) -> dict[str, object]:
     """Fit the served model in this process (LightGBM on model.params.num_threads)."""
     from salarymodel.config import load_settings
-    from salarymodel.features import FeatureBuilder
-    from salarymodel.model import SalaryModel
+    from salarymodel.core.features import FeatureBuilder
+    from salarymodel.core.model import SalaryModel
 
     settings = load_settings()
     start = time.perf_counter()
@@ -135,7 +135,7 @@ def measure_dask(copies: int, workers: int) -> dict[str, object]:
     from distributed import Client, LocalCluster
 
     from salarymodel.config import load_settings
-    from salarymodel.distributed import fit_on_cluster, scatter_records
+    from salarymodel.training.distributed import fit_on_cluster, scatter_records
 
     settings = load_settings()
     start = time.perf_counter()

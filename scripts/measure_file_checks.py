@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from salarymodel.config import load_settings, load_sources
-from salarymodel.dataset import load_training_data
-from salarymodel.drift import drift_report
-from salarymodel.features import FeatureBuilder
+from salarymodel.core.features import FeatureBuilder
+from salarymodel.data.dataset import load_training_data
+from salarymodel.evaluation.drift import drift_report
 
 
 def cases(records: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -20,7 +20,8 @@ NOT_TESTED = {"not checked", "skipped"}
 
 
 def module_of(name: str) -> str:
-    """``salarymodel.gate.x_paired_interval__mutmut_3`` -> ``salarymodel.gate`` (a method's
+    """``salarymodel.promotion.gate.x_paired_interval__mutmut_3`` ->
+    ``salarymodel.promotion.gate`` (a method's
     part after the module starts with ``x\u01c1``, a function's with ``x_``)."""
     parts = name.split(".")
     for i, part in enumerate(parts):

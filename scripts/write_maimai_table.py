@@ -11,7 +11,7 @@ It writes two files from one transcription:
 - ``data/maimai_aigc_2023.csv``: the published figures, one per row
   (``section``, ``key``, ``label_en``, ``label_zh``, ``value``, ``unit``,
   ``source``), for people and the market report;
-- ``src/salarymodel/maimai_aigc_2023.json``: the same figures plus the USD
+- ``src/salarymodel/core/maimai_aigc_2023.json``: the same figures plus the USD
   rate of the report's period and the count of Chinese training records, which
   the package reads (serving has no data folder and no pandas).
 
@@ -44,7 +44,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CSV_TABLE = ROOT / "data" / "maimai_aigc_2023.csv"
-JSON_TABLE = ROOT / "src" / "salarymodel" / "maimai_aigc_2023.json"
+JSON_TABLE = ROOT / "src" / "salarymodel" / "core" / "maimai_aigc_2023.json"
 
 TITLE = "2023 AIGC人才趋势报告 (2023 AIGC talent trend report)"
 PUBLISHER = "脉脉高聘人才智库 (Maimai Gaopin talent think tank, Maimai / 脉脉)"
@@ -152,7 +152,7 @@ def ecb_rate() -> dict[str, object]:
 def chinese_records() -> dict[str, int]:
     """Training records whose country is China in the shipped data, per source and in all."""
     from salarymodel.config import load_settings, load_sources
-    from salarymodel.dataset import load_training_data
+    from salarymodel.data.dataset import load_training_data
 
     records = load_training_data(load_settings(), load_sources(), accepted=False).records
     china = records[records["country"] == "CN"]

@@ -212,7 +212,7 @@ class RangesConfig(_Strict):
 
 
 class CountryLevelsConfig(_Strict):
-    """Per-source country pay levels (``salarymodel.country_levels``)."""
+    """Per-source country pay levels (``salarymodel.core.country_levels``)."""
 
     # The fused model starts each record from its source's country level
     # (LightGBM's init_score); off: the trees start from one global average.
@@ -230,7 +230,7 @@ class CountryLevelsConfig(_Strict):
     # global average, as before).
     quantile_start: bool
     # A job dated after the last training year gets its source's yearly pay
-    # growth for the years past it (``salarymodel.year_trend``).
+    # growth for the years past it (``salarymodel.core.year_trend``).
     trend: bool
     # Records-equivalent weight, one year from the mean year, of "no growth".
     trend_prior_strength: float = Field(gt=0.0)
@@ -244,7 +244,7 @@ class ExplanationsConfig(_Strict):
 
 
 class BacktestConfig(_Strict):
-    """The rolling out-of-time backtest's folds (``salarymodel.backtest``)."""
+    """The rolling out-of-time backtest's folds (``salarymodel.evaluation.backtest``)."""
 
     window_months: int = Field(3, ge=1, le=12)
     min_train_rows: int = Field(1000, ge=1)
@@ -274,7 +274,10 @@ class TrackingConfig(_Strict):
 
 
 class GateConfig(_Strict):
-    """The promotion gate: a paired bootstrap of the metric's difference (``salarymodel.gate``)."""
+    """The promotion gate: a paired bootstrap of the metric's difference.
+
+    (``salarymodel.promotion.gate``)
+    """
 
     metric: Literal["mae_usd", "mdape", "r2_log"] = "mae_usd"
     tolerance: float = Field(0.0, ge=0.0)
@@ -327,7 +330,7 @@ class CurrencyColumns(_Strict):
 
 
 class CurrencyConfig(_Strict):
-    """Yearly exchange rates computed from the survey (see ``salarymodel.currency``)."""
+    """Yearly exchange rates computed from the survey (see ``salarymodel.core.currency``)."""
 
     source: str = "aijobs"
     columns: CurrencyColumns = Field(default_factory=CurrencyColumns)
@@ -345,7 +348,7 @@ class PredictionConfig(_Strict):
 
 class JobDefaultsConfig(_Strict):
     """What a job a person describes is taken to be where it says nothing
-    (``salarymodel.job_defaults`` applies it on every path). No value here has a
+    (``salarymodel.core.job_defaults`` applies it on every path). No value here has a
     default in code: the YAML states each one."""
 
     experience_level: str
@@ -429,7 +432,7 @@ class ReportConfig(_Strict):
 
 
 class GroupEvaluationConfig(_Strict):
-    """Per-group accuracy, range and percentile checks (``salarymodel.group_evaluation``)."""
+    """Per-group accuracy, range and percentile checks (``salarymodel.evaluation.groups``)."""
 
     # A country's pay level: its training median salary over the US median, per
     # source; the cuts split the non-US countries into groups (under the first, ...).
@@ -459,7 +462,7 @@ class PercentileCalibrationConfig(_Strict):
 class ChinaRoleConfig(_Strict):
     """One role of the Maimai 2023 AIGC talent report and the title words that mean it."""
 
-    role: str  # a key of the report's role pay (src/salarymodel/maimai_aigc_2023.json)
+    role: str  # a key of the report's role pay (src/salarymodel/core/maimai_aigc_2023.json)
     keywords: list[str] = Field(min_length=1)
 
 

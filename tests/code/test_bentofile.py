@@ -48,7 +48,7 @@ def test_bentoml_reads_the_bentofile_as_an_offline_build() -> None:
 
     config = BentoBuildConfig.from_file(str(ROOT / "bentofile.yaml"))
     assert config.name == "salarymodel"
-    assert config.service == "salarymodel.service:SalaryService"
+    assert config.service == "salarymodel.serving.service:SalaryService"
     # Locking resolves pins against the package index: offline it fails.
     assert config.python.lock_packages is False
     assert config.python.is_src_layout is False  # configs/ sits two folders above the package

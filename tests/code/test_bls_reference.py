@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from salarymodel.bls_reference import NATION, load_wages, read_table
 from salarymodel.config import FeaturesConfig
+from salarymodel.data.bls_reference import NATION, load_wages, read_table
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = ROOT / "data" / "bls_oews_2025.csv.gz"
@@ -108,9 +108,9 @@ def test_the_shipped_files_are_what_the_script_writes() -> None:
 
 
 def test_reality_check_lists_families_and_areas_with_enough_us_records(settings, sources) -> None:
-    from salarymodel.bls_reference import reality_check
-    from salarymodel.dataset import load_training_data
-    from salarymodel.titles import title_rules
+    from salarymodel.data.bls_reference import reality_check
+    from salarymodel.data.dataset import load_training_data
+    from salarymodel.data.titles import title_rules
 
     records = load_training_data(settings, sources, sample=4000, seed=3).records
     us = records[records["country"] == "US"].reset_index(drop=True)

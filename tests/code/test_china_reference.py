@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from salarymodel import china_reference
-from salarymodel.china_reference import market_reference, report_figure, role_rules, table
 from salarymodel.config import ChinaReferenceConfig, ConfigError
-from salarymodel.dataset import load_training_data
-from salarymodel.features import FeatureBuilder
+from salarymodel.core import china_reference
+from salarymodel.core.china_reference import market_reference, report_figure, role_rules, table
+from salarymodel.core.features import FeatureBuilder
+from salarymodel.data.dataset import load_training_data
 
 ROOT = Path(__file__).resolve().parents[2]
 CSV_TABLE = ROOT / "data" / "maimai_aigc_2023.csv"
@@ -145,8 +145,8 @@ def test_the_chinese_record_count_is_the_shipped_datas(settings, sources) -> Non
 
 
 def test_the_csv_path_writes_the_market_reference(settings, sources, sample, builder) -> None:
-    from salarymodel.model import SalaryModel
-    from salarymodel.prediction import predict_frame
+    from salarymodel.core.model import SalaryModel
+    from salarymodel.core.prediction import predict_frame
 
     matrix = builder.transform(sample)
     model = SalaryModel.fit(

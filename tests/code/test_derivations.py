@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from salarymodel.derivations import (
+from salarymodel.data.derivations import (
     RULES,
     RowError,
     RuleContext,
@@ -14,7 +14,7 @@ from salarymodel.derivations import (
     parse_skills,
     resolve_posting_country,
 )
-from salarymodel.geography import region, to_iso2, us_place
+from salarymodel.data.geography import region, to_iso2, us_place
 
 
 @pytest.mark.parametrize(

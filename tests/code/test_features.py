@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from helpers.country_spellings import COUNTRY_SPELLINGS
 
-from salarymodel.dataset import load_training_data
-from salarymodel.features import AT, FeatureBuilder
-from salarymodel.sources import adapt
+from salarymodel.core.features import AT, FeatureBuilder
+from salarymodel.data.dataset import load_training_data
+from salarymodel.data.sources import adapt
 
 
 @pytest.fixture(scope="module")

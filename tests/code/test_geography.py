@@ -13,10 +13,10 @@ import pytest
 from helpers.country_spellings import COUNTRY_SPELLINGS
 
 import salarymodel
-from salarymodel import geography
-from salarymodel.derivations import RULES, RowError, RuleContext, location_country
-from salarymodel.features import resolve_country
-from salarymodel.geography import country_name, load_table, region, to_iso2
+from salarymodel.core.features import resolve_country
+from salarymodel.data import geography
+from salarymodel.data.derivations import RULES, RowError, RuleContext, location_country
+from salarymodel.data.geography import country_name, load_table, region, to_iso2
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -145,7 +145,7 @@ def test_the_shipped_table_is_what_the_script_writes() -> None:
 
 def test_serving_imports_and_lookups_never_load_country_converter() -> None:
     code = (
-        "import sys, salarymodel.features as f\n"
+        "import sys, salarymodel.core.features as f\n"
         # A code, a name found exactly and one only a written rule finds.
         "print([f.resolve_country(t)[0] for t in ('GB', 'Deutschland', 'Korea, Republic of')])\n"
         "print(sorted(m for m in sys.modules if m.startswith('country_converter')))\n"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from salarymodel.config import ConfigError, JobDefaultsConfig, load_settings
-from salarymodel.job_defaults import complete_job, default_year, defaults_card, job_defaults
+from salarymodel.core.job_defaults import complete_job, default_year, defaults_card, job_defaults
 
 
 @pytest.fixture()

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salarymodel.dataset import load_training_data
-from salarymodel.derivations import RULES, RuleContext, posting_place
-from salarymodel.features import AREA_WAGE_COLUMN, STATE_COLUMN, FeatureBuilder
-from salarymodel.geography import Location, load_places, resolve_location, us_states
+from salarymodel.core.features import AREA_WAGE_COLUMN, STATE_COLUMN, FeatureBuilder
+from salarymodel.data.dataset import load_training_data
+from salarymodel.data.derivations import RULES, RuleContext, posting_place
+from salarymodel.data.geography import Location, load_places, resolve_location, us_states
 
 AUSTIN = "0012420"  # BLS metro area codes
 SAN_FRANCISCO = "0041860"
@@ -190,8 +190,8 @@ def test_models_without_location_keep_their_layout(sample, settings) -> None:
 def test_the_csv_path_reads_a_location_column_and_writes_the_reference(
     builder, sample, settings, sources
 ) -> None:
-    from salarymodel.model import SalaryModel
-    from salarymodel.prediction import predict_frame
+    from salarymodel.core.model import SalaryModel
+    from salarymodel.core.prediction import predict_frame
 
     matrix = builder.transform(sample)
     model = SalaryModel.fit(
@@ -210,7 +210,7 @@ def test_the_csv_path_reads_a_location_column_and_writes_the_reference(
     assert "National" in scored["reference"][1] and "Qwxz Flumpton" in scored["warnings"][1]
     assert "National" in scored["reference"][2] and scored["reference"][3] == ""
     # The same job through the service's path (its defaults) gives the same estimate.
-    from salarymodel.job_defaults import complete_job, job_defaults
+    from salarymodel.core.job_defaults import complete_job, job_defaults
 
     stated = {"job_title": "Senior Data Scientist", "country": "US", "location": "Austin, TX"}
     job = complete_job(stated, job_defaults(settings, settings.serving.default_source))

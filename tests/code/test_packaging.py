@@ -23,7 +23,7 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 REQUIREMENTS = {
     canonicalize_name(r.name): r for r in map(Requirement, PYPROJECT["project"]["dependencies"])
 }
-# What an optional backend imports (``salarymodel.distributed``: the ``dask``
+# What an optional backend imports (``salarymodel.training.distributed``: the ``dask``
 # extra), never the service or the default commands.
 EXTRAS = {
     canonicalize_name(Requirement(r).name)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from salarymodel.terminal import column_widths, fitted_table, json_text, pieces, wrap
+from salarymodel.cli.terminal import column_widths, fitted_table, json_text, pieces, wrap
 
 # The ranges table as `evaluate` prints it (the widest the CLI has: ten columns, the
 # backtest's folds named by source and months, methods with underscores).
@@ -182,7 +182,7 @@ def test_a_table_too_wide_splits_repeating_its_labels_then_turns_to_records() ->
 
 
 def test_help_lists_every_command_on_one_clean_line() -> None:
-    from salarymodel.cli import app
+    from salarymodel.cli.app import app
 
     env = {**os.environ, "COLUMNS": "80"}
     command = [str(Path(sys.executable).parent / "salarymodel"), "--help"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from salarymodel import timing
-from salarymodel.timing import Stopwatch
+from salarymodel.core import timing
+from salarymodel.core.timing import Stopwatch
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from salarymodel import titles as titles_module
-from salarymodel.titles import TitleRules, title_rules
+from salarymodel.data import titles as titles_module
+from salarymodel.data.titles import TitleRules, title_rules
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from salarymodel.retraining import NewData, read_new_file
-from salarymodel.sources import SourceFormatError, read_csv
+from salarymodel.data.sources import SourceFormatError, read_csv
+from salarymodel.retraining.job import NewData, read_new_file
 
 SAMPLE = 400
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from salarymodel.currency import (
+from salarymodel.core.currency import (
     USD,
     CurrencyTable,
     PayError,

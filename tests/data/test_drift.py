@@ -8,10 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salarymodel.dataset import prepare_source
-from salarymodel.drift import PSI_MAJOR, drift_report, psi, salary_shift, write_drift_report
-from salarymodel.features import FeatureBuilder
-from salarymodel.sources import adapt
+from salarymodel.core.features import FeatureBuilder
+from salarymodel.data.dataset import prepare_source
+from salarymodel.data.sources import adapt
+from salarymodel.evaluation.drift import (
+    PSI_MAJOR,
+    drift_report,
+    psi,
+    salary_shift,
+    write_drift_report,
+)
 
 
 def _records(raw: pd.DataFrame, settings, sources) -> pd.DataFrame:

@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 from data.hostile import corpus
 
-from salarymodel.csv_output import formula_mask, is_formula, neutralised, write_csv
-from salarymodel.derivations import parse_skills
-from salarymodel.retraining import read_new_file
-from salarymodel.sources import FileRefused, SourceFormatError, read_csv
-from salarymodel.validation import FORMULA_PROBLEM
+from salarymodel.data.csv_output import formula_mask, is_formula, neutralised, write_csv
+from salarymodel.data.derivations import parse_skills
+from salarymodel.data.sources import FileRefused, SourceFormatError, read_csv
+from salarymodel.data.validation import FORMULA_PROBLEM
+from salarymodel.retraining.job import read_new_file
 from salarymodel.vocabulary import MAX_SKILLS
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "salarymodel"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from salarymodel.dataset import load_training_data
-from salarymodel.evaluation import assign_folds
-from salarymodel.profiling import apply_repeat_policy, profile_source
-from salarymodel.sources import adapt
+from salarymodel.data.dataset import load_training_data
+from salarymodel.data.profiling import apply_repeat_policy, profile_source
+from salarymodel.data.sources import adapt
+from salarymodel.evaluation.cv import assign_folds
 
 
 def test_survey_repeats_collapse_and_are_counted(aijobs_raw, sources, settings) -> None:

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from salarymodel.config import SourceConfig
-from salarymodel.sources import SourceFormatError, adapt, detect_source
+from salarymodel.data.sources import SourceFormatError, adapt, detect_source
 
 
 def test_survey_rows_map_field_by_field(aijobs_raw, sources, settings) -> None:

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from salarymodel.config import ConfigError, load_settings
-from salarymodel.sources import adapt
-from salarymodel.validation import quarantine_table, validate_records, write_quarantine
+from salarymodel.data.sources import adapt
+from salarymodel.data.validation import quarantine_table, validate_records, write_quarantine
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,7 +93,7 @@ def test_salary_bounds_in_the_configuration_are_checked(tmp_path, change, named)
 
 def test_environment_variables_override_their_settings(monkeypatch) -> None:
     from salarymodel.config import ConfigError, load_settings
-    from salarymodel.registry import tracking_uri
+    from salarymodel.registry.store import tracking_uri
 
     monkeypatch.setenv("SALARYMODEL_MODEL_SOURCE", " BentoML ")
     monkeypatch.setenv("SALARYMODEL_WORKERS", "3")

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from helpers.served import BIN, ROOT, project_env
 from salarymodel import config
-from salarymodel.cli import app
+from salarymodel.cli.app import app
 
 __all__ = ["BIN", "invoke_cli", "make_project", "project_env", "trained_champion"]
 runner = CliRunner()

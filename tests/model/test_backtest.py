@@ -7,16 +7,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from salarymodel.backtest import (
+from salarymodel.config import BacktestConfig
+from salarymodel.data.dataset import load_training_data
+from salarymodel.evaluation.backtest import (
     backtest_folds,
     drift_corrected,
     record_months,
     stretch_band,
     tail_stretch,
 )
-from salarymodel.config import BacktestConfig
-from salarymodel.dataset import load_training_data
-from salarymodel.evaluation import SplitBands, cross_validate
+from salarymodel.evaluation.cv import SplitBands, cross_validate
 
 
 @pytest.fixture(scope="module")

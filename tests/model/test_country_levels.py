@@ -8,14 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from salarymodel import geography
-from salarymodel.country_levels import LEVELS_FILE, US, CountryLevels, shrunk, source_levels
-from salarymodel.dataset import load_training_data
-from salarymodel.evaluation import fold_features, fused_lightgbm, range_bands
-from salarymodel.features import FeatureBuilder
-from salarymodel.folds import assign_folds
-from salarymodel.model import MANIFEST_FILE, SalaryModel
-from salarymodel.ranges import ANY, RangeModel, calibration_cells, cell_key, cell_label
+from salarymodel.core.country_levels import LEVELS_FILE, US, CountryLevels, shrunk, source_levels
+from salarymodel.core.features import FeatureBuilder
+from salarymodel.core.model import MANIFEST_FILE, SalaryModel
+from salarymodel.core.ranges import ANY, RangeModel, calibration_cells, cell_key, cell_label
+from salarymodel.data import geography
+from salarymodel.data.dataset import load_training_data
+from salarymodel.evaluation.cv import fold_features, fused_lightgbm, range_bands
+from salarymodel.evaluation.folds import assign_folds
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from salarymodel.config import ConfigError, load_settings
-from salarymodel.dataset import load_training_data
+from salarymodel.data.dataset import load_training_data
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -49,7 +49,7 @@ def sample(settings, sources):
 
 @pytest.fixture(scope="module")
 def on_cluster(client, sample, settings):
-    from salarymodel.distributed import scatter_records
+    from salarymodel.training.distributed import scatter_records
 
     cluster = scatter_records(client, sample.records, settings)
     yield cluster
@@ -60,8 +60,8 @@ def on_cluster(client, sample, settings):
 def test_grouped_cv_on_two_workers_is_within_2_percent_of_one_machine(
     client, on_cluster, sample, settings
 ) -> None:
-    from salarymodel.distributed import DaskFitter
-    from salarymodel.evaluation import cross_validate
+    from salarymodel.evaluation.cv import cross_validate
+    from salarymodel.training.distributed import DaskFitter
 
     local = cross_validate(sample.records, settings, models=("fused_lightgbm",))
     fitter = DaskFitter(client, settings, on_cluster)
@@ -84,10 +84,10 @@ def test_grouped_cv_on_two_workers_is_within_2_percent_of_one_machine(
 def test_a_model_fit_on_the_cluster_is_a_bundle_the_service_reads(
     on_cluster, sample, settings, tmp_path
 ) -> None:
-    from salarymodel.distributed import fit_on_cluster
-    from salarymodel.model import SalaryModel
+    from salarymodel.core.model import SalaryModel
     from salarymodel.serving.loading import read_serving_bundle
-    from salarymodel.training import fit_final_model, with_bundle_facts
+    from salarymodel.training.distributed import fit_on_cluster
+    from salarymodel.training.job import fit_final_model, with_bundle_facts
 
     everything = np.ones(len(sample.records), bool)
     fit = fit_on_cluster(on_cluster, everything, settings, ranges=True)
@@ -118,9 +118,9 @@ def test_a_model_fit_on_the_cluster_is_a_bundle_the_service_reads(
 def test_train_on_the_cluster_logs_the_same_run_and_passes_the_same_gate(client, project) -> None:
     import mlflow
 
-    from salarymodel.cli import app
-    from salarymodel.registry import champion_version, connect
-    from salarymodel.training import TAG_BACKEND
+    from salarymodel.cli.app import app
+    from salarymodel.registry.store import champion_version, connect
+    from salarymodel.training.job import TAG_BACKEND
 
     args = ["train", "--sample", "2500", "--no-baselines"]
     local = runner.invoke(app, args)
@@ -159,7 +159,7 @@ def _closed_port() -> int:
 
 
 def test_train_refuses_an_unreachable_scheduler_before_reading_data(project) -> None:
-    from salarymodel.cli import app
+    from salarymodel.cli.app import app
 
     config = project / "configs" / "salarymodel.yaml"
     config.write_text(
@@ -183,7 +183,7 @@ def test_the_dask_backend_needs_a_scheduler_address(project) -> None:
 
 def test_the_cli_loads_dask_only_for_the_dask_backend() -> None:
     code = (
-        "import sys, salarymodel.cli, salarymodel.distributed\n"
+        "import sys, salarymodel.cli.app, salarymodel.training.distributed\n"
         "print(' '.join(m for m in ('dask', 'distributed') if m in sys.modules))\n"
     )
     env_path = str(ROOT / "src")
@@ -202,7 +202,7 @@ def test_the_cluster_path_imports_no_private_helper() -> None:
     evaluation code through public names (it imported four private helpers before)."""
     import ast
 
-    import salarymodel.distributed as module
+    import salarymodel.training.distributed as module
 
     tree = ast.parse(Path(module.__file__).read_text())
     private = [

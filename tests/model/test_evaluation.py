@@ -9,10 +9,12 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import StratifiedGroupKFold
 
-from salarymodel import ranges
 from salarymodel.config import ConfigError, load_settings
-from salarymodel.dataset import load_training_data
-from salarymodel.evaluation import (
+from salarymodel.core import ranges
+from salarymodel.core.features import FeatureBuilder
+from salarymodel.core.model import SalaryModel
+from salarymodel.data.dataset import load_training_data
+from salarymodel.evaluation.cv import (
     PREDICTORS,
     _pool_folds,
     _range_split,
@@ -22,9 +24,7 @@ from salarymodel.evaluation import (
     fused_lightgbm,
     with_role_family,
 )
-from salarymodel.features import FeatureBuilder
-from salarymodel.model import SalaryModel
-from salarymodel.workers import for_workers
+from salarymodel.evaluation.workers import for_workers
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -151,8 +151,8 @@ def test_every_lightgbm_call_of_a_pass_asks_for_the_same_threads(
     """
     import lightgbm as lgb
 
-    from salarymodel.evaluation import fit_threads
-    from salarymodel.training import evaluate_and_fit
+    from salarymodel.evaluation.cv import fit_threads
+    from salarymodel.training.job import evaluate_and_fit
 
     asked: list[object] = []
     train, predict = lgb.train, lgb.Booster.predict

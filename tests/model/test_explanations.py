@@ -8,17 +8,17 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from salarymodel.dataset import load_training_data
-from salarymodel.explanation_plots import write_global_explanations
-from salarymodel.explanations import (
+from salarymodel.core.explanations import (
     Explainer,
     concept_index,
     distinct_rows,
     dollar_shares,
     premiums_table,
 )
-from salarymodel.features import AT, WORD_PREFIX, FeatureBuilder
-from salarymodel.model import SalaryModel
+from salarymodel.core.features import AT, WORD_PREFIX, FeatureBuilder
+from salarymodel.core.model import SalaryModel
+from salarymodel.data.dataset import load_training_data
+from salarymodel.report.explanation_plots import write_global_explanations
 
 pytestmark = pytest.mark.slow
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -15,10 +15,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salarymodel.dataset import load_training_data
-from salarymodel.evaluation import group_median, row_keys, with_role_family
-from salarymodel.folds import assign_folds
-from salarymodel.group_evaluation import (
+from salarymodel.core.percentile_calibration import (
+    CALIBRATION_FILE,
+    OVERALL,
+    US,
+    PercentileCalibration,
+    apply_many,
+    cross_fitted,
+    fit_calibration,
+)
+from salarymodel.core.ranges import salary_percentile
+from salarymodel.data.dataset import load_training_data
+from salarymodel.evaluation.cv import group_median, row_keys, with_role_family
+from salarymodel.evaluation.folds import assign_folds
+from salarymodel.evaluation.groups import (
     UNRANKED,
     country_pay_groups,
     evaluate_groups,
@@ -29,16 +39,6 @@ from salarymodel.group_evaluation import (
     raw_percentiles,
     with_groups,
 )
-from salarymodel.percentile_calibration import (
-    CALIBRATION_FILE,
-    OVERALL,
-    US,
-    PercentileCalibration,
-    apply_many,
-    cross_fitted,
-    fit_calibration,
-)
-from salarymodel.ranges import salary_percentile
 
 # Reading and grouping every shipped record once takes 30-40 s on a busy machine.
 pytestmark = pytest.mark.slow

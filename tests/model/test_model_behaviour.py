@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from salarymodel.dataset import load_training_data
-from salarymodel.evaluation import cross_validate
-from salarymodel.features import FeatureBuilder
-from salarymodel.model import BundleError, SalaryModel, write_manifest
+from salarymodel.core.features import FeatureBuilder
+from salarymodel.core.model import BundleError, SalaryModel, write_manifest
+from salarymodel.data.dataset import load_training_data
+from salarymodel.evaluation.cv import cross_validate
 
 pytestmark = pytest.mark.slow
 

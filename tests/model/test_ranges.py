@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salarymodel.dataset import load_training_data
-from salarymodel.features import FeatureBuilder
-from salarymodel.model import SalaryModel
-from salarymodel.ranges import (
+from salarymodel.core.features import FeatureBuilder
+from salarymodel.core.model import SalaryModel
+from salarymodel.core.ranges import (
     RANGES_FILE,
     RangeModel,
     calibration_split,
@@ -23,6 +22,7 @@ from salarymodel.ranges import (
     support_counts,
     tail_scores,
 )
+from salarymodel.data.dataset import load_training_data
 
 pytestmark = pytest.mark.slow
 # Coverage may miss the target by this many binomial standard deviations. The

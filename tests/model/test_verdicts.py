@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salarymodel.backtest import BacktestReport
-from salarymodel.dataset import load_training_data
-from salarymodel.evaluation import PREDICTORS, EvaluationReport, cv_table, with_role_family
-from salarymodel.folds import assign_folds
-from salarymodel.gate import PairedInterval, paired_interval
-from salarymodel.verdicts import (
+from salarymodel.data.dataset import load_training_data
+from salarymodel.evaluation.backtest import BacktestReport
+from salarymodel.evaluation.cv import PREDICTORS, EvaluationReport, cv_table, with_role_family
+from salarymodel.evaluation.folds import assign_folds
+from salarymodel.promotion.gate import PairedInterval, paired_interval
+from salarymodel.promotion.verdicts import (
     backtest_verdicts,
     cv_verdicts,
     printed_lines,
@@ -41,7 +41,7 @@ def _interval(difference: float, low: float, high: float) -> PairedInterval:
 
 
 def test_a_printed_verdict_carries_word_difference_and_interval() -> None:
-    from salarymodel.verdicts import Verdict
+    from salarymodel.promotion.verdicts import Verdict
 
     level = Verdict("cv", "postings", "fused_lightgbm", "single_source", _interval(8, -120, 131))
     assert level.line() == "postings: fused vs single-source: level, MAE +$8 [-120, +131]"

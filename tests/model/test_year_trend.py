@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from salarymodel.country_levels import ANY, US, CountryLevels
-from salarymodel.dataset import load_training_data
-from salarymodel.features import AT, FeatureBuilder
-from salarymodel.model import SalaryModel
-from salarymodel.year_trend import YearTrend, fit_trend
+from salarymodel.core.country_levels import ANY, US, CountryLevels
+from salarymodel.core.features import AT, FeatureBuilder
+from salarymodel.core.model import SalaryModel
+from salarymodel.core.year_trend import YearTrend, fit_trend
+from salarymodel.data.dataset import load_training_data
 
 pytestmark = pytest.mark.slow
 

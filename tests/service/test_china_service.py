@@ -23,7 +23,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     with pytest.MonkeyPatch.context() as patch:
         for name, value in project_env(root).items():
             patch.setenv(name, value)
-        from salarymodel.service import SalaryService
+        from salarymodel.serving.service import SalaryService
 
         with TestClient(SalaryService.to_asgi()) as test_client:
             yield test_client

@@ -55,7 +55,7 @@ def project(root: Path, tmp_path: Path) -> Path:
 def _artifact_bundle(project: Path) -> Path:
     """The registry's stored bundle of the champion (where MLflow logged it)."""
     from salarymodel.config import load_settings
-    from salarymodel.registry import champion_version, connect
+    from salarymodel.registry.store import champion_version, connect
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SALARYMODEL_ROOT", str(project))
@@ -173,7 +173,8 @@ def test_bentoml_workers_refuse_a_damaged_export_and_the_server_exits(project: P
     features.write_text(features.read_text() + " ")
     env = {**project_env(project), "SALARYMODEL_MODEL_SOURCE": "bentoml"}
     log = project / "bentoml-serve.log"
-    command = [sys.executable, "-m", "bentoml", "serve", "salarymodel.service:SalaryService",
+    command = [sys.executable, "-m", "bentoml", "serve",
+               "salarymodel.serving.service:SalaryService",
                "--port", str(free_port())]  # fmt: skip
     process = subprocess.Popen(
         command, cwd=project, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,

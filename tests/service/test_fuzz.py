@@ -8,7 +8,7 @@ documented; valid data accepted, invalid data rejected; undocumented methods
 answered 405. Bounded and derandomized here; the longer run sets
 ``SALARYMODEL_FUZZ_EXAMPLES`` (see below).
 
-The schema is BentoML's, corrected by ``salarymodel.service.truthful_openapi``;
+The schema is BentoML's, corrected by ``salarymodel.serving.service.truthful_openapi``;
 a fast test below checks what it documents against the guard's own answers.
 """
 
@@ -137,7 +137,7 @@ def test_the_schema_documents_what_the_service_answers() -> None:
     from starlette.routing import Route
     from starlette.testclient import TestClient
 
-    from salarymodel.service import (
+    from salarymodel.serving.service import (
         MAX_BODY_BYTES,
         METRICS_ENABLED,
         JobRequest,

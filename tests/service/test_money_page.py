@@ -1,6 +1,6 @@
 """The page writes money as Babel does: app.js's ``money`` (the browser's ``Intl`` under
 the country's CLDR locale tag from GET /model) run in Node, against
-``salarymodel.money_format.format_money`` (Babel), the CLI's and the report's formatter.
+``salarymodel.core.money_format.format_money`` (Babel), the CLI's and the report's formatter.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from salarymodel.currency import exchange_rates
-from salarymodel.money_format import format_money, locale_tag
+from salarymodel.core.currency import exchange_rates
+from salarymodel.core.money_format import format_money, locale_tag
 
-APP_JS = Path(__file__).resolve().parents[2] / "src" / "salarymodel" / "web" / "app.js"
+APP_JS = Path(__file__).resolve().parents[2] / "src" / "salarymodel" / "serving" / "web" / "app.js"
 # Countries whose own form the issue names (India's lakh grouping, Germany's
 # trailing euro, Japan's and China's yen signs) and others with their own
 # separators or symbol places. Not every country agrees: over every country

@@ -23,17 +23,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salarymodel.dataset import load_training_data
-from salarymodel.geography import country_name
-from salarymodel.model import SalaryModel
-from salarymodel.prediction import person_jobs, predict_file, predict_frame
-from salarymodel.sources import adapt
-from salarymodel.training import fit_final_model
-from salarymodel.validation import validate_records
+from salarymodel.core.model import SalaryModel
+from salarymodel.core.prediction import person_jobs, predict_file, predict_frame
+from salarymodel.data.dataset import load_training_data
+from salarymodel.data.geography import country_name
+from salarymodel.data.sources import adapt
+from salarymodel.data.validation import validate_records
+from salarymodel.training.job import fit_final_model
 
 pytestmark = pytest.mark.slow
 
-APP_JS = Path(__file__).resolve().parents[2] / "src" / "salarymodel" / "web" / "app.js"
+APP_JS = Path(__file__).resolve().parents[2] / "src" / "salarymodel" / "serving" / "web" / "app.js"
 # The fields a person describes a job with on the page (year and employer country
 # are not on the form: the service fills them).
 FORM_FIELDS = ("experience_level", "company_size", "country", "remote_ratio", "employment_type")
@@ -111,8 +111,8 @@ def http_body(job: dict) -> dict:
 
 def via_http(serving, body: dict, explain: bool = False) -> dict:
     """What the service's /predict (or /explain) handler does with a body, step by step."""
-    from salarymodel.service import EstimateRequest
     from salarymodel.serving.scoring import canonical_job, explain_one, predict_one, request_terms
+    from salarymodel.serving.service import EstimateRequest
 
     # BentoML validates the body against the input spec and hands over its fields.
     request = EstimateRequest.model_construct(**dict(EstimateRequest.model_validate(body)))
@@ -125,8 +125,8 @@ def via_http(serving, body: dict, explain: bool = False) -> dict:
 
 def via_batch(serving, bodies: list[dict]) -> list[dict]:
     """What /predict_batch does with its jobs."""
-    from salarymodel.service import JobRequest
     from salarymodel.serving.scoring import canonical_job, estimate_many
+    from salarymodel.serving.service import JobRequest
 
     requests = [JobRequest.model_validate(b) for b in bodies]
     answers = estimate_many(serving, [canonical_job(r, serving.default_view) for r in requests])
@@ -179,8 +179,8 @@ def _same_rows(a: np.ndarray, b: np.ndarray) -> bool:
 def test_two_hundred_real_jobs_get_one_answer_on_every_path(
     jobs, model, serving, settings, sources, tmp_path
 ) -> None:
-    from salarymodel.service import JobRequest
     from salarymodel.serving.scoring import canonical_job, model_card
+    from salarymodel.serving.service import JobRequest
 
     # The sample leans on the defaults: postings have no company size, some no seniority.
     assert sum(job["company_size"] is None for job in jobs) >= 50
@@ -257,7 +257,7 @@ def test_a_missing_column_an_empty_cell_and_the_default_give_https_answer(
 
 
 def test_the_default_year_is_this_year_on_every_path(model, serving, settings, sources) -> None:
-    from salarymodel.job_defaults import default_year
+    from salarymodel.core.job_defaults import default_year
 
     this_year = default_year(settings.validation)
     bare = via_http(serving, ANALYST)

@@ -555,7 +555,7 @@ def test_a_worker_imports_none_of_the_heavy_libraries(tmp_path_factory) -> None:
     script = (
         "import sys\n"
         "from starlette.testclient import TestClient\n"
-        "from salarymodel.service import SalaryService\n"
+        "from salarymodel.serving.service import SalaryService\n"
         "with TestClient(SalaryService.to_asgi()) as c:\n"
         "    job = {'job_title': 'Data Scientist', 'skills': ['python']}\n"
         "    assert c.post('/predict', json=job).status_code == 200\n"
@@ -575,7 +575,7 @@ def test_a_worker_imports_none_of_the_heavy_libraries(tmp_path_factory) -> None:
 
 def test_importing_the_cli_loads_no_heavy_library() -> None:
     script = (
-        "import sys, salarymodel.cli\n"
+        "import sys, salarymodel.cli.app\n"
         "heavy = ('shap', 'mlflow', 'bentoml', 'lightgbm', 'sklearn', 'matplotlib', 'pandera')\n"
         "print(' '.join(m for m in heavy if m in sys.modules))\n"
     )
@@ -583,7 +583,7 @@ def test_importing_the_cli_loads_no_heavy_library() -> None:
         [str(BIN / "python"), "-c", script], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "", f"`import salarymodel.cli` loaded: {done.stdout.strip()}"
+    assert done.stdout.strip() == "", f"`import salarymodel.cli.app` loaded: {done.stdout.strip()}"
 
 
 # ----- who may reload ------------------------------------------------------------------------

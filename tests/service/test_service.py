@@ -30,7 +30,7 @@ from helpers.served import (
 )
 
 from salarymodel import vocabulary as vocabulary_module
-from salarymodel.features import AT
+from salarymodel.core.features import AT
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -57,7 +57,7 @@ def client(service_env: Path):
     """BentoML's ASGI app of the service in this process (loads the champion on start)."""
     from starlette.testclient import TestClient
 
-    from salarymodel.service import SalaryService
+    from salarymodel.serving.service import SalaryService
 
     with TestClient(SalaryService.to_asgi()) as test_client:
         yield test_client
@@ -67,7 +67,7 @@ def client(service_env: Path):
 def champion(service_env: Path):
     """The same champion loaded straight from the registry, to compare answers with."""
     from salarymodel.config import load_settings
-    from salarymodel.registry import load_champion
+    from salarymodel.registry.store import load_champion
 
     return load_champion(load_settings())
 
@@ -108,7 +108,7 @@ def test_predict_gives_estimate_range_support_and_version(client, champion) -> N
     assert body["support"] >= 0 and isinstance(body["thin_support"], bool)
     assert body["view"] == "aijobs"  # the configured default view
     assert body["model_version"] == str(version.version)
-    from salarymodel.service import JobRequest
+    from salarymodel.serving.service import JobRequest
 
     year = JobRequest(job_title="x").year
     direct = model.estimate_job({**JOB, "country": "DE", "company_country": "DE", "year": year})
@@ -123,7 +123,7 @@ def test_predict_gives_estimate_range_support_and_version(client, champion) -> N
 
 
 def test_only_the_title_is_required_and_defaults_are_as_documented(client) -> None:
-    from salarymodel.service import JobRequest
+    from salarymodel.serving.service import JobRequest
 
     bare = client.post("/predict", json={"job_title": "Data Engineer"}).json()
     defaults = {
@@ -149,7 +149,7 @@ def test_country_accepts_codes_and_names(client) -> None:
 
 def test_the_view_is_passed_to_the_model(client, champion) -> None:
     model, _ = champion
-    from salarymodel.service import JobRequest
+    from salarymodel.serving.service import JobRequest
 
     year = JobRequest(job_title="x").year
     for view in ("aijobs", "postings"):
@@ -337,8 +337,8 @@ def test_the_service_and_the_csv_path_apply_the_same_percentile_map(
     client, champion, aijobs_raw
 ) -> None:
     from salarymodel.config import load_settings, load_sources
-    from salarymodel.prediction import predict_frame
-    from salarymodel.ranges import salary_percentile
+    from salarymodel.core.prediction import predict_frame
+    from salarymodel.core.ranges import salary_percentile
 
     model, _ = champion
     rows = aijobs_raw.sample(40, random_state=11).reset_index(drop=True)
@@ -552,7 +552,7 @@ def test_served_explanations_are_shap_treeexplainer_values(champion, service_env
     row), equals shap's TreeExplainer to 1e-6 on real rows."""
     import shap
 
-    from salarymodel.explanations import Explainer
+    from salarymodel.core.explanations import Explainer
     from salarymodel.serving.loading import read_serving_bundle
 
     model, version = champion
@@ -564,7 +564,7 @@ def test_served_explanations_are_shap_treeexplainer_values(champion, service_env
     expected = np.asarray(tree.shap_values(rows, check_additivity=False))
     base = float(np.ravel(tree.expected_value)[0])
     # The country levels the trees start from join the country and pay-view
-    # columns and the base value (salarymodel.explanations).
+    # columns and the base value (salarymodel.core.explanations).
     country, source, constant = model.levels.parts(model.builder, rows)
     expected[:, AT["country"]] += country
     expected[:, AT["source"]] += source
@@ -599,7 +599,7 @@ def test_exported_model_is_plain_files_and_loads_the_same(url: str, root: Path, 
     assert {"booster.txt", "features.json", "metadata.json", "serving_info.json",
             "currency.json"} <= files  # fmt: skip
     assert not {f for f in files if f.endswith((".pkl", ".pickle", ".joblib"))}
-    from salarymodel.model import SalaryModel
+    from salarymodel.core.model import SalaryModel
 
     copy = SalaryModel.load(stored / "bundle")
     rows = np.vstack([model.builder.encode(j)[0] for j in _varied_jobs(20)])
@@ -623,10 +623,10 @@ def test_bentoml_build_packages_the_service_offline(url: str, root: Path) -> Non
     built = [p for p in bentos.iterdir() if p.is_dir()]
     bento = max(built, key=lambda p: p.stat().st_mtime)
     info = (bento / "bento.yaml").read_text()
-    assert "salarymodel:v1" in info and "salarymodel.service:SalaryService" in info
+    assert "salarymodel:v1" in info and "salarymodel.serving.service:SalaryService" in info
     assert (bento / "src" / "configs" / "salarymodel.yaml").exists()
-    assert (bento / "src" / "src" / "salarymodel" / "web" / "index.html").exists()
-    assert (bento / "src" / "src" / "salarymodel" / "countries.json").exists()
+    assert (bento / "src" / "src" / "salarymodel" / "serving" / "web" / "index.html").exists()
+    assert (bento / "src" / "src" / "salarymodel" / "data" / "countries.json").exists()
     package = bento / "src" / "src" / "salarymodel"
     assert (package / "serving" / "booster.py").exists()  # every subpackage, not *.py only
     assert (package / "report" / "templates" / "drift.html").exists()

@@ -140,7 +140,7 @@ def test_form_shows_estimate_range_and_explanation(browser, url: str, tmp_path: 
 def _babel(amount: float, currency: str, locale: str) -> str:
     """Babel's string (the CLI's and the report's), as WebDriver reads text: no-break
     spaces come back as spaces."""
-    from salarymodel.money_format import format_money
+    from salarymodel.core.money_format import format_money
 
     return format_money(amount, currency, locale).replace("\xa0", " ").replace("\u202f", " ")
 

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from salarymodel.cli import app
+from salarymodel.cli.app import app
 from salarymodel.config import load_settings
-from salarymodel.registry import champion_version, connect
+from salarymodel.registry.store import champion_version, connect
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,7 +175,7 @@ def test_second_run_on_same_data_passes_the_gate(fresh) -> None:
 
 
 def test_failed_training_never_replaces_the_champion(fresh, monkeypatch) -> None:
-    import salarymodel.registry as registry
+    import salarymodel.registry.store as registry
 
     def boom(model):
         raise RuntimeError("disk full while logging the model")
@@ -195,7 +195,7 @@ def test_failed_training_never_replaces_the_champion(fresh, monkeypatch) -> None
 def test_without_a_champion_evaluate_says_to_train_and_the_report_states_no_accuracy(
     project,
 ) -> None:
-    from salarymodel.registry import champion_accuracy
+    from salarymodel.registry.store import champion_accuracy
 
     result = runner.invoke(app, ["evaluate"])
     assert result.exit_code == 2
@@ -227,9 +227,11 @@ def test_explain_then_report_write_their_files(trained, tmp_path) -> None:
 
 def _figures(money: str) -> int:
     return int(re.sub(r"\D", "", money))
+
+
 def test_the_served_ranges_carry_the_backtests_drift_stretch(trained) -> None:
     """What the backtest measured (logged as backtest.drift.*) is in the champion's bundle."""
-    from salarymodel.registry import load_champion
+    from salarymodel.registry.store import load_champion
 
     settings = load_settings()
     model, version = load_champion(settings)
@@ -249,10 +251,10 @@ def test_the_served_ranges_carry_the_backtests_drift_stretch(trained) -> None:
 
 # ----- where a salary falls, in its currency ------------------------------------------------
 def test_predict_adds_a_percentile_for_a_salary_column(trained, aijobs_raw, tmp_path) -> None:
-    from salarymodel.currency import pay_in_usd
-    from salarymodel.geography import to_iso2
-    from salarymodel.ranges import salary_percentile
-    from salarymodel.registry import load_champion
+    from salarymodel.core.currency import pay_in_usd
+    from salarymodel.core.ranges import salary_percentile
+    from salarymodel.data.geography import to_iso2
+    from salarymodel.registry.store import load_champion
 
     picks = [aijobs_raw[aijobs_raw["salary_currency"] == c].sample(2, random_state=5)
              for c in ("EUR", "GBP", "USD")]  # fmt: skip
@@ -289,7 +291,7 @@ def test_predict_adds_a_percentile_for_a_salary_column(trained, aijobs_raw, tmp_
     assert percentile.iloc[9] == pytest.approx(expected, abs=0.1)
     # The estimate in the country's own money, written its way (Babel), at the ECB
     # rate of the job's year (compared to a unit: the CSV's estimate_usd is in cents).
-    from salarymodel.money_format import in_local_money
+    from salarymodel.core.money_format import in_local_money
 
     for i in range(6):
         shown = out.loc[i, "estimate_local"]

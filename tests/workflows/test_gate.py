@@ -9,7 +9,7 @@ registers its version; a refused ``retrain`` registers nothing) as not champion.
 Worse challengers are built honestly: a crippled model configuration, other
 data or folds, a new file whose pay disagrees with what the model knew.
 
-The gate's rule (``salarymodel.gate``: a paired bootstrap over groups of the
+The gate's rule (``salarymodel.promotion.gate``: a paired bootstrap over groups of the
 same rows) is tested on real estimates of 448 survey records of 2024, the
 issue's held-out count; and end to end, a difference that is noise (another
 seed in ``train``, a slightly worse challenger in ``retrain``) is promoted
@@ -35,11 +35,11 @@ from helpers.retrain_project import make_project, project_env, trained_champion
 from typer.testing import CliRunner
 
 from salarymodel import config
-from salarymodel.cli import app
+from salarymodel.cli.app import app
 from salarymodel.config import GateConfig, load_settings
-from salarymodel.decisions import TIE_IN_TRAIN, decide
-from salarymodel.evaluation import metrics
-from salarymodel.gate import (
+from salarymodel.evaluation.cv import metrics
+from salarymodel.promotion.decisions import TIE_IN_TRAIN, decide
+from salarymodel.promotion.gate import (
     BETTER,
     HIGHER_IS_BETTER,
     TIE,
@@ -52,7 +52,7 @@ from salarymodel.gate import (
     verdict,
     weighted_metric,
 )
-from salarymodel.registry import (
+from salarymodel.registry.store import (
     BACKTEST_ARTIFACT,
     TAG_BACKTEST,
     TAG_FINGERPRINT,
@@ -155,7 +155,7 @@ def test_compare_follows_the_direction_of_the_metric(settings) -> None:
     assert compare(mae, 41_000, 40_000, 0.05) == (True, "worse than but within the tolerance of")
 
 
-# ----- the paired bootstrap (salarymodel.gate), on real estimates ----------------------------
+# ----- the paired bootstrap (salarymodel.promotion.gate), on real estimates ---------------
 @pytest.fixture(scope="module")
 def scored(settings, sources) -> pd.DataFrame:
     """448 survey records of 2024 (the issue's held-out count) with two real estimates.
@@ -163,8 +163,8 @@ def scored(settings, sources) -> pd.DataFrame:
     ``old``: the model fit on the records before 2024 (a champion); ``new``: fit
     on those plus the other 2024 records of the sample (a retrained challenger).
     """
-    from salarymodel.dataset import load_training_data
-    from salarymodel.evaluation import fused_lightgbm
+    from salarymodel.data.dataset import load_training_data
+    from salarymodel.evaluation.cv import fused_lightgbm
 
     records = load_training_data(settings, sources, sample=2000, seed=5, accepted=False).records
     later = (records["source"] == "aijobs") & (records["year"] == 2024)
@@ -544,7 +544,7 @@ def test_train_stops_when_the_registry_cannot_answer(gate: Path) -> None:
 
 def _cli(root: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "salarymodel.cli", *args],
+        [sys.executable, "-m", "salarymodel.cli.app", *args],
         cwd=root,
         env=project_env(root),
         stdout=subprocess.PIPE,
@@ -605,7 +605,7 @@ def test_a_version_registered_outside_a_run_is_a_registry_error_not_a_crash() ->
     # MLflow's client raises a TypeError for a run id of None; the CLI catches RegistryError.
     from mlflow.entities.model_registry import ModelVersion
 
-    from salarymodel.registry import RegistryError, run_evaluation, version_run
+    from salarymodel.registry.store import RegistryError, run_evaluation, version_run
 
     orphan = ModelVersion(name="salarymodel", version="7", creation_timestamp=0, run_id=None)
     with pytest.raises(RegistryError, match="v7 was not registered from a run"):
@@ -618,15 +618,15 @@ def test_a_tie_goes_to_new_data_only_when_it_passed_the_file_checks(
 ) -> None:
     """The issue's junk file won a "tie" (held-out MAE 51,822 vs 48,968): a tie now
     keeps the champion unless the new data passed the whole-file checks."""
-    from salarymodel.decisions import (
+    from salarymodel.evaluation.cv import ALL
+    from salarymodel.promotion.decisions import (
         HELD_OUT_CHECK,
         TIE_IN_RETRAIN,
         TIE_KEEPS_CHAMPION,
         RetrainDecision,
         model_checks,
     )
-    from salarymodel.evaluation import ALL
-    from salarymodel.retraining import Comparison
+    from salarymodel.retraining.job import Comparison
 
     # By MdAPE the retrained model's gain on 448 rows is within noise: a real tie.
     mdape = settings.model_copy(

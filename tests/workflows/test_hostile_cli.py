@@ -22,7 +22,7 @@ import pytest
 from data.hostile import corpus
 from helpers.retrain_project import make_project, project_env, trained_champion
 
-from salarymodel.csv_output import formula_mask
+from salarymodel.data.csv_output import formula_mask
 
 BIN = Path(sys.executable).parent
 MAX_FILE_BYTES = 32 << 20  # lowered for the test: the generated bomb expands to 4x this
@@ -109,7 +109,7 @@ def test_hostile_file_through_retrain_predict_and_drift(hostile, case: str) -> N
 
 
 def test_an_unexpected_error_is_one_error_line_and_exit_2(monkeypatch, capsys) -> None:
-    from salarymodel import cli
+    import salarymodel.cli.app as cli
 
     def crash() -> None:
         raise RecursionError("maximum recursion depth exceeded\nwhile parsing")

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from salarymodel.dataset import load_training_data
-from salarymodel.evaluation import with_role_family
+from salarymodel.data.dataset import load_training_data
+from salarymodel.evaluation.cv import with_role_family
 from salarymodel.report.build import build_report
 from salarymodel.report.statistics import group_stats, salary_levels, skill_demand
 from salarymodel.report.text import SECTION_TITLES, accuracy_sentence
@@ -293,9 +293,9 @@ def test_small_groups_are_suppressed_in_the_page(sample, settings, page) -> None
 
 
 def test_country_medians_are_also_in_each_countrys_own_money(sample, settings, page) -> None:
-    from salarymodel.currency import exchange_rates
-    from salarymodel.geography import country_name
-    from salarymodel.money_format import format_money
+    from salarymodel.core.currency import exchange_rates
+    from salarymodel.core.money_format import format_money
+    from salarymodel.data.geography import country_name
     from salarymodel.report.statistics import country_medians
     from salarymodel.report.text import source_label
 
@@ -424,11 +424,11 @@ CODE = re.compile(r"^[A-Z]{2}$")
 @pytest.fixture(scope="module")
 def explained(sample, settings, tmp_path_factory) -> tuple[Path, pd.DataFrame, str]:
     """A model fitted on the real sample, explained, then the report built from its files."""
-    from salarymodel.cli import _explanation_outputs
-    from salarymodel.explanation_plots import write_global_explanations
-    from salarymodel.explanations import Explainer
-    from salarymodel.features import FeatureBuilder
-    from salarymodel.model import SalaryModel
+    from salarymodel.cli.app import _explanation_outputs
+    from salarymodel.core.explanations import Explainer
+    from salarymodel.core.features import FeatureBuilder
+    from salarymodel.core.model import SalaryModel
+    from salarymodel.report.explanation_plots import write_global_explanations
 
     builder = FeatureBuilder.fit(sample, settings.features)
     model = SalaryModel.fit(sample, builder, settings.model, country_levels=settings.country_levels)
@@ -512,7 +512,7 @@ def _hues(png: Path) -> int:
 
 @pytest.mark.slow
 def test_the_beeswarm_is_coloured_by_value(explained, sample, settings, tmp_path) -> None:
-    from salarymodel.explanation_plots import beeswarm
+    from salarymodel.report.explanation_plots import beeswarm
 
     out, _, _ = explained
     assert _hues(out / "model_shap_beeswarm.png") >= 6  # shap's blue-to-red value scale

@@ -23,10 +23,10 @@ import pytest
 from helpers.retrain_project import BIN, make_project, project_env, trained_champion
 from typer.testing import CliRunner
 
-from salarymodel import retraining
-from salarymodel.cli import app
+import salarymodel.retraining.job as retraining
+from salarymodel.cli.app import app
 from salarymodel.config import load_settings
-from salarymodel.registry import RegistryError, connect
+from salarymodel.registry.store import RegistryError, connect
 
 pytestmark = pytest.mark.slow  # the module trains a champion first
 runner = CliRunner()
@@ -203,9 +203,9 @@ def test_later_survey_rows_are_judged_on_each_sources_latest_period(
     """
     import dataclasses
 
-    from salarymodel.dataset import load_training_data
-    from salarymodel.decisions import RetrainDecision
-    from salarymodel.retraining import compare_recent_periods, period_checks
+    from salarymodel.data.dataset import load_training_data
+    from salarymodel.promotion.decisions import RetrainDecision
+    from salarymodel.retraining.job import compare_recent_periods, period_checks
 
     monkeypatch.setenv("SALARYMODEL_ROOT", str(ROOT))  # the shipped data, not the module's
     monkeypatch.chdir(ROOT)

@@ -21,10 +21,10 @@ import pytest
 from helpers.retrain_project import make_project, project_env, trained_champion
 
 from salarymodel.config import load_settings, load_sources
-from salarymodel.dataset import load_training_data, pending_accepted
-from salarymodel.publishing import KILL_AT_ENV, PUBLISH_STEPS
-from salarymodel.registry import TAG_FINGERPRINT, champion_version, connect, list_versions
-from salarymodel.retraining import (
+from salarymodel.data.dataset import load_training_data, pending_accepted
+from salarymodel.promotion.publishing import KILL_AT_ENV, PUBLISH_STEPS
+from salarymodel.registry.store import TAG_FINGERPRINT, champion_version, connect, list_versions
+from salarymodel.retraining.job import (
     RetrainBusy,
     reconcile_accepted,
     retrain_lock,
@@ -90,7 +90,7 @@ def _accepted(root: Path) -> list[str]:
 def _retrain(root: Path, file: Path, kill_at: str | None) -> subprocess.CompletedProcess:
     env = project_env(root) | ({KILL_AT_ENV: kill_at} if kill_at else {})
     return subprocess.run(
-        [sys.executable, "-m", "salarymodel.cli", "retrain", "--data", str(file)],
+        [sys.executable, "-m", "salarymodel.cli.app", "retrain", "--data", str(file)],
         cwd=root,
         env=env,
         capture_output=True,

@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from salarymodel import config
-from salarymodel.cli import app
-from salarymodel.explanation_plots import skill_premiums
+from salarymodel.cli.app import app
+from salarymodel.report.explanation_plots import skill_premiums
 
 runner = CliRunner()
 FAST = (

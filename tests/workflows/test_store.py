@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from salarymodel.cli import app
-from salarymodel.registry import NEW_STORE_FLAG
+from salarymodel.cli.app import app
+from salarymodel.registry.store import NEW_STORE_FLAG
 
 runner = CliRunner()
 MISSING = "does not exist; it is never created by this command"

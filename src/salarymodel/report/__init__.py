@@ -6,7 +6,7 @@
 - ``text``: names of sources and codes, number formats, the accuracy sentence;
 - ``sections``: what each section shows; ``build.build_report`` writes the page;
 - ``render`` and ``templates/``: the jinja2 templates (autoescaped) of this
-  page and of the drift page (``salarymodel.drift``).
+  page and of the drift page (``salarymodel.evaluation.drift``).
 
 Nothing is imported here, so a caller pays only for the modules it uses (the
 drift page needs ``render``, not matplotlib).

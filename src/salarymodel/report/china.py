@@ -1,7 +1,7 @@
 """The report's section "China: AIGC talent (Maimai 2023)": the report's published figures.
 
 Our training data holds almost no Chinese records, so this section shows what
-the report this product starts from publishes (``salarymodel.china_reference``
+the report this product starts from publishes (``salarymodel.core.china_reference``
 reads the shipped transcription): the average yearly pay of six hot AIGC
 roles, in CNY and in USD at the ECB's mean rate of the report's period, where
 that talent lives, and what it says of age and industries in words, each
@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from salarymodel.china_reference import TEN_THOUSAND, records_text, table
+from salarymodel.core.china_reference import TEN_THOUSAND, records_text, table
 from salarymodel.report.tables import Table
 
 BAR_COLOR = "#8c2d04"  # one colour: one source, never pooled with ours

@@ -19,7 +19,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from salarymodel.geography import country_name
+from salarymodel.data.geography import country_name
 from salarymodel.report.statistics import period, sources_of
 from salarymodel.report.text import (
     ALL,

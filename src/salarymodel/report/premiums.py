@@ -86,7 +86,7 @@ def large_enough(premiums: pd.DataFrame, min_n: int) -> tuple[pd.DataFrame, int]
 
 def redraw(stem: str, premiums: pd.DataFrame, target: Path, min_n: int) -> Path:
     """A premium chart drawn again from the table under the report's small-group rule."""
-    from salarymodel import explanation_plots as plots  # matplotlib: loaded only to draw
+    from salarymodel.report import explanation_plots as plots  # matplotlib: loaded only to draw
 
     if stem == "premium_country":
         return plots.country_premiums(premiums, target, min_n)

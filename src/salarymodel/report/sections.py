@@ -16,7 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from salarymodel.config import Settings
-from salarymodel.geography import country_name
+from salarymodel.data.geography import country_name
 from salarymodel.report import figures, statistics, tables
 from salarymodel.report import premiums as premium_rows
 from salarymodel.report.statistics import period, sources_of

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from salarymodel.geography import country_name
+from salarymodel.data.geography import country_name
 from salarymodel.report.statistics import sources_of
 from salarymodel.report.text import (
     ALL,
@@ -105,7 +105,7 @@ def year_tables(by_year: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 def country_median_table(medians: pd.DataFrame, year: int) -> pd.DataFrame:
     """The ranking of countries by median salary, per source; the median also in each
     country's own money (at the ECB's ``year`` average, written as the country does)."""
-    from salarymodel.money_format import in_local_money
+    from salarymodel.core.money_format import in_local_money
 
     local = [in_local_money(m, c, year) for m, c in zip(medians["median"], medians["country"],
                                                           strict=True)]  # fmt: skip

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from salarymodel.geography import country_name
+from salarymodel.data.geography import country_name
 from salarymodel.vocabulary import (
     ALL,
     COMPANY_SIZE_NAMES,

@@ -12,7 +12,7 @@
 - ``openapi``  the OpenAPI document corrected to what the service answers
 - ``server``   starting ``bentoml serve`` for `salarymodel serve`
 
-``salarymodel.service`` holds the BentoML service itself and ties these together.
+``salarymodel.serving.service`` holds the BentoML service itself and ties these together.
 A worker imports none of shap, MLflow, pandas, pandera, matplotlib or
 scikit-learn (a test checks): start-up time and memory are per worker.
 """

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from salarymodel.config import Settings, load_settings, resolve_path
-from salarymodel.job_defaults import default_view
-from salarymodel.model import BOOSTER_FILE, BundleError, SalaryModel
+from salarymodel.core.job_defaults import default_view
+from salarymodel.core.model import BOOSTER_FILE, BundleError, SalaryModel
 from salarymodel.serving.booster import NativeBooster
 
 # BentoML phones home with usage statistics unless told not to; the service
@@ -55,7 +55,7 @@ class ServingModel:
     """The champion, its explainer, and what the service says about it."""
 
     model: SalaryModel
-    explainer: Any  # salarymodel.explanations.Explainer
+    explainer: Any  # salarymodel.core.explanations.Explainer
     version: str
     source: str
     info: dict[str, Any]
@@ -95,7 +95,7 @@ def project_lock(name: str) -> Iterator[None]:
 
 def registry_has_store(settings: Settings) -> bool:
     """Is there a tracking store to ask? Never creates an empty MLflow database by looking."""
-    from salarymodel.registry import tracking_uri
+    from salarymodel.registry.store import tracking_uri
 
     uri = tracking_uri(settings)
     if uri.startswith("sqlite:///"):
@@ -138,7 +138,7 @@ def metrics_summary(evaluation: Mapping[str, Any]) -> dict[str, Any]:
 
 def load_from_registry(settings: Settings) -> tuple[SalaryModel, dict[str, Any]]:
     """The champion from the MLflow registry and what is known about it (imports MLflow)."""
-    from salarymodel.registry import RegistryError, connect, load_champion, run_evaluation
+    from salarymodel.registry.store import RegistryError, connect, load_champion, run_evaluation
 
     try:
         with project_lock("registry"):
@@ -186,7 +186,7 @@ def export_to_bento_store(model: SalaryModel, info: Mapping[str, Any]) -> str:
     """Copy a model into the BentoML model store as ``salarymodel:v<version>`` (idempotent)."""
     import bentoml
 
-    from salarymodel.model import verify_manifest
+    from salarymodel.core.model import verify_manifest
 
     tag = f"{BENTO_MODEL_NAME}:v{info['model_version']}"
     try:
@@ -261,7 +261,7 @@ def ready_to_serve(
     model: SalaryModel, info: Mapping[str, Any], source: str, tag: str | None = None
 ) -> ServingModel:
     """A loaded model with its explainer and model card: ready to swap in."""
-    from salarymodel.explanations import Explainer
+    from salarymodel.core.explanations import Explainer
     from salarymodel.serving.scoring import estimate_many, explain_one, model_card
 
     serving = ServingModel(

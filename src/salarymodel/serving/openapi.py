@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from salarymodel.currency import USD, PayBounds
+from salarymodel.core.currency import USD, PayBounds
 from salarymodel.serving.schemas import BATCH_ROUTE, MAX_BATCH, MAX_BODY_BYTES
 
 _SCHEMAS = "#/components/schemas/"
@@ -145,7 +145,7 @@ def document_pay(components: dict[str, Any], pay: ServedPay) -> None:
     training's bounds converted to its currency and period at the rate of its
     year, so the schema has one case per currency, span of years sharing a
     rate, and period (``anyOf``; a field left out takes its default), each
-    with the bounds :func:`salarymodel.currency.pay_in_usd` checks.
+    with the bounds :func:`salarymodel.core.currency.pay_in_usd` checks.
     """
     for schema in components.values():
         properties = schema.get("properties", {})

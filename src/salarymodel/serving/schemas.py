@@ -8,8 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from pydantic_core import PydanticCustomError
 
 from salarymodel.config import load_settings, load_sources
-from salarymodel.currency import PERIODS, USD
-from salarymodel.job_defaults import default_year
+from salarymodel.core.currency import PERIODS, USD
+from salarymodel.core.job_defaults import default_year
 from salarymodel.vocabulary import (
     COMPANY_SIZE_NAMES,
     COMPANY_SIZES,
@@ -25,7 +25,7 @@ from salarymodel.vocabulary import (
 )
 
 SETTINGS = load_settings()
-# configs/salarymodel.yaml (salarymodel.job_defaults applies them). Typed Any:
+# configs/salarymodel.yaml (salarymodel.core.job_defaults applies them). Typed Any:
 # the Literal fields below take them, and config checked them against the vocabulary.
 DEFAULTS: Any = SETTINGS.job_defaults
 VIEWS = tuple(load_sources().training_sources)
@@ -103,7 +103,7 @@ class JobRequest(BaseModel):
     on-site job at a medium company in the United States), employer in the
     same country, no skills stated, this year, in the configured pay view
     (``serving.default_source``). ``serving.scoring.canonical_job`` fills what a
-    request leaves out with ``salarymodel.job_defaults``, as ``predict`` does a CSV.
+    request leaves out with ``salarymodel.core.job_defaults``, as ``predict`` does a CSV.
     """
 
     model_config = ConfigDict(extra="forbid", regex_engine="python-re")

@@ -6,7 +6,7 @@ prepared one-row paths (no pandas, no thread hop); a batch through
 ``FeatureBuilder.encode_many`` and one call per booster.
 
 ``/predict`` and ``/explain`` also answer in the request's currency and
-period, with the model's exchange rates (``salarymodel.currency``), and say
+period, with the model's exchange rates (``salarymodel.core.currency``), and say
 where the person's own pay falls (``ranges.salary_percentile``). What the
 rates refuse (an unknown currency, a salary that is not plausible) is raised
 as a pydantic ``ValidationError`` on the field, which the service answers
@@ -25,8 +25,8 @@ import numpy as np
 from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
-from salarymodel.china_reference import market_reference
-from salarymodel.currency import (
+from salarymodel.core.china_reference import market_reference
+from salarymodel.core.currency import (
     PERIODS,
     USD,
     CurrencyTable,
@@ -39,13 +39,13 @@ from salarymodel.currency import (
     pay_in_usd,
     rate_note,
 )
-from salarymodel.features import resolve_country
-from salarymodel.geography import country_name
-from salarymodel.job_defaults import JobDefaults, complete_job, defaults_card, job_defaults
-from salarymodel.model import RangeBasis
-from salarymodel.money_format import locale_tag
-from salarymodel.percentile_calibration import PercentileCurve
-from salarymodel.ranges import salary_percentile
+from salarymodel.core.features import resolve_country
+from salarymodel.core.job_defaults import JobDefaults, complete_job, defaults_card, job_defaults
+from salarymodel.core.model import RangeBasis
+from salarymodel.core.money_format import locale_tag
+from salarymodel.core.percentile_calibration import PercentileCurve
+from salarymodel.core.ranges import salary_percentile
+from salarymodel.data.geography import country_name
 from salarymodel.serving.loading import ServingModel, json_safe
 from salarymodel.serving.openapi import ServedPay
 from salarymodel.serving.schemas import (

@@ -37,7 +37,8 @@ def serve(host: str, port: int, workers: int = 2, tag: str | None = None) -> NoR
         "SALARYMODEL_WORKERS": str(workers),
         SESSION_ENV: uuid.uuid4().hex,
     }
-    command = [sys.executable, "-m", "bentoml", "serve", "salarymodel.service:SalaryService",
+    command = [sys.executable, "-m", "bentoml", "serve",
+               "salarymodel.serving.service:SalaryService",
                "--host", host, "--port", str(port)]  # fmt: skip
     logger.info("serving %s on http://%s:%d", tag, host, port)
     # exec: signals (Ctrl-C, a test's terminate) reach BentoML's server directly.

@@ -1,0 +1,1 @@
+"""The estimation core: features, model, ranges, pay (currency, percentile)."""

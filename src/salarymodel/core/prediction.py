@@ -1,0 +1,259 @@
+"""Score a CSV of jobs: one output row per input row, in order, never dropped.
+
+The file may be in any configured source format or the canonical one. A row
+that cannot be scored keeps its place with an ``error`` naming its line and
+column; the others get ``estimate_usd``, the ``view`` (which pay the number
+describes: the source the model treated the row as), the calibrated range
+``low_usd``/``high_usd`` with its ``coverage``, the ``support`` (training
+records sharing role family, experience level and country), ``thin_support``
+and any ``warnings``; for a US job, ``reference``: BLS OEWS May 2025's median and
+P10-P90 of its occupation in its metro, else state, else the nation (a
+``location`` column, "Austin, TX", places it); for a Chinese job in one of
+its six roles, ``market_reference``: the Maimai 2023 AIGC talent report's
+average pay (CNY and USD; ``china_reference``), with how few Chinese records
+the model has.
+
+A row is a job a person describes: what its columns leave out (a column
+missing or a cell empty) gets the defaults HTTP gives a request
+(``job_defaults.complete_job``), and a country the resolver does not know is
+scored as missing with a warning, as over HTTP, not set aside. The kept rows
+are scored in one batch, through the service's batch encoding.
+
+When the file has the configured salary column (``prediction.salary_column``,
+the person's own pay; with optional currency and period columns), the output
+also has ``percentile``: where that pay falls in the job's predicted
+distribution (``Estimate.percentile``). A pay that cannot be used (not a
+number, not positive, outside ``validation``'s bounds once converted to yearly
+USD, an unknown currency or period) leaves the percentile empty and says why
+in ``error``, with its line and column; the row's estimate stands.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from salarymodel.config import Settings, SourceConfig, SourcesConfig
+from salarymodel.core.china_reference import market_reference
+from salarymodel.core.currency import USD, PayError, exchange_rates, pay_in_usd
+from salarymodel.core.job_defaults import complete_job, default_view, job_defaults
+from salarymodel.core.model import Estimate, SalaryModel
+from salarymodel.data.csv_output import write_csv
+from salarymodel.data.derivations import RowError
+from salarymodel.data.sources import CANONICAL_SOURCE, adapt, detect_source, read_csv, record_lines
+from salarymodel.data.validation import validate_records
+
+
+def predict_frame(
+    raw: pd.DataFrame,
+    model: SalaryModel,
+    settings: Settings,
+    sources: SourcesConfig,
+    source: str | None = None,
+    lines: np.ndarray | None = None,
+    today: date | None = None,
+) -> pd.DataFrame:
+    """Estimates for a raw frame; the result has one row per input row.
+
+    ``lines``: where each row starts in its file (see ``record_lines``), for messages.
+    ``today``: the day whose year a job without one is taken in (default: today).
+    """
+    kept, quarantined, jobs = person_jobs(raw, model, settings, sources, source, lines, today)
+    out = pd.DataFrame(index=range(len(raw)))
+    for column in ("estimate_usd", "low_usd", "high_usd", "coverage", "support"):
+        out[column] = np.nan
+    out["thin_support"] = None
+    out["view"] = None
+    out["warnings"] = ""
+    out["reference"] = ""  # BLS OEWS wages of a US job's occupation and place
+    out["market_reference"] = ""  # Maimai 2023's pay of a Chinese job's role (china_reference)
+    # The estimate in the job country's own money, written its way ("₹1,00,40,147").
+    out["estimate_local"] = ""
+    out["error"] = ""
+    positions = kept["row_number"].astype(int).to_numpy() - 2
+    # One batch, through the service's batch encoding (``estimate_many``'s).
+    estimates = model.estimate_jobs(jobs)
+    if len(kept):
+        for column in ("estimate_usd", "low_usd", "high_usd"):
+            values = [getattr(e, column) for e in estimates]
+            out.loc[positions, column] = [None if v is None else round(v, 2) for v in values]
+        out.loc[positions, "coverage"] = [e.coverage for e in estimates]
+        out.loc[positions, "support"] = [e.support for e in estimates]
+        out.loc[positions, "thin_support"] = [e.thin_support for e in estimates]
+        out.loc[positions, "view"] = [e.view for e in estimates]
+        out.loc[positions, "warnings"] = ["; ".join(e.warnings) for e in estimates]
+        references = [model.builder.reference(job) for job in jobs]
+        out.loc[positions, "reference"] = [r["text"] if r else "" for r in references]
+        config = settings.china_reference
+        markets = [market_reference(job, model.builder, config) for job in jobs]
+        out.loc[positions, "market_reference"] = [m["text"] if m else "" for m in markets]
+        out.loc[positions, "estimate_local"] = local_estimates(estimates, jobs)
+    for row in quarantined.to_dict("records"):
+        out.loc[int(row["row_number"]) - 2, "error"] = f"line {int(row['line'])}: {row['reason']}"
+    if settings.prediction.salary_column in raw.columns:
+        years = [job["year"] for job in jobs]
+        countries = [job["country"] if isinstance(job["country"], str) else None for job in jobs]
+        rows = zip(positions.tolist(), estimates, years, countries, strict=True)
+        out.insert(3, "percentile", np.nan)
+        for position, estimate, year, country in rows:
+            line = int(lines[position]) if lines is not None else position + 2
+            value, problem = row_percentile(
+                raw.iloc[position], estimate, year, model, settings, country
+            )
+            out.loc[position, "percentile"] = value
+            if problem:
+                before = out.loc[position, "error"]
+                problem = f"line {line}: {problem}"
+                out.loc[position, "error"] = f"{before}; {problem}" if before else problem
+    return out
+
+
+def local_estimates(estimates: list[Estimate], jobs: list[dict]) -> list[str]:
+    """Each estimate in its job country's own currency at the ECB's average for the job's
+    year, as that country writes money (Babel); US dollars where the ECB does not quote
+    the country's currency or the country is not known."""
+    from salarymodel.core.money_format import in_local_money
+
+    return [
+        in_local_money(e.estimate_usd, job["country"] if isinstance(job["country"], str) else "",
+                       int(job["year"]))
+        for e, job in zip(estimates, jobs, strict=True)
+    ]  # fmt: skip
+
+
+# The canonical fields holding a country: a country the resolver does not know
+# is not an error for a person's job (HTTP and the page estimate it with a
+# warning), so its text goes to the model, which treats it as missing and says so.
+_COUNTRY_FIELDS = ("country", "company_country")
+
+
+def person_jobs(
+    raw: pd.DataFrame,
+    model: SalaryModel,
+    settings: Settings,
+    sources: SourcesConfig,
+    source: str | None = None,
+    lines: np.ndarray | None = None,
+    today: date | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, object]]]:
+    """A raw frame's rows as the jobs the model scores: (kept records, quarantined
+    rows with reasons, one completed job dict per kept record, in order).
+
+    Each job gets the defaults HTTP gives a request (``job_defaults.complete_job``).
+    """
+    name = source or detect_source(list(raw.columns), sources)
+    config = sources.sources[name]
+    adapted = adapt(raw.reset_index(drop=True), name, config, settings, lines)
+    records = adapted.records
+    view = default_view(model.metadata, settings)
+    records["source"] = records["source"].where(records["source"] != CANONICAL_SOURCE, view)
+    # A salary in the file is not an input: its bounds must not block an estimate.
+    records["salary_usd"] = None
+    unknown = _unknown_countries(records, adapted.raw, config)
+    result = validate_records(
+        records,
+        settings,
+        require_salary=False,
+        labels=adapted.labels,
+        file_problems=adapted.file_problems,
+    )
+    kept = result.kept
+    defaults = job_defaults(settings, view, today)
+    jobs = []
+    for record in kept.to_dict("records"):
+        given = unknown.get(int(record["row_number"]), {})
+        jobs.append(complete_job({**record, **given}, defaults))
+    return kept, result.quarantined, jobs
+
+
+def _unknown_countries(
+    records: pd.DataFrame, raw: pd.DataFrame, config: SourceConfig
+) -> dict[int, dict[str, str]]:
+    """Countries the adapter could not resolve, as written, by ``row_number``; their
+    cells are emptied in ``records`` so validation lets the row through."""
+    found: dict[int, dict[str, str]] = {}
+    for field in _COUNTRY_FIELDS:
+        mapping = config.fields.get(field)
+        if mapping is None or mapping.column is None or mapping.column not in raw.columns:
+            continue
+        bad = records[field].map(lambda v: isinstance(v, RowError)).to_numpy(bool)
+        texts = raw[mapping.column].to_numpy()[bad]
+        for row, text in zip(records.loc[bad, "row_number"], texts, strict=True):
+            found.setdefault(int(row), {})[field] = str(text).strip()
+        records.loc[bad, field] = None
+    return found
+
+
+def _cell(row: pd.Series, column: str) -> str | None:
+    value = row.get(column)
+    text = "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+    return text.strip() or None
+
+
+def row_percentile(
+    row: pd.Series,
+    estimate: Estimate,
+    year: object,
+    model: SalaryModel,
+    settings: Settings,
+    country: str | None = None,
+) -> tuple[float | None, str]:
+    """Where a row's own pay falls in its estimate's distribution: (percentile, "") when
+    the row has a usable pay, (None, "column = value: why") when not, (None, "") when blank.
+
+    The pay is read from the configured salary column, in the row's currency
+    and period (configured columns; USD and year when absent or blank), and
+    converted with the ECB's exchange rates for the row's year (``exchange_rates``).
+    """
+    names = settings.prediction
+    given = _cell(row, names.salary_column)
+    if given is None:
+        return None, ""
+    pay = {
+        names.salary_column: given,
+        names.currency_column: _cell(row, names.currency_column) or USD,
+        names.period_column: (_cell(row, names.period_column) or "year").lower(),
+    }
+    year_of_pay = (
+        int(year) if isinstance(year, int | float) and not np.isnan(year) else date.today().year
+    )
+    try:
+        amount = float(given.replace(",", ""))
+    except ValueError:
+        return None, f"{names.salary_column} = {given!r}: not a number"
+    try:
+        usd, _ = pay_in_usd(
+            amount, pay[names.currency_column], pay[names.period_column],
+            year_of_pay, exchange_rates(),
+            settings.validation,
+        )  # fmt: skip
+    except PayError as error:
+        column = {"current_salary": names.salary_column, "currency": names.currency_column,
+                  "period": names.period_column}[error.field]  # fmt: skip
+        return None, f"{column} = {pay[column]!r}: {error}"
+    percentile = estimate.percentile(usd)
+    if percentile is None:
+        return None, "no calibrated range: no percentile"
+    if model.percentiles is not None:  # the map the service applies too
+        percentile = model.percentiles.calibrate(percentile, estimate.view, country)
+    return round(percentile, 1), ""
+
+
+def predict_file(
+    input_path: Path,
+    output_path: Path,
+    model: SalaryModel,
+    settings: Settings,
+    sources: SourcesConfig,
+    source: str | None = None,
+) -> pd.DataFrame:
+    """Score ``input_path`` and write the input columns plus estimates to ``output_path``."""
+    raw = read_csv(input_path)
+    lines = record_lines(input_path, len(raw))
+    scored = predict_frame(raw, model, settings, sources, source, lines)
+    combined = pd.concat([raw.reset_index(drop=True), scored], axis=1)
+    write_csv(combined, output_path, index=False)  # formula-like cells neutralised
+    return combined

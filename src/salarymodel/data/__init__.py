@@ -1,0 +1,1 @@
+"""Sources to canonical, validated records: adapters, derivations, geography, titles."""

@@ -1,0 +1,1 @@
+"""Honest evaluation: folds, cross-validation, backtest, groups, drift."""

@@ -1,0 +1,1 @@
+"""The promotion gate: paired intervals and the decision to promote."""

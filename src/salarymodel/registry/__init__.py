@@ -1,0 +1,1 @@
+"""The MLflow store: versions, the champion alias, model bundles."""

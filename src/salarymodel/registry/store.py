@@ -1,0 +1,665 @@
+"""MLflow tracking and model registry: runs, versions, the champion alias, the gate.
+
+The serving model is the registered version carrying the alias ``champion``.
+A version is only registered after its run finished logging everything, so a
+crash mid-training leaves the registry and the alias as they were. The gate
+pairs a challenger's backtest estimates with the champion's on the same rows
+(same data fingerprint, CV and backtest folds) and refuses one that is worse
+beyond noise (``salarymodel.promotion.gate``). Only the registry answering that there
+is no model or no alias means "no champion"; any other store error is a
+``RegistryError`` and promotes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import Run
+from mlflow.entities.model_registry import ModelVersion, RegisteredModel
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+from salarymodel.config import Settings, resolve_path
+from salarymodel.core.model import BundleError, SalaryModel
+from salarymodel.evaluation.backtest import BACKTEST_ESTIMATES
+from salarymodel.evaluation.cv import ALL
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+BUNDLE_ARTIFACT = "bundle"
+MODEL_NAME_IN_RUN = "model"
+TAG_FINGERPRINT = "data_fingerprint"
+TAG_FOLDS = "cv_folds"
+TAG_BACKTEST = "backtest_folds"  # the backtest's configuration: which folds it makes
+# The run artifact with the per-row backtest estimates the gate pairs.
+BACKTEST_ARTIFACT = f"evaluation/{BACKTEST_ESTIMATES}"
+TAG_KIND = "kind"  # train | retrain
+TAG_PARENT = "parent_version"  # the champion a retrain started from
+# Registered-model tag: the versions that became champion, oldest first (a
+# stack: promote pushes, rollback pops). Version tag: when it last became one.
+TAG_HISTORY = "champion_history"
+TAG_CHAMPION_SINCE = "champion_since"
+HISTORY_LENGTH = 100
+_RUNTIME_PACKAGES = ("lightgbm", "pandas", "numpy", "pydantic", "pyyaml")
+
+
+class RegistryError(RuntimeError):
+    """The tracking store or registry cannot give what was asked."""
+
+
+def run_id_of(version: ModelVersion) -> str:
+    """The run a version was registered from; a RegistryError for a version registered
+    outside a run (MLflow's client raises a TypeError on a run id of None)."""
+    if version.run_id is None:
+        raise RegistryError(f"model version v{version.version} was not registered from a run")
+    return version.run_id
+
+
+_NOT_FOUND = ErrorCode.Name(RESOURCE_DOES_NOT_EXIST)
+
+
+def first_line(error: BaseException) -> str:
+    """An error's first line: SQLAlchemy appends the SQL and a link, a CLI shows one line."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+@contextmanager
+def store_errors(doing: str) -> Iterator[None]:
+    """Turn an MLflow store error into a ``RegistryError`` saying what could not be done.
+
+    Nothing that reads the registry may take a failure for an answer (a missing
+    champion, an empty history): read as "no champion", a locked store would
+    let the gate promote a challenger unchecked.
+    """
+    try:
+        yield
+    except MlflowException as error:
+        raise RegistryError(f"{doing}: {first_line(error)}") from error
+
+
+def tracking_uri(settings: Settings) -> str:
+    """``tracking.uri`` (``SALARYMODEL_TRACKING_URI`` overrides it: ``config.ENV_OVERRIDES``).
+
+    Relative sqlite paths are anchored at the project root.
+    """
+    uri = settings.tracking.uri
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        return prefix + str(resolve_path(uri.removeprefix(prefix)))
+    return uri
+
+
+def check_reachable(uri: str, timeout: float) -> None:
+    """A clear error, within ``timeout`` seconds, when the tracking store cannot be reached."""
+    parsed = urlparse(uri)
+    hint = "set tracking.uri in configs/salarymodel.yaml or SALARYMODEL_TRACKING_URI"
+    if parsed.scheme in ("http", "https"):
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            socket.create_connection((parsed.hostname or "", port), timeout=timeout).close()
+        except OSError as error:
+            raise RegistryError(
+                f"tracking store {uri} is unreachable ({error}); start it or {hint}"
+            ) from error
+    elif parsed.scheme == "sqlite":
+        folder = Path(uri.removeprefix("sqlite:///")).parent
+        if not folder.is_dir():
+            raise RegistryError(f"tracking store {uri}: folder {folder} does not exist; {hint}")
+
+
+# ----- the store exists, or is created on purpose ----------------------------------------
+# MLflow's SQL store creates a missing sqlite file and its tables on first
+# contact: a moved or deleted ``mlflow.db`` would silently come back empty, and
+# the next `train` would start again at v1 as champion. So only `train` may
+# create a store, and only when nothing in models/ shows that versions existed
+# before (or when told to with --new-store).
+NEW_STORE_FLAG = "--new-store"
+# The (device, inode) of each sqlite store this process connected to: a store
+# moved or replaced mid-run is told apart from one that merely failed.
+_OPENED: dict[Path, tuple[int, int]] = {}
+
+
+def store_file(settings: Settings) -> Path | None:
+    """The sqlite file of the configured store; None for a remote (http) or other store."""
+    uri = tracking_uri(settings)
+    prefix = "sqlite:///"
+    return Path(uri.removeprefix(prefix)) if uri.startswith(prefix) else None
+
+
+def store_exists(settings: Settings) -> bool:
+    """Whether the configured store is there to read (a remote store is assumed to be).
+
+    An empty file counts as missing: SQLAlchemy leaves one behind when it
+    reconnects to a store that was moved away, and MLflow would fill it with
+    empty tables.
+    """
+    path = store_file(settings)
+    return path is None or (path.is_file() and path.stat().st_size > 0)
+
+
+def earlier_versions(settings: Settings) -> list[str]:
+    """What in the project shows that a registry held versions before (paths, a few).
+
+    The registry cache (one folder per version ever loaded), the rows promoted
+    retrains accepted, and the MLflow artifact root with logged runs.
+    """
+    found: list[Path] = []
+    cache = resolve_path("models") / "registry-cache"
+    found += sorted(p for p in cache.glob("v*") if p.is_dir())
+    accepted = resolve_path(settings.retraining.accepted_dir)
+    found += sorted(p for p in accepted.glob("*/*") if p.is_file())
+    artifacts = resolve_path(settings.tracking.artifact_root)
+    found += sorted(p for p in artifacts.glob("*/*") if p.is_dir())
+    root = resolve_path(".")
+    return [str(p.relative_to(root) if p.is_relative_to(root) else p) for p in found[:5]]
+
+
+def missing_store_error(settings: Settings) -> RegistryError:
+    """The refusal of a command that needs an existing store."""
+    return RegistryError(
+        f"tracking store {tracking_uri(settings)} does not exist; it is never created by "
+        "this command: restore it (or point tracking.uri / SALARYMODEL_TRACKING_URI at it), "
+        "or run `salarymodel train` to start a registry"
+    )
+
+
+def check_store_for_training(settings: Settings, new_store: bool) -> None:
+    """May `train` use, or create, the configured store? A ``RegistryError`` if not.
+
+    An existing store is used. A missing one is created only on first use
+    (nothing in the project shows earlier versions) or with ``new_store``.
+    """
+    if store_exists(settings) or new_store:
+        return
+    history = earlier_versions(settings)
+    if history:
+        raise RegistryError(
+            f"tracking store {tracking_uri(settings)} does not exist, but the project shows "
+            f"earlier versions ({', '.join(history)}); restore the store, or pass "
+            f"{NEW_STORE_FLAG} to start a new registry at v1"
+        )
+
+
+def store_lost(settings: Settings) -> bool:
+    """The sqlite store this process connected to is gone or was replaced since."""
+    path = store_file(settings)
+    opened = _OPENED.get(path) if path is not None else None
+    if path is None or opened is None:
+        return False
+    try:
+        now = path.stat()
+    except OSError:
+        return True
+    return (now.st_dev, now.st_ino) != opened or now.st_size == 0
+
+
+def lost_store_error(settings: Settings, doing: str) -> RegistryError:
+    """The error of a run whose store was moved, deleted or replaced while it ran."""
+    return RegistryError(
+        f"{doing}: tracking store {tracking_uri(settings)} was moved, deleted or replaced "
+        "while this command ran; nothing was registered or promoted (restore the store)"
+    )
+
+
+def mark_failed(client: MlflowClient, run_id: str, error: BaseException) -> None:
+    """Mark a run FAILED with the error as a tag, after it was closed as finished.
+
+    For a command that fails after its run (gating, registering, publishing).
+    Best effort: the store may be what failed; the original error is what the
+    caller reports.
+    """
+    try:
+        client.set_tag(run_id, "error", f"{type(error).__name__}: {error}"[:4000])
+        client.set_terminated(run_id, "FAILED")
+    except Exception:  # the caller raises the original error
+        logger.warning("could not mark run %s FAILED", run_id)
+
+
+def connect(settings: Settings, create: bool = False) -> MlflowClient:
+    """Point MLflow at the configured store and make sure the experiment exists.
+
+    A missing sqlite store is a ``RegistryError`` unless ``create`` (only
+    `train`, after ``check_store_for_training``).
+    """
+    uri = tracking_uri(settings)
+    check_reachable(uri, settings.tracking.connect_timeout_seconds)
+    if not create and not store_exists(settings):
+        raise missing_store_error(settings)
+    # MLflow reads these per request; a caller's own settings win.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(settings.tracking.http_retries))
+    os.environ.setdefault(
+        "MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(settings.tracking.connect_timeout_seconds * 2))
+    )
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    with store_errors(f"tracking store {uri} is not usable"):
+        if client.get_experiment_by_name(settings.tracking.experiment) is None:
+            artifacts = resolve_path(settings.tracking.artifact_root).resolve().as_uri()
+            client.create_experiment(settings.tracking.experiment, artifact_location=artifacts)
+        mlflow.set_experiment(settings.tracking.experiment)
+    path = store_file(settings)
+    if path is not None and path.is_file():
+        stat = path.stat()
+        _OPENED[path] = (stat.st_dev, stat.st_ino)
+    return client
+
+
+def registered_model(client: MlflowClient, settings: Settings) -> RegisteredModel | None:
+    """The registered model, or None when the store says it does not exist (nothing registered yet).
+
+    Any other failure (a locked or broken store, a timeout) is a ``RegistryError``.
+    """
+    name = settings.tracking.registered_model
+    try:
+        return client.get_registered_model(name)
+    except MlflowException as error:
+        if error.error_code == _NOT_FOUND:
+            return None
+        raise RegistryError(
+            f"cannot read model '{name}' from {tracking_uri(settings)}: {first_line(error)}"
+        ) from error
+
+
+def champion_version(client: MlflowClient, settings: Settings) -> ModelVersion | None:
+    """The version carrying the champion alias, or None when there is none yet.
+
+    None only when the registry answers that there is no such model or that the
+    model has no champion alias; the alias is read from the model's aliases
+    rather than inferred from an error (the store reports a missing alias as an
+    invalid parameter, a code other failures share). A store that cannot
+    answer raises ``RegistryError``: it never reads as "no champion".
+    """
+    model = registered_model(client, settings)
+    alias = settings.tracking.champion_alias
+    if model is None or alias not in model.aliases:
+        return None
+    version = str(model.aliases[alias])
+    with store_errors(f"cannot read champion v{version} of model '{model.name}'"):
+        return client.get_model_version(model.name, version)
+
+
+def champion_backtest(client: MlflowClient, version: ModelVersion) -> pd.DataFrame | None:
+    """The per-row backtest estimates logged with a version's run; None when it has none.
+
+    A store that cannot give them, or a damaged file, is a ``RegistryError``:
+    the gate stops rather than guess.
+    """
+    import pandas as pd
+
+    doing = f"cannot read the backtest estimates of champion v{version.version}"
+    folder, name = BACKTEST_ARTIFACT.rsplit("/", 1)
+    with store_errors(doing):
+        listed = {a.path for a in client.list_artifacts(run_id_of(version), folder)}
+    if BACKTEST_ARTIFACT not in listed:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run_id_of(version), BACKTEST_ARTIFACT, tmp)
+            frame = pd.read_csv(path, dtype={"fold": str, "source": str, "group_id": str})
+        except (MlflowException, OSError, EOFError, ValueError) as error:
+            raise RegistryError(f"{doing}: {first_line(error)}") from error
+    missing = {"fold", "source", "row_number", "group_id", "salary_usd", "fused_lightgbm"}
+    missing -= set(frame.columns)
+    if missing:
+        raise RegistryError(f"{doing}: {name} has no column(s) {sorted(missing)}")
+    return frame
+
+
+def pair_backtest(ours: pd.DataFrame, theirs: pd.DataFrame) -> pd.DataFrame | None:
+    """The two runs' fused estimates side by side, rows matched on (fold, source, row_number).
+
+    A key repeated (two accepted files of one source) is matched by its
+    order of appearance. None unless both runs scored exactly the same
+    records (the same rows, with the same salaries).
+    """
+    import numpy as np
+
+    keys = ["fold", "source", "row_number"]
+
+    def keyed(frame: pd.DataFrame, estimate: str) -> pd.DataFrame:
+        out = frame[[*keys, "group_id", "salary_usd", "fused_lightgbm"]].rename(
+            columns={"fused_lightgbm": estimate}
+        )
+        out = out.astype({"fold": str, "source": str, "row_number": int, "group_id": str})
+        return out.assign(occurrence=out.groupby(keys).cumcount())
+
+    if len(ours) != len(theirs):
+        return None
+    paired = keyed(ours, "challenger").merge(
+        keyed(theirs, "champion"), on=[*keys, "occurrence"], suffixes=("", "_champion")
+    )
+    same = len(paired) == len(ours) and np.allclose(
+        paired["salary_usd"].to_numpy(float), paired["salary_usd_champion"].to_numpy(float)
+    )
+    return paired if same else None
+
+
+def compare(
+    settings: Settings, challenger: float, champion: float, tolerance: float
+) -> tuple[bool, str]:
+    """Is the challenger's gate metric at least as good as the champion's (within tolerance)?
+
+    Returns the verdict and its wording: "at least as good as", "worse than but
+    within the tolerance of" (passes: say so rather than call it as good) or "worse than".
+    """
+    higher_is_better = settings.gate.metric == "r2_log"
+    if higher_is_better:
+        ok = challenger >= champion - tolerance * abs(champion)
+        as_good = challenger >= champion
+    else:
+        ok = challenger <= champion * (1 + tolerance)
+        as_good = challenger <= champion
+    if as_good:
+        return True, "at least as good as"
+    return ok, "worse than but within the tolerance of" if ok else "worse than"
+
+
+def pip_requirements() -> list[str]:
+    """Pinned runtime requirements of the logged model (inference takes 5-9 s)."""
+    return [f"{name}=={package_version(name)}" for name in _RUNTIME_PACKAGES] + [
+        f"mlflow=={mlflow.__version__}"
+    ]
+
+
+def log_model_bundle(model: SalaryModel) -> mlflow.models.model.ModelInfo:
+    """Log the bundle as a models-from-code pyfunc in the active run."""
+    package_dir = Path(__file__).resolve().parents[1]  # src/salarymodel
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle_dir = model.save(Path(tmp) / BUNDLE_ARTIFACT)
+        return mlflow.pyfunc.log_model(
+            name=MODEL_NAME_IN_RUN,
+            python_model=str(package_dir / "registry" / "pyfunc_entry.py"),
+            artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
+            code_paths=[str(package_dir)],
+            pip_requirements=pip_requirements(),
+        )
+
+
+def register(client: MlflowClient, settings: Settings, model_uri: str, run_id: str) -> ModelVersion:
+    """Register a logged model as a new version of the configured registered model."""
+    name = settings.tracking.registered_model
+    with store_errors(f"cannot register the model of run {run_id} as a version of '{name}'"):
+        if registered_model(client, settings) is None:
+            client.create_registered_model(name)
+        return client.create_model_version(name=name, source=model_uri, run_id=run_id)
+
+
+def set_champion(client: MlflowClient, settings: Settings, version: str) -> None:
+    """Move the champion alias to ``version`` and record it in the champion history."""
+    history = champion_history(client, settings)  # read first: a store error moves nothing
+    move_alias(client, settings, version)
+    record_champion(client, settings, version, history)
+
+
+def move_alias(client: MlflowClient, settings: Settings, version: str) -> None:
+    """Point the champion alias at ``version`` (one write: the moment the champion changes)."""
+    name, alias = settings.tracking.registered_model, settings.tracking.champion_alias
+    with store_errors(f"cannot move the '{alias}' alias of '{name}' to v{version}"):
+        client.set_registered_model_alias(name, alias, str(version))
+
+
+def record_champion(
+    client: MlflowClient, settings: Settings, version: str, history: list[str]
+) -> None:
+    """Push ``version`` onto the champion history and stamp when it became champion.
+
+    Runs after the alias moved: a history entry missing after a crash in
+    between is harmless (rollback skips entries equal to the champion).
+    """
+    name = settings.tracking.registered_model
+    with store_errors(f"v{version} is champion, but its history could not be recorded"):
+        stack = [*history, str(version)][-HISTORY_LENGTH:]
+        client.set_registered_model_tag(name, TAG_HISTORY, json.dumps(stack))
+        client.set_model_version_tag(
+            name, str(version), TAG_CHAMPION_SINCE, datetime.now(UTC).isoformat(timespec="seconds")
+        )
+
+
+def champion_history(client: MlflowClient, settings: Settings) -> list[str]:
+    """Versions in the order they became champion (oldest first); [] before the first one."""
+    model = registered_model(client, settings)
+    if model is None:
+        return []
+    text = model.tags.get(TAG_HISTORY, "[]")
+    try:
+        history = json.loads(text)
+    except ValueError:
+        history = None
+    if not isinstance(history, list):
+        raise RegistryError(
+            f"tag {TAG_HISTORY} of model '{model.name}' is not a JSON list of versions: "
+            f"{text[:80]!r}; correct or delete it (MLflow UI, registered model tags)"
+        )
+    return [str(v) for v in history]
+
+
+def list_versions(client: MlflowClient, settings: Settings) -> list[ModelVersion]:
+    """Every registered version, oldest first."""
+    name = settings.tracking.registered_model
+    try:
+        found = client.search_model_versions(f"name='{name}'")
+    except MlflowException as error:
+        raise RegistryError(f"cannot list versions of '{name}': {error}") from error
+    return sorted(found, key=lambda v: int(v.version))
+
+
+def version_run(client: MlflowClient, version: ModelVersion) -> Run | None:
+    """The run a version was registered from, or None when that run no longer exists."""
+    if version.run_id is None:
+        return None
+    try:
+        return client.get_run(version.run_id)
+    except MlflowException as error:
+        if error.error_code == _NOT_FOUND:
+            return None
+        raise RegistryError(
+            f"cannot read the run of v{version.version}: {first_line(error)}"
+        ) from error
+
+
+def get_version(client: MlflowClient, settings: Settings, version: str) -> ModelVersion:
+    """One registered version, or an error naming the versions there are."""
+    known = [str(v.version) for v in list_versions(client, settings)]
+    wanted = str(version).removeprefix("v")
+    if wanted not in known:
+        listed = ", ".join(known) if known else "none"
+        raise RegistryError(
+            f"model '{settings.tracking.registered_model}' has no version {version!r} "
+            f"(registered versions: {listed})"
+        )
+    with store_errors(f"cannot read version {wanted} of '{settings.tracking.registered_model}'"):
+        return client.get_model_version(settings.tracking.registered_model, wanted)
+
+
+def promote(client: MlflowClient, settings: Settings, version: str) -> ModelVersion:
+    """Make a registered version the champion (an operator's decision: no gate)."""
+    target = get_version(client, settings, version)
+    set_champion(client, settings, target.version)
+    return target
+
+
+def rollback(client: MlflowClient, settings: Settings) -> tuple[ModelVersion, ModelVersion]:
+    """Move the alias back to the champion before the current one; (from, to).
+
+    The history is a stack: the current champion is popped, so rolling back
+    twice goes two champions back.
+    """
+    current = champion_version(client, settings)
+    if current is None:
+        raise RegistryError("there is no champion to roll back")
+    history = champion_history(client, settings)
+    while history and history[-1] == str(current.version):
+        history.pop()
+    if not history:
+        raise RegistryError(
+            f"v{current.version} is the only champion there has been; nothing to roll back to "
+            "(`salarymodel promote VERSION` sets one explicitly)"
+        )
+    target = get_version(client, settings, history[-1])
+    move_alias(client, settings, target.version)
+    with store_errors(f"v{target.version} is champion, but the history could not be updated"):
+        client.set_registered_model_tag(
+            settings.tracking.registered_model, TAG_HISTORY, json.dumps(history)
+        )
+    return current, target
+
+
+def load_version(
+    client: MlflowClient,
+    settings: Settings,
+    version: ModelVersion,
+    read: Callable[[Path], SalaryModel] = SalaryModel.load,
+) -> SalaryModel:
+    """Download a version's bundle (plain files) and ``read`` it; nothing is unpickled."""
+    cache = resolve_path("models") / "registry-cache" / f"v{version.version}"
+    bundle = cache / "artifacts" / BUNDLE_ARTIFACT
+    if bundle.is_dir():
+        try:
+            model = read(bundle)
+        except BundleError as error:
+            # The cache is only a copy: a damaged one is replaced from the store.
+            logger.warning("%s; downloading v%s again", error, version.version)
+            shutil.rmtree(cache)
+    if not bundle.is_dir():
+        _download_version(settings, version, cache)
+        try:
+            model = read(bundle)
+        except BundleError as error:
+            shutil.rmtree(cache, ignore_errors=True)
+            raise RegistryError(
+                f"model v{version.version} in the registry cannot be served: {error}; "
+                "promote a sound version (`salarymodel versions`, `salarymodel promote N`) "
+                "or train again"
+            ) from error
+    model.metadata.setdefault("model_version", str(version.version))
+    return model
+
+
+def _download_version(settings: Settings, version: ModelVersion, cache: Path) -> None:
+    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{version.name}/{version.version}",
+            dst_path=str(cache),
+            tracking_uri=tracking_uri(settings),
+        )
+    except (MlflowException, OSError) as error:
+        shutil.rmtree(cache, ignore_errors=True)
+        raise RegistryError(f"cannot download model v{version.version}: {error}") from error
+
+
+def load_champion(
+    settings: Settings, read: Callable[[Path], SalaryModel] = SalaryModel.load
+) -> tuple[SalaryModel, ModelVersion]:
+    """The champion model (its bundle given to ``read``), or a clear error saying how to get one."""
+    client = connect(settings)
+    current = required_champion(client, settings)
+    return load_version(client, settings, current, read), current
+
+
+def required_champion(client: MlflowClient, settings: Settings) -> ModelVersion:
+    """The champion version, or a ``RegistryError`` saying how to get one."""
+    current = champion_version(client, settings)
+    if current is None:
+        raise RegistryError(
+            f"no '{settings.tracking.champion_alias}' version of model "
+            f"'{settings.tracking.registered_model}' in {tracking_uri(settings)}; "
+            "run `salarymodel train` first"
+        )
+    return current
+
+
+def run_evaluation(client: MlflowClient, version: ModelVersion) -> dict[str, Any]:
+    """The evaluation JSON logged with a version's training run."""
+    run_id = run_id_of(version)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        store_errors(f"cannot read the evaluation of v{version.version}"),
+    ):
+        path = client.download_artifacts(run_id, "evaluation.json", tmp)
+        return json.loads(Path(path).read_text())
+
+
+def champion_evaluation(settings: Settings) -> tuple[ModelVersion, dict[str, Any]]:
+    """The champion version and the evaluation JSON of its training run."""
+    client = connect(settings)
+    current = required_champion(client, settings)
+    return current, run_evaluation(client, current)
+
+
+def champion_accuracy(settings: Settings) -> dict[str, Any] | None:
+    """The champion's cross-validated accuracy (the fused model's, overall and per
+    source) in the shape the report reads; None when there is no champion or the
+    registry cannot say (the report is written without it)."""
+    try:
+        current, evaluation = champion_evaluation(settings)
+    except (RegistryError, OSError):
+        return None
+    rows = [r for r in evaluation["table"] if r["model"] == "fused_lightgbm"]
+    overall = next(r for r in rows if r["source"] == ALL)
+    return {
+        "model_version": str(current.version),
+        "mae_usd": overall["mae_usd"],
+        "mdape": overall["mdape"],
+        "r2_log": overall["r2_log"],
+        "n": overall["n"],
+        "per_source": {
+            r["source"]: {"mae_usd": r["mae_usd"], "mdape": r["mdape"]}
+            for r in rows
+            if r["source"] != ALL
+        },
+    }
+
+
+def version_rows(client: MlflowClient, settings: Settings) -> list[dict[str, Any]]:
+    """Every registered version, oldest first: origin, CV and held-out MAE per source,
+    data fingerprint, whether it is champion and how often it was."""
+    current = champion_version(client, settings)
+    history = champion_history(client, settings)
+    rows = []
+    for version in list_versions(client, settings):
+        run = version_run(client, version)  # None: its run was deleted; still list the version
+        found, tags = (run.data.metrics, run.data.tags) if run else ({}, {})
+        per_source = {
+            key.split(".")[1]: value
+            for key, value in found.items()
+            if key.startswith("fused_lightgbm.") and key.endswith(".mae_usd")
+        }
+        created = datetime.fromtimestamp(version.creation_timestamp / 1000, UTC)
+        rows.append(
+            {
+                "version": str(version.version),
+                "created": created.isoformat(timespec="seconds"),
+                "kind": tags.get(TAG_KIND, ""),
+                "parent_version": tags.get(TAG_PARENT),
+                "cv_mae_usd": per_source,
+                "holdout_mae_usd": {
+                    model: found.get(f"holdout.{model}.all.mae_usd")
+                    for model in ("challenger", "champion")
+                    if f"holdout.{model}.all.mae_usd" in found
+                },
+                "data_fingerprint": tags.get(TAG_FINGERPRINT, ""),
+                "champion": current is not None and str(current.version) == str(version.version),
+                "times_champion": history.count(str(version.version)),
+            }
+        )
+    return rows

@@ -1,0 +1,1 @@
+"""Retraining on new data: intake, checks, and the retrain job."""

@@ -1,0 +1,794 @@
+"""Retraining with new data: validate, quarantine, merge, compare, then promote or keep.
+
+``retrain`` runs these steps inside one MLflow run (tags: the parent champion
+version, the fingerprints of the existing, new and merged data):
+
+1. The new file is mapped by a configured adapter (named, or detected from
+   its columns; the canonical format as a last resort) and validated. Bad
+   rows go to ``<reports_dir>/<time>/new.<source>.quarantine.csv`` with
+   "column: reason"; rows in = rows accepted + rows quarantined.
+2. The existing training data (shipped sources plus files earlier promoted
+   retrains accepted, see ``dataset.accepted_files``) is merged with the
+   accepted rows; a record present in both is one record.
+3. Drift of the new records against the existing ones (``drift.py``), written
+   as HTML and JSON and logged.
+4. Data checks: enough accepted rows, not too many quarantined, something
+   new, a plausible median salary; and the whole-file checks on the drift
+   figures (unseen titles and skills, feature PSI, salary PSI; limits in
+   ``retraining``). A failing check ends the retrain here; a failing
+   whole-file check also copies the file, whole, to ``quarantine_dir`` with
+   a reason file (``quarantine_file``).
+5. Held-out comparison. The champion was fit on every existing record, so
+   only rows it never saw can judge it fairly: groups (a record with its
+   repeats and a posting's reposts) found only in the new file are held out
+   when a stable hash of the group id falls below ``holdout_fraction``. A
+   challenger is fit on everything else (existing records included). Both
+   predict exactly the same held-out rows, the champion with its registered
+   bundle. A paired bootstrap of the gate metric's difference over groups of
+   those rows (``salarymodel.promotion.gate``) refuses a challenger worse beyond noise
+   and, when the two are indistinguishable, prefers the challenger (it was
+   trained on newer data, which passed the whole-file checks; otherwise a
+   tie keeps the champion). A second check guards against forgetting: on a
+   fixed sample of existing records (both models were fit on them) the
+   challenger may be worse by at most ``existing_tolerance``. A third looks
+   at every source's most recent period (``compare_recent_periods``): fits
+   with and without the new records, on the same earlier rows, must not
+   differ there beyond noise to the new records' harm.
+6. On a pass, the registered challenger is refit on all merged records (the
+   held-out rows too: they are the newest data) and cross-validated like
+   ``train`` does, so every version carries the same kind of metrics; its
+   version is registered and the champion alias moved only after the run has
+   logged everything. The accepted rows are then kept for the next retrain.
+   On a failure nothing is registered, nothing is kept, and the run says why.
+
+A kill at any point leaves either the old champion with its data or the new
+champion with the data it was trained on (``salarymodel.promotion.publishing``); a registry
+that cannot answer stops the retrain (``RegistryError``) and promotes nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.models.model import ModelInfo
+
+from salarymodel.config import Settings, SourcesConfig, resolve_path
+from salarymodel.core.model import SalaryModel
+from salarymodel.core.timing import Stopwatch
+from salarymodel.data.dataset import (
+    PreparedSource,
+    TrainingData,
+    commit_accepted,
+    fingerprint,
+    load_training_data,
+    pending_accepted,
+    prepare_source,
+)
+from salarymodel.data.profiling import merge_repeats
+from salarymodel.data.sources import SourceFormatError, adapt, detect_source, read_csv, record_lines
+from salarymodel.evaluation.cv import ALL, fit_threads, fused_lightgbm, metrics
+from salarymodel.evaluation.drift import DriftReport, drift_report, write_drift_report
+from salarymodel.promotion.decisions import RetrainDecision, model_checks
+from salarymodel.promotion.gate import (
+    WORSE,
+    PairedInterval,
+    describe,
+    interval_metrics,
+    paired_interval,
+    verdict,
+)
+from salarymodel.promotion.publishing import AcceptedRows, publish
+from salarymodel.promotion.recent_periods import PeriodComparison, compare_recent_periods
+from salarymodel.registry.store import (
+    TAG_FINGERPRINT,
+    TAG_KIND,
+    TAG_PARENT,
+    RegistryError,
+    champion_history,
+    champion_version,
+    connect,
+    list_versions,
+    load_version,
+    lost_store_error,
+    mark_failed,
+    store_errors,
+    store_lost,
+)
+from salarymodel.training.job import data_tags, evaluate_and_fit, log_trained_model
+
+Progress = Callable[[str], None]
+TAG_EXISTING = "data_fingerprint.existing"
+TAG_NEW = "data_fingerprint.new"
+NOT_CLEARLY_WORSE = "not clearly worse: passes"
+
+
+# ----- the new file -------------------------------------------------------------------
+@dataclass
+class NewData:
+    """A new file: its raw rows, and its records after validation and repeats."""
+
+    path: Path
+    source: str
+    raw: pd.DataFrame
+    prepared: PreparedSource
+
+    @property
+    def records(self) -> pd.DataFrame:
+        return self.prepared.records
+
+    @property
+    def accepted_raw(self) -> pd.DataFrame:
+        """The raw rows (as delivered, all columns) that passed validation."""
+        lines = self.prepared.validation.kept["row_number"].astype(int).to_numpy()
+        return self.raw.iloc[lines - 2]
+
+    @property
+    def quarantined_share(self) -> float:
+        counts = self.prepared.counts
+        return counts.quarantined / counts.rows_in if counts.rows_in else 0.0
+
+
+def read_new_file(
+    path: Path,
+    settings: Settings,
+    sources: SourcesConfig,
+    source: str | None = None,
+    quarantine_dir: Path | None = None,
+) -> NewData:
+    """Map a new file with its adapter, validate it and collapse its repeats.
+
+    Raises ``SourceFormatError`` for a file that cannot be mapped at all (no
+    rows, unknown columns, rows naming a source the model is not trained on).
+    """
+    raw = read_csv(path)
+    if raw.empty:
+        raise SourceFormatError(f"{path}: no data rows under the header")
+    name = source or detect_source(list(raw.columns), sources)
+    if name not in sources.sources:
+        raise SourceFormatError(f"unknown source {name!r}; configured: {sorted(sources.sources)}")
+    adapted = adapt(raw, name, sources.sources[name], settings, record_lines(path, len(raw)))
+    known = sources.training_sources
+    unknown = ~adapted.records["source"].isin(known)
+    if unknown.any():
+        first = adapted.records[unknown].iloc[0]
+        raise SourceFormatError(
+            f"{path}: line {first['line']}: source: {first['source']!r} is not a "
+            f"training source ({', '.join(known)}); a canonical file needs a 'source' column"
+        )
+    prepared = prepare_source(
+        adapted, sources, settings, quarantine_dir, label=f"new.{name}", delivered=raw
+    )
+    return NewData(path, name, raw, prepared)
+
+
+def merge_new(
+    existing: TrainingData, new: NewData, settings: Settings
+) -> tuple[TrainingData, np.ndarray, int]:
+    """Existing and new records as one training table.
+
+    Returns the merged data, a mask of the records that are new (not a repeat
+    of an existing record), and how many new records repeat existing ones.
+    """
+    known = set(existing.records["repeat_id"])
+    repeats = int(new.records["repeat_id"].isin(known).sum())
+    records = merge_repeats([existing.records, new.records], settings)
+    is_new = ~records["repeat_id"].isin(known).to_numpy()
+    merged = TrainingData(
+        records,
+        [*existing.counts, new.prepared.counts],
+        [*existing.findings, *new.prepared.findings],
+        [*existing.quarantine_files, *filter(None, [new.prepared.quarantine_file])],
+    )
+    return merged, is_new, repeats
+
+
+# ----- the held-out comparison -----------------------------------------------------------
+def stable_share(ids: pd.Series, seed: int) -> np.ndarray:
+    """A number in [0, 1) per id, the same on every run and machine."""
+    keyed = (f"{seed}:" + ids.astype(str)).reset_index(drop=True)
+    hashes = pd.util.hash_pandas_object(keyed, index=False).to_numpy()
+    return (hashes % np.uint64(1_000_003)).astype(float) / 1_000_003
+
+
+def holdout_mask(records: pd.DataFrame, is_new: np.ndarray, settings: Settings) -> np.ndarray:
+    """Held-out rows: groups found only among new records, picked by a stable hash.
+
+    A group with any existing record is never held out (the champion saw part
+    of it), and a group is held out whole (repeats never straddle).
+    """
+    config = settings.retraining
+    groups = records["group_id"]
+    seen = set(groups[~is_new])
+    only_new = is_new & ~groups.isin(seen).to_numpy()
+    return only_new & (stable_share(groups, config.seed) < config.holdout_fraction)
+
+
+def existing_sample(records: pd.DataFrame, is_new: np.ndarray, settings: Settings) -> np.ndarray:
+    """A fixed sample of existing records (the same rows on every run over the same data)."""
+    config = settings.retraining
+    positions = np.flatnonzero(~is_new)
+    share = stable_share(records["group_id"].iloc[positions], config.seed + 1)
+    chosen = positions[np.argsort(share, kind="stable")[: config.existing_sample]]
+    mask = np.zeros(len(records), bool)
+    mask[chosen] = True
+    return mask
+
+
+def _slice_metrics(frame: pd.DataFrame, estimate: np.ndarray) -> dict[str, dict[str, float]]:
+    salary = frame["salary_usd"].to_numpy(float)
+    out = {ALL: metrics(salary, estimate)}
+    for source in sorted(frame["source"].unique()):
+        mask = (frame["source"] == source).to_numpy()
+        out[str(source)] = metrics(salary[mask], estimate[mask])
+    return out
+
+
+@dataclass
+class Comparison:
+    """Challenger and champion metrics on the same rows, and the gate metric's
+    paired bootstrap interval on the held-out ones."""
+
+    holdout: dict[str, dict[str, dict[str, float]]]  # model -> slice -> metrics
+    existing: dict[str, dict[str, dict[str, float]]]
+    holdout_rows: int
+    existing_rows: int
+    train_rows: int
+    interval: PairedInterval
+    periods: list[PeriodComparison] = field(default_factory=list)
+
+
+def compare_on_holdout(
+    records: pd.DataFrame,
+    holdout: np.ndarray,
+    existing: np.ndarray,
+    champion: SalaryModel,
+    settings: Settings,
+) -> Comparison:
+    """Fit a challenger on everything but the holdout; score both models on the same rows."""
+    train = records[~holdout]
+    scored = pd.concat([records[holdout], records[existing]], ignore_index=True)
+    challenger = fused_lightgbm(train, scored, settings)
+    # The champion predicts with the fits' thread count, as every LightGBM call
+    # of a training pass must (see SalaryModel.predict_log).
+    ours = champion.estimate_records(scored, fit_threads(settings), ranges=False)
+    ours = ours["estimate_usd"].to_numpy()
+    n = int(holdout.sum())
+    held, old = scored.iloc[:n], scored.iloc[n:]
+    gate = settings.gate
+    interval = paired_interval(
+        gate.metric,
+        held["salary_usd"].to_numpy(float),
+        challenger[:n],
+        ours[:n],
+        held["group_id"].to_numpy(),
+        gate.resamples,
+        gate.confidence,
+        gate.seed,
+    )
+    return Comparison(
+        holdout={
+            "challenger": _slice_metrics(held, challenger[:n]),
+            "champion": _slice_metrics(held, ours[:n]),
+        },
+        existing={
+            "challenger": _slice_metrics(old, challenger[n:]),
+            "champion": _slice_metrics(old, ours[n:]),
+        },
+        holdout_rows=n,
+        existing_rows=len(old),
+        train_rows=len(train),
+        interval=interval,
+    )
+
+
+# ----- every source's most recent period (``recent_periods``) ----------------------------
+RECENT_CHECK = "recent period"
+
+
+def period_checks(
+    periods: list[PeriodComparison], sources: list[str], settings: Settings,
+    decision: RetrainDecision,
+) -> bool:  # fmt: skip
+    """A challenger clearly worse on any source's most recent period is refused."""
+    tolerance = settings.gate.tolerance
+    ok = True
+    for period in periods:
+        found = verdict(period.interval, tolerance)
+        ok &= decision.add(
+            f"{RECENT_CHECK} {period.source} {period.period}",
+            found != WORSE,
+            f"{settings.gate.metric}, fit on {period.train_rows:,} earlier records with vs "
+            f"without the {period.new_rows:,} new ones: "
+            + describe(period.interval, found, "without them", tolerance, NOT_CLEARLY_WORSE),
+        )
+    for source in sorted(set(sources) - {p.source for p in periods}):
+        decision.add(
+            f"{RECENT_CHECK} {source}",
+            True,
+            "not compared: too little history for a backtest fold (evaluation.backtest)",
+        )
+    return ok
+
+
+def data_checks(
+    new: NewData, novel: int, drift: DriftReport, settings: Settings, decision: RetrainDecision
+) -> bool:
+    """Checks on the new data before anything is trained; False when one fails.
+
+    All but "new records" (a file already in the training data is a repeat,
+    not junk) are whole-file checks: failing one quarantines the file.
+    """
+    config = settings.retraining
+    counts = new.prepared.counts
+    ok = decision.add(
+        "accepted rows",
+        counts.kept >= config.min_new_rows,
+        f"{counts.kept:,} of {counts.rows_in:,} rows accepted "
+        f"(at least {config.min_new_rows:,} needed)",
+        whole_file=True,
+    )
+    ok &= decision.add(
+        "quarantined share",
+        new.quarantined_share <= config.max_quarantined_share,
+        f"{counts.quarantined:,} of {counts.rows_in:,} rows quarantined "
+        f"({new.quarantined_share:.1%}; at most {config.max_quarantined_share:.0%} allowed)",
+        whole_file=True,
+    )
+    ok &= decision.add(
+        "new records",
+        novel > 0,
+        f"{novel:,} records not already in the training data",
+    )
+    if config.max_median_shift is not None:
+        for source, shift in drift.salary.items():
+            if source == ALL or "median_shift_pct" not in shift:
+                continue
+            moved = abs(shift["median_shift_pct"]) / 100
+            ok &= decision.add(
+                f"median salary ({source})",
+                moved <= config.max_median_shift,
+                f"{shift['reference']['median']:,.0f} -> {shift['new']['median']:,.0f} USD "
+                f"({shift['median_shift_pct']:+.1f}%; at most "
+                f"{config.max_median_shift:.0%} either way: check units and currency)",
+                whole_file=True,
+            )
+    return drift_checks(drift, settings, decision) and ok
+
+
+def drift_checks(drift: DriftReport, settings: Settings, decision: RetrainDecision) -> bool:
+    """Whole-file checks on what the file looks like next to the existing data:
+    unseen titles and skills, feature PSI and salary PSI (``drift.py``'s figures)."""
+    config = settings.retraining
+    if not drift.novelty:  # no reference records of the file's sources: nothing to compare
+        return True
+    share = drift.novelty["unseen_title_share"]
+    ok = decision.add(
+        "unseen titles",
+        share <= config.max_unseen_title_share,
+        f"{share:.1%} of {drift.new_rows:,} new records have a title no existing record has "
+        f"and no role family (at most {config.max_unseen_title_share:.0%})",
+        whole_file=True,
+    )
+    if drift.novelty["records_with_skills"]:
+        share = drift.novelty["unseen_skills_share"]
+        ok &= decision.add(
+            "unseen skills",
+            share <= config.max_unseen_skills_share,
+            f"{share:.1%} of {drift.novelty['records_with_skills']:,.0f} new records listing "
+            f"skills list none known (at most {config.max_unseen_skills_share:.0%})",
+            whole_file=True,
+        )
+    judged = [f for f in drift.features if f.feature not in config.psi_exempt]
+    if config.max_feature_psi is not None and judged:
+        worst = max(judged, key=lambda f: f.psi)
+        above = [f"{f.feature} {f.psi:.2f}" for f in judged if f.psi > config.max_feature_psi]
+        ok &= decision.add(
+            "feature drift",
+            not above,
+            f"PSI above {config.max_feature_psi:g}: {', '.join(above)}"
+            if above
+            else f"largest PSI {worst.feature} {worst.psi:.2f} (at most "
+            f"{config.max_feature_psi:g}; not judged: {', '.join(config.psi_exempt) or 'none'})",
+            whole_file=True,
+        )
+    if config.max_salary_psi is not None:
+        for source, shift in drift.salary.items():
+            if source == ALL or "psi" not in shift:
+                continue
+            ok &= decision.add(
+                f"salary drift ({source})",
+                shift["psi"] <= config.max_salary_psi,
+                f"PSI of log salary {shift['psi']:.3f} (at most {config.max_salary_psi:g}); "
+                f"KS {shift['ks_statistic']:.3f}",
+                whole_file=True,
+            )
+    return ok
+
+
+def quarantine_file(
+    new: NewData, decision: RetrainDecision, drift: DriftReport, stamp: str, settings: Settings
+) -> Path:
+    """Copy a refused new file, whole, to the quarantine folder with a reason file.
+
+    The reason file names each failed check and holds the drift figures (the
+    headline and novelty; the full report is beside the run's other reports).
+    The delivered file itself is left where it was: it is the caller's.
+    """
+    import shutil
+
+    folder = resolve_path(settings.retraining.quarantine_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{stamp}-{new.path.name}"
+    shutil.copyfile(new.path, target)
+    lines = [f"{new.path} quarantined as a whole at {stamp}; nothing was trained on it.", ""]
+    lines += [f"failed: {c.name}: {c.detail}" for c in decision.file_refused]
+    figures = json.dumps(drift.headline(), indent=1, default=str)
+    lines += ["", "drift figures (drift.py):", figures, ""]
+    reason = target.with_name(target.name + ".reason.txt")
+    reason.write_text("\n".join(lines))
+    return target
+
+
+class RetrainBusy(RegistryError):
+    """Another retrain of the same project is running."""
+
+
+@contextmanager
+def retrain_lock(settings: Settings) -> Iterator[None]:
+    """Hold the project's retrain lock for the whole retrain.
+
+    Two retrains at once would settle each other's pending rows as left behind.
+    The lock is a ``flock``: the kernel releases it when its process dies, so a
+    killed retrain never blocks the next one.
+    """
+    folder = resolve_path(settings.retraining.accepted_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ".retrain.lock"
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise RetrainBusy(
+                f"another retrain of this project is running (it holds {path}); "
+                "run this one when it has finished"
+            ) from error
+        yield
+
+
+@dataclass
+class Reconciled:
+    """Pending accepted files a stopped retrain left, as settled against the registry."""
+
+    committed: list[Path] = field(default_factory=list)
+    dropped: list[Path] = field(default_factory=list)
+
+
+def reconcile_accepted(client: MlflowClient, settings: Settings) -> Reconciled:
+    """Commit pending rows whose version became champion; delete the others.
+
+    A version "became champion" when it carries the alias or is in the champion
+    history (a rollback since does not unmake the data it was trained on, as
+    for any promoted retrain). Rows whose run has no version, or a version that
+    never became champion, were never part of a champion's training data.
+    """
+    out = Reconciled()
+    pending = pending_accepted(settings)
+    if not pending:
+        return out
+    current = champion_version(client, settings)
+    line = set(champion_history(client, settings))
+    if current is not None:
+        line.add(str(current.version))
+    by_run = {v.run_id: str(v.version) for v in list_versions(client, settings)}
+    for path, run_id in pending:
+        if by_run.get(run_id) in line:
+            out.committed.append(commit_accepted(path))
+        else:
+            path.unlink()
+            out.dropped.append(path)
+    return out
+
+
+# ----- the flow ---------------------------------------------------------------------------
+@dataclass
+class RetrainResult:
+    """What one retrain did and why."""
+
+    run_id: str
+    parent_version: str
+    version: str | None
+    decision: RetrainDecision
+    new: NewData
+    novel_records: int
+    repeats_of_existing: int
+    drift: DriftReport
+    comparison: Comparison | None
+    folder: Path
+    fingerprints: dict[str, str]
+    seconds: dict[str, float]
+    accepted_file: Path | None = None
+    quarantined_file: Path | None = None  # the whole new file, when a file check refused it
+
+    @property
+    def promoted(self) -> bool:
+        return self.version is not None and self.decision.promote
+
+    def summary(self) -> dict[str, object]:
+        """What the run decided and measured, as JSON."""
+        return {
+            "run_id": self.run_id,
+            "parent_version": self.parent_version,
+            "version": self.version,
+            "promoted": self.promoted,
+            "reason": self.decision.reason,
+            "checks": [asdict(c) for c in self.decision.checks],
+            "new_file": str(self.new.path),
+            "source": self.new.source,
+            "rows": asdict(self.new.prepared.counts),
+            "novel_records": self.novel_records,
+            "repeats_of_existing": self.repeats_of_existing,
+            "fingerprints": self.fingerprints,
+            "comparison": asdict(self.comparison) if self.comparison else None,
+            "drift": self.drift.headline(),
+            "accepted_file": str(self.accepted_file) if self.accepted_file else None,
+            "quarantined_file": str(self.quarantined_file) if self.quarantined_file else None,
+            "seconds": self.seconds,
+        }
+
+
+def _comparison_metrics(comparison: Comparison) -> dict[str, float]:
+    out = {}
+    for part, table in (("holdout", comparison.holdout), ("existing", comparison.existing)):
+        for model, slices in table.items():
+            for name, values in slices.items():
+                for key in ("mae_usd", "mdape", "r2_log"):
+                    out[f"{part}.{model}.{name}.{key}"] = float(values[key])
+    out["holdout.rows"] = comparison.holdout_rows
+    out["holdout.train_rows"] = comparison.train_rows
+    out |= {f"holdout.gate.{k}": v for k, v in interval_metrics(comparison.interval).items()}
+    for period in comparison.periods:
+        figures = interval_metrics(period.interval)
+        out |= {f"recent.{period.source}.{k}": v for k, v in figures.items()}
+    return out
+
+
+def retrain(
+    settings: Settings,
+    sources: SourcesConfig,
+    path: Path,
+    source: str | None = None,
+    sample: int | None = None,
+    progress: Progress | None = None,
+) -> RetrainResult:
+    """Retrain on the existing data plus a new file; promote only through the gate.
+
+    Holds the project's retrain lock throughout and first settles accepted rows
+    a killed retrain left pending, so the existing data is what the champion
+    line was trained on.
+    """
+    say = progress or (lambda _: None)
+    client = connect(settings)
+    with retrain_lock(settings):
+        settled = reconcile_accepted(client, settings)
+        for file in settled.committed:
+            say(f"kept {file.name}: rows of a champion whose retrain stopped before keeping them")
+        for file in settled.dropped:
+            say(f"dropped {file.name}: rows of a retrain that stopped before its promotion")
+        try:
+            return _retrain(client, settings, sources, path, source, sample, say)
+        except Exception as error:
+            # A store moved away mid-run answers with SQLAlchemy's autoflush or
+            # "no such table" messages; say what happened instead.
+            if store_lost(settings):
+                raise lost_store_error(settings, "the retrain stopped") from error
+            raise
+
+
+@dataclass
+class Merged:
+    """The existing training data, the new records merged into it, and which are new."""
+
+    existing: TrainingData
+    data: TrainingData
+    is_new: np.ndarray
+    repeats_of_existing: int
+    fingerprints: dict[str, str]
+
+    @property
+    def novel(self) -> int:
+        return int(self.is_new.sum())
+
+
+def _champion_to_beat(client: MlflowClient, settings: Settings) -> ModelVersion:
+    parent = champion_version(client, settings)
+    if parent is None:
+        raise RegistryError(
+            "there is no champion to compare a challenger with; run `salarymodel train` first"
+        )
+    return parent
+
+
+def merge_with_existing(
+    new: NewData, settings: Settings, sources: SourcesConfig, sample: int | None
+) -> Merged:
+    """Stage 2: the existing training data with the new file's accepted records."""
+    existing = load_training_data(settings, sources, sample=sample)
+    data, is_new, repeats = merge_new(existing, new, settings)
+    fingerprints = {
+        TAG_EXISTING: str(existing.fingerprint["hash"]),
+        TAG_NEW: str(fingerprint(new.records)["hash"]),
+        TAG_FINGERPRINT: str(data.fingerprint["hash"]),
+    }
+    return Merged(existing, data, is_new, repeats, fingerprints)
+
+
+def measure_drift(merged: Merged, new: NewData, champion: SalaryModel, folder: Path) -> DriftReport:
+    """Stage 3: drift of the new records against the existing ones, written and logged."""
+    drift = drift_report(merged.existing.records, new.records, champion.builder)
+    for file in write_drift_report(drift, folder):
+        mlflow.log_artifact(str(file), "drift")
+    return drift
+
+
+def judge(
+    merged: Merged,
+    new: NewData,
+    drift: DriftReport,
+    champion: tuple[SalaryModel, str],
+    settings: Settings,
+    clock: Stopwatch,
+    say: Progress,
+) -> tuple[RetrainDecision, Comparison | None]:
+    """Stages 4 and 5: the data checks, then (when they pass and enough new rows
+    can be held out) the challenger against the champion on the held-out rows."""
+    decision = RetrainDecision()
+    if not data_checks(new, merged.novel, drift, settings, decision):
+        return decision, None
+    data_passed = not decision.file_refused
+    records = merged.data.records
+    holdout = holdout_mask(records, merged.is_new, settings)
+    enough = decision.add(
+        "held-out rows",
+        holdout.sum() >= settings.retraining.min_holdout_rows,
+        f"{int(holdout.sum()):,} new records held out "
+        f"(at least {settings.retraining.min_holdout_rows:,} needed to judge)",
+    )
+    if not enough:
+        return decision, None
+    say("fitting a challenger without the held-out rows; scoring both models")
+    model, version = champion
+    with clock.step("holdout_comparison"):
+        sample_mask = existing_sample(records, merged.is_new, settings)
+        comparison = compare_on_holdout(records, holdout, sample_mask, model, settings)
+    model_checks(comparison, version, settings, decision, data_passed)
+    say("fitting with and without the new rows for every source's most recent period")
+    with clock.step("recent_periods"):
+        comparison.periods = compare_recent_periods(records, merged.is_new, settings)
+    period_checks(comparison.periods, sorted(records["source"].unique()), settings, decision)
+    mlflow.log_metrics(_comparison_metrics(comparison))
+    return decision, comparison
+
+
+def _log_new_file(new: NewData, merged: Merged, decision: RetrainDecision) -> None:
+    counts = new.prepared.counts
+    mlflow.log_metrics(
+        {
+            "new.rows_in": counts.rows_in,
+            "new.accepted": counts.kept,
+            "new.quarantined": counts.quarantined,
+            "new.records": counts.after_repeats,
+            "new.novel_records": merged.novel,
+            "new.repeats_of_existing": merged.repeats_of_existing,
+        }
+    )
+    if new.prepared.quarantine_file:
+        mlflow.log_artifact(str(new.prepared.quarantine_file), "quarantine")
+    mlflow.set_tags({"gate.promote": str(decision.promote), "gate.reason": decision.reason})
+
+
+def refit_challenger(
+    merged: Merged, parent: str, settings: Settings, seconds: dict[str, float], say: Progress
+) -> ModelInfo:
+    """Stage 6 (on a pass): the challenger refit on all merged records, cross-validated
+    like ``train`` and logged to the active run (registered later, by publishing)."""
+    models = tuple(settings.retraining.cv_models)
+    say("refitting the challenger on all records (held-out rows included)")
+    with tempfile.TemporaryDirectory() as tmp:
+        done = evaluate_and_fit(
+            merged.data,
+            settings,
+            models,
+            seconds,
+            say,
+            ranges=settings.retraining.evaluate_ranges,
+            explain_to=Path(tmp),
+        )
+        done.model.metadata["parent_version"] = parent
+        info, _ = log_trained_model(
+            done.model, merged.data, done.report, done.ranges, settings, seconds, say,
+            done.explanations,
+        )  # fmt: skip
+    return info
+
+
+def _retrain(
+    client: MlflowClient,
+    settings: Settings,
+    sources: SourcesConfig,
+    path: Path,
+    source: str | None,
+    sample: int | None,
+    say: Progress,
+) -> RetrainResult:
+    clock = Stopwatch()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = resolve_path(settings.retraining.reports_dir) / stamp
+    with clock.step("data"):
+        parent = _champion_to_beat(client, settings)
+        say("reading and validating the new file")
+        new = read_new_file(path, settings, sources, source, quarantine_dir=folder)
+    with (
+        store_errors("cannot log the retrain run"),
+        mlflow.start_run(run_name=f"retrain-{stamp}") as run,
+    ):
+        mlflow.set_tags(
+            {
+                TAG_KIND: "retrain",
+                TAG_PARENT: str(parent.version),
+                "parent_run_id": parent.run_id,
+                "new_file": path.name,
+                "new_source": new.source,
+            }
+        )
+        with clock.step("data"):
+            say(f"loading champion v{parent.version}")
+            champion = load_version(client, settings, parent)
+            say("loading the existing training data")
+            merged = merge_with_existing(new, settings, sources, sample)
+        mlflow.set_tags({**data_tags(merged.data, settings), **merged.fingerprints})
+        say("measuring drift")
+        with clock.step("drift"):
+            drift = measure_drift(merged, new, champion, folder)
+        decision, comparison = judge(
+            merged, new, drift, (champion, str(parent.version)), settings, clock, say
+        )
+        _log_new_file(new, merged, decision)
+        quarantined = None
+        if decision.file_refused:
+            quarantined = quarantine_file(new, decision, drift, stamp, settings)
+            say(f"the new file failed a file check: quarantined whole as {quarantined}")
+            mlflow.set_tag("quarantined_file", str(quarantined))
+        info = None
+        if decision.promote:
+            info = refit_challenger(merged, str(parent.version), settings, clock.seconds, say)
+        mlflow.log_metrics({f"seconds.{k}": v for k, v in clock.total().items()})
+        result = RetrainResult(
+            run.info.run_id, str(parent.version), None, decision, new, merged.novel,
+            merged.repeats_of_existing, drift, comparison, folder, merged.fingerprints,
+            clock.seconds, quarantined_file=quarantined,
+        )  # fmt: skip
+        mlflow.log_dict(result.summary(), "retrain.json")
+    if info is not None:
+        try:
+            accepted = AcceptedRows(
+                new.accepted_raw, new.source, f"{stamp}-{merged.fingerprints[TAG_NEW]}"
+            )
+            published = publish(client, settings, info.model_uri, run.info.run_id, True, accepted)
+            result.version, result.accepted_file = published.version, published.accepted
+        except Exception as error:  # the run finished, its publishing did not: FAILED
+            mark_failed(client, run.info.run_id, error)
+            raise
+    (folder / "retrain.json").write_text(json.dumps(result.summary(), indent=1, default=str))
+    return result

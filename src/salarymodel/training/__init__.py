@@ -1,0 +1,1 @@
+"""The training job and its fitters (local threads, Dask)."""
