@@ -25,12 +25,12 @@ from serving import machine
 
 from salarymodel.config import load_settings, load_sources
 from salarymodel.data.dataset import load_training_data
+from salarymodel.data.role_family import with_role_family
 from salarymodel.evaluation.backtest import backtest_folds
 from salarymodel.evaluation.cv import (
     _backtest_jobs,
     _run_jobs,
     backtest_report,
-    with_role_family,
 )
 from salarymodel.evaluation.workers import for_workers, worker_pool
 

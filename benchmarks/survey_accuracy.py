@@ -34,11 +34,13 @@ from explain import machine
 from salarymodel.config import Settings, load_settings, load_sources
 from salarymodel.core.features import AT
 from salarymodel.core.model import safe_name
+from salarymodel.core.periods import record_months
 from salarymodel.data.csv_output import write_csv
 from salarymodel.data.dataset import load_training_data
+from salarymodel.data.role_family import with_role_family
 from salarymodel.data.titles import title_rules
-from salarymodel.evaluation.backtest import backtest_folds, record_months
-from salarymodel.evaluation.cv import PREDICTORS, fold_features, metrics, with_role_family
+from salarymodel.evaluation.backtest import backtest_folds
+from salarymodel.evaluation.cv import PREDICTORS, fold_features, metrics
 from salarymodel.evaluation.folds import assign_folds
 from salarymodel.evaluation.workers import for_workers
 

@@ -38,10 +38,10 @@ from explain import machine
 from salarymodel.config import Settings, load_settings, load_sources
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel
-from salarymodel.data.bls_reference import champion_reality_check
 from salarymodel.data.dataset import load_training_data
 from salarymodel.evaluation.backtest import backtest_folds
 from salarymodel.evaluation.cv import fused_lightgbm
+from salarymodel.evaluation.reality_check import champion_reality_check
 from salarymodel.evaluation.workers import for_workers
 from salarymodel.promotion.gate import paired_interval
 

@@ -108,9 +108,9 @@ def test_the_shipped_files_are_what_the_script_writes() -> None:
 
 
 def test_reality_check_lists_families_and_areas_with_enough_us_records(settings, sources) -> None:
-    from salarymodel.data.bls_reference import reality_check
     from salarymodel.data.dataset import load_training_data
     from salarymodel.data.titles import title_rules
+    from salarymodel.evaluation.reality_check import reality_check
 
     records = load_training_data(settings, sources, sample=4000, seed=3).records
     us = records[records["country"] == "US"].reset_index(drop=True)

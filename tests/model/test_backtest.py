@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from salarymodel.config import BacktestConfig
+from salarymodel.core.periods import record_months
 from salarymodel.data.dataset import load_training_data
 from salarymodel.evaluation.backtest import (
     backtest_folds,
     drift_corrected,
-    record_months,
     stretch_band,
     tail_stretch,
 )

@@ -14,6 +14,7 @@ from salarymodel.core import ranges
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel
 from salarymodel.data.dataset import load_training_data
+from salarymodel.data.role_family import with_role_family
 from salarymodel.evaluation.cv import (
     PREDICTORS,
     _pool_folds,
@@ -22,7 +23,6 @@ from salarymodel.evaluation.cv import (
     cross_validate,
     evaluate_ranges,
     fused_lightgbm,
-    with_role_family,
 )
 from salarymodel.evaluation.workers import for_workers
 

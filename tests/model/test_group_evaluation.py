@@ -26,7 +26,8 @@ from salarymodel.core.percentile_calibration import (
 )
 from salarymodel.core.ranges import salary_percentile
 from salarymodel.data.dataset import load_training_data
-from salarymodel.evaluation.cv import group_median, row_keys, with_role_family
+from salarymodel.data.role_family import with_role_family
+from salarymodel.evaluation.cv import group_median, row_keys
 from salarymodel.evaluation.folds import assign_folds
 from salarymodel.evaluation.groups import (
     UNRANKED,

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from salarymodel.data.dataset import load_training_data
+from salarymodel.data.role_family import with_role_family
 from salarymodel.evaluation.backtest import BacktestReport
-from salarymodel.evaluation.cv import PREDICTORS, EvaluationReport, cv_table, with_role_family
+from salarymodel.evaluation.cv import PREDICTORS, EvaluationReport, cv_table
 from salarymodel.evaluation.folds import assign_folds
 from salarymodel.promotion.gate import PairedInterval, paired_interval
 from salarymodel.promotion.verdicts import (

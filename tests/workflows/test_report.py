@@ -14,7 +14,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from salarymodel.data.dataset import load_training_data
-from salarymodel.evaluation.cv import with_role_family
+from salarymodel.data.role_family import with_role_family
 from salarymodel.report.build import build_report
 from salarymodel.report.statistics import group_stats, salary_levels, skill_demand
 from salarymodel.report.text import SECTION_TITLES, accuracy_sentence

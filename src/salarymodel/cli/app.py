@@ -256,7 +256,7 @@ def evaluate(
 
 def _bls_reality_check(settings: Settings) -> list[dict]:
     """The champion's median estimate vs BLS OEWS per role family and area (bls_reference)."""
-    from salarymodel.data.bls_reference import champion_reality_check
+    from salarymodel.evaluation.reality_check import champion_reality_check
     from salarymodel.registry.store import load_champion
 
     model, _ = load_champion(settings)

@@ -17,7 +17,6 @@ title the family "other", an unknown skill is ignored, and each is reported.
 from __future__ import annotations
 
 import math
-import re
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -29,6 +28,7 @@ import numpy as np
 from salarymodel.config import FeaturesConfig
 from salarymodel.data import geography
 from salarymodel.data.bls_reference import BlsWages, load_wages
+from salarymodel.data.skills import normalise_skill
 from salarymodel.data.titles import OTHER_FAMILY, TitleRules, title_rules
 from salarymodel.vocabulary import (
     COMPANY_SIZE_ORDER,
@@ -82,12 +82,6 @@ def _missing(value: object) -> bool:
     # pandas' NA can only reach us from a frame, so pandas is loaded then.
     pandas = sys.modules.get("pandas")
     return pandas is not None and value is pandas.NA
-
-
-def normalise_skill(name: str, aliases: Mapping[str, str]) -> str:
-    """Lower-case, trim and alias-fold one skill name ("PowerBI" -> "power bi")."""
-    key = re.sub(r"\s+", " ", name.strip().lower())
-    return aliases.get(key, key)
 
 
 class JobTitle(NamedTuple):

@@ -47,6 +47,7 @@ import numpy as np
 from salarymodel.config import CountryLevelsConfig, RangesConfig, Settings
 from salarymodel.core.country_levels import CountryLevels
 from salarymodel.core.features import AT, FeatureBuilder
+from salarymodel.core.periods import record_months
 from salarymodel.vocabulary import EXPERIENCE_ORDER
 
 if TYPE_CHECKING:
@@ -259,8 +260,6 @@ def latest_period_mask(records: pd.DataFrame, months: int) -> np.ndarray:
 
     A group reaching into that period is in it whole.
     """
-    from salarymodel.evaluation.backtest import record_months
-
     start, _ = record_months(records)
     sources = records["source"].to_numpy()
     mask = np.zeros(len(records), bool)
@@ -278,8 +277,6 @@ def recency_weights(records: pd.DataFrame, half_life_months: float | None) -> np
     """Weights halving every ``half_life_months`` back from each source's latest record."""
     if half_life_months is None:
         return None
-    from salarymodel.evaluation.backtest import record_months
-
     _, end = record_months(records)
     sources = records["source"].to_numpy()
     age = np.zeros(len(records))

@@ -40,8 +40,8 @@ from typing import Any
 import pandas as pd
 
 from salarymodel.config import Settings
-from salarymodel.core.features import normalise_skill
 from salarymodel.data import geography
+from salarymodel.data.skills import normalise_skill
 from salarymodel.data.titles import title_rules
 from salarymodel.vocabulary import MAX_SKILLS
 

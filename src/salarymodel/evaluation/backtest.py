@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from salarymodel.config import BacktestConfig
+from salarymodel.core.periods import record_months
 from salarymodel.vocabulary import ALL
 
 if TYPE_CHECKING:
@@ -49,21 +50,6 @@ class BacktestFold:
     @property
     def name(self) -> str:
         return f"{self.source} {self.label}"
-
-
-def record_months(records: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """First and last month (year * 12 + month - 1) each record's period spans.
-
-    A record with a month is one month long; one with only a year spans the year.
-    """
-    import pandas as pd
-
-    year = pd.to_numeric(records["year"], errors="coerce").to_numpy(float)
-    month = pd.to_numeric(records["month"], errors="coerce").to_numpy(float)
-    has_month = ~np.isnan(month)
-    start = year * 12 + np.where(has_month, month - 1, 0)
-    end = year * 12 + np.where(has_month, month - 1, 11)
-    return start, end
 
 
 def _label(first: int, last: int, by_year: bool) -> str:

@@ -33,7 +33,7 @@ from salarymodel.config import Settings
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel
 from salarymodel.core.timing import Stopwatch
-from salarymodel.data.titles import title_rules
+from salarymodel.data.role_family import with_role_family
 from salarymodel.evaluation.backtest import (
     BacktestFold,
     BacktestReport,
@@ -272,19 +272,6 @@ class EvaluationReport:
         if self.verdicts is not None:
             out["verdicts"] = self.verdicts
         return out
-
-
-def with_role_family(records: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """Add the derived role family (the group-median baseline groups by it)."""
-    rules = title_rules(settings.features)
-    pairs = list(zip(records["job_title"], records["job_category"], strict=True))
-    families = {}
-    for title, category in dict.fromkeys(pairs):
-        family = rules.role_family(title)
-        if family == "other" and isinstance(category, str):
-            family = rules.role_family(category)
-        families[(title, category)] = family
-    return records.assign(role_family=[families[p] for p in pairs])
 
 
 def cross_validate(
