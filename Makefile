@@ -65,6 +65,7 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy  # settings in pyproject.toml [tool.mypy]
+	$(BIN)/lint-imports  # the floors: [tool.importlinter] in pyproject.toml
 
 format: install
 	$(BIN)/ruff check --fix src tests benchmarks scripts
