@@ -45,8 +45,9 @@ from salarymodel.data.dataset import load_training_data
 from salarymodel.data.geography import region
 from salarymodel.data.role_family import with_role_family
 from salarymodel.evaluation.backtest import BacktestFold, backtest_folds, drift_corrected
-from salarymodel.evaluation.cv import fit_threads, fold_features, fused_lightgbm, range_bands
+from salarymodel.evaluation.baselines import fit_threads, fold_features, fused_lightgbm
 from salarymodel.evaluation.folds import assign_folds
+from salarymodel.evaluation.range_eval import range_bands
 from salarymodel.evaluation.workers import for_workers, worker_pool
 from salarymodel.promotion.gate import paired_interval
 

@@ -40,8 +40,9 @@ from salarymodel.data.dataset import load_training_data
 from salarymodel.data.role_family import with_role_family
 from salarymodel.data.titles import title_rules
 from salarymodel.evaluation.backtest import backtest_folds
-from salarymodel.evaluation.cv import PREDICTORS, fold_features, metrics
+from salarymodel.evaluation.baselines import PREDICTORS, fold_features
 from salarymodel.evaluation.folds import assign_folds
+from salarymodel.evaluation.metrics import metrics
 from salarymodel.evaluation.workers import for_workers
 
 SOURCES = ("aijobs", "postings")

@@ -40,7 +40,7 @@ from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel
 from salarymodel.data.dataset import load_training_data
 from salarymodel.evaluation.backtest import backtest_folds
-from salarymodel.evaluation.cv import fused_lightgbm
+from salarymodel.evaluation.baselines import fused_lightgbm
 from salarymodel.evaluation.reality_check import champion_reality_check
 from salarymodel.evaluation.workers import for_workers
 from salarymodel.promotion.gate import paired_interval

@@ -16,7 +16,8 @@ from salarymodel.evaluation.backtest import (
     stretch_band,
     tail_stretch,
 )
-from salarymodel.evaluation.cv import SplitBands, cross_validate
+from salarymodel.evaluation.cv import cross_validate
+from salarymodel.evaluation.range_eval import SplitBands
 
 
 @pytest.fixture(scope="module")

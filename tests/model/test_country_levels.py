@@ -14,8 +14,9 @@ from salarymodel.core.model import MANIFEST_FILE, SalaryModel
 from salarymodel.core.ranges import ANY, RangeModel, calibration_cells, cell_key, cell_label
 from salarymodel.data import geography
 from salarymodel.data.dataset import load_training_data
-from salarymodel.evaluation.cv import fold_features, fused_lightgbm, range_bands
+from salarymodel.evaluation.baselines import fold_features, fused_lightgbm
 from salarymodel.evaluation.folds import assign_folds
+from salarymodel.evaluation.range_eval import range_bands
 
 pytestmark = pytest.mark.slow
 
@@ -131,8 +132,9 @@ def test_a_country_outside_the_vocabulary_gets_its_region_level(model):
 
 # ----- serving == training ----------------------------------------------------------------
 def test_the_served_bundle_adds_the_same_levels(model, split, tmp_path):
-    from salarymodel.serving.loading import ServingModel, read_serving_bundle
+    from salarymodel.serving.loading import read_serving_bundle
     from salarymodel.serving.scoring import estimate_many
+    from salarymodel.serving.served import ServingModel
 
     _, test = split
     folder = model.save(tmp_path / "bundle")

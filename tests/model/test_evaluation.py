@@ -15,15 +15,10 @@ from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel
 from salarymodel.data.dataset import load_training_data
 from salarymodel.data.role_family import with_role_family
-from salarymodel.evaluation.cv import (
-    PREDICTORS,
-    _pool_folds,
-    _range_split,
-    assign_folds,
-    cross_validate,
-    evaluate_ranges,
-    fused_lightgbm,
-)
+from salarymodel.evaluation.baselines import PREDICTORS, fused_lightgbm
+from salarymodel.evaluation.cv import assign_folds, cross_validate, evaluate_ranges
+from salarymodel.evaluation.range_eval import _range_split
+from salarymodel.evaluation.report import _pool_folds
 from salarymodel.evaluation.workers import for_workers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,7 +146,7 @@ def test_every_lightgbm_call_of_a_pass_asks_for_the_same_threads(
     """
     import lightgbm as lgb
 
-    from salarymodel.evaluation.cv import fit_threads
+    from salarymodel.evaluation.baselines import fit_threads
     from salarymodel.training.job import evaluate_and_fit
 
     asked: list[object] = []

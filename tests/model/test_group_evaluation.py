@@ -27,7 +27,7 @@ from salarymodel.core.percentile_calibration import (
 from salarymodel.core.ranges import salary_percentile
 from salarymodel.data.dataset import load_training_data
 from salarymodel.data.role_family import with_role_family
-from salarymodel.evaluation.cv import group_median, row_keys
+from salarymodel.evaluation.baselines import group_median
 from salarymodel.evaluation.folds import assign_folds
 from salarymodel.evaluation.groups import (
     UNRANKED,
@@ -40,6 +40,7 @@ from salarymodel.evaluation.groups import (
     raw_percentiles,
     with_groups,
 )
+from salarymodel.evaluation.report import row_keys
 
 # Reading and grouping every shipped record once takes 30-40 s on a busy machine.
 pytestmark = pytest.mark.slow

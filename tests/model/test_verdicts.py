@@ -9,8 +9,9 @@ import pytest
 from salarymodel.data.dataset import load_training_data
 from salarymodel.data.role_family import with_role_family
 from salarymodel.evaluation.backtest import BacktestReport
-from salarymodel.evaluation.cv import PREDICTORS, EvaluationReport, cv_table
+from salarymodel.evaluation.baselines import PREDICTORS
 from salarymodel.evaluation.folds import assign_folds
+from salarymodel.evaluation.report import EvaluationReport, cv_table
 from salarymodel.promotion.gate import PairedInterval, paired_interval
 from salarymodel.promotion.verdicts import (
     backtest_verdicts,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_service import champion_root, project_env
+from helpers.served import champion_root, project_env
 
 pytestmark = pytest.mark.slow
 

@@ -37,7 +37,7 @@ from typer.testing import CliRunner
 from salarymodel import config
 from salarymodel.cli.app import app
 from salarymodel.config import GateConfig, load_settings
-from salarymodel.evaluation.cv import metrics
+from salarymodel.evaluation.metrics import metrics
 from salarymodel.promotion.decisions import TIE_IN_TRAIN, decide
 from salarymodel.promotion.gate import (
     BETTER,
@@ -164,7 +164,7 @@ def scored(settings, sources) -> pd.DataFrame:
     on those plus the other 2024 records of the sample (a retrained challenger).
     """
     from salarymodel.data.dataset import load_training_data
-    from salarymodel.evaluation.cv import fused_lightgbm
+    from salarymodel.evaluation.baselines import fused_lightgbm
 
     records = load_training_data(settings, sources, sample=2000, seed=5, accepted=False).records
     later = (records["source"] == "aijobs") & (records["year"] == 2024)
@@ -618,7 +618,6 @@ def test_a_tie_goes_to_new_data_only_when_it_passed_the_file_checks(
 ) -> None:
     """The issue's junk file won a "tie" (held-out MAE 51,822 vs 48,968): a tie now
     keeps the champion unless the new data passed the whole-file checks."""
-    from salarymodel.evaluation.cv import ALL
     from salarymodel.promotion.decisions import (
         HELD_OUT_CHECK,
         TIE_IN_RETRAIN,
@@ -627,6 +626,7 @@ def test_a_tie_goes_to_new_data_only_when_it_passed_the_file_checks(
         model_checks,
     )
     from salarymodel.retraining.job import Comparison
+    from salarymodel.vocabulary import ALL
 
     # By MdAPE the retrained model's gain on 448 rows is within noise: a real tie.
     mdape = settings.model_copy(

@@ -32,7 +32,7 @@ from salarymodel.vocabulary import ALL
 if TYPE_CHECKING:
     import pandas as pd
 
-    from salarymodel.evaluation.cv import SplitBands
+    from salarymodel.evaluation.range_eval import SplitBands
 
 # The run artifact (under ``evaluation/``) with each backtest record's estimates.
 BACKTEST_ESTIMATES = "backtest_estimates.csv.gz"
@@ -156,7 +156,7 @@ def assemble(
     """Metrics per fold and pooled per source from each (model, fold)'s estimates."""
     import pandas as pd
 
-    from salarymodel.evaluation.cv import metrics
+    from salarymodel.evaluation.metrics import metrics
 
     parts = []
     for index, fold in enumerate(folds):

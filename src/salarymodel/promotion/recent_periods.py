@@ -30,7 +30,7 @@ import pandas as pd
 
 from salarymodel.config import Settings
 from salarymodel.evaluation.backtest import BacktestFold, backtest_folds
-from salarymodel.evaluation.cv import fused_lightgbm
+from salarymodel.evaluation.baselines import fused_lightgbm
 from salarymodel.promotion.gate import PairedInterval, paired_interval
 
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from salarymodel.config import GateConfig
     from salarymodel.evaluation.backtest import BacktestReport
-    from salarymodel.evaluation.cv import EvaluationReport
+    from salarymodel.evaluation.report import EvaluationReport
 
 BETTER, WORSE, LEVEL = "better", "worse", "level"
 METRIC = "mae_usd"  # lower is better; the verdicts speak of dollars

@@ -36,7 +36,7 @@ from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 from salarymodel.config import Settings, resolve_path
 from salarymodel.core.model import BundleError, SalaryModel
 from salarymodel.evaluation.backtest import BACKTEST_ESTIMATES
-from salarymodel.evaluation.cv import ALL
+from salarymodel.vocabulary import ALL
 
 if TYPE_CHECKING:
     import pandas as pd

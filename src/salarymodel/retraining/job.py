@@ -78,8 +78,9 @@ from salarymodel.data.dataset import (
 )
 from salarymodel.data.profiling import merge_repeats
 from salarymodel.data.sources import SourceFormatError, adapt, detect_source, read_csv, record_lines
-from salarymodel.evaluation.cv import ALL, fit_threads, fused_lightgbm, metrics
+from salarymodel.evaluation.baselines import fit_threads, fused_lightgbm
 from salarymodel.evaluation.drift import DriftReport, drift_report, write_drift_report
+from salarymodel.evaluation.metrics import metrics
 from salarymodel.promotion.decisions import RetrainDecision, model_checks
 from salarymodel.promotion.gate import (
     WORSE,
@@ -107,6 +108,7 @@ from salarymodel.registry.store import (
     store_lost,
 )
 from salarymodel.training.job import data_tags, evaluate_and_fit, log_trained_model
+from salarymodel.vocabulary import ALL
 
 Progress = Callable[[str], None]
 TAG_EXISTING = "data_fingerprint.existing"

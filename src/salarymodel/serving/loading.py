@@ -20,51 +20,36 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import math
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from salarymodel.config import Settings, load_settings, resolve_path
-from salarymodel.core.job_defaults import default_view
 from salarymodel.core.model import BOOSTER_FILE, BundleError, SalaryModel
 from salarymodel.serving.booster import NativeBooster
+from salarymodel.serving.served import ServingModel, json_safe
+
+logger = logging.getLogger("salarymodel.serving")
+
 
 # BentoML phones home with usage statistics unless told not to; the service
 # must not use the network at run time. Its home (model store, bentos)
 # defaults to the user's home folder: keep it inside the project.
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "True")
+
 os.environ.setdefault("BENTOML_HOME", str(resolve_path("bentoml_home")))
 
-logger = logging.getLogger("salarymodel.serving")
-
 BENTO_MODEL_NAME = "salarymodel"
+
 BUNDLE_DIR = "bundle"
+
 INFO_FILE = "serving_info.json"
 
 
 class ModelSourceError(RuntimeError):
     """No sound model can be had from the configured place (the message says why)."""
-
-
-@dataclass
-class ServingModel:
-    """The champion, its explainer, and what the service says about it."""
-
-    model: SalaryModel
-    explainer: Any  # salarymodel.core.explanations.Explainer
-    version: str
-    source: str
-    info: dict[str, Any]
-    tag: str | None = None  # the BentoML store copy it was loaded from or exported to
-    card: dict[str, Any] | None = None  # what GET /model answers (set once built)
-
-    @property
-    def default_view(self) -> str | None:
-        return default_view(self.model.metadata, load_settings())
 
 
 def read_serving_bundle(folder: Path) -> SalaryModel:
@@ -101,17 +86,6 @@ def registry_has_store(settings: Settings) -> bool:
     if uri.startswith("sqlite:///"):
         return Path(uri.removeprefix("sqlite:///")).exists()
     return True
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with NaN and infinities as None (evaluation JSON has them; JSON does not)."""
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def metrics_summary(evaluation: Mapping[str, Any]) -> dict[str, Any]:

@@ -46,7 +46,6 @@ from salarymodel.core.money_format import locale_tag
 from salarymodel.core.percentile_calibration import PercentileCurve
 from salarymodel.core.ranges import salary_percentile
 from salarymodel.data.geography import country_name
-from salarymodel.serving.loading import ServingModel, json_safe
 from salarymodel.serving.openapi import ServedPay
 from salarymodel.serving.schemas import (
     MAX_BATCH,
@@ -67,6 +66,7 @@ from salarymodel.serving.schemas import (
     ReferenceResponse,
     SalaryPositionResponse,
 )
+from salarymodel.serving.served import ServingModel, json_safe
 from salarymodel.vocabulary import (
     COMPANY_SIZES,
     EMPLOYMENT_TYPES,

@@ -48,7 +48,6 @@ from salarymodel.serving.gate import GATE, GateMiddleware
 from salarymodel.serving.guard import ClientErrors, RequestGuard
 from salarymodel.serving.loading import (
     ModelSourceError,
-    ServingModel,
     export_in_child_process,
     load_announced,
     load_serving_model,
@@ -71,6 +70,7 @@ from salarymodel.serving.scoring import (
     request_terms,
     served_pay,
 )
+from salarymodel.serving.served import ServingModel
 from salarymodel.serving.server import stop_server_on_failed_start
 
 logger = logging.getLogger("salarymodel.serving.service")

@@ -52,15 +52,9 @@ from salarymodel.core.ranges import (
     salary_bounds,
     support_keys,
 )
-from salarymodel.evaluation.cv import (
-    BACKTEST_PREFIX,
-    PREDICTORS,
-    JobResult,
-    SplitBands,
-    Splits,
-    constant_bands,
-    range_rows,
-)
+from salarymodel.evaluation.baselines import PREDICTORS
+from salarymodel.evaluation.cv import BACKTEST_PREFIX, JobResult, Splits
+from salarymodel.evaluation.range_eval import SplitBands, constant_bands, range_rows
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -23,14 +23,10 @@ from salarymodel.core.timing import Stopwatch
 from salarymodel.data.csv_output import write_csv
 from salarymodel.data.dataset import TrainingData, load_training_data
 from salarymodel.evaluation.backtest import BACKTEST_ESTIMATES
-from salarymodel.evaluation.cv import (
-    MODEL_NAMES,
-    EvaluationReport,
-    Fitter,
-    LocalFitter,
-    cross_validate,
-    fit_threads,
-)
+from salarymodel.evaluation.baselines import fit_threads
+from salarymodel.evaluation.cv import Fitter, LocalFitter, cross_validate
+from salarymodel.evaluation.metrics import MODEL_NAMES
+from salarymodel.evaluation.report import EvaluationReport
 from salarymodel.promotion.verdicts import report_verdicts
 
 if TYPE_CHECKING:
