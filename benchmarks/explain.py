@@ -18,7 +18,7 @@ import time
 from salarymodel.config import load_settings, load_sources
 from salarymodel.core.explanations import Explainer
 from salarymodel.data.dataset import load_training_data
-from salarymodel.registry.store import load_champion
+from salarymodel.registry.bundles import load_champion
 
 
 def machine() -> str:

@@ -119,7 +119,8 @@ def test_train_on_the_cluster_logs_the_same_run_and_passes_the_same_gate(client,
     import mlflow
 
     from salarymodel.cli.app import app
-    from salarymodel.registry.store import champion_version, connect
+    from salarymodel.registry.champion import champion_version
+    from salarymodel.registry.store import connect
     from salarymodel.training.job import TAG_BACKEND
 
     args = ["train", "--sample", "2500", "--no-baselines"]

@@ -55,7 +55,8 @@ def project(root: Path, tmp_path: Path) -> Path:
 def _artifact_bundle(project: Path) -> Path:
     """The registry's stored bundle of the champion (where MLflow logged it)."""
     from salarymodel.config import load_settings
-    from salarymodel.registry.store import champion_version, connect
+    from salarymodel.registry.champion import champion_version
+    from salarymodel.registry.store import connect
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SALARYMODEL_ROOT", str(project))

@@ -67,7 +67,7 @@ def client(service_env: Path):
 def champion(service_env: Path):
     """The same champion loaded straight from the registry, to compare answers with."""
     from salarymodel.config import load_settings
-    from salarymodel.registry.store import load_champion
+    from salarymodel.registry.bundles import load_champion
 
     return load_champion(load_settings())
 

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from salarymodel.cli.app import app
 from salarymodel.config import load_settings
-from salarymodel.registry.store import champion_version, connect
+from salarymodel.registry.champion import champion_version
+from salarymodel.registry.store import connect
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,7 +196,7 @@ def test_failed_training_never_replaces_the_champion(fresh, monkeypatch) -> None
 def test_without_a_champion_evaluate_says_to_train_and_the_report_states_no_accuracy(
     project,
 ) -> None:
-    from salarymodel.registry.store import champion_accuracy
+    from salarymodel.registry.views import champion_accuracy
 
     result = runner.invoke(app, ["evaluate"])
     assert result.exit_code == 2
@@ -231,7 +232,7 @@ def _figures(money: str) -> int:
 
 def test_the_served_ranges_carry_the_backtests_drift_stretch(trained) -> None:
     """What the backtest measured (logged as backtest.drift.*) is in the champion's bundle."""
-    from salarymodel.registry.store import load_champion
+    from salarymodel.registry.bundles import load_champion
 
     settings = load_settings()
     model, version = load_champion(settings)
@@ -254,7 +255,7 @@ def test_predict_adds_a_percentile_for_a_salary_column(trained, aijobs_raw, tmp_
     from salarymodel.core.currency import pay_in_usd
     from salarymodel.core.ranges import salary_percentile
     from salarymodel.data.geography import to_iso2
-    from salarymodel.registry.store import load_champion
+    from salarymodel.registry.bundles import load_champion
 
     picks = [aijobs_raw[aijobs_raw["salary_currency"] == c].sample(2, random_state=5)
              for c in ("EUR", "GBP", "USD")]  # fmt: skip

@@ -52,6 +52,7 @@ from salarymodel.promotion.gate import (
     verdict,
     weighted_metric,
 )
+from salarymodel.registry.champion import champion_version
 from salarymodel.registry.store import (
     BACKTEST_ARTIFACT,
     TAG_BACKTEST,
@@ -59,7 +60,6 @@ from salarymodel.registry.store import (
     TAG_FOLDS,
     RegistryError,
     champion_backtest,
-    champion_version,
     compare,
     connect,
 )
@@ -605,7 +605,8 @@ def test_a_version_registered_outside_a_run_is_a_registry_error_not_a_crash() ->
     # MLflow's client raises a TypeError for a run id of None; the CLI catches RegistryError.
     from mlflow.entities.model_registry import ModelVersion
 
-    from salarymodel.registry.store import RegistryError, run_evaluation, version_run
+    from salarymodel.registry.store import RegistryError
+    from salarymodel.registry.views import run_evaluation, version_run
 
     orphan = ModelVersion(name="salarymodel", version="7", creation_timestamp=0, run_id=None)
     with pytest.raises(RegistryError, match="v7 was not registered from a run"):

@@ -23,7 +23,8 @@ from helpers.retrain_project import make_project, project_env, trained_champion
 from salarymodel.config import load_settings, load_sources
 from salarymodel.data.dataset import load_training_data, pending_accepted
 from salarymodel.promotion.publishing import KILL_AT_ENV, PUBLISH_STEPS
-from salarymodel.registry.store import TAG_FINGERPRINT, champion_version, connect, list_versions
+from salarymodel.registry.champion import champion_version
+from salarymodel.registry.store import TAG_FINGERPRINT, connect, list_versions
 from salarymodel.retraining.job import (
     RetrainBusy,
     reconcile_accepted,

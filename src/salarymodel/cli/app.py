@@ -155,7 +155,8 @@ def train(
 ) -> None:
     """Train on the configured sources, log to MLflow, register, promote through the gate."""
     from salarymodel.data.sources import SourceFormatError
-    from salarymodel.registry.store import RegistryError, champion_version, connect, store_exists
+    from salarymodel.registry.champion import champion_version
+    from salarymodel.registry.store import RegistryError, connect, store_exists
     from salarymodel.training.distributed import ClusterError
     from salarymodel.training.job import train as run_training
 
@@ -227,7 +228,8 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
 ) -> None:
     """Show the champion's cross-validated evaluation next to the baselines."""
-    from salarymodel.registry.store import RegistryError, champion_evaluation
+    from salarymodel.registry.store import RegistryError
+    from salarymodel.registry.views import champion_evaluation
 
     settings = load_settings()
     try:
@@ -257,7 +259,7 @@ def evaluate(
 def _bls_reality_check(settings: Settings) -> list[dict]:
     """The champion's median estimate vs BLS OEWS per role family and area (bls_reference)."""
     from salarymodel.evaluation.reality_check import champion_reality_check
-    from salarymodel.registry.store import load_champion
+    from salarymodel.registry.bundles import load_champion
 
     model, _ = load_champion(settings)
     return champion_reality_check(model, settings).to_dict("records")
@@ -324,7 +326,8 @@ def predict(
     """Score a CSV with the champion: one output row per input row, in order."""
     from salarymodel.core.prediction import predict_file
     from salarymodel.data.sources import SourceFormatError
-    from salarymodel.registry.store import RegistryError, load_champion
+    from salarymodel.registry.bundles import load_champion
+    from salarymodel.registry.store import RegistryError
     from salarymodel.serving.loading import read_serving_bundle
 
     settings, sources = load_settings(), load_sources()
@@ -361,7 +364,8 @@ def explain(
     from salarymodel.core.explanations import Explainer
     from salarymodel.data.dataset import load_training_data
     from salarymodel.data.sources import SourceFormatError
-    from salarymodel.registry.store import RegistryError, load_champion
+    from salarymodel.registry.bundles import load_champion
+    from salarymodel.registry.store import RegistryError
     from salarymodel.report.explanation_plots import write_global_explanations
 
     settings, sources = load_settings(), load_sources()
@@ -398,7 +402,8 @@ def report(
     """Write the market insights report (self-contained HTML, images embedded)."""
     from salarymodel.data.dataset import load_training_data
     from salarymodel.data.sources import SourceFormatError
-    from salarymodel.registry.store import champion_accuracy, missing_store_error, store_exists
+    from salarymodel.registry.store import missing_store_error, store_exists
+    from salarymodel.registry.views import champion_accuracy
     from salarymodel.report.build import build_report
 
     settings, sources = load_settings(), load_sources()
@@ -629,7 +634,8 @@ def drift(
     from salarymodel.data.dataset import load_training_data
     from salarymodel.data.sources import SourceFormatError
     from salarymodel.evaluation.drift import drift_report, write_drift_report
-    from salarymodel.registry.store import RegistryError, load_champion
+    from salarymodel.registry.bundles import load_champion
+    from salarymodel.registry.store import RegistryError
     from salarymodel.retraining.job import read_new_file
 
     settings, sources = load_settings(), load_sources()
@@ -655,7 +661,8 @@ def drift(
 @app.command(short_help="Registered versions, their metrics, the champion.")
 def versions(as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout.")) -> None:
     """Registered versions with their metrics and data; which one is champion."""
-    from salarymodel.registry.store import RegistryError, connect, version_rows
+    from salarymodel.registry.store import RegistryError, connect
+    from salarymodel.registry.views import version_rows
 
     settings = load_settings()
     try:
@@ -698,8 +705,9 @@ def promote(
     reload: bool = typer.Option(False, "--reload", help="Ask the local service to load it."),
 ) -> None:
     """Move the champion alias to VERSION (an explicit decision: the gate is not asked)."""
-    from salarymodel.registry.store import RegistryError, champion_version, connect
-    from salarymodel.registry.store import promote as promote_version
+    from salarymodel.registry.champion import champion_version
+    from salarymodel.registry.champion import promote as promote_version
+    from salarymodel.registry.store import RegistryError, connect
 
     settings = load_settings()
     try:
@@ -719,8 +727,8 @@ def rollback(
     reload: bool = typer.Option(False, "--reload", help="Ask the local service to load it."),
 ) -> None:
     """Move the champion alias back to the previous champion."""
+    from salarymodel.registry.champion import rollback as rollback_champion
     from salarymodel.registry.store import RegistryError, connect
-    from salarymodel.registry.store import rollback as rollback_champion
 
     settings = load_settings()
     try:

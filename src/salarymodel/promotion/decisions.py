@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 from salarymodel.config import Settings
 from salarymodel.evaluation.backtest import ALL
 from salarymodel.promotion.gate import PairedInterval, describe, paired_interval, promotes, verdict
+from salarymodel.registry.champion import champion_version
 from salarymodel.registry.store import (
     TAG_BACKTEST,
     TAG_FINGERPRINT,
     TAG_FOLDS,
     champion_backtest,
-    champion_version,
     compare,
     pair_backtest,
     run_id_of,

@@ -25,13 +25,8 @@ from typing import TYPE_CHECKING
 
 from salarymodel.config import Settings, resolve_path
 from salarymodel.data.dataset import accepted_path, commit_accepted, stage_accepted
-from salarymodel.registry.store import (
-    champion_history,
-    move_alias,
-    record_champion,
-    register,
-    store_errors,
-)
+from salarymodel.registry.champion import champion_history, move_alias, record_champion, register
+from salarymodel.registry.store import store_errors
 
 if TYPE_CHECKING:
     import pandas as pd

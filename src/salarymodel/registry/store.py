@@ -1,63 +1,50 @@
-"""MLflow tracking and model registry: runs, versions, the champion alias, the gate.
+"""The MLflow store: where it is, whether it answers, and its errors.
 
-The serving model is the registered version carrying the alias ``champion``.
-A version is only registered after its run finished logging everything, so a
-crash mid-training leaves the registry and the alias as they were. The gate
-pairs a challenger's backtest estimates with the champion's on the same rows
-(same data fingerprint, CV and backtest folds) and refuses one that is worse
-beyond noise (``salarymodel.promotion.gate``). Only the registry answering that there
-is no model or no alias means "no champion"; any other store error is a
-``RegistryError`` and promotes nothing.
+Only the registry answering that there is no model or no alias means "no champion";
+any other store error is a ``RegistryError`` and promotes nothing. The champion alias
+is ``salarymodel.registry.champion``, bundles ``registry.bundles``, listings
+``registry.views``, and the gate's decision ``salarymodel.promotion.decisions``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import socket
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import mlflow
 from mlflow import MlflowClient
-from mlflow.entities import Run
-from mlflow.entities.model_registry import ModelVersion, RegisteredModel
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
 from salarymodel.config import Settings, resolve_path
-from salarymodel.core.model import BundleError, SalaryModel
 from salarymodel.evaluation.backtest import BACKTEST_ESTIMATES
-from salarymodel.vocabulary import ALL
 
 if TYPE_CHECKING:
     import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-BUNDLE_ARTIFACT = "bundle"
-MODEL_NAME_IN_RUN = "model"
+
 TAG_FINGERPRINT = "data_fingerprint"
+
 TAG_FOLDS = "cv_folds"
+
 TAG_BACKTEST = "backtest_folds"  # the backtest's configuration: which folds it makes
+
 # The run artifact with the per-row backtest estimates the gate pairs.
 BACKTEST_ARTIFACT = f"evaluation/{BACKTEST_ESTIMATES}"
+
 TAG_KIND = "kind"  # train | retrain
+
 TAG_PARENT = "parent_version"  # the champion a retrain started from
-# Registered-model tag: the versions that became champion, oldest first (a
-# stack: promote pushes, rollback pops). Version tag: when it last became one.
-TAG_HISTORY = "champion_history"
-TAG_CHAMPION_SINCE = "champion_since"
-HISTORY_LENGTH = 100
-_RUNTIME_PACKAGES = ("lightgbm", "pandas", "numpy", "pydantic", "pyyaml")
 
 
 class RegistryError(RuntimeError):
@@ -72,7 +59,7 @@ def run_id_of(version: ModelVersion) -> str:
     return version.run_id
 
 
-_NOT_FOUND = ErrorCode.Name(RESOURCE_DOES_NOT_EXIST)
+NOT_FOUND = ErrorCode.Name(RESOURCE_DOES_NOT_EXIST)
 
 
 def first_line(error: BaseException) -> str:
@@ -132,6 +119,7 @@ def check_reachable(uri: str, timeout: float) -> None:
 # create a store, and only when nothing in models/ shows that versions existed
 # before (or when told to with --new-store).
 NEW_STORE_FLAG = "--new-store"
+
 # The (device, inode) of each sqlite store this process connected to: a store
 # moved or replaced mid-run is told apart from one that merely failed.
 _OPENED: dict[Path, tuple[int, int]] = {}
@@ -263,40 +251,6 @@ def connect(settings: Settings, create: bool = False) -> MlflowClient:
     return client
 
 
-def registered_model(client: MlflowClient, settings: Settings) -> RegisteredModel | None:
-    """The registered model, or None when the store says it does not exist (nothing registered yet).
-
-    Any other failure (a locked or broken store, a timeout) is a ``RegistryError``.
-    """
-    name = settings.tracking.registered_model
-    try:
-        return client.get_registered_model(name)
-    except MlflowException as error:
-        if error.error_code == _NOT_FOUND:
-            return None
-        raise RegistryError(
-            f"cannot read model '{name}' from {tracking_uri(settings)}: {first_line(error)}"
-        ) from error
-
-
-def champion_version(client: MlflowClient, settings: Settings) -> ModelVersion | None:
-    """The version carrying the champion alias, or None when there is none yet.
-
-    None only when the registry answers that there is no such model or that the
-    model has no champion alias; the alias is read from the model's aliases
-    rather than inferred from an error (the store reports a missing alias as an
-    invalid parameter, a code other failures share). A store that cannot
-    answer raises ``RegistryError``: it never reads as "no champion".
-    """
-    model = registered_model(client, settings)
-    alias = settings.tracking.champion_alias
-    if model is None or alias not in model.aliases:
-        return None
-    version = str(model.aliases[alias])
-    with store_errors(f"cannot read champion v{version} of model '{model.name}'"):
-        return client.get_model_version(model.name, version)
-
-
 def champion_backtest(client: MlflowClient, version: ModelVersion) -> pd.DataFrame | None:
     """The per-row backtest estimates logged with a version's run; None when it has none.
 
@@ -373,85 +327,6 @@ def compare(
     return ok, "worse than but within the tolerance of" if ok else "worse than"
 
 
-def pip_requirements() -> list[str]:
-    """Pinned runtime requirements of the logged model (inference takes 5-9 s)."""
-    return [f"{name}=={package_version(name)}" for name in _RUNTIME_PACKAGES] + [
-        f"mlflow=={mlflow.__version__}"
-    ]
-
-
-def log_model_bundle(model: SalaryModel) -> mlflow.models.model.ModelInfo:
-    """Log the bundle as a models-from-code pyfunc in the active run."""
-    package_dir = Path(__file__).resolve().parents[1]  # src/salarymodel
-    with tempfile.TemporaryDirectory() as tmp:
-        bundle_dir = model.save(Path(tmp) / BUNDLE_ARTIFACT)
-        return mlflow.pyfunc.log_model(
-            name=MODEL_NAME_IN_RUN,
-            python_model=str(package_dir / "registry" / "pyfunc_entry.py"),
-            artifacts={BUNDLE_ARTIFACT: str(bundle_dir)},
-            code_paths=[str(package_dir)],
-            pip_requirements=pip_requirements(),
-        )
-
-
-def register(client: MlflowClient, settings: Settings, model_uri: str, run_id: str) -> ModelVersion:
-    """Register a logged model as a new version of the configured registered model."""
-    name = settings.tracking.registered_model
-    with store_errors(f"cannot register the model of run {run_id} as a version of '{name}'"):
-        if registered_model(client, settings) is None:
-            client.create_registered_model(name)
-        return client.create_model_version(name=name, source=model_uri, run_id=run_id)
-
-
-def set_champion(client: MlflowClient, settings: Settings, version: str) -> None:
-    """Move the champion alias to ``version`` and record it in the champion history."""
-    history = champion_history(client, settings)  # read first: a store error moves nothing
-    move_alias(client, settings, version)
-    record_champion(client, settings, version, history)
-
-
-def move_alias(client: MlflowClient, settings: Settings, version: str) -> None:
-    """Point the champion alias at ``version`` (one write: the moment the champion changes)."""
-    name, alias = settings.tracking.registered_model, settings.tracking.champion_alias
-    with store_errors(f"cannot move the '{alias}' alias of '{name}' to v{version}"):
-        client.set_registered_model_alias(name, alias, str(version))
-
-
-def record_champion(
-    client: MlflowClient, settings: Settings, version: str, history: list[str]
-) -> None:
-    """Push ``version`` onto the champion history and stamp when it became champion.
-
-    Runs after the alias moved: a history entry missing after a crash in
-    between is harmless (rollback skips entries equal to the champion).
-    """
-    name = settings.tracking.registered_model
-    with store_errors(f"v{version} is champion, but its history could not be recorded"):
-        stack = [*history, str(version)][-HISTORY_LENGTH:]
-        client.set_registered_model_tag(name, TAG_HISTORY, json.dumps(stack))
-        client.set_model_version_tag(
-            name, str(version), TAG_CHAMPION_SINCE, datetime.now(UTC).isoformat(timespec="seconds")
-        )
-
-
-def champion_history(client: MlflowClient, settings: Settings) -> list[str]:
-    """Versions in the order they became champion (oldest first); [] before the first one."""
-    model = registered_model(client, settings)
-    if model is None:
-        return []
-    text = model.tags.get(TAG_HISTORY, "[]")
-    try:
-        history = json.loads(text)
-    except ValueError:
-        history = None
-    if not isinstance(history, list):
-        raise RegistryError(
-            f"tag {TAG_HISTORY} of model '{model.name}' is not a JSON list of versions: "
-            f"{text[:80]!r}; correct or delete it (MLflow UI, registered model tags)"
-        )
-    return [str(v) for v in history]
-
-
 def list_versions(client: MlflowClient, settings: Settings) -> list[ModelVersion]:
     """Every registered version, oldest first."""
     name = settings.tracking.registered_model
@@ -460,20 +335,6 @@ def list_versions(client: MlflowClient, settings: Settings) -> list[ModelVersion
     except MlflowException as error:
         raise RegistryError(f"cannot list versions of '{name}': {error}") from error
     return sorted(found, key=lambda v: int(v.version))
-
-
-def version_run(client: MlflowClient, version: ModelVersion) -> Run | None:
-    """The run a version was registered from, or None when that run no longer exists."""
-    if version.run_id is None:
-        return None
-    try:
-        return client.get_run(version.run_id)
-    except MlflowException as error:
-        if error.error_code == _NOT_FOUND:
-            return None
-        raise RegistryError(
-            f"cannot read the run of v{version.version}: {first_line(error)}"
-        ) from error
 
 
 def get_version(client: MlflowClient, settings: Settings, version: str) -> ModelVersion:
@@ -488,178 +349,3 @@ def get_version(client: MlflowClient, settings: Settings, version: str) -> Model
         )
     with store_errors(f"cannot read version {wanted} of '{settings.tracking.registered_model}'"):
         return client.get_model_version(settings.tracking.registered_model, wanted)
-
-
-def promote(client: MlflowClient, settings: Settings, version: str) -> ModelVersion:
-    """Make a registered version the champion (an operator's decision: no gate)."""
-    target = get_version(client, settings, version)
-    set_champion(client, settings, target.version)
-    return target
-
-
-def rollback(client: MlflowClient, settings: Settings) -> tuple[ModelVersion, ModelVersion]:
-    """Move the alias back to the champion before the current one; (from, to).
-
-    The history is a stack: the current champion is popped, so rolling back
-    twice goes two champions back.
-    """
-    current = champion_version(client, settings)
-    if current is None:
-        raise RegistryError("there is no champion to roll back")
-    history = champion_history(client, settings)
-    while history and history[-1] == str(current.version):
-        history.pop()
-    if not history:
-        raise RegistryError(
-            f"v{current.version} is the only champion there has been; nothing to roll back to "
-            "(`salarymodel promote VERSION` sets one explicitly)"
-        )
-    target = get_version(client, settings, history[-1])
-    move_alias(client, settings, target.version)
-    with store_errors(f"v{target.version} is champion, but the history could not be updated"):
-        client.set_registered_model_tag(
-            settings.tracking.registered_model, TAG_HISTORY, json.dumps(history)
-        )
-    return current, target
-
-
-def load_version(
-    client: MlflowClient,
-    settings: Settings,
-    version: ModelVersion,
-    read: Callable[[Path], SalaryModel] = SalaryModel.load,
-) -> SalaryModel:
-    """Download a version's bundle (plain files) and ``read`` it; nothing is unpickled."""
-    cache = resolve_path("models") / "registry-cache" / f"v{version.version}"
-    bundle = cache / "artifacts" / BUNDLE_ARTIFACT
-    if bundle.is_dir():
-        try:
-            model = read(bundle)
-        except BundleError as error:
-            # The cache is only a copy: a damaged one is replaced from the store.
-            logger.warning("%s; downloading v%s again", error, version.version)
-            shutil.rmtree(cache)
-    if not bundle.is_dir():
-        _download_version(settings, version, cache)
-        try:
-            model = read(bundle)
-        except BundleError as error:
-            shutil.rmtree(cache, ignore_errors=True)
-            raise RegistryError(
-                f"model v{version.version} in the registry cannot be served: {error}; "
-                "promote a sound version (`salarymodel versions`, `salarymodel promote N`) "
-                "or train again"
-            ) from error
-    model.metadata.setdefault("model_version", str(version.version))
-    return model
-
-
-def _download_version(settings: Settings, version: ModelVersion, cache: Path) -> None:
-    cache.mkdir(parents=True, exist_ok=True)
-    try:
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{version.name}/{version.version}",
-            dst_path=str(cache),
-            tracking_uri=tracking_uri(settings),
-        )
-    except (MlflowException, OSError) as error:
-        shutil.rmtree(cache, ignore_errors=True)
-        raise RegistryError(f"cannot download model v{version.version}: {error}") from error
-
-
-def load_champion(
-    settings: Settings, read: Callable[[Path], SalaryModel] = SalaryModel.load
-) -> tuple[SalaryModel, ModelVersion]:
-    """The champion model (its bundle given to ``read``), or a clear error saying how to get one."""
-    client = connect(settings)
-    current = required_champion(client, settings)
-    return load_version(client, settings, current, read), current
-
-
-def required_champion(client: MlflowClient, settings: Settings) -> ModelVersion:
-    """The champion version, or a ``RegistryError`` saying how to get one."""
-    current = champion_version(client, settings)
-    if current is None:
-        raise RegistryError(
-            f"no '{settings.tracking.champion_alias}' version of model "
-            f"'{settings.tracking.registered_model}' in {tracking_uri(settings)}; "
-            "run `salarymodel train` first"
-        )
-    return current
-
-
-def run_evaluation(client: MlflowClient, version: ModelVersion) -> dict[str, Any]:
-    """The evaluation JSON logged with a version's training run."""
-    run_id = run_id_of(version)
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        store_errors(f"cannot read the evaluation of v{version.version}"),
-    ):
-        path = client.download_artifacts(run_id, "evaluation.json", tmp)
-        return json.loads(Path(path).read_text())
-
-
-def champion_evaluation(settings: Settings) -> tuple[ModelVersion, dict[str, Any]]:
-    """The champion version and the evaluation JSON of its training run."""
-    client = connect(settings)
-    current = required_champion(client, settings)
-    return current, run_evaluation(client, current)
-
-
-def champion_accuracy(settings: Settings) -> dict[str, Any] | None:
-    """The champion's cross-validated accuracy (the fused model's, overall and per
-    source) in the shape the report reads; None when there is no champion or the
-    registry cannot say (the report is written without it)."""
-    try:
-        current, evaluation = champion_evaluation(settings)
-    except (RegistryError, OSError):
-        return None
-    rows = [r for r in evaluation["table"] if r["model"] == "fused_lightgbm"]
-    overall = next(r for r in rows if r["source"] == ALL)
-    return {
-        "model_version": str(current.version),
-        "mae_usd": overall["mae_usd"],
-        "mdape": overall["mdape"],
-        "r2_log": overall["r2_log"],
-        "n": overall["n"],
-        "per_source": {
-            r["source"]: {"mae_usd": r["mae_usd"], "mdape": r["mdape"]}
-            for r in rows
-            if r["source"] != ALL
-        },
-    }
-
-
-def version_rows(client: MlflowClient, settings: Settings) -> list[dict[str, Any]]:
-    """Every registered version, oldest first: origin, CV and held-out MAE per source,
-    data fingerprint, whether it is champion and how often it was."""
-    current = champion_version(client, settings)
-    history = champion_history(client, settings)
-    rows = []
-    for version in list_versions(client, settings):
-        run = version_run(client, version)  # None: its run was deleted; still list the version
-        found, tags = (run.data.metrics, run.data.tags) if run else ({}, {})
-        per_source = {
-            key.split(".")[1]: value
-            for key, value in found.items()
-            if key.startswith("fused_lightgbm.") and key.endswith(".mae_usd")
-        }
-        created = datetime.fromtimestamp(version.creation_timestamp / 1000, UTC)
-        rows.append(
-            {
-                "version": str(version.version),
-                "created": created.isoformat(timespec="seconds"),
-                "kind": tags.get(TAG_KIND, ""),
-                "parent_version": tags.get(TAG_PARENT),
-                "cv_mae_usd": per_source,
-                "holdout_mae_usd": {
-                    model: found.get(f"holdout.{model}.all.mae_usd")
-                    for model in ("challenger", "champion")
-                    if f"holdout.{model}.all.mae_usd" in found
-                },
-                "data_fingerprint": tags.get(TAG_FINGERPRINT, ""),
-                "champion": current is not None and str(current.version) == str(version.version),
-                "times_champion": history.count(str(version.version)),
-            }
-        )
-    return rows

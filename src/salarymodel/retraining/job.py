@@ -92,16 +92,15 @@ from salarymodel.promotion.gate import (
 )
 from salarymodel.promotion.publishing import AcceptedRows, publish
 from salarymodel.promotion.recent_periods import PeriodComparison, compare_recent_periods
+from salarymodel.registry.bundles import load_version
+from salarymodel.registry.champion import champion_history, champion_version
 from salarymodel.registry.store import (
     TAG_FINGERPRINT,
     TAG_KIND,
     TAG_PARENT,
     RegistryError,
-    champion_history,
-    champion_version,
     connect,
     list_versions,
-    load_version,
     lost_store_error,
     mark_failed,
     store_errors,

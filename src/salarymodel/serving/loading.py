@@ -112,7 +112,9 @@ def metrics_summary(evaluation: Mapping[str, Any]) -> dict[str, Any]:
 
 def load_from_registry(settings: Settings) -> tuple[SalaryModel, dict[str, Any]]:
     """The champion from the MLflow registry and what is known about it (imports MLflow)."""
-    from salarymodel.registry.store import RegistryError, connect, load_champion, run_evaluation
+    from salarymodel.registry.bundles import load_champion
+    from salarymodel.registry.store import RegistryError, connect
+    from salarymodel.registry.views import run_evaluation
 
     try:
         with project_lock("registry"):

@@ -260,7 +260,7 @@ def log_trained_model(
     """
     import mlflow
 
-    from salarymodel.registry.store import log_model_bundle
+    from salarymodel.registry.bundles import log_model_bundle
 
     say = progress or (lambda _: None)
     run = mlflow.active_run()
