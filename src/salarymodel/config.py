@@ -496,7 +496,7 @@ class Settings(_Strict):
     group_evaluation: GroupEvaluationConfig
     percentile_calibration: PercentileCalibrationConfig
     # Absent: no Maimai figure beside Chinese estimates.
-    china_reference: ChinaReferenceConfig | None = None
+    china_reference: ChinaReferenceConfig
 
 
 def project_root() -> Path:
