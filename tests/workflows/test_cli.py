@@ -176,7 +176,7 @@ def test_second_run_on_same_data_passes_the_gate(fresh) -> None:
 
 
 def test_failed_training_never_replaces_the_champion(fresh, monkeypatch) -> None:
-    import salarymodel.registry.store as registry
+    import salarymodel.registry.bundles as registry
 
     def boom(model):
         raise RuntimeError("disk full while logging the model")

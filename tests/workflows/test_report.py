@@ -443,7 +443,10 @@ def explained(sample, settings, tmp_path_factory) -> tuple[Path, pd.DataFrame, s
     out = root / "report"
     premiums, plots = _explanation_outputs(out)  # read back as `salarymodel report` does
     page = build_report(sample, settings, out, premiums, plots, ACCURACY).read_text("utf-8")
-    return out, premiums, page[page.index("What the model says</h2>") :]
+    start = page.index("What the model says</h2>")
+    # the model section only: the China section (Maimai's published figures) follows it
+    end = page.find("<h2", start + 1)
+    return out, premiums, page[start : end if end != -1 else len(page)]
 
 
 def _premium_rows(section: str) -> list[dict[str, str]]:

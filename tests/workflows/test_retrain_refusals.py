@@ -151,7 +151,9 @@ def test_a_retrain_failing_to_publish_is_failed_in_mlflow(base: Path, monkeypatc
         raise RegistryError("cannot register: the store is read-only")
 
     monkeypatch.setattr(retraining, "refit_challenger", lambda *a, **k: Logged())
-    monkeypatch.setattr(retraining, "register", refused)
+    import salarymodel.promotion.publishing as publishing
+
+    monkeypatch.setattr(publishing, "register", refused)  # train and retrain publish here
     out = _invoke("retrain", "--data", str(base / "data" / "new.csv"), code=2)
     assert "error: cannot register: the store is read-only" in out
     run = _last_retrain_run()
