@@ -623,10 +623,10 @@ def test_a_tie_goes_to_new_data_only_when_it_passed_the_file_checks(
         HELD_OUT_CHECK,
         TIE_IN_RETRAIN,
         TIE_KEEPS_CHAMPION,
+        Comparison,
         RetrainDecision,
         model_checks,
     )
-    from salarymodel.retraining.job import Comparison
     from salarymodel.vocabulary import ALL
 
     # By MdAPE the retrained model's gain on 448 rows is within noise: a real tie.

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from salarymodel.config import Settings
-from salarymodel.evaluation.backtest import ALL
 from salarymodel.promotion.gate import PairedInterval, describe, paired_interval, promotes, verdict
+from salarymodel.promotion.recent_periods import PeriodComparison
 from salarymodel.registry.champion import champion_version
 from salarymodel.registry.store import (
     TAG_BACKTEST,
@@ -27,12 +27,12 @@ from salarymodel.registry.store import (
     run_id_of,
     store_errors,
 )
+from salarymodel.vocabulary import ALL
 
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
 
-    from salarymodel.retraining.job import Comparison
 
 # The challenger learnt from the new file too: when the held-out rows cannot
 # tell the two apart, the newest data goes into the model ...
@@ -40,6 +40,20 @@ TIE_IN_RETRAIN = "the tie goes to the challenger (trained on newer data)"
 # ... but only newer data that passed the whole-file checks.
 TIE_KEEPS_CHAMPION = "a tie keeps the champion (the new data failed the file checks)"
 HELD_OUT_CHECK = "held-out new rows"
+
+
+@dataclass
+class Comparison:
+    """Challenger and champion metrics on the same rows, and the gate metric's
+    paired bootstrap interval on the held-out ones."""
+
+    holdout: dict[str, dict[str, dict[str, float]]]  # model -> slice -> metrics
+    existing: dict[str, dict[str, dict[str, float]]]
+    holdout_rows: int
+    existing_rows: int
+    train_rows: int
+    interval: PairedInterval
+    periods: list[PeriodComparison] = field(default_factory=list)
 
 
 def judge(

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from salarymodel.evaluation.backtest import ALL
 from salarymodel.promotion.gate import PairedInterval, paired_interval
+from salarymodel.vocabulary import ALL
 
 if TYPE_CHECKING:
     import pandas as pd

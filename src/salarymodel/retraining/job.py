@@ -81,10 +81,9 @@ from salarymodel.data.sources import SourceFormatError, adapt, detect_source, re
 from salarymodel.evaluation.baselines import fit_threads, fused_lightgbm
 from salarymodel.evaluation.drift import DriftReport, drift_report, write_drift_report
 from salarymodel.evaluation.metrics import metrics
-from salarymodel.promotion.decisions import RetrainDecision, model_checks
+from salarymodel.promotion.decisions import Comparison, RetrainDecision, model_checks
 from salarymodel.promotion.gate import (
     WORSE,
-    PairedInterval,
     describe,
     interval_metrics,
     paired_interval,
@@ -234,20 +233,6 @@ def _slice_metrics(frame: pd.DataFrame, estimate: np.ndarray) -> dict[str, dict[
         mask = (frame["source"] == source).to_numpy()
         out[str(source)] = metrics(salary[mask], estimate[mask])
     return out
-
-
-@dataclass
-class Comparison:
-    """Challenger and champion metrics on the same rows, and the gate metric's
-    paired bootstrap interval on the held-out ones."""
-
-    holdout: dict[str, dict[str, dict[str, float]]]  # model -> slice -> metrics
-    existing: dict[str, dict[str, dict[str, float]]]
-    holdout_rows: int
-    existing_rows: int
-    train_rows: int
-    interval: PairedInterval
-    periods: list[PeriodComparison] = field(default_factory=list)
 
 
 def compare_on_holdout(
