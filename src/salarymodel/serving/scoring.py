@@ -37,7 +37,7 @@ from salarymodel.currency import (
     pay_in_usd,
 )
 from salarymodel.features import resolve_country
-from salarymodel.geography import country_name
+from salarymodel.geography import country_name, country_names
 from salarymodel.job_defaults import JobDefaults, complete_job, defaults_card, job_defaults
 from salarymodel.model import RangeBasis
 from salarymodel.percentile_calibration import PercentileCurve
@@ -390,7 +390,9 @@ def model_card(serving: ServingModel) -> dict[str, Any]:
                 "currency": currencies(serving).supported,
                 "period": list(PERIODS),
             },
-            "labels": display_labels(),
+            # Countries by name for any code a job resolves to (the explanation's
+            # country may be one the training data never had).
+            "labels": {**display_labels(), "country": country_names()},
             "currencies": currency_card(currencies(serving)),
             "defaults": _request_defaults(serving),
             "limits": {
