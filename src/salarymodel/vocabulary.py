@@ -92,9 +92,14 @@ def rare_country_warning(iso2: str) -> str:
 
 def thin_support_warning(support: int) -> str:
     """A job whose range rests on few similar training records."""
+    # Worded to read right for 0 and 1 records too ("calibrated on such jobs"
+    # read oddly when there were none).
+    shared = {0: "no training records share", 1: "only 1 training record shares"}.get(
+        support, f"only {support} training records share"
+    )
     return (
-        f"thin support: {support} training records share this role family, "
-        "experience level and country; the range is calibrated on such jobs"
+        f"thin support: {shared} this role family, experience level and country; "
+        "the range is calibrated on jobs with similarly thin support, so treat it with care"
     )
 
 

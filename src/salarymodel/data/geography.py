@@ -180,6 +180,11 @@ def country_name(iso2: str) -> str:
     return iso2 if country is None else country.name
 
 
+def country_names() -> dict[str, str]:
+    """Every known ISO2 code's short English name: the page shows names, never codes."""
+    return {code: country.name for code, country in sorted(_table().countries.items())}
+
+
 # ----- places below the country: US states and metropolitan areas ----------------------
 # Texts that name no place but a way of working: the location is remote.
 REMOTE_WORDS = frozenset({"remote", "anywhere", "work from home", "wfh", "fully remote"})

@@ -45,7 +45,7 @@ from salarymodel.core.model import RangeBasis
 from salarymodel.core.money_format import locale_tag
 from salarymodel.core.percentile_calibration import PercentileCurve
 from salarymodel.core.ranges import salary_percentile
-from salarymodel.data.geography import country_name
+from salarymodel.data.geography import country_name, country_names
 from salarymodel.serving.openapi import ServedPay
 from salarymodel.serving.schemas import (
     MAX_BATCH,
@@ -402,7 +402,9 @@ def model_card(serving: ServingModel) -> dict[str, Any]:
                 "currency": currencies(serving).supported,
                 "period": list(PERIODS),
             },
-            "labels": display_labels(),
+            # Countries by name for any code a job resolves to (the explanation's
+            # country may be one the training data never had).
+            "labels": {**display_labels(), "country": country_names()},
             "currencies": currency_card(currencies(serving)),
             "defaults": _request_defaults(serving),
             "limits": {
