@@ -1,5 +1,6 @@
-"""Money in a person's own form: each country's locale and currency, and amounts
-written as that locale writes them (``₹12,11,028``, ``1.234 €``, ``￥1,234``).
+"""Money in a person's own form: each country's locale, currency and way of writing it.
+
+Amounts are written as that locale writes them (``₹12,11,028``, ``1.234 €``, ``￥1,234``).
 
 Everything here comes from Babel (the Unicode CLDR data it ships), never from
 hand lists:
