@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from salarymodel.data.sources import SourceFormatError, read_csv
-from salarymodel.retraining.job import NewData, read_new_file
+from salarymodel.retraining.intake import NewData, read_new_file
 
 SAMPLE = 400
 

@@ -21,7 +21,7 @@ from salarymodel.data.csv_output import formula_mask, is_formula, neutralised, w
 from salarymodel.data.derivations import parse_skills
 from salarymodel.data.sources import FileRefused, SourceFormatError, read_csv
 from salarymodel.data.validation import FORMULA_PROBLEM
-from salarymodel.retraining.job import read_new_file
+from salarymodel.retraining.intake import read_new_file
 from salarymodel.vocabulary import MAX_SKILLS
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "salarymodel"

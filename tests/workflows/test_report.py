@@ -424,7 +424,7 @@ CODE = re.compile(r"^[A-Z]{2}$")
 @pytest.fixture(scope="module")
 def explained(sample, settings, tmp_path_factory) -> tuple[Path, pd.DataFrame, str]:
     """A model fitted on the real sample, explained, then the report built from its files."""
-    from salarymodel.cli.app import _explanation_outputs
+    from salarymodel.cli.scoring import explanation_outputs
     from salarymodel.core.explanations import Explainer
     from salarymodel.core.features import FeatureBuilder
     from salarymodel.core.model import SalaryModel
@@ -441,7 +441,7 @@ def explained(sample, settings, tmp_path_factory) -> tuple[Path, pd.DataFrame, s
         settings.explanations.min_count,
     )
     out = root / "report"
-    premiums, plots = _explanation_outputs(out)  # read back as `salarymodel report` does
+    premiums, plots = explanation_outputs(out)  # read back as `salarymodel report` does
     page = build_report(sample, settings, out, premiums, plots, ACCURACY).read_text("utf-8")
     start = page.index("What the model says</h2>")
     # the model section only: the China section (Maimai's published figures) follows it

@@ -207,7 +207,8 @@ def test_later_survey_rows_are_judged_on_each_sources_latest_period(
 
     from salarymodel.data.dataset import load_training_data
     from salarymodel.promotion.decisions import RetrainDecision
-    from salarymodel.retraining.job import compare_recent_periods, period_checks
+    from salarymodel.retraining.checks import period_checks
+    from salarymodel.retraining.job import compare_recent_periods
 
     monkeypatch.setenv("SALARYMODEL_ROOT", str(ROOT))  # the shipped data, not the module's
     monkeypatch.chdir(ROOT)

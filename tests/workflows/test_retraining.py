@@ -29,7 +29,7 @@ from helpers.served import free_port, project_env, stop_process, wait_for_model
 from salarymodel.config import load_settings
 from salarymodel.registry.champion import champion_version
 from salarymodel.registry.store import TAG_PARENT, connect, list_versions
-from salarymodel.retraining.job import TAG_EXISTING, TAG_NEW, holdout_mask, stable_share
+from salarymodel.retraining.intake import TAG_EXISTING, TAG_NEW, holdout_mask, stable_share
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

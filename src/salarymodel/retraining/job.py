@@ -58,8 +58,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
-import numpy as np
-import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.models.model import ModelInfo
@@ -68,33 +66,19 @@ from salarymodel.config import Settings, SourcesConfig, resolve_path
 from salarymodel.core.model import SalaryModel
 from salarymodel.core.timing import Stopwatch
 from salarymodel.data.dataset import (
-    PreparedSource,
-    TrainingData,
     commit_accepted,
-    fingerprint,
-    load_training_data,
     pending_accepted,
-    prepare_source,
 )
-from salarymodel.data.profiling import merge_repeats
-from salarymodel.data.sources import SourceFormatError, adapt, detect_source, read_csv, record_lines
-from salarymodel.evaluation.baselines import fit_threads, fused_lightgbm
-from salarymodel.evaluation.drift import DriftReport, drift_report, write_drift_report
-from salarymodel.evaluation.metrics import metrics
+from salarymodel.evaluation.drift import DriftReport
 from salarymodel.promotion.decisions import Comparison, RetrainDecision, model_checks
 from salarymodel.promotion.gate import (
-    WORSE,
-    describe,
     interval_metrics,
-    paired_interval,
-    verdict,
 )
 from salarymodel.promotion.publishing import AcceptedRows, publish
-from salarymodel.promotion.recent_periods import PeriodComparison, compare_recent_periods
+from salarymodel.promotion.recent_periods import compare_recent_periods
 from salarymodel.registry.bundles import load_version
 from salarymodel.registry.champion import champion_history, champion_version
 from salarymodel.registry.store import (
-    TAG_FINGERPRINT,
     TAG_KIND,
     TAG_PARENT,
     RegistryError,
@@ -105,326 +89,20 @@ from salarymodel.registry.store import (
     store_errors,
     store_lost,
 )
+from salarymodel.retraining.checks import data_checks, measure_drift, period_checks, quarantine_file
+from salarymodel.retraining.holdout import compare_on_holdout
+from salarymodel.retraining.intake import (
+    TAG_NEW,
+    Merged,
+    NewData,
+    existing_sample,
+    holdout_mask,
+    merge_with_existing,
+    read_new_file,
+)
 from salarymodel.training.job import data_tags, evaluate_and_fit, log_trained_model
-from salarymodel.vocabulary import ALL
 
 Progress = Callable[[str], None]
-TAG_EXISTING = "data_fingerprint.existing"
-TAG_NEW = "data_fingerprint.new"
-NOT_CLEARLY_WORSE = "not clearly worse: passes"
-
-
-# ----- the new file -------------------------------------------------------------------
-@dataclass
-class NewData:
-    """A new file: its raw rows, and its records after validation and repeats."""
-
-    path: Path
-    source: str
-    raw: pd.DataFrame
-    prepared: PreparedSource
-
-    @property
-    def records(self) -> pd.DataFrame:
-        return self.prepared.records
-
-    @property
-    def accepted_raw(self) -> pd.DataFrame:
-        """The raw rows (as delivered, all columns) that passed validation."""
-        lines = self.prepared.validation.kept["row_number"].astype(int).to_numpy()
-        return self.raw.iloc[lines - 2]
-
-    @property
-    def quarantined_share(self) -> float:
-        counts = self.prepared.counts
-        return counts.quarantined / counts.rows_in if counts.rows_in else 0.0
-
-
-def read_new_file(
-    path: Path,
-    settings: Settings,
-    sources: SourcesConfig,
-    source: str | None = None,
-    quarantine_dir: Path | None = None,
-) -> NewData:
-    """Map a new file with its adapter, validate it and collapse its repeats.
-
-    Raises ``SourceFormatError`` for a file that cannot be mapped at all (no
-    rows, unknown columns, rows naming a source the model is not trained on).
-    """
-    raw = read_csv(path)
-    if raw.empty:
-        raise SourceFormatError(f"{path}: no data rows under the header")
-    name = source or detect_source(list(raw.columns), sources)
-    if name not in sources.sources:
-        raise SourceFormatError(f"unknown source {name!r}; configured: {sorted(sources.sources)}")
-    adapted = adapt(raw, name, sources.sources[name], settings, record_lines(path, len(raw)))
-    known = sources.training_sources
-    unknown = ~adapted.records["source"].isin(known)
-    if unknown.any():
-        first = adapted.records[unknown].iloc[0]
-        raise SourceFormatError(
-            f"{path}: line {first['line']}: source: {first['source']!r} is not a "
-            f"training source ({', '.join(known)}); a canonical file needs a 'source' column"
-        )
-    prepared = prepare_source(
-        adapted, sources, settings, quarantine_dir, label=f"new.{name}", delivered=raw
-    )
-    return NewData(path, name, raw, prepared)
-
-
-def merge_new(
-    existing: TrainingData, new: NewData, settings: Settings
-) -> tuple[TrainingData, np.ndarray, int]:
-    """Existing and new records as one training table.
-
-    Returns the merged data, a mask of the records that are new (not a repeat
-    of an existing record), and how many new records repeat existing ones.
-    """
-    known = set(existing.records["repeat_id"])
-    repeats = int(new.records["repeat_id"].isin(known).sum())
-    records = merge_repeats([existing.records, new.records], settings)
-    is_new = ~records["repeat_id"].isin(known).to_numpy()
-    merged = TrainingData(
-        records,
-        [*existing.counts, new.prepared.counts],
-        [*existing.findings, *new.prepared.findings],
-        [*existing.quarantine_files, *filter(None, [new.prepared.quarantine_file])],
-    )
-    return merged, is_new, repeats
-
-
-# ----- the held-out comparison -----------------------------------------------------------
-def stable_share(ids: pd.Series, seed: int) -> np.ndarray:
-    """A number in [0, 1) per id, the same on every run and machine."""
-    keyed = (f"{seed}:" + ids.astype(str)).reset_index(drop=True)
-    hashes = pd.util.hash_pandas_object(keyed, index=False).to_numpy()
-    return (hashes % np.uint64(1_000_003)).astype(float) / 1_000_003
-
-
-def holdout_mask(records: pd.DataFrame, is_new: np.ndarray, settings: Settings) -> np.ndarray:
-    """Held-out rows: groups found only among new records, picked by a stable hash.
-
-    A group with any existing record is never held out (the champion saw part
-    of it), and a group is held out whole (repeats never straddle).
-    """
-    config = settings.retraining
-    groups = records["group_id"]
-    seen = set(groups[~is_new])
-    only_new = is_new & ~groups.isin(seen).to_numpy()
-    return only_new & (stable_share(groups, config.seed) < config.holdout_fraction)
-
-
-def existing_sample(records: pd.DataFrame, is_new: np.ndarray, settings: Settings) -> np.ndarray:
-    """A fixed sample of existing records (the same rows on every run over the same data)."""
-    config = settings.retraining
-    positions = np.flatnonzero(~is_new)
-    share = stable_share(records["group_id"].iloc[positions], config.seed + 1)
-    chosen = positions[np.argsort(share, kind="stable")[: config.existing_sample]]
-    mask = np.zeros(len(records), bool)
-    mask[chosen] = True
-    return mask
-
-
-def _slice_metrics(frame: pd.DataFrame, estimate: np.ndarray) -> dict[str, dict[str, float]]:
-    salary = frame["salary_usd"].to_numpy(float)
-    out = {ALL: metrics(salary, estimate)}
-    for source in sorted(frame["source"].unique()):
-        mask = (frame["source"] == source).to_numpy()
-        out[str(source)] = metrics(salary[mask], estimate[mask])
-    return out
-
-
-def compare_on_holdout(
-    records: pd.DataFrame,
-    holdout: np.ndarray,
-    existing: np.ndarray,
-    champion: SalaryModel,
-    settings: Settings,
-) -> Comparison:
-    """Fit a challenger on everything but the holdout; score both models on the same rows."""
-    train = records[~holdout]
-    scored = pd.concat([records[holdout], records[existing]], ignore_index=True)
-    challenger = fused_lightgbm(train, scored, settings)
-    # The champion predicts with the fits' thread count, as every LightGBM call
-    # of a training pass must (see SalaryModel.predict_log).
-    ours = champion.estimate_records(scored, fit_threads(settings), ranges=False)
-    ours = ours["estimate_usd"].to_numpy()
-    n = int(holdout.sum())
-    held, old = scored.iloc[:n], scored.iloc[n:]
-    gate = settings.gate
-    interval = paired_interval(
-        gate.metric,
-        held["salary_usd"].to_numpy(float),
-        challenger[:n],
-        ours[:n],
-        held["group_id"].to_numpy(),
-        gate.resamples,
-        gate.confidence,
-        gate.seed,
-    )
-    return Comparison(
-        holdout={
-            "challenger": _slice_metrics(held, challenger[:n]),
-            "champion": _slice_metrics(held, ours[:n]),
-        },
-        existing={
-            "challenger": _slice_metrics(old, challenger[n:]),
-            "champion": _slice_metrics(old, ours[n:]),
-        },
-        holdout_rows=n,
-        existing_rows=len(old),
-        train_rows=len(train),
-        interval=interval,
-    )
-
-
-# ----- every source's most recent period (``recent_periods``) ----------------------------
-RECENT_CHECK = "recent period"
-
-
-def period_checks(
-    periods: list[PeriodComparison], sources: list[str], settings: Settings,
-    decision: RetrainDecision,
-) -> bool:  # fmt: skip
-    """A challenger clearly worse on any source's most recent period is refused."""
-    tolerance = settings.gate.tolerance
-    ok = True
-    for period in periods:
-        found = verdict(period.interval, tolerance)
-        ok &= decision.add(
-            f"{RECENT_CHECK} {period.source} {period.period}",
-            found != WORSE,
-            f"{settings.gate.metric}, fit on {period.train_rows:,} earlier records with vs "
-            f"without the {period.new_rows:,} new ones: "
-            + describe(period.interval, found, "without them", tolerance, NOT_CLEARLY_WORSE),
-        )
-    for source in sorted(set(sources) - {p.source for p in periods}):
-        decision.add(
-            f"{RECENT_CHECK} {source}",
-            True,
-            "not compared: too little history for a backtest fold (evaluation.backtest)",
-        )
-    return ok
-
-
-def data_checks(
-    new: NewData, novel: int, drift: DriftReport, settings: Settings, decision: RetrainDecision
-) -> bool:
-    """Checks on the new data before anything is trained; False when one fails.
-
-    All but "new records" (a file already in the training data is a repeat,
-    not junk) are whole-file checks: failing one quarantines the file.
-    """
-    config = settings.retraining
-    counts = new.prepared.counts
-    ok = decision.add(
-        "accepted rows",
-        counts.kept >= config.min_new_rows,
-        f"{counts.kept:,} of {counts.rows_in:,} rows accepted "
-        f"(at least {config.min_new_rows:,} needed)",
-        whole_file=True,
-    )
-    ok &= decision.add(
-        "quarantined share",
-        new.quarantined_share <= config.max_quarantined_share,
-        f"{counts.quarantined:,} of {counts.rows_in:,} rows quarantined "
-        f"({new.quarantined_share:.1%}; at most {config.max_quarantined_share:.0%} allowed)",
-        whole_file=True,
-    )
-    ok &= decision.add(
-        "new records",
-        novel > 0,
-        f"{novel:,} records not already in the training data",
-    )
-    if config.max_median_shift is not None:
-        for source, shift in drift.salary.items():
-            if source == ALL or "median_shift_pct" not in shift:
-                continue
-            moved = abs(shift["median_shift_pct"]) / 100
-            ok &= decision.add(
-                f"median salary ({source})",
-                moved <= config.max_median_shift,
-                f"{shift['reference']['median']:,.0f} -> {shift['new']['median']:,.0f} USD "
-                f"({shift['median_shift_pct']:+.1f}%; at most "
-                f"{config.max_median_shift:.0%} either way: check units and currency)",
-                whole_file=True,
-            )
-    return drift_checks(drift, settings, decision) and ok
-
-
-def drift_checks(drift: DriftReport, settings: Settings, decision: RetrainDecision) -> bool:
-    """Whole-file checks on what the file looks like next to the existing data:
-    unseen titles and skills, feature PSI and salary PSI (``drift.py``'s figures)."""
-    config = settings.retraining
-    if not drift.novelty:  # no reference records of the file's sources: nothing to compare
-        return True
-    share = drift.novelty["unseen_title_share"]
-    ok = decision.add(
-        "unseen titles",
-        share <= config.max_unseen_title_share,
-        f"{share:.1%} of {drift.new_rows:,} new records have a title no existing record has "
-        f"and no role family (at most {config.max_unseen_title_share:.0%})",
-        whole_file=True,
-    )
-    if drift.novelty["records_with_skills"]:
-        share = drift.novelty["unseen_skills_share"]
-        ok &= decision.add(
-            "unseen skills",
-            share <= config.max_unseen_skills_share,
-            f"{share:.1%} of {drift.novelty['records_with_skills']:,.0f} new records listing "
-            f"skills list none known (at most {config.max_unseen_skills_share:.0%})",
-            whole_file=True,
-        )
-    judged = [f for f in drift.features if f.feature not in config.psi_exempt]
-    if config.max_feature_psi is not None and judged:
-        worst = max(judged, key=lambda f: f.psi)
-        above = [f"{f.feature} {f.psi:.2f}" for f in judged if f.psi > config.max_feature_psi]
-        ok &= decision.add(
-            "feature drift",
-            not above,
-            f"PSI above {config.max_feature_psi:g}: {', '.join(above)}"
-            if above
-            else f"largest PSI {worst.feature} {worst.psi:.2f} (at most "
-            f"{config.max_feature_psi:g}; not judged: {', '.join(config.psi_exempt) or 'none'})",
-            whole_file=True,
-        )
-    if config.max_salary_psi is not None:
-        for source, shift in drift.salary.items():
-            if source == ALL or "psi" not in shift:
-                continue
-            ok &= decision.add(
-                f"salary drift ({source})",
-                shift["psi"] <= config.max_salary_psi,
-                f"PSI of log salary {shift['psi']:.3f} (at most {config.max_salary_psi:g}); "
-                f"KS {shift['ks_statistic']:.3f}",
-                whole_file=True,
-            )
-    return ok
-
-
-def quarantine_file(
-    new: NewData, decision: RetrainDecision, drift: DriftReport, stamp: str, settings: Settings
-) -> Path:
-    """Copy a refused new file, whole, to the quarantine folder with a reason file.
-
-    The reason file names each failed check and holds the drift figures (the
-    headline and novelty; the full report is beside the run's other reports).
-    The delivered file itself is left where it was: it is the caller's.
-    """
-    import shutil
-
-    folder = resolve_path(settings.retraining.quarantine_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{stamp}-{new.path.name}"
-    shutil.copyfile(new.path, target)
-    lines = [f"{new.path} quarantined as a whole at {stamp}; nothing was trained on it.", ""]
-    lines += [f"failed: {c.name}: {c.detail}" for c in decision.file_refused]
-    figures = json.dumps(drift.headline(), indent=1, default=str)
-    lines += ["", "drift figures (drift.py):", figures, ""]
-    reason = target.with_name(target.name + ".reason.txt")
-    reason.write_text("\n".join(lines))
-    return target
 
 
 class RetrainBusy(RegistryError):
@@ -582,21 +260,6 @@ def retrain(
             raise
 
 
-@dataclass
-class Merged:
-    """The existing training data, the new records merged into it, and which are new."""
-
-    existing: TrainingData
-    data: TrainingData
-    is_new: np.ndarray
-    repeats_of_existing: int
-    fingerprints: dict[str, str]
-
-    @property
-    def novel(self) -> int:
-        return int(self.is_new.sum())
-
-
 def _champion_to_beat(client: MlflowClient, settings: Settings) -> ModelVersion:
     parent = champion_version(client, settings)
     if parent is None:
@@ -604,28 +267,6 @@ def _champion_to_beat(client: MlflowClient, settings: Settings) -> ModelVersion:
             "there is no champion to compare a challenger with; run `salarymodel train` first"
         )
     return parent
-
-
-def merge_with_existing(
-    new: NewData, settings: Settings, sources: SourcesConfig, sample: int | None
-) -> Merged:
-    """Stage 2: the existing training data with the new file's accepted records."""
-    existing = load_training_data(settings, sources, sample=sample)
-    data, is_new, repeats = merge_new(existing, new, settings)
-    fingerprints = {
-        TAG_EXISTING: str(existing.fingerprint["hash"]),
-        TAG_NEW: str(fingerprint(new.records)["hash"]),
-        TAG_FINGERPRINT: str(data.fingerprint["hash"]),
-    }
-    return Merged(existing, data, is_new, repeats, fingerprints)
-
-
-def measure_drift(merged: Merged, new: NewData, champion: SalaryModel, folder: Path) -> DriftReport:
-    """Stage 3: drift of the new records against the existing ones, written and logged."""
-    drift = drift_report(merged.existing.records, new.records, champion.builder)
-    for file in write_drift_report(drift, folder):
-        mlflow.log_artifact(str(file), "drift")
-    return drift
 
 
 def judge(
