@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,3 +35,24 @@ def browser_paths() -> tuple[str, str]:
             "chromium and chromium-driver with apt-get, which did not succeed here"
         )
     return chromium, driver
+
+
+@contextmanager
+def chromium_session(profile: Path, performance_log: bool = False) -> Iterator[Any]:
+    """A headless Chromium driven by Selenium, with its own profile folder."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (dev extra) missing")
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = browser_paths()
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
+        options.add_argument(flag)
+    if performance_log:
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    # An explicit driver path: selenium then never tries to download one.
+    session = webdriver.Chrome(service=Service(driver), options=options)
+    try:
+        yield session
+    finally:
+        session.quit()

@@ -13,6 +13,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +133,17 @@ def wait_for_model(base: str, process: subprocess.Popen, seconds: float = 120) -
         except httpx.HTTPError:
             time.sleep(0.5)
     raise AssertionError(f"{base} did not answer in {seconds} s")
+
+
+@contextmanager
+def service_client(root: Path) -> Iterator[Any]:
+    """The service in this process (Starlette's TestClient), serving ``root``'s champion."""
+    from starlette.testclient import TestClient
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in project_env(root).items():
+            patch.setenv(name, value)
+        from salarymodel.serving.service import SalaryService
+
+        with TestClient(SalaryService.to_asgi()) as test_client:
+            yield test_client

@@ -4,10 +4,9 @@ trains, in-process)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from helpers.served import champion_root, project_env
+from helpers.served import champion_root, service_client
 
 pytestmark = pytest.mark.slow
 
@@ -17,16 +16,8 @@ CV_JOB = {"job_title": "Senior Computer Vision Engineer", "country": "CN",
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    from starlette.testclient import TestClient
-
-    root: Path = champion_root(tmp_path_factory)
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in project_env(root).items():
-            patch.setenv(name, value)
-        from salarymodel.serving.service import SalaryService
-
-        with TestClient(SalaryService.to_asgi()) as test_client:
-            yield test_client
+    with service_client(champion_root(tmp_path_factory)) as test_client:
+        yield test_client
 
 
 def test_a_chinese_cv_job_shows_the_reports_figure_beside_ours(client) -> None:

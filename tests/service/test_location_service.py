@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from helpers.served import champion_root, project_env
+from helpers.served import champion_root, service_client
 
 pytestmark = pytest.mark.slow
 
@@ -16,16 +15,8 @@ US_JOB = {"job_title": "Senior Data Scientist", "country": "US", "location": "Au
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    from starlette.testclient import TestClient
-
-    root: Path = champion_root(tmp_path_factory)
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in project_env(root).items():
-            patch.setenv(name, value)
-        from salarymodel.serving.service import SalaryService
-
-        with TestClient(SalaryService.to_asgi()) as test_client:
-            yield test_client
+    with service_client(champion_root(tmp_path_factory)) as test_client:
+        yield test_client
 
 
 def test_a_us_job_carries_the_bls_reference_and_a_german_one_does_not(client) -> None:

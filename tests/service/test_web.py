@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers.browser import CHROMIUM_FLAGS, browser_paths
+from helpers.browser import chromium_session
 from helpers.served import champion_root, served_url
 
 pytestmark = pytest.mark.slow
@@ -27,19 +27,8 @@ def url(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 
 @pytest.fixture()
 def browser(tmp_path: Path):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium (dev extra) missing")
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver = browser_paths()
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    # An explicit driver path: selenium then never tries to download one.
-    session = webdriver.Chrome(service=Service(driver), options=options)
-    yield session
-    session.quit()
+    with chromium_session(tmp_path / "profile", performance_log=True) as session:
+        yield session
 
 
 def _wait(browser, condition, seconds: float = 30):
