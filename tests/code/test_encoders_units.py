@@ -1,0 +1,354 @@
+"""The three encoders (encode_job, encode_many, transform) column by column, on real rows (fast).
+
+Every job here is encoded by the one-job and the batch path (and, where it is a
+canonical record, by ``transform``), and the columns are checked against what
+the job says: the three must agree and be right. A small real sample loaded
+once (tests/helpers/real_rows.py) keeps this quick enough for mutation testing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers.real_rows import real_records, real_settings
+
+from salarymodel.core.features import AT, FeatureBuilder
+from salarymodel.vocabulary import COMPANY_SIZE_ORDER, EMPLOYMENT_TYPES, EXPERIENCE_ORDER
+
+
+@pytest.fixture(scope="module")
+def records() -> pd.DataFrame:
+    return real_records().reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def builder(records) -> FeatureBuilder:
+    return FeatureBuilder.fit(records, real_settings().features)
+
+
+def all_three(builder: FeatureBuilder, jobs: list[dict]) -> np.ndarray:
+    """The rows of ``jobs`` from encode_many, checked equal to encode_job's, warnings too."""
+    matrix, warnings, countries = builder.encode_many(jobs)
+    for i, job in enumerate(jobs):
+        one = builder.encode_job(job)
+        np.testing.assert_array_equal(matrix[i], one.row)
+        assert warnings[i] == one.warnings and countries[i] == one.country
+    return matrix
+
+
+def test_fit_learns_vocabularies_from_counts(builder, records) -> None:
+    features = real_settings().features
+    counts = records["country"].value_counts()
+    assert builder.countries == [*sorted(counts[counts >= 20].index), "other"]
+    assert "IN" in records["country"].tolist() or len(counts[counts < 20])
+    assert all(counts[c] >= 20 for c in builder.countries[:-1])
+    assert any(0 < n < 20 for n in counts)  # some countries are pooled
+    skills = pd.Series([s for row in records["skills"] if isinstance(row, list) for s in row])
+    skill_counts = skills.value_counts()
+    assert builder.skills == sorted(skill_counts[skill_counts >= features.min_skill_count].index)
+    assert any(n < features.min_skill_count for n in skill_counts)
+    assert builder.sources == ["aijobs", "postings"]
+    assert builder.titles[-1] == "other" and builder.regions[-1] == "other"
+    assert builder.role_families == [f.family for f in features.role_families] + ["other"] or (
+        builder.role_families[-1] == "other"
+    )
+    state_counts = records.loc[records["country"] == "US", "state"].value_counts()
+    assert builder.states == [*sorted(state_counts[state_counts >= 20].index), "other"]
+    assert len(builder.states) > 2
+    assert builder.bls is not None
+    assert len(builder.title_words) > 5
+
+
+def test_layout_of_the_row(builder) -> None:
+    n = len(builder.columns)
+    assert builder.columns[: len(AT)] == list(AT)
+    assert builder.columns[-2:] == ["state", "area_wage_ratio"]
+    assert builder.location_index("state") == n - 2
+    assert builder.location_index("area_wage_ratio") == n - 1
+    assert builder.location_index("nowhere") is None
+    skills, words = builder.skill_columns, builder.word_columns
+    assert builder.columns[skills] == ["skill:" + s for s in builder.skills]
+    assert builder.columns[words] == ["word:" + w for w in builder.title_words]
+    assert skills.stop == words.start and words.stop == n - 2
+    expected = [AT[c] for c in ("role_family", "title", "country", "region")]
+    expected += [AT["employment_type"], AT["source"], n - 2]
+    assert builder.categorical_indices == expected
+
+
+def test_real_records_encode_alike_on_every_path(builder, records) -> None:
+    jobs = records.to_dict("records")
+    matrix = builder.transform(records)
+    np.testing.assert_array_equal(builder.encode_many(jobs)[0], matrix)
+    for i in range(0, len(jobs), 41):
+        np.testing.assert_array_equal(builder.encode_job(jobs[i]).row, matrix[i])
+
+
+def test_each_base_column_says_what_the_record_says(builder, records) -> None:
+    matrix = builder.transform(records)
+    tables = {name: {v: i for i, v in enumerate(getattr(builder, name))} for name in ("sources",)}
+    for i in range(0, len(records), 13):
+        row, record = matrix[i], records.iloc[i]
+        level, size = record["experience_level"], record["company_size"]
+        assert _same(row[AT["experience_level"]], EXPERIENCE_ORDER.get(level, math.nan))
+        assert _same(row[AT["company_size"]], COMPANY_SIZE_ORDER.get(size, math.nan))
+        assert row[AT["remote_ratio"]] == record["remote_ratio"]
+        assert row[AT["year"]] == record["year"]
+        assert row[AT["source"]] == tables["sources"][record["source"]]
+        kind = record["employment_type"]
+        assert _same(
+            row[AT["employment_type"]],
+            EMPLOYMENT_TYPES.index(kind) if kind in EMPLOYMENT_TYPES else math.nan,
+        )
+        country = record["country"]
+        if isinstance(country, str):
+            code = builder.countries.index(country if country in builder.countries else "other")
+            assert row[AT["country"]] == code and not math.isnan(row[AT["region"]])
+        else:
+            assert math.isnan(row[AT["country"]]) and math.isnan(row[AT["region"]])
+        skills = record["skills"]
+        flags = row[builder.skill_columns]
+        if isinstance(skills, list):
+            assert row[AT["n_skills"]] == len(skills)
+            known = {s for s in skills if s in builder.skills}
+            assert {builder.skills[j] for j in np.flatnonzero(flags)} == known
+            assert set(np.unique(flags)) <= {0.0, 1.0}
+        else:
+            assert math.isnan(row[AT["n_skills"]]) and np.isnan(flags).all()
+    assert (matrix[:, AT["experience_level"]] == EXPERIENCE_ORDER["SE"]).any()
+    assert np.isnan(matrix[:, AT["company_size"]]).any()
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def test_odd_and_missing_values_become_missing_never_errors(builder) -> None:
+    base = {"job_title": "Senior Data Scientist", "country": "US", "source": "aijobs"}
+    jobs = [
+        base,
+        {**base, "remote_ratio": "50", "year": "2023", "experience_level": "EX"},
+        {**base, "remote_ratio": "half", "year": None, "company_size": "XL"},
+        {**base, "remote_ratio": float("nan"), "employment_type": "PT", "company_size": "S"},
+        {**base, "remote_ratio": 100, "year": 2024.0, "employment_type": "zz"},
+        {**base, "remote_ratio": [50], "experience_level": None, "source": None},
+        {**base, "remote_ratio": True},
+    ]
+    matrix = all_three(builder, jobs)
+    column = matrix[:, AT["remote_ratio"]]
+    assert column[1] == 50.0 and column[4] == 100.0 and column[6] == 1.0
+    assert np.isnan(column[[0, 2, 3, 5]]).all()
+    year = matrix[:, AT["year"]]
+    assert year[1] == 2023.0 and year[4] == 2024.0 and np.isnan(year[[0, 2]]).all()
+    assert matrix[1, AT["experience_level"]] == EXPERIENCE_ORDER["EX"]
+    assert np.isnan(matrix[[0, 5], AT["experience_level"]]).all()
+    assert matrix[3, AT["company_size"]] == COMPANY_SIZE_ORDER["S"]
+    assert np.isnan(matrix[2, AT["company_size"]])
+    assert matrix[3, AT["employment_type"]] == EMPLOYMENT_TYPES.index("PT")
+    assert np.isnan(matrix[4, AT["employment_type"]])
+    assert matrix[0, AT["source"]] == 0 and np.isnan(matrix[5, AT["source"]])
+
+
+def test_unknown_sources_warn_and_are_missing(builder) -> None:
+    jobs = [
+        {"job_title": "Data Analyst", "source": "postings"},
+        {"job_title": "Data Analyst", "source": "linkedin"},
+        {"job_title": "Data Analyst", "source": float("nan")},
+        {"job_title": "Data Analyst", "source": "linkedin"},
+    ]
+    matrix = all_three(builder, jobs)
+    assert matrix[0, AT["source"]] == 1 and np.isnan(matrix[1:, AT["source"]]).all()
+    _, warnings, _ = builder.encode_many(jobs)
+    assert not any("source" in w for w in warnings[0] + warnings[2])
+    assert [sum("linkedin" in w for w in ws) for ws in warnings] == [0, 1, 0, 1]
+
+
+def test_skills_block_on_every_path(builder) -> None:
+    known = builder.skills[:3]
+    base = {"job_title": "Data Engineer", "country": "DE"}
+    jobs = [
+        {**base, "skills": known},
+        {**base, "skills": [*known, "zorglang"]},
+        {**base, "skills": ["PowerBI", "power bi", "Power-BI"]},
+        {**base, "skills": []},
+        {**base},
+        {**base, "skills": "python"},  # not a list: unstated
+        {**base, "skills": tuple(known)},
+        {**base, "skills": [known[0], known[0]]},
+    ]
+    matrix = all_three(builder, jobs)
+    flags = matrix[:, builder.skill_columns]
+    count = matrix[:, AT["n_skills"]]
+    positions = [builder.skills.index(s) for s in known]
+    assert set(np.flatnonzero(flags[0])) == set(positions) and count[0] == 3
+    assert set(np.flatnonzero(flags[1])) == set(positions) and count[1] == 4
+    assert "power bi" in builder.skills
+    assert np.flatnonzero(flags[2]).tolist() == [builder.skills.index("power bi")]
+    assert count[2] == 1  # three spellings of one skill
+    assert count[3] == 0 and (flags[3] == 0).all()
+    assert np.isnan(count[[4, 5]]).all() and np.isnan(flags[[4, 5]]).all()
+    np.testing.assert_array_equal(matrix[6], matrix[0])
+    assert count[7] == 1 and np.flatnonzero(flags[7]).tolist() == [positions[0]]
+    _, warnings, _ = builder.encode_many(jobs)
+    assert any("zorglang" in w for w in warnings[1]) and not any(
+        "zorglang" in w for w in warnings[0]
+    )
+    # The same unknown skill in one batch warns each job that lists it.
+    again = builder.encode_many([jobs[1], jobs[1]])[1]
+    assert again[0] == again[1] == warnings[1]
+
+
+def test_odd_country_spellings_and_the_employer_abroad(builder) -> None:
+    pairs = [  # (country, employer's country, abroad?)
+        ("Germany", "DEU", 0.0),
+        (" gb ", "United Kingdom", 0.0),
+        ("U.S.A.", "us", 0.0),
+        ("India", "US", 1.0),
+        ("US", None, math.nan),
+        (None, "US", math.nan),
+        ("Atlantis", "US", math.nan),
+        ("US", "Atlantis", math.nan),
+        ("Bhutan", "Bhutan", 0.0),
+    ]
+    jobs = [
+        {"job_title": "Data Scientist", "country": a, "company_country": b} for a, b, _ in pairs
+    ]
+    matrix = all_three(builder, jobs)
+    abroad = matrix[:, AT["employer_abroad"]]
+    np.testing.assert_array_equal(abroad, [p[2] for p in pairs])
+    countries = matrix[:, AT["country"]]
+    assert countries[0] == builder.countries.index("DE") if "DE" in builder.countries else True
+    assert countries[2] == builder.countries.index("US")
+    assert countries[8] == builder.countries.index("other")  # rare: pooled
+    assert not math.isnan(matrix[8, AT["region"]])
+    assert np.isnan(matrix[[5, 6], AT["country"]]).all()
+    _, warnings, iso2 = builder.encode_many(jobs)
+    assert iso2 == ["DE", "GB", "US", "IN", "US", None, None, "US", "BT"]
+    assert any("Atlantis" in w for w in warnings[6]) and any(
+        "rare or unseen" in w for w in warnings[8]
+    )
+    assert not warnings[2] and not warnings[3]
+
+
+def test_a_location_that_moves_the_country_takes_the_employer_along(builder) -> None:
+    job = {"job_title": "Data Engineer"}
+    jobs = [
+        {**job, "country": "US", "company_country": "US"},
+        {**job, "country": "US", "location": "London, UK"},
+        {**job, "country": "US", "company_country": "US", "location": "London, UK"},
+        {**job, "country": "US", "company_country": "DE", "location": "London, UK"},
+        {**job, "country": "US", "location": "Austin, TX"},
+        {**job, "country": "US", "location": "Nowhereville, ZZ"},
+        {**job, "country": "US", "state": "TX"},
+        {**job, "country": "US", "location": "   "},
+        {**job, "country": None, "location": "Austin, TX", "company_country": "US"},
+        {**job, "country": "GB", "company_country": "US", "location": "London, UK"},
+    ]
+    matrix = all_three(builder, jobs)
+    _, warnings, iso2 = builder.encode_many(jobs)
+    assert iso2 == ["US", "GB", "GB", "GB", "US", "US", "US", "US", "US", "GB"]
+    codes = matrix[:, AT["country"]]
+    assert codes[1] == codes[2] == builder.countries.index("GB")
+    abroad = matrix[:, AT["employer_abroad"]]
+    assert abroad[0] == 0.0 and abroad[2] == 0.0 and abroad[3] == 1.0 and abroad[9] == 1.0
+    assert math.isnan(abroad[1]) and abroad[8] == 0.0
+    assert any("London" in w for w in warnings[1]) and not any("London" in w for w in warnings[9])
+    assert not warnings[4] and not warnings[8]
+    assert any("Nowhereville" in w for w in warnings[5])
+    state = matrix[:, builder.location_index("state")]
+    assert "TX" in builder.states
+    assert (state[[4, 6, 8]] == builder.states.index("TX")).all()
+    assert np.isnan(state[[0, 1, 5, 7, 9]]).all()
+    wage = matrix[:, builder.location_index("area_wage_ratio")]
+    assert math.isnan(wage[1]) and not math.isnan(wage[4])
+
+
+def test_place_columns_for_us_states_and_elsewhere(builder, records) -> None:
+    jobs = [
+        {"job_title": "Data Scientist", "country": "US", "state": "NY", "metro": "0035620"},
+        {"job_title": "Data Scientist", "country": "US", "state": "WY"},
+        {"job_title": "Data Scientist", "country": "US"},
+        {"job_title": "Data Scientist", "country": "DE", "state": "NY"},
+        {"job_title": "Vibes Wrangler", "country": "US", "state": "NY"},
+    ]
+    matrix = all_three(builder, jobs)
+    state = matrix[:, builder.location_index("state")]
+    wage = matrix[:, builder.location_index("area_wage_ratio")]
+    assert state[0] == builder.states.index("NY")
+    assert "WY" not in builder.states and state[1] == builder.states.index("other")
+    assert math.isnan(state[2]) and math.isnan(state[3])
+    assert not math.isnan(wage[0]) and math.isnan(wage[2])  # no state: no area
+    assert math.isnan(wage[3]) and math.isnan(wage[4])  # outside the US; no occupation
+    # transform reads the same columns from records' state and metro.
+    us = records[(records["country"] == "US") & records["state"].notna()].head(30)
+    np.testing.assert_array_equal(builder.transform(us), all_three(builder, us.to_dict("records")))
+
+
+def test_titles_families_and_words_on_every_path(builder) -> None:
+    jobs = [
+        {"job_title": "Senior Machine Learning Engineer"},
+        {"job_title": "Vibes Wrangler"},
+        {"job_title": "Vibes Wrangler", "job_category": "Senior Data Scientist"},
+        {"job_title": "Data Scientist", "job_category": float("nan")},
+        {"job_title": None},
+    ]
+    matrix = all_three(builder, jobs)
+    families = [builder.role_families[int(v)] for v in matrix[:, AT["role_family"]]]
+    assert families == ["ml_engineer", "other", "data_scientist", "data_scientist", "other"]
+    seniority = matrix[:, AT["title_seniority"]]
+    assert seniority[0] == 3 and seniority[2] == 3 and np.isnan(seniority[[1, 3]]).all()
+    assert matrix[1, AT["title"]] == builder.titles.index("other")
+    assert matrix[3, AT["title"]] == builder.titles.index("data scientist")
+    words = matrix[:, builder.word_columns]
+    flagged = {builder.title_words[j] for j in np.flatnonzero(words[0])}
+    assert {"senior", "engineer"} <= flagged
+    assert (words[2] == words[1]).all()  # the short title lends no words
+    _, warnings, _ = builder.encode_many(jobs)
+    assert any("Vibes Wrangler" in w for w in warnings[1])
+    assert not any("Vibes" in w for w in warnings[2])
+
+
+def test_a_batch_reuses_nothing_across_different_jobs(builder, records) -> None:
+    """Jobs that share a title, place, skills or source still get their own rows."""
+    jobs = records.head(60).to_dict("records") * 2
+    matrix = all_three(builder, jobs)
+    np.testing.assert_array_equal(matrix[:60], matrix[60:])
+    assert len({tuple(np.nan_to_num(r, nan=-9)) for r in matrix}) > 20
+
+
+def test_vocabularies_round_trip_and_a_wrong_layout_is_refused(builder, records) -> None:
+    stored = json.loads(json.dumps(builder.to_dict()))
+    again = FeatureBuilder.from_dict(stored)
+    np.testing.assert_array_equal(again.transform(records), builder.transform(records))
+    for name in ("countries", "regions", "sources", "skills", "titles", "states", "title_words"):
+        assert getattr(again, name) == getattr(builder, name)
+    assert stored["columns"] == builder.columns
+    broken = {**stored, "columns": stored["columns"][:-1]}
+    with pytest.raises(ValueError, match="do not match the vocabulary"):
+        FeatureBuilder.from_dict(broken)
+    old = {k: v for k, v in stored.items() if k not in ("states", "bls", "title_words")}
+    old["features"] = {**stored["features"], "location": None}
+    old["features"]["title_words"] = {**stored["features"]["title_words"], "min_count": None}
+    old["columns"] = stored["columns"][: builder.skill_columns.stop]
+    plain = FeatureBuilder.from_dict(old)
+    assert plain.states == [] and plain.bls is None and plain.title_words == []
+    row = plain.encode_job({"job_title": "Data Scientist", "country": "US", "state": "NY"}).row
+    assert len(row) == len(plain.columns) == builder.skill_columns.stop
+
+
+def test_without_place_features_the_location_is_not_read(builder, records) -> None:
+    features = real_settings().features.model_copy(update={"location": None})
+    plain = FeatureBuilder.fit(records, features)
+    assert plain.states == [] and plain.bls is None
+    assert plain.columns == builder.columns[: builder.location_index("state")]
+    job = {"job_title": "Data Engineer", "country": "GB", "location": "Austin, TX"}
+    encoded = plain.encode_job(job)
+    assert encoded.country == "GB" and encoded.state is None and encoded.metro is None
+    assert not any("Austin" in w for w in encoded.warnings)
+    np.testing.assert_array_equal(plain.encode_many([job])[0][0], encoded.row)
+    np.testing.assert_array_equal(
+        plain.transform(records.head(40)), plain.encode_many(records.head(40).to_dict("records"))[0]
+    )

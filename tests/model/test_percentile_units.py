@@ -1,0 +1,175 @@
+"""The percentile calibration map, unit by unit, on real raw percentiles (fast).
+
+Raw percentiles here are real salaries read against their source's median and
+10th-90th percentile range (``ranges.salary_percentile``); tests/model/
+test_group_evaluation.py checks the map on grouped-CV out-of-fold records.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+from helpers.real_rows import real_records
+
+from salarymodel.core.percentile_calibration import (
+    CALIBRATION_FILE,
+    OVERALL,
+    US,
+    PercentileCalibration,
+    PercentileCurve,
+    apply_many,
+    cross_fitted,
+    fit_calibration,
+    fit_curve,
+    group_description,
+)
+from salarymodel.core.ranges import salary_percentile
+
+
+@pytest.fixture(scope="module")
+def raw_and_groups() -> tuple[np.ndarray, np.ndarray]:
+    """Each real record's raw percentile against its source, and a group: US or not."""
+    records = real_records()
+    raw = np.empty(len(records))
+    for source in ("aijobs", "postings"):
+        mine = (records["source"] == source).to_numpy()
+        pay = records["salary_usd"].to_numpy(float)[mine]
+        mid = float(np.median(pay))
+        low, high = np.quantile(pay, [0.25, 0.75]).tolist()  # too narrow: tails overconfident
+        raw[mine] = [salary_percentile(s, mid, low, high, 0.8) for s in pay]
+    groups = np.where(records["country"] == "US", US, "<35%").astype(object)
+    return raw, groups
+
+
+def test_a_curve_interpolates_between_knots_and_is_flat_outside() -> None:
+    curve = PercentileCurve("x", 10, (10.0, 20.0, 40.0, 40.0, 80.0), (0.0, 25.0, 50.0, 75.0, 100.0))
+    assert curve.apply(5.0) == 0.0 and curve.apply(10.0) == 0.0
+    assert curve.apply(95.0) == 100.0 and curve.apply(80.0) == 100.0
+    assert curve.apply(15.0) == pytest.approx(12.5)
+    assert curve.apply(20.0) == pytest.approx(25.0)
+    assert curve.apply(30.0) == pytest.approx(37.5)
+    assert curve.apply(40.0) == pytest.approx(75.0)  # a flat knot: its last value
+    assert curve.apply(60.0) == pytest.approx(87.5)
+
+
+def test_apply_many_gives_the_same_numbers_as_apply(raw_and_groups) -> None:
+    raw, _ = raw_and_groups
+    curve = fit_curve(raw, OVERALL, 11)
+    probes = np.r_[raw[:200], -1.0, 0.0, 100.0, 101.0, np.array(curve.raw)]
+    np.testing.assert_allclose(apply_many(curve, probes), [curve.apply(v) for v in probes])
+    step = PercentileCurve("x", 3, (10.0, 20.0, 20.0, 30.0), (0.0, 40.0, 60.0, 100.0))
+    values = np.array([5.0, 10.0, 15.0, 19.9, 20.0, 25.0, 30.0, 35.0])
+    np.testing.assert_allclose(apply_many(step, values), [step.apply(v) for v in values])
+
+
+def test_a_fitted_curve_is_the_empirical_distribution(raw_and_groups) -> None:
+    raw, _ = raw_and_groups
+    curve = fit_curve(raw, "g", 101)
+    assert curve.group == "g" and curve.records == len(raw) and len(curve.raw) == 101
+    assert curve.calibrated == tuple(float(v) for v in np.linspace(0, 100, 101))
+    assert all(b >= a for a, b in itertools.pairwise(curve.raw))
+    assert curve.raw[0] == raw.min() and curve.raw[-1] == raw.max()
+    # A record's calibrated percentile is about the share of records below it.
+    calibrated = apply_many(curve, raw)
+    share_below = np.array([(raw < r).mean() * 100 for r in raw])
+    gap = np.abs(calibrated - share_below)  # repeated salaries tie
+    assert gap.max() < 3.0 and gap.mean() < 0.5
+    # The raw tails were overconfident: the map pulls them in.
+    assert (raw < 5).mean() > 0.1 and abs((calibrated < 5).mean() - 0.05) < 0.01
+
+
+def test_fit_calibration_gives_big_enough_groups_their_own_curve(raw_and_groups) -> None:
+    raw, groups = raw_and_groups
+    n_us = int((groups == US).sum())
+    n_other = len(groups) - n_us
+    assert 100 < n_other < n_us
+    table = {"aijobs": {"IN": "<35%"}}
+    both = fit_calibration(raw, groups, table, n_other, 21)
+    assert set(both.curves) == {OVERALL, US, "<35%"} and both.country_groups == table
+    assert both.curves["<35%"].records == n_other and both.curves[OVERALL].records == len(raw)
+    assert both.curves[US].raw == fit_curve(raw[groups == US], US, 21).raw
+    one = fit_calibration(raw, groups, {}, n_other + 1, 21)
+    assert set(one.curves) == {OVERALL, US}
+    # An "all" group is the overall curve, never a group's own.
+    named_all = fit_calibration(raw, np.where(groups == US, groups, OVERALL), {}, 1, 21)
+    assert named_all.curves[OVERALL].records == len(raw)
+
+
+def test_cross_fitting_uses_only_the_other_folds(raw_and_groups) -> None:
+    raw, groups = raw_and_groups
+    folds = np.arange(len(raw)) % 3
+    out = cross_fitted(raw, groups, folds, 150, 21)
+    assert not np.isnan(out).any()
+    for fold in range(3):
+        mine = folds == fold
+        fitted = fit_calibration(raw[~mine], groups[~mine], {}, 150, 21)
+        for group in (US, "<35%"):
+            rows = mine & (groups == group)
+            curve = fitted.curves.get(group, fitted.curves[OVERALL])
+            np.testing.assert_allclose(out[rows], apply_many(curve, raw[rows]))
+    # Without a group curve (too few records) a group takes the overall one.
+    pooled = cross_fitted(raw, groups, folds, 10**6, 21)
+    mine = folds == 0
+    overall = fit_calibration(raw[~mine], groups[~mine], {}, 10**6, 21).curves[OVERALL]
+    np.testing.assert_allclose(pooled[mine], apply_many(overall, raw[mine]))
+    assert not np.allclose(pooled, out)
+
+
+def test_a_jobs_group_is_found_by_source_then_any_source() -> None:
+    curve = PercentileCurve(OVERALL, 1, (0.0, 100.0), (0.0, 100.0))
+    us = PercentileCurve(US, 1, (0.0, 50.0, 100.0), (0.0, 80.0, 100.0))
+    low = PercentileCurve("<35%", 1, (0.0, 50.0, 100.0), (0.0, 20.0, 100.0))
+    calibration = PercentileCalibration(
+        {OVERALL: curve, US: us, "<35%": low},
+        {"aijobs": {"IN": "<35%", "DE": "60-90%"}, "postings": {"IN": "90%+", "BR": "<35%"}},
+    )
+    assert calibration.group_of("postings", US) == US
+    assert calibration.group_of("aijobs", "IN") == "<35%"
+    assert calibration.group_of("postings", "IN") == "90%+"
+    assert calibration.group_of("aijobs", "BR") == "<35%"  # another source ranked it
+    assert calibration.group_of(None, "BR") == "<35%"
+    assert calibration.group_of("aijobs", "ZZ") == OVERALL
+    assert calibration.group_of("aijobs", None) == OVERALL
+    assert calibration.curve_for("aijobs", "DE") is curve  # a group without a curve
+    assert calibration.curve_for("aijobs", "IN") is low
+    assert calibration.calibrate(50.0, "aijobs", "IN") == 20.0
+    assert calibration.calibrate(50.0, "postings", US) == 80.0
+    assert calibration.calibrate(50.0, "aijobs", "ZZ") == 50.0
+
+
+def test_basis_and_group_words() -> None:
+    assert group_description(US) == "US jobs"
+    assert group_description(OVERALL) == "jobs in every country"
+    assert group_description("<35%") == "jobs in countries paying <35% of US pay"
+    assert PercentileCurve(US, 1234, (0.0,), (0.0,)).basis() == "1,234 records of US jobs"
+
+
+def test_the_map_round_trips_through_its_json_file(raw_and_groups, tmp_path) -> None:
+    raw, groups = raw_and_groups
+    table = {"aijobs": {"IN": "<35%"}, "postings": {"DE": "60-90%"}}
+    calibration = fit_calibration(raw, groups, table, 100, 21)
+    assert PercentileCalibration.load(tmp_path) is None  # a bundle without one
+    calibration.save(tmp_path)
+    again = PercentileCalibration.load(tmp_path)
+    assert again == calibration
+    stored = json.loads((tmp_path / CALIBRATION_FILE).read_text())
+    assert stored["format"] == 1 and set(stored["curves"]) == set(calibration.curves)
+
+
+def test_a_map_of_another_format_or_without_its_overall_curve_is_refused(
+    raw_and_groups, tmp_path
+) -> None:
+    raw, groups = raw_and_groups
+    fit_calibration(raw, groups, {}, 100, 21).save(tmp_path)
+    path = tmp_path / CALIBRATION_FILE
+    stored = json.loads(path.read_text())
+    path.write_text(json.dumps({**stored, "format": 2}))
+    with pytest.raises(ValueError, match="unknown percentile calibration format"):
+        PercentileCalibration.load(tmp_path)
+    del stored["curves"][OVERALL]
+    path.write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match="no overall curve"):
+        PercentileCalibration.load(tmp_path)
