@@ -40,8 +40,10 @@ def all_three(builder: FeatureBuilder, jobs: list[dict]) -> np.ndarray:
     return matrix
 
 
-def test_fit_learns_vocabularies_from_counts(builder, records) -> None:
+def test_fit_learns_vocabularies_from_counts(records) -> None:
+    # Fit here, not in a shared fixture: mutation testing runs the tests that call fit.
     features = real_settings().features
+    builder = FeatureBuilder.fit(records, features)
     counts = records["country"].value_counts()
     assert builder.countries == [*sorted(counts[counts >= 20].index), "other"]
     assert "IN" in records["country"].tolist() or len(counts[counts < 20])

@@ -55,6 +55,14 @@ def test_a_curve_interpolates_between_knots_and_is_flat_outside() -> None:
     assert curve.apply(60.0) == pytest.approx(87.5)
 
 
+def test_a_curve_with_repeated_end_knots_reads_its_first_and_last_value() -> None:
+    """Many records share the lowest raw percentile: it maps to the first calibrated one."""
+    curve = PercentileCurve("x", 9, (0.0, 0.0, 0.0, 50.0, 100.0, 100.0), (0, 20, 40, 60, 80, 100))
+    assert curve.apply(0.0) == 0.0 and curve.apply(100.0) == 100.0
+    np.testing.assert_allclose(apply_many(curve, np.array([0.0, 100.0])), [0.0, 100.0])
+    assert curve.apply(25.0) == pytest.approx(50.0)
+
+
 def test_apply_many_gives_the_same_numbers_as_apply(raw_and_groups) -> None:
     raw, _ = raw_and_groups
     curve = fit_curve(raw, OVERALL, 11)
@@ -138,6 +146,9 @@ def test_a_jobs_group_is_found_by_source_then_any_source() -> None:
     assert calibration.calibrate(50.0, "aijobs", "IN") == 20.0
     assert calibration.calibrate(50.0, "postings", US) == 80.0
     assert calibration.calibrate(50.0, "aijobs", "ZZ") == 50.0
+    # A country each source ranks differently reads the job's own source's group.
+    assert calibration.curve_for("postings", "IN") is curve
+    assert calibration.calibrate(50.0, "postings", "IN") == 50.0
 
 
 def test_basis_and_group_words() -> None:

@@ -627,3 +627,90 @@ def test_ranges_of_another_format_are_refused(fitted, tmp_path) -> None:
     (tmp_path / RANGES_FILE).write_text(json.dumps({**stored, "format": 1}))
     with pytest.raises(ValueError, match=r"older salarymodel.*retrain"):
         RangeModel.load(tmp_path, _read_booster)
+
+
+# ----- one fit, checked piece by piece ---------------------------------------------------------
+@pytest.mark.parametrize("quantile_start", [False, True])
+def test_a_fit_is_its_pieces(records, matrix, builder, settings, levels, quantile_start) -> None:
+    """fit_range_model = its split, its boosters (started from the levels or not), the point
+    model on the proper rows, and calibrate_range_model on the calibration rows."""
+    config = settings.ranges
+    level_config = settings.country_levels.model_copy(update={"quantile_start": quantile_start})
+    calls = []
+    point_model = level_point_model(records)
+
+    def point(proper: np.ndarray, calib: np.ndarray) -> np.ndarray:
+        calls.append((proper, calib))
+        return point_model(proper, calib)
+
+    seed = settings.evaluation.seed
+    model = fit_range_model(
+        records, matrix, builder, config, seed, point, (9_000.0, 800_000.0), levels, level_config
+    )
+    calib = calibration_split(records, config, seed)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(calls[0][0], ~calib)
+    np.testing.assert_array_equal(calls[0][1], calib)
+    y = np.log(records["salary_usd"].to_numpy(float))
+    init = levels.offset(builder, matrix[~calib]) if quantile_start else None
+    low, high = fit_quantile_boosters(matrix[~calib], y[~calib], builder, config, init)
+    np.testing.assert_array_equal(model.low.predict(matrix), low.predict(matrix))
+    np.testing.assert_array_equal(model.high.predict(matrix), high.predict(matrix))
+    countries = records["country"].tolist()
+    support = support_table(builder, matrix, countries)
+    assert model.support == support
+    calib_countries = [countries[i] for i in np.flatnonzero(calib)]
+    assert any(not isinstance(c, str) for c in calib_countries)  # missing countries too
+    expected = calibrate_range_model(
+        records[calib],
+        point_model(~calib, calib),
+        log_spread(low.predict(matrix[calib]), high.predict(matrix[calib])),
+        support_counts(support, builder, matrix[calib], calib_countries),
+        (low, high),
+        support,
+        config,
+        (9_000.0, 800_000.0),
+        levels.groups(builder, matrix[calib]),
+    )
+    for name in ("offsets_low", "offsets_high", "cell_records", "spread_floor", "thin_below"):
+        assert getattr(model, name) == getattr(expected, name), name
+    assert (model.salary_floor, model.salary_ceiling) == (9_000.0, 800_000.0)
+    assert model.levels is levels
+    # Without calibrate_ranges, no pay-level cells.
+    plain = fit_range_model(
+        records,
+        matrix,
+        builder,
+        config,
+        seed,
+        point_model,
+        levels=levels,
+        level_config=level_config.model_copy(update={"calibrate_ranges": False}),
+    )
+    assert plain.offsets_low.keys() == {k for k in expected.offsets_low if k.count("|") == 1}
+    assert (plain.salary_floor, plain.salary_ceiling) == (0.0, math.inf)
+
+
+def test_support_at_the_threshold_is_not_thin(fitted, builder, matrix, records) -> None:
+    rows, point = matrix[::10][:150], records["salary_usd"].to_numpy(float)[::10][:150]
+    countries = records["country"].tolist()[::10][:150]
+    keys = support_keys(builder, rows, countries)
+    offsets = {"*|*": 1.0, "aijobs|thin": 2.0, "postings|thin": 2.0}
+    for count, thin in ((30, False), (29, True)):
+        model = model_with(
+            fitted,
+            support=dict.fromkeys(keys, count),
+            offsets_low=offsets,
+            offsets_high=offsets,
+            cell_records={"*|*": 5, "aijobs|thin": 6, "postings|thin": 7},
+        )
+        _, high, support = model.bounds(builder, rows, point, countries)
+        assert (support == count).all()
+        used = np.log(high / point) / scale_of(model, rows)
+        np.testing.assert_allclose(used, 2.0 if thin else 1.0)
+        labels = {label for label, _ in model.basis(builder, rows, support)}
+        assert labels == (
+            {"aijobs, thin support", "postings, thin support"}
+            if thin
+            else {"all sources, any support"}
+        )
