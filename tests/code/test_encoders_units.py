@@ -354,3 +354,37 @@ def test_without_place_features_the_location_is_not_read(builder, records) -> No
     np.testing.assert_array_equal(
         plain.transform(records.head(40)), plain.encode_many(records.head(40).to_dict("records"))[0]
     )
+
+
+def test_a_person_given_country_resolves_to_its_codes(builder) -> None:
+    iso2, code, region, warnings = builder.place("U.S.A.")
+    assert iso2 == "US" and warnings == []
+    row = builder.encode_job({"job_title": "Data Scientist", "country": "US"}).row
+    assert (code, region) == (row[AT["country"]], row[AT["region"]])
+    iso2, code, region, warnings = builder.place("Atlantis")
+    assert iso2 is None and np.isnan([code, region]).all()
+    assert len(warnings) == 1 and "Atlantis" in warnings[0]
+    iso2, code, _, warnings = builder.place("Bhutan")
+    assert iso2 == "BT" and code == builder.countries.index("other")
+    assert len(warnings) == 1 and "rare or unseen" in warnings[0]
+
+
+def test_bls_reference_reads_the_jobs_occupation_and_place(builder, records) -> None:
+    occupations = real_settings().features.location.occupations
+    ny = {"job_title": "Data Scientist", "country": "US", "state": "NY", "metro": "0035620"}
+    expected = builder.bls.reference(occupations["data_scientist"], "NY", "0035620")
+    assert expected is not None and builder.reference(ny) == expected
+    austin = {"job_title": "Data Engineer", "country": "US", "location": "Austin, TX"}
+    assert builder.reference(austin) == builder.bls.reference(
+        occupations["data_engineer"], "TX", "0012420"
+    )
+    moved = {"job_title": "Data Engineer", "country": "GB", "location": "Austin, TX"}
+    assert builder.reference({**moved, "country": None}) == builder.reference(austin)
+    helped = {"job_title": "Vibes Wrangler", "job_category": "Data Scientist", "country": "US"}
+    assert builder.reference(helped) == builder.bls.reference(
+        occupations["data_scientist"], None, None
+    )
+    assert builder.reference({**ny, "country": "DE"}) is None
+    assert builder.reference({"job_title": "Data Scientist", "country": "US"}) != expected
+    features = real_settings().features.model_copy(update={"location": None})
+    assert FeatureBuilder.fit(records.head(200), features).reference(ny) is None

@@ -61,6 +61,8 @@ def test_a_curve_with_repeated_end_knots_reads_its_first_and_last_value() -> Non
     assert curve.apply(0.0) == 0.0 and curve.apply(100.0) == 100.0
     np.testing.assert_allclose(apply_many(curve, np.array([0.0, 100.0])), [0.0, 100.0])
     assert curve.apply(25.0) == pytest.approx(50.0)
+    # Whole-number percentiles (a list of ints) read as the same floats.
+    np.testing.assert_allclose(apply_many(curve, [0, 25, 100]), [0.0, 50.0, 100.0])
 
 
 def test_apply_many_gives_the_same_numbers_as_apply(raw_and_groups) -> None:

@@ -271,6 +271,10 @@ def test_percentile_is_monotone_in_the_salary_on_real_salaries(records) -> None:
     assert read[0] < 2 and read[-1] > 98
 
 
+def test_a_tiny_salary_reads_at_the_bottom() -> None:
+    assert salary_percentile(0.5, 100_000.0, 70_000.0, 160_000.0, 0.8) == pytest.approx(0.0)
+
+
 def test_percentile_of_a_degenerate_range_is_a_step_not_a_crash() -> None:
     assert salary_percentile(100_001.0, 100_000.0, 100_000.0, 100_000.0, 0.8) == 100.0
     assert salary_percentile(99_999.0, 100_000.0, 100_000.0, 100_000.0, 0.8) == 0.0
@@ -278,7 +282,7 @@ def test_percentile_of_a_degenerate_range_is_a_step_not_a_crash() -> None:
 
 @pytest.mark.parametrize("salary", [0.0, -1.0])
 def test_percentile_refuses_a_salary_that_is_not_positive(salary) -> None:
-    with pytest.raises(ValueError, match="salary must be positive"):
+    with pytest.raises(ValueError, match=r"^salary must be positive$"):
         salary_percentile(salary, 100_000.0, 70_000.0, 160_000.0, 0.8)
 
 
@@ -430,6 +434,20 @@ def test_calibration_reproduces_the_fitted_corrections(
         assert model.offsets_high[key] == finite_sample_quantile(above[mask], 0.9, weights[mask])
     assert model.salary_floor == 0.0 and model.salary_ceiling == math.inf
     assert not any(key.count("|") == 2 for key in model.offsets_low)
+    assert model.low is fitted.low and model.high is fitted.high
+    assert {"aijobs|ok", "postings|ok"} <= model.offsets_high.keys()
+    # Support at the threshold is enough support.
+    at = calibrate_range_model(
+        records[calib],
+        point,
+        spread,
+        np.full(len(point), settings.ranges.thin_support_below),
+        (fitted.low, fitted.high),
+        fitted.support,
+        blend,
+    )
+    assert not any(key.endswith("|thin") for key in at.offsets_high)
+    assert at.cell_records["aijobs|ok"] == at.cell_records["aijobs|*"]
 
 
 # ----- bounds ------------------------------------------------------------------------------------
