@@ -350,6 +350,10 @@ def test_latest_calibration_takes_each_sources_latest_period(records, settings) 
         groups = set(records["group_id"][in_period])
         earlier = mine & (start < first) & ~records["group_id"].isin(groups).to_numpy()
         assert earlier.any() and not mask[earlier].any()
+    # A source with years only takes its last year, however many months are asked for.
+    survey = (records["source"] == "aijobs").to_numpy()
+    assert records.loc[survey, "month"].isna().all()
+    np.testing.assert_array_equal(latest_period_mask(records, 13)[survey], mask[survey])
     wider = latest_period_mask(records, 6)
     assert wider.sum() > mask.sum() and (wider | mask).sum() == wider.sum()
 
