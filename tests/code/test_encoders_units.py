@@ -329,7 +329,7 @@ def test_vocabularies_round_trip_and_a_wrong_layout_is_refused(builder, records)
         assert getattr(again, name) == getattr(builder, name)
     assert stored["columns"] == builder.columns
     broken = {**stored, "columns": stored["columns"][:-1]}
-    with pytest.raises(ValueError, match="do not match the vocabulary"):
+    with pytest.raises(ValueError, match=r"^stored feature columns do not match the vocabulary$"):
         FeatureBuilder.from_dict(broken)
     old = {k: v for k, v in stored.items() if k not in ("states", "bls", "title_words")}
     old["features"] = {**stored["features"], "location": None}
