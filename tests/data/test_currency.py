@@ -214,3 +214,75 @@ def test_a_refusal_states_the_pay_as_given_and_in_usd_only_when_converted(ecb) -
 def test_a_table_without_rates_offers_usd_only() -> None:
     empty = CurrencyTable.from_dict({})
     assert empty.rates == {} and empty.by_country == {} and empty.supported == [USD]
+
+
+# ----- what the survey's table keeps and drops ---------------------------------------------
+def _survey_rows(aijobs_raw: pd.DataFrame, currency: str, year: str) -> pd.DataFrame:
+    rows = aijobs_raw[
+        (aijobs_raw["salary_currency"] == currency) & (aijobs_raw["work_year"] == year)
+    ]
+    return rows.reset_index(drop=True)
+
+
+def test_a_rate_needs_min_records_records(aijobs_raw, settings) -> None:
+    rows = _survey_rows(aijobs_raw, "GBP", "2023")
+    least = settings.currency.min_records
+    enough = currency_table(rows.head(least), settings.currency).rates["GBP"][2023]
+    ratios = pd.to_numeric(rows.head(least)["salary"]) / pd.to_numeric(
+        rows.head(least)["salary_in_usd"]
+    )
+    assert enough.records == least and enough.per_usd == pytest.approx(ratios.median())
+    assert "GBP" not in currency_table(rows.head(least - 1), settings.currency).rates
+
+
+def test_records_without_a_usable_pay_year_or_currency_give_no_rate(aijobs_raw, settings) -> None:
+    rows = _survey_rows(aijobs_raw, "GBP", "2023").head(settings.currency.min_records)
+    clean = currency_table(rows, settings.currency).rates
+    damaged = []
+    for column, value in [("salary", "0"), ("salary", "-5"), ("salary", "n/a"),
+                          ("salary_in_usd", "0"), ("salary_in_usd", "lots"),
+                          ("work_year", ""), ("work_year", "soon"),
+                          ("salary_currency", "GBPX"), ("salary_currency", "G1P"),
+                          ("salary_currency", pd.NA)]:  # fmt: skip
+        # As many damaged copies as a rate needs: any one kind let through makes a rate.
+        damaged.append(rows.assign(**{column: value}))
+    table = currency_table(pd.concat([rows, *damaged], ignore_index=True), settings.currency)
+    assert table.rates == clean and set(table.rates) == {"GBP"}
+
+
+def test_the_survey_table_reads_the_files_retrains_accepted(project: Path, aijobs_raw) -> None:
+    from salarymodel.config import load_settings, load_sources
+
+    settings, sources = load_settings(), load_sources()
+    shipped = survey_currency(settings, sources)
+    assert shipped.source == settings.currency.source == "aijobs"
+    jpy = _survey_rows(aijobs_raw, "JPY", "2024")
+    assert len(jpy) == settings.currency.min_records - 1 and "JPY" not in shipped.rates
+    # One more JPY record of 2024, and five Namibian residents paid in USD ("NA" is
+    # Namibia's code, not a missing value), in a file a retrain accepted.
+    namibians = _survey_rows(aijobs_raw, "USD", "2024").head(5).assign(employee_residence="NA")
+    folder = project / settings.retraining.accepted_dir
+    for source in ("aijobs", "postings"):  # another source's file holds no survey pay
+        (folder / source).mkdir(parents=True)
+        pd.concat([jpy.head(1), namibians]).to_csv(
+            folder / source / "20260101T000000Z-new.csv.gz", index=False
+        )
+    table = survey_currency(settings, sources)
+    assert table.rates["JPY"][2024].records == settings.currency.min_records
+    assert table.by_country["NA"] == "USD" and "NA" not in shipped.by_country
+    assert table.rates["GBP"] == shipped.rates["GBP"]  # the postings file added nothing
+
+
+def test_without_a_survey_file_the_table_is_empty(settings, sources) -> None:
+    survey = sources.sources[settings.currency.source].model_copy(update={"file": None})
+    without = sources.model_copy(update={"sources": {**sources.sources, "aijobs": survey}})
+    table = survey_currency(settings, without)
+    assert (table.rates, table.by_country, table.source) == ({}, {}, "aijobs")
+
+
+def test_usd_needs_no_conversion_and_an_unknown_currency_is_named() -> None:
+    assert rate_note(exchange_rates().rate("usd", 2024), 2024) == "USD: no conversion"
+    with pytest.raises(UnknownCurrency) as unknown:
+        exchange_rates().rate(" xyz ", 2024)
+    assert unknown.value.currency == " xyz " and unknown.value.supported[:2] == [USD, "AUD"]
+    assert str(unknown.value).endswith("(allowed: " + ", ".join(unknown.value.supported) + ")")
