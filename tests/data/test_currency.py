@@ -286,3 +286,23 @@ def test_usd_needs_no_conversion_and_an_unknown_currency_is_named() -> None:
         exchange_rates().rate(" xyz ", 2024)
     assert unknown.value.currency == " xyz " and unknown.value.supported[:2] == [USD, "AUD"]
     assert str(unknown.value).endswith("(allowed: " + ", ".join(unknown.value.supported) + ")")
+
+
+def test_each_country_maps_to_the_currency_most_of_its_residents_were_paid_in(survey) -> None:
+    # The survey's own map (the check on Babel's): residents of each country.
+    assert (survey.by_country["US"], survey.by_country["GB"]) == ("USD", "GBP")
+    assert survey.by_country["DE"] == "EUR" and set(survey.by_country.values()) <= set(
+        survey.supported
+    )
+    assert "units of each currency per USD" in survey.to_dict()["about"]
+
+
+def test_a_country_needs_enough_residents_paid_in_a_supported_currency() -> None:
+    from salarymodel.core.currency import country_currencies
+
+    residents = [("DE", " eur ")] * 3 + [("DE", "USD")] * 2 + [("FR", "EUR")] * 2
+    residents += [("NG", "NGN")] * 9  # not a supported currency: never counted
+    found = country_currencies(residents, [USD, "EUR"], 3)
+    assert found == {"DE": "EUR"}
+    assert country_currencies(residents, [USD, "EUR"], 4) == {}
+    assert country_currencies(residents, [USD, "EUR"], 2) == {"DE": "EUR", "FR": "EUR"}

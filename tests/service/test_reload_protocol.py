@@ -458,3 +458,31 @@ def test_a_switch_unconfirmed_in_time_is_named(folder: SessionFolder) -> None:
     assert outcome.workers == {str(ME): "v2", str(OTHER): "no confirmation"}
     assert outcome.error == f"workers {OTHER} did not switch"
     assert me.swapped == [("v2", True)] and not gate.closed
+
+
+def test_a_worker_without_a_model_retries_the_start_up_one_and_registers_it(
+    folder: SessionFolder,
+) -> None:
+    """No reload committed yet: the start-up model is retried (pause 1 s, doubled, capped)."""
+    model = _Model(serving=None)
+    follower = model.follower(folder)
+    tries: list[str] = []
+
+    def start_up() -> str:
+        tries.append("start-up")
+        if len(tries) < 3:
+            raise RuntimeError(f"the start-up model is damaged ({len(tries)})")
+        return "v1"
+
+    heard: list[tuple[str, float]] = []
+
+    def failed(error: Exception, pause: float) -> None:
+        heard.append((str(error), pause))
+        follower.wake.set()  # as a commit would: retry now, not after the pause
+
+    follower.wake.set()
+    follower.retry_until_loaded(model.load, start_up, 3.0, failed)
+    assert heard == [("the start-up model is damaged (1)", 2.0),
+                     ("the start-up model is damaged (2)", 3.0)]  # fmt: skip
+    assert model.serving == "v1" and model.loaded == [] and not follower.wake.is_set()
+    assert folder.registered() == {OTHER: "v1"}

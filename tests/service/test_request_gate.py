@@ -16,13 +16,17 @@ import pytest
 from salarymodel.serving.gate import GATE, MODEL_ROUTES, Gate, GateMiddleware
 
 
+async def _receive() -> dict:
+    return {"type": "http.request", "body": b"{}"}
+
+
 def _call(middleware: GateMiddleware, path: str, kind: str = "http") -> list[dict]:
     sent: list[dict] = []
 
     async def send(message: dict) -> None:
         sent.append(message)
 
-    asyncio.run(middleware({"type": kind, "path": path}, None, send))
+    asyncio.run(middleware({"type": kind, "path": path}, _receive, send))
     return sent
 
 
@@ -34,6 +38,7 @@ class _App:
         self.seen: list[tuple[str, int]] = []
 
     async def __call__(self, scope, receive, send) -> None:
+        assert receive is _receive  # the request's body reaches the handler
         self.seen.append((scope["path"], self.gate.in_flight))
         if self.fails:
             raise RuntimeError("the handler failed")
@@ -136,3 +141,32 @@ def test_drain_waits_for_the_requests_in_flight_and_no_longer() -> None:
     start = time.monotonic()
     assert gate.drain(5.0)
     assert time.monotonic() - start < 0.5  # noticed within milliseconds, not at the timeout
+
+
+def test_requests_answered_at_once_are_each_counted() -> None:
+    gate = Gate()
+    gate.ready = True
+    release = asyncio.Event()
+    counted: list[int] = []
+
+    async def slow(scope, receive, send) -> None:
+        counted.append(gate.in_flight)
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    middleware = GateMiddleware(slow, gate)
+
+    async def scenario() -> None:
+        async def send(message: dict) -> None:
+            pass
+
+        calls = [asyncio.create_task(middleware({"type": "http", "path": p}, _receive, send))
+                 for p in ("/predict", "/explain", "/model")]  # fmt: skip
+        await asyncio.sleep(0.05)
+        assert gate.in_flight == 3 and sorted(counted) == [1, 2, 3]
+        assert not gate.drain(0.01)  # a reload would wait for these three
+        release.set()
+        await asyncio.gather(*calls)
+        assert gate.in_flight == 0 and gate.drain(0.0)
+
+    asyncio.run(scenario())
