@@ -250,27 +250,34 @@ def test_records_without_a_usable_pay_year_or_currency_give_no_rate(aijobs_raw, 
     assert table.rates == clean and set(table.rates) == {"GBP"}
 
 
-def test_the_survey_table_reads_the_files_retrains_accepted(project: Path, aijobs_raw) -> None:
-    from salarymodel.config import load_settings, load_sources
-
-    settings, sources = load_settings(), load_sources()
-    shipped = survey_currency(settings, sources)
-    assert shipped.source == settings.currency.source == "aijobs"
+def test_the_survey_file_and_the_files_retrains_accepted_make_the_table(
+    project: Path, aijobs_raw, settings, sources
+) -> None:
+    # A small survey file of real records keeps this fast: GBP 2023 (a rate) and the
+    # four JPY records of 2024 (one short of a rate).
     jpy = _survey_rows(aijobs_raw, "JPY", "2024")
-    assert len(jpy) == settings.currency.min_records - 1 and "JPY" not in shipped.rates
-    # One more JPY record of 2024, and five Namibian residents paid in USD ("NA" is
-    # Namibia's code, not a missing value), in a file a retrain accepted.
+    assert len(jpy) == settings.currency.min_records - 1
+    small = project / "survey.csv"
+    pd.concat([_survey_rows(aijobs_raw, "GBP", "2023"), jpy]).to_csv(small, index=False)
+    survey = sources.sources[settings.currency.source].model_copy(update={"file": str(small)})
+    sources = sources.model_copy(update={"sources": {**sources.sources, "aijobs": survey}})
+    before = survey_currency(settings, sources)
+    assert before.source == settings.currency.source == "aijobs"
+    assert set(before.rates) == {"GBP"} and set(before.rates["GBP"]) == {2023}
+    # A retrain accepted one more JPY record of 2024 and five Namibian residents paid
+    # in USD ("NA" is Namibia's code, not a missing value). A file of another source
+    # is not the survey: its rows (five GBP records of 2020) give no rate.
     namibians = _survey_rows(aijobs_raw, "USD", "2024").head(5).assign(employee_residence="NA")
+    gbp_2020 = _survey_rows(aijobs_raw, "GBP", "2020").head(1)
     folder = project / settings.retraining.accepted_dir
-    for source in ("aijobs", "postings"):  # another source's file holds no survey pay
+    for source, rows in [("aijobs", pd.concat([jpy.head(1), namibians])),
+                         ("postings", pd.concat([gbp_2020] * 5))]:  # fmt: skip
         (folder / source).mkdir(parents=True)
-        pd.concat([jpy.head(1), namibians]).to_csv(
-            folder / source / "20260101T000000Z-new.csv.gz", index=False
-        )
+        rows.to_csv(folder / source / "20260101T000000Z-new.csv.gz", index=False)
     table = survey_currency(settings, sources)
     assert table.rates["JPY"][2024].records == settings.currency.min_records
-    assert table.by_country["NA"] == "USD" and "NA" not in shipped.by_country
-    assert table.rates["GBP"] == shipped.rates["GBP"]  # the postings file added nothing
+    assert table.by_country["NA"] == "USD" and "NA" not in before.by_country
+    assert table.rates["GBP"] == before.rates["GBP"]  # the postings file added nothing
 
 
 def test_without_a_survey_file_the_table_is_empty(settings, sources) -> None:
@@ -306,3 +313,13 @@ def test_a_country_needs_enough_residents_paid_in_a_supported_currency() -> None
     assert found == {"DE": "EUR"}
     assert country_currencies(residents, [USD, "EUR"], 4) == {}
     assert country_currencies(residents, [USD, "EUR"], 2) == {"DE": "EUR", "FR": "EUR"}
+
+
+def test_a_bundle_carries_the_table_and_an_older_bundle_has_none(ecb, tmp_path: Path) -> None:
+    assert CurrencyTable.load(tmp_path) is None  # saved before bundles carried it
+    ecb.save(tmp_path)
+    assert CurrencyTable.load(tmp_path) == ecb
+    latest = ecb.latest()
+    assert list(latest) == sorted(ecb.rates)
+    assert latest["EUR"] == ecb.rates["EUR"][max(ecb.rates["EUR"])]
+    assert all(rate.year == max(ecb.rates[code]) for code, rate in latest.items())
