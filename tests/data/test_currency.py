@@ -187,6 +187,9 @@ def test_the_documented_bounds_are_exactly_what_is_accepted(ecb) -> None:
     # Every currency with a rate, each of its rate's years, both periods; USD once per period.
     eur = [(b.first, b.last) for b in bounds if (b.currency, b.period) == ("EUR", "year")]
     assert eur[0][0] is None and eur[-1][1] is None and len(eur) == len(ecb.rates["EUR"])
+    years = sorted(ecb.rates["EUR"])  # one span per rate, each up to the next rate's year
+    assert [first for first, _ in eur[1:]] == years[1:]
+    assert [last for _, last in eur[:-1]] == [year - 1 for year in years[1:]]
     assert [b.period for b in bounds if b.currency == USD] == ["year", "month"]
     assert {b.currency for b in bounds} == set(ecb.supported)
     for bound in bounds:

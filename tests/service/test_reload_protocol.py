@@ -95,8 +95,24 @@ def test_a_session_is_named_by_serve_by_the_bentoml_server_or_by_the_process(
     assert not in_bentoml_worker()  # the server itself is not a worker
 
 
-def test_a_process_is_alive_until_it_has_exited(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_process_is_alive_until_it_has_exited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert reload._alive(os.getpid())
+    # A live process is only asked about, never signalled; its start time is read even
+    # when its name holds a ")" (the name is in parentheses in /proc/PID/stat).
+    odd = tmp_path / "odd) name"
+    odd.symlink_to(sys.executable)
+    live = subprocess.Popen([str(odd), "-c", "import time; time.sleep(30)"])
+    try:
+        time.sleep(0.2)
+        assert reload._alive(live.pid) and live.poll() is None
+        stat = Path(f"/proc/{live.pid}/stat").read_text()
+        assert "odd) name" in stat
+        assert reload._started(live.pid) == stat.rpartition(")")[2].split()[19]
+    finally:
+        live.kill()
+        live.wait()
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     assert not reload._alive(child.pid)
@@ -112,6 +128,7 @@ def test_a_process_is_alive_until_it_has_exited(monkeypatch: pytest.MonkeyPatch)
 def test_workers_register_and_the_dead_are_not_live(folder: SessionFolder) -> None:
     assert folder.registered() == {} and not folder.has_served()
     folder.register(ME, None)
+    assert not folder.has_served()  # registered, but no model loaded yet
     folder.register(104, "v1")  # not alive
     assert folder.registered() == {ME: None, 104: "v1"}
     assert folder.live_workers() == {ME: None}
