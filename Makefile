@@ -59,7 +59,7 @@ test-fast: install
 MUTANTS ?=
 mutation: install
 	nice $(BIN)/mutmut run --max-children 2 $(MUTANTS)
-	$(BIN)/python scripts/mutation_scores.py
+	$(BIN)/python scripts/mutation_scores.py $(MUTANTS)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts

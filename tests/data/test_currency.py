@@ -187,6 +187,9 @@ def test_the_documented_bounds_are_exactly_what_is_accepted(ecb) -> None:
     # Every currency with a rate, each of its rate's years, both periods; USD once per period.
     eur = [(b.first, b.last) for b in bounds if (b.currency, b.period) == ("EUR", "year")]
     assert eur[0][0] is None and eur[-1][1] is None and len(eur) == len(ecb.rates["EUR"])
+    years = sorted(ecb.rates["EUR"])  # one span per rate, each up to the next rate's year
+    assert [first for first, _ in eur[1:]] == years[1:]
+    assert [last for _, last in eur[:-1]] == [year - 1 for year in years[1:]]
     assert [b.period for b in bounds if b.currency == USD] == ["year", "month"]
     assert {b.currency for b in bounds} == set(ecb.supported)
     for bound in bounds:
@@ -214,3 +217,112 @@ def test_a_refusal_states_the_pay_as_given_and_in_usd_only_when_converted(ecb) -
 def test_a_table_without_rates_offers_usd_only() -> None:
     empty = CurrencyTable.from_dict({})
     assert empty.rates == {} and empty.by_country == {} and empty.supported == [USD]
+
+
+# ----- what the survey's table keeps and drops ---------------------------------------------
+def _survey_rows(aijobs_raw: pd.DataFrame, currency: str, year: str) -> pd.DataFrame:
+    rows = aijobs_raw[
+        (aijobs_raw["salary_currency"] == currency) & (aijobs_raw["work_year"] == year)
+    ]
+    return rows.reset_index(drop=True)
+
+
+def test_a_rate_needs_min_records_records(aijobs_raw, settings) -> None:
+    rows = _survey_rows(aijobs_raw, "GBP", "2023")
+    least = settings.currency.min_records
+    enough = currency_table(rows.head(least), settings.currency).rates["GBP"][2023]
+    ratios = pd.to_numeric(rows.head(least)["salary"]) / pd.to_numeric(
+        rows.head(least)["salary_in_usd"]
+    )
+    assert enough.records == least and enough.per_usd == pytest.approx(ratios.median())
+    assert "GBP" not in currency_table(rows.head(least - 1), settings.currency).rates
+
+
+def test_records_without_a_usable_pay_year_or_currency_give_no_rate(aijobs_raw, settings) -> None:
+    rows = _survey_rows(aijobs_raw, "GBP", "2023").head(settings.currency.min_records)
+    clean = currency_table(rows, settings.currency).rates
+    damaged = []
+    for column, value in [("salary", "0"), ("salary", "-5"), ("salary", "n/a"),
+                          ("salary_in_usd", "0"), ("salary_in_usd", "lots"),
+                          ("work_year", ""), ("work_year", "soon"),
+                          ("salary_currency", "GBPX"), ("salary_currency", "G1P"),
+                          ("salary_currency", pd.NA)]:  # fmt: skip
+        # As many damaged copies as a rate needs: any one kind let through makes a rate.
+        damaged.append(rows.assign(**{column: value}))
+    table = currency_table(pd.concat([rows, *damaged], ignore_index=True), settings.currency)
+    assert table.rates == clean and set(table.rates) == {"GBP"}
+
+
+def test_the_survey_file_and_the_files_retrains_accepted_make_the_table(
+    project: Path, aijobs_raw, settings, sources
+) -> None:
+    # A small survey file of real records keeps this fast: GBP 2023 (a rate) and the
+    # four JPY records of 2024 (one short of a rate).
+    jpy = _survey_rows(aijobs_raw, "JPY", "2024")
+    assert len(jpy) == settings.currency.min_records - 1
+    small = project / "survey.csv"
+    pd.concat([_survey_rows(aijobs_raw, "GBP", "2023"), jpy]).to_csv(small, index=False)
+    survey = sources.sources[settings.currency.source].model_copy(update={"file": str(small)})
+    sources = sources.model_copy(update={"sources": {**sources.sources, "aijobs": survey}})
+    before = survey_currency(settings, sources)
+    assert before.source == settings.currency.source == "aijobs"
+    assert set(before.rates) == {"GBP"} and set(before.rates["GBP"]) == {2023}
+    # A retrain accepted one more JPY record of 2024 and five Namibian residents paid
+    # in USD ("NA" is Namibia's code, not a missing value). A file of another source
+    # is not the survey: its rows (five GBP records of 2020) give no rate.
+    namibians = _survey_rows(aijobs_raw, "USD", "2024").head(5).assign(employee_residence="NA")
+    gbp_2020 = _survey_rows(aijobs_raw, "GBP", "2020").head(1)
+    folder = project / settings.retraining.accepted_dir
+    for source, rows in [("aijobs", pd.concat([jpy.head(1), namibians])),
+                         ("postings", pd.concat([gbp_2020] * 5))]:  # fmt: skip
+        (folder / source).mkdir(parents=True)
+        rows.to_csv(folder / source / "20260101T000000Z-new.csv.gz", index=False)
+    table = survey_currency(settings, sources)
+    assert table.rates["JPY"][2024].records == settings.currency.min_records
+    assert table.by_country["NA"] == "USD" and "NA" not in before.by_country
+    assert table.rates["GBP"] == before.rates["GBP"]  # the postings file added nothing
+
+
+def test_without_a_survey_file_the_table_is_empty(settings, sources) -> None:
+    survey = sources.sources[settings.currency.source].model_copy(update={"file": None})
+    without = sources.model_copy(update={"sources": {**sources.sources, "aijobs": survey}})
+    table = survey_currency(settings, without)
+    assert (table.rates, table.by_country, table.source) == ({}, {}, "aijobs")
+
+
+def test_usd_needs_no_conversion_and_an_unknown_currency_is_named() -> None:
+    assert rate_note(exchange_rates().rate("usd", 2024), 2024) == "USD: no conversion"
+    with pytest.raises(UnknownCurrency) as unknown:
+        exchange_rates().rate(" xyz ", 2024)
+    assert unknown.value.currency == " xyz " and unknown.value.supported[:2] == [USD, "AUD"]
+    assert str(unknown.value).endswith("(allowed: " + ", ".join(unknown.value.supported) + ")")
+
+
+def test_each_country_maps_to_the_currency_most_of_its_residents_were_paid_in(survey) -> None:
+    # The survey's own map (the check on Babel's): residents of each country.
+    assert (survey.by_country["US"], survey.by_country["GB"]) == ("USD", "GBP")
+    assert survey.by_country["DE"] == "EUR" and set(survey.by_country.values()) <= set(
+        survey.supported
+    )
+    assert "units of each currency per USD" in survey.to_dict()["about"]
+
+
+def test_a_country_needs_enough_residents_paid_in_a_supported_currency() -> None:
+    from salarymodel.core.currency import country_currencies
+
+    residents = [("DE", " eur ")] * 3 + [("DE", "USD")] * 2 + [("FR", "EUR")] * 2
+    residents += [("NG", "NGN")] * 9  # not a supported currency: never counted
+    found = country_currencies(residents, [USD, "EUR"], 3)
+    assert found == {"DE": "EUR"}
+    assert country_currencies(residents, [USD, "EUR"], 4) == {}
+    assert country_currencies(residents, [USD, "EUR"], 2) == {"DE": "EUR", "FR": "EUR"}
+
+
+def test_a_bundle_carries_the_table_and_an_older_bundle_has_none(ecb, tmp_path: Path) -> None:
+    assert CurrencyTable.load(tmp_path) is None  # saved before bundles carried it
+    ecb.save(tmp_path)
+    assert CurrencyTable.load(tmp_path) == ecb
+    latest = ecb.latest()
+    assert list(latest) == sorted(ecb.rates)
+    assert latest["EUR"] == ecb.rates["EUR"][max(ecb.rates["EUR"])]
+    assert all(rate.year == max(ecb.rates[code]) for code, rate in latest.items())
