@@ -462,6 +462,8 @@ class PercentileCalibrationConfig(_Strict):
     # none; a (source, group) gets its own map from this many backtest records.
     drift_prior: float = Field(ge=0)
     drift_min_group_records: int = Field(ge=1)
+    # The sources whose percentile gets a drift map (the others keep the in-time one).
+    drift_sources: list[str]
 
 
 class ChinaRoleConfig(_Strict):

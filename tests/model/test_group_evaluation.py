@@ -294,7 +294,7 @@ def _worst_gap(values: np.ndarray) -> float:
 
 
 def test_the_drift_map_corrects_a_later_year_from_earlier_years_only(yearly, settings) -> None:
-    config = settings.percentile_calibration
+    config = settings.percentile_calibration.model_copy(update={"drift_sources": ["aijobs"]})
     raw = yearly["raw_percentile"].to_numpy()
     keys = (yearly["source"].to_numpy(), map_groups(yearly))
     folds = yearly["fold"].to_numpy()
@@ -329,7 +329,7 @@ def test_a_small_group_takes_its_sources_drift_map_and_a_large_one_is_shrunk(yea
     n_us = int((groups == US).sum())
     n_small = int((groups == "under 35%").sum())
     assert 0 < n_small < n_us
-    update = {"drift_min_group_records": n_small + 1}
+    update = {"drift_min_group_records": n_small + 1, "drift_sources": ["aijobs"]}
     config = settings.percentile_calibration.model_copy(update=update)
     drift = fit_drift(raw, sources, groups, config)
     assert "aijobs|under 35%" not in drift and "aijobs|US" in drift  # too few: no map of its own
@@ -343,12 +343,14 @@ def test_a_small_group_takes_its_sources_drift_map_and_a_large_one_is_shrunk(yea
         n_us + config.drift_prior
     )
     assert np.asarray(drift["aijobs|US"].raw) == pytest.approx(expected)
+    # A source not listed gets no drift map at all: its in-time percentile stands.
+    assert fit_drift(raw, sources, groups, config.model_copy(update={"drift_sources": []})) == {}
     unshrunk = fit_drift(raw, sources, groups, config.model_copy(update={"drift_prior": 0}))
     assert np.asarray(unshrunk["aijobs|US"].raw) == pytest.approx(np.maximum.accumulate(own))
 
 
 def test_served_curves_compose_the_drift_map_and_round_trip(yearly, settings, tmp_path) -> None:
-    config = settings.percentile_calibration
+    config = settings.percentile_calibration.model_copy(update={"drift_sources": ["aijobs"]})
     raw = yearly["raw_percentile"].to_numpy()
     groups = map_groups(yearly)
     fitted = fit_calibration(raw, groups, {"aijobs": {"IN": "under 35%"}}, 10**9, config.knots)

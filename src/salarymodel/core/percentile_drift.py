@@ -63,9 +63,10 @@ def fit_drift(
 ) -> dict[str, PercentileCurve]:
     """Drift maps from out-of-time records' in-time calibrated percentiles.
 
-    One per source (key ``source|all``), and one per (source, group) with at
-    least ``config.drift_min_group_records`` records, shrunk toward its
-    source's map by ``config.drift_prior`` pseudo-records.
+    One per source of ``config.drift_sources`` (key ``source|all``), and one
+    per (source, group) with at least ``config.drift_min_group_records``
+    records, shrunk toward its source's map by ``config.drift_prior``
+    pseudo-records. Other sources get none (their in-time percentile stands).
     """
     import numpy as np
 
@@ -75,7 +76,7 @@ def fit_drift(
     prior, knots = config.drift_prior, config.knots
     identity = np.linspace(0.0, 100.0, knots)
     out: dict[str, PercentileCurve] = {}
-    for source in sorted(set(sources.tolist())):
+    for source in sorted(set(sources.tolist()) & set(config.drift_sources)):
         mine = sources == source
         pooled = _shrunk(calibrated[mine], identity, prior, OVERALL, knots)
         out[drift_key(source, OVERALL)] = pooled
