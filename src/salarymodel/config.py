@@ -457,6 +457,13 @@ class PercentileCalibrationConfig(_Strict):
     min_group_records: int = Field(ge=1)
     # Points of the stored monotone map (raw -> calibrated percentile).
     knots: int = Field(ge=3)
+    # The drift map one period ahead (core.percentile_drift): pseudo-records
+    # shrinking a (source, group)'s map toward its source's, the source's toward
+    # none; a (source, group) gets its own map from this many backtest records.
+    drift_prior: float = Field(ge=0)
+    drift_min_group_records: int = Field(ge=1)
+    # The sources whose percentile gets a drift map (the others keep the in-time one).
+    drift_sources: list[str]
 
 
 class ChinaRoleConfig(_Strict):

@@ -8,6 +8,7 @@ needs (the overconfident tails issue 22 measured on the served percentile).
 
 from __future__ import annotations
 
+import json
 import statistics
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from salarymodel.core.percentile_calibration import (
     cross_fitted,
     fit_calibration,
 )
+from salarymodel.core.percentile_drift import drift_corrected, fit_drift
 from salarymodel.core.ranges import salary_percentile
 from salarymodel.data.dataset import load_training_data
 from salarymodel.data.role_family import with_role_family
@@ -34,6 +36,7 @@ from salarymodel.evaluation.groups import (
     country_pay_groups,
     evaluate_groups,
     group_table,
+    map_groups,
     pay_level_labels,
     pay_level_of,
     percentile_check,
@@ -260,3 +263,113 @@ def test_small_groups_get_no_map_and_no_verdict_of_their_own(oof, settings) -> N
     few = frame.head(50).assign(percentile=raw[:50])
     check = percentile_check(few, "percentile", [5, 50, 95], 2.0, 2.0, 200, 60)
     assert all(row["within"] is None for row in check)  # too few records to judge
+
+
+# ----- the drift map: the percentile one period ahead --------------------------------------------
+@pytest.fixture(scope="module")
+def yearly(records, settings) -> pd.DataFrame:
+    """The survey's 2022-2024 records, each year estimated out of time: the group median of
+    the years before it, with a band holding 80% of those years' own residuals."""
+    survey = records[records["source"] == "aijobs"]
+    parts = []
+    for year in (2022, 2023, 2024):
+        past, now = survey[survey["year"] < year], survey[survey["year"] == year]
+        estimate = group_median(past, now, settings)
+        k = np.quantile(
+            np.abs(np.log(past["salary_usd"] / group_median(past, past, settings))), 0.8
+        )
+        parts.append(
+            row_keys(now).assign(
+                fold=f"aijobs {year}", salary_usd=now["salary_usd"].to_numpy(float),
+                estimate_usd=estimate, low_usd=estimate * np.exp(-k), high_usd=estimate * np.exp(k),
+            )
+        )  # fmt: skip
+    frame = pd.concat(parts, ignore_index=True)
+    frame = with_groups(frame, country_pay_groups(records, settings.group_evaluation))
+    return frame.assign(raw_percentile=raw_percentiles(frame, 0.8))
+
+
+def _worst_gap(values: np.ndarray) -> float:
+    return max(abs(100 * np.mean(values < p) - p) for p in (5, 10, 25, 50, 75, 90, 95))
+
+
+def test_the_drift_map_corrects_a_later_year_from_earlier_years_only(yearly, settings) -> None:
+    config = settings.percentile_calibration.model_copy(update={"drift_sources": ["aijobs"]})
+    raw = yearly["raw_percentile"].to_numpy()
+    keys = (yearly["source"].to_numpy(), map_groups(yearly))
+    folds = yearly["fold"].to_numpy()
+    out = drift_corrected(raw, *keys, folds, config)
+    first, last = folds == "aijobs 2022", folds == "aijobs 2024"
+    assert np.array_equal(out[first], raw[first])  # nothing earlier: no drift map
+    # 2024 read through the map of 2022-2023 alone...
+    earlier = ~last
+    drift = fit_drift(raw[earlier], keys[0][earlier], keys[1][earlier], config)
+    calibration = PercentileCalibration({OVERALL: _identity()}, {}, drift)
+    by_hand = [
+        calibration.drift_curve("aijobs", g).apply(r)
+        for r, g in zip(raw[last], keys[1][last], strict=True)
+    ]
+    assert out[last] == pytest.approx(by_hand, abs=1e-9)
+    # ...which makes the earlier years' own percentiles uniform (where it is fit, it holds).
+    assert _worst_gap(raw[earlier & ~first]) > 3
+    fitted_on = fit_drift(raw[earlier], keys[0][earlier], keys[1][earlier], config.model_copy(
+        update={"drift_prior": 0, "drift_min_group_records": len(raw)}))  # fmt: skip
+    assert _worst_gap(apply_many(fitted_on["aijobs|all"], raw[earlier])) < 0.5
+
+
+def _identity():
+    from salarymodel.core.percentile_calibration import PercentileCurve
+
+    return PercentileCurve(OVERALL, 1, (0.0, 100.0), (0.0, 100.0))
+
+
+def test_a_small_group_takes_its_sources_drift_map_and_a_large_one_is_shrunk(yearly, settings):
+    raw = yearly["raw_percentile"].to_numpy()
+    sources, groups = yearly["source"].to_numpy(), map_groups(yearly)
+    n_us = int((groups == US).sum())
+    n_small = int((groups == "under 35%").sum())
+    assert 0 < n_small < n_us
+    update = {"drift_min_group_records": n_small + 1, "drift_sources": ["aijobs"]}
+    config = settings.percentile_calibration.model_copy(update=update)
+    drift = fit_drift(raw, sources, groups, config)
+    assert "aijobs|under 35%" not in drift and "aijobs|US" in drift  # too few: no map of its own
+    calibration = PercentileCalibration({OVERALL: _identity()}, {}, drift)
+    assert calibration.drift_curve("aijobs", "under 35%") is drift["aijobs|all"]
+    assert calibration.drift_curve("postings", US) is None  # a source the backtest never saw
+    # The US map sits between the US's own distribution and the source's, by the prior.
+    own = np.percentile(raw[groups == US], np.linspace(0, 100, config.knots))
+    pooled = np.asarray(drift["aijobs|all"].raw)
+    expected = (n_us * np.maximum.accumulate(own) + config.drift_prior * pooled) / (
+        n_us + config.drift_prior
+    )
+    assert np.asarray(drift["aijobs|US"].raw) == pytest.approx(expected)
+    # A source not listed gets no drift map at all: its in-time percentile stands.
+    assert fit_drift(raw, sources, groups, config.model_copy(update={"drift_sources": []})) == {}
+    unshrunk = fit_drift(raw, sources, groups, config.model_copy(update={"drift_prior": 0}))
+    assert np.asarray(unshrunk["aijobs|US"].raw) == pytest.approx(np.maximum.accumulate(own))
+
+
+def test_served_curves_compose_the_drift_map_and_round_trip(yearly, settings, tmp_path) -> None:
+    config = settings.percentile_calibration.model_copy(update={"drift_sources": ["aijobs"]})
+    raw = yearly["raw_percentile"].to_numpy()
+    groups = map_groups(yearly)
+    fitted = fit_calibration(raw, groups, {"aijobs": {"IN": "under 35%"}}, 10**9, config.knots)
+    fitted.drift = fit_drift(raw, yearly["source"].to_numpy(), groups, config)
+    curve = fitted.curve_for("aijobs", US)
+    for p in (1.0, 10.0, 50.0, 90.0, 99.0):
+        in_time = fitted.curves[OVERALL].apply(p)
+        # Composed on the knots: within a tenth of a point of the two maps in turn.
+        assert curve.apply(p) == pytest.approx(fitted.drift["aijobs|US"].apply(in_time), abs=0.1)
+    assert fitted.calibrate(50.0, "aijobs", US) != fitted.curves[OVERALL].apply(50.0)
+    assert curve.basis() == fitted.curves[OVERALL].basis()  # it still names its records
+    fitted.save(tmp_path)
+    loaded = PercentileCalibration.load(tmp_path)
+    assert loaded is not None and loaded.drift == fitted.drift
+    assert loaded.calibrate(7.0, "aijobs", "IN") == fitted.calibrate(7.0, "aijobs", "IN")
+    # A bundle saved before the drift map loads with none: in-time percentiles.
+    stored = json.loads((tmp_path / CALIBRATION_FILE).read_text())
+    without = {k: v for k, v in stored.items() if k != "drift"}
+    (tmp_path / CALIBRATION_FILE).write_text(json.dumps(without))
+    older = PercentileCalibration.load(tmp_path)
+    assert older is not None and older.drift == {}
+    assert older.calibrate(7.0, "aijobs", US) == fitted.curves[OVERALL].apply(7.0)

@@ -24,7 +24,7 @@ import json
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -77,6 +77,9 @@ class PercentileCalibration:
     curves: dict[str, PercentileCurve]
     # source -> country code -> pay-level group (the US is its own group).
     country_groups: dict[str, dict[str, str]] = field(default_factory=dict)
+    # "source|group" -> the percentile one period ahead (``core.percentile_drift``);
+    # empty: in-time maps only (bundles before it).
+    drift: dict[str, PercentileCurve] = field(default_factory=dict)
 
     def group_of(self, source: str | None, country: str | None) -> str:
         """A job's pay-level group; ``all`` for a country the training data did not rank."""
@@ -91,8 +94,15 @@ class PercentileCalibration:
         return OVERALL
 
     def curve_for(self, source: str | None, country: str | None) -> PercentileCurve:
-        """The curve of the job's group, or the overall one where the group has none."""
-        return self.curves.get(self.group_of(source, country), self.curves[OVERALL])
+        """The curve of the job's group (the overall one where the group has none),
+        followed by its (source, group)'s drift map where the backtest measured one."""
+        group = self.group_of(source, country)
+        curve = self.curves.get(group, self.curves[OVERALL])
+        return compose(curve, self.drift_curve(source, group))
+
+    def drift_curve(self, source: str | None, group: str) -> PercentileCurve | None:
+        """The drift map of a (source, pay-level group): its own, else its source's, else None."""
+        return drift_for(self.drift, source, group)
 
     def calibrate(self, raw_percentile: float, source: str | None, country: str | None) -> float:
         """A raw percentile mapped through the job's group curve."""
@@ -104,10 +114,8 @@ class PercentileCalibration:
         payload = {
             "format": CALIBRATION_FORMAT,
             "country_groups": self.country_groups,
-            "curves": {
-                name: {"records": c.records, "raw": list(c.raw), "calibrated": list(c.calibrated)}
-                for name, c in self.curves.items()
-            },
+            "curves": {name: _curve_dict(c) for name, c in self.curves.items()},
+            "drift": {name: _curve_dict(c) for name, c in self.drift.items()},
         }
         (folder / CALIBRATION_FILE).write_text(json.dumps(payload))
 
@@ -120,20 +128,53 @@ class PercentileCalibration:
         payload = json.loads(path.read_text())
         if payload.get("format") != CALIBRATION_FORMAT:
             raise ValueError(f"{path}: unknown percentile calibration format")
-        curves = {
-            name: PercentileCurve(
-                name,
-                int(c["records"]),
-                tuple(float(v) for v in c["raw"]),
-                tuple(float(v) for v in c["calibrated"]),
-            )
-            for name, c in payload["curves"].items()
-        }
+        curves = {name: _curve_of(name, c) for name, c in payload["curves"].items()}
         if OVERALL not in curves:
             raise ValueError(f"{path}: no overall curve")
         listed = payload["country_groups"].items()
         groups = {source: {k: str(v) for k, v in g.items()} for source, g in listed}
-        return cls(curves, groups)
+        # A drift key is "source|group"; the curve is named by its group.
+        drift = {
+            key: _curve_of(key.split("|", 1)[1], c) for key, c in payload.get("drift", {}).items()
+        }
+        return cls(curves, groups, drift)
+
+
+def _curve_dict(curve: PercentileCurve) -> dict[str, object]:
+    return {"records": curve.records, "raw": list(curve.raw), "calibrated": list(curve.calibrated)}
+
+
+def _curve_of(group: str, stored: dict[str, Any]) -> PercentileCurve:
+    return PercentileCurve(
+        group,
+        int(stored["records"]),
+        tuple(float(v) for v in stored["raw"]),
+        tuple(float(v) for v in stored["calibrated"]),
+    )
+
+
+def drift_key(source: str, group: str) -> str:
+    """A drift map's key: "source|pay-level group" (``all``: the source's own map)."""
+    return f"{source}|{group}"
+
+
+def drift_for(
+    drift: dict[str, PercentileCurve], source: str | None, group: str
+) -> PercentileCurve | None:
+    """A job's drift map: its (source, group)'s, else its source's; None where unmeasured."""
+    return drift.get(drift_key(source or "", group)) or drift.get(drift_key(source or "", OVERALL))
+
+
+def compose(curve: PercentileCurve, drift: PercentileCurve | None) -> PercentileCurve:
+    """``curve`` then ``drift`` as one curve on ``curve``'s knots (its group and records).
+
+    Exact at the knots, linear between them as every curve is (101 knots: the
+    two readings differ by hundredths of a point).
+    """
+    if drift is None:
+        return curve
+    calibrated = tuple(drift.apply(value) for value in curve.calibrated)
+    return PercentileCurve(curve.group, curve.records, curve.raw, calibrated)
 
 
 # ----- fitting (training only) -----------------------------------------------------------

@@ -42,6 +42,7 @@ from salarymodel.core.percentile_calibration import (
     cross_fitted,
     fit_calibration,
 )
+from salarymodel.core.percentile_drift import drift_corrected, fit_drift
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,6 +53,9 @@ DIMENSIONS = ("all", "source", PAY_LEVEL, "source_region", "state")
 PIT_PLOT = "percentile_histogram.png"
 CV_ROWS = "cv_estimates.csv.gz"  # run artifact (under ``evaluation/``)
 UNRANKED = "country not ranked"
+# The percentiles each check reads: raw, the served one, and (backtest) the
+# in-time map alone, before the drift map (``core.percentile_drift``).
+CHECKED = ("raw_percentile", "percentile", "percentile_in_time")
 
 
 # ----- groups -------------------------------------------------------------------------------
@@ -275,9 +279,16 @@ def evaluate_groups(
             backtest_rows.rename(columns={"fused_lightgbm": "estimate_usd"}), groups
         )
         backtest = backtest.assign(raw_percentile=raw_percentiles(backtest, coverage))
+        # The in-time map fit before each cut-off, then the drift map of the
+        # source's earlier folds; served: the drift over all folds.
+        in_time = _backtest_calibrated(records, cv, backtest, settings)
+        keys = (backtest["source"].astype(str).to_numpy(), map_groups(backtest))
+        drift = settings.percentile_calibration
+        fold = backtest["fold"].astype(str).to_numpy()
         frames["backtest"] = backtest.assign(
-            percentile=_backtest_calibrated(records, cv, backtest, settings)
+            percentile_in_time=in_time, percentile=drift_corrected(in_time, *keys, fold, drift)
         )
+        served.drift = fit_drift(in_time, *keys, drift)
         tolerances["backtest"] = (
             config.tolerance_backtest_points,
             config.tolerance_backtest_group_points,
@@ -290,7 +301,7 @@ def evaluate_groups(
                 frame, column, config.percentile_levels, overall, per_group,
                 config.min_group_records, config.min_state_records,
             )
-            for column in ("raw_percentile", "percentile")
+            for column in CHECKED if column in frame.columns
         }  # fmt: skip
         tables[split] = {
             "groups": group_table(frame, config.min_state_records),
