@@ -103,11 +103,11 @@ class SourcesConfig(_Strict):
 
 
 class ValidationConfig(_Strict):
-    salary_usd_min: float = Field(5_000, gt=0)  # a salary of zero or less is never a salary
-    salary_usd_max: float = 5_000_000
-    year_min: int = 2015
-    year_max: int = 2030
-    quarantine_dir: str = "models/quarantine"
+    salary_usd_min: float = Field(gt=0)  # a salary of zero or less is never a salary
+    salary_usd_max: float
+    year_min: int
+    year_max: int
+    quarantine_dir: str
 
     @model_validator(mode="after")
     def _ordered_bounds(self) -> ValidationConfig:
@@ -129,7 +129,7 @@ class InputLimitsConfig(_Strict):
 
 
 class RepeatsConfig(_Strict):
-    policy: Literal["collapse", "keep"] = "collapse"
+    policy: Literal["collapse", "keep"]
 
 
 class RoleFamily(_Strict):
@@ -142,8 +142,8 @@ class TitleWordsConfig(_Strict):
 
     # Words (and runs of ``ngrams`` words) found in at least this many training
     # titles get a 0/1 column; null turns the word features off.
-    min_count: int | None = Field(100, ge=1)
-    ngrams: int = Field(2, ge=1, le=3)
+    min_count: int | None = Field(ge=1)
+    ngrams: int = Field(ge=1, le=3)
 
 
 class LocationConfig(_Strict):
@@ -167,16 +167,16 @@ _SOC = re.compile(r"\d{2}-\d{4}")
 
 
 class FeaturesConfig(_Strict):
-    min_category_count: int = 20
-    min_skill_count: int = 30
+    min_category_count: int
+    min_skill_count: int
     role_families: list[RoleFamily]
     seniority_words: dict[int, list[str]]
     seniority_to_experience: dict[int, Literal["EN", "MI", "SE", "EX"]]
     skill_aliases: dict[str, str]
-    title_words: TitleWordsConfig = TitleWordsConfig()
+    title_words: TitleWordsConfig
     # None: no place below the country (models saved before it, and the
     # "before" side of benchmarks/us_location.py).
-    location: LocationConfig | None = None
+    location: LocationConfig | None
 
     @model_validator(mode="after")
     def _every_family_has_an_occupation(self) -> FeaturesConfig:
@@ -198,14 +198,14 @@ class ModelConfig(_Strict):
 
 
 class RangesConfig(_Strict):
-    coverage: float = Field(0.8, gt=0.0, lt=1.0)
-    calibration_fraction: float = Field(0.2, gt=0.0, lt=0.5)
-    calibration: Literal["random", "latest"] = "random"
-    latest_months: int = Field(3, ge=1, le=12)
+    coverage: float = Field(gt=0.0, lt=1.0)
+    calibration_fraction: float = Field(gt=0.0, lt=0.5)
+    calibration: Literal["random", "latest"]
+    latest_months: int = Field(ge=1, le=12)
     recency_half_life_months: float | None = Field(gt=0.0)
-    max_factor: float = Field(3.0, gt=1.0)
-    thin_support_below: int = 30
-    min_calibration_cell: int = 200
+    max_factor: float = Field(gt=1.0)
+    thin_support_below: int
+    min_calibration_cell: int
     spread_blend: float = Field(ge=0.0)
     params: dict[str, str | int | float]
     num_boost_round: int
@@ -239,38 +239,37 @@ class CountryLevelsConfig(_Strict):
 
 
 class ExplanationsConfig(_Strict):
-    sample_size: int = 5000
-    min_count: int = 30
+    sample_size: int
+    min_count: int
 
 
 class BacktestConfig(_Strict):
     """The rolling out-of-time backtest's folds (``salarymodel.evaluation.backtest``)."""
 
-    window_months: int = Field(3, ge=1, le=12)
-    min_train_rows: int = Field(1000, ge=1)
-    min_test_rows: int = Field(200, ge=1)
-    max_folds_per_source: int = Field(3, ge=1)
+    window_months: int = Field(ge=1, le=12)
+    min_train_rows: int = Field(ge=1)
+    min_test_rows: int = Field(ge=1)
+    max_folds_per_source: int = Field(ge=1)
 
 
 class EvaluationConfig(_Strict):
-    n_folds: int = 5
-    seed: int = 17
-    backtest: BacktestConfig = BacktestConfig()
-    group_median_min_count: int = 20
+    n_folds: int
+    seed: int
+    backtest: BacktestConfig
+    group_median_min_count: int
     group_median_backoff: list[list[str]]
-    workers: int = Field(default=2, ge=1)
+    workers: int = Field(ge=1)
 
 
 class TrackingConfig(_Strict):
-    uri: str = "sqlite:///mlflow.db"
-    artifact_root: str = "mlruns"
-    experiment: str = "salarymodel"
-    registered_model: str = "salarymodel"
-    champion_alias: str = "champion"
-    # A remote store that does not answer must fail fast and clearly: MLflow's
-    # own default retries a refused connection for about four minutes.
-    connect_timeout_seconds: float = Field(default=5.0, gt=0)
-    http_retries: int = Field(default=1, ge=0)
+    uri: str
+    artifact_root: str
+    experiment: str
+    registered_model: str
+    champion_alias: str
+    # Seconds and retries before a tracking store that does not answer fails.
+    connect_timeout_seconds: float = Field(gt=0)
+    http_retries: int = Field(ge=0)
 
 
 class GateConfig(_Strict):
@@ -279,31 +278,31 @@ class GateConfig(_Strict):
     (``salarymodel.promotion.gate``)
     """
 
-    metric: Literal["mae_usd", "mdape", "r2_log"] = "mae_usd"
-    tolerance: float = Field(0.0, ge=0.0)
-    resamples: int = Field(2000, ge=100)
-    confidence: float = Field(0.95, gt=0.5, lt=1.0)
-    seed: int = 17
+    metric: Literal["mae_usd", "mdape", "r2_log"]
+    tolerance: float = Field(ge=0.0)
+    resamples: int = Field(ge=100)
+    confidence: float = Field(gt=0.5, lt=1.0)
+    seed: int
 
 
 class RetrainingConfig(_Strict):
     """``salarymodel retrain``: where accepted data lives, what a new file must pass,
     and the held-out comparison of challenger and champion."""
 
-    accepted_dir: str = "models/accepted"
-    reports_dir: str = "models/retraining"
-    min_new_rows: int = Field(100, ge=1)
-    max_quarantined_share: float = Field(0.2, ge=0.0, le=1.0)
-    max_median_shift: float | None = Field(0.5, gt=0.0)
-    holdout_fraction: float = Field(0.3, gt=0.0, lt=1.0)
-    min_holdout_rows: int = Field(30, ge=1)
-    existing_tolerance: float = Field(0.05, ge=0.0)
-    existing_sample: int = Field(20_000, ge=100)
-    seed: int = 17
+    accepted_dir: str
+    reports_dir: str
+    min_new_rows: int = Field(ge=1)
+    max_quarantined_share: float = Field(ge=0.0, le=1.0)
+    max_median_shift: float | None = Field(gt=0.0)
+    holdout_fraction: float = Field(gt=0.0, lt=1.0)
+    min_holdout_rows: int = Field(ge=1)
+    existing_tolerance: float = Field(ge=0.0)
+    existing_sample: int = Field(ge=100)
+    seed: int
     cv_models: list[
         Literal["fused_lightgbm", "single_source", "raw_lightgbm", "group_median", "global_median"]
-    ] = ["fused_lightgbm"]
-    evaluate_ranges: bool = True
+    ]
+    evaluate_ranges: bool
     # Whole-file checks (values in configs/salarymodel.yaml only: no default here).
     quarantine_dir: str
     max_unseen_title_share: float = Field(ge=0.0, le=1.0)
@@ -322,28 +321,28 @@ class RetrainingConfig(_Strict):
 class CurrencyColumns(_Strict):
     """The survey columns exchange rates are read from."""
 
-    amount: str = "salary"
-    currency: str = "salary_currency"
-    amount_usd: str = "salary_in_usd"
-    year: str = "work_year"
-    country: str = "employee_residence"
+    amount: str
+    currency: str
+    amount_usd: str
+    year: str
+    country: str
 
 
 class CurrencyConfig(_Strict):
     """Yearly exchange rates computed from the survey (see ``salarymodel.core.currency``)."""
 
-    source: str = "aijobs"
-    columns: CurrencyColumns = Field(default_factory=CurrencyColumns)
-    min_records: int = Field(5, ge=1)
-    country_min_records: int = Field(5, ge=1)
+    source: str
+    columns: CurrencyColumns
+    min_records: int = Field(ge=1)
+    country_min_records: int = Field(ge=1)
 
 
 class PredictionConfig(_Strict):
     """``salarymodel predict``: the optional columns of a person's own pay."""
 
-    salary_column: str = "current_salary"
-    currency_column: str = "currency"
-    period_column: str = "period"
+    salary_column: str
+    currency_column: str
+    period_column: str
 
 
 class JobDefaultsConfig(_Strict):
@@ -374,21 +373,20 @@ class JobDefaultsConfig(_Strict):
 
 
 class ServingConfig(_Strict):
-    default_source: str = "aijobs"
-    host: str = "127.0.0.1"
-    port: int = 3000
+    default_source: str
+    host: str
+    port: int
     # Where a worker gets its model: the MLflow registry's champion, the copy
     # exported to the BentoML model store, or (auto) the registry when there
     # is a tracking store. `salarymodel serve` exports the champion once and
     # starts its workers on `bentoml` with `bento_model` set to that export.
-    model_source: Literal["auto", "registry", "bentoml"] = "auto"
-    bento_model: str | None = None  # a BentoML model tag; None: the newest export
-    workers: int = Field(2, ge=1)
-    # Prometheus /metrics costs about 10% of a request's CPU: off unless asked for.
-    metrics: bool = False
+    model_source: Literal["auto", "registry", "bentoml"]
+    bento_model: str | None  # a BentoML model tag; None: the newest export
+    workers: int = Field(ge=1)
+    metrics: bool  # Prometheus /metrics
     # /admin/reload answers only once every worker serves the new model, or
     # refuses (nobody switches) when one cannot within this many seconds.
-    reload_timeout_seconds: float = Field(60.0, gt=0)
+    reload_timeout_seconds: float = Field(gt=0)
     # One batch's caps (413 past either; the YAML says why these values).
     batch_max_jobs: int = Field(ge=1)
     batch_max_bytes: int = Field(ge=64 * 1024)
@@ -408,14 +406,14 @@ class ServingConfig(_Strict):
 class TrainingConfig(_Strict):
     """Where ``salarymodel train`` fits: this process, or a Dask cluster."""
 
-    backend: Literal["local", "dask"] = "local"
+    backend: Literal["local", "dask"]
     # The Dask scheduler (tcp://host:port) when the backend is dask; the
     # command line's ``train --dask ADDRESS`` overrides both.
-    dask_address: str | None = None
-    dask_connect_timeout_seconds: float = Field(10.0, gt=0)
+    dask_address: str | None
+    dask_connect_timeout_seconds: float = Field(gt=0)
     # Record partitions per Dask worker: more than one lets a worker start
     # on its next partition while another is sent or built.
-    dask_partitions_per_worker: int = Field(2, ge=1)
+    dask_partitions_per_worker: int = Field(ge=1)
 
     @model_validator(mode="after")
     def _address_for_dask(self) -> TrainingConfig:
@@ -425,9 +423,9 @@ class TrainingConfig(_Strict):
 
 
 class ReportConfig(_Strict):
-    min_group_size: int = 30
-    top_countries: int = 15
-    top_skills: int = 30
+    min_group_size: int
+    top_countries: int
+    top_skills: int
     skill_groups: dict[str, list[str]]
 
 
@@ -482,17 +480,17 @@ class Settings(_Strict):
     model: ModelConfig
     ranges: RangesConfig
     country_levels: CountryLevelsConfig
-    explanations: ExplanationsConfig = Field(default_factory=ExplanationsConfig)
+    explanations: ExplanationsConfig
     evaluation: EvaluationConfig
     tracking: TrackingConfig
     gate: GateConfig
     serving: ServingConfig
     retraining: RetrainingConfig  # required: its whole-file limits live in the YAML only
     report: ReportConfig
-    currency: CurrencyConfig = Field(default_factory=CurrencyConfig)
-    prediction: PredictionConfig = Field(default_factory=PredictionConfig)
+    currency: CurrencyConfig
+    prediction: PredictionConfig
     job_defaults: JobDefaultsConfig
-    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    training: TrainingConfig
     group_evaluation: GroupEvaluationConfig
     percentile_calibration: PercentileCalibrationConfig
     # Absent: no Maimai figure beside Chinese estimates.

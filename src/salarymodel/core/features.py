@@ -112,6 +112,10 @@ class Place(NamedTuple):
     warnings: list[str]
 
 
+# What a bundle saved before these settings existed meant: no title words, no location.
+OLD_BUNDLE_FEATURES = {"title_words": {"min_count": None, "ngrams": 1}, "location": None}
+
+
 @dataclass
 class FeatureBuilder:
     """Vocabularies learned at training time and the encoding built on them."""
@@ -689,7 +693,8 @@ class FeatureBuilder:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureBuilder:
         builder = cls(
-            features=FeaturesConfig.model_validate(data["features"]),
+            # Bundles saved before title words and location had neither (no code defaults).
+            features=FeaturesConfig.model_validate({**OLD_BUNDLE_FEATURES, **data["features"]}),
             role_families=list(data["role_families"]),
             titles=list(data["titles"]),
             countries=list(data["countries"]),
