@@ -38,11 +38,13 @@ CANONICAL_FIELDS = (
 )
 
 
-class _Strict(BaseModel):
+class Strict(BaseModel):
+    """A settings section: a key it does not know is an error, not ignored."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-class FieldMapping(_Strict):
+class FieldMapping(Strict):
     """How one canonical field is read from a source's columns."""
 
     column: str | None = None
@@ -64,7 +66,7 @@ class FieldMapping(_Strict):
         return [self.column] if self.column is not None else list(self.columns or [])
 
 
-class SourceConfig(_Strict):
+class SourceConfig(Strict):
     """One raw data set and its mapping into the canonical record."""
 
     description: str = ""
@@ -90,7 +92,7 @@ class SourceConfig(_Strict):
         return self
 
 
-class SourcesConfig(_Strict):
+class SourcesConfig(Strict):
     sources: dict[str, SourceConfig]
     training_sources: list[str]
 
@@ -102,7 +104,7 @@ class SourcesConfig(_Strict):
         return self
 
 
-class ValidationConfig(_Strict):
+class ValidationConfig(Strict):
     salary_usd_min: float = Field(gt=0)  # a salary of zero or less is never a salary
     salary_usd_max: float
     year_min: int
@@ -118,7 +120,7 @@ class ValidationConfig(_Strict):
         return self
 
 
-class InputLimitsConfig(_Strict):
+class InputLimitsConfig(Strict):
     """What an untrusted file may expand to (``sources.read_csv``) and what one cell or
     row may hold (longer ones are quarantined). No defaults here: the YAML holds them."""
 
@@ -128,16 +130,16 @@ class InputLimitsConfig(_Strict):
     max_row_chars: int = Field(ge=16)
 
 
-class RepeatsConfig(_Strict):
+class RepeatsConfig(Strict):
     policy: Literal["collapse", "keep"]
 
 
-class RoleFamily(_Strict):
+class RoleFamily(Strict):
     family: str
     keywords: list[str]
 
 
-class TitleWordsConfig(_Strict):
+class TitleWordsConfig(Strict):
     """Words of the job title as features, beyond role family and seniority."""
 
     # Words (and runs of ``ngrams`` words) found in at least this many training
@@ -146,7 +148,7 @@ class TitleWordsConfig(_Strict):
     ngrams: int = Field(ge=1, le=3)
 
 
-class LocationConfig(_Strict):
+class LocationConfig(Strict):
     """Place below the country (US): the state feature and BLS OEWS wages (bls_reference)."""
 
     state_feature: bool
@@ -166,7 +168,7 @@ class LocationConfig(_Strict):
 _SOC = re.compile(r"\d{2}-\d{4}")
 
 
-class FeaturesConfig(_Strict):
+class FeaturesConfig(Strict):
     min_category_count: int
     min_skill_count: int
     role_families: list[RoleFamily]
@@ -192,12 +194,12 @@ class FeaturesConfig(_Strict):
         return self
 
 
-class ModelConfig(_Strict):
+class ModelConfig(Strict):
     params: dict[str, str | int | float]
     num_boost_round: int
 
 
-class RangesConfig(_Strict):
+class RangesConfig(Strict):
     coverage: float = Field(gt=0.0, lt=1.0)
     calibration_fraction: float = Field(gt=0.0, lt=0.5)
     calibration: Literal["random", "latest"]
@@ -211,7 +213,7 @@ class RangesConfig(_Strict):
     num_boost_round: int
 
 
-class CountryLevelsConfig(_Strict):
+class CountryLevelsConfig(Strict):
     """Per-source country pay levels (``salarymodel.core.country_levels``)."""
 
     # The fused model starts each record from its source's country level
@@ -238,12 +240,12 @@ class CountryLevelsConfig(_Strict):
     trend_max_years: float = Field(ge=0.0)
 
 
-class ExplanationsConfig(_Strict):
+class ExplanationsConfig(Strict):
     sample_size: int
     min_count: int
 
 
-class BacktestConfig(_Strict):
+class BacktestConfig(Strict):
     """The rolling out-of-time backtest's folds (``salarymodel.evaluation.backtest``)."""
 
     window_months: int = Field(ge=1, le=12)
@@ -252,7 +254,7 @@ class BacktestConfig(_Strict):
     max_folds_per_source: int = Field(ge=1)
 
 
-class EvaluationConfig(_Strict):
+class EvaluationConfig(Strict):
     n_folds: int
     seed: int
     backtest: BacktestConfig
@@ -261,7 +263,7 @@ class EvaluationConfig(_Strict):
     workers: int = Field(ge=1)
 
 
-class TrackingConfig(_Strict):
+class TrackingConfig(Strict):
     uri: str
     artifact_root: str
     experiment: str
@@ -272,7 +274,7 @@ class TrackingConfig(_Strict):
     http_retries: int = Field(ge=0)
 
 
-class GateConfig(_Strict):
+class GateConfig(Strict):
     """The promotion gate: a paired bootstrap of the metric's difference.
 
     (``salarymodel.promotion.gate``)
@@ -285,7 +287,7 @@ class GateConfig(_Strict):
     seed: int
 
 
-class RetrainingConfig(_Strict):
+class RetrainingConfig(Strict):
     """``salarymodel retrain``: where accepted data lives, what a new file must pass,
     and the held-out comparison of challenger and champion."""
 
@@ -318,7 +320,7 @@ class RetrainingConfig(_Strict):
         return self
 
 
-class CurrencyColumns(_Strict):
+class CurrencyColumns(Strict):
     """The survey columns exchange rates are read from."""
 
     amount: str
@@ -328,7 +330,7 @@ class CurrencyColumns(_Strict):
     country: str
 
 
-class CurrencyConfig(_Strict):
+class CurrencyConfig(Strict):
     """Yearly exchange rates computed from the survey (see ``salarymodel.core.currency``)."""
 
     source: str
@@ -337,7 +339,7 @@ class CurrencyConfig(_Strict):
     country_min_records: int = Field(ge=1)
 
 
-class PredictionConfig(_Strict):
+class PredictionConfig(Strict):
     """``salarymodel predict``: the optional columns of a person's own pay."""
 
     salary_column: str
@@ -345,7 +347,7 @@ class PredictionConfig(_Strict):
     period_column: str
 
 
-class JobDefaultsConfig(_Strict):
+class JobDefaultsConfig(Strict):
     """What a job a person describes is taken to be where it says nothing
     (``salarymodel.core.job_defaults`` applies it on every path). No value here has a
     default in code: the YAML states each one."""
@@ -372,7 +374,7 @@ class JobDefaultsConfig(_Strict):
         return self
 
 
-class ServingConfig(_Strict):
+class ServingConfig(Strict):
     default_source: str
     host: str
     port: int
@@ -403,7 +405,7 @@ class ServingConfig(_Strict):
     load_retry_max_seconds: float = Field(gt=0)
 
 
-class TrainingConfig(_Strict):
+class TrainingConfig(Strict):
     """Where ``salarymodel train`` fits: this process, or a Dask cluster."""
 
     backend: Literal["local", "dask"]
@@ -422,14 +424,14 @@ class TrainingConfig(_Strict):
         return self
 
 
-class ReportConfig(_Strict):
+class ReportConfig(Strict):
     min_group_size: int
     top_countries: int
     top_skills: int
     skill_groups: dict[str, list[str]]
 
 
-class GroupEvaluationConfig(_Strict):
+class GroupEvaluationConfig(Strict):
     """Per-group accuracy, range and percentile checks (``salarymodel.evaluation.groups``)."""
 
     # A country's pay level: its training median salary over the US median, per
@@ -448,7 +450,7 @@ class GroupEvaluationConfig(_Strict):
     tolerance_backtest_group_points: float = Field(gt=0)
 
 
-class PercentileCalibrationConfig(_Strict):
+class PercentileCalibrationConfig(Strict):
     """The map from a range's raw percentile to a calibrated one (``percentile_calibration``)."""
 
     # A pay-level group gets its own map from this many out-of-fold records.
@@ -457,14 +459,14 @@ class PercentileCalibrationConfig(_Strict):
     knots: int = Field(ge=3)
 
 
-class ChinaRoleConfig(_Strict):
+class ChinaRoleConfig(Strict):
     """One role of the Maimai 2023 AIGC talent report and the title words that mean it."""
 
     role: str  # a key of the report's role pay (src/salarymodel/core/maimai_aigc_2023.json)
     keywords: list[str] = Field(min_length=1)
 
 
-class ChinaReferenceConfig(_Strict):
+class ChinaReferenceConfig(Strict):
     """A Chinese job's role, read from its title, for the Maimai report's pay (china_reference)."""
 
     roles: list[ChinaRoleConfig] = Field(min_length=1)
@@ -472,7 +474,7 @@ class ChinaReferenceConfig(_Strict):
     families: dict[str, str]
 
 
-class Settings(_Strict):
+class Settings(Strict):
     validation: ValidationConfig
     input_limits: InputLimitsConfig
     repeats: RepeatsConfig
@@ -506,7 +508,8 @@ def project_root() -> Path:
     env = os.environ.get("SALARYMODEL_ROOT")
     if env:
         return Path(env).resolve()
-    checkout = Path(__file__).resolve().parents[2]
+    # src/salarymodel/<module path>.py: one folder up per dotted part, then src/
+    checkout = Path(__file__).resolve().parents[len(__name__.split("."))]
     if (checkout / "configs" / "salarymodel.yaml").exists():
         return checkout
     return Path.cwd().resolve()
