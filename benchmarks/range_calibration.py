@@ -23,7 +23,7 @@ import time
 
 from serving import machine
 
-from salarymodel.config import load_settings, load_sources
+from salarymodel.config.settings import load_settings, load_sources
 from salarymodel.data.dataset import load_training_data
 from salarymodel.data.role_family import with_role_family
 from salarymodel.evaluation.backtest import backtest_folds

@@ -1,6 +1,6 @@
 """Configuration defaults live in configs/salarymodel.yaml only (issue 25, "each fact once").
 
-A settings field with a default in config.py competes with the YAML: the two
+A settings field with a default in code (salarymodel/config/) competes with the YAML: the two
 can drift apart unseen (``ranges.spread_blend`` was 1.0 in code and 0.0 in the
 YAML, and the docstring still defended 1.0). So no settings field has a default
 in code: every one is required and filled from the YAML, and a YAML that leaves
@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from salarymodel.config import ConfigError, Settings, load_settings
+from salarymodel.config.settings import ConfigError, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,7 +57,7 @@ def _settings_defaults() -> dict[str, tuple[Any, Any]]:
 
 def test_no_settings_field_has_a_default_in_code() -> None:
     in_code = sorted(_settings_defaults())
-    assert not in_code, f"defaults in config.py (give them in configs/salarymodel.yaml): {in_code}"
+    assert not in_code, f"code defaults (give them in configs/salarymodel.yaml): {in_code}"
 
 
 def test_a_yaml_without_a_key_is_refused_naming_it(tmp_path: Path) -> None:

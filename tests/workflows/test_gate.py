@@ -34,9 +34,9 @@ import pytest
 from helpers.retrain_project import make_project, project_env, trained_champion
 from typer.testing import CliRunner
 
-from salarymodel import config
 from salarymodel.cli.app import app
-from salarymodel.config import load_settings
+from salarymodel.config import settings as config
+from salarymodel.config.settings import load_settings
 from salarymodel.evaluation.metrics import metrics
 from salarymodel.promotion.decisions import TIE_IN_TRAIN, decide
 from salarymodel.promotion.gate import (

@@ -17,7 +17,7 @@ from salarymodel.cli.tables import (
     ranges_table,
 )
 from salarymodel.cli.terminal import json_text, steps
-from salarymodel.config import Settings, load_settings, load_sources
+from salarymodel.config.settings import Settings, load_settings, load_sources
 from salarymodel.vocabulary import ALL
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from salarymodel.config import FeaturesConfig
+from salarymodel.config.data import FeaturesConfig
 from salarymodel.data import geography
 from salarymodel.data.bls_reference import BlsWages, load_wages
 from salarymodel.data.skills import normalise_skill
@@ -158,7 +158,7 @@ class FeatureBuilder:
         states: list[str] = []
         bls = None
         if features.location is not None:
-            from salarymodel.config import resolve_path
+            from salarymodel.config.settings import resolve_path
 
             us = records["country"].astype(object) == "US"
             # Frames from before the place fields (or with none) have no state.

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from salarymodel.config import Settings
+from salarymodel.config.settings import Settings
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel
 

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from salarymodel.config import Settings
+from salarymodel.config.settings import Settings
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel
 from salarymodel.core.timing import Stopwatch

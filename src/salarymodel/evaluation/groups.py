@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from salarymodel.config import GroupEvaluationConfig, Settings
+from salarymodel.config.evaluation import GroupEvaluationConfig
+from salarymodel.config.settings import Settings
 from salarymodel.core.percentile_calibration import (
     OVERALL,
     US,

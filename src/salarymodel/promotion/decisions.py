@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from salarymodel.config import Settings
+from salarymodel.config.settings import Settings
 from salarymodel.promotion.gate import PairedInterval, describe, paired_interval, promotes, verdict
 from salarymodel.promotion.recent_periods import PeriodComparison
 from salarymodel.registry.champion import champion_version

@@ -26,7 +26,7 @@ from salarymodel.vocabulary import ALL
 if TYPE_CHECKING:
     import pandas as pd
 
-    from salarymodel.config import GateConfig
+    from salarymodel.config.evaluation import GateConfig
     from salarymodel.evaluation.backtest import BacktestReport
     from salarymodel.evaluation.report import EvaluationReport
 

@@ -24,7 +24,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
-from salarymodel.config import Settings, resolve_path
+from salarymodel.config.settings import Settings, resolve_path
 from salarymodel.evaluation.backtest import BACKTEST_ESTIMATES
 
 if TYPE_CHECKING:

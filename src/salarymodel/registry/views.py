@@ -14,7 +14,7 @@ from mlflow.entities import Run
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from salarymodel.config import Settings
+from salarymodel.config.settings import Settings
 from salarymodel.registry.champion import champion_history, champion_version, required_champion
 from salarymodel.registry.store import (
     NOT_FOUND,

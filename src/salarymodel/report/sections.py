@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from salarymodel.config import Settings
+from salarymodel.config.settings import Settings
 from salarymodel.data.geography import country_name
 from salarymodel.report import figures, statistics, tables
 from salarymodel.report import premiums as premium_rows

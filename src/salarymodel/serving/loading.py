@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from salarymodel.config import Settings, load_settings, resolve_path
+from salarymodel.config.settings import Settings, load_settings, resolve_path
 from salarymodel.core.model import BOOSTER_FILE, BundleError, SalaryModel
 from salarymodel.serving.booster import NativeBooster
 from salarymodel.serving.served import ServingModel, json_safe

@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
-from salarymodel.config import load_settings, load_sources
+from salarymodel.config.settings import load_settings, load_sources
 from salarymodel.core.currency import PERIODS, USD
 from salarymodel.core.job_defaults import default_year
 from salarymodel.vocabulary import (

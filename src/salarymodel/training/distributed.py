@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from salarymodel.config import CANONICAL_FIELDS, Settings
+from salarymodel.config.settings import Settings
+from salarymodel.config.sources import CANONICAL_FIELDS
 from salarymodel.core.country_levels import CountryLevels, fit_levels
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel, safe_name

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from salarymodel.config import Settings, SourcesConfig
+from salarymodel.config.settings import Settings
+from salarymodel.config.sources import SourcesConfig
 from salarymodel.core.currency import exchange_rates
 from salarymodel.core.model import SalaryModel
 from salarymodel.core.timing import Stopwatch
