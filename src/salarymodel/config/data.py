@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from salarymodel.config.base import Strict
+from salarymodel.vocabulary import ExperienceLevel
 
 
 class ValidationConfig(Strict):
@@ -82,7 +83,7 @@ class FeaturesConfig(Strict):
     min_skill_count: int
     role_families: list[RoleFamily]
     seniority_words: dict[int, list[str]]
-    seniority_to_experience: dict[int, Literal["EN", "MI", "SE", "EX"]]
+    seniority_to_experience: dict[int, ExperienceLevel]
     skill_aliases: dict[str, str]
     title_words: TitleWordsConfig
     # None: no place below the country (models saved before it, and the

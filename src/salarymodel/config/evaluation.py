@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from salarymodel.config.base import Strict
+from salarymodel.vocabulary import FUSED_MODEL, ModelName
 
 
 class BacktestConfig(Strict):
@@ -65,9 +66,7 @@ class RetrainingConfig(Strict):
     existing_tolerance: float = Field(ge=0.0)
     existing_sample: int = Field(ge=100)
     seed: int
-    cv_models: list[
-        Literal["fused_lightgbm", "single_source", "raw_lightgbm", "group_median", "global_median"]
-    ]
+    cv_models: list[ModelName]
     evaluate_ranges: bool
     # Whole-file checks (values in configs/salarymodel.yaml only: no default here).
     quarantine_dir: str
@@ -79,8 +78,8 @@ class RetrainingConfig(Strict):
 
     @model_validator(mode="after")
     def _gate_model_evaluated(self) -> RetrainingConfig:
-        if "fused_lightgbm" not in self.cv_models:
-            raise ValueError("cv_models must include fused_lightgbm (the gate's model)")
+        if FUSED_MODEL not in self.cv_models:
+            raise ValueError(f"cv_models must include {FUSED_MODEL} (the gate's model)")
         return self
 
 

@@ -43,6 +43,7 @@ from salarymodel.core.percentile_calibration import (
     cross_fitted,
     fit_calibration,
 )
+from salarymodel.vocabulary import FUSED_MODEL
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -272,9 +273,7 @@ def evaluate_groups(
     frames = {"cv": cv}
     tolerances = {"cv": (config.tolerance_cv_points,) * 2}
     if backtest_rows is not None and {"low_usd", "high_usd"} <= set(backtest_rows.columns):
-        backtest = with_groups(
-            backtest_rows.rename(columns={"fused_lightgbm": "estimate_usd"}), groups
-        )
+        backtest = with_groups(backtest_rows.rename(columns={FUSED_MODEL: "estimate_usd"}), groups)
         backtest = backtest.assign(raw_percentile=raw_percentiles(backtest, coverage))
         frames["backtest"] = backtest.assign(
             percentile=_backtest_calibrated(records, cv, backtest, settings)

@@ -27,7 +27,7 @@ from salarymodel.registry.store import (
     run_id_of,
     store_errors,
 )
-from salarymodel.vocabulary import ALL
+from salarymodel.vocabulary import ALL, FUSED_MODEL
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,7 +86,7 @@ class GateDecision:
 
 def gate_metric_name(settings: Settings) -> str:
     """The pooled backtest metric the gate compares (``backtest.fused_lightgbm.all.<metric>``)."""
-    return f"backtest.fused_lightgbm.all.{settings.gate.metric}"
+    return f"backtest.{FUSED_MODEL}.all.{settings.gate.metric}"
 
 
 # Both models were trained on the same data (the fingerprints match), so
