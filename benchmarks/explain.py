@@ -15,7 +15,7 @@ import platform
 import statistics
 import time
 
-from salarymodel.config import load_settings, load_sources
+from salarymodel.config.settings import load_settings, load_sources
 from salarymodel.core.explanations import Explainer
 from salarymodel.data.dataset import load_training_data
 from salarymodel.registry.bundles import load_champion

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from serving import machine
 
-from salarymodel.config import Settings, load_settings, load_sources
+from salarymodel.config.settings import Settings, load_settings, load_sources
 from salarymodel.core.country_levels import US, CountryLevels
 from salarymodel.core.ranges import salary_bounds
 from salarymodel.data.dataset import load_training_data

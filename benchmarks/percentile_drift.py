@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from salarymodel.config import load_settings, load_sources, project_root
+from salarymodel.config.settings import load_settings, load_sources, project_root
 from salarymodel.data.dataset import load_training_data
 from salarymodel.evaluation.groups import evaluate_groups
 

@@ -23,7 +23,7 @@ import time
 
 from serving import machine
 
-from salarymodel.config import load_settings, load_sources
+from salarymodel.config.settings import load_settings, load_sources
 from salarymodel.data.dataset import load_training_data
 from salarymodel.data.role_family import with_role_family
 from salarymodel.evaluation.backtest import backtest_folds
@@ -33,6 +33,7 @@ from salarymodel.evaluation.cv import (
     backtest_report,
 )
 from salarymodel.evaluation.workers import for_workers, worker_pool
+from salarymodel.vocabulary import FUSED_MODEL
 
 # Each variant changes the configured ``ranges:`` (spread_blend 0.5, recency
 # weights with a 6-month half-life, random calibration groups).
@@ -65,10 +66,10 @@ def main(names: list[str]) -> None:
         settings = base.model_copy(update={"ranges": ranges})
         folds = backtest_folds(records, settings.evaluation.backtest)
         start = time.perf_counter()
-        jobs = _backtest_jobs(records, folds, for_workers(settings), ["fused_lightgbm"], True)
+        jobs = _backtest_jobs(records, folds, for_workers(settings), [FUSED_MODEL], True)
         with worker_pool(settings) as pool:
             results = _run_jobs(pool, jobs, None)
-        report = backtest_report(records, folds, ["fused_lightgbm"], results, settings)
+        report = backtest_report(records, folds, [FUSED_MODEL], results, settings)
         table = report.ranges[report.ranges["split"] == "backtest"][COLUMNS]
         print(f"\n== {name}: {len(folds)} folds in {time.perf_counter() - start:.0f} s; "
               f"served stretch {report.drift}")  # fmt: skip

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from explain import machine
 
-from salarymodel.config import Settings, load_settings, load_sources
+from salarymodel.config.settings import Settings, load_settings, load_sources
 from salarymodel.core.features import AT
 from salarymodel.core.model import safe_name
 from salarymodel.core.periods import record_months

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from explain import machine
 
-from salarymodel.config import Settings, load_settings, load_sources
+from salarymodel.config.settings import Settings, load_settings, load_sources
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel
 from salarymodel.data.dataset import load_training_data

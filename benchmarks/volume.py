@@ -47,7 +47,7 @@ def enlarged_records(copies: int, seed: int = 17):
     """The shipped records repeated ``copies`` times with jitter (a pandas frame)."""
     import pandas as pd
 
-    from salarymodel.config import load_settings, load_sources
+    from salarymodel.config.settings import load_settings, load_sources
     from salarymodel.data.dataset import load_training_data
 
     settings = load_settings()
@@ -91,7 +91,7 @@ def current_rss_mb() -> float:
 
 def measure_single(copies: int) -> dict[str, object]:
     """Fit the served model in this process (LightGBM on model.params.num_threads)."""
-    from salarymodel.config import load_settings
+    from salarymodel.config.settings import load_settings
     from salarymodel.core.features import FeatureBuilder
     from salarymodel.core.model import SalaryModel
 
@@ -134,7 +134,7 @@ def measure_dask(copies: int, workers: int) -> dict[str, object]:
     """Fit the served model on a LocalCluster of ``workers`` processes x 1 thread."""
     from distributed import Client, LocalCluster
 
-    from salarymodel.config import load_settings
+    from salarymodel.config.settings import load_settings
     from salarymodel.training.distributed import fit_on_cluster, scatter_records
 
     settings = load_settings()

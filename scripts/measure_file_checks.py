@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from salarymodel.config import load_settings, load_sources
+from salarymodel.config.settings import load_settings, load_sources
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.data.dataset import load_training_data
 from salarymodel.evaluation.drift import drift_report

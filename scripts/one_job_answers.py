@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from salarymodel.config import load_settings, load_sources, resolve_path
+from salarymodel.config.settings import load_settings, load_sources, resolve_path
 from salarymodel.core.model import SalaryModel
 from salarymodel.core.prediction import predict_frame
 

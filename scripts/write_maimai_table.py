@@ -151,7 +151,7 @@ def ecb_rate() -> dict[str, object]:
 
 def chinese_records() -> dict[str, int]:
     """Training records whose country is China in the shipped data, per source and in all."""
-    from salarymodel.config import load_settings, load_sources
+    from salarymodel.config.settings import load_settings, load_sources
     from salarymodel.data.dataset import load_training_data
 
     records = load_training_data(load_settings(), load_sources(), accepted=False).records

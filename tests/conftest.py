@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from salarymodel.config import Settings, SourcesConfig, load_settings, load_sources
+from salarymodel.config.settings import Settings, load_settings, load_sources
+from salarymodel.config.sources import SourcesConfig
 from salarymodel.data.sources import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,10 +10,18 @@ in a saved model: append, never reorder.
 
 from __future__ import annotations
 
-EXPERIENCE_LEVELS = ("EN", "MI", "SE", "EX")  # ordered, entry to executive
-COMPANY_SIZES = ("S", "M", "L")  # ordered, small to large
-EMPLOYMENT_TYPES = ("FT", "PT", "CT", "FL")
-REMOTE_RATIOS = (0, 50, 100)  # ordered, on-site to remote
+from typing import Literal, get_args
+
+# Each code list is written once, as the type the API's schemas and the settings
+# use; the tuples the rest of the code iterates are read from it.
+ExperienceLevel = Literal["EN", "MI", "SE", "EX"]  # ordered, entry to executive
+CompanySize = Literal["S", "M", "L"]  # ordered, small to large
+EmploymentType = Literal["FT", "PT", "CT", "FL"]
+RemoteRatio = Literal[0, 50, 100]  # ordered, on-site to remote
+EXPERIENCE_LEVELS: tuple[str, ...] = get_args(ExperienceLevel)
+COMPANY_SIZES: tuple[str, ...] = get_args(CompanySize)
+EMPLOYMENT_TYPES: tuple[str, ...] = get_args(EmploymentType)
+REMOTE_RATIOS: tuple[int, ...] = get_args(RemoteRatio)
 MAX_TITLE_LENGTH = 200
 MAX_LOCATION_LENGTH = 120
 MAX_SKILLS = 100
@@ -28,7 +36,8 @@ COMPANY_SIZE_NAMES = {"S": "small (<50)", "M": f"medium (50{_EN_DASH}250)", "L":
 EMPLOYMENT_NAMES = {"FT": "full-time", "PT": "part-time", "CT": "contract", "FL": "freelance"}
 REMOTE_NAMES = {0: "on-site", 50: "hybrid", 100: "remote"}
 # Pay periods: payments in a year (pay "per month" is a twelfth of yearly pay).
-PERIODS: dict[str, int] = {"year": 1, "month": 12}
+Period = Literal["year", "month"]
+PERIODS: dict[str, int] = dict(zip(get_args(Period), (1, 12), strict=True))
 PERIOD_NAMES = {"year": "per year", "month": "per month"}
 # The row of a metrics table (and the fold, the level) that pools every other.
 ALL = "all"
@@ -40,6 +49,13 @@ SOURCE_NAMES = {
 }
 SOURCE_SHORT = {"aijobs": "Survey", "postings": "Postings"}
 NOT_STATED = "not stated"  # a code left out of a job
+# The models training and evaluation compare, the product first: one LightGBM on
+# both sources' features (the model served, the gate's), then its rivals.
+ModelName = Literal[
+    "fused_lightgbm", "single_source", "raw_lightgbm", "group_median", "global_median"
+]
+MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
+FUSED_MODEL = MODEL_NAMES[0]
 
 
 def display_labels() -> dict[str, dict[str, str]]:

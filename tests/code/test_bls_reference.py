@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from salarymodel.config import FeaturesConfig
+from salarymodel.config.data import FeaturesConfig
 from salarymodel.data.bls_reference import NATION, load_wages, read_table
 
 ROOT = Path(__file__).resolve().parents[2]

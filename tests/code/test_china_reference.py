@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from salarymodel.config import ChinaReferenceConfig, ConfigError
+from salarymodel.config.model import ChinaReferenceConfig
+from salarymodel.config.settings import ConfigError
 from salarymodel.core import china_reference
 from salarymodel.core.china_reference import market_reference, report_figure, role_rules, table
 from salarymodel.core.features import FeatureBuilder

@@ -8,7 +8,8 @@ from datetime import date
 import pytest
 import yaml
 
-from salarymodel.config import ConfigError, JobDefaultsConfig, load_settings
+from salarymodel.config.data import JobDefaultsConfig
+from salarymodel.config.settings import ConfigError, load_settings
 from salarymodel.core.job_defaults import complete_job, default_year, defaults_card, job_defaults
 
 

@@ -20,7 +20,6 @@ LONG_MODULES = {
     "core/features.py": "one row specification for encode_job, encode_many and transform",
     "training/distributed.py": "the Dask fitter's I/O apart from the cluster's fits",
     "core/ranges.py": "range calibration apart from the salary percentile and bounds",
-    "config.py": "one settings module per configs/ section group",
     "serving/scoring.py": "the model card and the explanation apart from estimates",
     "evaluation/cv.py": "the Fitter protocol and the local fitter apart from the CV loop",
     "serving/reload.py": "the coordinator apart from the follower (reload protocol)",

@@ -149,7 +149,7 @@ def test_an_amount_round_trips_between_usd_eur_years_and_months(ecb) -> None:
 
 
 def _limits():
-    from salarymodel.config import load_settings
+    from salarymodel.config.settings import load_settings
 
     return load_settings().validation
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from salarymodel.config import SourceConfig
+from salarymodel.config.sources import SourceConfig
 from salarymodel.data.sources import SourceFormatError, adapt, detect_source
 
 

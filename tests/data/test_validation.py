@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from salarymodel.config import ConfigError, load_settings
+from salarymodel.config.settings import ConfigError, load_settings
 from salarymodel.data.sources import adapt
 from salarymodel.data.validation import quarantine_table, validate_records, write_quarantine
 
@@ -92,7 +92,7 @@ def test_salary_bounds_in_the_configuration_are_checked(tmp_path, change, named)
 
 
 def test_environment_variables_override_their_settings(monkeypatch) -> None:
-    from salarymodel.config import ConfigError, load_settings
+    from salarymodel.config.settings import ConfigError, load_settings
     from salarymodel.registry.store import tracking_uri
 
     monkeypatch.setenv("SALARYMODEL_MODEL_SOURCE", " BentoML ")

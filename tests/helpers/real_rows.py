@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from salarymodel.config import Settings, load_settings, load_sources
+from salarymodel.config.settings import Settings, load_settings, load_sources
 from salarymodel.data.dataset import load_training_data
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,8 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from helpers.served import BIN, ROOT, project_env
-from salarymodel import config
 from salarymodel.cli.app import app
+from salarymodel.config import settings as config
 
 __all__ = ["BIN", "invoke_cli", "make_project", "project_env", "trained_champion"]
 runner = CliRunner()

@@ -7,7 +7,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from salarymodel.config import BacktestConfig
 from salarymodel.core.periods import record_months
 from salarymodel.data.dataset import load_training_data
 from salarymodel.evaluation.backtest import (
@@ -67,10 +66,11 @@ def test_reposts_across_the_cut_off_leave_training(folds, records) -> None:
     assert set(records["group_id"].to_numpy()[dropped]) <= test_groups
 
 
-def test_too_little_history_gives_no_fold(records) -> None:
-    strict = BacktestConfig(min_train_rows=40_000)
+def test_too_little_history_gives_no_fold(records, settings) -> None:
+    shipped = settings.evaluation.backtest
+    strict = shipped.model_copy(update={"min_train_rows": 40_000})
     assert backtest_folds(records, strict) == []
-    one = BacktestConfig(max_folds_per_source=1)
+    one = shipped.model_copy(update={"max_folds_per_source": 1})
     assert [f.name for f in backtest_folds(records, one)] == [
         "aijobs 2024",
         "postings 2023-10..2023-12",

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from salarymodel.config import ConfigError, load_settings
+from salarymodel.config.settings import ConfigError, load_settings
 from salarymodel.data.dataset import load_training_data
 
 ROOT = Path(__file__).resolve().parents[2]

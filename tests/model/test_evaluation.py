@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import StratifiedGroupKFold
 
-from salarymodel.config import ConfigError, load_settings
+from salarymodel.config.settings import ConfigError, load_settings
 from salarymodel.core import ranges
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel

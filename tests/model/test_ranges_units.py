@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from helpers.real_rows import real_records, real_settings
 
-from salarymodel.config import Settings
+from salarymodel.config.settings import Settings
 from salarymodel.core.country_levels import CountryLevels
 from salarymodel.core.features import AT, FeatureBuilder
 from salarymodel.core.periods import record_months

@@ -54,7 +54,7 @@ def project(root: Path, tmp_path: Path) -> Path:
 
 def _artifact_bundle(project: Path) -> Path:
     """The registry's stored bundle of the champion (where MLflow logged it)."""
-    from salarymodel.config import load_settings
+    from salarymodel.config.settings import load_settings
     from salarymodel.registry.champion import champion_version
     from salarymodel.registry.store import connect
 

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from salarymodel.config import load_settings
+from salarymodel.config.settings import load_settings
 from salarymodel.serving import guard as guard_module
 from salarymodel.serving.guard import RequestGuard
 from salarymodel.serving.schemas import BATCH_ROUTE, MAX_BATCH, MAX_BODY_BYTES, BatchRequest

@@ -18,7 +18,7 @@ import pytest
 from helpers.browser import chromium_session
 from helpers.served import champion_root, served_url
 
-from salarymodel.config import load_settings
+from salarymodel.config.settings import load_settings
 from salarymodel.data.derivations import parse_skills
 from salarymodel.data.sources import read_csv
 

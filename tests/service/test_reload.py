@@ -631,7 +631,7 @@ def test_the_token_file_is_created_once_private_and_the_variable_wins(
 ) -> None:
     import shutil
 
-    from salarymodel.config import load_settings
+    from salarymodel.config.settings import load_settings
     from salarymodel.serving.admin_auth import ensure_token_file, read_token
 
     shutil.copytree(Path(__file__).resolve().parents[2] / "configs", tmp_path / "configs")

@@ -66,7 +66,7 @@ def client(service_env: Path):
 @pytest.fixture(scope="module")
 def champion(service_env: Path):
     """The same champion loaded straight from the registry, to compare answers with."""
-    from salarymodel.config import load_settings
+    from salarymodel.config.settings import load_settings
     from salarymodel.registry.bundles import load_champion
 
     return load_champion(load_settings())
@@ -336,7 +336,7 @@ def test_a_salary_at_the_estimate_reads_through_its_groups_map_and_more_pay_rank
 def test_the_service_and_the_csv_path_apply_the_same_percentile_map(
     client, champion, aijobs_raw
 ) -> None:
-    from salarymodel.config import load_settings, load_sources
+    from salarymodel.config.settings import load_settings, load_sources
     from salarymodel.core.prediction import predict_frame
     from salarymodel.core.ranges import salary_percentile
 

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from salarymodel.cli.app import app
-from salarymodel.config import load_settings
+from salarymodel.config.settings import load_settings
 from salarymodel.registry.champion import champion_version
 from salarymodel.registry.store import connect
 

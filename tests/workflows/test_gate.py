@@ -34,9 +34,9 @@ import pytest
 from helpers.retrain_project import make_project, project_env, trained_champion
 from typer.testing import CliRunner
 
-from salarymodel import config
 from salarymodel.cli.app import app
-from salarymodel.config import GateConfig, load_settings
+from salarymodel.config import settings as config
+from salarymodel.config.settings import load_settings
 from salarymodel.evaluation.metrics import metrics
 from salarymodel.promotion.decisions import TIE_IN_TRAIN, decide
 from salarymodel.promotion.gate import (
@@ -144,12 +144,14 @@ def gate(tmp_path_factory, aijobs_raw, postings_raw) -> Iterator[Path]:
 
 # ----- compare: which way is better -------------------------------------------------------
 def test_compare_follows_the_direction_of_the_metric(settings) -> None:
-    r2 = settings.model_copy(update={"gate": GateConfig(metric="r2_log")})
+    r2 = settings.model_copy(update={"gate": settings.gate.model_copy(update={"metric": "r2_log"})})
     assert compare(r2, 0.60, 0.62, 0.0) == (False, "worse than")  # lower R² is worse
     assert compare(r2, 0.63, 0.62, 0.0) == (True, "at least as good as")
     assert compare(r2, 0.61, 0.62, 0.05) == (True, "worse than but within the tolerance of")
     assert compare(r2, -0.30, -0.20, 0.2) == (False, "worse than")  # |champion| scales it
-    mae = settings.model_copy(update={"gate": GateConfig(metric="mae_usd")})
+    mae = settings.model_copy(
+        update={"gate": settings.gate.model_copy(update={"metric": "mae_usd"})}
+    )
     assert compare(mae, 41_000, 40_000, 0.0) == (False, "worse than")  # higher error is worse
     assert compare(mae, 39_000, 40_000, 0.0) == (True, "at least as good as")
     assert compare(mae, 41_000, 40_000, 0.05) == (True, "worse than but within the tolerance of")

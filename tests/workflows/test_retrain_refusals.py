@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 import salarymodel.retraining.job as retraining
 from salarymodel.cli.app import app
-from salarymodel.config import load_settings
+from salarymodel.config.settings import load_settings
 from salarymodel.registry.store import RegistryError, connect
 
 pytestmark = pytest.mark.slow  # the module trains a champion first

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from helpers.retrain_project import make_project, project_env, trained_champion
 
-from salarymodel.config import load_settings, load_sources
+from salarymodel.config.settings import load_settings, load_sources
 from salarymodel.data.dataset import load_training_data, pending_accepted
 from salarymodel.promotion.publishing import KILL_AT_ENV, PUBLISH_STEPS
 from salarymodel.registry.champion import champion_version

@@ -26,7 +26,7 @@ import pytest
 from helpers.retrain_project import invoke_cli, make_project, trained_champion
 from helpers.served import free_port, project_env, stop_process, wait_for_model
 
-from salarymodel.config import load_settings
+from salarymodel.config.settings import load_settings
 from salarymodel.registry.champion import champion_version
 from salarymodel.registry.store import TAG_PARENT, connect, list_versions
 from salarymodel.retraining.intake import TAG_EXISTING, TAG_NEW, holdout_mask, stable_share
@@ -62,7 +62,7 @@ def base(tmp_path_factory, aijobs_raw, postings_raw):
 
 # ----- fast units --------------------------------------------------------------------------
 def test_holdout_is_group_aware_stable_and_only_new() -> None:
-    from salarymodel.config import load_settings as settings_of
+    from salarymodel.config.settings import load_settings as settings_of
 
     settings = settings_of(ROOT / "configs" / "salarymodel.yaml")
     groups = [f"g{i // 3}" for i in range(3000)]  # three records per group

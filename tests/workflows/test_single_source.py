@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from salarymodel import config
 from salarymodel.cli.app import app
+from salarymodel.config import settings as config
 from salarymodel.report.explanation_plots import skill_premiums
 
 runner = CliRunner()

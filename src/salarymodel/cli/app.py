@@ -10,7 +10,7 @@ salarymodel versions | promote | rollback  cli/versions.py
 from __future__ import annotations
 
 from salarymodel.cli.application import app, console, fail
-from salarymodel.config import ConfigError
+from salarymodel.config.settings import ConfigError
 
 # Each command group registers its commands on `app` when imported; Typer lists
 # them in this order in --help.

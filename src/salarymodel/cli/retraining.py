@@ -10,7 +10,7 @@ import typer
 from salarymodel.cli.application import app, console, fail, stdout, terminate_as_exit
 from salarymodel.cli.serving import reload_service
 from salarymodel.cli.terminal import fitted_table, json_text, steps
-from salarymodel.config import load_settings, load_sources
+from salarymodel.config.settings import load_settings, load_sources
 
 
 def print_counts(counts) -> None:

@@ -8,7 +8,7 @@ import typer
 
 from salarymodel.cli.application import app, console, fail, stdout
 from salarymodel.cli.terminal import fitted_table, steps
-from salarymodel.config import load_settings, load_sources
+from salarymodel.config.settings import load_settings, load_sources
 
 
 @app.command(short_help="Score a CSV with the champion, row for row.")

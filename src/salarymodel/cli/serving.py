@@ -7,7 +7,7 @@ import json
 import typer
 
 from salarymodel.cli.application import app, console, fail
-from salarymodel.config import load_settings
+from salarymodel.config.settings import load_settings
 
 
 @app.command(short_help="Serve the API and web page on 127.0.0.1.")

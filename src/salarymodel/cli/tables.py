@@ -6,7 +6,7 @@ from rich.console import RenderableType
 
 from salarymodel.cli.application import console, stdout
 from salarymodel.cli.terminal import fitted_table
-from salarymodel.vocabulary import ALL
+from salarymodel.vocabulary import ALL, FUSED_MODEL
 
 
 def evaluation_table(rows: list[dict], title: str) -> RenderableType:
@@ -17,7 +17,7 @@ def evaluation_table(rows: list[dict], title: str) -> RenderableType:
         for row in rows
     ]  # fmt: skip
     headers = ("model", "source", "n", "R² (log)", "MAE (USD)", "MdAPE (%)")
-    styles = ["bold" if row["model"] == "fused_lightgbm" else None for row in rows]
+    styles = ["bold" if row["model"] == FUSED_MODEL else None for row in rows]
     return fitted_table(title, headers, cells, stdout.width, ("model", "source"), styles)
 
 

@@ -17,8 +17,8 @@ from salarymodel.cli.tables import (
     ranges_table,
 )
 from salarymodel.cli.terminal import json_text, steps
-from salarymodel.config import Settings, load_settings, load_sources
-from salarymodel.vocabulary import ALL
+from salarymodel.config.settings import Settings, load_settings, load_sources
+from salarymodel.vocabulary import ALL, FUSED_MODEL
 
 
 @app.command(short_help="Train on the shipped data, register, and gate.")
@@ -69,7 +69,7 @@ def train(
         if not path:
             raise fail(f"--data expects NAME=PATH, got {item!r}")
         paths[name] = Path(path)
-    models = None if baselines else ("fused_lightgbm",)
+    models = None if baselines else (FUSED_MODEL,)
     with steps(console, "training") as say, terminate_as_exit():
         try:
             kwargs = {"models": models} if models else {}

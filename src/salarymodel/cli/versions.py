@@ -9,7 +9,7 @@ import typer
 from salarymodel.cli.application import app, console, fail, stdout
 from salarymodel.cli.serving import reload_service
 from salarymodel.cli.terminal import fitted_table, json_text
-from salarymodel.config import load_settings
+from salarymodel.config.settings import load_settings
 from salarymodel.vocabulary import ALL
 
 

@@ -26,7 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from salarymodel.config import ChinaReferenceConfig, ConfigError
+from salarymodel.config.model import ChinaReferenceConfig
+from salarymodel.config.settings import ConfigError
 from salarymodel.data import geography
 from salarymodel.data.titles import clean_title
 

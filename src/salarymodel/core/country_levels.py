@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from salarymodel.config import CountryLevelsConfig
+from salarymodel.config.model import CountryLevelsConfig
 from salarymodel.core.features import AT, OTHER, FeatureBuilder
 from salarymodel.core.year_trend import YearTrend, fit_trend
 from salarymodel.data import geography

@@ -38,7 +38,9 @@ from salarymodel.vocabulary import PERIODS
 if TYPE_CHECKING:
     import pandas as pd
 
-    from salarymodel.config import CurrencyConfig, Settings, SourcesConfig, ValidationConfig
+    from salarymodel.config.data import CurrencyConfig, ValidationConfig
+    from salarymodel.config.settings import Settings
+    from salarymodel.config.sources import SourcesConfig
 
 USD = "USD"
 CURRENCY_FILE = "currency.json"
@@ -315,7 +317,7 @@ def survey_currency(settings: Settings, sources: SourcesConfig) -> CurrencyTable
     accepted (``currency.source``): the check the ECB rates are held to (not served)."""
     import pandas as pd
 
-    from salarymodel.config import resolve_path
+    from salarymodel.config.settings import resolve_path
     from salarymodel.data.dataset import accepted_files
 
     config = settings.currency

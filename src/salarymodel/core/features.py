@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from salarymodel.config import FeaturesConfig
+from salarymodel.config.data import FeaturesConfig
 from salarymodel.data import geography
 from salarymodel.data.bls_reference import BlsWages, load_wages
 from salarymodel.data.skills import normalise_skill
@@ -112,6 +112,10 @@ class Place(NamedTuple):
     warnings: list[str]
 
 
+# What a bundle saved before these settings existed meant: no title words, no location.
+OLD_BUNDLE_FEATURES = {"title_words": {"min_count": None, "ngrams": 1}, "location": None}
+
+
 @dataclass
 class FeatureBuilder:
     """Vocabularies learned at training time and the encoding built on them."""
@@ -154,7 +158,7 @@ class FeatureBuilder:
         states: list[str] = []
         bls = None
         if features.location is not None:
-            from salarymodel.config import resolve_path
+            from salarymodel.config.settings import resolve_path
 
             us = records["country"].astype(object) == "US"
             # Frames from before the place fields (or with none) have no state.
@@ -689,7 +693,8 @@ class FeatureBuilder:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureBuilder:
         builder = cls(
-            features=FeaturesConfig.model_validate(data["features"]),
+            # Bundles saved before title words and location had neither (no code defaults).
+            features=FeaturesConfig.model_validate({**OLD_BUNDLE_FEATURES, **data["features"]}),
             role_families=list(data["role_families"]),
             titles=list(data["titles"]),
             countries=list(data["countries"]),

@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from salarymodel.config import Settings, ValidationConfig
+from salarymodel.config.data import ValidationConfig
+from salarymodel.config.settings import Settings
 
 # The canonical fields a job a person describes may state, in the model's
 # terms (the view is the canonical ``source``). ``complete_job`` keeps only

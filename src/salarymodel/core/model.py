@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from salarymodel.config import CountryLevelsConfig, ModelConfig, Settings
+from salarymodel.config.model import CountryLevelsConfig, ModelConfig
+from salarymodel.config.settings import Settings
 from salarymodel.core.country_levels import CountryLevels, fit_levels
 from salarymodel.core.currency import CurrencyTable
 from salarymodel.core.features import FeatureBuilder

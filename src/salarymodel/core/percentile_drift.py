@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from salarymodel.config import PercentileCalibrationConfig
+from salarymodel.config.model import PercentileCalibrationConfig
 from salarymodel.core.percentile_calibration import (
     OVERALL,
     PercentileCurve,

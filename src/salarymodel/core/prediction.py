@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from salarymodel.config import Settings, SourceConfig, SourcesConfig
+from salarymodel.config.settings import Settings
+from salarymodel.config.sources import SourceConfig, SourcesConfig
 from salarymodel.core.china_reference import market_reference
 from salarymodel.core.currency import USD, PayError, exchange_rates, pay_in_usd
 from salarymodel.core.job_defaults import complete_job, default_view, job_defaults

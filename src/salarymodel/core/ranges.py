@@ -44,7 +44,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from salarymodel.config import CountryLevelsConfig, RangesConfig, Settings
+from salarymodel.config.model import CountryLevelsConfig, RangesConfig
+from salarymodel.config.settings import Settings
 from salarymodel.core.country_levels import CountryLevels
 from salarymodel.core.features import AT, FeatureBuilder
 from salarymodel.core.periods import record_months

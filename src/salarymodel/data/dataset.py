@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from salarymodel.config import Settings, SourcesConfig, resolve_path
+from salarymodel.config.settings import Settings, resolve_path
+from salarymodel.config.sources import SourcesConfig
 from salarymodel.data.csv_output import write_csv
 from salarymodel.data.profiling import Finding, apply_repeat_policy, merge_repeats, profile_source
 from salarymodel.data.sources import AdaptedSource, load_source

@@ -39,7 +39,7 @@ from typing import Any
 
 import pandas as pd
 
-from salarymodel.config import Settings
+from salarymodel.config.settings import Settings
 from salarymodel.data import geography
 from salarymodel.data.skills import normalise_skill
 from salarymodel.data.titles import title_rules

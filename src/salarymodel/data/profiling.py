@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from salarymodel.config import Settings, SourceConfig
+from salarymodel.config.settings import Settings
+from salarymodel.config.sources import SourceConfig
 from salarymodel.data.derivations import location_country
 from salarymodel.data.geography import to_iso2
 from salarymodel.data.sources import AdaptedSource

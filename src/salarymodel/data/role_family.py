@@ -9,7 +9,7 @@ from salarymodel.data.titles import title_rules
 if TYPE_CHECKING:
     import pandas as pd
 
-    from salarymodel.config import Settings
+    from salarymodel.config.settings import Settings
 
 
 def with_role_family(records: pd.DataFrame, settings: Settings) -> pd.DataFrame:

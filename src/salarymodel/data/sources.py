@@ -26,16 +26,9 @@ from typing import IO, Any, TextIO
 import numpy as np
 import pandas as pd
 
-from salarymodel.config import (
-    CANONICAL_FIELDS,
-    FieldMapping,
-    InputLimitsConfig,
-    Settings,
-    SourceConfig,
-    SourcesConfig,
-    load_settings,
-    resolve_path,
-)
+from salarymodel.config.data import InputLimitsConfig
+from salarymodel.config.settings import Settings, load_settings, resolve_path
+from salarymodel.config.sources import CANONICAL_FIELDS, FieldMapping, SourceConfig, SourcesConfig
 from salarymodel.data.derivations import RULES, RuleContext
 from salarymodel.data.validation import UNDECODABLE, Reason, cell_problems
 

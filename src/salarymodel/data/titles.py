@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from salarymodel.config import FeaturesConfig
+from salarymodel.config.data import FeaturesConfig
 
 OTHER_FAMILY = "other"
 # Titles whose parse one rules object remembers.

@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pandera.pandas as pa
 
-from salarymodel.config import InputLimitsConfig, Settings
+from salarymodel.config.data import InputLimitsConfig
+from salarymodel.config.settings import Settings
 from salarymodel.data.csv_output import formula_mask, write_csv
 from salarymodel.data.derivations import RowError
 from salarymodel.vocabulary import (

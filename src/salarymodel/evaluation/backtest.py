@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from salarymodel.config import BacktestConfig
+from salarymodel.config.evaluation import BacktestConfig
 from salarymodel.core.periods import record_months
 from salarymodel.vocabulary import ALL
 

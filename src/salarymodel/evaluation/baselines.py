@@ -11,9 +11,10 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from salarymodel.config import Settings
+from salarymodel.config.settings import Settings
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel
+from salarymodel.vocabulary import FUSED_MODEL
 
 RAW_PREFIX = "raw."
 
@@ -130,7 +131,7 @@ def group_median(train: pd.DataFrame, test: pd.DataFrame, settings: Settings) ->
 
 
 PREDICTORS: dict[str, Predictor] = {
-    "fused_lightgbm": fused_lightgbm,
+    FUSED_MODEL: fused_lightgbm,
     "single_source": _per_source(fused_lightgbm),
     "raw_lightgbm": _per_source(raw_lightgbm_one_source),
     "group_median": group_median,

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from salarymodel.config import Settings
+from salarymodel.config.settings import Settings
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel
 from salarymodel.core.timing import Stopwatch
@@ -44,10 +44,10 @@ from salarymodel.evaluation.backtest import (
 )
 from salarymodel.evaluation.baselines import PREDICTORS, fold_features, fused_lightgbm
 from salarymodel.evaluation.folds import assign_folds
-from salarymodel.evaluation.metrics import MODEL_NAMES
 from salarymodel.evaluation.range_eval import SplitBands, range_bands, range_rows
 from salarymodel.evaluation.report import EvaluationReport, cv_table, ranges_table, row_keys
 from salarymodel.evaluation.workers import for_workers, worker_pool
+from salarymodel.vocabulary import FUSED_MODEL, MODEL_NAMES
 
 
 def cross_validate(
@@ -93,7 +93,7 @@ def cross_validate(
             if model_name in oof:
                 oof[model_name][test_mask] = estimates
                 seconds[model_name] += result.seconds
-        if name == "fused_lightgbm" and ranges:
+        if name == FUSED_MODEL and ranges:
             if result.bands is not None:
                 low, high = result.bands.bands["calibrated"]
                 band["estimate_usd"][test_mask] = result.bands.point
@@ -124,12 +124,12 @@ BACKTEST_PREFIX = "backtest:"
 
 # Single-source models would add a fit per fold and tell nothing the raw
 # baseline does not: the backtest compares the product with the baselines.
-BACKTEST_MODELS = ("fused_lightgbm", "raw_lightgbm", "group_median", "global_median")
+BACKTEST_MODELS = (FUSED_MODEL, "raw_lightgbm", "group_median", "global_median")
 
 
 def backtest_models(models: tuple[str, ...]) -> list[str]:
     """The models the backtest scores: the product, and the baselines of ``models`` it runs."""
-    return ["fused_lightgbm", *(m for m in BACKTEST_MODELS[1:] if m in models)]
+    return [FUSED_MODEL, *(m for m in BACKTEST_MODELS[1:] if m in models)]
 
 
 def _backtest_jobs(
@@ -145,7 +145,7 @@ def _backtest_jobs(
         train, test = records[fold.train], records[fold.test]
         for name in models:
             key = (BACKTEST_PREFIX + name, index)
-            if name == "fused_lightgbm":
+            if name == FUSED_MODEL:
                 jobs[key] = _job_fused(train, test, settings, ranges, split=fold.name)
             else:
                 jobs[key] = _job_predictor(name, train, test, settings)
@@ -324,7 +324,7 @@ class LocalFitter:
 
 
 # Longest jobs first, so that neither worker is left with a long one at the end.
-_JOB_ORDER = ("fused_lightgbm", "single_source", "raw_lightgbm")
+_JOB_ORDER = (FUSED_MODEL, "single_source", "raw_lightgbm")
 
 
 def _fold_jobs(
@@ -342,14 +342,14 @@ def _fold_jobs(
     only read their own rows.
     """
     jobs: dict[tuple[str, int], Job] = {}
-    names = [n for n in models if n != "fused_lightgbm"]
-    if "fused_lightgbm" in models or ranges:
-        names.insert(0, "fused_lightgbm")
+    names = [n for n in models if n != FUSED_MODEL]
+    if FUSED_MODEL in models or ranges:
+        names.insert(0, FUSED_MODEL)
     for fold in range(settings.evaluation.n_folds):
         test_mask = folds == fold
         train, test = records[~test_mask], records[test_mask]
         for name in names:
-            if name == "fused_lightgbm":
+            if name == FUSED_MODEL:
                 jobs[(name, fold)] = _job_fused(train, test, settings, ranges)
             else:
                 jobs[(name, fold)] = _job_predictor(name, train, test, settings)
@@ -372,7 +372,7 @@ def _job_fused(
         clock = Stopwatch()
         features = fold_features(train, test, settings)
         point = fused_lightgbm(train, test, settings, features)
-        result = JobResult({"fused_lightgbm": point}, clock.elapsed())
+        result = JobResult({FUSED_MODEL: point}, clock.elapsed())
         if ranges and split == "cv":
             clock = Stopwatch()
             # The bands are kept: each record's range goes into the per-row table.

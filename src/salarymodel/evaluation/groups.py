@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from salarymodel.config import GroupEvaluationConfig, Settings
+from salarymodel.config.evaluation import GroupEvaluationConfig
+from salarymodel.config.settings import Settings
 from salarymodel.core.percentile_calibration import (
     OVERALL,
     US,
@@ -43,6 +44,7 @@ from salarymodel.core.percentile_calibration import (
     fit_calibration,
 )
 from salarymodel.core.percentile_drift import drift_corrected, fit_drift
+from salarymodel.vocabulary import FUSED_MODEL
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -275,9 +277,7 @@ def evaluate_groups(
     frames = {"cv": cv}
     tolerances = {"cv": (config.tolerance_cv_points,) * 2}
     if backtest_rows is not None and {"low_usd", "high_usd"} <= set(backtest_rows.columns):
-        backtest = with_groups(
-            backtest_rows.rename(columns={"fused_lightgbm": "estimate_usd"}), groups
-        )
+        backtest = with_groups(backtest_rows.rename(columns={FUSED_MODEL: "estimate_usd"}), groups)
         backtest = backtest.assign(raw_percentile=raw_percentiles(backtest, coverage))
         # The in-time map fit before each cut-off, then the drift map of the
         # source's earlier folds; served: the drift over all folds.

@@ -1,10 +1,8 @@
-"""The error metrics every table reports, and the names of the models compared."""
+"""The error metrics every table reports."""
 
 from __future__ import annotations
 
 import numpy as np
-
-MODEL_NAMES = ("fused_lightgbm", "single_source", "raw_lightgbm", "group_median", "global_median")
 
 
 def metrics(salary_usd: np.ndarray, estimate_usd: np.ndarray) -> dict[str, float]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from salarymodel.config import Settings
+from salarymodel.config.settings import Settings
 from salarymodel.core.model import SalaryModel
 from salarymodel.evaluation.baselines import FoldFeatures, fit_threads, fold_features
 from salarymodel.vocabulary import ALL

@@ -15,7 +15,7 @@ from salarymodel.data.bls_reference import BlsWages
 if TYPE_CHECKING:
     import pandas as pd
 
-    from salarymodel.config import Settings
+    from salarymodel.config.settings import Settings
     from salarymodel.core.model import SalaryModel
 
 # The reality check's columns (evaluate prints them; --json gives them by name).
@@ -103,7 +103,7 @@ def champion_reality_check(model: SalaryModel, settings: Settings) -> pd.DataFra
     import numpy as np
     import pandas as pd
 
-    from salarymodel.config import load_sources
+    from salarymodel.config.settings import load_sources
     from salarymodel.data.dataset import load_training_data
 
     builder = model.builder

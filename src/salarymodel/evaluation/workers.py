@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from salarymodel.config import Settings
+from salarymodel.config.settings import Settings
 
 
 def threads_per_worker(settings: Settings) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from salarymodel.config import Settings
+from salarymodel.config.settings import Settings
 from salarymodel.promotion.gate import PairedInterval, describe, paired_interval, promotes, verdict
 from salarymodel.promotion.recent_periods import PeriodComparison
 from salarymodel.registry.champion import champion_version
@@ -27,7 +27,7 @@ from salarymodel.registry.store import (
     run_id_of,
     store_errors,
 )
-from salarymodel.vocabulary import ALL
+from salarymodel.vocabulary import ALL, FUSED_MODEL
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,7 +86,7 @@ class GateDecision:
 
 def gate_metric_name(settings: Settings) -> str:
     """The pooled backtest metric the gate compares (``backtest.fused_lightgbm.all.<metric>``)."""
-    return f"backtest.fused_lightgbm.all.{settings.gate.metric}"
+    return f"backtest.{FUSED_MODEL}.all.{settings.gate.metric}"
 
 
 # Both models were trained on the same data (the fingerprints match), so

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from salarymodel.config import Settings, resolve_path
+from salarymodel.config.settings import Settings, resolve_path
 from salarymodel.data.dataset import accepted_path, commit_accepted, stage_accepted
 from salarymodel.registry.champion import champion_history, move_alias, record_champion, register
 from salarymodel.registry.store import store_errors

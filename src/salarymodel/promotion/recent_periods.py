@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from salarymodel.config import Settings
+from salarymodel.config.settings import Settings
 from salarymodel.evaluation.backtest import BacktestFold, backtest_folds
 from salarymodel.evaluation.baselines import fused_lightgbm
 from salarymodel.promotion.gate import PairedInterval, paired_interval

@@ -21,23 +21,23 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from salarymodel.promotion.gate import PairedInterval, paired_interval
-from salarymodel.vocabulary import ALL
+from salarymodel.vocabulary import ALL, FUSED_MODEL
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from salarymodel.config import GateConfig
+    from salarymodel.config.evaluation import GateConfig
     from salarymodel.evaluation.backtest import BacktestReport
     from salarymodel.evaluation.report import EvaluationReport
 
 BETTER, WORSE, LEVEL = "better", "worse", "level"
 METRIC = "mae_usd"  # lower is better; the verdicts speak of dollars
-OURS = "fused_lightgbm"
+OURS = FUSED_MODEL
 # Whom the product is compared with, on each split (when the split has them).
 CV_RIVALS = ("single_source", "raw_lightgbm")
 BACKTEST_RIVALS = ("raw_lightgbm", "group_median", "global_median")
 NAMES = {
-    "fused_lightgbm": "fused",
+    FUSED_MODEL: "fused",
     "single_source": "single-source",
     "raw_lightgbm": "plain LightGBM on raw columns",
     "group_median": "group median",

@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from salarymodel.config import Settings, resolve_path
+from salarymodel.config.settings import Settings, resolve_path
 from salarymodel.core.model import BundleError, SalaryModel
 from salarymodel.registry.champion import required_champion
 from salarymodel.registry.store import RegistryError, connect, tracking_uri

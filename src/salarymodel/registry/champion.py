@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 
-from salarymodel.config import Settings
+from salarymodel.config.settings import Settings
 from salarymodel.registry.store import (
     NOT_FOUND,
     RegistryError,

@@ -24,8 +24,9 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
-from salarymodel.config import Settings, resolve_path
+from salarymodel.config.settings import Settings, resolve_path
 from salarymodel.evaluation.backtest import BACKTEST_ESTIMATES
+from salarymodel.vocabulary import FUSED_MODEL
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -271,7 +272,7 @@ def champion_backtest(client: MlflowClient, version: ModelVersion) -> pd.DataFra
             frame = pd.read_csv(path, dtype={"fold": str, "source": str, "group_id": str})
         except (MlflowException, OSError, EOFError, ValueError) as error:
             raise RegistryError(f"{doing}: {first_line(error)}") from error
-    missing = {"fold", "source", "row_number", "group_id", "salary_usd", "fused_lightgbm"}
+    missing = {"fold", "source", "row_number", "group_id", "salary_usd", FUSED_MODEL}
     missing -= set(frame.columns)
     if missing:
         raise RegistryError(f"{doing}: {name} has no column(s) {sorted(missing)}")
@@ -290,8 +291,8 @@ def pair_backtest(ours: pd.DataFrame, theirs: pd.DataFrame) -> pd.DataFrame | No
     keys = ["fold", "source", "row_number"]
 
     def keyed(frame: pd.DataFrame, estimate: str) -> pd.DataFrame:
-        out = frame[[*keys, "group_id", "salary_usd", "fused_lightgbm"]].rename(
-            columns={"fused_lightgbm": estimate}
+        out = frame[[*keys, "group_id", "salary_usd", FUSED_MODEL]].rename(
+            columns={FUSED_MODEL: estimate}
         )
         out = out.astype({"fold": str, "source": str, "row_number": int, "group_id": str})
         return out.assign(occurrence=out.groupby(keys).cumcount())

@@ -14,7 +14,7 @@ from mlflow.entities import Run
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from salarymodel.config import Settings
+from salarymodel.config.settings import Settings
 from salarymodel.registry.champion import champion_history, champion_version, required_champion
 from salarymodel.registry.store import (
     NOT_FOUND,
@@ -28,7 +28,7 @@ from salarymodel.registry.store import (
     run_id_of,
     store_errors,
 )
-from salarymodel.vocabulary import ALL
+from salarymodel.vocabulary import ALL, FUSED_MODEL
 
 if TYPE_CHECKING:
     pass
@@ -76,7 +76,7 @@ def champion_accuracy(settings: Settings) -> dict[str, Any] | None:
         current, evaluation = champion_evaluation(settings)
     except (RegistryError, OSError):
         return None
-    rows = [r for r in evaluation["table"] if r["model"] == "fused_lightgbm"]
+    rows = [r for r in evaluation["table"] if r["model"] == FUSED_MODEL]
     overall = next(r for r in rows if r["source"] == ALL)
     return {
         "model_version": str(current.version),
@@ -104,7 +104,7 @@ def version_rows(client: MlflowClient, settings: Settings) -> list[dict[str, Any
         per_source = {
             key.split(".")[1]: value
             for key, value in found.items()
-            if key.startswith("fused_lightgbm.") and key.endswith(".mae_usd")
+            if key.startswith(f"{FUSED_MODEL}.") and key.endswith(".mae_usd")
         }
         created = datetime.fromtimestamp(version.creation_timestamp / 1000, UTC)
         rows.append(

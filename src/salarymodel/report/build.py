@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from salarymodel.config import Settings
+from salarymodel.config.settings import Settings
 from salarymodel.data.role_family import with_role_family
 from salarymodel.report import sections
 from salarymodel.report.china import china_section

@@ -30,7 +30,7 @@ from salarymodel.report.text import (
     source_label,
     usd_short,
 )
-from salarymodel.vocabulary import EXPERIENCE_LEVELS, EXPERIENCE_NAMES, SOURCE_SHORT
+from salarymodel.vocabulary import EXPERIENCE_LEVELS, EXPERIENCE_NAMES, REMOTE_NAMES, SOURCE_SHORT
 
 DPI = 110
 
@@ -99,12 +99,13 @@ def year_figure(by_year: pd.DataFrame) -> Figure | None:
     fig = Figure(figsize=(10, 4.8), layout="constrained")
     ax = fig.subplots()
     notes = []
-    for source in sources_of(shown):
+    for index, source in enumerate(sources_of(shown)):
         frame = shown[shown["source"] == source]
-        survey = source == "aijobs"
-        marker, style = ("o", "-") if survey else ("D", "none")
-        # Nudge the other source sideways so its markers never sit on the survey's.
-        shift = 0.0 if survey else 0.12
+        # The first source (the survey, over several years) is drawn as lines; the
+        # others as open markers, nudged sideways so they never sit on its markers.
+        first = index == 0
+        marker, style = ("o", "-") if first else ("D", "none")
+        shift = 0.12 * index
         for i, level in enumerate([ALL, *EXPERIENCE_LEVELS]):
             line = frame[frame["experience_level"] == level]
             if line.empty:
@@ -118,7 +119,7 @@ def year_figure(by_year: pd.DataFrame) -> Figure | None:
                 color=f"C{i}",
                 lw=2.6 if level == ALL else 1.4,
                 ms=7,
-                mfc="white" if source != "aijobs" else f"C{i}",
+                mfc=f"C{i}" if first else "white",
                 label=f"{SOURCE_SHORT.get(source, source)}: {name}",
             )
         overall = frame[frame["experience_level"] == ALL]
@@ -230,8 +231,9 @@ def work_share_figure(shares: pd.DataFrame) -> Figure | None:
                     ax.text(xi, b + v / 2, f"{v:.0f}%", ha="center", va="center", fontsize=8)
             bottom += values
         ax.set_xticks(x, [f"{y}\nn={totals[y]:,}" for y in wide.index], fontsize=8)
-        if source == "postings":
-            # Postings carry a remote flag only: the rest may include hybrid jobs.
+        if not wide[REMOTE_NAMES[50]].any():
+            # No hybrid job at all: the source carries a remote flag only (the
+            # postings), so the rest may include hybrid jobs.
             ax.set_xlabel("on-site = not flagged remote", fontsize=8)
         ax.set_ylim(0, 100)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0f}%"))
@@ -247,7 +249,7 @@ def work_share_figure(shares: pd.DataFrame) -> Figure | None:
     return fig
 
 
-def demand_figure(demand: pd.DataFrame, n_posts: int, years: str) -> Figure | None:
+def demand_figure(demand: pd.DataFrame, n_posts: int, years: str, source: str) -> Figure | None:
     """Horizontal bars: share of postings asking for each skill, most asked on top."""
     if demand.empty:
         return None
@@ -255,7 +257,7 @@ def demand_figure(demand: pd.DataFrame, n_posts: int, years: str) -> Figure | No
     fig = Figure(figsize=(9, 0.27 * len(panel) + 1.6), layout="constrained")
     ax = fig.subplots()
     y = np.arange(len(panel))
-    ax.barh(y, panel["share"], color=SOURCE_COLORS["postings"])
+    ax.barh(y, panel["share"], color=SOURCE_COLORS.get(source, "#444444"))
     ax.set_yticks(y, panel["skill"], fontsize=9)
     for yi, share, n in zip(y.tolist(), panel["share"], panel["n_postings"], strict=True):
         ax.text(share, yi, f" {share:.1f}% ({n:,})", va="center", fontsize=7.5)
@@ -264,7 +266,7 @@ def demand_figure(demand: pd.DataFrame, n_posts: int, years: str) -> Figure | No
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0f}%"))
     ax.set_xlabel("share of postings that ask for the skill")
     ax.set_title(
-        f"{source_label('postings')} only (the survey has no skills) · "
+        f"{source_label(source)} only (the survey has no skills) · "
         f"n={n_posts:,} postings listing skills · {years}",
         fontsize=9,
     )
@@ -273,7 +275,7 @@ def demand_figure(demand: pd.DataFrame, n_posts: int, years: str) -> Figure | No
     return fig
 
 
-def skill_pay_figure(pay: pd.DataFrame, n_posts: int, years: str) -> Figure | None:
+def skill_pay_figure(pay: pd.DataFrame, n_posts: int, years: str, source: str) -> Figure | None:
     """Diverging bars: raw median pay with vs without each skill; model premium as a diamond."""
     shown = pay[~pay["suppressed"]].sort_values("raw_gap_pct")
     if shown.empty:
@@ -299,7 +301,7 @@ def skill_pay_figure(pay: pd.DataFrame, n_posts: int, years: str) -> Figure | No
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:+.0f}%"))
     ax.set_xlabel("difference in median advertised salary (%)")
     ax.set_title(
-        f"{source_label('postings')} · n={n_posts:,} postings listing skills · {years}",
+        f"{source_label(source)} · n={n_posts:,} postings listing skills · {years}",
         fontsize=9,
     )
     ax.legend(fontsize=8, frameon=False, loc="lower right")
@@ -313,7 +315,7 @@ def skill_pay_figure(pay: pd.DataFrame, n_posts: int, years: str) -> Figure | No
 
 
 def skill_group_figure(
-    members: pd.DataFrame, summary: pd.DataFrame, n_posts: int, years: str
+    members: pd.DataFrame, summary: pd.DataFrame, n_posts: int, years: str, source: str
 ) -> Figure | None:
     """One small panel per skill group: share of postings asking for each member skill."""
     groups = list(dict.fromkeys(members["group"]))
@@ -329,7 +331,7 @@ def skill_group_figure(
     for ax, group in zip(axes, groups, strict=False):
         panel = members[members["group"] == group].sort_values("share")
         y = np.arange(len(panel))
-        ax.barh(y, panel["share"], color=SOURCE_COLORS["postings"])
+        ax.barh(y, panel["share"], color=SOURCE_COLORS.get(source, "#444444"))
         ax.set_yticks(y, panel["skill"], fontsize=8)
         # Same row height in every panel, bars hung from the top.
         ax.set_ylim(len(panel) - most - 0.6, len(panel) - 0.4)
@@ -348,7 +350,7 @@ def skill_group_figure(
         ax.set_visible(False)
     fig.suptitle(
         "Skill groups: share of postings asking for each skill\n"
-        f"{source_label('postings')} · n={n_posts:,} postings listing skills · {years}",
+        f"{source_label(source)} · n={n_posts:,} postings listing skills · {years}",
         fontsize=11,
     )
     return fig

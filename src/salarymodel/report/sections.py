@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from salarymodel.config import Settings
+from salarymodel.config.settings import Settings, load_sources
 from salarymodel.data.geography import country_name
 from salarymodel.report import figures, statistics, tables
 from salarymodel.report import premiums as premium_rows
@@ -167,6 +167,12 @@ def work(records: pd.DataFrame, min_n: int, folder: FigureFolder) -> Section:
     }
 
 
+def skill_source() -> str:
+    """The source whose adapter reads skills (configs/sources.yaml): the postings."""
+    sources = load_sources().sources
+    return next((name for name, source in sources.items() if "skills" in source.fields), "")
+
+
 def skills(
     records: pd.DataFrame,
     settings: Settings,
@@ -175,6 +181,7 @@ def skills(
 ) -> Section:
     """Skills (postings only): demand, pay with against without, skill groups."""
     min_n, top = settings.report.min_group_size, settings.report.top_skills
+    source = skill_source()
     posts = statistics.postings_with_skills(records)
     n_posts, years = len(posts), period(posts["year"])
     demand = statistics.skill_demand(records, top)
@@ -182,13 +189,17 @@ def skills(
     has_model = bool(pay["model_premium_pct"].notna().any())
     section: Section = {
         "top": top,
-        "postings": source_label("postings"),
-        "n_all": int((records["source"] == "postings").sum()),
+        "source": source_label(source),
+        "n_all": int((records["source"] == source).sum()),
         "n_posts": n_posts,
         "years": years,
         "has_model": has_model,
-        "demand_figure": folder.show(figures.demand_figure(demand, n_posts, years), "skill_demand"),
-        "pay_figure": folder.show(figures.skill_pay_figure(pay, n_posts, years), "skill_pay"),
+        "demand_figure": folder.show(
+            figures.demand_figure(demand, n_posts, years, source), "skill_demand"
+        ),
+        "pay_figure": folder.show(
+            figures.skill_pay_figure(pay, n_posts, years, source), "skill_pay"
+        ),
         "pay_table": Table.of(tables.skill_pay_table(pay, demand, has_model)),
         "groups": bool(settings.report.skill_groups),
     }
@@ -197,7 +208,7 @@ def skills(
         summary = statistics.skill_group_summary(records, groups, min_n)
         members = statistics.skill_group_members(records, groups)
         section["groups_figure"] = folder.show(
-            figures.skill_group_figure(members, summary, n_posts, years), "skill_groups"
+            figures.skill_group_figure(members, summary, n_posts, years, source), "skill_groups"
         )
         section["groups_table"] = Table.of(tables.skill_group_table(summary))
     return section

@@ -221,8 +221,9 @@ def employment_pay(records: pd.DataFrame, min_n: int) -> pd.DataFrame:
 
 
 def postings_with_skills(records: pd.DataFrame) -> pd.DataFrame:
-    """Postings that list at least one skill (an empty list means none was captured)."""
-    posts = records[records["source"] == "postings"]
+    """Records that list at least one skill (an empty list means none was captured): the
+    postings, as only a source whose adapter maps ``skills`` has any."""
+    posts = records
     listed = posts["skills"].map(lambda s: isinstance(s, list) and len(s) > 0)
     return posts.loc[listed.to_numpy(dtype=bool)]
 

@@ -25,7 +25,8 @@ from salarymodel.vocabulary import (
 )
 
 DASH, MINUS = "\u2013", "\u2212"  # typographic en dash and minus sign
-SOURCE_COLORS = {"aijobs": "#1f6fb4", "postings": "#d9730d"}
+# One colour per source, in the vocabulary's order of sources (survey, postings).
+SOURCE_COLORS = dict(zip(SOURCE_NAMES, ("#1f6fb4", "#d9730d"), strict=True))
 # Work models are the remote ratios' names, on-site to remote.
 WORK_MODEL_ORDER = [REMOTE_NAMES[ratio] for ratio in REMOTE_RATIOS]
 WORK_MODEL_COLORS = dict(zip(WORK_MODEL_ORDER, ("#8c8c8c", "#e3a83b", "#2a9d8f"), strict=True))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import mlflow
 
-from salarymodel.config import Settings, resolve_path
+from salarymodel.config.settings import Settings, resolve_path
 from salarymodel.core.model import SalaryModel
 from salarymodel.evaluation.drift import DriftReport, drift_report, write_drift_report
 from salarymodel.promotion.decisions import RetrainDecision

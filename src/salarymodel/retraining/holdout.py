@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from salarymodel.config import Settings
+from salarymodel.config.settings import Settings
 from salarymodel.core.model import SalaryModel
 from salarymodel.evaluation.baselines import fit_threads, fused_lightgbm
 from salarymodel.evaluation.metrics import metrics

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from salarymodel.config import Settings, SourcesConfig
+from salarymodel.config.settings import Settings
+from salarymodel.config.sources import SourcesConfig
 from salarymodel.data.dataset import (
     PreparedSource,
     TrainingData,

@@ -62,7 +62,8 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.models.model import ModelInfo
 
-from salarymodel.config import Settings, SourcesConfig, resolve_path
+from salarymodel.config.settings import Settings, resolve_path
+from salarymodel.config.sources import SourcesConfig
 from salarymodel.core.model import SalaryModel
 from salarymodel.core.timing import Stopwatch
 from salarymodel.data.dataset import (

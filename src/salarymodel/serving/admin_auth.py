@@ -29,7 +29,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from salarymodel.config import Settings, resolve_path
+from salarymodel.config.settings import Settings, resolve_path
 
 logger = logging.getLogger("salarymodel.serving")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from salarymodel.config import load_settings
+from salarymodel.config.settings import load_settings
 from salarymodel.serving.loading import ModelSourceError, export_registry_champion
 
 

@@ -26,10 +26,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from salarymodel.config import Settings, load_settings, resolve_path
+from salarymodel.config.settings import Settings, load_settings, resolve_path
 from salarymodel.core.model import BOOSTER_FILE, BundleError, SalaryModel
 from salarymodel.serving.booster import NativeBooster
 from salarymodel.serving.served import ServingModel, json_safe
+from salarymodel.vocabulary import FUSED_MODEL
 
 logger = logging.getLogger("salarymodel.serving")
 
@@ -90,7 +91,7 @@ def registry_has_store(settings: Settings) -> bool:
 
 def metrics_summary(evaluation: Mapping[str, Any]) -> dict[str, Any]:
     """The champion's cross-validated accuracy and range coverage, per source."""
-    table = [r for r in evaluation.get("table", []) if r.get("model") == "fused_lightgbm"]
+    table = [r for r in evaluation.get("table", []) if r.get("model") == FUSED_MODEL]
     ranges = [
         r
         for r in evaluation.get("ranges", [])

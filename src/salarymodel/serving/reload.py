@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from salarymodel.config import resolve_path
+from salarymodel.config.settings import resolve_path
 from salarymodel.serving.gate import GATE, Gate
 
 logger = logging.getLogger("salarymodel.serving")

@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
-from salarymodel.config import load_settings, load_sources
+from salarymodel.config.settings import load_settings, load_sources
 from salarymodel.core.currency import PERIODS, USD
 from salarymodel.core.job_defaults import default_year
 from salarymodel.vocabulary import (
@@ -22,6 +22,11 @@ from salarymodel.vocabulary import (
     MAX_TITLE_LENGTH,
     REMOTE_NAMES,
     REMOTE_RATIOS,
+    CompanySize,
+    EmploymentType,
+    ExperienceLevel,
+    Period,
+    RemoteRatio,
 )
 
 SETTINGS = load_settings()
@@ -112,11 +117,11 @@ class JobRequest(BaseModel):
         description="Job title as written, e.g. 'Senior Data Scientist'; at least one letter "
         "(any script). Codes and names below are case-sensitive, exactly as listed."
     )
-    # The Literal types spell out the vocabulary's codes (a test checks they agree).
-    experience_level: Literal["EN", "MI", "SE", "EX"] = Field(
+    # The Literal types are the vocabulary's: its codes are written there only.
+    experience_level: ExperienceLevel = Field(
         DEFAULTS.experience_level, description=_codes(EXPERIENCE_NAMES)
     )
-    company_size: Literal["S", "M", "L"] = Field(
+    company_size: CompanySize = Field(
         DEFAULTS.company_size, description=_codes(COMPANY_SIZE_NAMES) + " People employed."
     )
     country: Country = Field(
@@ -132,10 +137,8 @@ class JobRequest(BaseModel):
         "place in another country sets the country; one not recognised is left at the "
         "country level with a warning naming it.",
     )
-    remote_ratio: Literal[0, 50, 100] = Field(
-        DEFAULTS.remote_ratio, description=_codes(REMOTE_NAMES)
-    )
-    employment_type: Literal["FT", "PT", "CT", "FL"] = Field(
+    remote_ratio: RemoteRatio = Field(DEFAULTS.remote_ratio, description=_codes(REMOTE_NAMES))
+    employment_type: EmploymentType = Field(
         DEFAULTS.employment_type, description=_codes(EMPLOYMENT_NAMES)
     )
     skills: list[Skill] | None = Field(
@@ -199,7 +202,7 @@ class EstimateRequest(JobRequest):
         description="ISO 4217 code in capitals (EUR, GBP, INR, ...) of `current_salary` and "
         "of the answer's `amounts`; GET /model lists the supported ones.",
     )
-    period: Literal["year", "month"] = Field(
+    period: Period = Field(
         "year", description="Pay per year or per month (a twelfth of yearly pay)."
     )
 
@@ -299,7 +302,7 @@ class AmountsResponse(BaseModel):
     """The answer's amounts in the request's currency and period (whole units)."""
 
     currency: str
-    period: Literal["year", "month"]
+    period: Period
     estimate: float
     low: float | None
     high: float | None

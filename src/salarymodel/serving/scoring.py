@@ -19,7 +19,7 @@ import functools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
@@ -75,6 +75,7 @@ from salarymodel.vocabulary import (
     MAX_TITLE_LENGTH,
     NO_RANGE_WARNING,
     REMOTE_RATIOS,
+    Period,
     display_labels,
 )
 
@@ -162,7 +163,7 @@ class Terms:
     """How a request wants its amounts (currency, period) and the person's own pay."""
 
     rate: Rate
-    period: Literal["year", "month"]
+    period: Period
     salary: float | None = None  # as given, in the rate's currency per period
     salary_usd: float | None = None  # the same, yearly USD
     year: int | None = None  # the year asked for (the rate may be the nearest year's)

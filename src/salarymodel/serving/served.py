@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from salarymodel.config import load_settings
+from salarymodel.config.settings import load_settings
 from salarymodel.core.job_defaults import default_view
 from salarymodel.core.model import SalaryModel
 

@@ -9,7 +9,7 @@ import sys
 import uuid
 from typing import NoReturn
 
-from salarymodel.config import load_settings
+from salarymodel.config.settings import load_settings
 from salarymodel.serving.admin_auth import ensure_token_file
 from salarymodel.serving.loading import export_champion
 from salarymodel.serving.reload import SESSION_ENV, in_bentoml_worker

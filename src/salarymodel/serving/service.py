@@ -34,7 +34,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import Field
 
-from salarymodel.config import Settings, load_settings
+from salarymodel.config.settings import Settings, load_settings
 from salarymodel.serving import reload
 from salarymodel.serving.admin_auth import (
     AdminRefused,

@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from salarymodel.config import CANONICAL_FIELDS, Settings
+from salarymodel.config.settings import Settings
+from salarymodel.config.sources import CANONICAL_FIELDS
 from salarymodel.core.country_levels import CountryLevels, fit_levels
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel, safe_name
@@ -55,6 +56,7 @@ from salarymodel.core.ranges import (
 from salarymodel.evaluation.baselines import PREDICTORS
 from salarymodel.evaluation.cv import BACKTEST_PREFIX, JobResult, Splits
 from salarymodel.evaluation.range_eval import SplitBands, constant_bands, range_rows
+from salarymodel.vocabulary import FUSED_MODEL
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,7 +67,7 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 # What a cluster run cross-validates: the product and the baselines that
 # need no model of their own (computed on the client).
-CLUSTER_MODELS = ("fused_lightgbm", "group_median", "global_median")
+CLUSTER_MODELS = (FUSED_MODEL, "group_median", "global_median")
 CLIENT_BASELINES = ("group_median", "global_median")
 
 
@@ -454,7 +456,7 @@ def _evaluate_split(
     start = time.perf_counter()
     fit = fit_on_cluster(cluster, train, settings, ranges)
     estimates = estimate_on_cluster(cluster, fit.model, test)
-    result = JobResult({"fused_lightgbm": estimates[0]}, time.perf_counter() - start)
+    result = JobResult({FUSED_MODEL: estimates[0]}, time.perf_counter() - start)
     result.range_seconds = fit.seconds.get("ranges", 0.0)
     for name in (m for m in models if m in CLIENT_BASELINES):
         result.estimates[name] = PREDICTORS[name](records[train], records[test], settings)
@@ -484,7 +486,7 @@ def _per_model(result: JobResult, models: list[str], split: str, coverage: float
     out = {}
     for name in models:
         done = JobResult({name: result.estimates[name]})
-        if name == "fused_lightgbm":
+        if name == FUSED_MODEL:
             done.seconds, done.range_seconds = result.seconds, result.range_seconds
             done.bands = result.bands
             if split == "cv" and result.bands is not None:
@@ -569,11 +571,7 @@ class DaskFitter:
         """Each split fit on the cluster in turn (each fit uses every worker)."""
         say = progress or (lambda _: None)
         cluster, coverage = self._records(), self.settings.ranges.coverage
-        names = (
-            list(models)
-            if "fused_lightgbm" in models or not ranges
-            else ["fused_lightgbm", *models]
-        )
+        names = list(models) if FUSED_MODEL in models or not ranges else [FUSED_MODEL, *models]
         results: Splits = {}
         n_folds = self.settings.evaluation.n_folds
         for fold in range(n_folds):

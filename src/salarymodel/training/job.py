@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from salarymodel.config import Settings, SourcesConfig
+from salarymodel.config.settings import Settings
+from salarymodel.config.sources import SourcesConfig
 from salarymodel.core.currency import exchange_rates
 from salarymodel.core.model import SalaryModel
 from salarymodel.core.timing import Stopwatch
@@ -25,9 +26,9 @@ from salarymodel.data.dataset import TrainingData, load_training_data
 from salarymodel.evaluation.backtest import BACKTEST_ESTIMATES
 from salarymodel.evaluation.baselines import fit_threads
 from salarymodel.evaluation.cv import Fitter, LocalFitter, cross_validate
-from salarymodel.evaluation.metrics import MODEL_NAMES
 from salarymodel.evaluation.report import EvaluationReport
 from salarymodel.promotion.verdicts import report_verdicts
+from salarymodel.vocabulary import MODEL_NAMES
 
 if TYPE_CHECKING:
     import pandas as pd
