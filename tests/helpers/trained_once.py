@@ -112,8 +112,7 @@ def trained_copy(
 
 def train_in_process(root: Path) -> None:
     """``salarymodel train --sample 1500 --no-baselines`` in this process, in ``root``:
-    the champion v1 of test_cli's and test_distributed's projects (the real configs and
-    the shipped data, so one training serves both)."""
+    the champion v1 of test_cli's projects (the real configs and the shipped data)."""
     from typer.testing import CliRunner
 
     from salarymodel.cli.app import app

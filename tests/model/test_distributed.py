@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.trained_once import train_in_process, trained_copy
 from typer.testing import CliRunner
 
 from salarymodel.config import ConfigError, load_settings
@@ -116,9 +115,7 @@ def test_a_model_fit_on_the_cluster_is_a_bundle_the_service_reads(
 
 
 @pytest.mark.slow
-def test_train_on_the_cluster_logs_the_same_run_and_passes_the_same_gate(
-    client, project, tmp_path_factory
-) -> None:
+def test_train_on_the_cluster_logs_the_same_run_and_passes_the_same_gate(client, project) -> None:
     import mlflow
 
     from salarymodel.cli.app import app
@@ -126,10 +123,9 @@ def test_train_on_the_cluster_logs_the_same_run_and_passes_the_same_gate(
     from salarymodel.registry.store import connect
     from salarymodel.training.job import TAG_BACKEND
 
-    # The local run: `train --sample 1500 --no-baselines` in this process, trained
-    # once per session for test_cli's projects too (helpers/trained_once.py).
-    trained_copy(project, tmp_path_factory, train_in_process)
-    args = ["train", "--sample", "1500", "--no-baselines"]
+    args = ["train", "--sample", "2500", "--no-baselines"]
+    local = runner.invoke(app, args)
+    assert local.exit_code == 0, local.output
     result = runner.invoke(app, [*args, "--dask", client.scheduler.address])
     assert result.exit_code == 0, result.output
     settings = load_settings(project / "configs" / "salarymodel.yaml")
