@@ -42,11 +42,13 @@ browser:
 # Lint and types first: a style or type error fails the run before the suite.
 # Two pytest-xdist workers (the machine's 2 cores; PYTEST_WORKERS=0 runs in one
 # process); --dist loadfile keeps each module on one worker (its project trained
-# once, its tests in file order); each worker trains its own served champion
-# (tests/helpers/served.py).
+# once, its tests in file order); --no-loadscope-reorder hands the modules out
+# longest first (tests/conftest.py LONGEST_FIRST) instead of by test count. A
+# champion several modules share is trained once per session and copied
+# (tests/helpers/trained_once.py).
 PYTEST_WORKERS ?= 2
 test: lint browser
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # For iterating: the pure rules and file-reading layers, no training, no processes.
 test-fast: install

@@ -21,12 +21,38 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("slow_timeout", "pytest-timeout seconds for tests marked slow", default="900")
 
 
+# The longest modules, longest first (pytest --durations, summed per module; see
+# the Makefile's test target). `make test` runs `--dist loadfile
+# --no-loadscope-reorder`: an idle xdist worker takes the next module in this
+# order, so a long module started last cannot hold one worker while the other idles.
+LONGEST_FIRST = (
+    "workflows/test_hostile_cli.py",
+    "model/test_distributed.py",
+    "service/test_faults.py",
+    "workflows/test_cli.py",
+    "service/test_reload.py",
+    "workflows/test_retrain_safety.py",
+    "workflows/test_gate.py",
+    "workflows/test_retraining.py",
+    "workflows/test_retrain_refusals.py",
+    "service/test_fuzz.py",
+    "service/test_deploy.py",
+    "workflows/test_single_source.py",
+    "model/test_backtest.py",
+    "workflows/test_store.py",
+    "service/test_load.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked slow get the longer ``slow_timeout`` unless they set their own."""
+    """Tests marked slow get the longer ``slow_timeout`` unless they set their own; the
+    longest modules run first (``LONGEST_FIRST``), each module's tests in file order."""
     seconds = float(config.getini("slow_timeout"))
     for item in items:
         if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(seconds))
+    rank = {ROOT / "tests" / name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path, len(rank)))  # stable: the rest as found
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from helpers.served import BIN, ROOT, project_env
+from helpers.trained_once import trained_copy
 from salarymodel.cli.app import app
 from salarymodel.config import settings as config
 
@@ -67,14 +68,28 @@ def make_project(root: Path, aijobs_raw: pd.DataFrame, postings_raw: pd.DataFram
 
 
 @contextmanager
-def trained_champion(root: Path) -> Iterator[Path]:
+def pointed_at(root: Path) -> Iterator[Path]:
     """This process pointed at the project ``root`` (environment, folder, settings read
-    afresh), with its champion v1 trained there by the CLI."""
+    afresh)."""
     with pytest.MonkeyPatch.context() as patch:
         for name, value in project_env(root).items():
             patch.setenv(name, value)
         patch.chdir(root)
         config._load_settings.cache_clear()
-        invoke_cli("train", "--no-baselines")
         yield root
     config._load_settings.cache_clear()
+
+
+def _train(root: Path) -> None:
+    with pointed_at(root):
+        invoke_cli("train", "--no-baselines")
+
+
+@contextmanager
+def trained_champion(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """This process pointed at the project ``root``, with its champion v1 trained by the
+    CLI: once per session for the same configs and data (helpers/trained_once.py),
+    ``root`` holding its own copy."""
+    trained_copy(root, tmp_path_factory, _train)
+    with pointed_at(root):
+        yield root

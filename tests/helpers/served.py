@@ -21,6 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
+from helpers.trained_once import trained_copy
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SHARED: dict[str, Any] = {}  # the served process and its URL, once per session
@@ -48,32 +50,33 @@ def project_env(root: Path) -> dict[str, str]:
 
 
 def champion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project root holding a small real champion, trained once per session via the CLI.
+    """A project root holding a small real champion, trained via the CLI once per session.
 
-    Under pytest-xdist each worker trains its own (its own base folder): some tests
-    briefly damage and restore the champion's files, which another worker must not see.
+    Under pytest-xdist each worker gets its own copy (its own base folder) of the
+    one trained champion (helpers/trained_once.py): some tests briefly damage and
+    restore the champion's files, which another worker must not see.
     """
     root = tmp_path_factory.getbasetemp() / "service-project"
     if not (root / ".trained").exists():
         root.mkdir(exist_ok=True)
-        _train_champion(root)
+        shutil.copytree(ROOT / "configs", root / "configs", dirs_exist_ok=True)
+        # One LightGBM thread: on 2 cores two multi-threaded LightGBM processes
+        # (tests beside another job) slow each other down by orders of magnitude.
+        settings = root / "configs" / "salarymodel.yaml"
+        settings.write_text(settings.read_text().replace("num_threads: 2", "num_threads: 1"))
+        if not (root / "data").exists():
+            (root / "data").symlink_to(ROOT / "data")
+        trained_copy(root, tmp_path_factory, _train_champion)
+        (root / ".trained").touch()
     return root
 
 
 def _train_champion(root: Path) -> None:
-    shutil.copytree(ROOT / "configs", root / "configs", dirs_exist_ok=True)
-    # One LightGBM thread: on 2 cores two multi-threaded LightGBM processes
-    # (tests beside another job) slow each other down by orders of magnitude.
-    settings = root / "configs" / "salarymodel.yaml"
-    settings.write_text(settings.read_text().replace("num_threads: 2", "num_threads: 1"))
-    if not (root / "data").exists():
-        (root / "data").symlink_to(ROOT / "data")
     command = [str(BIN / "salarymodel"), "train", "--sample", "1500", "--no-baselines"]
     done = subprocess.run(
         command, cwd=root, env=project_env(root), capture_output=True, text=True, timeout=900
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    (root / ".trained").touch()
 
 
 def free_port() -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers.trained_once import train_in_process, trained_copy
 from typer.testing import CliRunner
 
 from salarymodel.cli.app import app
@@ -37,13 +38,14 @@ def _make_project(root: Path) -> None:
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory):
-    """One trained project for the tests that only read the registry."""
+    """One trained project for the tests that only read the registry (trained once per
+    session, helpers/trained_once.py: this module's projects are all the same)."""
     root = tmp_path_factory.mktemp("cli")
     _make_project(root)
+    trained_copy(root, tmp_path_factory, train_in_process)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SALARYMODEL_ROOT", str(root))
         patch.chdir(root)
-        _invoke("train", "--sample", "1500", "--no-baselines")
         yield root, patch
 
 
@@ -56,9 +58,9 @@ def trained(shared, monkeypatch):
 
 
 @pytest.fixture()
-def fresh(project):
-    """A project of its own, for tests that change the registry."""
-    _invoke("train", "--sample", "1500", "--no-baselines")
+def fresh(project, tmp_path_factory):
+    """A project of its own with champion v1, for tests that change the registry."""
+    trained_copy(project, tmp_path_factory, train_in_process)
     return project
 
 

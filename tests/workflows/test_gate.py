@@ -138,7 +138,7 @@ def gate(tmp_path_factory, aijobs_raw, postings_raw) -> Iterator[Path]:
     """A project whose champion v1 was trained on survey years < 2024 and postings."""
     root = tmp_path_factory.mktemp("gate")
     make_project(root, aijobs_raw, postings_raw)
-    with trained_champion(root):
+    with trained_champion(root, tmp_path_factory):
         yield root
 
 

@@ -63,7 +63,7 @@ def hostile(tmp_path_factory, aijobs_raw, postings_raw):
     files = corpus.build(root / "corpus", BOMB_BYTES)
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(Path(__file__).parents[1] / "service"))  # test_retraining's env
-        with trained_champion(root):
+        with trained_champion(root, tmp_path_factory):
             yield root, files
 
 

@@ -68,7 +68,7 @@ def _last_retrain_run():
 def base(tmp_path_factory, aijobs_raw, postings_raw) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("refusals")
     make_project(root, aijobs_raw, postings_raw)
-    with trained_champion(root):
+    with trained_champion(root, tmp_path_factory):
         yield root
 
 

@@ -65,7 +65,7 @@ def _fast_project(root: Path, aijobs_raw: pd.DataFrame, postings_raw: pd.DataFra
 def project(tmp_path_factory, aijobs_raw, postings_raw):
     root = tmp_path_factory.mktemp("retrain-kill")
     _fast_project(root, aijobs_raw, postings_raw)
-    with trained_champion(root):
+    with trained_champion(root, tmp_path_factory):
         yield root
 
 

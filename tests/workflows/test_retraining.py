@@ -56,7 +56,7 @@ def base(tmp_path_factory, aijobs_raw, postings_raw):
     """A project whose champion v1 was trained on survey years < 2024 and postings."""
     root = tmp_path_factory.mktemp("retrain")
     make_project(root, aijobs_raw, postings_raw)
-    with trained_champion(root):
+    with trained_champion(root, tmp_path_factory):
         yield root
 
 
