@@ -111,22 +111,6 @@ def start_service(port: int, workers: int, log: Path) -> subprocess.Popen:
     )
 
 
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = 240) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"service exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"service not ready after {timeout} s")
-
-
 def stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
@@ -195,12 +179,14 @@ def _mb(sizes: dict[int, int], order: Sequence[int]) -> list[float]:
 
 def measure(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     """Start the service, fire each shape's batches, and return the figures."""
+    from salarymodel.serving.readiness import wait_until_ready
+
     max_jobs, max_bytes = batch_limits()
     port = free_port()
     url = f"http://{HOST}:{port}"
     process = start_service(port, args.workers, logs / "serve.log")
     try:
-        wait_ready(url, process)
+        wait_until_ready(url, process, seconds=240)
         time.sleep(1.0)
         order = sorted(tree_rss(process.pid), key=lambda p: p != process.pid)  # arbiter first
         ready = tree_rss(process.pid)

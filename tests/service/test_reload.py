@@ -23,8 +23,9 @@ import httpx
 import pytest
 from helpers.served import BIN, champion_root, free_port, project_env, stop_process
 
+from salarymodel.serving.follower import Follower
 from salarymodel.serving.gate import Gate
-from salarymodel.serving.reload import Follower, SessionFolder, coordinate
+from salarymodel.serving.reload import SessionFolder, coordinate
 
 RELAY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP",
                  "CF-Connecting-IP", "True-Client-IP", "X-Client-IP", "X-Cluster-Client-IP",
