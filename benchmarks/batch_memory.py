@@ -29,8 +29,6 @@ import argparse
 import json
 import os
 import platform
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -40,6 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from serving import free_port, stop  # benchmarks/serving.py, as startup.py uses them
 
 HOST = "127.0.0.1"
 MB = 1024**2
@@ -96,12 +96,6 @@ def max_batches(max_jobs: int, max_bytes: int) -> dict[str, tuple[int, bytes]]:
 
 
 # ----- the service ---------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 def start_service(port: int, workers: int, log: Path) -> subprocess.Popen:
     salarymodel = Path(sys.executable).with_name("salarymodel")
     command = [str(salarymodel), "serve", "--port", str(port), "--workers", str(workers)]
@@ -109,15 +103,6 @@ def start_service(port: int, workers: int, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         command, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True, env=env
     )
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def tree_rss(pid: int) -> dict[int, int]:

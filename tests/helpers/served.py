@@ -101,12 +101,17 @@ def served_url(root: Path, request: pytest.FixtureRequest) -> str:
     )
     request.addfinalizer(lambda: (stop_process(process), SHARED.pop("url", None)))
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(url, process, seconds=180)
-    except NotReady as error:
-        raise AssertionError(f"{error}: {log.read_text()[-3000:]}") from None
+    ready_or_fail(url, process, log, seconds=180)
     SHARED.update(url=url, process=process)
     return url
+
+
+def ready_or_fail(url: str, process: subprocess.Popen, log: Path, seconds: float = 180) -> None:
+    """Wait for the served ``url``'s readiness probe; fail with ``log``'s tail if it never is."""
+    try:
+        wait_until_ready(url, process, seconds)
+    except NotReady as error:
+        raise AssertionError(f"{error}: {log.read_text()[-3000:]}") from None
 
 
 def stop_process(process: subprocess.Popen) -> None:
