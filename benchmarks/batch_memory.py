@@ -29,8 +29,6 @@ import argparse
 import json
 import os
 import platform
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -40,6 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from serving import free_port, stop  # benchmarks/serving.py, as startup.py uses them
 
 HOST = "127.0.0.1"
 MB = 1024**2
@@ -96,12 +96,6 @@ def max_batches(max_jobs: int, max_bytes: int) -> dict[str, tuple[int, bytes]]:
 
 
 # ----- the service ---------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 def start_service(port: int, workers: int, log: Path) -> subprocess.Popen:
     salarymodel = Path(sys.executable).with_name("salarymodel")
     command = [str(salarymodel), "serve", "--port", str(port), "--workers", str(workers)]
@@ -109,31 +103,6 @@ def start_service(port: int, workers: int, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         command, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True, env=env
     )
-
-
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = 240) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"service exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"service not ready after {timeout} s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def tree_rss(pid: int) -> dict[int, int]:
@@ -195,12 +164,14 @@ def _mb(sizes: dict[int, int], order: Sequence[int]) -> list[float]:
 
 def measure(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     """Start the service, fire each shape's batches, and return the figures."""
+    from salarymodel.serving.readiness import wait_until_ready
+
     max_jobs, max_bytes = batch_limits()
     port = free_port()
     url = f"http://{HOST}:{port}"
     process = start_service(port, args.workers, logs / "serve.log")
     try:
-        wait_ready(url, process)
+        wait_until_ready(url, process, seconds=240)
         time.sleep(1.0)
         order = sorted(tree_rss(process.pid), key=lambda p: p != process.pid)  # arbiter first
         ready = tree_rss(process.pid)

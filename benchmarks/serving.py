@@ -54,18 +54,19 @@ def make_bare_app():
 
     from salarymodel.serving import loading, schemas
     from salarymodel.serving import scoring as svc
+    from salarymodel.serving.pay_terms import request_terms
 
     serving = loading.load_serving_model()
     app = FastAPI()
 
     @app.post("/predict")
     async def predict(job: schemas.EstimateRequest) -> schemas.PredictResponse:
-        terms = svc.request_terms(serving, job)
+        terms = request_terms(serving, job)
         return svc.predict_one(serving, svc.canonical_job(job, serving.default_view), terms)
 
     @app.post("/explain")
     async def explain(job: schemas.EstimateRequest) -> schemas.ExplanationResponse:
-        terms = svc.request_terms(serving, job)
+        terms = request_terms(serving, job)
         return svc.explain_one(serving, svc.canonical_job(job, serving.default_view), terms)
 
     @app.post("/predict_batch")
@@ -219,19 +220,9 @@ def free_port() -> int:
 
 
 def wait_ready(port: int, process: subprocess.Popen, timeout: float = 180) -> None:
-    import urllib.request
+    from salarymodel.serving.readiness import wait_until_ready
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server on port {port} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://{HOST}:{port}/readyz", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"server on port {port} not ready after {timeout} s")
+    wait_until_ready(f"http://{HOST}:{port}", process, seconds=timeout)
 
 
 def start_bentoml(port: int, workers: int, log: Path) -> subprocess.Popen:

@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,7 @@ import httpx
 import pytest
 
 from helpers.trained_once import trained_copy
+from salarymodel.serving.readiness import NotReady, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -103,17 +103,17 @@ def served_url(root: Path, request: pytest.FixtureRequest) -> str:
     )
     request.addfinalizer(lambda: (stop_process(process), SHARED.pop("url", None)))
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"serve exited: {log.read_text()[-3000:]}"
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                SHARED.update(url=url, process=process)
-                return url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"service not ready in 180 s: {log.read_text()[-3000:]}")
+    ready_or_fail(url, process, log, seconds=180)
+    SHARED.update(url=url, process=process)
+    return url
+
+
+def ready_or_fail(url: str, process: subprocess.Popen, log: Path, seconds: float = 180) -> None:
+    """Wait for the served ``url``'s readiness probe; fail with ``log``'s tail if it never is."""
+    try:
+        wait_until_ready(url, process, seconds)
+    except NotReady as error:
+        raise AssertionError(f"{error}: {log.read_text()[-3000:]}") from None
 
 
 def stop_process(process: subprocess.Popen) -> None:
@@ -127,15 +127,12 @@ def stop_process(process: subprocess.Popen) -> None:
 
 
 def wait_for_model(base: str, process: subprocess.Popen, seconds: float = 120) -> dict:
-    """The served model card at ``base``/model, once the process answers."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the bento's server exited"
-        try:
-            return httpx.get(f"{base}/model", timeout=2).raise_for_status().json()
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    raise AssertionError(f"{base} did not answer in {seconds} s")
+    """The served model card at ``base``/model, once the process answers ready."""
+    try:
+        wait_until_ready(base, process, seconds)
+    except NotReady as error:
+        raise AssertionError(str(error)) from None
+    return httpx.get(f"{base}/model", timeout=10).raise_for_status().json()
 
 
 @contextmanager

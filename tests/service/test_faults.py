@@ -20,7 +20,15 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from helpers.served import JOB, SHARED, champion_root, free_port, project_env, served_url
+from helpers.served import (
+    JOB,
+    SHARED,
+    champion_root,
+    free_port,
+    project_env,
+    ready_or_fail,
+    served_url,
+)
 
 from salarymodel.serving.schemas import MAX_BODY_BYTES
 
@@ -310,15 +318,7 @@ def test_a_refused_reload_names_versions_not_paths(project: Path) -> None:
     backup = project.parent / "bundle-backup-409"
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        ready_or_fail(url, process, log, seconds=180)
         shutil.copytree(bundle, backup)
         _flip_a_digit(bundle / "booster.txt")
         shutil.rmtree(project / "models" / "registry-cache")

@@ -111,7 +111,8 @@ def http_body(job: dict) -> dict:
 
 def via_http(serving, body: dict, explain: bool = False) -> dict:
     """What the service's /predict (or /explain) handler does with a body, step by step."""
-    from salarymodel.serving.scoring import canonical_job, explain_one, predict_one, request_terms
+    from salarymodel.serving.pay_terms import request_terms
+    from salarymodel.serving.scoring import canonical_job, explain_one, predict_one
     from salarymodel.serving.service import EstimateRequest
 
     # BentoML validates the body against the input spec and hands over its fields.
@@ -179,7 +180,8 @@ def _same_rows(a: np.ndarray, b: np.ndarray) -> bool:
 def test_two_hundred_real_jobs_get_one_answer_on_every_path(
     jobs, model, serving, settings, sources, tmp_path
 ) -> None:
-    from salarymodel.serving.scoring import canonical_job, model_card
+    from salarymodel.serving.model_card import model_card
+    from salarymodel.serving.scoring import canonical_job
     from salarymodel.serving.service import JobRequest
 
     # The sample leans on the defaults: postings have no company size, some no seniority.

@@ -21,10 +21,11 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers.served import BIN, champion_root, free_port, project_env, stop_process
+from helpers.served import BIN, champion_root, free_port, project_env, ready_or_fail, stop_process
 
+from salarymodel.serving.follower import Follower
 from salarymodel.serving.gate import Gate
-from salarymodel.serving.reload import Follower, SessionFolder, coordinate
+from salarymodel.serving.reload import SessionFolder, coordinate
 
 RELAY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP",
                  "CF-Connecting-IP", "True-Client-IP", "X-Client-IP", "X-Cluster-Client-IP",
@@ -282,17 +283,12 @@ def _serve(root: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
         start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        assert process.poll() is None, (root / "serve-2.log").read_text()[-3000:]
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    stop_process(process)
-    raise AssertionError("not ready in 240 s")
+    try:
+        ready_or_fail(url, process, root / "serve-2.log", seconds=240)
+    except AssertionError:
+        stop_process(process)
+        raise
+    return process, url
 
 
 @pytest.fixture(scope="module")

@@ -21,13 +21,8 @@ import pytest
 
 import salarymodel.serving.reload as reload
 from salarymodel.serving.gate import Gate
-from salarymodel.serving.reload import (
-    SESSION_ENV,
-    Follower,
-    SessionFolder,
-    coordinate,
-    in_bentoml_worker,
-)
+from salarymodel.serving.reload import SESSION_ENV, SessionFolder, coordinate, in_bentoml_worker
+from salarymodel.serving.follower import Follower
 
 ME, OTHER = 101, 102
 

@@ -308,7 +308,7 @@ def test_amounts_come_in_the_requests_currency_and_period(client) -> None:
 def test_a_salary_at_the_estimate_reads_through_its_groups_map_and_more_pay_ranks_higher(
     client, champion
 ):
-    from salarymodel.serving.scoring import percentile_reading
+    from salarymodel.serving.pay_terms import percentile_reading
 
     model, _ = champion
     # The raw percentile of the estimate is 50; the served one is the calibrated 50th of
@@ -384,7 +384,7 @@ def test_the_service_and_the_csv_path_apply_the_same_percentile_map(
     ],
 )
 def test_the_reading_says_the_percentile_in_words(percentile: float, reading: str) -> None:
-    from salarymodel.serving.scoring import percentile_reading
+    from salarymodel.serving.pay_terms import percentile_reading
 
     assert percentile_reading(percentile) == reading
     based = percentile_reading(percentile, "1,234 records of US jobs")

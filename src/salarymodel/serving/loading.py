@@ -239,7 +239,8 @@ def ready_to_serve(
 ) -> ServingModel:
     """A loaded model with its explainer and model card: ready to swap in."""
     from salarymodel.core.explanations import Explainer
-    from salarymodel.serving.scoring import estimate_many, explain_one, model_card
+    from salarymodel.serving.model_card import model_card
+    from salarymodel.serving.scoring import estimate_many, explain_one
 
     serving = ServingModel(
         model, Explainer.from_model(model), str(info["model_version"]), source, dict(info), tag

@@ -199,36 +199,52 @@ def truthful_openapi(
             api = operation.get("x-bentoml-name")
             if api is None or "requestBody" not in operation:
                 continue
-            body = operation["requestBody"]
-            body["required"] = True
-            for media in body["content"].values():
-                media["schema"] = _as_component(media["schema"], api, components)
-            responses = operation["responses"]
-            for media in responses["200"].get("content", {}).values():
-                media["schema"] = _as_component(media["schema"], api, components)
-            for status in ("400", "404"):
-                responses.pop(status, None)
-            if path in MAX_BODY_BYTES:
-                responses["413"] = _answer(_TOO_LARGE.get(path, _TOO_LARGE[""]), "Error")
-                responses["415"] = _answer("Request body not `application/json`.", "Error")
-            responses["422"] = _answer(
-                "Invalid request: each field, its problem and, if fixed, its allowed values.",
-                "ValidationErrors",
-            )
+            _complete_schemas(operation, api, components)
+            _api_answers(path, operation["responses"])
     reload = paths.get("/admin/reload", {}).get("post")
     if reload is not None:
-        reload["responses"] = {
-            "200": _answer(
-                "Every worker now serves the champion (`workers`: pid -> version).", "Reloaded"
-            ),
-            "403": _answer("Not loopback, relayed, or without the reload token.", "Error"),
-            "409": _answer(
-                "Nothing reloaded: every worker still serves `model_version`; "
-                "`workers` names those that could not load it.",
-                "ReloadRefused",
-            ),
-            "500": _answer(
-                "Switched, but some workers did not confirm (named in `workers`).", "ReloadRefused"
-            ),
-        }
+        reload["responses"] = _reload_answers()
     return fixed
+
+
+def _complete_schemas(operation: dict[str, Any], api: str, components: Mapping[str, Any]) -> None:
+    # A body is required (without one the answer is 422), and the body and the
+    # 200 answer point at pydantic's complete components, not BentoML's inline copies.
+    body = operation["requestBody"]
+    body["required"] = True
+    for media in body["content"].values():
+        media["schema"] = _as_component(media["schema"], api, components)
+    for media in operation["responses"]["200"].get("content", {}).values():
+        media["schema"] = _as_component(media["schema"], api, components)
+
+
+def _api_answers(path: str, responses: dict[str, Any]) -> None:
+    # What an API route answers besides 200: never 400 or 404; 413 and 415 where
+    # the guard limits the body; 422 for an invalid field.
+    for status in ("400", "404"):
+        responses.pop(status, None)
+    if path in MAX_BODY_BYTES:
+        responses["413"] = _answer(_TOO_LARGE.get(path, _TOO_LARGE[""]), "Error")
+        responses["415"] = _answer("Request body not `application/json`.", "Error")
+    responses["422"] = _answer(
+        "Invalid request: each field, its problem and, if fixed, its allowed values.",
+        "ValidationErrors",
+    )
+
+
+def _reload_answers() -> dict[str, Any]:
+    # `POST /admin/reload` as it answers (BentoML lists only 200, with no schema).
+    return {
+        "200": _answer(
+            "Every worker now serves the champion (`workers`: pid -> version).", "Reloaded"
+        ),
+        "403": _answer("Not loopback, relayed, or without the reload token.", "Error"),
+        "409": _answer(
+            "Nothing reloaded: every worker still serves `model_version`; "
+            "`workers` names those that could not load it.",
+            "ReloadRefused",
+        ),
+        "500": _answer(
+            "Switched, but some workers did not confirm (named in `workers`).", "ReloadRefused"
+        ),
+    }

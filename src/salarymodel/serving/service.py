@@ -44,6 +44,7 @@ from salarymodel.serving.admin_auth import (
     without_paths,
 )
 from salarymodel.serving.control import is_server_process, private_control_endpoints
+from salarymodel.serving.follower import Follower
 from salarymodel.serving.gate import GATE, GateMiddleware
 from salarymodel.serving.guard import ClientErrors, RequestGuard
 from salarymodel.serving.loading import (
@@ -52,7 +53,9 @@ from salarymodel.serving.loading import (
     load_announced,
     load_serving_model,
 )
+from salarymodel.serving.model_card import served_pay
 from salarymodel.serving.openapi import truthful_openapi
+from salarymodel.serving.pay_terms import request_terms
 from salarymodel.serving.schemas import (
     MAX_BATCH,
     MAX_BODY_BYTES,
@@ -62,14 +65,7 @@ from salarymodel.serving.schemas import (
     JobRequest,
     PredictResponse,
 )
-from salarymodel.serving.scoring import (
-    canonical_job,
-    estimate_many,
-    explain_one,
-    predict_one,
-    request_terms,
-    served_pay,
-)
+from salarymodel.serving.scoring import canonical_job, estimate_many, explain_one, predict_one
 from salarymodel.serving.served import ServingModel
 from salarymodel.serving.server import stop_server_on_failed_start
 
@@ -154,7 +150,7 @@ class SalaryService:
         self._reload_lock = asyncio.Lock()
         self._session = reload.SessionFolder.current()
         self.serving: ServingModel | None = None
-        self._follower = reload.Follower(
+        self._follower = Follower(
             self._session, _load_following, self._swap_in, self._version,
             settings.serving.reload_timeout_seconds,
         )  # fmt: skip
@@ -195,7 +191,7 @@ class SalaryService:
         return serving
 
     def _load_committed(self, settings: Settings) -> ServingModel:
-        """The session's last committed model, else the start-up one (``reload.Follower``)."""
+        """The session's last committed model, else the start-up one (``follower.Follower``)."""
         return self._follower.load_committed(  # type: ignore[no-any-return]
             load_announced, lambda: load_serving_model(settings, packaged=_packaged_model())
         )
