@@ -100,7 +100,8 @@ from salarymodel.retraining.intake import (
     merge_with_existing,
     read_new_file,
 )
-from salarymodel.training.job import data_tags, evaluate_and_fit, log_trained_model
+from salarymodel.training.job import evaluate_and_fit
+from salarymodel.training.run_log import data_tags, log_trained_model
 
 Progress = Callable[[str], None]
 
