@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from salarymodel.config import Settings, SourcesConfig, load_settings, load_sources
-from salarymodel.data.sources import read_csv
+from salarymodel.data.reading import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"

@@ -50,7 +50,7 @@ def train(
     ),
 ) -> None:
     """Train on the configured sources, log to MLflow, register, promote through the gate."""
-    from salarymodel.data.sources import SourceFormatError
+    from salarymodel.data.reading import SourceFormatError
     from salarymodel.registry.store import RegistryError
     from salarymodel.training.dask_cluster import ClusterError
     from salarymodel.training.job import train as run_training

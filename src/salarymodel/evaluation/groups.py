@@ -284,19 +284,24 @@ def evaluate_groups(
         )
     tables: dict[str, Any] = {"pay_levels": groups}
     for split, frame in frames.items():
-        overall, per_group = tolerances[split]
-        check = {
-            column: percentile_check(
-                frame, column, config.percentile_levels, overall, per_group,
-                config.min_group_records, config.min_state_records,
-            )
-            for column in ("raw_percentile", "percentile")
-        }  # fmt: skip
-        tables[split] = {
-            "groups": group_table(frame, config.min_state_records),
-            "percentile_check": check,
-        }
+        tables[split] = _split_tables(frame, tolerances[split], config)
     return tables, served, frames
+
+
+def _split_tables(
+    frame: pd.DataFrame, tolerances: tuple[float, float], config: GroupEvaluationConfig
+) -> dict[str, Any]:
+    """One split's group table and percentile checks (raw and calibrated percentiles),
+    within ``tolerances`` (overall, per group) in percentile points."""
+    overall, per_group = tolerances
+    check = {
+        column: percentile_check(
+            frame, column, config.percentile_levels, overall, per_group,
+            config.min_group_records, config.min_state_records,
+        )
+        for column in ("raw_percentile", "percentile")
+    }  # fmt: skip
+    return {"groups": group_table(frame, config.min_state_records), "percentile_check": check}
 
 
 def _backtest_calibrated(
