@@ -27,11 +27,8 @@ from salarymodel.config.settings import load_settings, load_sources
 from salarymodel.data.dataset import load_training_data
 from salarymodel.data.role_family import with_role_family
 from salarymodel.evaluation.backtest import backtest_folds
-from salarymodel.evaluation.cv import (
-    _backtest_jobs,
-    _run_jobs,
-    backtest_report,
-)
+from salarymodel.evaluation.cv import backtest_report
+from salarymodel.evaluation.fitters import _backtest_jobs, _run_jobs
 from salarymodel.evaluation.workers import for_workers, worker_pool
 from salarymodel.vocabulary import FUSED_MODEL
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from explain import machine
 
-from salarymodel.data.sources import read_csv
+from salarymodel.data.reading import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

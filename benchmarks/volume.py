@@ -135,7 +135,8 @@ def measure_dask(copies: int, workers: int) -> dict[str, object]:
     from distributed import Client, LocalCluster
 
     from salarymodel.config.settings import load_settings
-    from salarymodel.training.distributed import fit_on_cluster, scatter_records
+    from salarymodel.training.dask_cluster import scatter_records
+    from salarymodel.training.dask_fits import fit_on_cluster
 
     settings = load_settings()
     start = time.perf_counter()

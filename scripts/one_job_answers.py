@@ -82,7 +82,8 @@ def sampled_jobs(n: int) -> list[dict]:
     (the page's fields; None where the record says nothing), as the three-path test
     (tests/service/test_one_answer.py) samples them."""
     from salarymodel.data.geography import country_name
-    from salarymodel.data.sources import adapt, read_csv
+    from salarymodel.data.reading import read_csv
+    from salarymodel.data.sources import adapt
     from salarymodel.data.validation import validate_records
 
     settings, sources = load_settings(), load_sources()

@@ -11,7 +11,7 @@ import pytest
 
 from salarymodel.config.settings import Settings, load_settings, load_sources
 from salarymodel.config.sources import SourcesConfig
-from salarymodel.data.sources import read_csv
+from salarymodel.data.reading import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from salarymodel.data.sources import SourceFormatError, read_csv
+from salarymodel.data.reading import SourceFormatError, read_csv
 from salarymodel.retraining.intake import NewData, read_new_file
 
 SAMPLE = 400

@@ -11,13 +11,8 @@ import pytest
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.data.dataset import prepare_source
 from salarymodel.data.sources import adapt
-from salarymodel.evaluation.drift import (
-    PSI_MAJOR,
-    drift_report,
-    psi,
-    salary_shift,
-    write_drift_report,
-)
+from salarymodel.evaluation.drift import PSI_MAJOR, drift_report, psi, salary_shift
+from salarymodel.evaluation.drift_output import write_drift_report
 
 
 def _records(raw: pd.DataFrame, settings, sources) -> pd.DataFrame:

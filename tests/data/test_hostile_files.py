@@ -19,7 +19,7 @@ from data.hostile import corpus
 
 from salarymodel.data.csv_output import formula_mask, is_formula, neutralised, write_csv
 from salarymodel.data.derivations import parse_skills
-from salarymodel.data.sources import FileRefused, SourceFormatError, read_csv
+from salarymodel.data.reading import FileRefused, SourceFormatError, read_csv
 from salarymodel.data.validation import FORMULA_PROBLEM
 from salarymodel.retraining.intake import read_new_file
 from salarymodel.vocabulary import MAX_SKILLS

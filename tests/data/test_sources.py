@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from salarymodel.config.sources import SourceConfig
-from salarymodel.data.sources import SourceFormatError, adapt, detect_source
+from salarymodel.data.reading import SourceFormatError
+from salarymodel.data.sources import adapt, detect_source
 
 
 def test_survey_rows_map_field_by_field(aijobs_raw, sources, settings) -> None:

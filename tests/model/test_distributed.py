@@ -49,7 +49,7 @@ def sample(settings, sources):
 
 @pytest.fixture(scope="module")
 def on_cluster(client, sample, settings):
-    from salarymodel.training.distributed import scatter_records
+    from salarymodel.training.dask_cluster import scatter_records
 
     cluster = scatter_records(client, sample.records, settings)
     yield cluster
@@ -86,7 +86,7 @@ def test_a_model_fit_on_the_cluster_is_a_bundle_the_service_reads(
 ) -> None:
     from salarymodel.core.model import SalaryModel
     from salarymodel.serving.loading import read_serving_bundle
-    from salarymodel.training.distributed import fit_on_cluster
+    from salarymodel.training.dask_fits import fit_on_cluster
     from salarymodel.training.job import fit_final_model, with_bundle_facts
 
     everything = np.ones(len(sample.records), bool)

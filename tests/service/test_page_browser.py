@@ -20,7 +20,7 @@ from helpers.served import champion_root, served_url
 
 from salarymodel.config.settings import load_settings
 from salarymodel.data.derivations import parse_skills
-from salarymodel.data.sources import read_csv
+from salarymodel.data.reading import read_csv
 
 pytestmark = pytest.mark.slow
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 import salarymodel.serving.reload as reload
+from salarymodel.serving.follower import Follower
 from salarymodel.serving.gate import Gate
 from salarymodel.serving.reload import SESSION_ENV, SessionFolder, coordinate, in_bentoml_worker
-from salarymodel.serving.follower import Follower
 
 ME, OTHER = 101, 102
 

@@ -25,11 +25,7 @@ from salarymodel.data.dataset import load_training_data, pending_accepted
 from salarymodel.promotion.publishing import KILL_AT_ENV, PUBLISH_STEPS
 from salarymodel.registry.champion import champion_version
 from salarymodel.registry.store import TAG_FINGERPRINT, connect, list_versions
-from salarymodel.retraining.job import (
-    RetrainBusy,
-    reconcile_accepted,
-    retrain_lock,
-)
+from salarymodel.retraining.pending import RetrainBusy, reconcile_accepted, retrain_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 CHUNK = 400  # 2024 survey rows per new file: about 120 held out, enough to judge

@@ -123,7 +123,7 @@ def retrain(
     Exit status: 0 promoted, 1 champion kept (the reason is printed), 2 the file
     or the registry could not be used.
     """
-    from salarymodel.data.sources import SourceFormatError
+    from salarymodel.data.reading import SourceFormatError
     from salarymodel.registry.store import RegistryError
     from salarymodel.retraining.job import retrain as run_retrain
 
@@ -154,8 +154,9 @@ def drift(
 ) -> None:
     """Drift of a new file against the training data, without training anything."""
     from salarymodel.data.dataset import load_training_data
-    from salarymodel.data.sources import SourceFormatError
-    from salarymodel.evaluation.drift import drift_report, write_drift_report
+    from salarymodel.data.reading import SourceFormatError
+    from salarymodel.evaluation.drift import drift_report
+    from salarymodel.evaluation.drift_output import write_drift_report
     from salarymodel.registry.bundles import load_champion
     from salarymodel.registry.store import RegistryError
     from salarymodel.retraining.intake import read_new_file

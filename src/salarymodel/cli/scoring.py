@@ -21,7 +21,7 @@ def predict(
 ) -> None:
     """Score a CSV with the champion: one output row per input row, in order."""
     from salarymodel.core.prediction import predict_file
-    from salarymodel.data.sources import SourceFormatError
+    from salarymodel.data.reading import SourceFormatError
     from salarymodel.registry.bundles import load_champion
     from salarymodel.registry.store import RegistryError
     from salarymodel.serving.loading import read_serving_bundle
@@ -59,7 +59,7 @@ def explain(
     """Regenerate the champion's global SHAP outputs: plots and the premiums table."""
     from salarymodel.core.explanations import Explainer
     from salarymodel.data.dataset import load_training_data
-    from salarymodel.data.sources import SourceFormatError
+    from salarymodel.data.reading import SourceFormatError
     from salarymodel.registry.bundles import load_champion
     from salarymodel.registry.store import RegistryError
     from salarymodel.report.explanation_plots import write_global_explanations
@@ -97,7 +97,7 @@ def report(
 ) -> None:
     """Write the market insights report (self-contained HTML, images embedded)."""
     from salarymodel.data.dataset import load_training_data
-    from salarymodel.data.sources import SourceFormatError
+    from salarymodel.data.reading import SourceFormatError
     from salarymodel.registry.store import missing_store_error, store_exists
     from salarymodel.registry.views import champion_accuracy
     from salarymodel.report.build import build_report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -19,6 +20,9 @@ from salarymodel.cli.tables import (
 from salarymodel.cli.terminal import json_text, steps
 from salarymodel.config.settings import Settings, load_settings, load_sources
 from salarymodel.vocabulary import ALL, FUSED_MODEL
+
+if TYPE_CHECKING:
+    from salarymodel.training.job import TrainResult
 
 
 @app.command(short_help="Train on the shipped data, register, and gate.")
@@ -46,29 +50,15 @@ def train(
     ),
 ) -> None:
     """Train on the configured sources, log to MLflow, register, promote through the gate."""
-    from salarymodel.data.sources import SourceFormatError
-    from salarymodel.registry.champion import champion_version
-    from salarymodel.registry.store import RegistryError, connect, store_exists
-    from salarymodel.training.distributed import ClusterError
+    from salarymodel.data.reading import SourceFormatError
+    from salarymodel.registry.store import RegistryError
+    from salarymodel.training.dask_cluster import ClusterError
     from salarymodel.training.job import train as run_training
 
     settings, sources = load_settings(), load_sources()
-    if if_no_champion and not store_exists(settings):
-        if_no_champion = False  # no store: no champion (train decides whether it may create one)
-    if if_no_champion:
-        try:
-            current = champion_version(connect(settings), settings)
-        except RegistryError as error:
-            raise fail(str(error)) from error
-        if current is not None:
-            console.print(f"champion v{current.version} exists; not training")
-            return
-    paths = {}
-    for item in data:
-        name, _, path = item.partition("=")
-        if not path:
-            raise fail(f"--data expects NAME=PATH, got {item!r}")
-        paths[name] = Path(path)
+    if if_no_champion and _champion_exists(settings):
+        return
+    paths = _source_paths(data)
     models = None if baselines else (FUSED_MODEL,)
     with steps(console, "training") as say, terminate_as_exit():
         try:
@@ -85,6 +75,39 @@ def train(
             )
         except (SourceFormatError, RegistryError, ClusterError) as error:
             raise fail(str(error)) from error
+    _print_training(result)
+
+
+def _champion_exists(settings: Settings) -> bool:
+    """Whether a champion exists (said on the console): ``--if-no-champion`` then skips."""
+    from salarymodel.registry.champion import champion_version
+    from salarymodel.registry.store import RegistryError, connect, store_exists
+
+    if not store_exists(settings):
+        return False  # no store: no champion (train decides whether it may create one)
+    try:
+        current = champion_version(connect(settings), settings)
+    except RegistryError as error:
+        raise fail(str(error)) from error
+    if current is None:
+        return False
+    console.print(f"champion v{current.version} exists; not training")
+    return True
+
+
+def _source_paths(data: list[str]) -> dict[str, Path]:
+    """``--data NAME=PATH`` options as a source's file; exit 2 on one without ``=PATH``."""
+    paths = {}
+    for item in data:
+        name, _, path = item.partition("=")
+        if not path:
+            raise fail(f"--data expects NAME=PATH, got {item!r}")
+        paths[name] = Path(path)
+    return paths
+
+
+def _print_training(result: TrainResult) -> None:
+    """What the run kept and quarantined, its tables and verdicts, and the gate's decision."""
     for counts in result.data.counts:
         console.print(
             f"[bold]{counts.source}[/]: {counts.rows_in:,} rows in = {counts.kept:,} kept + "

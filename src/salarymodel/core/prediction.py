@@ -44,7 +44,8 @@ from salarymodel.core.job_defaults import complete_job, default_view, job_defaul
 from salarymodel.core.model import Estimate, SalaryModel
 from salarymodel.data.csv_output import write_csv
 from salarymodel.data.derivations import RowError
-from salarymodel.data.sources import CANONICAL_SOURCE, adapt, detect_source, read_csv, record_lines
+from salarymodel.data.reading import read_csv, record_lines
+from salarymodel.data.sources import CANONICAL_SOURCE, adapt, detect_source
 from salarymodel.data.validation import validate_records
 
 

@@ -48,10 +48,21 @@ class TrainingData:
     counts: list[SourceCounts]
     findings: list[Finding]
     quarantine_files: list[Path] = field(default_factory=list)
+    # (records frame, its fingerprint): one hash per frame, however often it is read.
+    _fingerprint: tuple[pd.DataFrame, dict[str, object]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def fingerprint(self) -> dict[str, object]:
-        return fingerprint(self.records)
+        """``fingerprint(self.records)``, hashed once per records frame.
+
+        A retrain reads the merged data's fingerprint for its tags, the run's
+        ``data.json`` and the bundle's metadata; each read hashed every record again.
+        """
+        if self._fingerprint is None or self._fingerprint[0] is not self.records:
+            self._fingerprint = (self.records, fingerprint(self.records))
+        return self._fingerprint[1]
 
 
 def fingerprint(records: pd.DataFrame) -> dict[str, object]:

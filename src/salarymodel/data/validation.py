@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pandera.pandas as pa
 
-from salarymodel.config.data import InputLimitsConfig
+from salarymodel.config.data import InputLimitsConfig, ValidationConfig
 from salarymodel.config.settings import Settings
 from salarymodel.data.csv_output import formula_mask, write_csv
 from salarymodel.data.derivations import RowError
@@ -113,7 +113,6 @@ def canonical_schema(settings: Settings, require_salary: bool) -> pa.DataFrameSc
     file and the CLI, so it says what is allowed, not which check failed.
     """
     limits = settings.validation
-    salary_min, salary_max = limits.salary_usd_min, limits.salary_usd_max
     return pa.DataFrameSchema(
         {
             "job_title": pa.Column(
@@ -123,26 +122,12 @@ def canonical_schema(settings: Settings, require_salary: bool) -> pa.DataFrameSc
                 ),
                 nullable=False,
             ),
-            "experience_level": pa.Column(
-                checks=pa.Check.isin(EXPERIENCE_LEVELS, error=_one_of(EXPERIENCE_LEVELS)),
-                nullable=True,
-            ),
-            "company_size": pa.Column(
-                checks=pa.Check.isin(COMPANY_SIZES, error=_one_of(COMPANY_SIZES)), nullable=True
-            ),
-            "employment_type": pa.Column(
-                checks=pa.Check.isin(EMPLOYMENT_TYPES, error=_one_of(EMPLOYMENT_TYPES)),
-                nullable=True,
-            ),
-            "country": pa.Column(
-                checks=pa.Check.str_matches(r"^[A-Z]{2}$", error="not a country"), nullable=True
-            ),
-            "company_country": pa.Column(
-                checks=pa.Check.str_matches(r"^[A-Z]{2}$", error="not a country"), nullable=True
-            ),
-            "remote_ratio": pa.Column(
-                float, pa.Check.isin(REMOTE_RATIOS, error=_one_of(REMOTE_RATIOS)), nullable=True
-            ),
+            "experience_level": _one_of_column(EXPERIENCE_LEVELS),
+            "company_size": _one_of_column(COMPANY_SIZES),
+            "employment_type": _one_of_column(EMPLOYMENT_TYPES),
+            "country": _country_column(),
+            "company_country": _country_column(),
+            "remote_ratio": _one_of_column(REMOTE_RATIOS, float),
             "year": pa.Column(
                 float,
                 pa.Check.in_range(
@@ -155,22 +140,7 @@ def canonical_schema(settings: Settings, require_salary: bool) -> pa.DataFrameSc
             "month": pa.Column(
                 float, pa.Check.in_range(1, 12, error="outside 1-12"), nullable=True
             ),
-            "salary_usd": pa.Column(
-                float,
-                [
-                    pa.Check.ge(
-                        salary_min,
-                        error=f"below the configured minimum of {salary_min:,.0f} USD a year "
-                        "(validation.salary_usd_min)",
-                    ),
-                    pa.Check.le(
-                        salary_max,
-                        error=f"above the configured maximum of {salary_max:,.0f} USD a year "
-                        "(validation.salary_usd_max)",
-                    ),
-                ],
-                nullable=not require_salary,
-            ),
+            "salary_usd": _salary_column(limits, require_salary),
             "skills": pa.Column(
                 checks=pa.Check(
                     lambda s: s.map(_is_skill_list),
@@ -184,6 +154,39 @@ def canonical_schema(settings: Settings, require_salary: bool) -> pa.DataFrameSc
             ),
         },
         strict=False,
+    )
+
+
+def _one_of_column(values: tuple, dtype: type | None = None) -> pa.Column:
+    """A column whose values must be one of ``values`` (missing allowed)."""
+    return pa.Column(dtype, pa.Check.isin(values, error=_one_of(values)), nullable=True)
+
+
+def _country_column() -> pa.Column:
+    """A column of two-letter country codes (missing allowed)."""
+    return pa.Column(
+        checks=pa.Check.str_matches(r"^[A-Z]{2}$", error="not a country"), nullable=True
+    )
+
+
+def _salary_column(limits: ValidationConfig, require_salary: bool) -> pa.Column:
+    """Salary in USD a year within the configured bounds; missing only when not required."""
+    salary_min, salary_max = limits.salary_usd_min, limits.salary_usd_max
+    return pa.Column(
+        float,
+        [
+            pa.Check.ge(
+                salary_min,
+                error=f"below the configured minimum of {salary_min:,.0f} USD a year "
+                "(validation.salary_usd_min)",
+            ),
+            pa.Check.le(
+                salary_max,
+                error=f"above the configured maximum of {salary_max:,.0f} USD a year "
+                "(validation.salary_usd_max)",
+            ),
+        ],
+        nullable=not require_salary,
     )
 
 

@@ -20,16 +20,14 @@ new file (a survey update is compared with the survey, not with postings):
   (``retraining`` quarantines a file above ``retraining.max_unseen_*``).
 
 Records are counted after repeats are collapsed (a record pasted five times
-counts once). ``write_drift_report`` writes the report as JSON and as a
-self-contained HTML page (``salarymodel/report/templates/drift.html``).
+counts once). ``evaluation.drift_output.write_drift_report`` writes the report as JSON
+and as a self-contained HTML page (``salarymodel/report/templates/drift.html``).
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,17 +43,24 @@ from salarymodel.core.features import (
 from salarymodel.vocabulary import COMPANY_SIZE_ORDER, EMPLOYMENT_TYPES, EXPERIENCE_ORDER
 
 PSI_MODERATE = 0.1
+
 PSI_MAJOR = 0.25
+
 N_QUANTILE_BINS = 10
+
 EPSILON = 1e-4  # share given to an empty bin, so PSI stays finite
+
 N_EXAMPLES = 10
+
 MISSING = "(missing)"
+
 # Ordinal features whose codes read better as their names.
 _ORDINAL_NAMES = {
     "experience_level": {v: k for k, v in EXPERIENCE_ORDER.items()},
     "company_size": {v: k for k, v in COMPANY_SIZE_ORDER.items()},
     "employer_abroad": {0: "no", 1: "yes"},
 }
+
 _CONTINUOUS = {"n_skills"}
 
 
@@ -356,49 +361,4 @@ def drift_report(
         salary=salary_drift(same, new),
         notes=notes,
         novelty=novelty(same, new, builder),
-    )
-
-
-# ----- output --------------------------------------------------------------------------
-def _json_default(value: object) -> object:
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
-
-
-def _safe(value: object) -> object:
-    # JSON has no NaN: undefined numbers are null.
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_safe(v) for v in value]
-    return value
-
-
-def write_drift_report(report: DriftReport, folder: Path) -> tuple[Path, Path]:
-    """Write ``drift.json`` and ``drift.html`` into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    json_path, html_path = folder / "drift.json", folder / "drift.html"
-    payload = _safe(report.to_dict())
-    json_path.write_text(json.dumps(payload, indent=1, default=_json_default))
-    html_path.write_text(drift_html(report))
-    return json_path, html_path
-
-
-_COLOURS = {"stable": "#2e7d32", "moderate": "#ef6c00", "major": "#c62828"}
-
-
-def drift_html(report: DriftReport) -> str:
-    """A self-contained page: headline, PSI per feature, unseen categories, salary shift."""
-    from salarymodel.report.render import render
-
-    return render(
-        "drift.html",
-        report=report,
-        head=report.headline(),
-        colours=_COLOURS,
-        psi_moderate=PSI_MODERATE,
-        psi_major=PSI_MAJOR,
     )

@@ -27,7 +27,6 @@ slice of real records by hand.
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
@@ -49,12 +48,16 @@ from salarymodel.vocabulary import FUSED_MODEL
 if TYPE_CHECKING:
     import pandas as pd
 
+
 PAY_LEVEL = "pay_level"
+
 # The per-group dimensions, in the order tables show them.
 DIMENSIONS = ("all", "source", PAY_LEVEL, "source_region", "state")
-PIT_PLOT = "percentile_histogram.png"
+
 CV_ROWS = "cv_estimates.csv.gz"  # run artifact (under ``evaluation/``)
+
 UNRANKED = "country not ranked"
+
 # The percentiles each check reads: raw, the served one, and (backtest) the
 # in-time map alone, before the drift map (``core.percentile_drift``).
 CHECKED = ("raw_percentile", "percentile", "percentile_in_time")
@@ -277,37 +280,55 @@ def evaluate_groups(
     frames = {"cv": cv}
     tolerances = {"cv": (config.tolerance_cv_points,) * 2}
     if backtest_rows is not None and {"low_usd", "high_usd"} <= set(backtest_rows.columns):
-        backtest = with_groups(backtest_rows.rename(columns={FUSED_MODEL: "estimate_usd"}), groups)
-        backtest = backtest.assign(raw_percentile=raw_percentiles(backtest, coverage))
-        # The in-time map fit before each cut-off, then the drift map of the
-        # source's earlier folds; served: the drift over all folds.
-        in_time = _backtest_calibrated(records, cv, backtest, settings)
-        keys = (backtest["source"].astype(str).to_numpy(), map_groups(backtest))
-        drift = settings.percentile_calibration
-        fold = backtest["fold"].astype(str).to_numpy()
-        frames["backtest"] = backtest.assign(
-            percentile_in_time=in_time, percentile=drift_corrected(in_time, *keys, fold, drift)
-        )
-        served.drift = fit_drift(in_time, *keys, drift)
+        frames["backtest"] = _backtest_frame(records, cv, backtest_rows, groups, served, settings)
         tolerances["backtest"] = (
             config.tolerance_backtest_points,
             config.tolerance_backtest_group_points,
         )
     tables: dict[str, Any] = {"pay_levels": groups}
     for split, frame in frames.items():
-        overall, per_group = tolerances[split]
-        check = {
-            column: percentile_check(
-                frame, column, config.percentile_levels, overall, per_group,
-                config.min_group_records, config.min_state_records,
-            )
-            for column in CHECKED if column in frame.columns
-        }  # fmt: skip
-        tables[split] = {
-            "groups": group_table(frame, config.min_state_records),
-            "percentile_check": check,
-        }
+        tables[split] = _split_tables(frame, tolerances[split], config)
     return tables, served, frames
+
+
+def _backtest_frame(
+    records: pd.DataFrame,
+    cv: pd.DataFrame,
+    backtest_rows: pd.DataFrame,
+    groups: dict[str, Any],
+    served: PercentileCalibration,
+    settings: Settings,
+) -> pd.DataFrame:
+    """The backtest's rows with their raw, in-time and served percentiles; sets the served
+    map's drift (``core.percentile_drift``) from every backtest fold."""
+    backtest = with_groups(backtest_rows.rename(columns={FUSED_MODEL: "estimate_usd"}), groups)
+    backtest = backtest.assign(raw_percentile=raw_percentiles(backtest, settings.ranges.coverage))
+    # The in-time map fit before each cut-off, then the drift map of the
+    # source's earlier folds; served: the drift over all folds.
+    in_time = _backtest_calibrated(records, cv, backtest, settings)
+    keys = (backtest["source"].astype(str).to_numpy(), map_groups(backtest))
+    drift = settings.percentile_calibration
+    fold = backtest["fold"].astype(str).to_numpy()
+    served.drift = fit_drift(in_time, *keys, drift)
+    return backtest.assign(
+        percentile_in_time=in_time, percentile=drift_corrected(in_time, *keys, fold, drift)
+    )
+
+
+def _split_tables(
+    frame: pd.DataFrame, tolerances: tuple[float, float], config: GroupEvaluationConfig
+) -> dict[str, Any]:
+    """One split's group table and percentile checks (raw and calibrated percentiles),
+    within ``tolerances`` (overall, per group) in percentile points."""
+    overall, per_group = tolerances
+    check = {
+        column: percentile_check(
+            frame, column, config.percentile_levels, overall, per_group,
+            config.min_group_records, config.min_state_records,
+        )
+        for column in CHECKED if column in frame.columns
+    }  # fmt: skip
+    return {"groups": group_table(frame, config.min_state_records), "percentile_check": check}
 
 
 def _backtest_calibrated(
@@ -357,30 +378,6 @@ def metric_dict(tables: dict[str, Any]) -> dict[str, float]:
 def _metric_name(group: str) -> str:
     # MLflow metric names allow letters, digits, _ - . / and spaces; "%" is not one.
     return group.replace("%", "pct")
-
-
-def write_pit_plot(frames: dict[str, pd.DataFrame], folder: Path) -> Path:
-    """Histograms of the raw and calibrated percentiles (flat when calibrated), CV and backtest."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, len(frames), figsize=(5 * len(frames), 3.6), squeeze=False)
-    bins = np.linspace(0, 100, 21)
-    for axis, (split, frame) in zip(axes[0], frames.items(), strict=True):
-        for column, label in (("raw_percentile", "raw"), ("percentile", "calibrated")):
-            axis.hist(frame[column].dropna(), bins=bins, density=True, histtype="step",
-                      label=label, linewidth=1.5)  # fmt: skip
-        axis.axhline(1 / 100, color="grey", linestyle=":", label="ideal")
-        axis.set_title(f"{split}: percentile of own salary ({len(frame):,} records)")
-        axis.set_xlabel("percentile")
-        axis.legend()
-    figure.tight_layout()
-    path = folder / PIT_PLOT
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
 
 
 def check_failures(tables: dict[str, Any]) -> list[str]:

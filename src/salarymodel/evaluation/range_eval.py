@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,10 @@ from salarymodel.config.settings import Settings
 from salarymodel.core.model import SalaryModel
 from salarymodel.evaluation.baselines import FoldFeatures, fit_threads, fold_features
 from salarymodel.vocabulary import ALL
+
+if TYPE_CHECKING:
+    from salarymodel.core.features import FeatureBuilder
+    from salarymodel.core.ranges import RangeModel
 
 
 # ----- calibrated ranges --------------------------------------------------------
@@ -131,15 +136,47 @@ def range_bands(
     ``test`` when already made. The constant bands get the same held-out
     calibration residuals.
     """
-    from salarymodel.core.ranges import calibration_split, fit_range_model, salary_bounds
+    from salarymodel.core.ranges import calibration_split
 
     builder, train_matrix, test_matrix = features or fold_features(train, test, settings)
+    threads = fit_threads(settings)
+    range_model, calib_point = _fold_range_model(train, builder, train_matrix, settings, threads)
+    if point_test is None:
+        full = SalaryModel.fit(
+            train, builder, settings.model, train_matrix, country_levels=settings.country_levels
+        )
+        point_test = np.exp(full.predict_log(test_matrix, threads))
+    countries = test["country"].tolist()
+    low, high, _ = range_model.bounds(builder, test_matrix, point_test, countries, threads)
+    calib = calibration_split(train, settings.ranges, settings.evaluation.seed)
+    bands = {"calibrated": (low, high)}
+    bands |= constant_bands(
+        point_test,
+        test["source"].to_numpy(),
+        train["salary_usd"].to_numpy(float)[calib],
+        calib_point,
+        train["source"].to_numpy()[calib],
+        settings.ranges.coverage,
+    )
+    return SplitBands(
+        test["salary_usd"].to_numpy(float), test["source"].to_numpy(), point_test, bands
+    )
+
+
+def _fold_range_model(
+    train: pd.DataFrame,
+    builder: FeatureBuilder,
+    train_matrix: np.ndarray,
+    settings: Settings,
+    threads: int,
+) -> tuple[RangeModel, np.ndarray]:
+    """The range model fit on ``train``, and the proper-set point model's
+    estimates (USD) of the calibration rows, which the constant bands reuse."""
     from salarymodel.core.country_levels import fit_levels
+    from salarymodel.core.ranges import fit_range_model, salary_bounds
 
     # The range model's levels: fit on ``train`` only, as the final model's are.
     levels = fit_levels(train, settings.country_levels)
-    model = SalaryModel(builder=builder, booster=None, levels=levels)
-    threads = fit_threads(settings)
     calib_points: dict[str, np.ndarray] = {}
 
     def point_on(train_rows: np.ndarray, calib_rows: np.ndarray) -> np.ndarray:
@@ -153,7 +190,7 @@ def range_bands(
         calib_points["usd"] = np.exp(proper.predict_log(train_matrix[calib_rows], threads))
         return calib_points["usd"]
 
-    model.ranges = fit_range_model(
+    ranges = fit_range_model(
         train,
         train_matrix,
         builder,
@@ -164,26 +201,7 @@ def range_bands(
         levels,
         settings.country_levels,
     )
-    if point_test is None:
-        full = SalaryModel.fit(
-            train, builder, settings.model, train_matrix, country_levels=settings.country_levels
-        )
-        point_test = np.exp(full.predict_log(test_matrix, threads))
-    countries = test["country"].tolist()
-    low, high, _ = model.ranges.bounds(builder, test_matrix, point_test, countries, threads)
-    calib = calibration_split(train, settings.ranges, settings.evaluation.seed)
-    bands = {"calibrated": (low, high)}
-    bands |= constant_bands(
-        point_test,
-        test["source"].to_numpy(),
-        train["salary_usd"].to_numpy(float)[calib],
-        calib_points["usd"],
-        train["source"].to_numpy()[calib],
-        settings.ranges.coverage,
-    )
-    return SplitBands(
-        test["salary_usd"].to_numpy(float), test["source"].to_numpy(), point_test, bands
-    )
+    return ranges, calib_points["usd"]
 
 
 def range_rows(split: str, split_bands: SplitBands, coverage: float) -> list[dict[str, object]]:

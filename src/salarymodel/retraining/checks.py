@@ -12,7 +12,8 @@ import mlflow
 
 from salarymodel.config.settings import Settings, resolve_path
 from salarymodel.core.model import SalaryModel
-from salarymodel.evaluation.drift import DriftReport, drift_report, write_drift_report
+from salarymodel.evaluation.drift import DriftReport, drift_report
+from salarymodel.evaluation.drift_output import write_drift_report
 from salarymodel.promotion.decisions import RetrainDecision
 from salarymodel.promotion.gate import (
     WORSE,

@@ -18,7 +18,8 @@ from salarymodel.data.dataset import (
     prepare_source,
 )
 from salarymodel.data.profiling import merge_repeats
-from salarymodel.data.sources import SourceFormatError, adapt, detect_source, read_csv, record_lines
+from salarymodel.data.reading import SourceFormatError, read_csv, record_lines
+from salarymodel.data.sources import adapt, detect_source
 from salarymodel.registry.store import (
     TAG_FINGERPRINT,
 )

@@ -48,12 +48,10 @@ that cannot answer stops the retrain (``RegistryError``) and promotes nothing.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -66,10 +64,6 @@ from salarymodel.config.settings import Settings, resolve_path
 from salarymodel.config.sources import SourcesConfig
 from salarymodel.core.model import SalaryModel
 from salarymodel.core.timing import Stopwatch
-from salarymodel.data.dataset import (
-    commit_accepted,
-    pending_accepted,
-)
 from salarymodel.evaluation.drift import DriftReport
 from salarymodel.promotion.decisions import Comparison, RetrainDecision, model_checks
 from salarymodel.promotion.gate import (
@@ -78,13 +72,12 @@ from salarymodel.promotion.gate import (
 from salarymodel.promotion.publishing import AcceptedRows, publish
 from salarymodel.promotion.recent_periods import compare_recent_periods
 from salarymodel.registry.bundles import load_version
-from salarymodel.registry.champion import champion_history, champion_version
+from salarymodel.registry.champion import champion_version
 from salarymodel.registry.store import (
     TAG_KIND,
     TAG_PARENT,
     RegistryError,
     connect,
-    list_versions,
     lost_store_error,
     mark_failed,
     store_errors,
@@ -101,69 +94,11 @@ from salarymodel.retraining.intake import (
     merge_with_existing,
     read_new_file,
 )
-from salarymodel.training.job import data_tags, evaluate_and_fit, log_trained_model
+from salarymodel.retraining.pending import reconcile_accepted, retrain_lock
+from salarymodel.training.job import evaluate_and_fit
+from salarymodel.training.run_log import data_tags, log_trained_model
 
 Progress = Callable[[str], None]
-
-
-class RetrainBusy(RegistryError):
-    """Another retrain of the same project is running."""
-
-
-@contextmanager
-def retrain_lock(settings: Settings) -> Iterator[None]:
-    """Hold the project's retrain lock for the whole retrain.
-
-    Two retrains at once would settle each other's pending rows as left behind.
-    The lock is a ``flock``: the kernel releases it when its process dies, so a
-    killed retrain never blocks the next one.
-    """
-    folder = resolve_path(settings.retraining.accepted_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / ".retrain.lock"
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            raise RetrainBusy(
-                f"another retrain of this project is running (it holds {path}); "
-                "run this one when it has finished"
-            ) from error
-        yield
-
-
-@dataclass
-class Reconciled:
-    """Pending accepted files a stopped retrain left, as settled against the registry."""
-
-    committed: list[Path] = field(default_factory=list)
-    dropped: list[Path] = field(default_factory=list)
-
-
-def reconcile_accepted(client: MlflowClient, settings: Settings) -> Reconciled:
-    """Commit pending rows whose version became champion; delete the others.
-
-    A version "became champion" when it carries the alias or is in the champion
-    history (a rollback since does not unmake the data it was trained on, as
-    for any promoted retrain). Rows whose run has no version, or a version that
-    never became champion, were never part of a champion's training data.
-    """
-    out = Reconciled()
-    pending = pending_accepted(settings)
-    if not pending:
-        return out
-    current = champion_version(client, settings)
-    line = set(champion_history(client, settings))
-    if current is not None:
-        line.add(str(current.version))
-    by_run = {v.run_id: str(v.version) for v in list_versions(client, settings)}
-    for path, run_id in pending:
-        if by_run.get(run_id) in line:
-            out.committed.append(commit_accepted(path))
-        else:
-            path.unlink()
-            out.dropped.append(path)
-    return out
 
 
 # ----- the flow ---------------------------------------------------------------------------
@@ -371,15 +306,7 @@ def _retrain(
         store_errors("cannot log the retrain run"),
         mlflow.start_run(run_name=f"retrain-{stamp}") as run,
     ):
-        mlflow.set_tags(
-            {
-                TAG_KIND: "retrain",
-                TAG_PARENT: str(parent.version),
-                "parent_run_id": parent.run_id,
-                "new_file": path.name,
-                "new_source": new.source,
-            }
-        )
+        mlflow.set_tags(_run_tags(parent, path, new))
         with clock.step("data"):
             say(f"loading champion v{parent.version}")
             champion = load_version(client, settings, parent)
@@ -409,14 +336,37 @@ def _retrain(
         )  # fmt: skip
         mlflow.log_dict(result.summary(), "retrain.json")
     if info is not None:
-        try:
-            accepted = AcceptedRows(
-                new.accepted_raw, new.source, f"{stamp}-{merged.fingerprints[TAG_NEW]}"
-            )
-            published = publish(client, settings, info.model_uri, run.info.run_id, True, accepted)
-            result.version, result.accepted_file = published.version, published.accepted
-        except Exception as error:  # the run finished, its publishing did not: FAILED
-            mark_failed(client, run.info.run_id, error)
-            raise
+        accepted = AcceptedRows(
+            new.accepted_raw, new.source, f"{stamp}-{merged.fingerprints[TAG_NEW]}"
+        )
+        _publish_challenger(client, settings, info, accepted, result)
     (folder / "retrain.json").write_text(json.dumps(result.summary(), indent=1, default=str))
     return result
+
+
+def _run_tags(parent: ModelVersion, path: Path, new: NewData) -> dict[str, str | None]:
+    """The retrain run's kind, the champion it challenges and the new file's name and source."""
+    return {
+        TAG_KIND: "retrain",
+        TAG_PARENT: str(parent.version),
+        "parent_run_id": parent.run_id,
+        "new_file": path.name,
+        "new_source": new.source,
+    }
+
+
+def _publish_challenger(
+    client: MlflowClient,
+    settings: Settings,
+    info: ModelInfo,
+    accepted: AcceptedRows,
+    result: RetrainResult,
+) -> None:
+    """Register the finished run's challenger as champion and keep its accepted rows
+    (on ``result``); a failure marks the run failed."""
+    try:
+        published = publish(client, settings, info.model_uri, result.run_id, True, accepted)
+        result.version, result.accepted_file = published.version, published.accepted
+    except Exception as error:  # the run finished, its publishing did not: FAILED
+        mark_failed(client, result.run_id, error)
+        raise

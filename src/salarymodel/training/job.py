@@ -9,9 +9,9 @@ replaces a good model.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
-from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,23 +21,25 @@ from salarymodel.config.sources import SourcesConfig
 from salarymodel.core.currency import exchange_rates
 from salarymodel.core.model import SalaryModel
 from salarymodel.core.timing import Stopwatch
-from salarymodel.data.csv_output import write_csv
 from salarymodel.data.dataset import TrainingData, load_training_data
-from salarymodel.evaluation.backtest import BACKTEST_ESTIMATES
-from salarymodel.evaluation.baselines import fit_threads
-from salarymodel.evaluation.cv import Fitter, LocalFitter, cross_validate
+from salarymodel.evaluation.cv import cross_validate
+from salarymodel.evaluation.fitters import Fitter, LocalFitter
 from salarymodel.evaluation.report import EvaluationReport
 from salarymodel.promotion.verdicts import report_verdicts
+from salarymodel.training.run_log import data_tags, log_trained_model, write_explanations
 from salarymodel.vocabulary import MODEL_NAMES
 
 if TYPE_CHECKING:
     import pandas as pd
     from distributed import Client
+    from mlflow import MlflowClient
     from mlflow.models.model import ModelInfo
 
     from salarymodel.promotion.decisions import GateDecision
 
+
 Progress = Callable[[str], None]
+
 # The run tag saying where a model was fit: "local" or "dask".
 TAG_BACKEND = "training.backend"
 
@@ -54,43 +56,6 @@ class TrainResult:
     ranges: pd.DataFrame
     data: TrainingData
     seconds: dict[str, float]
-
-
-def _metric_dict(report: EvaluationReport) -> dict[str, float]:
-    out = {}
-    for row in report.table.to_dict("records"):
-        for name in ("r2_log", "mae_usd", "mdape"):
-            out[f"{row['model']}.{row['source']}.{name}"] = float(row[name])
-    return out
-
-
-def _range_metric_dict(ranges: pd.DataFrame) -> dict[str, float]:
-    """Pooled range metrics (grouped CV, backtest); per-fold rows are in evaluation.json."""
-    out = {}
-    for row in ranges.to_dict("records"):
-        if row["split"] not in ("cv", "backtest"):
-            continue
-        prefix = f"ranges.{row['split']}.{row['method']}.{row['source']}"
-        out[f"{prefix}.coverage"] = float(row["coverage"])
-        out[f"{prefix}.mean_width_usd"] = float(row["mean_width_usd"])
-        out[f"{prefix}.width_at_target_usd"] = float(row["width_at_target_usd"])
-    return out
-
-
-def _params(settings: Settings) -> dict[str, object]:
-    return {
-        **{f"lgb.{k}": v for k, v in settings.model.params.items()},
-        "num_boost_round": settings.model.num_boost_round,
-        "cv.n_folds": settings.evaluation.n_folds,
-        "cv.seed": settings.evaluation.seed,
-        "repeats.policy": settings.repeats.policy,
-        "features.min_category_count": settings.features.min_category_count,
-        "features.min_skill_count": settings.features.min_skill_count,
-        "serving.default_source": settings.serving.default_source,
-        "ranges.coverage": settings.ranges.coverage,
-        "ranges.calibration_fraction": settings.ranges.calibration_fraction,
-        "ranges.thin_support_below": settings.ranges.thin_support_below,
-    }
 
 
 def fit_final_model(data: TrainingData, settings: Settings) -> SalaryModel:
@@ -209,125 +174,29 @@ def _final_job(
     return model, paths, clock.seconds
 
 
-def write_explanations(
-    model: SalaryModel, data: TrainingData, settings: Settings, folder: Path
-) -> list[Path]:
-    """Global SHAP plots and the premiums table of ``model`` on a sample of ``data``."""
-    from salarymodel.core.explanations import Explainer
-    from salarymodel.report.explanation_plots import write_global_explanations
-
-    _, paths = write_global_explanations(
-        Explainer.from_model(model, fit_threads(settings)),
-        data.records,
-        folder,
-        settings.explanations.sample_size,
-        settings.explanations.min_count,
-        seed=settings.evaluation.seed,
-    )
-    return paths
-
-
-def data_tags(data: TrainingData, settings: Settings) -> dict[str, str]:
-    """Tags that say which data, CV folds and backtest folds a run was evaluated on."""
-    from salarymodel.registry.store import TAG_BACKTEST, TAG_FINGERPRINT, TAG_FOLDS
-
-    backtest = settings.evaluation.backtest
-    return {
-        TAG_FINGERPRINT: str(data.fingerprint["hash"]),
-        TAG_FOLDS: f"{settings.evaluation.n_folds}/seed{settings.evaluation.seed}",
-        TAG_BACKTEST: (
-            f"window{backtest.window_months}m/train{backtest.min_train_rows}"
-            f"/test{backtest.min_test_rows}/max{backtest.max_folds_per_source}"
-        ),
-    }
-
-
-def log_trained_model(
-    model: SalaryModel,
-    data: TrainingData,
-    report: EvaluationReport,
-    ranges: pd.DataFrame,
-    settings: Settings,
-    seconds: dict[str, float],
-    progress: Progress | None = None,
-    explanations: list[Path] | None = None,
-) -> tuple[ModelInfo, dict[str, float]]:
-    """Log a trained model and its evidence to the active MLflow run.
-
-    Parameters, CV and range metrics, ``evaluation.json``, ``data.json``, the
-    vocabulary, quarantine files, global SHAP outputs (``explanations`` when
-    already written, else made here) and the model bundle. Returns the
-    logged model and the metrics the gate reads.
-    """
-    import mlflow
-
-    from salarymodel.registry.bundles import log_model_bundle
-
-    say = progress or (lambda _: None)
-    run = mlflow.active_run()
-    if run is None:
-        raise RuntimeError("logging a trained model needs an active MLflow run")
-    model.metadata["run_id"] = run.info.run_id
-    metrics = _metric_dict(report) | _range_metric_dict(ranges)
-    if report.backtest is not None:
-        metrics |= report.backtest.metric_dict()
-    if report.groups is not None:
-        from salarymodel.evaluation.groups import metric_dict
-
-        metrics |= metric_dict(report.groups)
-    mlflow.log_params(_params(settings))
-    mlflow.log_metrics(metrics)
-    mlflow.log_dict({**report.to_dict(), "ranges": ranges.to_dict("records")}, "evaluation.json")
-    mlflow.log_dict(
-        {
-            "fingerprint": data.fingerprint,
-            "counts": [asdict(c) for c in data.counts],
-            "findings": [f.as_dict() for f in data.findings],
-        },
-        "data.json",
-    )
-    mlflow.log_dict(model.builder.to_dict(), "vocabulary.json")
-    if report.backtest is not None:
-        # Per-row backtest estimates: the gate pairs a challenger's with the
-        # champion's on the same records.
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / BACKTEST_ESTIMATES
-            write_csv(report.backtest.estimates, path, index=False)
-            mlflow.log_artifact(str(path), "evaluation")
-    for file in data.quarantine_files:
-        mlflow.log_artifact(str(file), "quarantine")
-    if report.group_rows:
-        from salarymodel.evaluation.groups import CV_ROWS, write_pit_plot
-
-        with tempfile.TemporaryDirectory() as tmp:
-            mlflow.log_artifact(str(write_pit_plot(report.group_rows, Path(tmp))), "evaluation")
-            # Each record's out-of-fold estimate, range, group and percentiles:
-            # the per-group tables can be recomputed (and other groupings tried).
-            write_csv(report.group_rows["cv"], Path(tmp) / CV_ROWS, index=False)
-            mlflow.log_artifact(str(Path(tmp) / CV_ROWS), "evaluation")
-    with tempfile.TemporaryDirectory() as tmp:
-        if explanations is None:
-            say("explaining the model (SHAP premiums and plots)")
-            with Stopwatch(seconds).step("explanations"):
-                explanations = write_explanations(model, data, settings, Path(tmp))
-        for path in explanations:
-            mlflow.log_artifact(str(path), "explanations")
-    say("logging the model bundle")
-    return log_model_bundle(model), metrics
-
-
 def _cluster_client(settings: Settings, address: str | None, say: Progress) -> Client | None:
     """A client of the Dask cluster to train on, or None to train in this process.
 
     Connected before any data is read: an unreachable scheduler fails first.
     """
-    from salarymodel.training.distributed import cluster_address, connect
+    from salarymodel.training.dask_cluster import cluster_address, connect
 
     address = cluster_address(settings, address)
     if address is None:
         return None
     say(f"connecting to the Dask scheduler at {address}")
     return connect(address, settings.training.dask_connect_timeout_seconds)
+
+
+@contextmanager
+def _closed_on_error(cluster: Client | None) -> Iterator[None]:
+    """The cluster's client closed when the block fails (it stays open otherwise)."""
+    try:
+        yield
+    except BaseException:
+        if cluster is not None:
+            cluster.close()
+        raise
 
 
 def _dask_fitter(client: Client, settings: Settings) -> Fitter:
@@ -355,16 +224,7 @@ def train(
     """
     import mlflow
 
-    from salarymodel.promotion.decisions import decide
-    from salarymodel.promotion.gate import interval_metrics
-    from salarymodel.promotion.publishing import publish
-    from salarymodel.registry.store import (
-        TAG_KIND,
-        check_store_for_training,
-        connect,
-        mark_failed,
-        store_errors,
-    )
+    from salarymodel.registry.store import TAG_KIND, check_store_for_training, connect, store_errors
 
     say = progress or (lambda _: None)
     check_store_for_training(settings, new_store)  # before hours of fitting, not after
@@ -372,14 +232,8 @@ def train(
     seconds = clock.seconds
     cluster = _cluster_client(settings, dask_address, say)
     say("loading and validating sources")
-    try:
-        with clock.step("data"):
-            data = load_training_data(settings, sources, paths=paths, sample=sample)
-    except BaseException:
-        if cluster is not None:
-            cluster.close()
-        raise
-
+    with _closed_on_error(cluster), clock.step("data"):
+        data = load_training_data(settings, sources, paths=paths, sample=sample)
     with tempfile.TemporaryDirectory() as tmp, cluster or nullcontext():
         fitter = LocalFitter(settings) if cluster is None else _dask_fitter(cluster, settings)
         done = evaluate_and_fit(
@@ -397,23 +251,10 @@ def train(
             mlflow.log_metrics({f"seconds.{k}": v for k, v in clock.total().items()})
     # The gate reads the registry once the run is complete and outside it: a
     # store error (RegistryError) then stops here, nothing registered or moved.
-    rows = report.backtest.estimates if report.backtest is not None else None
-    try:
-        decision = decide(client, settings, tags, rows)
-        with store_errors(f"cannot record the gate's decision on run {run.info.run_id}"):
-            client.set_tag(run.info.run_id, "gate.promote", str(decision.promote))
-            client.set_tag(run.info.run_id, "gate.reason", decision.reason)
-            if decision.interval is not None:
-                for key, value in interval_metrics(decision.interval).items():
-                    client.log_metric(run.info.run_id, f"gate.{key}", value)
-        # Registered only once the run is complete; the alias moves only on a pass.
-        version = publish(client, settings, info.model_uri, run.info.run_id, decision.promote)
-    except Exception as error:  # the run closed as finished; the training did not
-        mark_failed(client, run.info.run_id, error)
-        raise
+    decision, version = _gate_and_publish(client, settings, tags, report, run.info.run_id, info)
     return TrainResult(
         run_id=run.info.run_id,
-        version=version.version,
+        version=version,
         promoted=decision.promote,
         decision=decision,
         evaluation=report,
@@ -421,3 +262,35 @@ def train(
         data=data,
         seconds=seconds,
     )
+
+
+def _gate_and_publish(
+    client: MlflowClient,
+    settings: Settings,
+    tags: dict[str, str],
+    report: EvaluationReport,
+    run_id: str,
+    info: ModelInfo,
+) -> tuple[GateDecision, str]:
+    """The gate's decision on the finished run, recorded on it, and the registered version
+    (the champion alias moved only on a pass). A failure marks the run failed."""
+    from salarymodel.promotion.decisions import decide
+    from salarymodel.promotion.gate import interval_metrics
+    from salarymodel.promotion.publishing import publish
+    from salarymodel.registry.store import mark_failed, store_errors
+
+    rows = report.backtest.estimates if report.backtest is not None else None
+    try:
+        decision = decide(client, settings, tags, rows)
+        with store_errors(f"cannot record the gate's decision on run {run_id}"):
+            client.set_tag(run_id, "gate.promote", str(decision.promote))
+            client.set_tag(run_id, "gate.reason", decision.reason)
+            if decision.interval is not None:
+                for key, value in interval_metrics(decision.interval).items():
+                    client.log_metric(run_id, f"gate.{key}", value)
+        # Registered only once the run is complete; the alias moves only on a pass.
+        version = publish(client, settings, info.model_uri, run_id, decision.promote)
+    except Exception as error:  # the run closed as finished; the training did not
+        mark_failed(client, run_id, error)
+        raise
+    return decision, version.version
