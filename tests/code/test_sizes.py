@@ -30,8 +30,6 @@ LONG_MODULES = {
     "evaluation/drift.py": "the HTML report apart from the figures",
 }
 LONG_FUNCTIONS = {
-    "core/features.py:encode_many": "restates the row layout: goes with the one row spec",
-    "core/features.py:transform": "restates the row layout: goes with the one row spec",
     "training/job.py:train": "the training job's steps in order, each a call",
     "training/distributed.py:fit_on_cluster": "the cluster fit's setup, fit and teardown",
     "data/validation.py:canonical_schema": "one pandera column per canonical field",

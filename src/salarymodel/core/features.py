@@ -21,7 +21,7 @@ import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -48,23 +48,43 @@ if TYPE_CHECKING:
 
 OTHER = "other"
 
-# Base columns in matrix order; skills follow as "skill:<name>".
-BASE_COLUMNS = [
-    "role_family",
-    "title",
-    "title_seniority",
-    "experience_level",
-    "company_size",
-    "country",
-    "region",
-    "employer_abroad",
-    "remote_ratio",
-    "employment_type",
-    "year",
-    "source",
-    "n_skills",
-]
-CATEGORICAL_COLUMNS = ["role_family", "title", "country", "region", "employment_type", "source"]
+# What a base column holds: a category code (LightGBM splits it as a set), an
+# ordinal rank, a number, a 0/1 flag or a count.
+Kind = Literal["category", "ordinal", "number", "flag", "count"]
+
+
+@dataclass(frozen=True)
+class BaseColumn:
+    """One base column of the row: its name, its kind and, for a column read
+    straight from the job's field of that name, the table that codes the field."""
+
+    name: str
+    kind: Kind
+    lookup: str | None = None  # a vocabulary (``lookup_tables``); None: a number
+    direct: bool = False  # the job's own field, not derived from title, place or skills
+
+
+# The base columns in matrix order: the one statement of the row's head. The
+# skill flags follow as "skill:<name>", then the title words as "word:<words>",
+# then the place columns (RowLayout).
+BASE = (
+    BaseColumn("role_family", "category", "role_family"),
+    BaseColumn("title", "category", "title"),
+    BaseColumn("title_seniority", "ordinal"),
+    BaseColumn("experience_level", "ordinal", "experience_level", direct=True),
+    BaseColumn("company_size", "ordinal", "company_size", direct=True),
+    BaseColumn("country", "category", "country"),
+    BaseColumn("region", "category", "region"),
+    BaseColumn("employer_abroad", "flag"),
+    BaseColumn("remote_ratio", "number", direct=True),
+    BaseColumn("employment_type", "category", "employment_type", direct=True),
+    BaseColumn("year", "number", direct=True),
+    BaseColumn("source", "category", "source"),
+    BaseColumn("n_skills", "count"),
+)
+BASE_COLUMNS = [column.name for column in BASE]
+CATEGORICAL_COLUMNS = [column.name for column in BASE if column.kind == "category"]
+DIRECT_COLUMNS = tuple(column for column in BASE if column.direct)
 N_BASE = len(BASE_COLUMNS)
 AT = {name: i for i, name in enumerate(BASE_COLUMNS)}
 SKILL_PREFIX = "skill:"
@@ -74,6 +94,67 @@ WORD_PREFIX = "word:"
 # metro, else state, relative to the nation's. Missing outside the US.
 STATE_COLUMN = "state"
 AREA_WAGE_COLUMN = "area_wage_ratio"
+# Every job field an encoder reads: transform takes these columns of a frame.
+JOB_FIELDS = (
+    "job_title",
+    "job_category",
+    "country",
+    "location",
+    "state",
+    "metro",
+    "company_country",
+    "skills",
+    "source",
+    *(column.name for column in DIRECT_COLUMNS),
+)
+
+
+@dataclass(frozen=True)
+class RowLayout:
+    """Where each block sits in one model's row: base, skill flags, title words, place."""
+
+    skills: Sequence[str]
+    words: Sequence[str]
+    place: Sequence[str]  # STATE_COLUMN and/or AREA_WAGE_COLUMN, as configured
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column's name, in matrix order."""
+        skills = [SKILL_PREFIX + s for s in self.skills]
+        return [*BASE_COLUMNS, *skills, *(WORD_PREFIX + w for w in self.words), *self.place]
+
+    @property
+    def width(self) -> int:
+        """The number of columns."""
+        return N_BASE + len(self.skills) + len(self.words) + len(self.place)
+
+    @property
+    def skill_block(self) -> slice:
+        """Where the skill flags sit."""
+        return slice(N_BASE, N_BASE + len(self.skills))
+
+    @property
+    def word_block(self) -> slice:
+        """Where the title-word flags sit."""
+        start = N_BASE + len(self.skills)
+        return slice(start, start + len(self.words))
+
+    @property
+    def place_block(self) -> slice:
+        """Where the place columns sit: the row's tail."""
+        return slice(self.width - len(self.place), self.width)
+
+    def place_index(self, name: str) -> int | None:
+        """Matrix column of a place column, if this layout has it."""
+        if name not in self.place:
+            return None
+        return self.place_block.start + list(self.place).index(name)
+
+    @property
+    def categorical_indices(self) -> list[int]:
+        """Matrix columns LightGBM treats as categories."""
+        state = self.place_index(STATE_COLUMN)
+        return [AT[c] for c in CATEGORICAL_COLUMNS] + ([] if state is None else [state])
 
 
 def _missing(value: object) -> bool:
@@ -188,33 +269,33 @@ class FeatureBuilder:
         )
 
     @property
+    def layout(self) -> RowLayout:
+        """This model's row layout (the vocabularies' sizes and the place columns)."""
+        return RowLayout(self.skills, self.title_words, self.location_columns)
+
+    @property
     def columns(self) -> list[str]:
-        skills = [SKILL_PREFIX + s for s in self.skills]
-        words = [WORD_PREFIX + w for w in self.title_words]
-        return BASE_COLUMNS + skills + words + self.location_columns
+        """Every matrix column's name, in order."""
+        return self.layout.columns
 
     @property
     def skill_columns(self) -> slice:
         """Where the skill flags sit in a matrix row."""
-        return slice(N_BASE, N_BASE + len(self.skills))
+        return self.layout.skill_block
 
     @property
     def word_columns(self) -> slice:
         """Where the title-word flags sit in a matrix row."""
-        start = N_BASE + len(self.skills)
-        return slice(start, start + len(self.title_words))
+        return self.layout.word_block
 
     def location_index(self, name: str) -> int | None:
         """Matrix column of a place column (``STATE_COLUMN``, ``AREA_WAGE_COLUMN``), if any."""
-        names = self.location_columns
-        return len(self.columns) - len(names) + names.index(name) if name in names else None
+        return self.layout.place_index(name)
 
     @property
     def categorical_indices(self) -> list[int]:
-        state = self.location_index(STATE_COLUMN)
-        return [BASE_COLUMNS.index(c) for c in CATEGORICAL_COLUMNS] + (
-            [] if state is None else [state]
-        )
+        """Matrix columns LightGBM treats as categories."""
+        return self.layout.categorical_indices
 
     def _rules(self) -> TitleRules:
         # Per builder, not per call: looking the rules up by config costs about
@@ -224,20 +305,25 @@ class FeatureBuilder:
             cached = self._cached_rules = title_rules(self.features)
         return cached
 
-    def _tables(self) -> dict[str, dict[str, int]]:
+    def lookup_tables(self) -> dict[str, Mapping[str, int]]:
+        """Code of each value, per vocabulary (``BaseColumn.lookup``, "skill", "word", "state")."""
         cached = getattr(self, "_cached_tables", None)
         if cached is None:
-            cached = {
-                "role_family": {v: i for i, v in enumerate(self.role_families)},
-                "title": {v: i for i, v in enumerate(self.titles)},
-                "country": {v: i for i, v in enumerate(self.countries)},
-                "region": {v: i for i, v in enumerate(self.regions)},
-                "employment_type": {v: i for i, v in enumerate(EMPLOYMENT_TYPES)},
-                "source": {v: i for i, v in enumerate(self.sources)},
-                "skill": {v: i for i, v in enumerate(self.skills)},
-                "word": {v: i for i, v in enumerate(self.title_words)},
-                "state": {v: i for i, v in enumerate(self.states)},
+            learned = {
+                "role_family": self.role_families,
+                "title": self.titles,
+                "country": self.countries,
+                "region": self.regions,
+                "employment_type": EMPLOYMENT_TYPES,
+                "source": self.sources,
+                "skill": self.skills,
+                "word": self.title_words,
+                "state": self.states,
             }
+            cached = {
+                name: {v: i for i, v in enumerate(values)} for name, values in learned.items()
+            }
+            cached |= {"experience_level": EXPERIENCE_ORDER, "company_size": COMPANY_SIZE_ORDER}
             self._cached_tables = cached
         return cached
 
@@ -249,7 +335,7 @@ class FeatureBuilder:
         rare for a code, no seniority word), the source's short title
         (``category``) is read for it.
         """
-        rules, table = self._rules(), self._tables()["title"]
+        rules, table = self._rules(), self.lookup_tables()["title"]
         parsed = rules.parse(title)
         family, code, level = parsed.family, table.get(parsed.core), parsed.seniority
         if not _missing(category) and (family == OTHER_FAMILY or code is None or level is None):
@@ -266,17 +352,17 @@ class FeatureBuilder:
 
     def _word_positions(self, words: tuple[str, ...]) -> list[int]:
         """Matrix columns of a title's words (``TitleRules.words``) in the vocabulary."""
-        table = self._tables()["word"]
+        table = self.lookup_tables()["word"]
         if not table:
             return []
-        start = N_BASE + len(self.skills)
+        start = self.layout.word_block.start
         return [start + table[w] for w in words if w in table]
 
     def country_code(self, country: object) -> tuple[float, float, str | None]:
         """(country code, region code, warning) for an ISO2 country or None."""
         if _missing(country):
             return math.nan, math.nan, None
-        tables = self._tables()
+        tables = self.lookup_tables()
         iso2 = str(country)
         warning = None
         code = tables["country"].get(iso2)
@@ -286,28 +372,6 @@ class FeatureBuilder:
         region = geography.region(iso2)
         region_code = tables["region"].get(region or "", tables["region"][OTHER])
         return float(code), float(region_code), warning
-
-    def skill_flags(self, skills: object) -> tuple[np.ndarray, float, list[str]]:
-        """(multi-hot over the vocabulary, count of skills, unknown skill names)."""
-        if not isinstance(skills, list | tuple):
-            return np.full(len(self.skills), np.nan), math.nan, []
-        table = self._tables()["skill"]
-        flags = np.zeros(len(self.skills))
-        unknown = []
-        for skill in skills:
-            index = table.get(skill)
-            if index is None:
-                unknown.append(skill)
-            else:
-                flags[index] = 1.0
-        return flags, float(len(skills)), unknown
-
-    def place(self, value: object) -> tuple[str | None, float, float, list[str]]:
-        """(ISO2 code, country code, region code, warnings) for a country a person gave."""
-        iso2, note = resolve_country(value)
-        found = [note] if note else []
-        country_code, region_code, note = self.country_code(iso2)
-        return iso2, country_code, region_code, found + ([note] if note else [])
 
     def job_place(
         self, country: object, location: object, state: object = None, metro: object = None
@@ -351,7 +415,7 @@ class FeatureBuilder:
         us = iso2 == "US"
         values = []
         if location.state_feature:
-            table = self._tables()["state"]
+            table = self.lookup_tables()["state"]
             values.append(float(table.get(state, table[OTHER])) if us and state else math.nan)
         if location.area_wage_feature:
             soc = location.occupations.get(family)
@@ -377,298 +441,39 @@ class FeatureBuilder:
         soc = location.occupations.get(family)
         return self.bls.reference(soc, place.state, place.metro)
 
-    def normalised_skills(self, skills: object) -> object:
-        """Skills alias-folded and de-duplicated in order; anything not a list as given."""
-        if not isinstance(skills, list | tuple):
-            return skills
-        aliases = self.features.skill_aliases
-        return list(dict.fromkeys(normalise_skill(s, aliases) for s in skills))
-
-    # ----- one request ------------------------------------------------------
+    # ----- encoding: every path goes through RowEncoder -----------------------
     def encode(self, job: Mapping[str, object]) -> tuple[np.ndarray, list[str]]:
         """One canonical job (a dict) to a matrix row and the warnings it raised."""
         encoded = self.encode_job(job)
         return encoded.row, encoded.warnings
 
     def encode_job(self, job: Mapping[str, object]) -> EncodedJob:
-        """One canonical job (a dict) to its matrix row, warnings and resolved country.
+        """One canonical job (a dict) to its matrix row, warnings and resolved place.
 
         Countries may be codes or names (resolved as the adapters resolve them);
-        skills are alias-folded.
+        skills are alias-folded. The row is :meth:`encode_many`'s for a batch of one.
         """
-        warnings: list[str] = []
-        tables = self._tables()
-        title = self.job_title(job.get("job_title"), job.get("job_category"))
-        if title.family == OTHER_FAMILY:
-            warnings.append(unknown_title_warning(job.get("job_title")))
-        where = self.job_place(
-            job.get("country"), job.get("location"), job.get("state"), job.get("metro")
-        )
-        country = where.country
-        warnings += where.warnings
-        country_code, region_code, note = self.country_code(country)
-        warnings += [note] if note else []
-        company = self._company(job, country)
-        skills = self.normalised_skills(job.get("skills"))
-        flags, n_skills, unknown = self.skill_flags(skills)
-        if unknown:
-            warnings.append(unknown_skills_warning(unknown))
-        source = job.get("source")
-        source_code = tables["source"].get(str(source)) if not _missing(source) else None
-        if source_code is None and not _missing(source):
-            warnings.append(unknown_source_warning(source))
-        row = np.zeros(len(self.columns))
-        row[:N_BASE] = (
-            tables["role_family"][title.family],
-            title.code,
-            title.seniority,
-            EXPERIENCE_ORDER.get(str(job.get("experience_level")), math.nan),
-            COMPANY_SIZE_ORDER.get(str(job.get("company_size")), math.nan),
-            country_code,
-            region_code,
-            _abroad(country, company),
-            _number(job.get("remote_ratio")),
-            tables["employment_type"].get(str(job.get("employment_type")), math.nan),
-            _number(job.get("year")),
-            math.nan if source_code is None else source_code,
-            n_skills,
-        )
-        row[self.skill_columns] = flags
-        row[title.words] = 1.0
-        places = self.location_values(country, title.family, where.state, where.metro)
-        row[len(self.columns) - len(places) :] = places
-        return EncodedJob(row, warnings, country, where.state, where.metro)
+        matrix, parts = RowEncoder(self).encode([job])
+        where = parts[0].where
+        return EncodedJob(matrix[0], parts[0].warnings, where.country, where.state, where.metro)
 
-    def _company(self, job: Mapping[str, object], country: str | None) -> str | None:
-        """The employer's country; it follows a location that moved the job's country,
-        when it was the country given (the service fills it in from the country)."""
-        company, _ = resolve_country(job.get("company_country"))
-        given, _ = resolve_country(job.get("country"))
-        return country if given != country and company == given else company
-
-    # ----- many requests -----------------------------------------------------
     def encode_many(
         self, jobs: Sequence[Mapping[str, object]]
     ) -> tuple[np.ndarray, list[list[str]], list[str | None]]:
         """Many canonical jobs (dicts) to a matrix, each row's warnings and ISO2 country.
 
         The same rows and warnings as :meth:`encode` job by job (a test
-        checks), built column by column: each distinct title, country, skill
-        list and source is looked up once, so a 10,000-job batch costs a few
-        dictionary look-ups per job and no pandas.
+        checks): each distinct title, country, skill list and source is looked
+        up once, so a 10,000-job batch costs a few dictionary look-ups per job
+        and no pandas.
         """
-        n = len(jobs)
-        tables = self._tables()
-        columns = {name: [math.nan] * n for name in BASE_COLUMNS}
-        warnings: list[list[str]] = [[] for _ in range(n)]
-        iso2s: list[str | None] = [None] * n
-        titles: dict[tuple, tuple[float, float, float, list[str], list[int]]] = {}
-        places: dict[tuple, tuple[Place, float, float, list[str]]] = {}
-        place_values: dict[tuple, tuple[float, ...]] = {}
-        location_rows: list[tuple[float, ...]] = []
-        companies: dict[tuple, str | None] = {}
-        skill_sets: dict[tuple, tuple[list[int], float, list[str]]] = {}
-        sources: dict[object, tuple[float, list[str]]] = {}
-        levels, sizes = EXPERIENCE_ORDER, COMPANY_SIZE_ORDER
-        folded_skills: dict[str, str] = {}  # as typed -> the vocabulary's name
-        # Rows that state skills, and the (row, skill) cells listed: set in one go.
-        stated: list[int] = []
-        listed_rows: list[int] = []
-        listed_columns: list[int] = []
-        word_rows: list[int] = []
-        word_columns: list[int] = []
-        for i, job in enumerate(jobs):
-            notes = warnings[i]
-            key = (job.get("job_title"), job.get("job_category"))
-            if key not in titles:
-                title = self.job_title(*key)
-                titles[key] = (
-                    float(tables["role_family"][title.family]),
-                    float(title.code),
-                    title.seniority,
-                    [unknown_title_warning(key[0])] if title.family == OTHER_FAMILY else [],
-                    title.words,
-                )
-            family_code, title_code, seniority, found, words = titles[key]
-            notes += found
-            word_rows += [i] * len(words)
-            word_columns += words
-            country = job.get("country")
-            place_key = (country, job.get("location"), job.get("state"), job.get("metro"))
-            if place_key not in places:
-                where = self.job_place(*place_key)
-                code, region, note = self.country_code(where.country)
-                places[place_key] = (where, code, region, where.warnings + ([note] if note else []))
-            where, country_code, region_code, found = places[place_key]
-            iso2 = where.country
-            notes += found
-            iso2s[i] = iso2
-            company_key = (job.get("company_country"), country, iso2)
-            if company_key not in companies:
-                companies[company_key] = self._company(job, iso2)
-            company = company_key
-            family = self.role_families[int(family_code)]
-            values_key = (iso2, family, where.state, where.metro)
-            if values_key not in place_values:
-                place_values[values_key] = self.location_values(*values_key)
-            location_rows.append(place_values[values_key])
-            skills = job.get("skills")
-            if isinstance(skills, list | tuple):
-                skill_key = tuple(skills)
-                if skill_key not in skill_sets:
-                    skill_sets[skill_key] = self._skill_set(skills, folded_skills)
-                listed, count, found = skill_sets[skill_key]
-                stated.append(i)
-                listed_rows += [i] * len(listed)
-                listed_columns += listed
-                columns["n_skills"][i] = count
-                notes += found
-            source = job.get("source")
-            if source not in sources:
-                source_code = None if _missing(source) else tables["source"].get(str(source))
-                bad = source_code is None and not _missing(source)
-                sources[source] = (
-                    math.nan if source_code is None else float(source_code),
-                    [unknown_source_warning(source)] if bad else [],
-                )
-            columns["source"][i], found = sources[source]
-            notes += found
-            columns["role_family"][i] = family_code
-            columns["title"][i] = title_code
-            columns["title_seniority"][i] = seniority
-            columns["experience_level"][i] = levels.get(str(job.get("experience_level")), math.nan)
-            columns["company_size"][i] = sizes.get(str(job.get("company_size")), math.nan)
-            columns["country"][i] = country_code
-            columns["region"][i] = region_code
-            columns["employer_abroad"][i] = _abroad(iso2, companies[company])
-            columns["remote_ratio"][i] = _number(job.get("remote_ratio"))
-            columns["employment_type"][i] = tables["employment_type"].get(
-                str(job.get("employment_type")), math.nan
-            )
-            columns["year"][i] = _number(job.get("year"))
-        matrix = np.empty((n, len(self.columns)))
-        matrix[:, :N_BASE] = np.array([columns[name] for name in BASE_COLUMNS], dtype=float).T
-        matrix[:, self.skill_columns] = np.nan
-        matrix[stated, self.skill_columns] = 0.0
-        matrix[listed_rows, [N_BASE + c for c in listed_columns]] = 1.0
-        matrix[:, self.word_columns] = 0.0
-        matrix[word_rows, word_columns] = 1.0
-        n_places = len(self.location_columns)
-        if n_places:
-            matrix[:, len(self.columns) - n_places :] = np.array(location_rows, dtype=float)
-        return matrix, warnings, iso2s
+        matrix, parts = RowEncoder(self).encode(jobs)
+        return matrix, [p.warnings for p in parts], [p.where.country for p in parts]
 
-    def _skill_set(
-        self, skills: Sequence[str], folded: dict[str, str]
-    ) -> tuple[list[int], float, list[str]]:
-        """(vocabulary positions listed, number of skills, warnings) of one skill list,
-        as :meth:`skill_flags` counts them; ``folded`` caches each name's folding."""
-        aliases, table = self.features.skill_aliases, self._tables()["skill"]
-        for skill in skills:
-            if skill not in folded:
-                folded[skill] = normalise_skill(skill, aliases)
-        names = list(dict.fromkeys(folded[s] for s in skills))
-        unknown = [name for name in names if name not in table]
-        listed = [table[name] for name in names if name in table]
-        return listed, float(len(names)), [unknown_skills_warning(unknown)] if unknown else []
-
-    # ----- many records ---------------------------------------------------
     def transform(self, records: pd.DataFrame) -> np.ndarray:
-        """Canonical records (validated frame) to the feature matrix."""
-        import pandas as pd
-
-        tables = self._tables()
-        n = len(records)
-        matrix = np.full((n, len(self.columns)), np.nan)
-        titles = records["job_title"].astype(object)
-        categories = [None if _missing(c) else c for c in records["job_category"].astype(object)]
-        pairs = list(zip(titles, categories, strict=True))
-        parsed = {p: self.job_title(*p) for p in dict.fromkeys(pairs)}
-        families = tables["role_family"]
-        matrix[:, AT["role_family"]] = [families[parsed[p].family] for p in pairs]
-        matrix[:, AT["title"]] = [parsed[p].code for p in pairs]
-        matrix[:, AT["title_seniority"]] = [parsed[p].seniority for p in pairs]
-        # Titles' own words (not the short title's), as in encode.
-        words = [parsed[p].words for p in pairs]
-        matrix[:, AT["experience_level"]] = _lookup(records["experience_level"], EXPERIENCE_ORDER)
-        matrix[:, AT["company_size"]] = _lookup(records["company_size"], COMPANY_SIZE_ORDER)
-        countries = records["country"].astype(object)
-        if self.features.location is not None:
-            wheres = self._record_places(records)
-            countries = pd.Series([w.country for w in wheres], index=records.index, dtype=object)
-            matrix[:, len(self.columns) - len(self.location_columns) :] = self._place_matrix(
-                wheres, [parsed[p].family for p in pairs]
-            )
-        codes = {c: self.country_code(c)[:2] for c in countries.dropna().unique()}
-        matrix[:, AT["country"]] = countries.map(lambda c: codes.get(c, (math.nan,))[0]).to_numpy(
-            float
-        )
-        matrix[:, AT["region"]] = countries.map(lambda c: codes.get(c, (0, math.nan))[1]).to_numpy(
-            float
-        )
-        company = records["company_country"].astype(object)
-        if self.features.location is not None:
-            # As encode: an employer in the given country follows a location that moved it.
-            given = [None if _missing(g) else g for g in records["country"].astype(object)]
-            company = pd.Series(
-                [
-                    c if g != c and (None if _missing(k) else k) == g else k
-                    for c, g, k in zip(countries, given, company, strict=True)
-                ],
-                index=records.index,
-                dtype=object,
-            )
-        matrix[:, AT["employer_abroad"]] = [
-            _abroad(a, b) for a, b in zip(countries, company, strict=True)
-        ]
-        matrix[:, AT["remote_ratio"]] = pd.to_numeric(
-            records["remote_ratio"], errors="coerce"
-        ).to_numpy(float)
-        matrix[:, AT["employment_type"]] = _lookup(
-            records["employment_type"], tables["employment_type"]
-        )
-        matrix[:, AT["year"]] = pd.to_numeric(records["year"], errors="coerce").to_numpy(float)
-        matrix[:, AT["source"]] = _lookup(records["source"], tables["source"])
-        self._skill_columns(records["skills"].astype(object), matrix)
-        matrix[:, self.word_columns] = 0.0
-        word_rows = [i for i, positions in enumerate(words) for _ in positions]
-        matrix[word_rows, [c for positions in words for c in positions]] = 1.0
-        return matrix
-
-    def _record_places(self, records: pd.DataFrame) -> list[Place]:
-        """:meth:`job_place` of each record (each distinct input resolved once)."""
-        n = len(records)
-        columns = [
-            records[name].astype(object).tolist() if name in records else [None] * n
-            for name in ("country", "location", "state", "metro")
-        ]
-        keys = list(zip(*columns, strict=True))
-        found = {key: self.job_place(*key) for key in dict.fromkeys(keys)}
-        return [found[key] for key in keys]
-
-    def _place_matrix(self, places: Sequence[Place], families: Sequence[str]) -> np.ndarray:
-        """The place columns of many jobs, as :meth:`location_values` gives one."""
-        keys = [(p.country, f, p.state, p.metro) for p, f in zip(places, families, strict=True)]
-        values = {key: self.location_values(*key) for key in dict.fromkeys(keys)}
-        return np.array([values[key] for key in keys], dtype=float).reshape(len(keys), -1)
-
-    def _skill_columns(self, skills: pd.Series, matrix: np.ndarray) -> None:
-        """Fill the skill count and flags as ``skill_flags`` would, row by row, in one go."""
-        table = self._tables()["skill"]
-        listed, rows, columns, counts = [], [], [], []
-        for i, row_skills in enumerate(skills):
-            if not isinstance(row_skills, list | tuple):
-                continue  # no skill list: count and flags stay missing
-            listed.append(i)
-            counts.append(float(len(row_skills)))
-            for skill in row_skills:
-                index = table.get(skill)
-                if index is not None:
-                    rows.append(i)
-                    columns.append(N_BASE + index)
-        matrix[listed, AT["n_skills"]] = counts
-        matrix[np.ix_(listed, range(N_BASE, N_BASE + len(self.skills)))] = 0.0
-        matrix[rows, columns] = 1.0
+        """Canonical records (validated frame) to the feature matrix: each record's
+        row is the one :meth:`encode_many` gives its dict."""
+        return RowEncoder(self).encode(_records_as_jobs(records))[0]
 
     # ----- storage --------------------------------------------------------
     def to_dict(self) -> dict[str, object]:
@@ -705,6 +510,155 @@ class FeatureBuilder:
         if builder.columns != list(data["columns"]):
             raise ValueError("stored feature columns do not match the vocabulary")
         return builder
+
+
+class RowParts(NamedTuple):
+    """One job's row in parts, before a matrix is filled with them."""
+
+    base: tuple[float, ...]  # the BASE columns' values, in order
+    skills: list[int] | None  # skill-vocabulary positions listed; None: no skill list
+    words: list[int]  # matrix columns of the title's words
+    place: tuple[float, ...]  # the place columns' values
+    where: Place
+    warnings: list[str]
+
+
+class RowEncoder:
+    """Jobs (dicts) to matrix rows along one :class:`RowLayout`: the one encoder.
+
+    ``encode_job``, ``encode_many`` and ``transform`` all come here. One encoder
+    looks each distinct title, place, employer country, skill list and source up
+    once, so a batch costs a few dictionary look-ups per job.
+    """
+
+    def __init__(self, builder: FeatureBuilder) -> None:
+        self.builder = builder
+        self.tables = builder.lookup_tables()
+        self.layout = builder.layout
+        self._titles: dict[tuple, tuple[tuple[float, float, float], str, list[int], list[str]]] = {}
+        self._places: dict[tuple, tuple[Place, float, float, list[str]]] = {}
+        self._companies: dict[tuple, str | None] = {}
+        self._place_values: dict[tuple, tuple[float, ...]] = {}
+        self._skill_sets: dict[tuple, tuple[list[int], float, list[str]]] = {}
+        self._folded: dict[str, str] = {}  # a skill as typed -> the vocabulary's name
+        self._sources: dict[object, tuple[float, list[str]]] = {}
+
+    def encode(self, jobs: Sequence[Mapping[str, object]]) -> tuple[np.ndarray, list[RowParts]]:
+        """The matrix of many jobs and each job's parts (warnings, resolved place)."""
+        parts = [self.parts(job) for job in jobs]
+        return self.matrix(parts), parts
+
+    def parts(self, job: Mapping[str, object]) -> RowParts:
+        """One job's row in parts, with the warnings its title, place, skills and source raised."""
+        (family_code, code, seniority), family, words, notes = self._title(job)
+        where, country_code, region_code, place_notes = self._place(job)
+        listed, n_skills, skill_notes = self._skills(job.get("skills"))
+        source_code, source_notes = self._source(job.get("source"))
+        derived = {
+            "role_family": family_code,
+            "title": code,
+            "title_seniority": seniority,
+            "country": country_code,
+            "region": region_code,
+            "employer_abroad": _abroad(where.country, self._company(job, where.country)),
+            "source": source_code,
+            "n_skills": n_skills,
+        }
+        base = tuple(
+            self._direct(c, job.get(c.name)) if c.direct else derived[c.name] for c in BASE
+        )
+        values_key = (where.country, family, where.state, where.metro)
+        if values_key not in self._place_values:
+            self._place_values[values_key] = self.builder.location_values(*values_key)
+        warnings = notes + place_notes + skill_notes + source_notes
+        return RowParts(base, listed, words, self._place_values[values_key], where, warnings)
+
+    def matrix(self, parts: Sequence[RowParts]) -> np.ndarray:
+        """Rows' parts into one matrix, block by block (``RowLayout``)."""
+        n, layout = len(parts), self.layout
+        matrix = np.empty((n, layout.width))
+        matrix[:, :N_BASE] = np.array([p.base for p in parts], dtype=float).reshape(n, N_BASE)
+        skills = layout.skill_block
+        matrix[:, skills] = np.nan  # no skill list: count and flags stay missing
+        stated = [i for i, p in enumerate(parts) if p.skills is not None]
+        matrix[stated, skills] = 0.0
+        listed = [(i, skills.start + c) for i in stated for c in parts[i].skills or ()]
+        matrix[[i for i, _ in listed], [c for _, c in listed]] = 1.0
+        matrix[:, layout.word_block] = 0.0
+        words = [(i, c) for i, p in enumerate(parts) for c in p.words]
+        matrix[[i for i, _ in words], [c for _, c in words]] = 1.0
+        if layout.place:
+            places = np.array([p.place for p in parts], dtype=float)
+            matrix[:, layout.place_block] = places.reshape(n, len(layout.place))
+        return matrix
+
+    def _direct(self, column: BaseColumn, value: object) -> float:
+        if column.lookup is None:
+            return _number(value)
+        return float(self.tables[column.lookup].get(str(value), math.nan))
+
+    def _title(
+        self, job: Mapping[str, object]
+    ) -> tuple[tuple[float, float, float], str, list[int], list[str]]:
+        key = (job.get("job_title"), job.get("job_category"))
+        if key not in self._titles:
+            title = self.builder.job_title(*key)
+            codes = (float(self.tables["role_family"][title.family]), float(title.code))
+            unknown = [unknown_title_warning(key[0])] if title.family == OTHER_FAMILY else []
+            self._titles[key] = ((*codes, title.seniority), title.family, title.words, unknown)
+        return self._titles[key]
+
+    def _place(self, job: Mapping[str, object]) -> tuple[Place, float, float, list[str]]:
+        key = (job.get("country"), job.get("location"), job.get("state"), job.get("metro"))
+        if key not in self._places:
+            where = self.builder.job_place(*key)
+            code, region, note = self.builder.country_code(where.country)
+            self._places[key] = (where, code, region, where.warnings + ([note] if note else []))
+        return self._places[key]
+
+    def _company(self, job: Mapping[str, object], country: str | None) -> str | None:
+        """The employer's country; it follows a location that moved the job's country,
+        when it was the country given (the service fills it in from the country)."""
+        key = (job.get("company_country"), job.get("country"), country)
+        if key not in self._companies:
+            company, _ = resolve_country(key[0])
+            given, _ = resolve_country(key[1])
+            self._companies[key] = country if given != country and company == given else company
+        return self._companies[key]
+
+    def _skills(self, skills: object) -> tuple[list[int] | None, float, list[str]]:
+        """(vocabulary positions listed, number of distinct skills, warnings) of a skill
+        list, alias-folded; (None, NaN, []) when the job gives no list."""
+        if not isinstance(skills, list | tuple):
+            return None, math.nan, []
+        key = tuple(skills)
+        if key not in self._skill_sets:
+            aliases, table = self.builder.features.skill_aliases, self.tables["skill"]
+            for skill in skills:
+                if skill not in self._folded:
+                    self._folded[skill] = normalise_skill(skill, aliases)
+            names = list(dict.fromkeys(self._folded[s] for s in skills))
+            unknown = [name for name in names if name not in table]
+            listed = [table[name] for name in names if name in table]
+            notes = [unknown_skills_warning(unknown)] if unknown else []
+            self._skill_sets[key] = (listed, float(len(names)), notes)
+        return self._skill_sets[key]
+
+    def _source(self, source: object) -> tuple[float, list[str]]:
+        if source not in self._sources:
+            code = None if _missing(source) else self.tables["source"].get(str(source))
+            bad = code is None and not _missing(source)
+            self._sources[source] = (
+                math.nan if code is None else float(code),
+                [unknown_source_warning(source)] if bad else [],
+            )
+        return self._sources[source]
+
+
+def _records_as_jobs(records: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each record as the dict the encoder reads, a missing cell as None."""
+    frame = records[[name for name in JOB_FIELDS if name in records]].astype(object)
+    return frame.where(frame.notna(), None).to_dict("records")
 
 
 def _frequent_words(titles: pd.Series, rules: TitleRules, features: FeaturesConfig) -> list[str]:
@@ -747,7 +701,3 @@ def _abroad(country: object, company_country: object) -> float:
     if _missing(country) or _missing(company_country):
         return math.nan
     return float(country != company_country)
-
-
-def _lookup(series: pd.Series, table: Mapping[str, int]) -> np.ndarray:
-    return series.astype(object).map(lambda v: table.get(v, math.nan)).to_numpy(float)
