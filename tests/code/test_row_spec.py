@@ -6,15 +6,8 @@ import numpy as np
 import pytest
 from helpers.country_spellings import COUNTRY_SPELLINGS
 
-from salarymodel.core.features import (
-    AT,
-    BASE,
-    BASE_COLUMNS,
-    CATEGORICAL_COLUMNS,
-    N_BASE,
-    FeatureBuilder,
-    RowLayout,
-)
+from salarymodel.core.features import FeatureBuilder
+from salarymodel.core.row_spec import AT, BASE, BASE_COLUMNS, CATEGORICAL_COLUMNS, N_BASE, RowLayout
 from salarymodel.data.dataset import load_training_data
 
 # Odd spellings a person writes (and the empty and missing country).

@@ -26,6 +26,7 @@ from salarymodel.config import CountryLevelsConfig, ModelConfig, Settings
 from salarymodel.core.country_levels import CountryLevels, fit_levels
 from salarymodel.core.currency import CurrencyTable
 from salarymodel.core.features import FeatureBuilder
+from salarymodel.core.job_defaults import in_view, model_view, view_of
 from salarymodel.core.percentile_calibration import PercentileCalibration
 from salarymodel.core.ranges import (
     RANGES_FILE,
@@ -63,7 +64,7 @@ class RangeBasis:
 
 
 def _view(job: Mapping[str, object]) -> str | None:
-    return str(job["source"]) if job.get("source") else None
+    return view_of(job, None)
 
 
 @dataclass
@@ -258,9 +259,8 @@ class SalaryModel:
         return scored
 
     def _in_view(self, job: Mapping[str, object]) -> Mapping[str, object]:
-        """A job without a ``source`` gets the configured default view."""
-        default = self.metadata.get("default_source")
-        return {**job, "source": default} if default and job.get("source") in (None, "") else job
+        """A job without a ``source`` gets the model's default view (``job_defaults``)."""
+        return in_view(job, model_view(self.metadata))
 
     def estimate_job(self, job: Mapping[str, object]) -> Estimate:
         """Estimate, calibrated range and support for one job given as a dict.

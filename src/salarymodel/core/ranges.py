@@ -46,8 +46,9 @@ import numpy as np
 
 from salarymodel.config import CountryLevelsConfig, RangesConfig, Settings
 from salarymodel.core.country_levels import CountryLevels
-from salarymodel.core.features import AT, FeatureBuilder
+from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.periods import record_months
+from salarymodel.core.row_spec import AT
 from salarymodel.vocabulary import EXPERIENCE_ORDER
 
 if TYPE_CHECKING:

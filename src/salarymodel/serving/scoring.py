@@ -39,8 +39,14 @@ from salarymodel.core.currency import (
     pay_in_usd,
     rate_note,
 )
-from salarymodel.core.features import resolve_country
-from salarymodel.core.job_defaults import JobDefaults, complete_job, defaults_card, job_defaults
+from salarymodel.core.encoding import resolve_country
+from salarymodel.core.job_defaults import (
+    JobDefaults,
+    complete_job,
+    defaults_card,
+    job_defaults,
+    view_of,
+)
 from salarymodel.core.model import RangeBasis
 from salarymodel.core.money_format import locale_tag
 from salarymodel.core.percentile_calibration import PercentileCurve
@@ -233,7 +239,7 @@ def percentile_curve(serving: ServingModel, job: Mapping[str, Any]) -> Percentil
     calibration = serving.model.percentiles
     if calibration is None:
         return None
-    view = job.get("source") or serving.default_view
+    view = view_of(job, serving.default_view)
     country, _ = resolve_country(job.get("country"))  # as the model reads it ("UK" -> GB)
     return calibration.curve_for(view, country)
 
