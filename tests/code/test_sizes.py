@@ -18,7 +18,6 @@ FUNCTION_LINES = 60
 LONG_MODULES = {
     "retraining/job.py": "the lock and the reconciling of pending rows apart from the job",
     "training/distributed.py": "the Dask fitter's I/O apart from the cluster's fits",
-    "core/ranges.py": "range calibration apart from the salary percentile and bounds",
     "config.py": "one settings module per configs/ section group",
     "serving/scoring.py": "the model card and the explanation apart from estimates",
     "evaluation/cv.py": "the Fitter protocol and the local fitter apart from the CV loop",

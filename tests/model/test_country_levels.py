@@ -11,7 +11,8 @@ import pytest
 from salarymodel.core.country_levels import LEVELS_FILE, US, CountryLevels, shrunk, source_levels
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import MANIFEST_FILE, SalaryModel
-from salarymodel.core.ranges import ANY, RangeModel, calibration_cells, cell_key, cell_label
+from salarymodel.core.range_calibration import calibration_cells
+from salarymodel.core.ranges import ANY, RangeModel, cell_key, cell_label
 from salarymodel.data import geography
 from salarymodel.data.dataset import load_training_data
 from salarymodel.evaluation.baselines import fold_features, fused_lightgbm

@@ -28,13 +28,8 @@ from salarymodel.core.currency import CurrencyTable
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.job_defaults import in_view, model_view, view_of
 from salarymodel.core.percentile_calibration import PercentileCalibration
-from salarymodel.core.ranges import (
-    RANGES_FILE,
-    RangeModel,
-    fit_range_model,
-    salary_bounds,
-    salary_percentile,
-)
+from salarymodel.core.range_calibration import fit_range_model
+from salarymodel.core.ranges import RANGES_FILE, RangeModel, salary_bounds, salary_percentile
 from salarymodel.vocabulary import thin_support_warning
 
 if TYPE_CHECKING:

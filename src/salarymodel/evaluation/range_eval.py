@@ -131,7 +131,8 @@ def range_bands(
     ``test`` when already made. The constant bands get the same held-out
     calibration residuals.
     """
-    from salarymodel.core.ranges import calibration_split, fit_range_model, salary_bounds
+    from salarymodel.core.range_calibration import calibration_split, fit_range_model
+    from salarymodel.core.ranges import salary_bounds
 
     builder, train_matrix, test_matrix = features or fold_features(train, test, settings)
     from salarymodel.core.country_levels import fit_levels

@@ -44,14 +44,12 @@ from salarymodel.config import CANONICAL_FIELDS, Settings
 from salarymodel.core.country_levels import CountryLevels, fit_levels
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel, safe_name
-from salarymodel.core.ranges import (
+from salarymodel.core.range_calibration import (
     calibrate_range_model,
     calibration_split,
-    log_spread,
     quantile_levels,
-    salary_bounds,
-    support_keys,
 )
+from salarymodel.core.ranges import log_spread, salary_bounds, support_keys
 from salarymodel.evaluation.baselines import PREDICTORS
 from salarymodel.evaluation.cv import BACKTEST_PREFIX, JobResult, Splits
 from salarymodel.evaluation.range_eval import SplitBands, constant_bands, range_rows
