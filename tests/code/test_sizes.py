@@ -22,7 +22,6 @@ LONG_MODULES = {
     "serving/scoring.py": "the model card and the explanation apart from estimates",
     "evaluation/cv.py": "the Fitter protocol and the local fitter apart from the CV loop",
     "serving/reload.py": "the coordinator apart from the follower (reload protocol)",
-    "core/model.py": "the bundle's files apart from scoring",
     "training/job.py": "the run's logging apart from the job",
     "data/sources.py": "file reading limits apart from the column mapping",
 }

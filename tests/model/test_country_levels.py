@@ -8,9 +8,10 @@ import math
 import numpy as np
 import pytest
 
+from salarymodel.core.bundle_files import MANIFEST_FILE
 from salarymodel.core.country_levels import LEVELS_FILE, US, CountryLevels, shrunk, source_levels
 from salarymodel.core.features import FeatureBuilder
-from salarymodel.core.model import MANIFEST_FILE, SalaryModel
+from salarymodel.core.model import SalaryModel
 from salarymodel.core.range_calibration import calibration_cells
 from salarymodel.core.ranges import ANY, RangeModel, cell_key, cell_label
 from salarymodel.data import geography

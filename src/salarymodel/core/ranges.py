@@ -44,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import NormalDist
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -53,10 +53,6 @@ from salarymodel.core.country_levels import CountryLevels
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.row_spec import AT
 from salarymodel.vocabulary import EXPERIENCE_ORDER
-
-if TYPE_CHECKING:
-    pass
-
 
 LOW_FILE = "booster_low.txt"
 

@@ -11,11 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    pass
-
+from typing import Literal
 
 # What a base column holds: a category code (LightGBM splits it as a set), an
 # ordinal rank, a number, a 0/1 flag or a count.
@@ -53,24 +49,17 @@ BASE = (
 )
 
 BASE_COLUMNS = [column.name for column in BASE]
-
 CATEGORICAL_COLUMNS = [column.name for column in BASE if column.kind == "category"]
-
 DIRECT_COLUMNS = tuple(column for column in BASE if column.direct)
-
 N_BASE = len(BASE_COLUMNS)
-
 AT = {name: i for i, name in enumerate(BASE_COLUMNS)}
-
 SKILL_PREFIX = "skill:"
-
 WORD_PREFIX = "word:"
 
 # Place below the country (features.location), after the title words: the US
 # state (a category) and BLS's median wage of the job's occupation in its
 # metro, else state, relative to the nation's. Missing outside the US.
 STATE_COLUMN = "state"
-
 AREA_WAGE_COLUMN = "area_wage_ratio"
 
 # Every job field an encoder reads: transform takes these columns of a frame.
