@@ -36,7 +36,6 @@ LONG_FUNCTIONS = {
     "evaluation/cv.py:cross_validate": "the fold loop and the pooled tables",
     "evaluation/groups.py:evaluate_groups": "one table per group dimension",
     "evaluation/range_eval.py:range_bands": "the range model per fold and split",
-    "core/prediction.py:predict_frame": "the CSV's output columns, filled in one batch",
 }
 
 
