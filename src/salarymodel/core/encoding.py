@@ -14,12 +14,13 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import numpy as np
 
 from salarymodel.config import FeaturesConfig
-from salarymodel.core.row_spec import BASE, JOB_FIELDS, N_BASE, BaseColumn, RowLayout
+from salarymodel.core.row_spec import BASE_COLUMNS, DIRECT_COLUMNS, JOB_FIELDS, N_BASE, RowLayout
 from salarymodel.data import geography
 from salarymodel.data.skills import normalise_skill
 from salarymodel.data.titles import OTHER_FAMILY
@@ -114,6 +115,12 @@ class RowEncoder:
         self._skill_sets: dict[tuple, tuple[list[int], float, list[str]]] = {}
         self._folded: dict[str, str] = {}  # a skill as typed -> the vocabulary's name
         self._sources: dict[object, tuple[float, list[str]]] = {}
+        # Per encoder, not per job: each direct column's lookup table (None: a
+        # number), and the BASE order as one C-level getter over a job's values.
+        self._direct = [
+            (c.name, None if c.lookup is None else self.tables[c.lookup]) for c in DIRECT_COLUMNS
+        ]
+        self._in_order = itemgetter(*BASE_COLUMNS)
 
     def encode(self, jobs: Sequence[Mapping[str, object]]) -> tuple[np.ndarray, list[RowParts]]:
         """The matrix of many jobs and each job's parts (warnings, resolved place)."""
@@ -126,7 +133,7 @@ class RowEncoder:
         where, country_code, region_code, place_notes = self._place(job)
         listed, n_skills, skill_notes = self._skills(job.get("skills"))
         source_code, source_notes = self._source(job.get("source"))
-        derived = {
+        derived: dict[str, float] = {
             "role_family": family_code,
             "title": code,
             "title_seniority": seniority,
@@ -136,9 +143,10 @@ class RowEncoder:
             "source": source_code,
             "n_skills": n_skills,
         }
-        base = tuple(
-            self._direct(c, job.get(c.name)) if c.direct else derived[c.name] for c in BASE
-        )
+        for name, table in self._direct:
+            value = job.get(name)
+            derived[name] = as_number(value) if table is None else table.get(str(value), math.nan)
+        base = self._in_order(derived)
         values_key = (where.country, family, where.state, where.metro)
         if values_key not in self._place_values:
             self._place_values[values_key] = self.builder.location_values(*values_key)
@@ -163,11 +171,6 @@ class RowEncoder:
             places = np.array([p.place for p in parts], dtype=float)
             matrix[:, layout.place_block] = places.reshape(n, len(layout.place))
         return matrix
-
-    def _direct(self, column: BaseColumn, value: object) -> float:
-        if column.lookup is None:
-            return as_number(value)
-        return float(self.tables[column.lookup].get(str(value), math.nan))
 
     def _title(
         self, job: Mapping[str, object]
