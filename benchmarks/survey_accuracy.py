@@ -32,9 +32,9 @@ import pandas as pd
 from explain import machine
 
 from salarymodel.config.settings import Settings, load_settings, load_sources
-from salarymodel.core.features import AT
 from salarymodel.core.model import safe_name
 from salarymodel.core.periods import record_months
+from salarymodel.core.row_spec import AT
 from salarymodel.data.csv_output import write_csv
 from salarymodel.data.dataset import load_training_data
 from salarymodel.data.role_family import with_role_family

@@ -16,7 +16,9 @@ import pandas as pd
 import pytest
 from helpers.real_rows import real_records, real_settings
 
-from salarymodel.core.features import AT, FeatureBuilder
+from salarymodel.core.encoding import resolve_country
+from salarymodel.core.features import FeatureBuilder
+from salarymodel.core.row_spec import AT
 from salarymodel.vocabulary import COMPANY_SIZE_ORDER, EMPLOYMENT_TYPES, EXPERIENCE_ORDER
 
 
@@ -356,15 +358,22 @@ def test_without_place_features_the_location_is_not_read(builder, records) -> No
     )
 
 
+def _place(builder, country: str) -> tuple[str | None, float, float, list[str]]:
+    # A person's country text as every encoder reads it: resolved, then coded.
+    iso2, note = resolve_country(country)
+    code, region, warning = builder.country_code(iso2)
+    return iso2, code, region, [w for w in (note, warning) if w]
+
+
 def test_a_person_given_country_resolves_to_its_codes(builder) -> None:
-    iso2, code, region, warnings = builder.place("U.S.A.")
+    iso2, code, region, warnings = _place(builder, "U.S.A.")
     assert iso2 == "US" and warnings == []
     row = builder.encode_job({"job_title": "Data Scientist", "country": "US"}).row
     assert (code, region) == (row[AT["country"]], row[AT["region"]])
-    iso2, code, region, warnings = builder.place("Atlantis")
+    iso2, code, region, warnings = _place(builder, "Atlantis")
     assert iso2 is None and np.isnan([code, region]).all()
     assert len(warnings) == 1 and "Atlantis" in warnings[0]
-    iso2, code, _, warnings = builder.place("Bhutan")
+    iso2, code, _, warnings = _place(builder, "Bhutan")
     assert iso2 == "BT" and code == builder.countries.index("other")
     assert len(warnings) == 1 and "rare or unseen" in warnings[0]
 

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from helpers.country_spellings import COUNTRY_SPELLINGS
 
-from salarymodel.core.features import AT, FeatureBuilder
+from salarymodel.core.features import FeatureBuilder
+from salarymodel.core.row_spec import AT
 from salarymodel.data.dataset import load_training_data
 from salarymodel.data.sources import adapt
 

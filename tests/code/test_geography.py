@@ -13,7 +13,7 @@ import pytest
 from helpers.country_spellings import COUNTRY_SPELLINGS
 
 import salarymodel
-from salarymodel.core.features import resolve_country
+from salarymodel.core.encoding import resolve_country
 from salarymodel.data import geography
 from salarymodel.data.derivations import RULES, RowError, RuleContext, location_country
 from salarymodel.data.geography import country_name, load_table, region, to_iso2

@@ -10,7 +10,16 @@ import yaml
 
 from salarymodel.config.data import JobDefaultsConfig
 from salarymodel.config.settings import ConfigError, load_settings
-from salarymodel.core.job_defaults import complete_job, default_year, defaults_card, job_defaults
+from salarymodel.core.job_defaults import (
+    complete_job,
+    default_view,
+    default_year,
+    defaults_card,
+    in_view,
+    job_defaults,
+    model_view,
+    view_of,
+)
 
 
 @pytest.fixture()
@@ -93,3 +102,20 @@ def test_the_defaults_have_no_value_in_code_only_in_the_yaml(project) -> None:
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="job_defaults"):
         load_settings(path)
+
+
+def test_the_default_view_is_filled_in_one_place_and_a_stated_view_wins(settings) -> None:
+    """``in_view``/``view_of`` (the model's and the service's view) agree with complete_job."""
+    metadata = {"default_source": "postings"}
+    assert model_view(metadata) == "postings" and model_view({}) is None
+    assert default_view({}, settings) == settings.serving.default_source
+    assert default_view(metadata, settings) == "postings"
+    for unstated in ({}, {"source": None}, {"source": ""}, {"source": "  "}, {"source": math.nan}):
+        job = {"job_title": "Data Analyst", **unstated}
+        assert in_view(job, "postings")["source"] == "postings"
+        assert view_of(job, "postings") == "postings" and view_of(job, None) is None
+        completed = complete_job(job, job_defaults(settings, "postings", date(2026, 6, 1)))
+        assert completed["source"] == in_view(job, "postings")["source"]
+    stated = {"job_title": "Data Analyst", "source": "aijobs"}
+    assert in_view(stated, "postings") is stated and view_of(stated, "postings") == "aijobs"
+    assert in_view({"job_title": "Data Analyst"}, None) == {"job_title": "Data Analyst"}

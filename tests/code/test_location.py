@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from salarymodel.core.features import AREA_WAGE_COLUMN, STATE_COLUMN, FeatureBuilder
+from salarymodel.core.features import FeatureBuilder
+from salarymodel.core.row_spec import AREA_WAGE_COLUMN, STATE_COLUMN
 from salarymodel.data.dataset import load_training_data
 from salarymodel.data.derivations import RULES, RuleContext, posting_place
 from salarymodel.data.geography import Location, load_places, resolve_location, us_states

@@ -8,10 +8,12 @@ import math
 import numpy as np
 import pytest
 
+from salarymodel.core.bundle_files import MANIFEST_FILE
 from salarymodel.core.country_levels import LEVELS_FILE, US, CountryLevels, shrunk, source_levels
 from salarymodel.core.features import FeatureBuilder
-from salarymodel.core.model import MANIFEST_FILE, SalaryModel
-from salarymodel.core.ranges import ANY, RangeModel, calibration_cells, cell_key, cell_label
+from salarymodel.core.model import SalaryModel
+from salarymodel.core.range_calibration import calibration_cells
+from salarymodel.core.ranges import ANY, RangeModel, cell_key, cell_label
 from salarymodel.data import geography
 from salarymodel.data.dataset import load_training_data
 from salarymodel.evaluation.baselines import fold_features, fused_lightgbm

@@ -15,8 +15,9 @@ from salarymodel.core.explanations import (
     dollar_shares,
     premiums_table,
 )
-from salarymodel.core.features import AT, WORD_PREFIX, FeatureBuilder
+from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel
+from salarymodel.core.row_spec import AT, WORD_PREFIX
 from salarymodel.data.dataset import load_training_data
 from salarymodel.report.explanation_plots import write_global_explanations
 

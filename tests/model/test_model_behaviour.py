@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from salarymodel.core.bundle_files import BundleError, write_manifest
 from salarymodel.core.features import FeatureBuilder
-from salarymodel.core.model import BundleError, SalaryModel, write_manifest
+from salarymodel.core.model import SalaryModel
 from salarymodel.data.dataset import load_training_data
 from salarymodel.evaluation.cv import cross_validate
 

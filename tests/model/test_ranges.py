@@ -12,15 +12,13 @@ import pytest
 
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel
+from salarymodel.core.range_calibration import calibration_split, conformal_offsets, tail_scores
 from salarymodel.core.ranges import (
     RANGES_FILE,
     RangeModel,
-    calibration_split,
     cell_key,
-    conformal_offsets,
     salary_percentile,
     support_counts,
-    tail_scores,
 )
 from salarymodel.data.dataset import load_training_data
 

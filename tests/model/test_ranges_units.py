@@ -19,35 +19,38 @@ from helpers.real_rows import real_records, real_settings
 
 from salarymodel.config.settings import Settings
 from salarymodel.core.country_levels import CountryLevels
-from salarymodel.core.features import AT, FeatureBuilder
+from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.periods import record_months
-from salarymodel.core.ranges import (
-    ANY,
-    RANGES_FILE,
-    RangeModel,
+from salarymodel.core.range_calibration import (
     calibrate_range_model,
     calibration_cells,
     calibration_split,
-    cell_chain,
-    cell_key,
-    cell_label,
     conformal_offsets,
     finite_sample_quantile,
     fit_quantile_boosters,
     fit_range_model,
     latest_period_mask,
-    log_spread,
     quantile_levels,
     recency_weights,
+    spread_floors,
+    tail_scores,
+)
+from salarymodel.core.ranges import (
+    ANY,
+    RANGES_FILE,
+    RangeModel,
+    cell_chain,
+    cell_key,
+    cell_label,
+    log_spread,
     salary_bounds,
     salary_percentile,
     source_names,
-    spread_floors,
     support_counts,
     support_keys,
     support_table,
-    tail_scores,
 )
+from salarymodel.core.row_spec import AT
 
 ROUNDS = 12  # quantile boosting rounds: enough to rank jobs, fast to fit
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from salarymodel.core.country_levels import ANY, US, CountryLevels
-from salarymodel.core.features import AT, FeatureBuilder
+from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel
+from salarymodel.core.row_spec import AT
 from salarymodel.core.year_trend import YearTrend, fit_trend
 from salarymodel.data.dataset import load_training_data
 

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 from salarymodel.core.model import SalaryModel
-from salarymodel.core.prediction import person_jobs, predict_file, predict_frame
+from salarymodel.core.prediction import FrameRequest, person_jobs, predict_file, predict_frame
 from salarymodel.data.dataset import load_training_data
 from salarymodel.data.geography import country_name
 from salarymodel.data.sources import adapt
@@ -206,8 +206,8 @@ def test_two_hundred_real_jobs_get_one_answer_on_every_path(
         assert csv.loc[i, "warnings"] == "; ".join(http[i]["warnings"])
         assert http[i]["warnings"] == batch[i]["warnings"] == shown[i]["warnings"]
     # Exactly the same numbers: the CSV's jobs encode to HTTP's rows, bit for bit.
-    _, _, csv_jobs = person_jobs(pd.read_csv(tmp_path / "jobs.csv", dtype=str), model,
-                                 settings, sources)  # fmt: skip
+    csv_file = pd.read_csv(tmp_path / "jobs.csv", dtype=str)
+    _, _, csv_jobs = person_jobs(FrameRequest(csv_file, model, settings, sources))
     http_jobs = [canonical_job(JobRequest.model_validate(b), serving.default_view) for b in bodies]
     page_jobs = [canonical_job(JobRequest.model_validate(
         {k: v for k, v in b.items() if k not in ("currency", "period")}), serving.default_view)

@@ -30,7 +30,7 @@ from helpers.served import (
 )
 
 from salarymodel import vocabulary as vocabulary_module
-from salarymodel.core.features import AT
+from salarymodel.core.row_spec import AT
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -44,7 +44,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from salarymodel.config.model import CountryLevelsConfig
-from salarymodel.core.features import AT, OTHER, FeatureBuilder
+from salarymodel.core.features import OTHER, FeatureBuilder
+from salarymodel.core.row_spec import AT
 from salarymodel.core.year_trend import YearTrend, fit_trend
 from salarymodel.data import geography
 

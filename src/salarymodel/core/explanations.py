@@ -37,14 +37,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from salarymodel.core.features import (
-    AT,
-    SKILL_PREFIX,
-    WORD_PREFIX,
-    EncodedJob,
-    FeatureBuilder,
-)
+from salarymodel.core.features import EncodedJob, FeatureBuilder
 from salarymodel.core.model import SalaryModel
+from salarymodel.core.row_spec import AT, SKILL_PREFIX, WORD_PREFIX
 from salarymodel.data import geography
 
 if TYPE_CHECKING:

@@ -1,14 +1,14 @@
 """The one feature builder, used by training and serving alike.
 
 ``FeatureBuilder.fit`` learns the vocabularies (countries, regions, skills)
-from training records; they are stored with the model as JSON. ``transform``
-turns a frame of canonical records into the numeric matrix LightGBM sees;
-``encode`` turns one request (a plain dict) into the same row without pandas,
-because a one-row frame costs ~4 ms and the booster ~25 us; ``encode_many``
-does the same for a batch of requests, column by column, each distinct title,
-country and skill list looked up once. All three go through the same lookup
-tables and warnings, and tests check they agree on real rows. pandas is
-imported only by the training-side methods: a service worker never loads it.
+from training records; they are stored with the model as JSON. The row they
+fill is stated once (``core.row_spec``) and filled by one encoder
+(``core.encoding.RowEncoder``): ``encode_job`` for one request (a plain dict,
+no pandas: a one-row frame costs ~4 ms and the booster ~25 us), ``encode_many``
+for a batch, ``transform`` for a frame of canonical records, each distinct
+title, place and skill list looked up once. The three give the same row for
+the same job, bit for bit (tests/code/test_row_spec.py). pandas is imported
+only by the training-side methods: a service worker never loads it.
 
 Unknown values never crash: an unseen country becomes "other", an unknown
 title the family "other", an unknown skill is ignored, and each is reported.
@@ -17,7 +17,6 @@ title the family "other", an unknown skill is ignored, and each is reported.
 from __future__ import annotations
 
 import math
-import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,9 +25,17 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from salarymodel.config.data import FeaturesConfig
+from salarymodel.core.encoding import (
+    JobTitle,
+    Place,
+    RowEncoder,
+    is_missing,
+    records_as_jobs,
+    resolve_country,
+)
+from salarymodel.core.row_spec import AREA_WAGE_COLUMN, STATE_COLUMN, RowLayout
 from salarymodel.data import geography
 from salarymodel.data.bls_reference import BlsWages, load_wages
-from salarymodel.data.skills import normalise_skill
 from salarymodel.data.titles import OTHER_FAMILY, TitleRules, title_rules
 from salarymodel.vocabulary import (
     COMPANY_SIZE_ORDER,
@@ -36,61 +43,16 @@ from salarymodel.vocabulary import (
     EXPERIENCE_ORDER,
     location_country_warning,
     rare_country_warning,
-    unknown_country_warning,
     unknown_location_warning,
-    unknown_skills_warning,
-    unknown_source_warning,
-    unknown_title_warning,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
 
+
 OTHER = "other"
-
-# Base columns in matrix order; skills follow as "skill:<name>".
-BASE_COLUMNS = [
-    "role_family",
-    "title",
-    "title_seniority",
-    "experience_level",
-    "company_size",
-    "country",
-    "region",
-    "employer_abroad",
-    "remote_ratio",
-    "employment_type",
-    "year",
-    "source",
-    "n_skills",
-]
-CATEGORICAL_COLUMNS = ["role_family", "title", "country", "region", "employment_type", "source"]
-N_BASE = len(BASE_COLUMNS)
-AT = {name: i for i, name in enumerate(BASE_COLUMNS)}
-SKILL_PREFIX = "skill:"
-WORD_PREFIX = "word:"
-# Place below the country (features.location), after the title words: the US
-# state (a category) and BLS's median wage of the job's occupation in its
-# metro, else state, relative to the nation's. Missing outside the US.
-STATE_COLUMN = "state"
-AREA_WAGE_COLUMN = "area_wage_ratio"
-
-
-def _missing(value: object) -> bool:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return True
-    # pandas' NA can only reach us from a frame, so pandas is loaded then.
-    pandas = sys.modules.get("pandas")
-    return pandas is not None and value is pandas.NA
-
-
-class JobTitle(NamedTuple):
-    """What a job's title gives the model: role family, title code, seniority level, words."""
-
-    family: str
-    code: int
-    seniority: float  # NaN when neither title names one
-    words: list[int]  # matrix columns of the title's words (not the short title's)
+# What a bundle saved before these settings existed meant: no title words, no location.
+OLD_BUNDLE_FEATURES = {"title_words": {"min_count": None, "ngrams": 1}, "location": None}
 
 
 class EncodedJob(NamedTuple):
@@ -101,19 +63,6 @@ class EncodedJob(NamedTuple):
     country: str | None  # ISO2, resolved once: ranges and explanations read it here
     state: str | None = None  # USPS code, US jobs whose location names one
     metro: str | None = None  # BLS metro area code
-
-
-class Place(NamedTuple):
-    """Where a job is, as the model reads it: country, US state and metro, and warnings."""
-
-    country: str | None
-    state: str | None
-    metro: str | None
-    warnings: list[str]
-
-
-# What a bundle saved before these settings existed meant: no title words, no location.
-OLD_BUNDLE_FEATURES = {"title_words": {"min_count": None, "ngrams": 1}, "location": None}
 
 
 @dataclass
@@ -192,33 +141,33 @@ class FeatureBuilder:
         )
 
     @property
+    def layout(self) -> RowLayout:
+        """This model's row layout (the vocabularies' sizes and the place columns)."""
+        return RowLayout(self.skills, self.title_words, self.location_columns)
+
+    @property
     def columns(self) -> list[str]:
-        skills = [SKILL_PREFIX + s for s in self.skills]
-        words = [WORD_PREFIX + w for w in self.title_words]
-        return BASE_COLUMNS + skills + words + self.location_columns
+        """Every matrix column's name, in order."""
+        return self.layout.columns
 
     @property
     def skill_columns(self) -> slice:
         """Where the skill flags sit in a matrix row."""
-        return slice(N_BASE, N_BASE + len(self.skills))
+        return self.layout.skill_block
 
     @property
     def word_columns(self) -> slice:
         """Where the title-word flags sit in a matrix row."""
-        start = N_BASE + len(self.skills)
-        return slice(start, start + len(self.title_words))
+        return self.layout.word_block
 
     def location_index(self, name: str) -> int | None:
         """Matrix column of a place column (``STATE_COLUMN``, ``AREA_WAGE_COLUMN``), if any."""
-        names = self.location_columns
-        return len(self.columns) - len(names) + names.index(name) if name in names else None
+        return self.layout.place_index(name)
 
     @property
     def categorical_indices(self) -> list[int]:
-        state = self.location_index(STATE_COLUMN)
-        return [BASE_COLUMNS.index(c) for c in CATEGORICAL_COLUMNS] + (
-            [] if state is None else [state]
-        )
+        """Matrix columns LightGBM treats as categories."""
+        return self.layout.categorical_indices
 
     def _rules(self) -> TitleRules:
         # Per builder, not per call: looking the rules up by config costs about
@@ -228,20 +177,25 @@ class FeatureBuilder:
             cached = self._cached_rules = title_rules(self.features)
         return cached
 
-    def _tables(self) -> dict[str, dict[str, int]]:
+    def lookup_tables(self) -> dict[str, Mapping[str, int]]:
+        """Code of each value, per vocabulary (``BaseColumn.lookup``, "skill", "word", "state")."""
         cached = getattr(self, "_cached_tables", None)
         if cached is None:
-            cached = {
-                "role_family": {v: i for i, v in enumerate(self.role_families)},
-                "title": {v: i for i, v in enumerate(self.titles)},
-                "country": {v: i for i, v in enumerate(self.countries)},
-                "region": {v: i for i, v in enumerate(self.regions)},
-                "employment_type": {v: i for i, v in enumerate(EMPLOYMENT_TYPES)},
-                "source": {v: i for i, v in enumerate(self.sources)},
-                "skill": {v: i for i, v in enumerate(self.skills)},
-                "word": {v: i for i, v in enumerate(self.title_words)},
-                "state": {v: i for i, v in enumerate(self.states)},
+            learned = {
+                "role_family": self.role_families,
+                "title": self.titles,
+                "country": self.countries,
+                "region": self.regions,
+                "employment_type": EMPLOYMENT_TYPES,
+                "source": self.sources,
+                "skill": self.skills,
+                "word": self.title_words,
+                "state": self.states,
             }
+            cached = {
+                name: {v: i for i, v in enumerate(values)} for name, values in learned.items()
+            }
+            cached |= {"experience_level": EXPERIENCE_ORDER, "company_size": COMPANY_SIZE_ORDER}
             self._cached_tables = cached
         return cached
 
@@ -253,10 +207,10 @@ class FeatureBuilder:
         rare for a code, no seniority word), the source's short title
         (``category``) is read for it.
         """
-        rules, table = self._rules(), self._tables()["title"]
+        rules, table = self._rules(), self.lookup_tables()["title"]
         parsed = rules.parse(title)
         family, code, level = parsed.family, table.get(parsed.core), parsed.seniority
-        if not _missing(category) and (family == OTHER_FAMILY or code is None or level is None):
+        if not is_missing(category) and (family == OTHER_FAMILY or code is None or level is None):
             short = rules.parse(category)
             family = short.family if family == OTHER_FAMILY else family
             code = table.get(short.core) if code is None else code
@@ -270,17 +224,17 @@ class FeatureBuilder:
 
     def _word_positions(self, words: tuple[str, ...]) -> list[int]:
         """Matrix columns of a title's words (``TitleRules.words``) in the vocabulary."""
-        table = self._tables()["word"]
+        table = self.lookup_tables()["word"]
         if not table:
             return []
-        start = N_BASE + len(self.skills)
+        start = self.layout.word_block.start
         return [start + table[w] for w in words if w in table]
 
     def country_code(self, country: object) -> tuple[float, float, str | None]:
         """(country code, region code, warning) for an ISO2 country or None."""
-        if _missing(country):
+        if is_missing(country):
             return math.nan, math.nan, None
-        tables = self._tables()
+        tables = self.lookup_tables()
         iso2 = str(country)
         warning = None
         code = tables["country"].get(iso2)
@@ -290,28 +244,6 @@ class FeatureBuilder:
         region = geography.region(iso2)
         region_code = tables["region"].get(region or "", tables["region"][OTHER])
         return float(code), float(region_code), warning
-
-    def skill_flags(self, skills: object) -> tuple[np.ndarray, float, list[str]]:
-        """(multi-hot over the vocabulary, count of skills, unknown skill names)."""
-        if not isinstance(skills, list | tuple):
-            return np.full(len(self.skills), np.nan), math.nan, []
-        table = self._tables()["skill"]
-        flags = np.zeros(len(self.skills))
-        unknown = []
-        for skill in skills:
-            index = table.get(skill)
-            if index is None:
-                unknown.append(skill)
-            else:
-                flags[index] = 1.0
-        return flags, float(len(skills)), unknown
-
-    def place(self, value: object) -> tuple[str | None, float, float, list[str]]:
-        """(ISO2 code, country code, region code, warnings) for a country a person gave."""
-        iso2, note = resolve_country(value)
-        found = [note] if note else []
-        country_code, region_code, note = self.country_code(iso2)
-        return iso2, country_code, region_code, found + ([note] if note else [])
 
     def job_place(
         self, country: object, location: object, state: object = None, metro: object = None
@@ -327,11 +259,11 @@ class FeatureBuilder:
         notes = [note] if note else []
         if self.features.location is None:
             return Place(iso2, None, None, notes)
-        if not _missing(state) or not _missing(metro):
+        if not is_missing(state) or not is_missing(metro):
             return Place(
                 iso2,
-                None if _missing(state) else str(state),
-                None if _missing(metro) else str(metro),
+                None if is_missing(state) else str(state),
+                None if is_missing(metro) else str(metro),
                 notes,
             )
         if not isinstance(location, str) or not location.strip():
@@ -355,7 +287,7 @@ class FeatureBuilder:
         us = iso2 == "US"
         values = []
         if location.state_feature:
-            table = self._tables()["state"]
+            table = self.lookup_tables()["state"]
             values.append(float(table.get(state, table[OTHER])) if us and state else math.nan)
         if location.area_wage_feature:
             soc = location.occupations.get(family)
@@ -381,298 +313,39 @@ class FeatureBuilder:
         soc = location.occupations.get(family)
         return self.bls.reference(soc, place.state, place.metro)
 
-    def normalised_skills(self, skills: object) -> object:
-        """Skills alias-folded and de-duplicated in order; anything not a list as given."""
-        if not isinstance(skills, list | tuple):
-            return skills
-        aliases = self.features.skill_aliases
-        return list(dict.fromkeys(normalise_skill(s, aliases) for s in skills))
-
-    # ----- one request ------------------------------------------------------
+    # ----- encoding: every path goes through RowEncoder -----------------------
     def encode(self, job: Mapping[str, object]) -> tuple[np.ndarray, list[str]]:
         """One canonical job (a dict) to a matrix row and the warnings it raised."""
         encoded = self.encode_job(job)
         return encoded.row, encoded.warnings
 
     def encode_job(self, job: Mapping[str, object]) -> EncodedJob:
-        """One canonical job (a dict) to its matrix row, warnings and resolved country.
+        """One canonical job (a dict) to its matrix row, warnings and resolved place.
 
         Countries may be codes or names (resolved as the adapters resolve them);
-        skills are alias-folded.
+        skills are alias-folded. The row is :meth:`encode_many`'s for a batch of one.
         """
-        warnings: list[str] = []
-        tables = self._tables()
-        title = self.job_title(job.get("job_title"), job.get("job_category"))
-        if title.family == OTHER_FAMILY:
-            warnings.append(unknown_title_warning(job.get("job_title")))
-        where = self.job_place(
-            job.get("country"), job.get("location"), job.get("state"), job.get("metro")
-        )
-        country = where.country
-        warnings += where.warnings
-        country_code, region_code, note = self.country_code(country)
-        warnings += [note] if note else []
-        company = self._company(job, country)
-        skills = self.normalised_skills(job.get("skills"))
-        flags, n_skills, unknown = self.skill_flags(skills)
-        if unknown:
-            warnings.append(unknown_skills_warning(unknown))
-        source = job.get("source")
-        source_code = tables["source"].get(str(source)) if not _missing(source) else None
-        if source_code is None and not _missing(source):
-            warnings.append(unknown_source_warning(source))
-        row = np.zeros(len(self.columns))
-        row[:N_BASE] = (
-            tables["role_family"][title.family],
-            title.code,
-            title.seniority,
-            EXPERIENCE_ORDER.get(str(job.get("experience_level")), math.nan),
-            COMPANY_SIZE_ORDER.get(str(job.get("company_size")), math.nan),
-            country_code,
-            region_code,
-            _abroad(country, company),
-            _number(job.get("remote_ratio")),
-            tables["employment_type"].get(str(job.get("employment_type")), math.nan),
-            _number(job.get("year")),
-            math.nan if source_code is None else source_code,
-            n_skills,
-        )
-        row[self.skill_columns] = flags
-        row[title.words] = 1.0
-        places = self.location_values(country, title.family, where.state, where.metro)
-        row[len(self.columns) - len(places) :] = places
-        return EncodedJob(row, warnings, country, where.state, where.metro)
+        matrix, parts = RowEncoder(self).encode([job])
+        where = parts[0].where
+        return EncodedJob(matrix[0], parts[0].warnings, where.country, where.state, where.metro)
 
-    def _company(self, job: Mapping[str, object], country: str | None) -> str | None:
-        """The employer's country; it follows a location that moved the job's country,
-        when it was the country given (the service fills it in from the country)."""
-        company, _ = resolve_country(job.get("company_country"))
-        given, _ = resolve_country(job.get("country"))
-        return country if given != country and company == given else company
-
-    # ----- many requests -----------------------------------------------------
     def encode_many(
         self, jobs: Sequence[Mapping[str, object]]
     ) -> tuple[np.ndarray, list[list[str]], list[str | None]]:
         """Many canonical jobs (dicts) to a matrix, each row's warnings and ISO2 country.
 
         The same rows and warnings as :meth:`encode` job by job (a test
-        checks), built column by column: each distinct title, country, skill
-        list and source is looked up once, so a 10,000-job batch costs a few
-        dictionary look-ups per job and no pandas.
+        checks): each distinct title, country, skill list and source is looked
+        up once, so a 10,000-job batch costs a few dictionary look-ups per job
+        and no pandas.
         """
-        n = len(jobs)
-        tables = self._tables()
-        columns = {name: [math.nan] * n for name in BASE_COLUMNS}
-        warnings: list[list[str]] = [[] for _ in range(n)]
-        iso2s: list[str | None] = [None] * n
-        titles: dict[tuple, tuple[float, float, float, list[str], list[int]]] = {}
-        places: dict[tuple, tuple[Place, float, float, list[str]]] = {}
-        place_values: dict[tuple, tuple[float, ...]] = {}
-        location_rows: list[tuple[float, ...]] = []
-        companies: dict[tuple, str | None] = {}
-        skill_sets: dict[tuple, tuple[list[int], float, list[str]]] = {}
-        sources: dict[object, tuple[float, list[str]]] = {}
-        levels, sizes = EXPERIENCE_ORDER, COMPANY_SIZE_ORDER
-        folded_skills: dict[str, str] = {}  # as typed -> the vocabulary's name
-        # Rows that state skills, and the (row, skill) cells listed: set in one go.
-        stated: list[int] = []
-        listed_rows: list[int] = []
-        listed_columns: list[int] = []
-        word_rows: list[int] = []
-        word_columns: list[int] = []
-        for i, job in enumerate(jobs):
-            notes = warnings[i]
-            key = (job.get("job_title"), job.get("job_category"))
-            if key not in titles:
-                title = self.job_title(*key)
-                titles[key] = (
-                    float(tables["role_family"][title.family]),
-                    float(title.code),
-                    title.seniority,
-                    [unknown_title_warning(key[0])] if title.family == OTHER_FAMILY else [],
-                    title.words,
-                )
-            family_code, title_code, seniority, found, words = titles[key]
-            notes += found
-            word_rows += [i] * len(words)
-            word_columns += words
-            country = job.get("country")
-            place_key = (country, job.get("location"), job.get("state"), job.get("metro"))
-            if place_key not in places:
-                where = self.job_place(*place_key)
-                code, region, note = self.country_code(where.country)
-                places[place_key] = (where, code, region, where.warnings + ([note] if note else []))
-            where, country_code, region_code, found = places[place_key]
-            iso2 = where.country
-            notes += found
-            iso2s[i] = iso2
-            company_key = (job.get("company_country"), country, iso2)
-            if company_key not in companies:
-                companies[company_key] = self._company(job, iso2)
-            company = company_key
-            family = self.role_families[int(family_code)]
-            values_key = (iso2, family, where.state, where.metro)
-            if values_key not in place_values:
-                place_values[values_key] = self.location_values(*values_key)
-            location_rows.append(place_values[values_key])
-            skills = job.get("skills")
-            if isinstance(skills, list | tuple):
-                skill_key = tuple(skills)
-                if skill_key not in skill_sets:
-                    skill_sets[skill_key] = self._skill_set(skills, folded_skills)
-                listed, count, found = skill_sets[skill_key]
-                stated.append(i)
-                listed_rows += [i] * len(listed)
-                listed_columns += listed
-                columns["n_skills"][i] = count
-                notes += found
-            source = job.get("source")
-            if source not in sources:
-                source_code = None if _missing(source) else tables["source"].get(str(source))
-                bad = source_code is None and not _missing(source)
-                sources[source] = (
-                    math.nan if source_code is None else float(source_code),
-                    [unknown_source_warning(source)] if bad else [],
-                )
-            columns["source"][i], found = sources[source]
-            notes += found
-            columns["role_family"][i] = family_code
-            columns["title"][i] = title_code
-            columns["title_seniority"][i] = seniority
-            columns["experience_level"][i] = levels.get(str(job.get("experience_level")), math.nan)
-            columns["company_size"][i] = sizes.get(str(job.get("company_size")), math.nan)
-            columns["country"][i] = country_code
-            columns["region"][i] = region_code
-            columns["employer_abroad"][i] = _abroad(iso2, companies[company])
-            columns["remote_ratio"][i] = _number(job.get("remote_ratio"))
-            columns["employment_type"][i] = tables["employment_type"].get(
-                str(job.get("employment_type")), math.nan
-            )
-            columns["year"][i] = _number(job.get("year"))
-        matrix = np.empty((n, len(self.columns)))
-        matrix[:, :N_BASE] = np.array([columns[name] for name in BASE_COLUMNS], dtype=float).T
-        matrix[:, self.skill_columns] = np.nan
-        matrix[stated, self.skill_columns] = 0.0
-        matrix[listed_rows, [N_BASE + c for c in listed_columns]] = 1.0
-        matrix[:, self.word_columns] = 0.0
-        matrix[word_rows, word_columns] = 1.0
-        n_places = len(self.location_columns)
-        if n_places:
-            matrix[:, len(self.columns) - n_places :] = np.array(location_rows, dtype=float)
-        return matrix, warnings, iso2s
+        matrix, parts = RowEncoder(self).encode(jobs)
+        return matrix, [p.warnings for p in parts], [p.where.country for p in parts]
 
-    def _skill_set(
-        self, skills: Sequence[str], folded: dict[str, str]
-    ) -> tuple[list[int], float, list[str]]:
-        """(vocabulary positions listed, number of skills, warnings) of one skill list,
-        as :meth:`skill_flags` counts them; ``folded`` caches each name's folding."""
-        aliases, table = self.features.skill_aliases, self._tables()["skill"]
-        for skill in skills:
-            if skill not in folded:
-                folded[skill] = normalise_skill(skill, aliases)
-        names = list(dict.fromkeys(folded[s] for s in skills))
-        unknown = [name for name in names if name not in table]
-        listed = [table[name] for name in names if name in table]
-        return listed, float(len(names)), [unknown_skills_warning(unknown)] if unknown else []
-
-    # ----- many records ---------------------------------------------------
     def transform(self, records: pd.DataFrame) -> np.ndarray:
-        """Canonical records (validated frame) to the feature matrix."""
-        import pandas as pd
-
-        tables = self._tables()
-        n = len(records)
-        matrix = np.full((n, len(self.columns)), np.nan)
-        titles = records["job_title"].astype(object)
-        categories = [None if _missing(c) else c for c in records["job_category"].astype(object)]
-        pairs = list(zip(titles, categories, strict=True))
-        parsed = {p: self.job_title(*p) for p in dict.fromkeys(pairs)}
-        families = tables["role_family"]
-        matrix[:, AT["role_family"]] = [families[parsed[p].family] for p in pairs]
-        matrix[:, AT["title"]] = [parsed[p].code for p in pairs]
-        matrix[:, AT["title_seniority"]] = [parsed[p].seniority for p in pairs]
-        # Titles' own words (not the short title's), as in encode.
-        words = [parsed[p].words for p in pairs]
-        matrix[:, AT["experience_level"]] = _lookup(records["experience_level"], EXPERIENCE_ORDER)
-        matrix[:, AT["company_size"]] = _lookup(records["company_size"], COMPANY_SIZE_ORDER)
-        countries = records["country"].astype(object)
-        if self.features.location is not None:
-            wheres = self._record_places(records)
-            countries = pd.Series([w.country for w in wheres], index=records.index, dtype=object)
-            matrix[:, len(self.columns) - len(self.location_columns) :] = self._place_matrix(
-                wheres, [parsed[p].family for p in pairs]
-            )
-        codes = {c: self.country_code(c)[:2] for c in countries.dropna().unique()}
-        matrix[:, AT["country"]] = countries.map(lambda c: codes.get(c, (math.nan,))[0]).to_numpy(
-            float
-        )
-        matrix[:, AT["region"]] = countries.map(lambda c: codes.get(c, (0, math.nan))[1]).to_numpy(
-            float
-        )
-        company = records["company_country"].astype(object)
-        if self.features.location is not None:
-            # As encode: an employer in the given country follows a location that moved it.
-            given = [None if _missing(g) else g for g in records["country"].astype(object)]
-            company = pd.Series(
-                [
-                    c if g != c and (None if _missing(k) else k) == g else k
-                    for c, g, k in zip(countries, given, company, strict=True)
-                ],
-                index=records.index,
-                dtype=object,
-            )
-        matrix[:, AT["employer_abroad"]] = [
-            _abroad(a, b) for a, b in zip(countries, company, strict=True)
-        ]
-        matrix[:, AT["remote_ratio"]] = pd.to_numeric(
-            records["remote_ratio"], errors="coerce"
-        ).to_numpy(float)
-        matrix[:, AT["employment_type"]] = _lookup(
-            records["employment_type"], tables["employment_type"]
-        )
-        matrix[:, AT["year"]] = pd.to_numeric(records["year"], errors="coerce").to_numpy(float)
-        matrix[:, AT["source"]] = _lookup(records["source"], tables["source"])
-        self._skill_columns(records["skills"].astype(object), matrix)
-        matrix[:, self.word_columns] = 0.0
-        word_rows = [i for i, positions in enumerate(words) for _ in positions]
-        matrix[word_rows, [c for positions in words for c in positions]] = 1.0
-        return matrix
-
-    def _record_places(self, records: pd.DataFrame) -> list[Place]:
-        """:meth:`job_place` of each record (each distinct input resolved once)."""
-        n = len(records)
-        columns = [
-            records[name].astype(object).tolist() if name in records else [None] * n
-            for name in ("country", "location", "state", "metro")
-        ]
-        keys = list(zip(*columns, strict=True))
-        found = {key: self.job_place(*key) for key in dict.fromkeys(keys)}
-        return [found[key] for key in keys]
-
-    def _place_matrix(self, places: Sequence[Place], families: Sequence[str]) -> np.ndarray:
-        """The place columns of many jobs, as :meth:`location_values` gives one."""
-        keys = [(p.country, f, p.state, p.metro) for p, f in zip(places, families, strict=True)]
-        values = {key: self.location_values(*key) for key in dict.fromkeys(keys)}
-        return np.array([values[key] for key in keys], dtype=float).reshape(len(keys), -1)
-
-    def _skill_columns(self, skills: pd.Series, matrix: np.ndarray) -> None:
-        """Fill the skill count and flags as ``skill_flags`` would, row by row, in one go."""
-        table = self._tables()["skill"]
-        listed, rows, columns, counts = [], [], [], []
-        for i, row_skills in enumerate(skills):
-            if not isinstance(row_skills, list | tuple):
-                continue  # no skill list: count and flags stay missing
-            listed.append(i)
-            counts.append(float(len(row_skills)))
-            for skill in row_skills:
-                index = table.get(skill)
-                if index is not None:
-                    rows.append(i)
-                    columns.append(N_BASE + index)
-        matrix[listed, AT["n_skills"]] = counts
-        matrix[np.ix_(listed, range(N_BASE, N_BASE + len(self.skills)))] = 0.0
-        matrix[rows, columns] = 1.0
+        """Canonical records (validated frame) to the feature matrix: each record's
+        row is the one :meth:`encode_many` gives its dict."""
+        return RowEncoder(self).encode(records_as_jobs(records))[0]
 
     # ----- storage --------------------------------------------------------
     def to_dict(self) -> dict[str, object]:
@@ -722,37 +395,3 @@ def _frequent_words(titles: pd.Series, rules: TitleRules, features: FeaturesConf
         for word in rules.words(title):
             counts[word] += n
     return sorted(w for w, n in counts.items() if n >= min_count)
-
-
-def resolve_country(value: object) -> tuple[str | None, str | None]:
-    """(ISO2 code or None, warning) for a country code or name given by a person.
-
-    The adapters' resolver (``geography.to_iso2``), so "UK" is GB here as in
-    training data; an unknown code is missing with a warning, like a name.
-    """
-    if not isinstance(value, str) or not value.strip():
-        return None, None
-    text = value.strip()
-    code = geography.to_iso2(text)
-    if code is None:
-        return None, unknown_country_warning(text)
-    return code, None
-
-
-def _number(value: Any) -> float:  # any cell or JSON value
-    if type(value) in (int, float):  # the common case, on the serving path
-        return float(value)
-    try:
-        return math.nan if _missing(value) else float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _abroad(country: object, company_country: object) -> float:
-    if _missing(country) or _missing(company_country):
-        return math.nan
-    return float(country != company_country)
-
-
-def _lookup(series: pd.Series, table: Mapping[str, int]) -> np.ndarray:
-    return series.astype(object).map(lambda v: table.get(v, math.nan)).to_numpy(float)

@@ -19,7 +19,8 @@ the rules here say how they apply:
 - ``skills`` not stated (or empty) stay missing: the model reads "no skills
   named", not "needs none";
 - the view (canonical field ``source``) not stated is the served model's
-  default view (:func:`default_view`).
+  default view (:func:`default_view`; :func:`in_view` and :func:`view_of`
+  for a job scored without the other defaults, ``SalaryModel.estimate_job``).
 
 A country the geography resolver does not know is kept as given: the feature
 builder treats it as missing and warns, the same on every path.
@@ -95,10 +96,29 @@ def default_year(limits: ValidationConfig, today: date | None = None) -> int:
     return max(limits.year_min, min(year, limits.year_max))
 
 
+def model_view(metadata: Mapping[str, Any]) -> str | None:
+    """The default view a model was trained with (its metadata's), if it names one."""
+    view = metadata.get("default_source")
+    return str(view) if view else None
+
+
 def default_view(metadata: Mapping[str, Any], settings: Settings) -> str | None:
     """The view an estimate gives when none is asked for: the model's, else the configured one."""
-    view = metadata.get("default_source") or settings.serving.default_source
+    view = model_view(metadata) or settings.serving.default_source
     return str(view) if view else None
+
+
+def view_of(job: Mapping[str, object], default: str | None) -> str | None:
+    """The view a job is estimated in: its own ``source`` when it states one, else ``default``."""
+    source = job.get("source")
+    return default if not_stated(source) else str(source)
+
+
+def in_view(job: Mapping[str, object], default: str | None) -> Mapping[str, object]:
+    """``job`` with ``default`` as its ``source`` when it states none (else ``job`` itself)."""
+    if default is None or not not_stated(job.get("source")):
+        return job
+    return {**job, "source": default}
 
 
 def job_defaults(settings: Settings, view: str | None, today: date | None = None) -> JobDefaults:

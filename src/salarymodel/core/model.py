@@ -9,13 +9,13 @@ pay levels, the trees' starting score: ``salarymodel.core.country_levels``) and
 ``manifest.json`` with the SHA-256 of each.
 Loading it cannot execute code from the folder, and a file changed after
 saving is refused, not served.
+The files' names, the manifest and the booster reader are ``core.bundle_files``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,35 +24,28 @@ import numpy as np
 
 from salarymodel.config.model import CountryLevelsConfig, ModelConfig
 from salarymodel.config.settings import Settings
+from salarymodel.core.bundle_files import (
+    BOOSTER_FILE,
+    FEATURES_FILE,
+    MANIFEST_FILE,
+    METADATA_FILE,
+    BoosterReader,
+    BundleError,
+    lightgbm_booster,
+    verify_manifest,
+    write_manifest,
+)
 from salarymodel.core.country_levels import CountryLevels, fit_levels
 from salarymodel.core.currency import CurrencyTable
 from salarymodel.core.features import FeatureBuilder
+from salarymodel.core.job_defaults import in_view, model_view, view_of
 from salarymodel.core.percentile_calibration import PercentileCalibration
-from salarymodel.core.ranges import (
-    RANGES_FILE,
-    RangeModel,
-    fit_range_model,
-    salary_bounds,
-    salary_percentile,
-)
+from salarymodel.core.range_calibration import fit_range_model
+from salarymodel.core.ranges import RANGES_FILE, RangeModel, salary_bounds, salary_percentile
 from salarymodel.vocabulary import thin_support_warning
 
 if TYPE_CHECKING:
     import pandas as pd
-
-# Reads a LightGBM text model file into something with ``predict`` (and
-# ``num_feature``): ``lightgbm.Booster`` for training and the CLI, the lean
-# ``serving.booster.NativeBooster`` in a service worker.
-BoosterReader = Callable[[Path], Any]
-
-BOOSTER_FILE = "booster.txt"
-FEATURES_FILE = "features.json"
-METADATA_FILE = "metadata.json"
-MANIFEST_FILE = "manifest.json"
-
-
-class BundleError(RuntimeError):
-    """A model bundle that is missing or unreadable."""
 
 
 @dataclass
@@ -64,7 +57,7 @@ class RangeBasis:
 
 
 def _view(job: Mapping[str, object]) -> str | None:
-    return str(job["source"]) if job.get("source") else None
+    return view_of(job, None)
 
 
 @dataclass
@@ -259,9 +252,8 @@ class SalaryModel:
         return scored
 
     def _in_view(self, job: Mapping[str, object]) -> Mapping[str, object]:
-        """A job without a ``source`` gets the configured default view."""
-        default = self.metadata.get("default_source")
-        return {**job, "source": default} if default and job.get("source") in (None, "") else job
+        """A job without a ``source`` gets the model's default view (``job_defaults``)."""
+        return in_view(job, model_view(self.metadata))
 
     def estimate_job(self, job: Mapping[str, object]) -> Estimate:
         """Estimate, calibrated range and support for one job given as a dict.
@@ -372,52 +364,6 @@ class SalaryModel:
         )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def write_manifest(folder: Path) -> None:
-    """Record the SHA-256 of every file of the bundle in ``manifest.json``."""
-    files = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != MANIFEST_FILE)
-    manifest = {name: _sha256(folder / name) for name in files}
-    (folder / MANIFEST_FILE).write_text(json.dumps({"sha256": manifest}, indent=1))
-
-
-def verify_manifest(folder: Path) -> None:
-    """Refuse a bundle whose files are missing or differ from its manifest.
-
-    LightGBM reads a booster with a flipped digit or a cut-off tail without
-    complaint and predicts nonsense: only a checksum tells a damaged file.
-    """
-    try:
-        expected = json.loads((folder / MANIFEST_FILE).read_text())["sha256"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise BundleError(f"model bundle {folder}: unreadable {MANIFEST_FILE}: {error}") from error
-    for name, digest in expected.items():
-        path = folder / name
-        if not path.is_file():
-            raise BundleError(f"model bundle {folder} is missing {name}")
-        if _sha256(path) != digest:
-            raise BundleError(
-                f"model bundle {folder}: {name} is corrupt (its SHA-256 differs from the "
-                f"one recorded when the model was saved)"
-            )
-
-
 def safe_name(column: str) -> str:
     """A feature column's name as LightGBM accepts it (no JSON special characters)."""
     return "".join(ch if ch.isalnum() else "_" for ch in column)
-
-
-def lightgbm_booster(path: Path) -> Any:
-    """A ``lightgbm.Booster`` from a text model file (LightGBM's errors as ``BundleError``)."""
-    import lightgbm as lgb
-
-    try:
-        return lgb.Booster(model_file=str(path))
-    except lgb.basic.LightGBMError as error:
-        raise BundleError(f"{path.name}: {error}") from error

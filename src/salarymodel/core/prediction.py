@@ -30,6 +30,7 @@ in ``error``, with its line and column; the row's estimate stands.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -49,6 +50,36 @@ from salarymodel.data.sources import CANONICAL_SOURCE, adapt, detect_source
 from salarymodel.data.validation import validate_records
 
 
+@dataclass(frozen=True)
+class FrameRequest:
+    """A raw frame to score and what scores it: what every step of the CSV path reads."""
+
+    raw: pd.DataFrame
+    model: SalaryModel
+    settings: Settings
+    sources: SourcesConfig
+    source: str | None = None  # the file's format; None: detected from its columns
+    lines: np.ndarray | None = None  # where each row starts in its file (``record_lines``)
+    today: date | None = None  # the day whose year a job without one is taken in
+
+    def line(self, position: int) -> int:
+        """The file line a row (0-based position) starts on, for messages."""
+        return int(self.lines[position]) if self.lines is not None else position + 2
+
+
+# The output's estimate columns, in order, before any per-row value is filled in.
+_OUTPUT_COLUMNS: dict[str, object] = {
+    **dict.fromkeys(("estimate_usd", "low_usd", "high_usd", "coverage", "support"), np.nan),
+    "thin_support": None,
+    "view": None,
+    "warnings": "",
+    "reference": "",  # BLS OEWS wages of a US job's occupation and place
+    "market_reference": "",  # Maimai 2023's pay of a Chinese job's role (china_reference)
+    "estimate_local": "",  # in the job country's own money, its way ("₹1,00,40,147")
+    "error": "",
+}
+
+
 def predict_frame(
     raw: pd.DataFrame,
     model: SalaryModel,
@@ -63,54 +94,69 @@ def predict_frame(
     ``lines``: where each row starts in its file (see ``record_lines``), for messages.
     ``today``: the day whose year a job without one is taken in (default: today).
     """
-    kept, quarantined, jobs = person_jobs(raw, model, settings, sources, source, lines, today)
+    request = FrameRequest(raw, model, settings, sources, source, lines, today)
+    kept, quarantined, jobs = person_jobs(request)
     out = pd.DataFrame(index=range(len(raw)))
-    for column in ("estimate_usd", "low_usd", "high_usd", "coverage", "support"):
-        out[column] = np.nan
-    out["thin_support"] = None
-    out["view"] = None
-    out["warnings"] = ""
-    out["reference"] = ""  # BLS OEWS wages of a US job's occupation and place
-    out["market_reference"] = ""  # Maimai 2023's pay of a Chinese job's role (china_reference)
-    # The estimate in the job country's own money, written its way ("₹1,00,40,147").
-    out["estimate_local"] = ""
-    out["error"] = ""
+    for column, empty in _OUTPUT_COLUMNS.items():
+        out[column] = empty
     positions = kept["row_number"].astype(int).to_numpy() - 2
     # One batch, through the service's batch encoding (``estimate_many``'s).
     estimates = model.estimate_jobs(jobs)
     if len(kept):
-        for column in ("estimate_usd", "low_usd", "high_usd"):
-            values = [getattr(e, column) for e in estimates]
-            out.loc[positions, column] = [None if v is None else round(v, 2) for v in values]
-        out.loc[positions, "coverage"] = [e.coverage for e in estimates]
-        out.loc[positions, "support"] = [e.support for e in estimates]
-        out.loc[positions, "thin_support"] = [e.thin_support for e in estimates]
-        out.loc[positions, "view"] = [e.view for e in estimates]
-        out.loc[positions, "warnings"] = ["; ".join(e.warnings) for e in estimates]
-        references = [model.builder.reference(job) for job in jobs]
-        out.loc[positions, "reference"] = [r["text"] if r else "" for r in references]
-        config = settings.china_reference
-        markets = [market_reference(job, model.builder, config) for job in jobs]
-        out.loc[positions, "market_reference"] = [m["text"] if m else "" for m in markets]
-        out.loc[positions, "estimate_local"] = local_estimates(estimates, jobs)
+        _fill_estimates(out, positions, estimates, jobs, request)
     for row in quarantined.to_dict("records"):
         out.loc[int(row["row_number"]) - 2, "error"] = f"line {int(row['line'])}: {row['reason']}"
     if settings.prediction.salary_column in raw.columns:
-        years = [job["year"] for job in jobs]
-        countries = [job["country"] if isinstance(job["country"], str) else None for job in jobs]
-        rows = zip(positions.tolist(), estimates, years, countries, strict=True)
-        out.insert(3, "percentile", np.nan)
-        for position, estimate, year, country in rows:
-            line = int(lines[position]) if lines is not None else position + 2
-            value, problem = row_percentile(
-                raw.iloc[position], estimate, year, model, settings, country
-            )
-            out.loc[position, "percentile"] = value
-            if problem:
-                before = out.loc[position, "error"]
-                problem = f"line {line}: {problem}"
-                out.loc[position, "error"] = f"{before}; {problem}" if before else problem
+        _fill_percentiles(out, positions, estimates, jobs, request)
     return out
+
+
+def _fill_estimates(
+    out: pd.DataFrame,
+    positions: np.ndarray,
+    estimates: list[Estimate],
+    jobs: list[dict],
+    request: FrameRequest,
+) -> None:
+    """The kept rows' estimates, ranges, warnings and references, at their positions."""
+    model = request.model
+    for column in ("estimate_usd", "low_usd", "high_usd"):
+        values = [getattr(e, column) for e in estimates]
+        out.loc[positions, column] = [None if v is None else round(v, 2) for v in values]
+    out.loc[positions, "coverage"] = [e.coverage for e in estimates]
+    out.loc[positions, "support"] = [e.support for e in estimates]
+    out.loc[positions, "thin_support"] = [e.thin_support for e in estimates]
+    out.loc[positions, "view"] = [e.view for e in estimates]
+    out.loc[positions, "warnings"] = ["; ".join(e.warnings) for e in estimates]
+    references = [model.builder.reference(job) for job in jobs]
+    out.loc[positions, "reference"] = [r["text"] if r else "" for r in references]
+    config = request.settings.china_reference
+    markets = [market_reference(job, model.builder, config) for job in jobs]
+    out.loc[positions, "market_reference"] = [m["text"] if m else "" for m in markets]
+    out.loc[positions, "estimate_local"] = local_estimates(estimates, jobs)
+
+
+def _fill_percentiles(
+    out: pd.DataFrame,
+    positions: np.ndarray,
+    estimates: list[Estimate],
+    jobs: list[dict],
+    request: FrameRequest,
+) -> None:
+    """A ``percentile`` column: where each kept row's own pay falls; why not in ``error``."""
+    years = [job["year"] for job in jobs]
+    countries = [job["country"] if isinstance(job["country"], str) else None for job in jobs]
+    rows = zip(positions.tolist(), estimates, years, countries, strict=True)
+    out.insert(3, "percentile", np.nan)
+    for position, estimate, year, country in rows:
+        value, problem = row_percentile(
+            request.raw.iloc[position], estimate, year, request.model, request.settings, country
+        )
+        out.loc[position, "percentile"] = value
+        if problem:
+            before = out.loc[position, "error"]
+            problem = f"line {request.line(position)}: {problem}"
+            out.loc[position, "error"] = f"{before}; {problem}" if before else problem
 
 
 def local_estimates(estimates: list[Estimate], jobs: list[dict]) -> list[str]:
@@ -133,22 +179,17 @@ _COUNTRY_FIELDS = ("country", "company_country")
 
 
 def person_jobs(
-    raw: pd.DataFrame,
-    model: SalaryModel,
-    settings: Settings,
-    sources: SourcesConfig,
-    source: str | None = None,
-    lines: np.ndarray | None = None,
-    today: date | None = None,
+    request: FrameRequest,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, object]]]:
     """A raw frame's rows as the jobs the model scores: (kept records, quarantined
     rows with reasons, one completed job dict per kept record, in order).
 
     Each job gets the defaults HTTP gives a request (``job_defaults.complete_job``).
     """
-    name = source or detect_source(list(raw.columns), sources)
-    config = sources.sources[name]
-    adapted = adapt(raw.reset_index(drop=True), name, config, settings, lines)
+    raw, model, settings = request.raw, request.model, request.settings
+    name = request.source or detect_source(list(raw.columns), request.sources)
+    config = request.sources.sources[name]
+    adapted = adapt(raw.reset_index(drop=True), name, config, settings, request.lines)
     records = adapted.records
     view = default_view(model.metadata, settings)
     records["source"] = records["source"].where(records["source"] != CANONICAL_SOURCE, view)
@@ -163,7 +204,7 @@ def person_jobs(
         file_problems=adapted.file_problems,
     )
     kept = result.kept
-    defaults = job_defaults(settings, view, today)
+    defaults = job_defaults(settings, view, request.today)
     jobs = []
     for record in kept.to_dict("records"):
         given = unknown.get(int(record["row_number"]), {})

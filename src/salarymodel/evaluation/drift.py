@@ -34,12 +34,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ks_2samp
 
-from salarymodel.core.features import (
-    AT,
-    BASE_COLUMNS,
-    CATEGORICAL_COLUMNS,
-    FeatureBuilder,
-)
+from salarymodel.core.features import FeatureBuilder
+from salarymodel.core.row_spec import AT, BASE_COLUMNS, CATEGORICAL_COLUMNS
 from salarymodel.vocabulary import COMPANY_SIZE_ORDER, EMPLOYMENT_TYPES, EXPERIENCE_ORDER
 
 PSI_MODERATE = 0.1

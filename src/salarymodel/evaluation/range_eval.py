@@ -136,7 +136,7 @@ def range_bands(
     ``test`` when already made. The constant bands get the same held-out
     calibration residuals.
     """
-    from salarymodel.core.ranges import calibration_split
+    from salarymodel.core.range_calibration import calibration_split
 
     builder, train_matrix, test_matrix = features or fold_features(train, test, settings)
     threads = fit_threads(settings)
@@ -173,7 +173,8 @@ def _fold_range_model(
     """The range model fit on ``train``, and the proper-set point model's
     estimates (USD) of the calibration rows, which the constant bands reuse."""
     from salarymodel.core.country_levels import fit_levels
-    from salarymodel.core.ranges import fit_range_model, salary_bounds
+    from salarymodel.core.range_calibration import fit_range_model
+    from salarymodel.core.ranges import salary_bounds
 
     # The range model's levels: fit on ``train`` only, as the final model's are.
     levels = fit_levels(train, settings.country_levels)

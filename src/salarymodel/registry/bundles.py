@@ -16,7 +16,8 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from salarymodel.config.settings import Settings, resolve_path
-from salarymodel.core.model import BundleError, SalaryModel
+from salarymodel.core.bundle_files import BundleError
+from salarymodel.core.model import SalaryModel
 from salarymodel.registry.champion import required_champion
 from salarymodel.registry.store import RegistryError, connect, tracking_uri
 

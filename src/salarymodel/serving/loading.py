@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from salarymodel.config.settings import Settings, load_settings, resolve_path
-from salarymodel.core.model import BOOSTER_FILE, BundleError, SalaryModel
+from salarymodel.core.bundle_files import BOOSTER_FILE, BundleError
+from salarymodel.core.model import SalaryModel
 from salarymodel.serving.booster import NativeBooster
 from salarymodel.serving.served import ServingModel, json_safe
 from salarymodel.vocabulary import FUSED_MODEL
@@ -163,7 +164,7 @@ def export_to_bento_store(model: SalaryModel, info: Mapping[str, Any]) -> str:
     """Copy a model into the BentoML model store as ``salarymodel:v<version>`` (idempotent)."""
     import bentoml
 
-    from salarymodel.core.model import verify_manifest
+    from salarymodel.core.bundle_files import verify_manifest
 
     tag = f"{BENTO_MODEL_NAME}:v{info['model_version']}"
     try:

@@ -29,7 +29,8 @@ from salarymodel.core.currency import (
     pay_in_usd,
     rate_note,
 )
-from salarymodel.core.features import resolve_country
+from salarymodel.core.encoding import resolve_country
+from salarymodel.core.job_defaults import view_of
 from salarymodel.core.percentile_calibration import PercentileCurve
 from salarymodel.core.ranges import salary_percentile
 from salarymodel.serving.schemas import (
@@ -119,7 +120,7 @@ def percentile_curve(serving: ServingModel, job: Mapping[str, Any]) -> Percentil
     calibration = serving.model.percentiles
     if calibration is None:
         return None
-    view = job.get("source") or serving.default_view
+    view = view_of(job, serving.default_view)
     country, _ = resolve_country(job.get("country"))  # as the model reads it ("UK" -> GB)
     return calibration.curve_for(view, country)
 

@@ -20,14 +20,12 @@ from salarymodel.config.settings import Settings
 from salarymodel.core.country_levels import CountryLevels, fit_levels
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel, safe_name
-from salarymodel.core.ranges import (
+from salarymodel.core.range_calibration import (
     calibrate_range_model,
     calibration_split,
-    log_spread,
     quantile_levels,
-    salary_bounds,
-    support_keys,
 )
+from salarymodel.core.ranges import log_spread, salary_bounds, support_keys
 from salarymodel.training.dask_cluster import ClusterRecords
 
 if TYPE_CHECKING:
