@@ -16,7 +16,11 @@ import os
 import sys
 
 # Heavy third-party imports the test modules share; none of them is ours.
-PRELOAD = ("numpy", "pandas", "sklearn", "lightgbm", "httpx", "pytest", "pydantic", "yaml")
+PRELOAD = (
+    "numpy", "pandas", "sklearn", "lightgbm", "httpx", "pytest", "pydantic", "yaml",
+    # pytest plugins every child would load again (entry points): half the time per file.
+    "hypothesis", "schemathesis", "mlflow", "typeguard", "xdist", "pytest_timeout",
+)  # fmt: skip
 
 
 def collect_alone(path: str) -> int:

@@ -10,7 +10,7 @@ import pytest
 from sklearn.model_selection import StratifiedGroupKFold
 
 from salarymodel.config.settings import ConfigError, load_settings
-from salarymodel.core import ranges
+from salarymodel.core import range_calibration
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel
 from salarymodel.data.dataset import load_training_data
@@ -98,7 +98,9 @@ def test_no_fit_sees_its_test_rows(small, settings, monkeypatch) -> None:
 
     monkeypatch.setattr(FeatureBuilder, "fit", recording(FeatureBuilder.fit))
     monkeypatch.setattr(SalaryModel, "fit", recording(SalaryModel.fit))
-    monkeypatch.setattr(ranges, "fit_range_model", recording(ranges.fit_range_model))
+    monkeypatch.setattr(
+        range_calibration, "fit_range_model", recording(range_calibration.fit_range_model)
+    )
     for name in ("raw_lightgbm", "group_median", "global_median"):
         monkeypatch.setitem(PREDICTORS, name, recording(PREDICTORS[name]))
     report = cross_validate(small, settings, ranges=True)
