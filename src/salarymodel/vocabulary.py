@@ -55,7 +55,7 @@ ModelName = Literal[
     "fused_lightgbm", "single_source", "raw_lightgbm", "group_median", "global_median"
 ]
 MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
-FUSED_MODEL = MODEL_NAMES[0]
+FUSED_MODEL, SINGLE_SOURCE_MODEL, RAW_MODEL, GROUP_MEDIAN_MODEL, GLOBAL_MEDIAN_MODEL = MODEL_NAMES
 
 
 def display_labels() -> dict[str, dict[str, str]]:

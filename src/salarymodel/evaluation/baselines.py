@@ -14,7 +14,13 @@ import pandas as pd
 from salarymodel.config.settings import Settings
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel
-from salarymodel.vocabulary import FUSED_MODEL
+from salarymodel.vocabulary import (
+    FUSED_MODEL,
+    GLOBAL_MEDIAN_MODEL,
+    GROUP_MEDIAN_MODEL,
+    RAW_MODEL,
+    SINGLE_SOURCE_MODEL,
+)
 
 RAW_PREFIX = "raw."
 
@@ -132,8 +138,8 @@ def group_median(train: pd.DataFrame, test: pd.DataFrame, settings: Settings) ->
 
 PREDICTORS: dict[str, Predictor] = {
     FUSED_MODEL: fused_lightgbm,
-    "single_source": _per_source(fused_lightgbm),
-    "raw_lightgbm": _per_source(raw_lightgbm_one_source),
-    "group_median": group_median,
-    "global_median": global_median,
+    SINGLE_SOURCE_MODEL: _per_source(fused_lightgbm),
+    RAW_MODEL: _per_source(raw_lightgbm_one_source),
+    GROUP_MEDIAN_MODEL: group_median,
+    GLOBAL_MEDIAN_MODEL: global_median,
 }

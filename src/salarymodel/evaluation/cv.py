@@ -41,7 +41,13 @@ from salarymodel.evaluation.fitters import BACKTEST_PREFIX, Fitter, JobResult, L
 from salarymodel.evaluation.folds import assign_folds
 from salarymodel.evaluation.range_eval import SplitBands, range_rows
 from salarymodel.evaluation.report import EvaluationReport, cv_table, ranges_table, row_keys
-from salarymodel.vocabulary import FUSED_MODEL, MODEL_NAMES
+from salarymodel.vocabulary import (
+    FUSED_MODEL,
+    GLOBAL_MEDIAN_MODEL,
+    GROUP_MEDIAN_MODEL,
+    MODEL_NAMES,
+    RAW_MODEL,
+)
 
 
 def cross_validate(
@@ -139,7 +145,7 @@ def _pool_cv(
 
 # Single-source models would add a fit per fold and tell nothing the raw
 # baseline does not: the backtest compares the product with the baselines.
-BACKTEST_MODELS = (FUSED_MODEL, "raw_lightgbm", "group_median", "global_median")
+BACKTEST_MODELS = (FUSED_MODEL, RAW_MODEL, GROUP_MEDIAN_MODEL, GLOBAL_MEDIAN_MODEL)
 
 
 def backtest_models(models: tuple[str, ...]) -> list[str]:

@@ -26,7 +26,7 @@ from salarymodel.evaluation.backtest import (
 from salarymodel.evaluation.baselines import PREDICTORS, fold_features, fused_lightgbm
 from salarymodel.evaluation.range_eval import SplitBands, range_bands, range_rows
 from salarymodel.evaluation.workers import for_workers, worker_pool
-from salarymodel.vocabulary import FUSED_MODEL
+from salarymodel.vocabulary import FUSED_MODEL, RAW_MODEL, SINGLE_SOURCE_MODEL
 
 # ----- the rolling out-of-time backtest ---------------------------------------------
 BACKTEST_PREFIX = "backtest:"
@@ -184,7 +184,7 @@ class LocalFitter:
 
 
 # Longest jobs first, so that neither worker is left with a long one at the end.
-_JOB_ORDER = (FUSED_MODEL, "single_source", "raw_lightgbm")
+_JOB_ORDER = (FUSED_MODEL, SINGLE_SOURCE_MODEL, RAW_MODEL)
 
 
 def _fold_jobs(

@@ -11,7 +11,7 @@ from salarymodel.evaluation.backtest import (
     BacktestReport,
 )
 from salarymodel.evaluation.metrics import metrics
-from salarymodel.vocabulary import ALL, FUSED_MODEL
+from salarymodel.vocabulary import ALL, FUSED_MODEL, RAW_MODEL, SINGLE_SOURCE_MODEL
 
 
 # ----- cross-validation -------------------------------------------------------
@@ -68,7 +68,7 @@ class EvaluationReport:
         when the paired interval spans zero), with its difference and interval;
         folds won out of K are kept as a second view.
         """
-        if not {FUSED_MODEL, "single_source", "raw_lightgbm"} <= set(self.oof):
+        if not {FUSED_MODEL, SINGLE_SOURCE_MODEL, RAW_MODEL} <= set(self.oof):
             return {}
         cv = {(v["source"], v["theirs"]): v for v in self.verdicts or [] if v["split"] == "cv"}
         verdict: dict[str, dict[str, float | bool | str]] = {}
@@ -76,10 +76,12 @@ class EvaluationReport:
         for source in sorted(set(self.sources)):
             row: dict[str, float | bool | str] = {
                 "fused_mae_usd": self.metric(FUSED_MODEL, source, "mae_usd"),
-                "single_source_mae_usd": self.metric("single_source", source, "mae_usd"),
-                "raw_lightgbm_mae_usd": self.metric("raw_lightgbm", source, "mae_usd"),
+                f"{SINGLE_SOURCE_MODEL}_mae_usd": self.metric(
+                    SINGLE_SOURCE_MODEL, source, "mae_usd"
+                ),
+                f"{RAW_MODEL}_mae_usd": self.metric(RAW_MODEL, source, "mae_usd"),
             }
-            for rival, key in (("single_source", "fusion"), ("raw_lightgbm", "raw_lightgbm")):
+            for rival, key in ((SINGLE_SOURCE_MODEL, "fusion"), (RAW_MODEL, RAW_MODEL)):
                 won = self.folds_won(FUSED_MODEL, rival, source)
                 row[f"folds_won_vs_{rival}"] = f"{won}/{n_folds}"
                 found = cv.get((source, rival))

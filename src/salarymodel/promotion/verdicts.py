@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from salarymodel.promotion.gate import PairedInterval, paired_interval
-from salarymodel.vocabulary import ALL, FUSED_MODEL
+from salarymodel.vocabulary import (
+    ALL,
+    FUSED_MODEL,
+    GLOBAL_MEDIAN_MODEL,
+    GROUP_MEDIAN_MODEL,
+    RAW_MODEL,
+    SINGLE_SOURCE_MODEL,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,14 +41,14 @@ BETTER, WORSE, LEVEL = "better", "worse", "level"
 METRIC = "mae_usd"  # lower is better; the verdicts speak of dollars
 OURS = FUSED_MODEL
 # Whom the product is compared with, on each split (when the split has them).
-CV_RIVALS = ("single_source", "raw_lightgbm")
-BACKTEST_RIVALS = ("raw_lightgbm", "group_median", "global_median")
+CV_RIVALS = (SINGLE_SOURCE_MODEL, RAW_MODEL)
+BACKTEST_RIVALS = (RAW_MODEL, GROUP_MEDIAN_MODEL, GLOBAL_MEDIAN_MODEL)
 NAMES = {
     FUSED_MODEL: "fused",
-    "single_source": "single-source",
-    "raw_lightgbm": "plain LightGBM on raw columns",
-    "group_median": "group median",
-    "global_median": "global median",
+    SINGLE_SOURCE_MODEL: "single-source",
+    RAW_MODEL: "plain LightGBM on raw columns",
+    GROUP_MEDIAN_MODEL: "group median",
+    GLOBAL_MEDIAN_MODEL: "global median",
 }
 SPLIT_NAMES = {"cv": "grouped CV", "backtest": "backtest"}
 

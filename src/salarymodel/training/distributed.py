@@ -44,7 +44,7 @@ from salarymodel.evaluation.fitters import BACKTEST_PREFIX, JobResult, Splits
 from salarymodel.evaluation.range_eval import SplitBands, constant_bands, range_rows
 from salarymodel.training.dask_cluster import ClusterRecords, scatter_records
 from salarymodel.training.dask_fits import estimate_on_cluster, fit_on_cluster
-from salarymodel.vocabulary import FUSED_MODEL
+from salarymodel.vocabulary import FUSED_MODEL, GLOBAL_MEDIAN_MODEL, GROUP_MEDIAN_MODEL
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,9 +57,9 @@ Progress = Callable[[str], None]
 
 # What a cluster run cross-validates: the product and the baselines that
 # need no model of their own (computed on the client).
-CLUSTER_MODELS = (FUSED_MODEL, "group_median", "global_median")
+CLUSTER_MODELS = (FUSED_MODEL, GROUP_MEDIAN_MODEL, GLOBAL_MEDIAN_MODEL)
 
-CLIENT_BASELINES = ("group_median", "global_median")
+CLIENT_BASELINES = (GROUP_MEDIAN_MODEL, GLOBAL_MEDIAN_MODEL)
 
 
 # ----- evaluation ------------------------------------------------------------------
