@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import random
-import signal
 import socket
 import statistics
 import subprocess
@@ -29,6 +28,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from salarymodel.serving.readiness import stop_process as stop
 
 HOST = "127.0.0.1"
 TITLES = [
@@ -285,15 +286,6 @@ def tree_rss_mb(pid: int) -> tuple[float, list[float]]:
         sizes.append(kb / 1024)
         pending += children.get(current, [])
     return sum(sizes), sorted(sizes, reverse=True)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 # ----- the run -------------------------------------------------------------------------------

@@ -37,6 +37,8 @@ from pathlib import Path
 import httpx
 from serving import free_port, machine, stop, tree_rss_mb
 
+from salarymodel.serving.readiness import NotReady, wait_until_ready
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SURVEY = ROOT / "data" / "aijobs_salaries_2020_2024.csv.gz"
@@ -99,15 +101,10 @@ def serve_ready(env: dict[str, str], cwd: Path, workers: int) -> dict[str, objec
         start_new_session=True,
     )  # fmt: skip
     try:
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"serve exited:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        try:
+            wait_until_ready(f"http://127.0.0.1:{port}", process, seconds=600, pause=0.1)
+        except NotReady as error:
+            raise SystemExit(f"{error}:\n{log.read_text()[-3000:]}") from None
         ready = time.perf_counter() - started
         # Every worker answers once: its model and caches are in memory.
         for _ in range(20):

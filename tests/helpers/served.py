@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import httpx
 import pytest
 
 from helpers.trained_once import trained_copy
-from salarymodel.serving.readiness import NotReady, wait_until_ready
+from salarymodel.serving.readiness import NotReady, stop_process, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -114,16 +113,6 @@ def ready_or_fail(url: str, process: subprocess.Popen, log: Path, seconds: float
         wait_until_ready(url, process, seconds)
     except NotReady as error:
         raise AssertionError(f"{error}: {log.read_text()[-3000:]}") from None
-
-
-def stop_process(process: subprocess.Popen) -> None:
-    """SIGTERM the process group, SIGKILL it if it has not gone within 30 s."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def wait_for_model(base: str, process: subprocess.Popen, seconds: float = 120) -> dict:

@@ -4,12 +4,9 @@ saying what the service needs (image, ports, probes, resources from measurement)
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path, PurePosixPath
 
@@ -17,6 +14,7 @@ import pytest
 import yaml
 
 from salarymodel.config.settings import load_settings
+from salarymodel.serving.readiness import NotReady, stop_process, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -213,23 +211,18 @@ def test_every_path_the_service_writes_is_on_an_empty_dir(
         cwd=root, env=env, stdout=(work / "serve.log").open("w"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
-    request.addfinalizer(lambda: _stop(process))
+    request.addfinalizer(lambda: stop_process(process))
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        assert process.poll() is None, (work / "serve.log").read_text()[-3000:]
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
+    try:
+        wait_until_ready(url, process, seconds=240)
+    except NotReady as error:
+        raise AssertionError(f"{error}\n{(work / 'serve.log').read_text()[-3000:]}") from None
     assert httpx.post(f"{url}/predict", json=JOB, timeout=30).status_code == 200
     batch = {"jobs": [JOB] * 2000}
     assert httpx.post(f"{url}/predict_batch", json=batch, timeout=60).status_code == 200
     assert httpx.post(f"{url}/explain", json=JOB, timeout=30).status_code == 200
     after = _files(folders.values())
-    _stop(process)
+    stop_process(process)
     written = {path for path, stamp in after.items() if before.get(path) != stamp}
     assert written, "the service wrote nothing at all: the check would be empty"
     container = bento_paths()
@@ -262,15 +255,6 @@ def _files(folders) -> dict[Path, float]:
             except OSError:
                 continue
     return found
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def _measured(pattern: str) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
@@ -11,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from helpers.served import free_port
 
-from salarymodel.serving.readiness import NotReady, answers_ready, wait_until_ready
+from salarymodel.serving.readiness import NotReady, answers_ready, stop_process, wait_until_ready
 
 
 class _Probe(BaseHTTPRequestHandler):
@@ -75,3 +76,33 @@ def test_a_service_that_exited_is_not_waited_for(late: str) -> None:
     exited.wait()
     with pytest.raises(NotReady, match="exited with 3"):
         wait_until_ready(late, exited, seconds=10, pause=0.05)
+
+
+def _started(code: str) -> subprocess.Popen[bytes]:
+    """A child in its own session that says "up" once its signal handlers are set."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", f"{code}\nprint('up', flush=True)\nimport time; time.sleep(60)"],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert process.stdout is not None and process.stdout.readline() == b"up\n"
+    return process
+
+
+def test_stop_ends_a_server_with_sigterm() -> None:
+    process = _started("")
+    stop_process(process, grace=10)
+    assert process.returncode == -signal.SIGTERM
+
+
+def test_stop_kills_a_server_that_ignores_sigterm() -> None:
+    process = _started("import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN)")
+    stop_process(process, grace=0.5)
+    assert process.returncode == -signal.SIGKILL
+
+
+def test_stop_leaves_an_exited_server_alone() -> None:
+    done = subprocess.Popen([sys.executable, "-c", "raise SystemExit(4)"], start_new_session=True)
+    done.wait()
+    stop_process(done)  # no killpg of a group that is gone (it would raise)
+    assert done.returncode == 4

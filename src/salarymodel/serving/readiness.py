@@ -1,13 +1,16 @@
-"""Waiting for a started `salarymodel serve` until its readiness probe (``/readyz``) answers.
+"""Waiting for a started `salarymodel serve` to answer ready (``/readyz``), and stopping it.
 
 What a deployment's readiness probe asks, asked by a caller that started the
-server itself (the tests, the benchmarks): the standard library only, so it
-adds nothing to what a worker or a script imports.
+server itself (the tests, the benchmarks), and the stop that caller owes it:
+the standard library only, so it adds nothing to what a worker or a script imports.
 """
 
 from __future__ import annotations
 
 import http.client
+import os
+import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -56,3 +59,16 @@ def wait_until_ready(
         if time.monotonic() > deadline:
             raise NotReady(f"the service at {url} was not ready within {seconds:g} s")
         time.sleep(pause)
+
+
+def stop_process(process: subprocess.Popen[bytes], grace: float = 30.0) -> None:
+    """SIGTERM a server started in its own session (its whole process group: the
+    arbiter and its workers); SIGKILL the group if it has not gone within ``grace`` s."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=grace)
