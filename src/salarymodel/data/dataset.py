@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from salarymodel.config.settings import Settings, resolve_path
-from salarymodel.config.sources import SourcesConfig
+from salarymodel.config.sources import CANONICAL_FIELDS, SourcesConfig
 from salarymodel.data.csv_output import write_csv
 from salarymodel.data.profiling import Finding, apply_repeat_policy, merge_repeats, profile_source
 from salarymodel.data.sources import AdaptedSource, load_source
@@ -65,23 +65,14 @@ class TrainingData:
         return self._fingerprint[1]
 
 
+# Every canonical field is part of the content (a changed location is changed
+# data); skills are lists, joined below so equal lists hash equal.
+_HASHED_FIELDS = tuple(field for field in CANONICAL_FIELDS if field != "skills")
+
+
 def fingerprint(records: pd.DataFrame) -> dict[str, object]:
     """A content hash of canonical records plus row counts per source."""
-    view = records[
-        [
-            "job_title",
-            "job_category",
-            "experience_level",
-            "company_size",
-            "country",
-            "company_country",
-            "remote_ratio",
-            "employment_type",
-            "year",
-            "salary_usd",
-            "source",
-        ]
-    ].astype(str)
+    view = records[list(_HASHED_FIELDS)].astype(str)
     view = view.assign(
         skills=records["skills"].map(lambda s: ";".join(s) if isinstance(s, list) else "")
     )
