@@ -146,7 +146,7 @@ def test_unknown_values_warn_and_never_crash(builder) -> None:
             "country": "Atlantis",
             "skills": ["python", "zorglang"],
             "experience_level": "SE",
-            "source": "aijobs",
+            "source": "postings",  # the view that reads skills
         }
     )
     text = " ".join(warnings)
@@ -213,3 +213,50 @@ def test_an_unknown_country_code_warns_and_is_missing(builder) -> None:
     row, warnings = builder.encode({"job_title": "Data Scientist", "country": "XX"})
     assert math.isnan(row[AT["country"]]) and math.isnan(row[AT["region"]])
     assert any("'XX' not recognised" in w for w in warnings)
+
+
+def test_the_builder_records_which_sources_state_skills_from_the_data(sample, settings) -> None:
+    builder = FeatureBuilder.fit(sample, settings.features)
+    assert builder.skill_sources == ["postings"]  # the survey's records have no skill list
+    # From the data, not a list: survey records that did list skills would count.
+    listed = sample.copy()
+    survey = listed.index[listed["source"] == "aijobs"][:3]
+    listed["skills"] = listed["skills"].astype(object)
+    for i in survey:
+        listed.at[i, "skills"] = ["python"]
+    assert FeatureBuilder.fit(listed, settings.features).skill_sources == ["aijobs", "postings"]
+
+
+def test_a_view_that_never_states_skills_reads_them_as_missing_with_a_warning(
+    builder, sample
+) -> None:
+    postings = sample[(sample["source"] == "postings") & sample["skills"].map(bool)]
+    job = {**postings.iloc[0].to_dict(), "source": "aijobs"}
+    row, warnings = builder.encode(job)
+    bare, bare_warnings = builder.encode({**job, "skills": None})
+    np.testing.assert_array_equal(row, bare)  # as if no skills were given
+    assert math.isnan(row[AT["n_skills"]]) and np.isnan(row[builder.skill_columns]).all()
+    assert any(w.startswith("the survey does not record skills;") for w in warnings)
+    assert not any("skills" in w for w in bare_warnings)  # nothing given, nothing said
+    # The postings view still reads them, and the three encoders agree.
+    read, read_warnings = builder.encode({**job, "source": "postings"})
+    assert read[AT["n_skills"]] > 0 and (read[builder.skill_columns] == 1).any()
+    assert not any("does not record skills" in w for w in read_warnings)
+    jobs = [job, {**job, "source": "postings"}]
+    many, many_warnings, _ = builder.encode_many(jobs)
+    np.testing.assert_array_equal(many, np.vstack([row, read]))
+    assert many_warnings == [warnings, read_warnings]
+    frame = pd.DataFrame(jobs)
+    np.testing.assert_array_equal(builder.transform(frame), many)
+
+
+def test_a_bundle_without_the_fact_reads_skills_in_every_view(builder, sample) -> None:
+    saved = builder.to_dict()
+    del saved["skill_sources"]  # as bundles saved before it was recorded
+    old = FeatureBuilder.from_dict(json.loads(json.dumps(saved)))
+    assert old.skill_sources is None
+    job = {"job_title": "Data Scientist", "country": "US", "source": "aijobs"}
+    row, warnings = old.encode({**job, "skills": ["python", "sql"]})
+    assert row[AT["n_skills"]] == 2 and not any("skills" in w for w in warnings)
+    again = FeatureBuilder.from_dict(json.loads(json.dumps(builder.to_dict())))
+    assert again.skill_sources == builder.skill_sources

@@ -25,6 +25,7 @@ from salarymodel.data import geography
 from salarymodel.data.skills import normalise_skill
 from salarymodel.data.titles import OTHER_FAMILY
 from salarymodel.vocabulary import (
+    SOURCE_SHORT,
     unknown_country_warning,
     unknown_skills_warning,
     unknown_source_warning,
@@ -66,6 +67,7 @@ class Vocabulary(Protocol):
     """What the encoder reads of a model's vocabulary (``FeatureBuilder`` has it)."""
 
     features: FeaturesConfig
+    skill_sources: list[str] | None  # sources whose records state skills; None: every one
 
     @property
     def layout(self) -> RowLayout: ...
@@ -131,8 +133,8 @@ class RowEncoder:
         """One job's row in parts, with the warnings its title, place, skills and source raised."""
         (family_code, code, seniority), family, words, notes = self._title(job)
         where, country_code, region_code, place_notes = self._place(job)
-        listed, n_skills, skill_notes = self._skills(job.get("skills"))
         source_code, source_notes = self._source(job.get("source"))
+        listed, n_skills, skill_notes = self._skills(job.get("skills"), job.get("source"))
         derived: dict[str, float] = {
             "role_family": family_code,
             "title": code,
@@ -201,11 +203,17 @@ class RowEncoder:
             self._companies[key] = country if given != country and company == given else company
         return self._companies[key]
 
-    def _skills(self, skills: object) -> tuple[list[int] | None, float, list[str]]:
+    def _skills(self, skills: object, source: object) -> tuple[list[int] | None, float, list[str]]:
         """(vocabulary positions listed, number of distinct skills, warnings) of a skill
-        list, alias-folded; (None, NaN, []) when the job gives no list."""
+        list, alias-folded; (None, NaN, []) when the job gives no list, and when its
+        source (view) never states skills, with a warning if skills were given."""
         if not isinstance(skills, list | tuple):
             return None, math.nan, []
+        if self._skills_unstated(source):
+            # Trees learned skills' worth from the sources that state them only;
+            # read in a view without skills they would move its pay by theirs.
+            stating = self.builder.skill_sources or []
+            return None, math.nan, [unstated_skills_warning(source, stating)] if skills else []
         key = tuple(skills)
         if key not in self._skill_sets:
             aliases, table = self.builder.features.skill_aliases, self.tables["skill"]
@@ -219,6 +227,13 @@ class RowEncoder:
             self._skill_sets[key] = (listed, float(len(names)), notes)
         return self._skill_sets[key]
 
+    def _skills_unstated(self, source: object) -> bool:
+        """True for a source the model was trained on whose records never state skills."""
+        stating = self.builder.skill_sources
+        if stating is None or is_missing(source) or str(source) not in self.tables["source"]:
+            return False  # a bundle from before the fact, or no known view: as given
+        return str(source) not in stating
+
     def _source(self, source: object) -> tuple[float, list[str]]:
         if source not in self._sources:
             code = None if is_missing(source) else self.tables["source"].get(str(source))
@@ -228,6 +243,22 @@ class RowEncoder:
                 [unknown_source_warning(source)] if bad else [],
             )
         return self._sources[source]
+
+
+def unstated_skills_warning(source: object, stating: Sequence[str]) -> str:
+    """Skills given for a view (source) whose records never state skills: not used."""
+    name = SOURCE_SHORT.get(str(source), str(source)).lower()
+    views = ", ".join(stating) or "none"
+    return (
+        f"the {name} does not record skills; the skills given are not used in its "
+        f"estimate (views that read them: {views})"
+    )
+
+
+def sources_stating_skills(records: pd.DataFrame) -> list[str]:
+    """The sources some of whose training records state a skill list (an empty one too)."""
+    stated = records["skills"].map(lambda skills: isinstance(skills, list | tuple))
+    return sorted(records.loc[stated, "source"].dropna().astype(str).unique())
 
 
 def records_as_jobs(records: pd.DataFrame) -> list[dict[str, Any]]:

@@ -32,6 +32,7 @@ from salarymodel.core.encoding import (
     is_missing,
     records_as_jobs,
     resolve_country,
+    sources_stating_skills,
 )
 from salarymodel.core.row_spec import AREA_WAGE_COLUMN, STATE_COLUMN, RowLayout
 from salarymodel.data import geography
@@ -82,6 +83,8 @@ class FeatureBuilder:
     states: list[str] = field(default_factory=list)
     # BLS OEWS wages of the role families' occupations (features.location).
     bls: BlsWages | None = None
+    # Sources whose records state skills: other views read skills as missing (None: all).
+    skill_sources: list[str] | None = None
 
     # ----- learning -------------------------------------------------------
     @classmethod
@@ -126,6 +129,7 @@ class FeatureBuilder:
             regions=[*regions, OTHER],
             sources=sorted(records["source"].dropna().unique()),
             skills=skills,
+            skill_sources=sources_stating_skills(records),
             title_words=_frequent_words(records["job_title"], rules, features),
         )
 
@@ -170,8 +174,7 @@ class FeatureBuilder:
         return self.layout.categorical_indices
 
     def _rules(self) -> TitleRules:
-        # Per builder, not per call: looking the rules up by config costs about
-        # 20 µs, several times per request on the serving path.
+        # Per builder: looking the rules up costs ~20 µs, several times a request.
         cached = getattr(self, "_cached_rules", None)
         if cached is None:
             cached = self._cached_rules = title_rules(self.features)
@@ -316,8 +319,7 @@ class FeatureBuilder:
     # ----- encoding: every path goes through RowEncoder -----------------------
     def encode(self, job: Mapping[str, object]) -> tuple[np.ndarray, list[str]]:
         """One canonical job (a dict) to a matrix row and the warnings it raised."""
-        encoded = self.encode_job(job)
-        return encoded.row, encoded.warnings
+        return self.encode_job(job)[:2]
 
     def encode_job(self, job: Mapping[str, object]) -> EncodedJob:
         """One canonical job (a dict) to its matrix row, warnings and resolved place.
@@ -360,6 +362,7 @@ class FeatureBuilder:
             "title_words": self.title_words,
             "states": self.states,
             "bls": None if self.bls is None else self.bls.to_dict(),
+            "skill_sources": self.skill_sources,
             "columns": self.columns,
         }
 
@@ -374,11 +377,11 @@ class FeatureBuilder:
             regions=list(data["regions"]),
             sources=list(data["sources"]),
             skills=list(data["skills"]),
-            # Bundles saved before title words existed have none.
+            # Bundles saved before title words or features.location have none.
             title_words=list(data.get("title_words", [])),
-            # Bundles saved before features.location have neither.
             states=list(data.get("states", [])),
             bls=None if data.get("bls") is None else BlsWages.from_dict(data["bls"]),
+            skill_sources=data.get("skill_sources"),  # absent before: every source
         )
         if builder.columns != list(data["columns"]):
             raise ValueError("stored feature columns do not match the vocabulary")
