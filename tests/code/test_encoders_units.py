@@ -8,6 +8,7 @@ once (tests/helpers/real_rows.py) keeps this quick enough for mutation testing.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -19,6 +20,8 @@ from helpers.real_rows import real_records, real_settings
 from salarymodel.core.encoding import resolve_country
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.row_spec import AT
+from salarymodel.data import geography
+from salarymodel.data.titles import title_rules
 from salarymodel.vocabulary import COMPANY_SIZE_ORDER, EMPLOYMENT_TYPES, EXPERIENCE_ORDER
 
 
@@ -397,3 +400,69 @@ def test_bls_reference_reads_the_jobs_occupation_and_place(builder, records) -> 
     assert builder.reference({"job_title": "Data Scientist", "country": "US"}) != expected
     features = real_settings().features.model_copy(update={"location": None})
     assert FeatureBuilder.fit(records.head(200), features).reference(ny) is None
+
+
+def test_a_value_seen_exactly_the_minimum_count_is_in_the_vocabulary(records) -> None:
+    """Each vocabulary keeps a value of ``count >= minimum`` (not ``>``), counting a core
+    title over every raw title that reduces to it; below the minimum it is pooled."""
+    shipped = real_settings().features
+    rules = title_rules(shipped)
+    cores = records["job_title"].astype(object).map(rules.core_title)
+    core_counts = cores[cores.astype(bool)].value_counts()
+    # A core title reached only by adding up several raw titles (each below its count).
+    summed = next(
+        t
+        for t, n in core_counts.items()
+        if n >= 5 and records["job_title"][cores == t].nunique() > 1
+    )
+    us = records["country"] == "US"
+    state_counts = records.loc[us, "state"].dropna().value_counts()
+    countries = records["country"].dropna().value_counts()
+    for minimum in (int(countries["GB"]), int(core_counts[summed]), int(state_counts.iloc[3])):
+        features = shipped.model_copy(update={"min_category_count": minimum})
+        builder = FeatureBuilder.fit(records, features)
+        assert builder.countries == [*sorted(countries[countries >= minimum].index), "other"]
+        assert builder.titles == [*sorted(core_counts[core_counts >= minimum].index), "other"]
+        assert builder.states == [*sorted(state_counts[state_counts >= minimum].index), "other"]
+    assert (
+        "GB"
+        not in FeatureBuilder.fit(
+            records, shipped.model_copy(update={"min_category_count": int(countries["GB"]) + 1})
+        ).countries
+    )
+    # Regions: every region of a country seen, however rare the country.
+    regions = {geography.region(c) for c in countries.index} - {None}
+    assert builder.regions == [*sorted(regions), "other"] and len(regions) > 2
+    skills = pd.Series([s for row in records["skills"] if isinstance(row, list) for s in row])
+    skill_counts = skills.value_counts()
+    exact = int(skill_counts.iloc[5])
+    fitted = FeatureBuilder.fit(records, shipped.model_copy(update={"min_skill_count": exact}))
+    assert skill_counts.index[5] in fitted.skills
+    assert fitted.skills == sorted(skill_counts[skill_counts >= exact].index)
+    words = pd.Series(
+        [w for title in records["job_title"].astype(object) for w in rules.words(title)]
+    ).value_counts()
+    at = int(words.iloc[10])
+    title_words = shipped.title_words.model_copy(update={"min_count": at})
+    fitted = FeatureBuilder.fit(records, shipped.model_copy(update={"title_words": title_words}))
+    assert fitted.title_words == sorted(words[words >= at].index)
+
+
+def test_records_without_a_state_column_fit_no_states(records) -> None:
+    """Frames from before the place fields have no ``state``: only "other", never a country."""
+    builder = FeatureBuilder.fit(records.drop(columns=["state"]), real_settings().features)
+    assert builder.states == ["other"]
+    assert builder.countries == FeatureBuilder.fit(records, real_settings().features).countries
+
+
+def test_bls_reference_of_a_job_given_a_state_and_of_a_builder_without_wages(builder) -> None:
+    occupations = real_settings().features.location.occupations
+    ca = {"job_title": "Data Scientist", "country": "US", "state": "CA"}
+    by_state = builder.bls.reference(occupations["data_scientist"], "CA", None)
+    national = builder.bls.reference(occupations["data_scientist"], None, None)
+    assert by_state is not None and by_state != national
+    assert builder.reference(ca) == by_state
+    # A model whose bundle holds no wage table: no reference, never an error.
+    without = copy.copy(builder)
+    without.bls = None
+    assert without.reference(ca) is None
