@@ -312,6 +312,12 @@ def test_titles_families_and_words_on_every_path(builder) -> None:
     words = matrix[:, builder.word_columns]
     flagged = {builder.title_words[j] for j in np.flatnonzero(words[0])}
     assert {"senior", "engineer"} <= flagged
+    # A flag is 1 for each of the title's own frequent words, 0 for every other word.
+    rules = title_rules(real_settings().features)
+    for row, job in zip(words, jobs, strict=True):
+        own = set(rules.words(job["job_title"])) & set(builder.title_words)
+        expected = [float(w in own) for w in builder.title_words]
+        np.testing.assert_array_equal(row, expected)
     assert (words[2] == words[1]).all()  # the short title lends no words
     _, warnings, _ = builder.encode_many(jobs)
     assert any("Vibes Wrangler" in w for w in warnings[1])
@@ -466,3 +472,37 @@ def test_bls_reference_of_a_job_given_a_state_and_of_a_builder_without_wages(bui
     without = copy.copy(builder)
     without.bls = None
     assert without.reference(ca) is None
+
+
+def test_country_region_and_place_of_one_job(builder) -> None:
+    """A country's region code is its UN sub-region's (else "other"); a US job's state,
+    metro and area wage ratio are the ones it gives; the encoded job says its place."""
+    code, region, warning = builder.country_code("GB")
+    assert code == builder.countries.index("GB") and warning is None
+    assert region == builder.regions.index(geography.region("GB"))
+    # A rare country keeps its region; the warning names it.
+    _, region, warning = builder.country_code("BT")
+    assert region == builder.regions.index(geography.region("BT"))
+    assert warning is not None and ("BT" in warning or "Bhutan" in warning)
+    unseen = next(
+        c for c in ("NG", "KE", "PE", "MN", "FJ") if geography.region(c) not in builder.regions
+    )
+    assert builder.country_code(unseen)[1] == builder.regions.index("other")
+    occupations = real_settings().features.location.occupations
+    wage = builder.location_index("area_wage_ratio")
+    soc = occupations["data_scientist"]
+    ds = {"job_title": "Data Scientist", "country": "US"}
+    for state, metro in (("CA", None), ("NY", "0035620"), (None, "0012420")):
+        encoded = builder.encode_job({**ds, "state": state, "metro": metro})
+        assert (encoded.country, encoded.state, encoded.metro) == ("US", state, metro)
+        expected = builder.bls.area_ratio(soc, state, metro)
+        assert encoded.row[wage] == pytest.approx(expected)
+    by_state = builder.bls.area_ratio(soc, "NY", None)
+    assert by_state != pytest.approx(builder.bls.area_ratio(soc, "NY", "0035620"))
+    assert by_state != pytest.approx(builder.bls.area_ratio(soc, None, None))
+    # A builder without place features (no wage table) stores and reads back as such.
+    plain = FeatureBuilder.fit(
+        real_records().head(300), real_settings().features.model_copy(update={"location": None})
+    )
+    again = FeatureBuilder.from_dict(json.loads(json.dumps(plain.to_dict())))
+    assert again.bls is None and again.columns == plain.columns
