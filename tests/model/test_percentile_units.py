@@ -297,6 +297,12 @@ def test_each_backtest_fold_reads_through_drift_from_its_sources_earlier_folds_o
             np.testing.assert_allclose(out[these], apply_many(curve, data["calibrated"][these]))
     later = data["sources"] == "postings"
     assert not np.allclose(out[later & ~first], data["calibrated"][later & ~first])
+    # Whole-number percentiles (a list of ints) read as the same floats, never truncated.
+    whole = np.round(data["calibrated"])
+    rest = [data[k] for k in keys[1:]]
+    as_ints = drift_corrected(whole.astype(int).tolist(), *rest, config)
+    np.testing.assert_allclose(as_ints, drift_corrected(whole, *rest, config))
+    assert not np.allclose(as_ints, np.round(as_ints))
     # No look-ahead: changing the last fold's records changes no earlier fold's reading.
     moved = data["calibrated"].copy()
     last = folds == "postings 2023-4"
