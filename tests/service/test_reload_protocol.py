@@ -498,3 +498,64 @@ def test_a_worker_without_a_model_retries_the_start_up_one_and_registers_it(
                      ("the start-up model is damaged (2)", 3.0)]  # fmt: skip
     assert model.serving == "v1" and model.loaded == [] and not follower.wake.is_set()
     assert folder.registered() == {OTHER: "v1"}
+
+
+# ----- the switch and its confirmations ----------------------------------------------------
+def test_a_switch_holds_requests_for_at_most_twice_the_timeout_and_says_when_it_swaps_anyway(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The gate closes for 2 x timeout at most (a dead coordinator must not hold requests
+    forever); a request still in flight after the timeout is named in the log, and the
+    model is swapped all the same."""
+    model = _Model()
+    before = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="salarymodel.serving"):
+        reload.switch_model(model.gate, "v2", model.swap, 0.5)
+    assert model.swapped == [("v2", True)] and model.gate.closed
+    until = model.gate._closed_until
+    assert until is not None and before + 1.0 <= until <= time.monotonic() + 1.0
+    assert not caplog.records  # nothing in flight: no warning
+    held = _Model()
+    held.gate.in_flight = 1  # a request past the gate that never finishes
+    with caplog.at_level(logging.WARNING, logger="salarymodel.serving"):
+        reload.switch_model(held.gate, "v2", held.swap, 0.05)
+    assert held.swapped == [("v2", True)]
+    assert [r.getMessage() for r in caplog.records] == [
+        "requests still in flight after 0.05 s: swapping anyway"
+    ]
+
+
+def test_a_commit_acknowledged_is_the_confirmation_and_a_registered_version_too(
+    folder: SessionFolder,
+) -> None:
+    """A worker's switch is confirmed by its commit answer (its version as answered), or by
+    its registration already on the new version; a refused answer never counts."""
+    folder.register(OTHER, "v1")  # its registration lags its answer
+    folder.ack("r1", "commit", OTHER, None, "v2")
+    folder.register(103, "v2")  # registered on the new version, no answer (yet)
+    assert reload._wait_for_switch(folder, "r1", "v2", ME, 1.0) == {OTHER: "v2", 103: "v2"}
+    folder.ack("r1", "commit", 103, "disk full", "v1")
+    switched = reload._wait_for_switch(folder, "r1", "v2", ME, 1.0)
+    assert switched == {OTHER: "v2", 103: "could not switch: disk full"}
+
+
+def test_a_reload_committed_while_a_restarted_worker_loads_is_loaded_instead(
+    folder: SessionFolder,
+) -> None:
+    """A worker restarting loads the committed model; when a reload commits meanwhile, it
+    loads that one, never the one it started with (nor the start-up model)."""
+    folder.commit({"id": "r1", "tag": "salarymodel:v2", "model_version": "v2"})
+    model = _Model(serving=None)
+    loaded: list[str] = []
+
+    def load(tag: str) -> str:
+        loaded.append(tag)
+        if len(loaded) == 1:  # a second reload commits while the first model loads
+            folder.commit({"id": "r2", "tag": "salarymodel:v3", "model_version": "v3"})
+        return model.load(tag)
+
+    def start_up() -> str:
+        raise AssertionError("the start-up model is not loaded after a reload")
+
+    assert model.follower(folder).load_committed(load, start_up) == "v3"
+    assert loaded == ["salarymodel:v2", "salarymodel:v3"]
