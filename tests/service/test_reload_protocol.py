@@ -559,3 +559,15 @@ def test_a_reload_committed_while_a_restarted_worker_loads_is_loaded_instead(
 
     assert model.follower(folder).load_committed(load, start_up) == "v3"
     assert loaded == ["salarymodel:v2", "salarymodel:v3"]
+
+
+def test_the_coordinator_stops_waiting_once_every_worker_has_answered(
+    folder: SessionFolder,
+) -> None:
+    """Answers in: the coordinator goes on at once, not at the end of its timeout."""
+    folder.ack("r1", "prepare", OTHER, None, "v1")
+    folder.ack("r1", "prepare", 103, "cannot read it", "v1")
+    started = time.monotonic()
+    answers = reload._wait_for(folder, "r1", "prepare", {OTHER, 103}, 5.0)
+    assert time.monotonic() - started < 2.5
+    assert {p: a["ok"] for p, a in answers.items()} == {OTHER: True, 103: False}
