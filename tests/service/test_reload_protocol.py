@@ -571,3 +571,95 @@ def test_the_coordinator_stops_waiting_once_every_worker_has_answered(
     answers = reload._wait_for(folder, "r1", "prepare", {OTHER, 103}, 5.0)
     assert time.monotonic() - started < 2.5
     assert {p: a["ok"] for p, a in answers.items()} == {OTHER: True, 103: False}
+
+
+def test_an_answer_that_comes_later_is_seen_within_a_fraction_of_a_second(
+    folder: SessionFolder,
+) -> None:
+    """The coordinator looks for answers often (POLL_SECONDS / 10): requests are held."""
+    late = threading.Timer(0.05, folder.ack, ("r1", "prepare", OTHER, None, "v1"))
+    started = time.monotonic()
+    late.start()
+    answers = reload._wait_for(folder, "r1", "prepare", {OTHER}, 5.0)
+    late.join()
+    assert set(answers) == {OTHER} and time.monotonic() - started < 1.0
+
+
+def test_a_reload_to_the_version_a_worker_already_serves_is_confirmed_by_its_registration(
+    folder: SessionFolder,
+) -> None:
+    """A worker already on the version loads it at prepare but has nothing to switch at
+    commit: its registration confirms it, and the outcome names the version."""
+    other = _Model(serving="v2")
+    stop, thread = _following(folder, other, OTHER)
+    try:
+        started = time.monotonic()
+        outcome, _, _ = _coordinate(folder, timeout=3.0)
+    finally:
+        stop.set()
+        thread.join()
+    assert outcome.ok and (outcome.version, outcome.error) == ("v2", None)
+    assert outcome.workers == {str(ME): "v2", str(OTHER): "v2"} and other.swapped == []
+    assert time.monotonic() - started < 2.5  # not held until the timeout
+
+
+def test_a_reload_without_a_pid_is_this_process_s(folder: SessionFolder) -> None:
+    me = _Model()
+    outcome = coordinate(folder, "salarymodel:v2", "v2", me.load, me.swap, 1.0, gate=me.gate)
+    assert outcome.ok and outcome.workers == {str(os.getpid()): "v2"}
+    request = folder.request()
+    assert request is not None and request["by"] == os.getpid()
+
+
+def test_every_worker_that_did_not_switch_is_named(folder: SessionFolder) -> None:
+    followers = []
+    for pid in (OTHER, 103):
+        follower = _Model().follower(folder, pid)
+        follower.join()
+        followers.append(follower)
+    stop = threading.Event()
+
+    def prepare_only() -> None:  # both answer prepare, then never switch
+        while not stop.wait(0.005):
+            request = folder.request()
+            if request and request["phase"] == "prepare":
+                for follower in followers:
+                    follower.poll()
+
+    thread = threading.Thread(target=prepare_only, daemon=True)
+    thread.start()
+    try:
+        outcome, _, _ = _coordinate(folder, timeout=0.3)
+    finally:
+        stop.set()
+        thread.join()
+    assert not outcome.ok and outcome.error == f"workers {OTHER}, 103 did not switch"
+
+
+def test_a_follower_that_could_not_switch_does_not_try_again_on_each_poll(
+    folder: SessionFolder,
+) -> None:
+    model = _Model()
+    follower = model.follower(folder)
+    tries: list[str] = []
+
+    def broken(serving: str) -> None:
+        tries.append(serving)
+        raise RuntimeError("out of memory")
+
+    follower.swap = broken
+    _ask(folder, "a", "prepare")
+    follower.poll()
+    _ask(folder, "a", "commit")
+    for _ in range(3):
+        follower.poll()
+    assert tries == ["v2"] and model.loaded == ["salarymodel:v2"]
+
+
+def test_a_prepared_model_keeps_fast_polling_for_twice_the_timeout(folder: SessionFolder) -> None:
+    follower = _Model().follower(folder)
+    follower.timeout = 10.0
+    _ask(folder, "a", "prepare")
+    before = time.monotonic()
+    follower.poll()
+    assert before + 20.0 <= follower._prepared_until <= time.monotonic() + 20.0
