@@ -663,3 +663,11 @@ def test_a_prepared_model_keeps_fast_polling_for_twice_the_timeout(folder: Sessi
     before = time.monotonic()
     follower.poll()
     assert before + 20.0 <= follower._prepared_until <= time.monotonic() + 20.0
+
+
+def test_a_follower_answers_as_its_own_process(folder: SessionFolder) -> None:
+    model = _Model()
+    follower = Follower(folder, model.load, model.swap, lambda: model.serving, 1.0, model.gate)
+    assert follower.pid == os.getpid()
+    follower.join()
+    assert folder.registered() == {os.getpid(): "v1"}
