@@ -506,3 +506,28 @@ def test_country_region_and_place_of_one_job(builder) -> None:
     )
     again = FeatureBuilder.from_dict(json.loads(json.dumps(plain.to_dict())))
     assert again.bls is None and again.columns == plain.columns
+
+
+def test_a_titles_gaps_are_filled_from_the_short_title_and_nothing_else(builder) -> None:
+    """The source's short title (``category``) fills only what the title leaves open:
+    its family where the title has none, its core's code where the title's is too rare,
+    its seniority where the title says none."""
+    code = builder.titles.index
+    filled = builder.job_title("Senior Vibes Wrangler", "Data Scientist")
+    assert (filled.family, filled.code, filled.seniority) == (
+        "data_scientist",
+        code("data scientist"),
+        builder.job_title("Senior Data Scientist").seniority,
+    )
+    kept = builder.job_title("Data Scientist", "Senior Machine Learning Engineer")
+    assert (kept.family, kept.code) == ("data_scientist", code("data scientist"))
+    assert kept.seniority == builder.job_title("Senior Machine Learning Engineer").seniority
+    assert math.isnan(builder.job_title("Data Scientist").seniority)
+    whole = builder.job_title("Senior Data Scientist", "Junior Data Engineer")
+    assert whole == builder.job_title("Senior Data Scientist")  # nothing left open
+    assert whole.seniority != builder.job_title("Junior Data Engineer").seniority
+    alone = builder.job_title("Vibes Wrangler")
+    assert (alone.family, alone.code) == ("other", code("other")) and math.isnan(alone.seniority)
+    # Known skills only: no warning.
+    known = {"job_title": "Data Scientist", "skills": builder.skills[:3]}
+    assert builder.encode_job(known).warnings == []
