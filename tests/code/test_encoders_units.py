@@ -531,3 +531,13 @@ def test_a_titles_gaps_are_filled_from_the_short_title_and_nothing_else(builder)
     # Known skills only: no warning.
     known = {"job_title": "Data Scientist", "skills": builder.skills[:3]}
     assert builder.encode_job(known).warnings == []
+
+
+def test_pandas_missing_values_read_as_missing(builder) -> None:
+    """``pd.NA`` (a string column's missing cell) is missing, as None and NaN are."""
+    base = {"job_title": "Data Scientist", "country": "US", "source": "postings"}
+    for field in ("country", "source", "experience_level", "company_size", "remote_ratio"):
+        with_na = builder.encode_job({**base, field: pd.NA})
+        with_none = builder.encode_job({**base, field: None})
+        np.testing.assert_array_equal(with_na.row, with_none.row)
+        assert with_na.warnings == with_none.warnings
