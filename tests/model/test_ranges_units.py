@@ -751,3 +751,26 @@ def test_support_at_the_threshold_is_not_thin(fitted, builder, matrix, records) 
             if thin
             else {"all sources, any support"}
         )
+
+
+def test_bounds_take_a_pay_level_groups_own_cell(fitted, builder, matrix, records, levels):
+    """With country levels, a (source, thin, group) cell wins over its source's cells."""
+    rows, point = matrix[::4][:300], records["salary_usd"].to_numpy(float)[::4][:300]
+    countries = records["country"].tolist()[::4][:300]
+    groups = levels.groups(builder, rows)
+    sources = records["source"].to_numpy()[::4][:300]
+    group = pd.Series(groups[sources == "postings"]).mode()[0]
+    offsets = {
+        "*|*": 0.5,
+        cell_key("postings", False, group): 3.0,
+        cell_key("postings", True, group): 2.0,
+    }
+    model = model_with(fitted, offsets_low=offsets, offsets_high=offsets)
+    model.levels = levels
+    low, high, support = model.bounds(builder, rows, point, countries, num_threads=1)
+    mine = (sources == "postings") & (groups == group)
+    thin = support < model.thin_below
+    expected = np.where(mine, np.where(thin, 2.0, 3.0), 0.5)
+    assert {2.0, 3.0, 0.5} <= set(expected.tolist())
+    np.testing.assert_allclose(np.log(high / point) / scale_of(model, rows), expected)
+    np.testing.assert_allclose(np.log(point / low) / scale_of(model, rows), expected)
