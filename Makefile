@@ -58,9 +58,12 @@ test-fast: install
 # the tests that cover them). One module:  make mutation MUTANTS='salarymodel.core.currency.*'
 # Results stay in mutants/ (gitignored): a second run only retests what changed;
 # `.venv/bin/mutmut show NAME` shows a survivor. Then the score per module.
+# OMP_NUM_THREADS=1: each mutant's tests run in a process forked from one that has
+# already run LightGBM; a multi-threaded predict after that fork hangs in OpenMP
+# (libgomp is not fork-safe), and the hang counted as a timeout, i.e. "killed".
 MUTANTS ?=
 mutation: install
-	nice $(BIN)/mutmut run --max-children 2 $(MUTANTS)
+	OMP_NUM_THREADS=1 nice $(BIN)/mutmut run --max-children 2 $(MUTANTS)
 	$(BIN)/python scripts/mutation_scores.py $(MUTANTS)
 
 lint: install

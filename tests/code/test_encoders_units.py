@@ -8,6 +8,7 @@ once (tests/helpers/real_rows.py) keeps this quick enough for mutation testing.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -19,6 +20,8 @@ from helpers.real_rows import real_records, real_settings
 from salarymodel.core.encoding import resolve_country
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.row_spec import AT
+from salarymodel.data import geography
+from salarymodel.data.titles import title_rules
 from salarymodel.vocabulary import COMPANY_SIZE_ORDER, EMPLOYMENT_TYPES, EXPERIENCE_ORDER
 
 
@@ -309,6 +312,12 @@ def test_titles_families_and_words_on_every_path(builder) -> None:
     words = matrix[:, builder.word_columns]
     flagged = {builder.title_words[j] for j in np.flatnonzero(words[0])}
     assert {"senior", "engineer"} <= flagged
+    # A flag is 1 for each of the title's own frequent words, 0 for every other word.
+    rules = title_rules(real_settings().features)
+    for row, job in zip(words, jobs, strict=True):
+        own = set(rules.words(job["job_title"])) & set(builder.title_words)
+        expected = [float(w in own) for w in builder.title_words]
+        np.testing.assert_array_equal(row, expected)
     assert (words[2] == words[1]).all()  # the short title lends no words
     _, warnings, _ = builder.encode_many(jobs)
     assert any("Vibes Wrangler" in w for w in warnings[1])
@@ -397,3 +406,138 @@ def test_bls_reference_reads_the_jobs_occupation_and_place(builder, records) -> 
     assert builder.reference({"job_title": "Data Scientist", "country": "US"}) != expected
     features = real_settings().features.model_copy(update={"location": None})
     assert FeatureBuilder.fit(records.head(200), features).reference(ny) is None
+
+
+def test_a_value_seen_exactly_the_minimum_count_is_in_the_vocabulary(records) -> None:
+    """Each vocabulary keeps a value of ``count >= minimum`` (not ``>``), counting a core
+    title over every raw title that reduces to it; below the minimum it is pooled."""
+    shipped = real_settings().features
+    rules = title_rules(shipped)
+    cores = records["job_title"].astype(object).map(rules.core_title)
+    core_counts = cores[cores.astype(bool)].value_counts()
+    # A core title reached only by adding up several raw titles (each below its count).
+    summed = next(
+        t
+        for t, n in core_counts.items()
+        if n >= 5 and records["job_title"][cores == t].nunique() > 1
+    )
+    us = records["country"] == "US"
+    state_counts = records.loc[us, "state"].dropna().value_counts()
+    countries = records["country"].dropna().value_counts()
+    for minimum in (int(countries["GB"]), int(core_counts[summed]), int(state_counts.iloc[3])):
+        features = shipped.model_copy(update={"min_category_count": minimum})
+        builder = FeatureBuilder.fit(records, features)
+        assert builder.countries == [*sorted(countries[countries >= minimum].index), "other"]
+        assert builder.titles == [*sorted(core_counts[core_counts >= minimum].index), "other"]
+        assert builder.states == [*sorted(state_counts[state_counts >= minimum].index), "other"]
+    assert (
+        "GB"
+        not in FeatureBuilder.fit(
+            records, shipped.model_copy(update={"min_category_count": int(countries["GB"]) + 1})
+        ).countries
+    )
+    # Regions: every region of a country seen, however rare the country.
+    regions = {geography.region(c) for c in countries.index} - {None}
+    assert builder.regions == [*sorted(regions), "other"] and len(regions) > 2
+    skills = pd.Series([s for row in records["skills"] if isinstance(row, list) for s in row])
+    skill_counts = skills.value_counts()
+    exact = int(skill_counts.iloc[5])
+    fitted = FeatureBuilder.fit(records, shipped.model_copy(update={"min_skill_count": exact}))
+    assert skill_counts.index[5] in fitted.skills
+    assert fitted.skills == sorted(skill_counts[skill_counts >= exact].index)
+    words = pd.Series(
+        [w for title in records["job_title"].astype(object) for w in rules.words(title)]
+    ).value_counts()
+    at = int(words.iloc[10])
+    title_words = shipped.title_words.model_copy(update={"min_count": at})
+    fitted = FeatureBuilder.fit(records, shipped.model_copy(update={"title_words": title_words}))
+    assert fitted.title_words == sorted(words[words >= at].index)
+
+
+def test_records_without_a_state_column_fit_no_states(records) -> None:
+    """Frames from before the place fields have no ``state``: only "other", never a country."""
+    builder = FeatureBuilder.fit(records.drop(columns=["state"]), real_settings().features)
+    assert builder.states == ["other"]
+    assert builder.countries == FeatureBuilder.fit(records, real_settings().features).countries
+
+
+def test_bls_reference_of_a_job_given_a_state_and_of_a_builder_without_wages(builder) -> None:
+    occupations = real_settings().features.location.occupations
+    ca = {"job_title": "Data Scientist", "country": "US", "state": "CA"}
+    by_state = builder.bls.reference(occupations["data_scientist"], "CA", None)
+    national = builder.bls.reference(occupations["data_scientist"], None, None)
+    assert by_state is not None and by_state != national
+    assert builder.reference(ca) == by_state
+    # A model whose bundle holds no wage table: no reference, never an error.
+    without = copy.copy(builder)
+    without.bls = None
+    assert without.reference(ca) is None
+
+
+def test_country_region_and_place_of_one_job(builder) -> None:
+    """A country's region code is its UN sub-region's (else "other"); a US job's state,
+    metro and area wage ratio are the ones it gives; the encoded job says its place."""
+    code, region, warning = builder.country_code("GB")
+    assert code == builder.countries.index("GB") and warning is None
+    assert region == builder.regions.index(geography.region("GB"))
+    # A rare country keeps its region; the warning names it.
+    _, region, warning = builder.country_code("BT")
+    assert region == builder.regions.index(geography.region("BT"))
+    assert warning is not None and ("BT" in warning or "Bhutan" in warning)
+    unseen = next(
+        c for c in ("NG", "KE", "PE", "MN", "FJ") if geography.region(c) not in builder.regions
+    )
+    assert builder.country_code(unseen)[1] == builder.regions.index("other")
+    occupations = real_settings().features.location.occupations
+    wage = builder.location_index("area_wage_ratio")
+    soc = occupations["data_scientist"]
+    ds = {"job_title": "Data Scientist", "country": "US"}
+    for state, metro in (("CA", None), ("NY", "0035620"), (None, "0012420")):
+        encoded = builder.encode_job({**ds, "state": state, "metro": metro})
+        assert (encoded.country, encoded.state, encoded.metro) == ("US", state, metro)
+        expected = builder.bls.area_ratio(soc, state, metro)
+        assert encoded.row[wage] == pytest.approx(expected)
+    by_state = builder.bls.area_ratio(soc, "NY", None)
+    assert by_state != pytest.approx(builder.bls.area_ratio(soc, "NY", "0035620"))
+    assert by_state != pytest.approx(builder.bls.area_ratio(soc, None, None))
+    # A builder without place features (no wage table) stores and reads back as such.
+    plain = FeatureBuilder.fit(
+        real_records().head(300), real_settings().features.model_copy(update={"location": None})
+    )
+    again = FeatureBuilder.from_dict(json.loads(json.dumps(plain.to_dict())))
+    assert again.bls is None and again.columns == plain.columns
+
+
+def test_a_titles_gaps_are_filled_from_the_short_title_and_nothing_else(builder) -> None:
+    """The source's short title (``category``) fills only what the title leaves open:
+    its family where the title has none, its core's code where the title's is too rare,
+    its seniority where the title says none."""
+    code = builder.titles.index
+    filled = builder.job_title("Senior Vibes Wrangler", "Data Scientist")
+    assert (filled.family, filled.code, filled.seniority) == (
+        "data_scientist",
+        code("data scientist"),
+        builder.job_title("Senior Data Scientist").seniority,
+    )
+    kept = builder.job_title("Data Scientist", "Senior Machine Learning Engineer")
+    assert (kept.family, kept.code) == ("data_scientist", code("data scientist"))
+    assert kept.seniority == builder.job_title("Senior Machine Learning Engineer").seniority
+    assert math.isnan(builder.job_title("Data Scientist").seniority)
+    whole = builder.job_title("Senior Data Scientist", "Junior Data Engineer")
+    assert whole == builder.job_title("Senior Data Scientist")  # nothing left open
+    assert whole.seniority != builder.job_title("Junior Data Engineer").seniority
+    alone = builder.job_title("Vibes Wrangler")
+    assert (alone.family, alone.code) == ("other", code("other")) and math.isnan(alone.seniority)
+    # Known skills only: no warning.
+    known = {"job_title": "Data Scientist", "skills": builder.skills[:3]}
+    assert builder.encode_job(known).warnings == []
+
+
+def test_pandas_missing_values_read_as_missing(builder) -> None:
+    """``pd.NA`` (a string column's missing cell) is missing, as None and NaN are."""
+    base = {"job_title": "Data Scientist", "country": "US", "source": "postings"}
+    for field in ("country", "source", "experience_level", "company_size", "remote_ratio"):
+        with_na = builder.encode_job({**base, field: pd.NA})
+        with_none = builder.encode_job({**base, field: None})
+        np.testing.assert_array_equal(with_na.row, with_none.row)
+        assert with_na.warnings == with_none.warnings

@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers.real_rows import real_records
+from helpers.real_rows import real_records, real_settings
 
 from salarymodel.core.percentile_calibration import (
     CALIBRATION_FILE,
@@ -21,11 +21,15 @@ from salarymodel.core.percentile_calibration import (
     PercentileCalibration,
     PercentileCurve,
     apply_many,
+    compose,
     cross_fitted,
+    drift_for,
+    drift_key,
     fit_calibration,
     fit_curve,
     group_description,
 )
+from salarymodel.core.percentile_drift import drift_corrected, fit_drift
 from salarymodel.core.ranges import salary_percentile
 
 
@@ -186,3 +190,178 @@ def test_a_map_of_another_format_or_without_its_overall_curve_is_refused(
     path.write_text(json.dumps(stored))
     with pytest.raises(ValueError, match="no overall curve"):
         PercentileCalibration.load(tmp_path)
+
+
+# ----- the drift map one period ahead (core.percentile_drift) ------------------------------------
+@pytest.fixture(scope="module")
+def backtest_like(raw_and_groups) -> dict[str, np.ndarray]:
+    """The real records' raw percentiles as in-time ones, with each record's source and a
+    backtest fold per source and period ("postings 2023-1" ... by quarter, "aijobs 2024")."""
+    raw, groups = raw_and_groups
+    records = real_records()
+    sources = records["source"].to_numpy(dtype=object)
+    quarter = ((records["month"].fillna(1) - 1) // 3 + 1).astype(int).astype(str)
+    period = records["year"].astype(int).astype(str).where(sources == "aijobs", "2023-" + quarter)
+    folds = (records["source"] + " " + period).to_numpy(dtype=object)
+    return {"calibrated": raw, "sources": sources, "groups": groups, "folds": folds}
+
+
+def drift_config(**changes):
+    """The shipped drift settings (postings only, prior 200), small knots unless changed."""
+    shipped = real_settings().percentile_calibration
+    return shipped.model_copy(update={"knots": 21, "drift_min_group_records": 50, **changes})
+
+
+def shrunk_knots(values: np.ndarray, toward: np.ndarray, prior: float, knots: int) -> np.ndarray:
+    """``values``' ECDF knots blended with ``toward``: (n x own + prior x toward) / (n + prior)."""
+    own = np.array(fit_curve(values, "x", knots).raw)
+    return (len(values) * own + prior * toward) / (len(values) + prior)
+
+
+def test_drift_maps_are_each_sources_ecdf_shrunk_toward_no_drift(backtest_like) -> None:
+    data = backtest_like
+    config = drift_config()
+    assert config.drift_sources == ["postings"] and config.drift_prior == 200
+    drift = fit_drift(data["calibrated"], data["sources"], data["groups"], config)
+    postings = data["sources"] == "postings"
+    non_us = postings & (data["groups"] != US)
+    assert non_us.sum() >= 50  # both postings groups are big enough for their own map
+    # The survey (not a drift source) gets none: its in-time percentile stands.
+    assert set(drift) == {"postings|all", "postings|US", "postings|<35%"}
+    pooled = drift["postings|all"]
+    identity = np.linspace(0.0, 100.0, 21)
+    assert pooled.group == OVERALL and pooled.records == postings.sum()
+    assert pooled.calibrated == tuple(identity.tolist())
+    np.testing.assert_allclose(
+        pooled.raw, shrunk_knots(data["calibrated"][postings], identity, 200, 21)
+    )
+    # A group's map is its own ECDF shrunk toward its source's map, not toward none.
+    us = postings & (data["groups"] == US)
+    mine = drift["postings|US"]
+    assert mine.group == US and mine.records == us.sum() and mine.calibrated == pooled.calibrated
+    expected = shrunk_knots(data["calibrated"][us], np.array(pooled.raw), 200, 21)
+    np.testing.assert_allclose(mine.raw, expected)
+    assert all(b >= a for a, b in itertools.pairwise(mine.raw))  # monotone
+    # Without a prior the source's map is its plain ECDF: the tails really drifted.
+    plain = fit_drift(
+        data["calibrated"], data["sources"], data["groups"], drift_config(drift_prior=0)
+    )
+    np.testing.assert_allclose(
+        plain["postings|all"].raw, fit_curve(data["calibrated"][postings], OVERALL, 21).raw
+    )
+    assert np.abs(np.array(plain["postings|all"].raw) - identity).max() > 5
+
+
+def test_a_small_group_or_a_source_not_listed_gets_no_drift_map(backtest_like) -> None:
+    data = backtest_like
+    non_us = int(((data["sources"] == "postings") & (data["groups"] != US)).sum())
+    args = data["calibrated"], data["sources"], data["groups"]
+    # Exactly at the threshold a group gets its own map; one record short, it takes its source's.
+    assert "postings|<35%" in fit_drift(*args, drift_config(drift_min_group_records=non_us))
+    small = fit_drift(*args, drift_config(drift_min_group_records=non_us + 1))
+    assert set(small) == {"postings|all", "postings|US"}
+    both = fit_drift(*args, drift_config(drift_sources=["aijobs", "postings"]))
+    assert {"aijobs|all", "postings|all"} <= set(both)
+    assert both["aijobs|all"].records == (data["sources"] == "aijobs").sum()
+    assert fit_drift(*args, drift_config(drift_sources=[])) == {}
+    # Records already labelled "all" are the source's own map, never a group's over it.
+    labelled_all = np.full(len(data["groups"]), OVERALL, dtype=object)
+    only = fit_drift(data["calibrated"], data["sources"], labelled_all, drift_config())
+    assert set(only) == {"postings|all"}
+    np.testing.assert_allclose(
+        only["postings|all"].raw, fit_drift(*args, drift_config())["postings|all"].raw
+    )
+
+
+def test_each_backtest_fold_reads_through_drift_from_its_sources_earlier_folds_only(
+    backtest_like,
+) -> None:
+    data = backtest_like
+    config = drift_config()
+    keys = ("calibrated", "sources", "groups", "folds")
+    out = drift_corrected(*(data[k] for k in keys), config)
+    folds = data["folds"]
+    first = folds == "postings 2023-1"
+    assert first.sum() > 50
+    # The first fold of a source has no earlier one; the survey is no drift source.
+    np.testing.assert_array_equal(out[first], data["calibrated"][first])
+    survey = data["sources"] == "aijobs"
+    np.testing.assert_array_equal(out[survey], data["calibrated"][survey])
+    for name in ("postings 2023-2", "postings 2023-4"):
+        rows = folds == name
+        earlier = (data["sources"] == "postings") & (folds < name)
+        drift = fit_drift(*(data[k][earlier] for k in keys[:3]), config)
+        for group in (US, "<35%"):
+            these = rows & (data["groups"] == group)
+            curve = drift.get(f"postings|{group}") or drift["postings|all"]
+            np.testing.assert_allclose(out[these], apply_many(curve, data["calibrated"][these]))
+    later = data["sources"] == "postings"
+    assert not np.allclose(out[later & ~first], data["calibrated"][later & ~first])
+    # Whole-number percentiles (a list of ints) read as the same floats, never truncated.
+    whole = np.round(data["calibrated"])
+    rest = [data[k] for k in keys[1:]]
+    as_ints = drift_corrected(whole.astype(int).tolist(), *rest, config)
+    np.testing.assert_allclose(as_ints, drift_corrected(whole, *rest, config))
+    assert not np.allclose(as_ints, np.round(as_ints))
+    # No look-ahead: changing the last fold's records changes no earlier fold's reading.
+    moved = data["calibrated"].copy()
+    last = folds == "postings 2023-4"
+    moved[last] = 100 - moved[last]
+    again = drift_corrected(moved, *(data[k] for k in keys[1:]), config)
+    np.testing.assert_array_equal(again[~last], out[~last])
+
+
+def test_the_served_curve_is_the_groups_map_then_its_drift(raw_and_groups) -> None:
+    raw, groups = raw_and_groups
+    table = {"postings": {"IN": "<35%", "DE": "60-90%"}, "aijobs": {"IN": "<35%"}}
+    in_time = fit_calibration(raw, groups, table, 100, 21)
+    source_drift = PercentileCurve(OVERALL, 500, (0.0, 30.0, 100.0), (0.0, 50.0, 100.0))
+    us_drift = PercentileCurve(US, 300, (0.0, 70.0, 100.0), (0.0, 50.0, 100.0))
+    drift = {drift_key("postings", OVERALL): source_drift, drift_key("postings", US): us_drift}
+    served = PercentileCalibration(in_time.curves, table, drift)
+    # A US posting: its group's in-time map, then the US postings' own drift map.
+    curve = served.curve_for("postings", US)
+    us = in_time.curves[US]
+    assert (curve.group, curve.records, curve.raw) == (US, us.records, us.raw)
+    assert curve.basis() == us.basis()  # "calibrated on N records of US jobs", as before
+    for value in (*us.raw[1:-1:3], 3.0, 50.0, 97.0):
+        assert served.calibrate(value, "postings", US) == pytest.approx(
+            us_drift.apply(us.apply(value)), abs=0.5
+        )
+    for value in us.raw:  # exact at the knots
+        assert curve.apply(value) == pytest.approx(us_drift.apply(us.apply(value)))
+    assert compose(us, None) is us  # no drift measured: the in-time map itself
+    # A group without its own drift map takes its source's; the survey has none.
+    other = in_time.curves["<35%"]
+    assert served.calibrate(40.0, "postings", "IN") == pytest.approx(
+        source_drift.apply(other.apply(40.0)), abs=0.5
+    )
+    assert served.drift_curve("postings", "<35%") is source_drift
+    assert served.drift_curve("postings", US) is us_drift
+    assert served.drift_curve("aijobs", US) is None and served.drift_curve(None, US) is None
+    assert served.curve_for("aijobs", "IN") is other
+    assert served.calibrate(40.0, "aijobs", US) == us.apply(40.0)
+    assert drift_for(drift, "postings", "60-90%") is source_drift
+    assert drift_for({}, "postings", US) is None
+    assert drift_for({drift_key("postings", US): us_drift}, "postings", "<35%") is None
+
+
+def test_the_drift_maps_round_trip_and_a_bundle_before_them_loads(raw_and_groups, tmp_path) -> None:
+    raw, groups = raw_and_groups
+    in_time = fit_calibration(raw, groups, {"postings": {"IN": "<35%"}}, 100, 21)
+    drift = {
+        "postings|all": PercentileCurve(OVERALL, 500, (0.0, 30.0, 100.0), (0.0, 50.0, 100.0)),
+        "postings|<35%": PercentileCurve("<35%", 120, (0.0, 60.0, 100.0), (0.0, 50.0, 100.0)),
+    }
+    served = PercentileCalibration(in_time.curves, in_time.country_groups, drift)
+    served.save(tmp_path)
+    again = PercentileCalibration.load(tmp_path)
+    assert again == served and again.drift["postings|<35%"].group == "<35%"
+    assert again.calibrate(50.0, "postings", "IN") == served.calibrate(50.0, "postings", "IN")
+    # A bundle saved before the drift maps has no "drift" entry: in-time percentiles.
+    path = tmp_path / CALIBRATION_FILE
+    stored = json.loads(path.read_text())
+    del stored["drift"]
+    path.write_text(json.dumps(stored))
+    old = PercentileCalibration.load(tmp_path)
+    assert old is not None and old.drift == {} and old.curves == in_time.curves

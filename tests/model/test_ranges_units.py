@@ -183,6 +183,8 @@ def test_finite_sample_quantile_takes_the_corrected_rank() -> None:
     assert finite_sample_quantile(values, 0.5, None) == 7.0  # q = 0.6, position 5.4
     assert finite_sample_quantile(values, 0.3, None) == 5.0  # q = 0.4, position 3.6
     assert finite_sample_quantile(values, 0.99, None) == 10.0  # q capped at 1
+    # ceil(11 x 0.45) = 5: q = 0.5, position 4.5 (ceil((n + 2) level) would take q = 0.6).
+    assert finite_sample_quantile(values, 0.45, None) == 6.0
     # Equal weights: n_eff = n, level x 11/10 of the cumulative share.
     equal = np.ones(10)
     assert finite_sample_quantile(values, 0.8, equal) == 9.0
@@ -219,6 +221,11 @@ def test_calibration_cells_refuse_small_cells_but_keep_the_global_one() -> None:
     assert "b|*" not in calibration_cells(sources, thin, 4)
     only_global = calibration_cells(sources, thin, 100)
     assert list(only_global) == ["*|*"]
+    # Thin records get a cell of their own (beside the others) once there are enough.
+    two = calibration_cells(sources, thin, 2, groups)
+    assert cell_key("a", True) in two and cell_key("a", True, "US") in two
+    assert two[cell_key("a", True)].tolist() == thin.tolist()[:6] + [False] * 3
+    assert cell_key("b", True) not in two  # one thin record
 
 
 def test_conformal_offsets_are_each_cells_quantile(records) -> None:
@@ -359,6 +366,11 @@ def test_latest_calibration_takes_each_sources_latest_period(records, settings) 
     np.testing.assert_array_equal(latest_period_mask(records, 13)[survey], mask[survey])
     wider = latest_period_mask(records, 6)
     assert wider.sum() > mask.sum() and (wider | mask).sum() == wider.sum()
+    # Each source's period is its own: a source alone gets the same records.
+    for source in ("aijobs", "postings"):
+        mine = (records["source"] == source).to_numpy()
+        alone = records[mine].reset_index(drop=True)
+        np.testing.assert_array_equal(latest_period_mask(alone, 3), mask[mine])
 
 
 def test_recency_weights_halve_every_half_life(records) -> None:
@@ -739,3 +751,26 @@ def test_support_at_the_threshold_is_not_thin(fitted, builder, matrix, records) 
             if thin
             else {"all sources, any support"}
         )
+
+
+def test_bounds_take_a_pay_level_groups_own_cell(fitted, builder, matrix, records, levels):
+    """With country levels, a (source, thin, group) cell wins over its source's cells."""
+    rows, point = matrix[::4][:300], records["salary_usd"].to_numpy(float)[::4][:300]
+    countries = records["country"].tolist()[::4][:300]
+    groups = levels.groups(builder, rows)
+    sources = records["source"].to_numpy()[::4][:300]
+    group = pd.Series(groups[sources == "postings"]).mode()[0]
+    offsets = {
+        "*|*": 0.5,
+        cell_key("postings", False, group): 3.0,
+        cell_key("postings", True, group): 2.0,
+    }
+    model = model_with(fitted, offsets_low=offsets, offsets_high=offsets)
+    model.levels = levels
+    low, high, support = model.bounds(builder, rows, point, countries, num_threads=1)
+    mine = (sources == "postings") & (groups == group)
+    thin = support < model.thin_below
+    expected = np.where(mine, np.where(thin, 2.0, 3.0), 0.5)
+    assert {2.0, 3.0, 0.5} <= set(expected.tolist())
+    np.testing.assert_allclose(np.log(high / point) / scale_of(model, rows), expected)
+    np.testing.assert_allclose(np.log(point / low) / scale_of(model, rows), expected)

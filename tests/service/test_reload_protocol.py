@@ -498,3 +498,176 @@ def test_a_worker_without_a_model_retries_the_start_up_one_and_registers_it(
                      ("the start-up model is damaged (2)", 3.0)]  # fmt: skip
     assert model.serving == "v1" and model.loaded == [] and not follower.wake.is_set()
     assert folder.registered() == {OTHER: "v1"}
+
+
+# ----- the switch and its confirmations ----------------------------------------------------
+def test_a_switch_holds_requests_for_at_most_twice_the_timeout_and_says_when_it_swaps_anyway(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The gate closes for 2 x timeout at most (a dead coordinator must not hold requests
+    forever); a request still in flight after the timeout is named in the log, and the
+    model is swapped all the same."""
+    model = _Model()
+    before = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="salarymodel.serving"):
+        reload.switch_model(model.gate, "v2", model.swap, 0.5)
+    assert model.swapped == [("v2", True)] and model.gate.closed
+    until = model.gate._closed_until
+    assert until is not None and before + 1.0 <= until <= time.monotonic() + 1.0
+    assert not caplog.records  # nothing in flight: no warning
+    held = _Model()
+    held.gate.in_flight = 1  # a request past the gate that never finishes
+    with caplog.at_level(logging.WARNING, logger="salarymodel.serving"):
+        reload.switch_model(held.gate, "v2", held.swap, 0.05)
+    assert held.swapped == [("v2", True)]
+    assert [r.getMessage() for r in caplog.records] == [
+        "requests still in flight after 0.05 s: swapping anyway"
+    ]
+
+
+def test_a_commit_acknowledged_is_the_confirmation_and_a_registered_version_too(
+    folder: SessionFolder,
+) -> None:
+    """A worker's switch is confirmed by its commit answer (its version as answered), or by
+    its registration already on the new version; a refused answer never counts."""
+    folder.register(OTHER, "v1")  # its registration lags its answer
+    folder.ack("r1", "commit", OTHER, None, "v2")
+    folder.register(103, "v2")  # registered on the new version, no answer (yet)
+    assert reload._wait_for_switch(folder, "r1", "v2", ME, 1.0) == {OTHER: "v2", 103: "v2"}
+    folder.ack("r1", "commit", 103, "disk full", "v1")
+    switched = reload._wait_for_switch(folder, "r1", "v2", ME, 1.0)
+    assert switched == {OTHER: "v2", 103: "could not switch: disk full"}
+
+
+def test_a_reload_committed_while_a_restarted_worker_loads_is_loaded_instead(
+    folder: SessionFolder,
+) -> None:
+    """A worker restarting loads the committed model; when a reload commits meanwhile, it
+    loads that one, never the one it started with (nor the start-up model)."""
+    folder.commit({"id": "r1", "tag": "salarymodel:v2", "model_version": "v2"})
+    model = _Model(serving=None)
+    loaded: list[str] = []
+
+    def load(tag: str) -> str:
+        loaded.append(tag)
+        if len(loaded) == 1:  # a second reload commits while the first model loads
+            folder.commit({"id": "r2", "tag": "salarymodel:v3", "model_version": "v3"})
+        return model.load(tag)
+
+    def start_up() -> str:
+        raise AssertionError("the start-up model is not loaded after a reload")
+
+    assert model.follower(folder).load_committed(load, start_up) == "v3"
+    assert loaded == ["salarymodel:v2", "salarymodel:v3"]
+
+
+def test_the_coordinator_stops_waiting_once_every_worker_has_answered(
+    folder: SessionFolder,
+) -> None:
+    """Answers in: the coordinator goes on at once, not at the end of its timeout."""
+    folder.ack("r1", "prepare", OTHER, None, "v1")
+    folder.ack("r1", "prepare", 103, "cannot read it", "v1")
+    started = time.monotonic()
+    answers = reload._wait_for(folder, "r1", "prepare", {OTHER, 103}, 5.0)
+    assert time.monotonic() - started < 2.5
+    assert {p: a["ok"] for p, a in answers.items()} == {OTHER: True, 103: False}
+
+
+def test_an_answer_that_comes_later_is_seen_within_a_fraction_of_a_second(
+    folder: SessionFolder,
+) -> None:
+    """The coordinator looks for answers often (POLL_SECONDS / 10): requests are held."""
+    late = threading.Timer(0.05, folder.ack, ("r1", "prepare", OTHER, None, "v1"))
+    started = time.monotonic()
+    late.start()
+    answers = reload._wait_for(folder, "r1", "prepare", {OTHER}, 5.0)
+    late.join()
+    assert set(answers) == {OTHER} and time.monotonic() - started < 1.0
+
+
+def test_a_reload_to_the_version_a_worker_already_serves_is_confirmed_by_its_registration(
+    folder: SessionFolder,
+) -> None:
+    """A worker already on the version loads it at prepare but has nothing to switch at
+    commit: its registration confirms it, and the outcome names the version."""
+    other = _Model(serving="v2")
+    stop, thread = _following(folder, other, OTHER)
+    try:
+        started = time.monotonic()
+        outcome, _, _ = _coordinate(folder, timeout=3.0)
+    finally:
+        stop.set()
+        thread.join()
+    assert outcome.ok and (outcome.version, outcome.error) == ("v2", None)
+    assert outcome.workers == {str(ME): "v2", str(OTHER): "v2"} and other.swapped == []
+    assert time.monotonic() - started < 2.5  # not held until the timeout
+
+
+def test_a_reload_without_a_pid_is_this_process_s(folder: SessionFolder) -> None:
+    me = _Model()
+    outcome = coordinate(folder, "salarymodel:v2", "v2", me.load, me.swap, 1.0, gate=me.gate)
+    assert outcome.ok and outcome.workers == {str(os.getpid()): "v2"}
+    request = folder.request()
+    assert request is not None and request["by"] == os.getpid()
+
+
+def test_every_worker_that_did_not_switch_is_named(folder: SessionFolder) -> None:
+    followers = []
+    for pid in (OTHER, 103):
+        follower = _Model().follower(folder, pid)
+        follower.join()
+        followers.append(follower)
+    stop = threading.Event()
+
+    def prepare_only() -> None:  # both answer prepare, then never switch
+        while not stop.wait(0.005):
+            request = folder.request()
+            if request and request["phase"] == "prepare":
+                for follower in followers:
+                    follower.poll()
+
+    thread = threading.Thread(target=prepare_only, daemon=True)
+    thread.start()
+    try:
+        outcome, _, _ = _coordinate(folder, timeout=0.3)
+    finally:
+        stop.set()
+        thread.join()
+    assert not outcome.ok and outcome.error == f"workers {OTHER}, 103 did not switch"
+
+
+def test_a_follower_that_could_not_switch_does_not_try_again_on_each_poll(
+    folder: SessionFolder,
+) -> None:
+    model = _Model()
+    follower = model.follower(folder)
+    tries: list[str] = []
+
+    def broken(serving: str) -> None:
+        tries.append(serving)
+        raise RuntimeError("out of memory")
+
+    follower.swap = broken
+    _ask(folder, "a", "prepare")
+    follower.poll()
+    _ask(folder, "a", "commit")
+    for _ in range(3):
+        follower.poll()
+    assert tries == ["v2"] and model.loaded == ["salarymodel:v2"]
+
+
+def test_a_prepared_model_keeps_fast_polling_for_twice_the_timeout(folder: SessionFolder) -> None:
+    follower = _Model().follower(folder)
+    follower.timeout = 10.0
+    _ask(folder, "a", "prepare")
+    before = time.monotonic()
+    follower.poll()
+    assert before + 20.0 <= follower._prepared_until <= time.monotonic() + 20.0
+
+
+def test_a_follower_answers_as_its_own_process(folder: SessionFolder) -> None:
+    model = _Model()
+    follower = Follower(folder, model.load, model.swap, lambda: model.serving, 1.0, model.gate)
+    assert follower.pid == os.getpid()
+    follower.join()
+    assert folder.registered() == {os.getpid(): "v1"}
