@@ -33,7 +33,7 @@ class Follower:
     """A worker's side of reloads: prepare, then switch or abort, as the coordinator says."""
 
     def __init__(self, folder: SessionFolder, load: Loader, swap: Swapper,
-                 version: Callable[[], str | None], timeout: float = 60.0,
+                 version: Callable[[], str | None], timeout: float,
                  gate: Gate = GATE) -> None:  # fmt: skip
         self.folder = folder
         self.load, self.swap, self.version = load, swap, version
