@@ -260,3 +260,55 @@ def test_a_bundle_without_the_fact_reads_skills_in_every_view(builder, sample) -
     assert row[AT["n_skills"]] == 2 and not any("skills" in w for w in warnings)
     again = FeatureBuilder.from_dict(json.loads(json.dumps(builder.to_dict())))
     assert again.skill_sources == builder.skill_sources
+
+
+def test_the_builder_records_which_title_words_each_source_uses_from_the_data(
+    sample, settings, builder
+) -> None:
+    assert sorted(builder.word_sources) == builder.sources == ["aijobs", "postings"]
+    assert "senior" in builder.word_sources["postings"]
+    assert "senior" not in builder.word_sources["aijobs"]  # no survey title says it
+    assert {"data", "scientist"} <= set(builder.word_sources["aijobs"])
+    # From the data, not a list: survey titles that did say it would count.
+    said = sample.copy()
+    survey = said.index[said["source"] == "aijobs"][:3]
+    said.loc[survey, "job_title"] = "Senior Data Scientist"
+    assert "senior" in FeatureBuilder.fit(said, settings.features).word_sources["aijobs"]
+
+
+SENIOR_US = {"job_title": "Senior Data Scientist", "country": "US", "experience_level": "SE"}
+
+
+def test_a_view_whose_records_never_use_a_title_word_reads_it_as_absent(builder) -> None:
+    words, senior = builder.word_columns, builder.title_words.index("senior")
+    survey = {**SENIOR_US, "source": "aijobs"}
+    row, warnings = builder.encode(survey)
+    plain, _ = builder.encode({**survey, "job_title": "Data Scientist"})
+    np.testing.assert_array_equal(row[words], plain[words])  # the title-word part
+    assert row[words].sum() > 0 and row[words][senior] == 0
+    # Only the words: the same row as a bundle without the fact, outside them.
+    saved = builder.to_dict()
+    del saved["word_sources"]
+    read_all, old_warnings = FeatureBuilder.from_dict(saved).encode(survey)
+    outside = np.ones(len(row), dtype=bool)
+    outside[words] = False
+    np.testing.assert_array_equal(row[outside], read_all[outside])
+    assert read_all[words][senior] == 1 and warnings == old_warnings
+    # The postings view still reads the word, and the three encoders agree.
+    postings, _ = builder.encode({**survey, "source": "postings"})
+    assert postings[words][senior] == 1
+    jobs = [survey, {**survey, "source": "postings"}, {**survey, "job_title": "Data Scientist"}]
+    many, _, _ = builder.encode_many(jobs)
+    np.testing.assert_array_equal(many, np.vstack([row, postings, plain]))
+    np.testing.assert_array_equal(builder.transform(pd.DataFrame(jobs)), many)
+
+
+def test_a_bundle_without_the_word_fact_reads_every_title_word_in_every_view(builder) -> None:
+    saved = builder.to_dict()
+    del saved["word_sources"]  # as bundles saved before it was recorded
+    old = FeatureBuilder.from_dict(json.loads(json.dumps(saved)))
+    assert old.word_sources is None
+    senior = old.word_columns.start + old.title_words.index("senior")
+    assert old.encode({**SENIOR_US, "source": "aijobs"})[0][senior] == 1
+    again = FeatureBuilder.from_dict(json.loads(json.dumps(builder.to_dict())))
+    assert again.word_sources == builder.word_sources

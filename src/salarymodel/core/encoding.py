@@ -35,6 +35,8 @@ from salarymodel.vocabulary import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from salarymodel.data.titles import TitleRules
+
 
 def is_missing(value: object) -> bool:
     """None, NaN or pandas' NA: a value a job does not give."""
@@ -68,6 +70,7 @@ class Vocabulary(Protocol):
 
     features: FeaturesConfig
     skill_sources: list[str] | None  # sources whose records state skills; None: every one
+    word_sources: dict[str, list[str]] | None  # title words each source uses; None: all
 
     @property
     def layout(self) -> RowLayout: ...
@@ -117,6 +120,7 @@ class RowEncoder:
         self._skill_sets: dict[tuple, tuple[list[int], float, list[str]]] = {}
         self._folded: dict[str, str] = {}  # a skill as typed -> the vocabulary's name
         self._sources: dict[object, tuple[float, list[str]]] = {}
+        self._view_words: dict[object, frozenset[int] | None] = {}  # per source (view)
         # Per encoder, not per job: each direct column's lookup table (None: a
         # number), and the BASE order as one C-level getter over a job's values.
         self._direct = [
@@ -135,6 +139,7 @@ class RowEncoder:
         where, country_code, region_code, place_notes = self._place(job)
         source_code, source_notes = self._source(job.get("source"))
         listed, n_skills, skill_notes = self._skills(job.get("skills"), job.get("source"))
+        words = self._words_read(words, job.get("source"))
         derived: dict[str, float] = {
             "role_family": family_code,
             "title": code,
@@ -234,6 +239,26 @@ class RowEncoder:
             return False  # a bundle from before the fact, or no known view: as given
         return str(source) not in stating
 
+    def _words_read(self, words: list[int], source: object) -> list[int]:
+        """A title's word columns as its view reads them: a word the source's training
+        records never use is absent, as it was in every one of that source's rows."""
+        if not words:
+            return words
+        if source not in self._view_words:
+            self._view_words[source] = self._source_words(source)
+        used = self._view_words[source]
+        return words if used is None else [c for c in words if c in used]
+
+    def _source_words(self, source: object) -> frozenset[int] | None:
+        """Word columns a known source's records use; None: read every word."""
+        by_source = self.builder.word_sources
+        if by_source is None or is_missing(source) or str(source) not in by_source:
+            return None  # a bundle from before the fact, or no known view: as given
+        # Trees learned a word's worth from the sources using it only (the survey's
+        # titles never say "senior"): in another view it would move pay by theirs.
+        table, start = self.tables["word"], self.layout.word_block.start
+        return frozenset(start + table[w] for w in by_source[str(source)] if w in table)
+
     def _source(self, source: object) -> tuple[float, list[str]]:
         if source not in self._sources:
             code = None if is_missing(source) else self.tables["source"].get(str(source))
@@ -259,6 +284,19 @@ def sources_stating_skills(records: pd.DataFrame) -> list[str]:
     """The sources some of whose training records state a skill list (an empty one too)."""
     stated = records["skills"].map(lambda skills: isinstance(skills, list | tuple))
     return sorted(records.loc[stated, "source"].dropna().astype(str).unique())
+
+
+def title_words_by_source(
+    records: pd.DataFrame, rules: TitleRules, words: Sequence[str]
+) -> dict[str, list[str]]:
+    """Per source, the vocabulary's title words some of its training records' titles use."""
+    vocabulary, used = set(words), dict[str, set[str]]()
+    pairs = zip(records["source"].astype(object), records["job_title"].astype(object), strict=True)
+    for source, title in set(pairs):
+        if not is_missing(source):
+            found = used.setdefault(str(source), set())
+            found.update(w for w in rules.words(title) if w in vocabulary)
+    return {source: sorted(found) for source, found in sorted(used.items())}
 
 
 def records_as_jobs(records: pd.DataFrame) -> list[dict[str, Any]]:

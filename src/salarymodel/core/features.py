@@ -1,17 +1,13 @@
 """The one feature builder, used by training and serving alike.
 
-``FeatureBuilder.fit`` learns the vocabularies (countries, regions, skills)
-from training records; they are stored with the model as JSON. The row they
-fill is stated once (``core.row_spec``) and filled by one encoder
-(``core.encoding.RowEncoder``): ``encode_job`` for one request (a plain dict,
-no pandas: a one-row frame costs ~4 ms and the booster ~25 us), ``encode_many``
-for a batch, ``transform`` for a frame of canonical records, each distinct
-title, place and skill list looked up once. The three give the same row for
-the same job, bit for bit (tests/code/test_row_spec.py). pandas is imported
-only by the training-side methods: a service worker never loads it.
-
-Unknown values never crash: an unseen country becomes "other", an unknown
-title the family "other", an unknown skill is ignored, and each is reported.
+``FeatureBuilder.fit`` learns the vocabularies (countries, regions, skills, title words, and
+which of them each source uses) from training records; they are stored with the model as
+JSON. The row is stated once (``core.row_spec``) and filled by one encoder
+(``core.encoding.RowEncoder``) for ``encode_job`` (one request, a plain dict: a one-row frame
+costs ~4 ms, the booster ~25 us), ``encode_many`` and ``transform``: the same row for the
+same job, bit for bit (tests/code/test_row_spec.py). pandas is imported only by the
+training-side methods: a service worker never loads it. Unknown values never crash: an
+unseen country or title becomes "other", an unknown skill is ignored, each is reported.
 """
 
 from __future__ import annotations
@@ -33,6 +29,7 @@ from salarymodel.core.encoding import (
     records_as_jobs,
     resolve_country,
     sources_stating_skills,
+    title_words_by_source,
 )
 from salarymodel.core.row_spec import AREA_WAGE_COLUMN, STATE_COLUMN, RowLayout
 from salarymodel.data import geography
@@ -83,8 +80,9 @@ class FeatureBuilder:
     states: list[str] = field(default_factory=list)
     # BLS OEWS wages of the role families' occupations (features.location).
     bls: BlsWages | None = None
-    # Sources whose records state skills: other views read skills as missing (None: all).
-    skill_sources: list[str] | None = None
+    # What each source's records use (other views read it as missing; None: all of it):
+    skill_sources: list[str] | None = None  # the sources stating skills
+    word_sources: dict[str, list[str]] | None = None  # each source's title words
 
     # ----- learning -------------------------------------------------------
     @classmethod
@@ -131,7 +129,8 @@ class FeatureBuilder:
             sources=sorted(records["source"].dropna().unique()),
             skills=skills,
             skill_sources=sources_stating_skills(records),
-            title_words=_frequent_words(records["job_title"], rules, features),
+            title_words=(words := _frequent_words(records["job_title"], rules, features)),
+            word_sources=title_words_by_source(records, rules, words),
         )
 
     # ----- layout ---------------------------------------------------------
@@ -364,6 +363,7 @@ class FeatureBuilder:
             "states": self.states,
             "bls": None if self.bls is None else self.bls.to_dict(),
             "skill_sources": self.skill_sources,
+            "word_sources": self.word_sources,
             "columns": self.columns,
         }
 
@@ -378,11 +378,11 @@ class FeatureBuilder:
             regions=list(data["regions"]),
             sources=list(data["sources"]),
             skills=list(data["skills"]),
-            # Bundles saved before title words or features.location have none.
-            title_words=list(data.get("title_words", [])),
+            title_words=list(data.get("title_words", [])),  # none before them, nor location
             states=list(data.get("states", [])),
             bls=None if data.get("bls") is None else BlsWages.from_dict(data["bls"]),
             skill_sources=data.get("skill_sources"),  # absent before: every source
+            word_sources=data.get("word_sources"),  # absent before: every word everywhere
         )
         if builder.columns != list(data["columns"]):
             raise ValueError("stored feature columns do not match the vocabulary")
