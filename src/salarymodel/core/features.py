@@ -111,8 +111,7 @@ class FeatureBuilder:
             from salarymodel.config.settings import resolve_path
 
             us = records["country"].astype(object) == "US"
-            # Frames from before the place fields (or with none) have no state: all
-            # missing (an array mask: pandas refuses a scalar False as a condition).
+            # No state column (frames before the place fields): all missing, by an array mask.
             given = records.get("state", records["country"].where(np.zeros(len(records), bool)))
             state_counts = given[us].dropna().value_counts()
             states = [*sorted(state_counts[state_counts >= min_count].index), OTHER]
