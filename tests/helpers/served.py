@@ -86,7 +86,12 @@ def free_port() -> int:
 
 
 def served_url(root: Path, request: pytest.FixtureRequest) -> str:
-    """`salarymodel serve` on a free port, started once per session; its base URL."""
+    """`salarymodel serve` on a free port, started once per session; its base URL.
+
+    Stopped when the session ends (not when the asking test or module does): every
+    module that reads from the served champion (none damages it) shares the one
+    process, instead of paying an export and a server start each.
+    """
     if "url" in SHARED:
         return SHARED["url"]
     port = free_port()
@@ -100,7 +105,7 @@ def served_url(root: Path, request: pytest.FixtureRequest) -> str:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    request.addfinalizer(lambda: (stop_process(process), SHARED.pop("url", None)))
+    request.config.add_cleanup(lambda: (stop_process(process), SHARED.pop("url", None)))
     url = f"http://127.0.0.1:{port}"
     ready_or_fail(url, process, log, seconds=180)
     SHARED.update(url=url, process=process)
