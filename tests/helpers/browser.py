@@ -56,3 +56,18 @@ def chromium_session(profile: Path, performance_log: bool = False) -> Iterator[A
         yield session
     finally:
         session.quit()
+
+
+def fresh_page(session: Any, performance_log: bool = False) -> Any:
+    """``session`` (one browser shared by a module's tests) as a new one would be: a blank
+    page, the window's own viewport, no blocked URLs and, if kept, an empty performance
+    log. The page keeps nothing between loads (no cookies, no storage), so a test that
+    loads it starts from what a person opening it sees."""
+    session.get("about:blank")
+    session.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    session.execute_cdp_cmd("Network.enable", {})  # left on: the performance log needs it
+    session.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+    session.delete_all_cookies()
+    if performance_log:
+        session.get_log("performance")  # drained: a test reads only its own requests
+    return session

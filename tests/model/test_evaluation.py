@@ -24,6 +24,26 @@ from salarymodel.evaluation.workers import for_workers
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def read_once():
+    """Each shipped file is read and adapted once for the module (1.6 s a time): every
+    ``load_training_data`` here samples its own rows from those records, as it would
+    from a fresh read (it copies what it keeps; nothing changes the records read)."""
+    from salarymodel.data import dataset
+
+    read = dataset.load_source
+    kept: dict[tuple, object] = {}
+
+    def once(name, sources, settings, path=None):
+        if (name, path) not in kept:
+            kept[name, path] = read(name, sources, settings, path)
+        return kept[name, path]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dataset, "load_source", once)
+        yield
+
+
 # ----- folds ------------------------------------------------------------------------
 @pytest.mark.parametrize(("rows", "n_folds", "seed"), [(1500, 5, 17), (3000, 5, 3), (600, 3, 1)])
 def test_folds_are_scikit_learns_stratified_group_folds(
@@ -165,6 +185,9 @@ def test_every_lightgbm_call_of_a_pass_asks_for_the_same_threads(
     monkeypatch.setattr(lgb, "train", recording_train)
     monkeypatch.setattr(lgb.Booster, "predict", recording_predict)
     data = type("Data", (), {"records": small, "fingerprint": "test"})()
+    # The explanations on 200 of the 1,200 records: still run beside the folds.
+    explained = settings.explanations.model_copy(update={"sample_size": 200})
+    settings = settings.model_copy(update={"explanations": explained})
     evaluate_and_fit(data, settings, ("fused_lightgbm", "raw_lightgbm"), {}, explain_to=tmp_path)
     assert any(tmp_path.iterdir())  # the explanations ran, on the pool, next to the folds
     assert len(asked) > 50

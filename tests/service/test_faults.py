@@ -41,23 +41,35 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return champion_root(tmp_path_factory)
 
 
+def _copy_project(source: Path, copy: Path) -> Path:
+    copy.mkdir()
+    for name in ("configs", "mlflow.db", "models", "bentoml_home"):
+        if (source / name).is_dir():
+            shutil.copytree(source / name, copy / name, symlinks=True)
+        elif (source / name).exists():
+            shutil.copy2(source / name, copy / name)
+    (copy / "data").symlink_to((source / "data").resolve())
+    return copy
+
+
+@pytest.fixture(scope="module")
+def exported(root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the champion's project, exported once (`serve --export-only`): its
+    registry cache and BentoML store hold the champion, as after any served start."""
+    copy = _copy_project(root, tmp_path_factory.mktemp("faults") / "exported")
+    done = _export_only(copy)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return copy
+
+
 @pytest.fixture()
-def project(root: Path, tmp_path: Path) -> Path:
-    """A copy of the champion's project (registry cache and BentoML store included).
+def project(exported: Path, tmp_path: Path) -> Path:
+    """A copy of the exported project (registry cache and BentoML store included).
 
     The MLflow store records absolute artifact paths, so the copy's registry
     artifacts are the original's: tests that damage them restore them.
     """
-    copy = tmp_path / "project"
-    copy.mkdir()
-    for name in ("configs", "mlflow.db", "models", "bentoml_home"):
-        source = root / name
-        if source.is_dir():
-            shutil.copytree(source, copy / name, symlinks=True)
-        elif source.exists():
-            shutil.copy2(source, copy / name)
-    (copy / "data").symlink_to(root / "data")
-    return copy
+    return _copy_project(exported, tmp_path / "project")
 
 
 def _artifact_bundle(project: Path) -> Path:
@@ -152,7 +164,6 @@ def _export_only(project: Path) -> subprocess.CompletedProcess:
 
 
 def test_a_damaged_registry_cache_is_downloaded_again(project: Path) -> None:
-    assert _export_only(project).returncode == 0  # fills the cache and the BentoML store
     booster = next((project / "models" / "registry-cache").rglob("booster.txt"))
     sound = booster.read_bytes()
     _flip_a_digit(booster)
@@ -163,7 +174,6 @@ def test_a_damaged_registry_cache_is_downloaded_again(project: Path) -> None:
 
 
 def test_a_damaged_export_is_replaced_from_the_registry(project: Path) -> None:
-    assert _export_only(project).returncode == 0
     exported = next((project / "bentoml_home" / "models" / "salarymodel").glob("v*"))
     booster = exported / "bundle" / "booster.txt"
     sound = booster.read_bytes()
@@ -176,7 +186,6 @@ def test_a_damaged_export_is_replaced_from_the_registry(project: Path) -> None:
 
 def test_bentoml_workers_refuse_a_damaged_export_and_the_server_exits(project: Path) -> None:
     """Served straight from the BentoML store (as a Bento is): no endless respawning."""
-    assert _export_only(project).returncode == 0
     exported = next((project / "bentoml_home" / "models" / "salarymodel").glob("v*"))
     features = exported / "bundle" / "features.json"
     features.write_text(features.read_text() + " ")

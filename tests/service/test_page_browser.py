@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from helpers.browser import chromium_session
+from helpers.browser import chromium_session, fresh_page
 from helpers.served import champion_root, served_url
 
 from salarymodel.config.settings import load_settings
@@ -38,10 +38,16 @@ def url(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
     return served_url(champion_root(tmp_path_factory), request)
 
 
-@pytest.fixture()
-def browser(tmp_path: Path):
-    with chromium_session(tmp_path / "profile") as session:
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory: pytest.TempPathFactory):
+    """One headless Chromium for the module (a start costs seconds of CPU)."""
+    with chromium_session(tmp_path_factory.mktemp("page") / "profile") as session:
         yield session
+
+
+@pytest.fixture()
+def browser(chromium):
+    return fresh_page(chromium)
 
 
 def _viewport(browser, size: tuple[int, int]) -> None:

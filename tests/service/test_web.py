@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers.browser import chromium_session
+from helpers.browser import chromium_session, fresh_page
 from helpers.served import champion_root, served_url
 
 pytestmark = pytest.mark.slow
@@ -25,10 +25,17 @@ def url(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
     return served_url(champion_root(tmp_path_factory), request)
 
 
-@pytest.fixture()
-def browser(tmp_path: Path):
-    with chromium_session(tmp_path / "profile", performance_log=True) as session:
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory: pytest.TempPathFactory):
+    """One headless Chromium for the module (a start costs seconds of CPU)."""
+    profile = tmp_path_factory.mktemp("web") / "profile"
+    with chromium_session(profile, performance_log=True) as session:
         yield session
+
+
+@pytest.fixture()
+def browser(chromium):
+    return fresh_page(chromium, performance_log=True)
 
 
 def _wait(browser, condition, seconds: float = 30):

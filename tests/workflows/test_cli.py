@@ -16,6 +16,7 @@ from helpers.trained_once import train_in_process, trained_copy
 from typer.testing import CliRunner
 
 from salarymodel.cli.app import app
+from salarymodel.config import settings as config
 from salarymodel.config.settings import load_settings
 from salarymodel.registry.champion import champion_version
 from salarymodel.registry.store import connect
@@ -216,6 +217,21 @@ def test_train_if_no_champion_skips_when_one_exists(trained) -> None:
 
 
 def test_explain_then_report_write_their_files(trained, tmp_path) -> None:
+    # SHAP on 1,000 of the training records, not 5,000: this checks what the commands
+    # write, not the premiums (the shared project's configs are put back afterwards).
+    yaml = trained / "configs" / "salarymodel.yaml"
+    kept = yaml.read_text()
+    assert "  sample_size: 5000\n" in kept
+    yaml.write_text(kept.replace("  sample_size: 5000\n", "  sample_size: 1000\n"))
+    config._load_settings.cache_clear()
+    try:
+        _explain_then_report(tmp_path)
+    finally:
+        yaml.write_text(kept)
+        config._load_settings.cache_clear()
+
+
+def _explain_then_report(tmp_path: Path) -> None:
     result = _invoke("explain", "--output", str(tmp_path / "explanations"))
     assert "top skill premiums" in result.stdout
     written = {p.name for p in (tmp_path / "explanations").iterdir()}
@@ -350,17 +366,20 @@ def _strict_json(text: str):
 
 
 def test_listing_commands_fit_80_columns_and_print_strict_json(trained) -> None:
+    # The tables in a real pipe (no terminal, no COLUMNS): Rich's own width there.
     table = _piped(trained, "versions").stdout
     lines = table.splitlines()
     assert max(len(line) for line in lines) <= 80 and "…" not in table
     for word in ("version", "created", "origin", "MAE", "held-out", "parent", "data"):
         assert word in table
-    assert _strict_json(_piped(trained, "versions", "--json").stdout)[0]["version"] == "1"
     evaluated = _piped(trained, "evaluate").stdout
     assert max(len(line) for line in evaluated.splitlines()) <= 80 and "…" not in evaluated
     for word in ("fused_lightgbm", "postings", "calibrated", "constant_usd", "constant_log"):
         assert word in evaluated.split()
-    payload = _strict_json(_piped(trained, "evaluate", "--json").stdout)
+    # --json is written whole whatever the output is (no width, no markup): read in this
+    # process, parsed strictly (NaN or Infinity would fail).
+    assert _strict_json(_invoke("versions", "--json").stdout)[0]["version"] == "1"
+    payload = _strict_json(_invoke("evaluate", "--json").stdout)
     assert payload["model_version"] == "1" and payload["ranges"]
 
 

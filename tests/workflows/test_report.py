@@ -348,7 +348,14 @@ def test_accuracy_sentence_reads_plainly() -> None:
     assert "within 26% ($45,502 average miss)" in text and "within 16%" in text
 
 
-def test_premiums_plots_and_accuracy_appear(sample, settings, tmp_path) -> None:
+MARKUP = "<script>alert('x')</script>"
+
+
+@pytest.fixture(scope="module")
+def decorated(sample, settings, tmp_path_factory) -> tuple[Path, Path, str]:
+    """One report built with everything the model section can be given (premiums, a
+    plot and a missing one, the accuracy) from a sample whose skill lists all end with
+    markup: (output folder, the plot, the page). Two tests below read it."""
     premiums = pd.DataFrame(
         {
             "concept": ["skill", "skill", "experience_level", "country"],
@@ -358,16 +365,23 @@ def test_premiums_plots_and_accuracy_appear(sample, settings, tmp_path) -> None:
             "count": [1500, 900, 20000, 12],
         }
     )
+    root = tmp_path_factory.mktemp("decorated")
     figure = Figure(figsize=(3, 2))
     figure.subplots().bar(["a", "b"], [1, 2])
-    plot = tmp_path / "shap_premiums.png"
+    plot = root / "shap_premiums.png"
     figure.savefig(plot)
-    out = tmp_path / "out"
+    out = root / "out"
+    # Skills are read verbatim from the postings file: a page must not run them.
+    listed = sample["skills"].map(lambda s: isinstance(s, list) and len(s) > 0)
+    tainted = sample.assign(
+        skills=[[*s, MARKUP] if has else s for s, has in zip(sample["skills"], listed, strict=True)]
+    )
+    built = build_report(tainted, settings, out, premiums, [plot, root / "gone.png"], ACCURACY)
+    return out, plot, built.read_text(encoding="utf-8")
 
-    page = build_report(
-        sample, settings, out, premiums, [plot, tmp_path / "gone.png"], ACCURACY
-    ).read_text(encoding="utf-8")
 
+def test_premiums_plots_and_accuracy_appear(decorated) -> None:
+    out, plot, page = decorated
     headline = re.search(r'<p class="headline">(.*?)</p>', page, flags=re.S)
     assert headline and html.unescape(headline[1]) == accuracy_sentence(ACCURACY)
     assert row(page, "model premium", "python")["model premium"] == "+7.3%"
@@ -392,16 +406,9 @@ def test_one_source_only_still_builds(sample, settings, tmp_path) -> None:
 
 
 # ----- templates ---------------------------------------------------------------
-MARKUP = "<script>alert('x')</script>"
-
-
-def test_a_skill_with_markup_is_shown_as_text(sample, settings, tmp_path) -> None:
-    # Skills are read verbatim from the postings file: a page must not run them.
-    listed = sample["skills"].map(lambda s: isinstance(s, list) and len(s) > 0)
-    tainted = sample.assign(
-        skills=[[*s, MARKUP] if has else s for s, has in zip(sample["skills"], listed, strict=True)]
-    )
-    page = build_report(tainted, settings, tmp_path).read_text(encoding="utf-8")
+def test_a_skill_with_markup_is_shown_as_text(decorated) -> None:
+    # Every listed skill set ends with MARKUP (see `decorated`): shown, never run.
+    page = decorated[2]
     assert "<script" not in page
     assert "&lt;script&gt;" in page
     assert row(page, "share asking", MARKUP)["share asking"] == "100.0%"
