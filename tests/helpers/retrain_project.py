@@ -21,7 +21,15 @@ from helpers.trained_once import trained_copy
 from salarymodel.cli.app import app
 from salarymodel.config import settings as config
 
-__all__ = ["BIN", "invoke_cli", "make_project", "project_env", "trained_champion"]
+__all__ = [
+    "BIN",
+    "MAX_FILE_BYTES",
+    "invoke_cli",
+    "make_fast_project",
+    "make_project",
+    "project_env",
+    "trained_champion",
+]
 runner = CliRunner()
 
 
@@ -65,6 +73,33 @@ def make_project(root: Path, aijobs_raw: pd.DataFrame, postings_raw: pd.DataFram
         assert old in settings, old
         settings = settings.replace(old, new)
     (root / "configs" / "salarymodel.yaml").write_text(settings)
+
+
+# The fast project's cap on a file's bytes: lowered so that a small generated gzip bomb
+# (test_hostile_cli) passes it and is caught while it expands.
+MAX_FILE_BYTES = 32 << 20
+
+
+def make_fast_project(root: Path, aijobs_raw: pd.DataFrame, postings_raw: pd.DataFrame) -> None:
+    """``make_project``, cheaper to train, with a lenient gate and a lower file cap: for
+    tests of what a retrain does with a hostile file (test_hostile_cli) or a kill
+    (test_retrain_safety), not of accuracy. Both share its champion (one training)."""
+    make_project(root, aijobs_raw, postings_raw)
+    path = root / "configs" / "salarymodel.yaml"
+    text = path.read_text()
+    for old, new in [
+        ("  num_boost_round: 200\n", "  num_boost_round: 60\n"),
+        ("  num_boost_round: 150\n", "  num_boost_round: 40\n"),
+        ("  n_folds: 5\n", "  n_folds: 2\n"),
+        ("  evaluate_ranges: true\n", "  evaluate_ranges: false\n"),
+        # Every retrain of a good file passes (test_retrain_safety kills them).
+        ("  tolerance: 0.0\n", "  tolerance: 0.5\n"),
+        ("  existing_tolerance: 0.05\n", "  existing_tolerance: 0.5\n"),
+        ("  max_file_bytes: 134217728", f"  max_file_bytes: {MAX_FILE_BYTES}"),
+    ]:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    path.write_text(text)
 
 
 @contextmanager

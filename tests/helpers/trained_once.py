@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 # What a trained project is: its store, artifacts and model files (configs and
-# data are the caller's, and part of the key).
-TRAINED = ("mlflow.db", "mlruns", "models")
+# data are the caller's, and part of the key), and what train printed on stdout.
+TRAINED = ("mlflow.db", "mlruns", "models", "train.stdout")
 
 
 def project_key(root: Path) -> str:
@@ -112,13 +112,18 @@ def trained_copy(
 
 def train_in_process(root: Path) -> None:
     """``salarymodel train --sample 1500 --no-baselines`` in this process, in ``root``:
-    the champion v1 of test_cli's projects (the real configs and the shipped data)."""
+    the champion v1 of test_cli's projects (the real configs and the shipped data).
+
+    What train printed on stdout at 80 columns is kept in ``train.stdout`` (test_terminal
+    reads it: Rich reads COLUMNS when it prints, and stdout here is not a terminal)."""
     from typer.testing import CliRunner
 
     from salarymodel.cli.app import app
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SALARYMODEL_ROOT", str(root))
+        patch.setenv("COLUMNS", "80")
         patch.chdir(root)
         result = CliRunner().invoke(app, ["train", "--sample", "1500", "--no-baselines"])
     assert result.exit_code == 0, result.output
+    (root / "train.stdout").write_text(result.stdout)

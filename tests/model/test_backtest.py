@@ -118,9 +118,9 @@ def test_a_folds_correction_comes_from_earlier_folds_only(records, folds) -> Non
 def test_backtest_scores_every_model_on_the_same_rows(settings, sources) -> None:
     sample = load_training_data(settings, sources, sample=2500, seed=3, accepted=False).records
     config = settings.evaluation.backtest.model_copy(update={"min_train_rows": 300})
-    small = settings.model_copy(
-        update={"evaluation": settings.evaluation.model_copy(update={"backtest": config})}
-    )
+    # Two CV folds: this test is about the backtest, which runs beside the CV.
+    evaluation = settings.evaluation.model_copy(update={"backtest": config, "n_folds": 2})
+    small = settings.model_copy(update={"evaluation": evaluation})
     report = cross_validate(
         sample, small, models=("raw_lightgbm", "global_median"), ranges=True, backtest=True
     )

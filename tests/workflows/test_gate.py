@@ -555,9 +555,31 @@ def _cli(root: Path, *args: str) -> subprocess.Popen:
     )
 
 
+def _champion_of_locked_copy(root: Path) -> None:
+    """``champion_version`` on a copy of the store held by a writer that locks reads
+    too: no answer is a ``RegistryError``, not "no champion"."""
+    from mlflow import MlflowClient
+
+    copy = root / "locked-copy.db"
+    with sqlite3.connect(root / "mlflow.db") as source, sqlite3.connect(copy) as dest:
+        source.backup(dest)
+    uri = f"sqlite:///{copy}"
+    client, settings = MlflowClient(tracking_uri=uri, registry_uri=uri), load_settings()
+    assert champion_version(client, settings) is not None  # unlocked, the copy answers
+    with sqlite3.connect(copy, isolation_level=None) as writer:
+        writer.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(RegistryError, match="database is locked"):
+                champion_version(client, settings)
+        finally:
+            writer.execute("ROLLBACK")
+    copy.unlink()
+
+
 @pytest.mark.slow
 def test_a_locked_store_stops_every_command_that_moves_the_alias(gate: Path) -> None:
-    # MLflow waits 20 s (its SQLite busy_timeout) before a locked store fails.
+    # MLflow waits 20 s (its SQLite busy_timeout) before a locked store fails: the
+    # in-process read of a store locked for reads too waits on a copy meanwhile.
     if len(_versions()) < 2:  # run on its own: a second version to move to
         _invoke("train", "--no-baselines")
     rows = _versions()
@@ -575,6 +597,7 @@ def test_a_locked_store_stops_every_command_that_moves_the_alias(gate: Path) -> 
             "rollback": _cli(gate, "rollback"),
         }
         try:
+            _champion_of_locked_copy(gate)
             answers = {name: p.communicate(timeout=120) for name, p in commands.items()}
         finally:
             writer.execute("ROLLBACK")
@@ -591,16 +614,6 @@ def test_a_locked_store_stops_every_command_that_moves_the_alias(gate: Path) -> 
         assert line.endswith("(sqlite3.OperationalError) database is locked")
         assert "Traceback" not in said
     assert _versions() == before
-    # The same lock taken by a writer that holds it for reads too: no answer is not "none".
-    settings = load_settings()
-    client = connect(settings)
-    with sqlite3.connect(gate / "mlflow.db", isolation_level=None) as writer:
-        writer.execute("BEGIN EXCLUSIVE")
-        try:
-            with pytest.raises(RegistryError, match="database is locked"):
-                champion_version(client, settings)
-        finally:
-            writer.execute("ROLLBACK")
 
 
 def test_a_version_registered_outside_a_run_is_a_registry_error_not_a_crash() -> None:

@@ -1,7 +1,7 @@
 """`retrain`, `predict` and `drift` fuzzed with the hostile-file corpus, as child processes.
 
-One small trained project (test_retraining's, with fast settings and the
-file caps lowered so a small generated bomb passes them). Each case of
+One small trained project (helpers/retrain_project.make_fast_project: fast
+settings, and the file cap lowered so a small generated bomb passes it). Each case of
 tests/data/hostile/corpus.py goes through each command; for every run: the
 exit status is the documented one (retrain: 1 champion kept, 2 the file
 could not be used; predict and drift: 0, or 2), never a traceback; exit 2
@@ -20,13 +20,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from data.hostile import corpus
-from helpers.retrain_project import make_project, project_env, trained_champion
+from helpers.retrain_project import (
+    MAX_FILE_BYTES,
+    make_fast_project,
+    project_env,
+    trained_champion,
+)
 
 from salarymodel.data.csv_output import formula_mask
 
 BIN = Path(sys.executable).parent
-MAX_FILE_BYTES = 32 << 20  # lowered for the test: the generated bomb expands to 4x this
-BOMB_BYTES = 128 << 20
+BOMB_BYTES = 128 << 20  # 4x the fast project's lowered MAX_FILE_BYTES
 PEAK_MB = 1024
 # Exit status per case: retrain, predict, drift. Retrain keeps the champion (1) for a
 # file whose rows are quarantined (or, for the duplicates, one record: nothing to judge).
@@ -48,18 +52,7 @@ assert set(EXPECTED) == set(corpus.CASES)
 def hostile(tmp_path_factory, aijobs_raw, postings_raw):
     """(project root, corpus files): a trained champion, the caps lowered."""
     root = tmp_path_factory.mktemp("hostile")
-    make_project(root, aijobs_raw, postings_raw)
-    path = root / "configs" / "salarymodel.yaml"
-    text = path.read_text()
-    for old, new in [
-        ("  num_boost_round: 200\n", "  num_boost_round: 60\n"),
-        ("  num_boost_round: 150\n", "  num_boost_round: 40\n"),
-        ("  n_folds: 5\n", "  n_folds: 2\n"),
-        ("  max_file_bytes: 134217728", f"  max_file_bytes: {MAX_FILE_BYTES}"),
-    ]:
-        assert old in text, old
-        text = text.replace(old, new, 1)
-    path.write_text(text)
+    make_fast_project(root, aijobs_raw, postings_raw)  # test_retrain_safety's: one champion
     files = corpus.build(root / "corpus", BOMB_BYTES)
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(Path(__file__).parents[1] / "service"))  # test_retraining's env
@@ -93,6 +86,7 @@ def test_hostile_file_through_retrain_predict_and_drift(hostile, case: str) -> N
             commands[name](files[case], out), project_env(root), root, 4 * PEAK_MB
         )
         said = f"{case} {name}: {result.stderr[-2000:]}"
+        print(f"{case} {name}: exit {result.returncode} in {result.seconds:.1f} s")
         assert result.returncode == expected, said
         assert not result.traceback, said
         assert result.peak_mb < PEAK_MB, f"{said} peak {result.peak_mb:.0f} MB"

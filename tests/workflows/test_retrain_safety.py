@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers.retrain_project import make_project, project_env, trained_champion
+from helpers.retrain_project import make_fast_project, project_env, trained_champion
 
 from salarymodel.config.settings import load_settings, load_sources
 from salarymodel.data.dataset import load_training_data, pending_accepted
@@ -33,23 +33,8 @@ CHUNK = 400  # 2024 survey rows per new file: about 120 held out, enough to judg
 NEW_CHAMPION_FROM = PUBLISH_STEPS.index("alias_moved")
 
 
-def _fast_project(root: Path, aijobs_raw: pd.DataFrame, postings_raw: pd.DataFrame) -> None:
-    """test_retraining's project, cheaper to train, with a lenient gate: these tests are
-    about what a kill leaves, so every retrain here is meant to pass."""
-    make_project(root, aijobs_raw, postings_raw)
-    path = root / "configs" / "salarymodel.yaml"
-    text = path.read_text()
-    for old, new in [
-        ("  num_boost_round: 200\n", "  num_boost_round: 60\n"),
-        ("  num_boost_round: 150\n", "  num_boost_round: 40\n"),
-        ("  n_folds: 5\n", "  n_folds: 2\n"),
-        ("  evaluate_ranges: true\n", "  evaluate_ranges: false\n"),
-        ("  tolerance: 0.0\n", "  tolerance: 0.5\n"),
-        ("  existing_tolerance: 0.05\n", "  existing_tolerance: 0.5\n"),
-    ]:
-        assert old in text, old
-        text = text.replace(old, new, 1)
-    path.write_text(text)
+def _new_files(root: Path, aijobs_raw: pd.DataFrame) -> None:
+    """One file of 2024 survey rows per kill, and one for the retrain after the last."""
     later = aijobs_raw[aijobs_raw["work_year"].astype(int) == 2024].sample(
         CHUNK * (len(PUBLISH_STEPS) + 1), random_state=13
     )
@@ -60,7 +45,10 @@ def _fast_project(root: Path, aijobs_raw: pd.DataFrame, postings_raw: pd.DataFra
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, aijobs_raw, postings_raw):
     root = tmp_path_factory.mktemp("retrain-kill")
-    _fast_project(root, aijobs_raw, postings_raw)
+    # Cheap to train, and a lenient gate: these tests are about what a kill leaves,
+    # so every retrain here is meant to pass.
+    make_fast_project(root, aijobs_raw, postings_raw)
+    _new_files(root, aijobs_raw)
     with trained_champion(root, tmp_path_factory):
         yield root
 

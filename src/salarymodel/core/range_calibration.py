@@ -172,8 +172,8 @@ def latest_period_mask(records: pd.DataFrame, months: int) -> np.ndarray:
         by_year = bool(records.loc[in_source, "month"].isna().all())
         first = latest - latest % 12 if by_year else latest - months + 1
         mask |= in_source & (start >= first)
-    groups = records["group_id"].to_numpy()
-    return np.isin(groups, groups[mask])
+    groups = records["group_id"]
+    return groups.isin(groups[mask]).to_numpy(bool)  # hashed: np.isin on objects is quadratic
 
 
 def recency_weights(records: pd.DataFrame, half_life_months: float | None) -> np.ndarray | None:
