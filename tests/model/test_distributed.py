@@ -151,17 +151,28 @@ def test_train_on_the_cluster_logs_the_same_run_and_passes_the_same_gate(
     assert set(two.data.metrics) - gate == set(one.data.metrics) | {"seconds.scatter"}
     assert two.data.metrics["ranges.cv.calibrated.all.coverage"] > 0.7
     assert any(name.startswith("backtest.") for name in two.data.metrics)
-    # The gate compared it with the local champion: the same model (one fitter) on
-    # the same data, folds and backtest rows, so the two are level: the interval of
-    # the difference spans zero, and in `train` a tie goes to the challenger.
-    reason = two.data.tags["gate.reason"]
+    # The gate compared it with the local champion on the same data, folds and
+    # backtest rows. The cluster's data-parallel trees are not the local trees, so
+    # the backtest MAE differs a little either way: the decision must follow the
+    # interval of that difference (checked for each of its three readings), and
+    # the two models must be close.
+    reason, low, high = (two.data.tags["gate.reason"], two.data.metrics["gate.low"],
+                         two.data.metrics["gate.high"])  # fmt: skip
     print(f"gate: {reason}")
-    assert f"is {TIE} champion v1" in reason and TIE_IN_TRAIN in reason, reason
-    assert two.data.metrics["gate.low"] < 0 < two.data.metrics["gate.high"], reason
-    assert two.data.tags["gate.promote"] == "True"
+    assert "champion v1" in reason, reason
+    if low < 0 < high:  # level: in `train` a tie goes to the challenger
+        assert f"is {TIE} champion v1" in reason and TIE_IN_TRAIN in reason, reason
+    elif high < 0:  # the challenger's MAE is lower: better
+        assert "is better than champion v1" in reason, reason
+    else:
+        assert "is worse than champion v1" in reason, reason
+    promoted = not low > 0
+    assert two.data.tags["gate.promote"] == str(promoted), reason
+    key = "backtest.fused_lightgbm.all.mae_usd"
+    assert abs(two.data.metrics[key] / one.data.metrics[key] - 1) < 0.1, reason
     versions = registry.search_model_versions(f"name='{settings.tracking.registered_model}'")
     assert sorted(str(v.version) for v in versions) == ["1", "2"]
-    assert str(champion_version(registry, settings).version) == "2"
+    assert str(champion_version(registry, settings).version) == ("2" if promoted else "1")
 
 
 def _closed_port() -> int:

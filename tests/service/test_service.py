@@ -161,7 +161,8 @@ def test_the_view_is_passed_to_the_model(client, champion) -> None:
 
 
 def test_unknown_title_country_and_skill_still_estimate_with_named_warnings(client) -> None:
-    job = {"job_title": "Zookeeper", "country": "Atlantis", "skills": ["python", "cobol-on-mars"]}
+    job = {"job_title": "Zookeeper", "country": "Atlantis", "skills": ["python", "cobol-on-mars"],
+           "view": "postings"}  # fmt: skip
     answer = client.post("/predict", json=job)
     assert answer.status_code == 200
     body = answer.json()
@@ -169,6 +170,10 @@ def test_unknown_title_country_and_skill_still_estimate_with_named_warnings(clie
     text = " | ".join(body["warnings"])
     assert "Zookeeper" in text and "Atlantis" in text and "cobol-on-mars" in text
     assert "'python'" not in text  # a known skill is not reported
+    # The survey never states skills: its view reads none of them, and says so once.
+    survey = client.post("/predict", json={**job, "view": "aijobs"}).json()
+    text = " | ".join(survey["warnings"])
+    assert "does not record skills" in text and "cobol-on-mars" not in text
 
 
 # ----- 422 and limits --------------------------------------------------------------------------
@@ -439,7 +444,12 @@ def test_explain_contributions_add_up_to_the_estimate(client) -> None:
     assert all(c["dollars"] * c["percent"] >= 0 for c in contributions)  # same sign
     dollars = [abs(c["dollars"]) for c in contributions]
     assert dollars == sorted(dollars, reverse=True)
+    # JOB is in the survey's view, which never states skills: none is read as listed.
     skills = {c["concept"]: c["value"] for c in contributions if c["concept"].startswith("skill")}
+    assert set(skills.values()) <= {"not stated"}
+    postings = client.post("/explain", json={**JOB, "view": "postings"}).json()
+    skills = {c["concept"]: c["value"] for c in postings["contributions"]
+              if c["concept"].startswith("skill")}  # fmt: skip
     assert skills.get("skill: python", "listed") == "listed"
     assert set(skills.values()) <= {"listed", "not listed"}
 

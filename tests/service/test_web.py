@@ -65,6 +65,8 @@ def test_form_shows_estimate_range_and_explanation(browser, url: str, tmp_path: 
     country.clear()
     country.send_keys("Germany")
     Select(browser.find_element(By.ID, "remote_ratio")).select_by_value("100")
+    # The postings state skills (the survey never does: its view reads none, with a warning).
+    Select(browser.find_element(By.ID, "view")).select_by_value("postings")
     search = browser.find_element(By.ID, "skill-search")
     search.send_keys("py")
     options = browser.find_elements(By.CSS_SELECTOR, "#skill-list [role=option]")
@@ -104,6 +106,7 @@ def test_form_shows_estimate_range_and_explanation(browser, url: str, tmp_path: 
     assert 3 <= len(bars) <= 10
     rows = [b.find_element(By.CSS_SELECTOR, ".bar-label").text for b in bars]
     assert "Country: Germany" in rows and "Remote: remote" in rows, rows
+    assert "Pay: job postings (advertised pay)" in rows, rows
     assert {f"Skills: {skill}" for skill in chosen} <= set(rows), rows
     widths = [b.size["width"] for b in browser.find_elements(By.CSS_SELECTOR, "#chart .bar")]
     assert max(widths) > 50  # the largest contribution is drawn, not a hairline
