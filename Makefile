@@ -2,7 +2,7 @@
 #   make run    virtual env + install, train if there is no champion, evaluate, then
 #               serve it on http://127.0.0.1:3000 (web page at /; Ctrl-C stops)
 #   make test   virtual env + install (+ Debian's chromium for the web test), lint and
-#               type check (make lint), then the test suite on 2 processes (pytest-xdist)
+#               type check (make lint), then the test suite on 3 processes (pytest-xdist)
 #   make test-fast  the unit layers (tests/code, tests/data) without the slow tests
 # Everything runs on 127.0.0.1 with no network beyond the package index at install.
 
