@@ -541,3 +541,104 @@ def test_pandas_missing_values_read_as_missing(builder) -> None:
         with_none = builder.encode_job({**base, field: None})
         np.testing.assert_array_equal(with_na.row, with_none.row)
         assert with_na.warnings == with_none.warnings
+
+
+# ----- what a source never states reads as missing in its view (issue 22) ---------------
+def test_the_builder_records_which_sources_state_skills_from_the_data(records) -> None:
+    builder = FeatureBuilder.fit(records, real_settings().features)
+    assert builder.skill_sources == ["postings"]  # the survey's records have no skill list
+    # From the data, not a list: survey records that did list skills would count.
+    listed = records.copy()
+    survey = listed.index[listed["source"] == "aijobs"][:3]
+    listed["skills"] = listed["skills"].astype(object)
+    for i in survey:
+        listed.at[i, "skills"] = ["python"]
+    refit = FeatureBuilder.fit(listed, real_settings().features)
+    assert refit.skill_sources == ["aijobs", "postings"]
+
+
+def test_a_view_that_never_states_skills_reads_them_as_missing_with_a_warning(
+    builder, records
+) -> None:
+    postings = records[(records["source"] == "postings") & records["skills"].map(bool)]
+    job = {**postings.iloc[0].to_dict(), "source": "aijobs"}
+    row, warnings = builder.encode(job)
+    bare, bare_warnings = builder.encode({**job, "skills": None})
+    np.testing.assert_array_equal(row, bare)  # as if no skills were given
+    assert math.isnan(row[AT["n_skills"]]) and np.isnan(row[builder.skill_columns]).all()
+    assert any(w.startswith("the survey does not record skills;") for w in warnings)
+    assert not any("skills" in w for w in bare_warnings)  # nothing given, nothing said
+    # The postings view still reads them, and the three encoders agree.
+    read, read_warnings = builder.encode({**job, "source": "postings"})
+    assert read[AT["n_skills"]] > 0 and (read[builder.skill_columns] == 1).any()
+    assert not any("does not record skills" in w for w in read_warnings)
+    jobs = [job, {**job, "source": "postings"}]
+    many, many_warnings, _ = builder.encode_many(jobs)
+    np.testing.assert_array_equal(many, np.vstack([row, read]))
+    assert many_warnings == [warnings, read_warnings]
+    frame = pd.DataFrame(jobs)
+    np.testing.assert_array_equal(builder.transform(frame), many)
+
+
+def test_a_bundle_without_the_fact_reads_skills_in_every_view(builder, records) -> None:
+    saved = builder.to_dict()
+    del saved["skill_sources"]  # as bundles saved before it was recorded
+    old = FeatureBuilder.from_dict(json.loads(json.dumps(saved)))
+    assert old.skill_sources is None
+    job = {"job_title": "Data Scientist", "country": "US", "source": "aijobs"}
+    row, warnings = old.encode({**job, "skills": ["python", "sql"]})
+    assert row[AT["n_skills"]] == 2 and not any("skills" in w for w in warnings)
+    again = FeatureBuilder.from_dict(json.loads(json.dumps(builder.to_dict())))
+    assert again.skill_sources == builder.skill_sources
+
+
+def test_the_builder_records_which_title_words_each_source_uses_from_the_data(
+    records, builder
+) -> None:
+    assert sorted(builder.word_sources) == builder.sources == ["aijobs", "postings"]
+    assert "senior" in builder.word_sources["postings"]
+    assert "senior" not in builder.word_sources["aijobs"]  # no survey title says it
+    assert {"data", "scientist"} <= set(builder.word_sources["aijobs"])
+    # From the data, not a list: survey titles that did say it would count.
+    said = records.copy()
+    survey = said.index[said["source"] == "aijobs"][:3]
+    said.loc[survey, "job_title"] = "Senior Data Scientist"
+    assert "senior" in FeatureBuilder.fit(said, real_settings().features).word_sources["aijobs"]
+
+
+SENIOR_US = {"job_title": "Senior Data Scientist", "country": "US", "experience_level": "SE"}
+
+
+def test_a_view_whose_records_never_use_a_title_word_reads_it_as_absent(builder) -> None:
+    words, senior = builder.word_columns, builder.title_words.index("senior")
+    survey = {**SENIOR_US, "source": "aijobs"}
+    row, warnings = builder.encode(survey)
+    plain, _ = builder.encode({**survey, "job_title": "Data Scientist"})
+    np.testing.assert_array_equal(row[words], plain[words])  # the title-word part
+    assert row[words].sum() > 0 and row[words][senior] == 0
+    # Only the words: the same row as a bundle without the fact, outside them.
+    saved = builder.to_dict()
+    del saved["word_sources"]
+    read_all, old_warnings = FeatureBuilder.from_dict(saved).encode(survey)
+    outside = np.ones(len(row), dtype=bool)
+    outside[words] = False
+    np.testing.assert_array_equal(row[outside], read_all[outside])
+    assert read_all[words][senior] == 1 and warnings == old_warnings
+    # The postings view still reads the word, and the three encoders agree.
+    postings, _ = builder.encode({**survey, "source": "postings"})
+    assert postings[words][senior] == 1
+    jobs = [survey, {**survey, "source": "postings"}, {**survey, "job_title": "Data Scientist"}]
+    many, _, _ = builder.encode_many(jobs)
+    np.testing.assert_array_equal(many, np.vstack([row, postings, plain]))
+    np.testing.assert_array_equal(builder.transform(pd.DataFrame(jobs)), many)
+
+
+def test_a_bundle_without_the_word_fact_reads_every_title_word_in_every_view(builder) -> None:
+    saved = builder.to_dict()
+    del saved["word_sources"]  # as bundles saved before it was recorded
+    old = FeatureBuilder.from_dict(json.loads(json.dumps(saved)))
+    assert old.word_sources is None
+    senior = old.word_columns.start + old.title_words.index("senior")
+    assert old.encode({**SENIOR_US, "source": "aijobs"})[0][senior] == 1
+    again = FeatureBuilder.from_dict(json.loads(json.dumps(builder.to_dict())))
+    assert again.word_sources == builder.word_sources
