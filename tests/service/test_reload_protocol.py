@@ -15,6 +15,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -384,6 +386,27 @@ def _coordinate(folder: SessionFolder, timeout: float = 2.0):
     return outcome, me, me.gate
 
 
+@contextmanager
+def _answering_prepare_only(folder: SessionFolder, followers: list[Follower]) -> Iterator[None]:
+    """While inside: ``followers`` answer a reload's prepare, then never switch."""
+    stop = threading.Event()
+
+    def prepare_only() -> None:
+        while not stop.wait(0.005):
+            request = folder.request()
+            if request and request["phase"] == "prepare":
+                for follower in followers:
+                    follower.poll()
+
+    thread = threading.Thread(target=prepare_only, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def test_a_coordinator_that_cannot_load_asks_nobody(folder: SessionFolder) -> None:
     me = _Model(fails=True)
     outcome = coordinate(folder, "salarymodel:v2", "v2", me.load, me.swap, 1.0, pid=ME)
@@ -451,21 +474,8 @@ def test_a_switch_unconfirmed_in_time_is_named(folder: SessionFolder) -> None:
     other = _Model()
     follower = other.follower(folder, OTHER)
     follower.join()
-    stop = threading.Event()
-
-    def prepare_only() -> None:  # answers prepare, then never switches
-        while not stop.wait(0.005):
-            request = folder.request()
-            if request and request["phase"] == "prepare":
-                follower.poll()
-
-    thread = threading.Thread(target=prepare_only, daemon=True)
-    thread.start()
-    try:
+    with _answering_prepare_only(folder, [follower]):
         outcome, me, gate = _coordinate(folder, timeout=0.3)
-    finally:
-        stop.set()
-        thread.join()
     assert not outcome.ok and outcome.committed
     assert outcome.workers == {str(ME): "v2", str(OTHER): "no confirmation"}
     assert outcome.error == f"workers {OTHER} did not switch"
@@ -617,22 +627,8 @@ def test_every_worker_that_did_not_switch_is_named(folder: SessionFolder) -> Non
         follower = _Model().follower(folder, pid)
         follower.join()
         followers.append(follower)
-    stop = threading.Event()
-
-    def prepare_only() -> None:  # both answer prepare, then never switch
-        while not stop.wait(0.005):
-            request = folder.request()
-            if request and request["phase"] == "prepare":
-                for follower in followers:
-                    follower.poll()
-
-    thread = threading.Thread(target=prepare_only, daemon=True)
-    thread.start()
-    try:
+    with _answering_prepare_only(folder, followers):  # both answer, neither switches
         outcome, _, _ = _coordinate(folder, timeout=0.3)
-    finally:
-        stop.set()
-        thread.join()
     assert not outcome.ok and outcome.error == f"workers {OTHER}, 103 did not switch"
 
 
