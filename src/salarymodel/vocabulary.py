@@ -86,6 +86,16 @@ def unknown_source_warning(source: object) -> str:
     return f"source {source!r} unknown; treated as missing"
 
 
+def unstated_skills_warning(source: object, stating: list[str]) -> str:
+    """Skills given for a view (source) whose records never state skills: not used."""
+    name = SOURCE_SHORT.get(str(source), str(source)).lower()
+    views = ", ".join(stating) or "none"
+    return (
+        f"the {name} does not record skills; the skills given are not used in its "
+        f"estimate (views that read them: {views})"
+    )
+
+
 def unknown_country_warning(text: str) -> str:
     """A country code or name the resolver does not know."""
     return f"country {text!r} not recognised; treated as missing"

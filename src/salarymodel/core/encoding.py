@@ -25,11 +25,11 @@ from salarymodel.data import geography
 from salarymodel.data.skills import normalise_skill
 from salarymodel.data.titles import OTHER_FAMILY
 from salarymodel.vocabulary import (
-    SOURCE_SHORT,
     unknown_country_warning,
     unknown_skills_warning,
     unknown_source_warning,
     unknown_title_warning,
+    unstated_skills_warning,
 )
 
 if TYPE_CHECKING:
@@ -268,16 +268,6 @@ class RowEncoder:
                 [unknown_source_warning(source)] if bad else [],
             )
         return self._sources[source]
-
-
-def unstated_skills_warning(source: object, stating: Sequence[str]) -> str:
-    """Skills given for a view (source) whose records never state skills: not used."""
-    name = SOURCE_SHORT.get(str(source), str(source)).lower()
-    views = ", ".join(stating) or "none"
-    return (
-        f"the {name} does not record skills; the skills given are not used in its "
-        f"estimate (views that read them: {views})"
-    )
 
 
 def sources_stating_skills(records: pd.DataFrame) -> list[str]:
