@@ -388,13 +388,18 @@ def _coordinate(folder: SessionFolder, timeout: float = 2.0):
 
 @contextmanager
 def _answering_prepare_only(folder: SessionFolder, followers: list[Follower]) -> Iterator[None]:
-    """While inside: ``followers`` answer a reload's prepare, then never switch."""
+    """While inside: ``followers`` answer a reload's prepare, then never switch.
+
+    Each follower polls once per reload: a second poll could read the commit the
+    coordinator writes right after the last prepare answer, and switch."""
     stop = threading.Event()
+    answered: set[str] = set()
 
     def prepare_only() -> None:
         while not stop.wait(0.005):
             request = folder.request()
-            if request and request["phase"] == "prepare":
+            if request and request["phase"] == "prepare" and request["id"] not in answered:
+                answered.add(request["id"])
                 for follower in followers:
                     follower.poll()
 
