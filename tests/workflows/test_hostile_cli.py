@@ -11,22 +11,24 @@ when the file was refused); a written CSV holds no live formula.
 
 Each command is its own child process. The gzip bomb's run through the console
 script (a fresh interpreter); the others' in children forked from one process
-that imported the commands' modules once (data/hostile/forked.py: the same
+that imported the commands' modules once (helpers/forked_cli.py: the same
 ``main``, streams, exit status and sampled peak memory, without 3.5 CPU-seconds
 of imports per command).
 """
 
 from __future__ import annotations
 
-import multiprocessing.forkserver
 import shutil
 import sqlite3
 import sys
+import time
+from multiprocessing.context import ForkServerContext
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from data.hostile import corpus, forked
+from data.hostile import corpus
+from helpers import forked_cli
 from helpers.retrain_project import (
     MAX_FILE_BYTES,
     make_fast_project,
@@ -64,12 +66,8 @@ def hostile(tmp_path_factory, aijobs_raw, postings_raw):
     files = corpus.build(root / "corpus", BOMB_BYTES)
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(Path(__file__).parents[1] / "service"))  # test_retraining's env
-        with trained_champion(root, tmp_path_factory):
-            forks = forked.fork_server()
+        with trained_champion(root, tmp_path_factory), forked_cli.fork_server() as forks:
             yield root, files, forks
-    # Stopped and waited for, so the CPU of its children counts as this process's (a
-    # server left running would be reaped by init, and its children's CPU unseen).
-    multiprocessing.forkserver._forkserver._stop()  # stdlib, "used by unit tests"
 
 
 def _state(root: Path) -> tuple[object, ...]:
@@ -80,6 +78,22 @@ def _state(root: Path) -> tuple[object, ...]:
     files = accepted.rglob("*") if accepted.exists() else []
     kept = sorted(str(p) for p in files if not p.name.startswith("."))  # not the retrain lock
     return versions, sorted(aliases), kept
+
+
+def _probe_forked(
+    forks: ForkServerContext, argv: list[str], env: dict[str, str], cwd: Path
+) -> corpus.Probe:
+    """``corpus.probe`` for ``salarymodel <argv>`` in a child of the fork server."""
+    start = time.perf_counter()
+    out, err = cwd / ".probe.out", cwd / ".probe.err"
+    child = forked_cli.start(forks, argv, env, cwd, out, err)
+    assert child.pid is not None
+    peak, killed = corpus.sample_peak(child.pid, 4 * PEAK_MB, start, 900, child.join)
+    assert child.exitcode is not None
+    return corpus.Probe(
+        child.exitcode, peak, time.perf_counter() - start, out.read_text(errors="replace"),
+        err.read_text(errors="replace"), killed,
+    )  # fmt: skip
 
 
 @pytest.mark.slow
@@ -99,7 +113,7 @@ def test_hostile_file_through_retrain_predict_and_drift(hostile, case: str) -> N
         if console_script:
             result = corpus.probe(command, env, root, 4 * PEAK_MB)
         else:
-            result = forked.probe_forked(forks, command, env, root, 4 * PEAK_MB)
+            result = _probe_forked(forks, command, env, root)
         said = f"{case} {name}: {result.stderr[-2000:]}"
         print(f"{case} {name}: exit {result.returncode} in {result.seconds:.1f} s")
         assert result.returncode == expected, said
