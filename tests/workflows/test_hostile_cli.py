@@ -9,8 +9,8 @@ prints exactly one ``error:`` line; the child's peak memory stays bounded;
 the registry and models/accepted are unchanged (and mlflow.db byte for byte
 when the file was refused); a written CSV holds no live formula.
 
-Each command is its own child process. The gzip bomb's run through the console
-script (a fresh interpreter); the others' in children forked from one process
+Each command is its own child process. `predict` of the gzip bomb runs through the
+console script (a fresh interpreter); the others in children forked from one process
 that imported the commands' modules once (helpers/forked_cli.py: the same
 ``main``, streams, exit status and sampled peak memory, without 3.5 CPU-seconds
 of imports per command).
@@ -55,7 +55,7 @@ EXPECTED = {
     "skills_plus_chain": (1, 0, 0),
 }
 assert set(EXPECTED) == set(corpus.CASES)
-CONSOLE_SCRIPT_CASE = "gzip_bomb"  # the one case run through the real binary
+CONSOLE_SCRIPT = ("gzip_bomb", "predict")  # the one run through the real binary
 
 
 @pytest.fixture(scope="module")
@@ -102,23 +102,23 @@ def test_hostile_file_through_retrain_predict_and_drift(hostile, case: str) -> N
     root, files, forks = hostile
     if case == "gzip_bomb":
         assert files[case].stat().st_size < 2 << 20 < MAX_FILE_BYTES < BOMB_BYTES
-    console_script = case == CONSOLE_SCRIPT_CASE
-    commands = corpus.commands([str(BIN / "salarymodel")] if console_script else [])
+    commands, script = corpus.commands([]), corpus.commands([str(BIN / "salarymodel")])
     for name, expected in zip(("retrain", "predict", "drift"), EXPECTED[case], strict=True):
         out = root / "out" / f"{case}.{name}"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
         state, db = _state(root), (root / "mlflow.db").read_bytes()
-        command, env = commands[name](files[case], out), project_env(root)
-        if console_script:
-            result = corpus.probe(command, env, root, 4 * PEAK_MB)
+        env = project_env(root)
+        if (case, name) == CONSOLE_SCRIPT:
+            result = corpus.probe(script[name](files[case], out), env, root, 4 * PEAK_MB)
         else:
-            result = _probe_forked(forks, command, env, root)
+            result = _probe_forked(forks, commands[name](files[case], out), env, root)
         said = f"{case} {name}: {result.stderr[-2000:]}"
         print(f"{case} {name}: exit {result.returncode} in {result.seconds:.1f} s")
         assert result.returncode == expected, said
         assert not result.traceback, said
-        assert result.peak_mb < PEAK_MB, f"{said} peak {result.peak_mb:.0f} MB"
+        # Above 50 MB: the samples were taken (Python with pandas alone is more).
+        assert 50 < result.peak_mb < PEAK_MB, f"{said} peak {result.peak_mb:.0f} MB"
         assert _state(root) == state, said
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         if expected == 2:

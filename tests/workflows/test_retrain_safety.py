@@ -103,10 +103,12 @@ def test_a_kill_at_any_step_leaves_a_champion_with_its_data(
     project: Path, forks: ForkServerContext
 ) -> None:
     settings = load_settings()
+    # The invariant holds before the first kill; each kill's turn ends checking it again
+    # (the next turn starts from that state: one load of the training data less per turn).
+    assert _data_fingerprint() == _state()[2]
     for i, step in enumerate(PUBLISH_STEPS):
         champion, versions, _ = _state()
         accepted = _accepted(project)
-        assert _data_fingerprint() == _state()[2]  # the invariant holds before
         killed = _retrain(forks, project, project / f"new{i}.csv", kill_at=step)
         assert killed.returncode == -signal.SIGKILL, (step, killed.stderr[-3000:])
         now, after, trained_on = _state()
