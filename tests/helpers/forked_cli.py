@@ -147,4 +147,6 @@ def run(
         child.kill()
         child.join()
         raise TimeoutError(f"salarymodel {' '.join(argv)} still running after {timeout} s")
-    return Completed(child.exitcode, out.read_text(errors="replace"), err.read_text())
+    return Completed(
+        child.exitcode, out.read_text(errors="replace"), err.read_text(errors="replace")
+    )
