@@ -7,17 +7,21 @@ the next retrain settles them, the champion is either the old one or the new
 one, and the existing training data is exactly what it was trained on: its
 fingerprint is the champion run's ``data_fingerprint``. A retrain after the
 last kill settles what that kill left and promotes.
+
+Each retrain is its own process, forked from one that imported the CLI's modules
+once (helpers/forked_cli.py): a SIGKILL ends it as it ends the console script.
 """
 
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
+from collections.abc import Iterator
+from multiprocessing.context import ForkServerContext
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import forked_cli
 from helpers.retrain_project import make_fast_project, project_env, trained_champion
 
 from salarymodel.config.settings import load_settings, load_sources
@@ -53,6 +57,12 @@ def project(tmp_path_factory, aijobs_raw, postings_raw):
         yield root
 
 
+@pytest.fixture(scope="module")
+def forks() -> Iterator[ForkServerContext]:
+    with forked_cli.fork_server(tuple(forked_cli.FITTING)) as context:
+        yield context
+
+
 def _state() -> tuple[str, list[str], str]:
     """(champion version, version numbers, the champion run's data fingerprint)."""
     settings = load_settings()
@@ -72,16 +82,11 @@ def _accepted(root: Path) -> list[str]:
     return sorted(p.name for p in (root / "models").glob("accepted/*/*.csv.gz"))
 
 
-def _retrain(root: Path, file: Path, kill_at: str | None) -> subprocess.CompletedProcess:
+def _retrain(
+    forks: ForkServerContext, root: Path, file: Path, kill_at: str | None
+) -> forked_cli.Completed:
     env = project_env(root) | ({KILL_AT_ENV: kill_at} if kill_at else {})
-    return subprocess.run(
-        [sys.executable, "-m", "salarymodel.cli.app", "retrain", "--data", str(file)],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return forked_cli.run(forks, ["retrain", "--data", str(file)], env, root, timeout=600)
 
 
 def test_retrain_lock_admits_one_retrain_at_a_time(project: Path) -> None:
@@ -94,13 +99,17 @@ def test_retrain_lock_admits_one_retrain_at_a_time(project: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_kill_at_any_step_leaves_a_champion_with_its_data(project: Path) -> None:
+def test_a_kill_at_any_step_leaves_a_champion_with_its_data(
+    project: Path, forks: ForkServerContext
+) -> None:
     settings = load_settings()
+    # The invariant holds before the first kill; each kill's turn ends checking it again
+    # (the next turn starts from that state: one load of the training data less per turn).
+    assert _data_fingerprint() == _state()[2]
     for i, step in enumerate(PUBLISH_STEPS):
         champion, versions, _ = _state()
         accepted = _accepted(project)
-        assert _data_fingerprint() == _state()[2]  # the invariant holds before
-        killed = _retrain(project, project / f"new{i}.csv", kill_at=step)
+        killed = _retrain(forks, project, project / f"new{i}.csv", kill_at=step)
         assert killed.returncode == -signal.SIGKILL, (step, killed.stderr[-3000:])
         now, after, trained_on = _state()
         registered = [v for v in after if v not in versions]
@@ -126,7 +135,7 @@ def test_a_kill_at_any_step_leaves_a_champion_with_its_data(project: Path) -> No
     # The last kill came after the alias moved: its rows are still pending.
     champion, versions, trained_on = _state()
     accepted = _accepted(project)
-    done = _retrain(project, project / f"new{len(PUBLISH_STEPS)}.csv", kill_at=None)
+    done = _retrain(forks, project, project / f"new{len(PUBLISH_STEPS)}.csv", kill_at=None)
     assert done.returncode == 0, done.stderr[-3000:]
     said = " ".join(done.stderr.split())
     assert "rows of a champion whose retrain stopped before keeping them" in said

@@ -20,18 +20,26 @@ def predict(
     ),
 ) -> None:
     """Score a CSV with the champion: one output row per input row, in order."""
-    from salarymodel.core.prediction import predict_file
-    from salarymodel.data.reading import SourceFormatError
+    from salarymodel.data.reading import SourceFormatError, read_csv, record_lines
+
+    settings, sources = load_settings(), load_sources()
+    try:
+        # The file first: one that cannot be read is refused before the registry
+        # (and MLflow, the slowest import) is touched.
+        raw = read_csv(input_path)
+        lines = record_lines(input_path, len(raw))
+    except SourceFormatError as error:
+        raise fail(str(error)) from error
+    from salarymodel.core.prediction import write_scored
     from salarymodel.registry.bundles import load_champion
     from salarymodel.registry.store import RegistryError
     from salarymodel.serving.loading import read_serving_bundle
 
-    settings, sources = load_settings(), load_sources()
     try:
         # LightGBM's C library reads the boosters, as in the service: scoring a
         # file needs neither the lightgbm package nor the scikit-learn it imports.
         model, version = load_champion(settings, read_serving_bundle)
-        scored = predict_file(input_path, output_path, model, settings, sources, source)
+        scored = write_scored(raw, lines, output_path, model, settings, sources, source)
     except (SourceFormatError, RegistryError) as error:
         raise fail(str(error)) from error
     errors = int((scored["error"] != "").sum())

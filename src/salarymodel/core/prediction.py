@@ -296,6 +296,20 @@ def predict_file(
     """Score ``input_path`` and write the input columns plus estimates to ``output_path``."""
     raw = read_csv(input_path)
     lines = record_lines(input_path, len(raw))
+    return write_scored(raw, lines, output_path, model, settings, sources, source)
+
+
+def write_scored(
+    raw: pd.DataFrame,
+    lines: np.ndarray | None,
+    output_path: Path,
+    model: SalaryModel,
+    settings: Settings,
+    sources: SourcesConfig,
+    source: str | None = None,
+) -> pd.DataFrame:
+    """Score the rows of a file already read (``read_csv``, ``record_lines``) and write the
+    input columns plus estimates to ``output_path``."""
     scored = predict_frame(raw, model, settings, sources, source, lines)
     combined = pd.concat([raw.reset_index(drop=True), scored], axis=1)
     write_csv(combined, output_path, index=False)  # formula-like cells neutralised

@@ -20,9 +20,6 @@ from salarymodel.data.dataset import (
 from salarymodel.data.profiling import merge_repeats
 from salarymodel.data.reading import SourceFormatError, read_csv, record_lines
 from salarymodel.data.sources import adapt, detect_source
-from salarymodel.registry.store import (
-    TAG_FINGERPRINT,
-)
 
 TAG_EXISTING = "data_fingerprint.existing"
 
@@ -160,6 +157,10 @@ def merge_with_existing(
     new: NewData, settings: Settings, sources: SourcesConfig, sample: int | None
 ) -> Merged:
     """Stage 2: the existing training data with the new file's accepted records."""
+    # Here, not at the top: `salarymodel drift` reads a new file with this module, and
+    # the registry's module imports MLflow (seconds) that reading does not need.
+    from salarymodel.registry.store import TAG_FINGERPRINT
+
     existing = load_training_data(settings, sources, sample=sample)
     data, is_new, repeats = merge_new(existing, new, settings)
     fingerprints = {

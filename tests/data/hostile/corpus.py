@@ -155,6 +155,34 @@ def _memory_mb(pid: int) -> tuple[float, float]:
     return found["VmRSS:"], found["VmHWM:"]
 
 
+def sample_peak(
+    pid: int, ceiling_mb: float, start: float, timeout: float, wait: Callable[[], object]
+) -> tuple[float, float | None]:
+    """Run ``wait()`` (until the child ``pid`` has exited) while sampling the child's
+    memory every 50 ms; (peak MB, the ceiling when the child had to be killed past it
+    or past ``timeout`` seconds from ``start``, else None)."""
+    killed: list[float] = []
+    peak = [0.0]
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.05):
+            resident, high = _memory_mb(pid)
+            peak[0] = max(peak[0], high, resident)
+            if resident > ceiling_mb or time.perf_counter() - start > timeout:
+                killed.append(ceiling_mb)
+                os.kill(pid, signal.SIGKILL)
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    # Sampled while the child lives: once it exits, /proc no longer has it.
+    wait()
+    done.set()
+    watcher.join()
+    return peak[0], killed[0] if killed else None
+
+
 def probe(
     command: list[str], env: dict[str, str], cwd: Path, ceiling_mb: float, timeout: float = 900
 ) -> Probe:
@@ -169,33 +197,20 @@ def probe(
     out_file, err_file = cwd / ".probe.out", cwd / ".probe.err"
     with out_file.open("w") as out, err_file.open("w") as err:
         child = subprocess.Popen(command, env=env, cwd=cwd, stdout=out, stderr=err)
-        killed: list[float] = []
-        peak = [0.0]
-        done = threading.Event()
+        status = [0]
 
-        def watch() -> None:
-            while not done.wait(0.05):
-                resident, high = _memory_mb(child.pid)
-                peak[0] = max(peak[0], high, resident)
-                if resident > ceiling_mb or time.perf_counter() - start > timeout:
-                    killed.append(ceiling_mb)
-                    os.kill(child.pid, signal.SIGKILL)
-                    return
+        def wait() -> None:
+            status[0] = os.wait4(child.pid, 0)[1]
 
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        # Sampled while the child lives: once it exits, /proc no longer has it.
-        _, status, _usage = os.wait4(child.pid, 0)
-        done.set()
-        watcher.join()
-    child.returncode = os.waitstatus_to_exitcode(status)
+        peak, killed = sample_peak(child.pid, ceiling_mb, start, timeout, wait)
+    child.returncode = os.waitstatus_to_exitcode(status[0])
     return Probe(
         returncode=child.returncode,
-        peak_mb=peak[0],
+        peak_mb=peak,
         seconds=time.perf_counter() - start,
         stdout=out_file.read_text(errors="replace"),
         stderr=err_file.read_text(errors="replace"),
-        killed_at_mb=killed[0] if killed else None,
+        killed_at_mb=killed,
     )
 
 
