@@ -77,8 +77,24 @@ VARIANTS: dict[str, dict[str, object]] = {
     "seed_18": {},
     "prior_5_seed_18": {"prior_strength": 5},
     "prior_10_seed_18": {"prior_strength": 10},
+    # Drift: records weigh 1/2 per 12 months back from their source's latest,
+    # in the point model's training (a), the levels' medians (b), or both.
+    "recency_12": {"recency_half_life_months": 12, "recency_training": True},
+    "recency_12_seed_18": {"recency_half_life_months": 12, "recency_training": True},
+    "levels_12": {"recency_half_life_months": 12, "recency_levels": True},
+    "levels_12_seed_18": {"recency_half_life_months": 12, "recency_levels": True},
+    "both_12": {
+        "recency_half_life_months": 12,
+        "recency_training": True,
+        "recency_levels": True,
+    },
+    "both_12_seed_18": {
+        "recency_half_life_months": 12,
+        "recency_training": True,
+        "recency_levels": True,
+    },
 }
-MODEL_SEEDS = {"seed_18": 18, "prior_5_seed_18": 18, "prior_10_seed_18": 18}
+MODEL_SEEDS = {name: 18 for name in VARIANTS if name.endswith("seed_18")}
 POINT_ONLY = {"feature"}
 NON_US = "non-US"
 
