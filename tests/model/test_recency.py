@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -130,3 +131,47 @@ def test_earlier_records_weigh_nothing_at_an_instant_half_life(records, settings
     # Trees weighted but levels not: the levels read the tripled salaries.
     before, after = fit_and_score(records, settings, recent(settings, True, False), tampered)
     assert np.abs(after - before).max() > 0.1
+
+
+# ----- the cluster's fit -----------------------------------------------------------------
+class _CapturingRegressor:
+    """Stands in for lightgbm.DaskLGBMRegressor: keeps what ``fit`` was given."""
+
+    given: ClassVar[dict] = {}
+
+    def __init__(self, **params) -> None:
+        self.booster_ = None
+
+    def fit(self, matrix, label, **kwargs) -> None:
+        _CapturingRegressor.given = {"label": label, **kwargs}
+
+
+def test_the_cluster_weighs_each_partition_as_one_machine(records, settings, monkeypatch) -> None:
+    import lightgbm
+
+    from salarymodel.training.dask_cluster import ClusterRecords
+    from salarymodel.training.dask_fits import fit_on_cluster
+
+    monkeypatch.setattr(lightgbm, "DaskLGBMRegressor", _CapturingRegressor)
+    order = np.random.default_rng(3).permutation(len(records))
+    positions = [np.sort(chunk) for chunk in np.array_split(order, 3)]
+    # Partitions as plain frames: dask.delayed computes them in this process.
+    parts = [records.iloc[chunk] for chunk in positions]
+    cluster = ClusterRecords(None, records, positions, parts)  # type: ignore[arg-type]
+    rows = (records["year"] <= 2023).to_numpy()
+    config = settings.country_levels.model_copy(
+        update={"recency_half_life_months": 12.0, "recency_training": True}
+    )
+    fit_on_cluster(cluster, rows, settings.model_copy(update={"country_levels": config}), False)
+    given = _CapturingRegressor.given
+    sent = np.concatenate([p[rows[p]] for p in positions])
+    labels = np.log(records["salary_usd"].to_numpy(float))
+    np.testing.assert_array_equal(given["label"].compute(), labels[sent])
+    expected = np.zeros(len(records))
+    expected[rows] = recency_weights(records[rows], 12.0)
+    weights = given["sample_weight"].compute()
+    np.testing.assert_array_equal(weights, expected[sent])
+    assert 0 < weights.min() < 1 == weights.max()
+    # Off (the shipped setting): no weights at all, as on one machine.
+    fit_on_cluster(cluster, rows, settings, False)
+    assert _CapturingRegressor.given["sample_weight"] is None
