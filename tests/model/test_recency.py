@@ -113,7 +113,6 @@ def fit_and_score(records, settings, config, tampered) -> tuple[np.ndarray, np.n
     return scores[0], scores[1]
 
 
-@pytest.mark.slow
 def test_earlier_records_weigh_nothing_at_an_instant_half_life(records, settings) -> None:
     weights = recency_weights(records, INSTANT)
     assert weights is not None
