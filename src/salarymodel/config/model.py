@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from salarymodel.config.base import Strict
 
@@ -53,6 +53,18 @@ class CountryLevelsConfig(Strict):
     trend_prior_strength: float = Field(gt=0.0)
     # At most this many years past the last training year are carried.
     trend_max_years: float = Field(ge=0.0)
+    # Drift: records weigh 1/2 per this many months back from their source's
+    # latest record (null: all weigh the same), in the point model's training
+    # (recency_training) and in the country levels' medians (recency_levels).
+    recency_half_life_months: float | None = Field(gt=0.0)
+    recency_training: bool
+    recency_levels: bool
+
+    @model_validator(mode="after")
+    def _recency_needs_half_life(self) -> CountryLevelsConfig:
+        if (self.recency_training or self.recency_levels) and self.recency_half_life_months is None:
+            raise ValueError("recency_training or recency_levels needs recency_half_life_months")
+        return self
 
 
 class ExplanationsConfig(Strict):

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from salarymodel.config.model import CountryLevelsConfig
+from salarymodel.core import periods
 from salarymodel.core.features import OTHER, FeatureBuilder
 from salarymodel.core.row_spec import AT
 from salarymodel.core.year_trend import YearTrend, fit_trend
@@ -85,34 +86,58 @@ class SourceLevels:
         return self.of(US, geography.region(US))
 
 
-def shrunk(median: float, n: int, parent: float, prior_strength: float) -> float:
+def shrunk(median: float, n: float, parent: float, prior_strength: float) -> float:
     """A group's median pulled toward its parent's level by count."""
     return (n * median + prior_strength * parent) / (n + prior_strength)
 
 
-def source_levels(log_salary: np.ndarray, countries: list, prior_strength: float) -> SourceLevels:
-    """Levels of one source's (or all) training rows: world, regions, countries."""
-    world = float(np.median(log_salary))
+def weighted_median(values: np.ndarray, weights: np.ndarray | None) -> float:
+    """The median of ``values``; with ``weights``, the lowest value with half the weight."""
+    if weights is None:
+        return float(np.median(values))
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+
+
+def source_levels(
+    log_salary: np.ndarray,
+    countries: list,
+    prior_strength: float,
+    weights: np.ndarray | None = None,
+) -> SourceLevels:
+    """Levels of one source's (or all) training rows: world, regions, countries.
+
+    With ``weights`` (recency), each median is weighted and a level's count in
+    its shrinkage is its records' summed weight: a country seen only long ago
+    leans on its region more.
+    """
+    w = np.ones(len(log_salary)) if weights is None else weights
+    world = weighted_median(log_salary, weights)
     regions_of = {c: geography.region(c) for c in set(countries) if isinstance(c, str)}
-    by_region: dict[str, list[float]] = {}
-    by_country: dict[str, list[float]] = {}
-    for country, y in zip(countries, log_salary.tolist(), strict=True):
+    by_region: dict[str, list[int]] = {}
+    by_country: dict[str, list[int]] = {}
+    for index, country in enumerate(countries):
         if not isinstance(country, str):
             continue  # no country: counts toward the world level only
-        by_country.setdefault(country, []).append(y)
+        by_country.setdefault(country, []).append(index)
         region = regions_of[country]
         if region is not None:
-            by_region.setdefault(region, []).append(y)
+            by_region.setdefault(region, []).append(index)
+
+    def median_and_n(rows: list[int]) -> tuple[float, float]:
+        part = None if weights is None else w[rows]
+        n = len(rows) if part is None else float(part.sum())
+        return weighted_median(log_salary[rows], part), n
+
     levels = SourceLevels(world=world)
-    for region, values in by_region.items():
-        median = float(np.median(values))
-        levels.regions[region] = shrunk(median, len(values), world, prior_strength)
-    for country, values in by_country.items():
+    for region, rows in by_region.items():
+        levels.regions[region] = shrunk(*median_and_n(rows), world, prior_strength)
+    for country, rows in by_country.items():
         region = regions_of[country]
         parent = levels.regions.get(region, world) if region is not None else world
-        median = float(np.median(values))
-        levels.countries[country] = shrunk(median, len(values), parent, prior_strength)
-        levels.counts[country] = len(values)
+        levels.countries[country] = shrunk(*median_and_n(rows), parent, prior_strength)
+        levels.counts[country] = len(rows)
     return levels
 
 
@@ -142,10 +167,13 @@ class CountryLevels:
         sources = records["source"].astype(object).to_numpy()
         years = records["year"].to_numpy(float)
         k = config.prior_strength
-        by_source = {ANY: source_levels(y, countries, k)}
+        half_life = config.recency_half_life_months if config.recency_levels else None
+        w = periods.recency_weights(records, half_life)
+        by_source = {ANY: source_levels(y, countries, k, w)}
         for source in sorted({s for s in sources.tolist() if isinstance(s, str)}):
             rows = np.flatnonzero(sources == source)
-            by_source[source] = source_levels(y[rows], [countries[i] for i in rows], k)
+            part = None if w is None else w[rows]
+            by_source[source] = source_levels(y[rows], [countries[i] for i in rows], k, part)
         fitted = cls(
             as_offset=config.enabled,
             group_edges=list(config.group_edges),

@@ -40,6 +40,7 @@ from salarymodel.core.currency import CurrencyTable
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.job_defaults import in_view, model_view, view_of
 from salarymodel.core.percentile_calibration import PercentileCalibration
+from salarymodel.core.periods import recency_weights
 from salarymodel.core.range_calibration import fit_range_model
 from salarymodel.core.ranges import RANGES_FILE, RangeModel, salary_bounds, salary_percentile
 from salarymodel.vocabulary import thin_support_warning
@@ -151,7 +152,8 @@ class SalaryModel:
 
         With ``country_levels.enabled`` the trees start from each record's
         source-and-country level (``init_score``), computed on these records
-        only, and learn what it leaves.
+        only, and learn what it leaves. With ``country_levels.recency_training``
+        later records weigh more (pay drifts: the latest period is the best guide).
         """
         import lightgbm as lgb
 
@@ -163,6 +165,9 @@ class SalaryModel:
             features,
             label=target,
             init_score=init,
+            weight=recency_weights(records, country_levels.recency_half_life_months)
+            if country_levels.recency_training
+            else None,
             feature_name=[safe_name(c) for c in builder.columns],
             categorical_feature=builder.categorical_indices,
             free_raw_data=True,

@@ -20,7 +20,7 @@ import numpy as np
 from salarymodel.config.model import CountryLevelsConfig, RangesConfig
 from salarymodel.core.country_levels import CountryLevels
 from salarymodel.core.features import FeatureBuilder
-from salarymodel.core.periods import record_months
+from salarymodel.core.periods import recency_weights, record_months
 from salarymodel.core.ranges import (
     ANY,
     RangeModel,
@@ -174,19 +174,6 @@ def latest_period_mask(records: pd.DataFrame, months: int) -> np.ndarray:
         mask |= in_source & (start >= first)
     groups = records["group_id"]
     return groups.isin(groups[mask]).to_numpy(bool)  # hashed: np.isin on objects is quadratic
-
-
-def recency_weights(records: pd.DataFrame, half_life_months: float | None) -> np.ndarray | None:
-    """Weights halving every ``half_life_months`` back from each source's latest record."""
-    if half_life_months is None:
-        return None
-    _, end = record_months(records)
-    sources = records["source"].to_numpy()
-    age = np.zeros(len(records))
-    for source in np.unique(sources):
-        in_source = sources == source
-        age[in_source] = np.nanmax(end[in_source]) - end[in_source]
-    return 0.5 ** (np.nan_to_num(age) / half_life_months)
 
 
 def fit_range_model(

@@ -20,6 +20,7 @@ from salarymodel.config.settings import Settings
 from salarymodel.core.country_levels import CountryLevels, fit_levels
 from salarymodel.core.features import FeatureBuilder
 from salarymodel.core.model import SalaryModel, safe_name
+from salarymodel.core.periods import recency_weights
 from salarymodel.core.range_calibration import (
     calibrate_range_model,
     calibration_split,
@@ -104,11 +105,13 @@ def fit_booster(
     rounds: int,
     feature_names: list[str] | None = None,
     levels: CountryLevels | None = None,
+    weights: np.ndarray | None = None,
 ) -> Any:
     """A LightGBM booster fit by ``lightgbm.dask`` on the records of mask ``rows``.
 
     With ``levels``, each row starts from its country level (``init_score``),
-    built on its worker like the matrix. Each partition's matrix and labels
+    built on its worker like the matrix. ``weights`` (one per record of the
+    cluster, recency) are sliced per partition on the client. Each partition's matrix and labels
     are built on its worker; LightGBM
     uses each worker's Dask threads (``num_threads`` in ``params`` would be
     ignored with a warning, so it is dropped here).
@@ -119,9 +122,11 @@ def fit_booster(
 
     _quiet_lightgbm(lgb)
     width = len(builder.columns)
-    matrices, labels, inits = [], [], []
+    matrices, labels, inits, sample_weights = [], [], [], []
     for part, positions, local in cluster.selected(rows):
         n = len(positions)
+        if weights is not None:
+            sample_weights.append(da.from_array(weights[positions], chunks=n))
         matrix = dask.delayed(_matrix, pure=True)(part, builder, local)
         matrices.append(da.from_delayed(matrix, shape=(n, width), dtype=float))
         label = dask.delayed(_log_salary, pure=True)(part, local)
@@ -140,6 +145,7 @@ def fit_booster(
         categorical_feature=builder.categorical_indices,
         feature_name=feature_names or "auto",
         init_score=da.concatenate(inits) if inits else None,
+        sample_weight=da.concatenate(sample_weights) if sample_weights else None,
     )
     return fitted.booster_
 
@@ -227,6 +233,12 @@ def _point_booster(
     """A point booster on the records of ``rows``, starting from ``levels``."""
     names = [safe_name(c) for c in builder.columns]
     model_config = settings.model
+    weights = None
+    if settings.country_levels.recency_training:
+        # As SalaryModel.fit weighs them: aged within these rows' own sources.
+        half_life = settings.country_levels.recency_half_life_months
+        weights = np.zeros(len(cluster.records))
+        weights[rows] = recency_weights(cluster.records[rows], half_life)
     return fit_booster(
         cluster,
         builder,
@@ -235,6 +247,7 @@ def _point_booster(
         model_config.num_boost_round,
         names,
         levels,
+        weights,
     )
 
 
