@@ -58,21 +58,28 @@ def champion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.getbasetemp() / "service-project"
     if not (root / ".trained").exists():
         root.mkdir(exist_ok=True)
-        shutil.copytree(ROOT / "configs", root / "configs", dirs_exist_ok=True)
-        # One LightGBM thread: on 2 cores two multi-threaded LightGBM processes
-        # (tests beside another job) slow each other down by orders of magnitude.
-        settings = root / "configs" / "salarymodel.yaml"
-        text = settings.read_text().replace("num_threads: 2", "num_threads: 1")
-        # The training's global SHAP explanations on 300 records, not all 1,500 (they
-        # took 21 s of one measured 54 s training): no test reads this champion's
-        # explanation files; /explain explains each job with the model itself.
-        assert "  sample_size: 5000\n" in text
-        settings.write_text(text.replace("  sample_size: 5000\n", "  sample_size: 300\n"))
-        if not (root / "data").exists():
-            (root / "data").symlink_to(ROOT / "data")
+        service_configs(root)
         trained_copy(root, tmp_path_factory, _train_champion)
         (root / ".trained").touch()
     return root
+
+
+def service_configs(root: Path) -> None:
+    """``root`` gets the served champion's configs and a link to the shipped data.
+
+    A project laid out so (test_distributed's) shares the one trained champion."""
+    shutil.copytree(ROOT / "configs", root / "configs", dirs_exist_ok=True)
+    # One LightGBM thread: on 2 cores two multi-threaded LightGBM processes
+    # (tests beside another job) slow each other down by orders of magnitude.
+    settings = root / "configs" / "salarymodel.yaml"
+    text = settings.read_text().replace("num_threads: 2", "num_threads: 1")
+    # The training's global SHAP explanations on 300 records, not all 1,500 (they
+    # took 21 s of one measured 54 s training): no test reads this champion's
+    # explanation files; /explain explains each job with the model itself.
+    assert "  sample_size: 5000\n" in text
+    settings.write_text(text.replace("  sample_size: 5000\n", "  sample_size: 300\n"))
+    if not (root / "data").exists():
+        (root / "data").symlink_to(ROOT / "data")
 
 
 def _train_champion(root: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ from salarymodel.training.dask_cluster import ClusterRecords
 
 if TYPE_CHECKING:
     import pandas as pd
+    from distributed import Client, Future
 
 
 # ----- work done on a worker -----------------------------------------------------------
@@ -111,9 +113,8 @@ def fit_booster(
 
     With ``levels``, each row starts from its country level (``init_score``),
     built on its worker like the matrix. ``weights`` (one per record of the
-    cluster, recency) are sliced per partition on the client. Each partition's matrix and labels
-    are built on its worker; LightGBM
-    uses each worker's Dask threads (``num_threads`` in ``params`` would be
+    cluster, recency) are sliced per partition on the client. Each partition's
+    matrix and labels are built on its worker; LightGBM uses each worker's Dask threads (``num_threads`` in ``params`` would be
     ignored with a warning, so it is dropped here).
     """
     import dask
@@ -122,17 +123,26 @@ def fit_booster(
 
     _quiet_lightgbm(lgb)
     width = len(builder.columns)
+    # The builder and levels go to the workers once, by name: passed as they are, dask
+    # walks and hashes them for every task (about 1.3 s of client CPU each, most of a
+    # small fit's time) and pickles them into each.
+    shared = dask.delayed(builder, name=f"features-{uuid.uuid4().hex}", traverse=False)
+    offsets = (
+        None
+        if levels is None
+        else dask.delayed(levels, name=f"levels-{uuid.uuid4().hex}", traverse=False)
+    )
     matrices, labels, inits, sample_weights = [], [], [], []
     for part, positions, local in cluster.selected(rows):
         n = len(positions)
         if weights is not None:
             sample_weights.append(da.from_array(weights[positions], chunks=n))
-        matrix = dask.delayed(_matrix, pure=True)(part, builder, local)
+        matrix = dask.delayed(_matrix, pure=True)(part, shared, local)
         matrices.append(da.from_delayed(matrix, shape=(n, width), dtype=float))
         label = dask.delayed(_log_salary, pure=True)(part, local)
         labels.append(da.from_delayed(label, shape=(n,), dtype=float))
         if levels is not None:
-            init = dask.delayed(_init_score, pure=True)(part, builder, local, levels)
+            init = dask.delayed(_init_score, pure=True)(part, shared, local, offsets)
             inits.append(da.from_delayed(init, shape=(n,), dtype=float))
     fitted = lgb.DaskLGBMRegressor(
         client=cluster.client,
@@ -166,6 +176,13 @@ def _quiet_lightgbm(lgb: Any) -> None:
         lgb.register_logger(logger)
 
 
+def _sent_once(client: Client, value: Any) -> Future:
+    """``value`` on every worker, pickled once; tasks take the future. (A model passed
+    to each task is pickled into each and unpickled by each: seconds per call.)"""
+    [future] = client.scatter([value], broadcast=True, hash=False)
+    return future
+
+
 def estimate_on_cluster(
     cluster: ClusterRecords, model: SalaryModel, rows: np.ndarray
 ) -> np.ndarray:
@@ -174,8 +191,9 @@ def estimate_on_cluster(
     One row (the estimate) when the model has no ranges.
     """
     client = cluster.client
+    shared = _sent_once(client, model)
     jobs = [
-        (positions, client.submit(_estimates, part, model, local, pure=False))
+        (positions, client.submit(_estimates, part, shared, local, pure=False))
         for part, positions, local in cluster.selected(rows)
     ]
     out = np.full((3 if model.ranges else 1, len(cluster.records)), np.nan)
@@ -308,12 +326,20 @@ def _calibration_pass(
 ) -> tuple[dict[str, int], np.ndarray, np.ndarray]:
     """(support table of ``rows``, boosters' log predictions and support of ``calib`` rows)."""
     client = cluster.client
+    shared_builder, shared_boosters = _sent_once(client, builder), _sent_once(client, boosters)
     jobs = []
     for part, positions, local in cluster.selected(rows):
         in_calib = calib[positions]
         calib_rows = np.flatnonzero(in_calib) if local is None else local[in_calib]
         job = client.submit(
-            _calibration_part, part, builder, boosters, local, calib_rows, point_levels, pure=False
+            _calibration_part,
+            part,
+            shared_builder,
+            shared_boosters,
+            local,
+            calib_rows,
+            point_levels,
+            pure=False,
         )
         jobs.append((positions[in_calib], job))
     n = len(cluster.records)
