@@ -555,31 +555,47 @@ def _cli(root: Path, *args: str) -> subprocess.Popen:
     )
 
 
-def _champion_of_locked_copy(root: Path) -> None:
+def _champion_of_locked_copy(root: Path) -> float:
     """``champion_version`` on a copy of the store held by a writer that locks reads
-    too: no answer is a ``RegistryError``, not "no champion"."""
-    from mlflow import MlflowClient
-
+    too: no answer is a ``RegistryError``, not "no champion"; the seconds it waited."""
     copy = root / "locked-copy.db"
     with sqlite3.connect(root / "mlflow.db") as source, sqlite3.connect(copy) as dest:
         source.backup(dest)
-    uri = f"sqlite:///{copy}"
-    client, settings = MlflowClient(tracking_uri=uri, registry_uri=uri), load_settings()
+    settings = load_settings()
+    tracking = settings.tracking.model_copy(update={"uri": f"sqlite:///{copy}"})
+    settings = settings.model_copy(update={"tracking": tracking})
+    client = connect(settings)  # waits the configured busy timeout, as the commands do
     assert champion_version(client, settings) is not None  # unlocked, the copy answers
     with sqlite3.connect(copy, isolation_level=None) as writer:
         writer.execute("BEGIN EXCLUSIVE")
+        start = time.monotonic()
         try:
             with pytest.raises(RegistryError, match="database is locked"):
                 champion_version(client, settings)
         finally:
+            waited = time.monotonic() - start
             writer.execute("ROLLBACK")
     copy.unlink()
+    return waited
+
+
+# A command waits this long for a locked store here (tracking.sqlite_busy_timeout_seconds,
+# 20 s in the shipped configs) before it fails.
+BUSY_TIMEOUT = ("  sqlite_busy_timeout_seconds: 20.0\n", "  sqlite_busy_timeout_seconds: 2.0\n")
 
 
 @pytest.mark.slow
 def test_a_locked_store_stops_every_command_that_moves_the_alias(gate: Path) -> None:
-    # MLflow waits 20 s (its SQLite busy_timeout) before a locked store fails: the
-    # in-process read of a store locked for reads too waits on a copy meanwhile.
+    with edited_settings(gate, BUSY_TIMEOUT):
+        waited = _refused_while_locked(gate)
+    # The read waited the configured 2 s, not MLflow's own 20 s, and not no wait at all.
+    assert 2.0 <= waited < 15.0, waited
+
+
+def _refused_while_locked(gate: Path) -> float:
+    """promote and rollback while another process writes the store: both refused with
+    the store's error and nothing moved. The in-process read of a store locked for
+    reads too waits on a copy meanwhile: the seconds it waited."""
     if len(_versions()) < 2:  # run on its own: a second version to move to
         _invoke("train", "--no-baselines")
     rows = _versions()
@@ -591,20 +607,20 @@ def test_a_locked_store_stops_every_command_that_moves_the_alias(gate: Path) -> 
     with sqlite3.connect(gate / "mlflow.db", isolation_level=None) as writer:
         # Another process writing: reads go on, every other write waits, then fails.
         writer.execute("BEGIN IMMEDIATE")
-        start = time.monotonic()
+        started = time.monotonic()
         commands = {
             "promote": _cli(gate, "promote", other),
             "rollback": _cli(gate, "rollback"),
         }
         try:
-            _champion_of_locked_copy(gate)
+            waited = _champion_of_locked_copy(gate)
             answers = {name: p.communicate(timeout=120) for name, p in commands.items()}
         finally:
             writer.execute("ROLLBACK")
             for process in commands.values():
                 if process.poll() is None:
                     process.kill()
-    print(f"refused after {time.monotonic() - start:.0f} s")
+    print(f"refused after {time.monotonic() - started:.1f} s; the read waited {waited:.1f} s")
     for name, process in commands.items():
         said = answers[name][1]
         assert process.returncode == 2, said
@@ -614,6 +630,7 @@ def test_a_locked_store_stops_every_command_that_moves_the_alias(gate: Path) -> 
         assert line.endswith("(sqlite3.OperationalError) database is locked")
         assert "Traceback" not in said
     assert _versions() == before
+    return waited
 
 
 def test_a_version_registered_outside_a_run_is_a_registry_error_not_a_crash() -> None:
