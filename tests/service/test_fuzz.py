@@ -6,8 +6,9 @@ its fuzzing phase, with valid and invalid data; every answer goes through all
 of Schemathesis' checks: no 5xx; status, content type, headers and body as
 documented; valid data accepted, invalid data rejected; undocumented methods
 answered 405 (here /explain, whose request schema is /predict's, gets the coverage
-phase's valid data only: see the test). Bounded and derandomized here; the longer run sets
-``SALARYMODEL_FUZZ_EXAMPLES`` (see below).
+phase's valid data only, and the pay cases are cut to three currencies: see the test;
+every pay case is sent at its bounds by another test). Bounded and derandomized here;
+the longer runs: benchmarks/fuzz.py (the whole document), ``SALARYMODEL_FUZZ_EXAMPLES``.
 
 The schema is BentoML's, corrected by ``salarymodel.serving.service.truthful_openapi``;
 a fast test below checks what it documents against the guard's own answers.
