@@ -532,8 +532,15 @@ def test_registry_error_is_not_no_champion(gate: Path) -> None:
     assert str(champion_version(client, settings).version) == _champion(_versions())
 
 
+def _runs(root: Path) -> int:
+    with sqlite3.connect(root / "mlflow.db") as db:
+        (count,) = db.execute("SELECT count(*) FROM runs").fetchone()
+    db.close()
+    return count
+
+
 def test_train_stops_when_the_registry_cannot_answer(gate: Path) -> None:
-    before = _versions()
+    before, runs = _versions(), _runs(gate)
     with broken_aliases(gate):
         _, said = _invoke("train", "--no-baselines", code=2)
         _, again = _invoke("retrain", "--data", str(gate / "data" / "new.csv"), code=2)
@@ -546,6 +553,7 @@ def test_train_stops_when_the_registry_cannot_answer(gate: Path) -> None:
         )
         assert "Traceback" not in output and "[SQL:" not in output
     assert _versions() == before
+    assert _runs(gate) == runs  # stopped before fitting: no run was started
 
 
 def _cli(root: Path, *args: str) -> subprocess.Popen:
