@@ -68,6 +68,10 @@ ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 # A model that stops after three boosting rounds: a challenger honestly worse.
 CRIPPLED = ("  num_boost_round: 200\n", "  num_boost_round: 3\n")
+# Range models of three rounds: every gate here judges the point estimates (train's
+# backtest, retrain's held-out and existing rows), which the range models do not
+# touch, so the challengers' intervals are the same as with 150 rounds, for less CPU.
+CHEAP_RANGES = ("  num_boost_round: 150\n", "  num_boost_round: 3\n")
 MODEL_SEED = "    verbosity: -1\n  num_boost_round: 200"  # what follows the model's seed
 GATE_METRIC = "backtest.fused_lightgbm.all.mae_usd"
 
@@ -353,7 +357,7 @@ def test_gate_without_the_champions_backtest_refuses_or_stops(gate: Path) -> Non
 # ----- train ----------------------------------------------------------------------------------
 def test_train_worse_than_the_champion_is_registered_not_promoted(gate: Path) -> None:
     before = _versions()
-    with edited_settings(gate, CRIPPLED):
+    with edited_settings(gate, CRIPPLED, CHEAP_RANGES):
         _, said = _invoke("train", "--no-baselines")
     line = _line(said, "registered version")
     print(line)
@@ -368,7 +372,8 @@ def test_train_differing_from_the_champion_by_noise_is_promoted(gate: Path) -> N
     # Another LightGBM seed on the same data and folds: a different model, the
     # same skill; the backtest cannot tell them apart and the tie goes to the challenger.
     before = _versions()
-    with edited_settings(gate, (f"    seed: 17\n{MODEL_SEED}", f"    seed: 18\n{MODEL_SEED}")):
+    reseeded = (f"    seed: 17\n{MODEL_SEED}", f"    seed: 18\n{MODEL_SEED}")
+    with edited_settings(gate, reseeded, CHEAP_RANGES):
         _, said = _invoke("train", "--no-baselines")
     line = _line(said, "registered version")
     print(line)
@@ -402,8 +407,7 @@ def test_train_on_another_evaluation_is_not_comparable(gate: Path, args, changes
     # Three boosting rounds for the point and range models (cheap to train): whether two
     # evaluations compare is read from the data, folds and backtest alone, no model
     # setting; were they compared, this crippled model would be refused as worse.
-    cheap = (CRIPPLED, ("  num_boost_round: 150\n", "  num_boost_round: 3\n"))
-    with edited_settings(gate, *changes, *cheap):
+    with edited_settings(gate, *changes, CRIPPLED, CHEAP_RANGES):
         _, said = _invoke("train", "--no-baselines", *args)
     line = _line(said, "registered version")
     print(line)
@@ -433,7 +437,7 @@ def _retrain_refused(root: Path, file: Path, check: str) -> str:
 
 
 def test_retrain_losing_on_the_held_out_new_rows_is_refused(gate: Path) -> None:
-    with edited_settings(gate, CRIPPLED):
+    with edited_settings(gate, CRIPPLED, CHEAP_RANGES):
         line = _retrain_refused(gate, gate / "data" / "new.csv", "held-out new rows")
     assert "held-out new rows: challenger" in line and "is worse than champion v1" in line
     low, high = _interval(line)
@@ -458,7 +462,8 @@ def test_retrain_that_forgets_the_existing_records_is_refused(gate: Path, aijobs
     line = _retrain_refused(gate, gate / "inflated.csv", "salary drift (aijobs)")
     assert "PSI of log salary" in line
     # ... and without it, the forgetting guard refuses the challenger.
-    with edited_settings(gate, ("  max_salary_psi: 0.5\n", "  max_salary_psi: null\n")):
+    no_psi_check = ("  max_salary_psi: 0.5\n", "  max_salary_psi: null\n")
+    with edited_settings(gate, no_psi_check, CHEAP_RANGES):
         line = _retrain_refused(gate, gate / "inflated.csv", "existing records")
     assert "existing records (both models trained on them): challenger" in line
     assert "is worse than champion" in line and "(tolerance 5.0%)" in line
@@ -484,7 +489,8 @@ def test_retrain_worse_by_noise_is_promoted_with_its_interval(gate: Path, aijobs
     _unshipped_survey(aijobs_raw).sample(2400, random_state=27).to_csv(
         gate / "more.csv", index=False
     )
-    out, said = _invoke("retrain", "--data", str(gate / "more.csv"), "--json")
+    with edited_settings(gate, CHEAP_RANGES):
+        out, said = _invoke("retrain", "--data", str(gate / "more.csv"), "--json")
     summary = json.loads(out[out.index("\n{") :])
     line = _line(said, "promoted version")
     print(line)
