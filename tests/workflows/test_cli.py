@@ -73,9 +73,10 @@ def _champion(project):
 def test_train_registers_and_promotes_then_evaluate_prints_json(trained) -> None:
     assert (trained / "mlflow.db").exists()
     assert str(_champion(trained).version) == "1"
-    result = _invoke("evaluate", "--json")
-    payload = json.loads(result.stdout)
-    assert payload["model_version"] == "1"
+    # --json is written whole whatever the output is (no width, no markup): parsed
+    # strictly (NaN or Infinity would fail).
+    payload = _strict_json(_invoke("evaluate", "--json").stdout)
+    assert payload["model_version"] == "1" and payload["ranges"]
     sources = {row["source"] for row in payload["table"]}
     assert sources == {"aijobs", "postings", "all"}
     assert {"aijobs", "postings"} == set(payload["fusion"]) or payload["fusion"] == {}
@@ -378,11 +379,9 @@ def test_listing_commands_fit_80_columns_and_print_strict_json(trained) -> None:
     assert max(len(line) for line in evaluated.splitlines()) <= 80 and "…" not in evaluated
     for word in ("fused_lightgbm", "postings", "calibrated", "constant_usd", "constant_log"):
         assert word in evaluated.split()
-    # --json is written whole whatever the output is (no width, no markup): read in this
-    # process, parsed strictly (NaN or Infinity would fail).
+    # --json is written whole whatever the output is (no width, no markup): parsed
+    # strictly (NaN or Infinity would fail); evaluate's is the first test's.
     assert _strict_json(_invoke("versions", "--json").stdout)[0]["version"] == "1"
-    payload = _strict_json(_invoke("evaluate", "--json").stdout)
-    assert payload["model_version"] == "1" and payload["ranges"]
 
 
 def test_drift_prints_json_and_plain_progress_lines_in_a_pipe(trained, aijobs_raw, tmp_path):
