@@ -21,8 +21,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.retrain_project import make_project, project_env, trained_champion
+from helpers.retrain_project import make_project, trained_champion
 from typer.testing import CliRunner
 
 from salarymodel.cli.app import app
@@ -562,17 +560,6 @@ def test_train_stops_when_the_registry_cannot_answer(gate: Path) -> None:
     assert _runs(gate) == runs  # stopped before fitting: no run was started
 
 
-def _cli(root: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "salarymodel.cli.app", *args],
-        cwd=root,
-        env=project_env(root),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def _champion_of_locked_copy(root: Path) -> float:
     """``champion_version`` on a copy of the store held by a writer that locks reads
     too: no answer is a ``RegistryError``, not "no champion"; the seconds it waited."""
@@ -611,9 +598,10 @@ def test_a_locked_store_stops_every_command_that_moves_the_alias(gate: Path) -> 
 
 
 def _refused_while_locked(gate: Path) -> float:
-    """promote and rollback while another process writes the store: both refused with
-    the store's error and nothing moved. The in-process read of a store locked for
-    reads too waits on a copy meanwhile: the seconds it waited."""
+    """promote and rollback while another connection writes the store: both refused with
+    the store's error and nothing moved; then the read of a store locked for reads too,
+    on a copy: the seconds it waited. SQLite locks the file for a connection whichever
+    process holds it, so the commands run in this process (no child paying the imports)."""
     if len(_versions()) < 2:  # run on its own: a second version to move to
         _invoke("train", "--no-baselines")
     rows = _versions()
@@ -623,25 +611,23 @@ def _refused_while_locked(gate: Path) -> float:
     _invoke("promote", champion)  # a champion before this one: rollback has a target
     before = _versions()
     with sqlite3.connect(gate / "mlflow.db", isolation_level=None) as writer:
-        # Another process writing: reads go on, every other write waits, then fails.
+        # Another writer: reads go on, every other write waits, then fails.
         writer.execute("BEGIN IMMEDIATE")
         started = time.monotonic()
-        commands = {
-            "promote": _cli(gate, "promote", other),
-            "rollback": _cli(gate, "rollback"),
-        }
         try:
+            answers = {
+                "promote": runner.invoke(app, ["promote", other]),
+                "rollback": runner.invoke(app, ["rollback"]),
+            }
+            refused = time.monotonic() - started
             waited = _champion_of_locked_copy(gate)
-            answers = {name: p.communicate(timeout=120) for name, p in commands.items()}
         finally:
             writer.execute("ROLLBACK")
-            for process in commands.values():
-                if process.poll() is None:
-                    process.kill()
-    print(f"refused after {time.monotonic() - started:.1f} s; the read waited {waited:.1f} s")
-    for name, process in commands.items():
-        said = answers[name][1]
-        assert process.returncode == 2, said
+    print(f"both refused after {refused:.1f} s; the read waited {waited:.1f} s")
+    assert refused >= 2 * 2.0  # each command waited the configured 2 s for the lock
+    for name, result in answers.items():
+        said = result.stderr
+        assert result.exit_code == 2, result.output
         line = _line(said, "error: ")
         print(name, line)
         assert line.startswith("error: cannot move the 'champion' alias of 'salarymodel' to v")
