@@ -7,6 +7,7 @@ bounded memory, when a caller sends 10 MB.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import httpx
@@ -112,21 +114,45 @@ def _flip_a_digit(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def _serve(project: Path, extra_env: dict[str, str] | None = None, timeout: float = 90):
-    """Run `salarymodel serve` expecting it to refuse: (exit code, output, seconds)."""
+class ServerStarted(BaseException):
+    """Raised where `serve` would start the HTTP server (no ``except Exception`` hides it)."""
+
+
+def _no_server(*args: object) -> None:
+    raise ServerStarted(f"serve started a server {args} instead of refusing")
+
+
+def _serve(project: Path, extra_env: dict[str, str] | None = None):
+    """`salarymodel serve` expecting it to refuse: (exit code, output, seconds)."""
+    argv = ["serve", "--port", str(free_port()), "--workers", "1"]
+    return _run_main(project, argv, extra_env)
+
+
+def _run_main(project: Path, argv: list[str], extra_env: dict[str, str] | None = None):
+    """The console script's ``main`` run in ``project`` in this process, its error
+    handling included, with the environment and folder the process would have:
+    (exit code, output, seconds). What `serve` refuses, and why, is decided before any
+    server process starts; starting one fails the test.
+    """
+    from salarymodel.cli.app import main
+    from salarymodel.serving import server
+
     env = {**project_env(project), "COLUMNS": "1000", **(extra_env or {})}
-    started = time.perf_counter()
-    done = subprocess.run(
-        [str(BIN / "salarymodel"), "serve", "--port", str(free_port()), "--workers", "1"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    output = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+            patch.delenv(name, raising=False)  # what `connect` sets is put back afterwards
+        patch.chdir(project)
+        patch.setattr(server, "serve", _no_server)
+        patch.setattr(sys, "argv", ["salarymodel", *argv])
+        started = time.perf_counter()
+        with redirect_stdout(output), redirect_stderr(output), pytest.raises(SystemExit) as done:
+            main()
+        seconds = time.perf_counter() - started
     # Rich wraps long messages (at COLUMNS): compare words, not lines.
-    output = " ".join((done.stdout + done.stderr).split())
-    return done.returncode, output, time.perf_counter() - started
+    return done.value.code, " ".join(output.getvalue().split()), seconds
 
 
 # ----- damaged or missing model files ----------------------------------------------------------
@@ -231,16 +257,9 @@ def test_an_unreachable_tracking_store_fails_fast_and_clearly(project: Path) -> 
 
 def test_a_tracking_store_in_a_missing_folder_is_named(project: Path) -> None:
     uri = f"sqlite:///{project}/gone/mlflow.db"
-    done = subprocess.run(
-        [str(BIN / "salarymodel"), "versions"],
-        cwd=project,
-        env={**project_env(project), "COLUMNS": "1000", "SALARYMODEL_TRACKING_URI": uri},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode != 0
-    assert "does not exist" in " ".join(done.stderr.split())
+    code, output, _ = _run_main(project, ["versions"], {"SALARYMODEL_TRACKING_URI": uri})
+    assert code != 0
+    assert "does not exist" in output and "Traceback" not in output
     assert not (project / "gone").exists()  # nothing created by looking
 
 

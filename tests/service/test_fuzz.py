@@ -6,8 +6,9 @@ its fuzzing phase, with valid and invalid data; every answer goes through all
 of Schemathesis' checks: no 5xx; status, content type, headers and body as
 documented; valid data accepted, invalid data rejected; undocumented methods
 answered 405 (here /explain, whose request schema is /predict's, gets the coverage
-phase's valid data only: see the test). Bounded and derandomized here; the longer run sets
-``SALARYMODEL_FUZZ_EXAMPLES`` (see below).
+phase's valid data only, and the pay cases are cut to three currencies: see the test;
+every pay case is sent at its bounds by another test). Bounded and derandomized here;
+the longer runs: benchmarks/fuzz.py (the whole document), ``SALARYMODEL_FUZZ_EXAMPLES``.
 
 The schema is BentoML's, corrected by ``salarymodel.serving.service.truthful_openapi``;
 a fast test below checks what it documents against the guard's own answers.
@@ -15,6 +16,7 @@ a fast test below checks what it documents against the guard's own answers.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -37,6 +39,10 @@ from fuzz import requests_sent, schemathesis_command  # the longer run shares th
 EXAMPLES_PER_OPERATION = int(os.environ.get("SALARYMODEL_FUZZ_EXAMPLES", "25"))
 API_ROUTES = ("/predict", "/explain", "/predict_batch")
 FUZZ_CONFIG = Path(__file__).resolve().parents[2] / "benchmarks" / "schemathesis.toml"
+# The currencies whose pay cases Schemathesis fuzzes: USD, the default (its cases name
+# no field), EUR and JPY (a rate per year; large amounts). Every currency's cases are
+# sent by test_every_documented_pay_case_is_served_at_its_bounds.
+FUZZED_CURRENCIES = ("USD", "EUR", "JPY")
 EXPLAIN_COVERAGE = """
 # tests/service/test_fuzz.py only (benchmarks/fuzz.py runs it all): see the test.
 [[operations]]
@@ -66,9 +72,16 @@ def test_no_server_errors_and_answers_match_the_schema(
     assert bodies["/predict"] == bodies["/explain"], bodies
     config = tmp_path / "schemathesis.toml"
     config.write_text(FUZZ_CONFIG.read_text() + EXPLAIN_COVERAGE)
+    # The served document with its pay bounds cut to a few currencies (see
+    # with_pay_cases_of): the coverage phase sends about 14 bodies for each of the
+    # anyOf's ~700 cases, nearly all refused for the job title they lack, at
+    # nine tenths of the run. Every case is sent with its pay by the test below.
+    fuzzed = tmp_path / "docs.json"
+    fuzzed.write_text(json.dumps(with_pay_cases_of(spec, FUZZED_CURRENCIES)))
     har = tmp_path / "requests.har"
     command = schemathesis_command(url, EXAMPLES_PER_OPERATION, har)
     command[command.index(str(FUZZ_CONFIG))] = str(config)
+    command[command.index(f"{url}/docs.json")] = str(fuzzed)
     started = time.perf_counter()
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=3600)
     seconds = time.perf_counter() - started
@@ -91,6 +104,68 @@ def test_no_server_errors_and_answers_match_the_schema(
             f"per operation: {summary.strip()}; {sum(sent.values())} requests in {seconds:.0f} s"
         )
         print("POSTs:", ", ".join(f"{path} {n}" for path, n in posted.most_common() if n))
+
+
+def _request_schema(spec: dict) -> dict:
+    """The request body schema /predict and /explain share (a component of ``spec``)."""
+    body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    return spec["components"]["schemas"][body["schema"]["$ref"].rsplit("/", 1)[1]]
+
+
+def with_pay_cases_of(spec: dict, currencies: tuple[str, ...]) -> dict:
+    """``spec`` with the request's currencies, and its pay cases (``anyOf``: one per
+    currency, period and year span), cut to ``currencies``: the document stays true
+    for what it still allows, so valid data is still accepted and invalid refused."""
+    cut = copy.deepcopy(spec)
+    schema = _request_schema(cut)
+    listed = schema["properties"]["currency"]["enum"]
+    assert set(currencies) <= set(listed), listed
+    schema["properties"]["currency"]["enum"] = [c for c in listed if c in currencies]
+    cases = schema["anyOf"]
+    schema["anyOf"] = [c for c in cases if c["properties"]["currency"]["enum"][0] in currencies]
+    assert 0 < len(schema["anyOf"]) < len(cases) / 5, len(schema["anyOf"])
+    return cut
+
+
+@pytest.mark.slow
+def test_every_documented_pay_case_is_served_at_its_bounds(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> None:
+    """Each pay case of the served document (currency, period, year span): a pay at
+    its documented minimum and maximum is answered 200 as documented, one just
+    outside is refused with a 422 naming ``current_salary``."""
+    from jsonschema import Draft4Validator  # OpenAPI 3.0 schemas are draft 4's dialect
+
+    url = served_url(champion_root(tmp_path_factory), request)
+    spec = httpx.get(f"{url}/docs.json", timeout=30).json()
+    schema = _request_schema(spec)
+    answer = spec["paths"]["/predict"]["post"]["responses"]["200"]["content"]
+    answers = Draft4Validator({**answer["application/json"]["schema"],
+                               "components": spec["components"]})  # fmt: skip
+    cases = schema["anyOf"]
+    currencies = schema["properties"]["currency"]["enum"]
+    assert len(currencies) > 20 and {c["properties"]["currency"]["enum"][0] for c in cases} == set(
+        currencies
+    )
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for case in cases:
+            terms = case["properties"]
+            pay = terms["current_salary"]["anyOf"][0]
+            job = {
+                "job_title": "Data Scientist",
+                "currency": terms["currency"]["enum"][0],
+                "period": terms["period"]["enum"][0],
+                "year": terms["year"]["minimum"],
+            }
+            low, high = pay["minimum"], pay["maximum"]
+            for salary, status in ((low, 200), (high, 200), (low * 0.99, 422), (high * 1.01, 422)):
+                said = client.post("/predict", json={**job, "current_salary": salary})
+                assert said.status_code == status, (job, salary, said.text)
+                if status == 200:
+                    answers.validate(said.json())
+                else:
+                    fields = [d["field"] for d in said.json()["detail"]]
+                    assert any("current_salary" in f for f in fields), (job, salary, said.text)
 
 
 # Spellings a person or a client library might send: each is accepted exactly

@@ -21,8 +21,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.retrain_project import make_project, project_env, trained_champion
+from helpers.retrain_project import make_project, trained_champion
 from typer.testing import CliRunner
 
 from salarymodel.cli.app import app
@@ -68,6 +66,10 @@ ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 # A model that stops after three boosting rounds: a challenger honestly worse.
 CRIPPLED = ("  num_boost_round: 200\n", "  num_boost_round: 3\n")
+# Range models of three rounds: every gate here judges the point estimates (train's
+# backtest, retrain's held-out and existing rows), which the range models do not
+# touch, so the challengers' intervals are the same as with 150 rounds, for less CPU.
+CHEAP_RANGES = ("  num_boost_round: 150\n", "  num_boost_round: 3\n")
 MODEL_SEED = "    verbosity: -1\n  num_boost_round: 200"  # what follows the model's seed
 GATE_METRIC = "backtest.fused_lightgbm.all.mae_usd"
 
@@ -353,7 +355,7 @@ def test_gate_without_the_champions_backtest_refuses_or_stops(gate: Path) -> Non
 # ----- train ----------------------------------------------------------------------------------
 def test_train_worse_than_the_champion_is_registered_not_promoted(gate: Path) -> None:
     before = _versions()
-    with edited_settings(gate, CRIPPLED):
+    with edited_settings(gate, CRIPPLED, CHEAP_RANGES):
         _, said = _invoke("train", "--no-baselines")
     line = _line(said, "registered version")
     print(line)
@@ -368,7 +370,8 @@ def test_train_differing_from_the_champion_by_noise_is_promoted(gate: Path) -> N
     # Another LightGBM seed on the same data and folds: a different model, the
     # same skill; the backtest cannot tell them apart and the tie goes to the challenger.
     before = _versions()
-    with edited_settings(gate, (f"    seed: 17\n{MODEL_SEED}", f"    seed: 18\n{MODEL_SEED}")):
+    reseeded = (f"    seed: 17\n{MODEL_SEED}", f"    seed: 18\n{MODEL_SEED}")
+    with edited_settings(gate, reseeded, CHEAP_RANGES):
         _, said = _invoke("train", "--no-baselines")
     line = _line(said, "registered version")
     print(line)
@@ -399,7 +402,10 @@ def test_train_differing_from_the_champion_by_noise_is_promoted(gate: Path) -> N
 )
 def test_train_on_another_evaluation_is_not_comparable(gate: Path, args, changes) -> None:
     before = _versions()
-    with edited_settings(gate, *changes):
+    # Three boosting rounds for the point and range models (cheap to train): whether two
+    # evaluations compare is read from the data, folds and backtest alone, no model
+    # setting; were they compared, this crippled model would be refused as worse.
+    with edited_settings(gate, *changes, CRIPPLED, CHEAP_RANGES):
         _, said = _invoke("train", "--no-baselines", *args)
     line = _line(said, "registered version")
     print(line)
@@ -429,7 +435,7 @@ def _retrain_refused(root: Path, file: Path, check: str) -> str:
 
 
 def test_retrain_losing_on_the_held_out_new_rows_is_refused(gate: Path) -> None:
-    with edited_settings(gate, CRIPPLED):
+    with edited_settings(gate, CRIPPLED, CHEAP_RANGES):
         line = _retrain_refused(gate, gate / "data" / "new.csv", "held-out new rows")
     assert "held-out new rows: challenger" in line and "is worse than champion v1" in line
     low, high = _interval(line)
@@ -454,7 +460,8 @@ def test_retrain_that_forgets_the_existing_records_is_refused(gate: Path, aijobs
     line = _retrain_refused(gate, gate / "inflated.csv", "salary drift (aijobs)")
     assert "PSI of log salary" in line
     # ... and without it, the forgetting guard refuses the challenger.
-    with edited_settings(gate, ("  max_salary_psi: 0.5\n", "  max_salary_psi: null\n")):
+    no_psi_check = ("  max_salary_psi: 0.5\n", "  max_salary_psi: null\n")
+    with edited_settings(gate, no_psi_check, CHEAP_RANGES):
         line = _retrain_refused(gate, gate / "inflated.csv", "existing records")
     assert "existing records (both models trained on them): challenger" in line
     assert "is worse than champion" in line and "(tolerance 5.0%)" in line
@@ -480,7 +487,8 @@ def test_retrain_worse_by_noise_is_promoted_with_its_interval(gate: Path, aijobs
     _unshipped_survey(aijobs_raw).sample(2400, random_state=27).to_csv(
         gate / "more.csv", index=False
     )
-    out, said = _invoke("retrain", "--data", str(gate / "more.csv"), "--json")
+    with edited_settings(gate, CHEAP_RANGES):
+        out, said = _invoke("retrain", "--data", str(gate / "more.csv"), "--json")
     summary = json.loads(out[out.index("\n{") :])
     line = _line(said, "promoted version")
     print(line)
@@ -528,8 +536,15 @@ def test_registry_error_is_not_no_champion(gate: Path) -> None:
     assert str(champion_version(client, settings).version) == _champion(_versions())
 
 
+def _runs(root: Path) -> int:
+    with sqlite3.connect(root / "mlflow.db") as db:
+        (count,) = db.execute("SELECT count(*) FROM runs").fetchone()
+    db.close()
+    return count
+
+
 def test_train_stops_when_the_registry_cannot_answer(gate: Path) -> None:
-    before = _versions()
+    before, runs = _versions(), _runs(gate)
     with broken_aliases(gate):
         _, said = _invoke("train", "--no-baselines", code=2)
         _, again = _invoke("retrain", "--data", str(gate / "data" / "new.csv"), code=2)
@@ -542,44 +557,51 @@ def test_train_stops_when_the_registry_cannot_answer(gate: Path) -> None:
         )
         assert "Traceback" not in output and "[SQL:" not in output
     assert _versions() == before
+    assert _runs(gate) == runs  # stopped before fitting: no run was started
 
 
-def _cli(root: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "salarymodel.cli.app", *args],
-        cwd=root,
-        env=project_env(root),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _champion_of_locked_copy(root: Path) -> None:
+def _champion_of_locked_copy(root: Path) -> float:
     """``champion_version`` on a copy of the store held by a writer that locks reads
-    too: no answer is a ``RegistryError``, not "no champion"."""
-    from mlflow import MlflowClient
-
+    too: no answer is a ``RegistryError``, not "no champion"; the seconds it waited."""
     copy = root / "locked-copy.db"
     with sqlite3.connect(root / "mlflow.db") as source, sqlite3.connect(copy) as dest:
         source.backup(dest)
-    uri = f"sqlite:///{copy}"
-    client, settings = MlflowClient(tracking_uri=uri, registry_uri=uri), load_settings()
+    settings = load_settings()
+    tracking = settings.tracking.model_copy(update={"uri": f"sqlite:///{copy}"})
+    settings = settings.model_copy(update={"tracking": tracking})
+    client = connect(settings)  # waits the configured busy timeout, as the commands do
     assert champion_version(client, settings) is not None  # unlocked, the copy answers
     with sqlite3.connect(copy, isolation_level=None) as writer:
         writer.execute("BEGIN EXCLUSIVE")
+        start = time.monotonic()
         try:
             with pytest.raises(RegistryError, match="database is locked"):
                 champion_version(client, settings)
         finally:
+            waited = time.monotonic() - start
             writer.execute("ROLLBACK")
     copy.unlink()
+    return waited
+
+
+# A command waits this long for a locked store here (tracking.sqlite_busy_timeout_seconds,
+# 20 s in the shipped configs) before it fails.
+BUSY_TIMEOUT = ("  sqlite_busy_timeout_seconds: 20.0\n", "  sqlite_busy_timeout_seconds: 2.0\n")
 
 
 @pytest.mark.slow
 def test_a_locked_store_stops_every_command_that_moves_the_alias(gate: Path) -> None:
-    # MLflow waits 20 s (its SQLite busy_timeout) before a locked store fails: the
-    # in-process read of a store locked for reads too waits on a copy meanwhile.
+    with edited_settings(gate, BUSY_TIMEOUT):
+        waited = _refused_while_locked(gate)
+    # The read waited the configured 2 s, not MLflow's own 20 s, and not no wait at all.
+    assert 2.0 <= waited < 15.0, waited
+
+
+def _refused_while_locked(gate: Path) -> float:
+    """promote and rollback while another connection writes the store: both refused with
+    the store's error and nothing moved; then the read of a store locked for reads too,
+    on a copy: the seconds it waited. SQLite locks the file for a connection whichever
+    process holds it, so the commands run in this process (no child paying the imports)."""
     if len(_versions()) < 2:  # run on its own: a second version to move to
         _invoke("train", "--no-baselines")
     rows = _versions()
@@ -589,31 +611,30 @@ def test_a_locked_store_stops_every_command_that_moves_the_alias(gate: Path) -> 
     _invoke("promote", champion)  # a champion before this one: rollback has a target
     before = _versions()
     with sqlite3.connect(gate / "mlflow.db", isolation_level=None) as writer:
-        # Another process writing: reads go on, every other write waits, then fails.
+        # Another writer: reads go on, every other write waits, then fails.
         writer.execute("BEGIN IMMEDIATE")
-        start = time.monotonic()
-        commands = {
-            "promote": _cli(gate, "promote", other),
-            "rollback": _cli(gate, "rollback"),
-        }
+        started = time.monotonic()
         try:
-            _champion_of_locked_copy(gate)
-            answers = {name: p.communicate(timeout=120) for name, p in commands.items()}
+            answers = {
+                "promote": runner.invoke(app, ["promote", other]),
+                "rollback": runner.invoke(app, ["rollback"]),
+            }
+            refused = time.monotonic() - started
+            waited = _champion_of_locked_copy(gate)
         finally:
             writer.execute("ROLLBACK")
-            for process in commands.values():
-                if process.poll() is None:
-                    process.kill()
-    print(f"refused after {time.monotonic() - start:.0f} s")
-    for name, process in commands.items():
-        said = answers[name][1]
-        assert process.returncode == 2, said
+    print(f"both refused after {refused:.1f} s; the read waited {waited:.1f} s")
+    assert refused >= 2 * 2.0  # each command waited the configured 2 s for the lock
+    for name, result in answers.items():
+        said = result.stderr
+        assert result.exit_code == 2, result.output
         line = _line(said, "error: ")
         print(name, line)
         assert line.startswith("error: cannot move the 'champion' alias of 'salarymodel' to v")
         assert line.endswith("(sqlite3.OperationalError) database is locked")
         assert "Traceback" not in said
     assert _versions() == before
+    return waited
 
 
 def test_a_version_registered_outside_a_run_is_a_registry_error_not_a_crash() -> None:

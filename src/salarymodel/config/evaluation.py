@@ -37,6 +37,8 @@ class TrackingConfig(Strict):
     # Seconds and retries before a tracking store that does not answer fails.
     connect_timeout_seconds: float = Field(gt=0)
     http_retries: int = Field(ge=0)
+    # Seconds a command waits for a SQLite store another process is writing.
+    sqlite_busy_timeout_seconds: float = Field(gt=0)
 
 
 class GateConfig(Strict):

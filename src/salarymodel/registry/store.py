@@ -222,6 +222,27 @@ def mark_failed(client: MlflowClient, run_id: str, error: BaseException) -> None
         logger.warning("could not mark run %s FAILED", run_id)
 
 
+# Milliseconds a SQLite session waits for a lock (tracking.sqlite_busy_timeout_seconds).
+# MLflow opens every session with "PRAGMA busy_timeout = 20000": a listener on every
+# SQLAlchemy engine (MLflow's, created before or after) states the configured wait instead.
+_BUSY_TIMEOUT_MS: dict[str, int] = {}
+
+
+def _wait_when_busy(seconds: float) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if not _BUSY_TIMEOUT_MS:
+        event.listen(Engine, "before_cursor_execute", _busy_timeout_pragma, retval=True)
+    _BUSY_TIMEOUT_MS["ms"] = round(seconds * 1000)
+
+
+def _busy_timeout_pragma(conn, cursor, statement: str, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    if statement.startswith("PRAGMA busy_timeout"):
+        statement = f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS['ms']};"
+    return statement, parameters
+
+
 def connect(settings: Settings, create: bool = False) -> MlflowClient:
     """Point MLflow at the configured store and make sure the experiment exists.
 
@@ -237,6 +258,7 @@ def connect(settings: Settings, create: bool = False) -> MlflowClient:
     os.environ.setdefault(
         "MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(settings.tracking.connect_timeout_seconds * 2))
     )
+    _wait_when_busy(settings.tracking.sqlite_busy_timeout_seconds)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)

@@ -205,6 +205,18 @@ def _dask_fitter(client: Client, settings: Settings) -> Fitter:
     return DaskFitter(client, settings)
 
 
+def _check_registry(settings: Settings, new_store: bool) -> None:
+    """May `train` use (or create) the store, and does an existing one answer? A
+    ``RegistryError`` if not: the gate reads the champion after fitting, so a registry
+    that cannot answer stops the job before the fitting is paid for."""
+    from salarymodel.registry.champion import champion_version
+    from salarymodel.registry.store import check_store_for_training, connect, store_exists
+
+    check_store_for_training(settings, new_store)
+    if store_exists(settings):
+        champion_version(connect(settings), settings)
+
+
 def train(
     settings: Settings,
     sources: SourcesConfig,
@@ -224,10 +236,10 @@ def train(
     """
     import mlflow
 
-    from salarymodel.registry.store import TAG_KIND, check_store_for_training, connect, store_errors
+    from salarymodel.registry.store import TAG_KIND, connect, store_errors
 
     say = progress or (lambda _: None)
-    check_store_for_training(settings, new_store)  # before hours of fitting, not after
+    _check_registry(settings, new_store)  # before hours of fitting, not after
     clock = Stopwatch()
     seconds = clock.seconds
     cluster = _cluster_client(settings, dask_address, say)
