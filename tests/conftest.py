@@ -26,24 +26,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # --no-loadscope-reorder`: an idle xdist worker takes the next module in this
 # order, so a long module started last cannot hold one worker while the other idles.
 LONGEST_FIRST = (
+    "workflows/test_cli.py",
     "model/test_distributed.py",
     "workflows/test_hostile_cli.py",
-    "workflows/test_cli.py",
     "workflows/test_gate.py",
-    "service/test_reload.py",
     "workflows/test_retrain_safety.py",
-    "service/test_faults.py",
-    "service/test_fuzz.py",
-    "service/test_page_browser.py",
-    "workflows/test_retraining.py",
     "code/test_terminal.py",
     "code/test_suite_layout.py",
+    "service/test_reload.py",
+    "service/test_faults.py",
+    "service/test_fuzz.py",
+    "workflows/test_retraining.py",
     "workflows/test_retrain_refusals.py",
-    "model/test_evaluation.py",
     "workflows/test_report.py",
+    "service/test_page_browser.py",
+    "model/test_evaluation.py",
     "workflows/test_single_source.py",
-    "service/test_load.py",
     "service/test_web.py",
+    "model/test_explanations.py",
+    "model/test_model_behaviour.py",
+    "service/test_load.py",
 )
 
 

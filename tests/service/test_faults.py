@@ -234,8 +234,10 @@ def test_bentoml_workers_refuse_a_damaged_export_and_the_server_exits(project: P
 
 
 def test_serve_without_any_model_says_to_train(tmp_path: Path, root: Path) -> None:
-    project = tmp_path / "empty"
-    project.mkdir()
+    # A path longer than 80 columns: Rich wrapped it (at a "/") before the error was
+    # printed unwrapped, and the path no longer read whole.
+    project = tmp_path / ("a-long-project-folder-name-" * 3) / "empty"
+    project.mkdir(parents=True)
     code, output, _ = _serve(project)
     assert code != 0
     assert f"no {project}/configs/salarymodel.yaml" in output and "Traceback" not in output

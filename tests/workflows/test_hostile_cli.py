@@ -145,3 +145,21 @@ def test_an_unexpected_error_is_one_error_line_and_exit_2(monkeypatch, capsys) -
     assert printed == [
         "error: unexpected RecursionError: maximum recursion depth exceeded while parsing"
     ]
+
+
+def test_a_configuration_error_is_one_line_however_long(monkeypatch, capsys) -> None:
+    import salarymodel.cli.app as cli
+    from salarymodel.config.settings import ConfigError
+
+    path = "/tmp/" + "a-long-project-folder-name/" * 6 + "configs/salarymodel.yaml"
+
+    def refuse() -> None:
+        raise ConfigError(f"no {path}: run from the project folder [or set SALARYMODEL_ROOT]")
+
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setattr(cli, "app", refuse)
+    with pytest.raises(SystemExit) as stopped:
+        cli.main()
+    assert stopped.value.code == 2
+    printed = capsys.readouterr().err.splitlines()
+    assert printed == [f"error: no {path}: run from the project folder [or set SALARYMODEL_ROOT]"]

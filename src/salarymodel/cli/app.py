@@ -9,7 +9,7 @@ salarymodel versions | promote | rollback  cli/versions.py
 
 from __future__ import annotations
 
-from salarymodel.cli.application import app, console, fail
+from salarymodel.cli.application import app, fail
 from salarymodel.config.settings import ConfigError
 
 # Each command group registers its commands on `app` when imported; Typer lists
@@ -33,8 +33,8 @@ def main() -> None:
     """
     try:
         app()
-    except ConfigError as error:
-        console.print(f"[bold red]error:[/] {error}")
+    except ConfigError as error:  # one line however long its path: never wrapped at 80
+        fail(str(error))
         raise SystemExit(2) from None
     except Exception as error:  # the last line of defence, by design
         text = " ".join(str(error).split())[:500]

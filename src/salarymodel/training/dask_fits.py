@@ -114,8 +114,9 @@ def fit_booster(
     With ``levels``, each row starts from its country level (``init_score``),
     built on its worker like the matrix. ``weights`` (one per record of the
     cluster, recency) are sliced per partition on the client. Each partition's
-    matrix and labels are built on its worker; LightGBM uses each worker's Dask threads (``num_threads`` in ``params`` would be
-    ignored with a warning, so it is dropped here).
+    matrix and labels are built on its worker; LightGBM uses each worker's Dask
+    threads (``num_threads`` in ``params`` would be ignored with a warning, so it
+    is dropped here).
     """
     import dask
     import dask.array as da
