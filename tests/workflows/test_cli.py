@@ -394,8 +394,8 @@ def test_drift_prints_json_and_plain_progress_lines_in_a_pipe(trained, aijobs_ra
     said = [re.fullmatch(r"\[ *(\d+\.\d) s\] (.+)", line) for line in steps]
     assert all(said), steps
     assert [m.group(2) for m in said] == [
-        "loading the champion",
         "reading new.csv",
+        "loading the champion",
         "loading the training data",
         "measuring drift",
         "done",

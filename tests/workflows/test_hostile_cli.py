@@ -163,3 +163,30 @@ def test_a_configuration_error_is_one_line_however_long(monkeypatch, capsys) -> 
     assert stopped.value.code == 2
     printed = capsys.readouterr().err.splitlines()
     assert printed == [f"error: no {path}: run from the project folder [or set SALARYMODEL_ROOT]"]
+
+
+@pytest.mark.parametrize("command", ["predict", "drift"])
+def test_a_file_refused_at_reading_imports_no_mlflow(command: str, tmp_path: Path) -> None:
+    """Imports follow use: a file refused before any model is needed costs no MLflow
+    (nor sklearn, shap) import, the slowest part of a command's start."""
+    import subprocess
+
+    nul = Path(corpus.__file__).parent / corpus.KEPT["nul_bytes"]
+    argv = corpus.commands(["salarymodel"])[command](nul, tmp_path)
+    code = (
+        "import sys\n"
+        "from salarymodel.cli.app import main\n"
+        f"sys.argv = {argv!r}\n"
+        "try:\n    main()\nexcept SystemExit as done:\n    print('exit', done.code)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'mlflow', 'sklearn', 'shap'}))\n"
+    )
+    root = tmp_path / "project"  # configs and data, no store: nothing to load
+    root.mkdir()
+    for folder in ("configs", "data"):
+        (root / folder).symlink_to(Path(__file__).parents[2] / folder)
+    env = {**project_env(root), "COLUMNS": "1000"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.stdout.splitlines() == ["exit 2", "[]"], done.stdout + done.stderr
+    assert done.stderr.count("error:") == 1, done.stderr
