@@ -317,41 +317,46 @@ def percentile_table(rows: pd.DataFrame, groups: np.ndarray, settings: Settings)
     return pd.DataFrame(out)
 
 
+def mae_difference(part: pd.DataFrame, settings: Settings) -> dict:
+    """MAE of ``part``'s estimates against its ``base`` estimates, with the gate's
+    paired group-bootstrap interval of the difference."""
+    interval = paired_interval(
+        "mae_usd",
+        part["salary"].to_numpy(),
+        part["estimate"].to_numpy(),
+        part["base"].to_numpy(),
+        part["group_id"].to_numpy(),
+        settings.gate.resamples,
+        settings.gate.confidence,
+        settings.evaluation.seed,
+    )
+    return {
+        "n": interval.rows,
+        "mae_usd": interval.challenger,
+        "baseline_mae_usd": interval.champion,
+        "difference": interval.difference,
+        "low": interval.low,
+        "high": interval.high,
+    }
+
+
+def _with_base(rows: pd.DataFrame, variant: str, base: str) -> pd.DataFrame:
+    """``variant``'s rows with ``base``'s estimate of the same row beside each."""
+    ours = rows[rows["variant"] == variant].set_index(["kind", "fold", "row"])
+    theirs = rows[rows["variant"] == base].set_index(["kind", "fold", "row"])
+    return ours.join(theirs[["estimate"]].rename(columns={"estimate": "base"}))
+
+
 def mae_intervals(rows: pd.DataFrame, settings: Settings, baseline: str) -> list[dict]:
     """Each variant's MAE against the baseline's, per split kind and source, paired by row."""
     out = []
-    gate = settings.gate
-    base = rows[rows["variant"] == baseline].set_index(["kind", "fold", "row"])
     for variant in rows["variant"].unique():
         if variant == baseline:
             continue
-        ours = rows[rows["variant"] == variant].set_index(["kind", "fold", "row"])
-        joined = ours.join(base[["estimate"]].rename(columns={"estimate": "estimate_base"}))
+        joined = _with_base(rows, variant, baseline)
         for (kind, source), part in joined.groupby(["kind", "source"]):
-            interval = paired_interval(
-                "mae_usd",
-                part["salary"].to_numpy(),
-                part["estimate"].to_numpy(),
-                part["estimate_base"].to_numpy(),
-                part["group_id"].to_numpy(),
-                gate.resamples,
-                gate.confidence,
-                settings.evaluation.seed,
-            )
-            out.append(
-                {
-                    "variant": variant,
-                    "against": baseline,
-                    "kind": kind,
-                    "source": source,
-                    "n": interval.rows,
-                    "mae_usd": interval.challenger,
-                    "baseline_mae_usd": interval.champion,
-                    "difference": interval.difference,
-                    "low": interval.low,
-                    "high": interval.high,
-                }
-            )
+            names = {"variant": variant, "against": baseline, "kind": kind, "source": source}
+            out.append({**names, **mae_difference(part, settings)})
     return out
 
 
@@ -368,38 +373,15 @@ def pooled_seed_intervals(rows: pd.DataFrame, settings: Settings, bases: list[st
         twin = f"{variant}_seed_18"
         if variant.endswith("seed_18") or twin not in variants:
             continue
-        pairs = []
-        for ours, base in zip((variant, twin), bases, strict=True):
-            left = rows[rows["variant"] == ours].set_index(["kind", "fold", "row"])
-            right = rows[rows["variant"] == base].set_index(["kind", "fold", "row"])
-            pairs.append(left.join(right[["estimate"]].rename(columns={"estimate": "base"})))
+        pairs = [
+            _with_base(rows, ours, base) for ours, base in zip((variant, twin), bases, strict=True)
+        ]
         joined = pd.concat(pairs)
         every = pd.concat([joined, joined.assign(source="all")])
         for (kind, source), part in every.groupby(["kind", "source"]):
-            interval = paired_interval(
-                "mae_usd",
-                part["salary"].to_numpy(),
-                part["estimate"].to_numpy(),
-                part["base"].to_numpy(),
-                part["group_id"].to_numpy(),
-                settings.gate.resamples,
-                settings.gate.confidence,
-                settings.evaluation.seed,
-            )
-            out.append(
-                {
-                    "variants": f"{variant} + {twin}",
-                    "against": " + ".join(bases),
-                    "kind": kind,
-                    "source": source,
-                    "n": interval.rows,
-                    "mae_usd": interval.challenger,
-                    "baseline_mae_usd": interval.champion,
-                    "difference": interval.difference,
-                    "low": interval.low,
-                    "high": interval.high,
-                }
-            )
+            names = {"variants": f"{variant} + {twin}", "against": " + ".join(bases),
+                     "kind": kind, "source": source}  # fmt: skip
+            out.append({**names, **mae_difference(part, settings)})
     return out
 
 
