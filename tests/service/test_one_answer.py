@@ -1,7 +1,7 @@
 """One job, one answer: `salarymodel predict` (CSV), HTTP and the web page agree.
 
-200 real jobs from the shipped files go through the CSV path (``predict_file``),
-HTTP ``/predict`` and ``/predict_batch`` (the service's handlers' steps, in
+200 real jobs from the shipped files go through the CSV path (``read_scoring_file``,
+``write_scored``), HTTP ``/predict`` and ``/predict_batch`` (the service's handlers' steps, in
 this process, on the bundle read as a worker reads it) and the page (the body
 app.js's ``jobRequest`` builds from the form's values, run in Node, posted to
 ``/explain``). The answers must be the same: estimate, range, support,
@@ -24,7 +24,13 @@ import pandas as pd
 import pytest
 
 from salarymodel.core.model import SalaryModel
-from salarymodel.core.prediction import FrameRequest, person_jobs, predict_file, predict_frame
+from salarymodel.core.prediction import (
+    FrameRequest,
+    person_jobs,
+    predict_frame,
+    read_scoring_file,
+    write_scored,
+)
 from salarymodel.data.dataset import load_training_data
 from salarymodel.data.geography import country_name
 from salarymodel.data.sources import adapt
@@ -99,7 +105,8 @@ def via_csv(jobs: list[dict], model, settings, sources, folder: Path) -> pd.Data
         for job in jobs
     ]
     pd.DataFrame(rows).to_csv(folder / "jobs.csv", index=False)
-    return predict_file(folder / "jobs.csv", folder / "out.csv", model, settings, sources)
+    raw, lines = read_scoring_file(folder / "jobs.csv")  # as `salarymodel predict` does
+    return write_scored(raw, lines, folder / "out.csv", model, settings, sources)
 
 
 def http_body(job: dict) -> dict:

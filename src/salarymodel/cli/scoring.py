@@ -20,17 +20,16 @@ def predict(
     ),
 ) -> None:
     """Score a CSV with the champion: one output row per input row, in order."""
-    from salarymodel.data.reading import SourceFormatError, read_csv, record_lines
+    from salarymodel.core.prediction import read_scoring_file, write_scored
+    from salarymodel.data.reading import SourceFormatError
 
     settings, sources = load_settings(), load_sources()
     try:
         # The file first: one that cannot be read is refused before the registry
         # (and MLflow, the slowest import) is touched.
-        raw = read_csv(input_path)
-        lines = record_lines(input_path, len(raw))
+        raw, lines = read_scoring_file(input_path)
     except SourceFormatError as error:
         raise fail(str(error)) from error
-    from salarymodel.core.prediction import write_scored
     from salarymodel.registry.bundles import load_champion
     from salarymodel.registry.store import RegistryError
     from salarymodel.serving.loading import read_serving_bundle

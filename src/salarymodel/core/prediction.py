@@ -285,18 +285,11 @@ def row_percentile(
     return round(percentile, 1), ""
 
 
-def predict_file(
-    input_path: Path,
-    output_path: Path,
-    model: SalaryModel,
-    settings: Settings,
-    sources: SourcesConfig,
-    source: str | None = None,
-) -> pd.DataFrame:
-    """Score ``input_path`` and write the input columns plus estimates to ``output_path``."""
+def read_scoring_file(input_path: Path) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """The rows of a file to score, as text, and where each starts in the file (for
+    messages). Needs no model: `predict` refuses a bad file before loading one."""
     raw = read_csv(input_path)
-    lines = record_lines(input_path, len(raw))
-    return write_scored(raw, lines, output_path, model, settings, sources, source)
+    return raw, record_lines(input_path, len(raw))
 
 
 def write_scored(
@@ -308,7 +301,7 @@ def write_scored(
     sources: SourcesConfig,
     source: str | None = None,
 ) -> pd.DataFrame:
-    """Score the rows of a file already read (``read_csv``, ``record_lines``) and write the
+    """Score the rows of a file already read (``read_scoring_file``) and write the
     input columns plus estimates to ``output_path``."""
     scored = predict_frame(raw, model, settings, sources, source, lines)
     combined = pd.concat([raw.reset_index(drop=True), scored], axis=1)
