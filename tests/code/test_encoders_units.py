@@ -74,16 +74,40 @@ def test_layout_of_the_row(builder) -> None:
     n = len(builder.columns)
     assert builder.columns[: len(AT)] == list(AT)
     assert builder.columns[-2:] == ["state", "area_wage_ratio"]
-    assert builder.location_index("state") == n - 2
-    assert builder.location_index("area_wage_ratio") == n - 1
-    assert builder.location_index("nowhere") is None
+    assert builder.layout.place_index("state") == n - 2
+    assert builder.layout.place_index("area_wage_ratio") == n - 1
+    assert builder.layout.place_index("nowhere") is None
     skills, words = builder.skill_columns, builder.word_columns
     assert builder.columns[skills] == ["skill:" + s for s in builder.skills]
     assert builder.columns[words] == ["word:" + w for w in builder.title_words]
-    assert skills.stop == words.start and words.stop == n - 2
+    # The time column (features.time_within_year) sits between the words and the place.
+    assert builder.columns[builder.layout.time_block] == ["quarter_time"]
+    assert skills.stop == words.start and words.stop == n - 3
     expected = [AT[c] for c in ("role_family", "title", "country", "region")]
     expected += [AT["employment_type"], AT["source"], n - 2]
     assert builder.categorical_indices == expected
+
+
+def test_the_time_column_places_postings_by_quarter_and_leaves_the_survey_out(
+    builder, records
+) -> None:
+    time = builder.transform(records)[:, builder.layout.time_block.start]
+    postings = (records["source"] == "postings").to_numpy()
+    assert builder.month_sources == ["postings"] and postings.any() and (~postings).any()
+    # The middle of each posting's quarter; the survey states none and reads missing.
+    expected = records["year"] * 4 + (records["month"] - 1) // 3 + 0.5
+    np.testing.assert_array_equal(time[postings], expected[postings].to_numpy(float))
+    assert np.isnan(time[~postings]).all()
+    # A job a person describes states no month: the middle of its year in the
+    # postings view (a later year lands past the data), missing in the survey's.
+    job = {"job_title": "Data Scientist", "country": "US", "year": 2026, "month": "13"}
+    rows = all_three(builder, [{**job, "source": "postings"}, {**job, "source": "aijobs"}])
+    assert rows[0, builder.layout.time_block.start] == 2026 * 4 + 2.0
+    assert np.isnan(rows[1, builder.layout.time_block.start])
+    # March ends the first quarter, April starts the second; 0 is no month.
+    dated = [{**job, "source": "postings", "year": 2023, "month": m} for m in (3, 4, 12, 0)]
+    quarters = all_three(builder, dated)[:, builder.layout.time_block.start]
+    assert quarters.tolist() == [2023 * 4 + q for q in (0.5, 1.5, 3.5, 2.0)]
 
 
 def test_real_records_encode_alike_on_every_path(builder, records) -> None:
@@ -265,11 +289,11 @@ def test_a_location_that_moves_the_country_takes_the_employer_along(builder) -> 
     assert any("London" in w for w in warnings[1]) and not any("London" in w for w in warnings[9])
     assert not warnings[4] and not warnings[8]
     assert any("Nowhereville" in w for w in warnings[5])
-    state = matrix[:, builder.location_index("state")]
+    state = matrix[:, builder.layout.place_index("state")]
     assert "TX" in builder.states
     assert (state[[4, 6, 8]] == builder.states.index("TX")).all()
     assert np.isnan(state[[0, 1, 5, 7, 9]]).all()
-    wage = matrix[:, builder.location_index("area_wage_ratio")]
+    wage = matrix[:, builder.layout.place_index("area_wage_ratio")]
     assert math.isnan(wage[1]) and not math.isnan(wage[4])
 
 
@@ -282,8 +306,8 @@ def test_place_columns_for_us_states_and_elsewhere(builder, records) -> None:
         {"job_title": "Vibes Wrangler", "country": "US", "state": "NY"},
     ]
     matrix = all_three(builder, jobs)
-    state = matrix[:, builder.location_index("state")]
-    wage = matrix[:, builder.location_index("area_wage_ratio")]
+    state = matrix[:, builder.layout.place_index("state")]
+    wage = matrix[:, builder.layout.place_index("area_wage_ratio")]
     assert state[0] == builder.states.index("NY")
     assert "WY" not in builder.states and state[1] == builder.states.index("other")
     assert math.isnan(state[2]) and math.isnan(state[3])
@@ -342,12 +366,16 @@ def test_vocabularies_round_trip_and_a_wrong_layout_is_refused(builder, records)
     broken = {**stored, "columns": stored["columns"][:-1]}
     with pytest.raises(ValueError, match=r"^stored feature columns do not match the vocabulary$"):
         FeatureBuilder.from_dict(broken)
-    old = {k: v for k, v in stored.items() if k not in ("states", "bls", "title_words")}
-    old["features"] = {**stored["features"], "location": None}
+    # A bundle saved before the place, title-word and time settings had none of them.
+    gone = ("states", "bls", "title_words", "month_sources")
+    old = {k: v for k, v in stored.items() if k not in gone}
+    old["features"] = {k: v for k, v in stored["features"].items() if k != "time_within_year"}
+    old["features"]["location"] = None
     old["features"]["title_words"] = {**stored["features"]["title_words"], "min_count": None}
     old["columns"] = stored["columns"][: builder.skill_columns.stop]
     plain = FeatureBuilder.from_dict(old)
     assert plain.states == [] and plain.bls is None and plain.title_words == []
+    assert not plain.features.time_within_year and plain.layout.time == []
     row = plain.encode_job({"job_title": "Data Scientist", "country": "US", "state": "NY"}).row
     assert len(row) == len(plain.columns) == builder.skill_columns.stop
 
@@ -356,7 +384,7 @@ def test_without_place_features_the_location_is_not_read(builder, records) -> No
     features = real_settings().features.model_copy(update={"location": None})
     plain = FeatureBuilder.fit(records, features)
     assert plain.states == [] and plain.bls is None
-    assert plain.columns == builder.columns[: builder.location_index("state")]
+    assert plain.columns == builder.columns[: builder.layout.place_index("state")]
     job = {"job_title": "Data Engineer", "country": "GB", "location": "Austin, TX"}
     encoded = plain.encode_job(job)
     assert encoded.country == "GB" and encoded.state is None and encoded.metro is None
@@ -489,7 +517,7 @@ def test_country_region_and_place_of_one_job(builder) -> None:
     )
     assert builder.country_code(unseen)[1] == builder.regions.index("other")
     occupations = real_settings().features.location.occupations
-    wage = builder.location_index("area_wage_ratio")
+    wage = builder.layout.place_index("area_wage_ratio")
     soc = occupations["data_scientist"]
     ds = {"job_title": "Data Scientist", "country": "US"}
     for state, metro in (("CA", None), ("NY", "0035620"), (None, "0012420")):

@@ -133,8 +133,8 @@ def builder(sample, settings):
 
 def test_place_columns_are_the_same_on_every_path_on_real_rows(builder, sample) -> None:
     """transform (training), encode (one request) and encode_many (batch) agree."""
-    state = builder.location_index(STATE_COLUMN)
-    ratio = builder.location_index(AREA_WAGE_COLUMN)
+    state = builder.layout.place_index(STATE_COLUMN)
+    ratio = builder.layout.place_index(AREA_WAGE_COLUMN)
     assert state is not None and ratio is not None
     matrix = builder.transform(sample)
     us = (sample["country"] == "US").to_numpy()
@@ -160,7 +160,7 @@ def test_a_location_text_encodes_as_the_postings_derived_place(builder, sample) 
 
 
 def test_area_wage_ratio_is_bls_metro_median_over_the_nation(builder) -> None:
-    ratio = builder.location_index(AREA_WAGE_COLUMN)
+    ratio = builder.layout.place_index(AREA_WAGE_COLUMN)
     job = {"job_title": "Data Scientist", "country": "US", "location": "San Francisco, CA"}
     value = builder.encode(job)[0][ratio]
     assert value == pytest.approx(170_110 / 120_230)  # BLS OEWS May 2025, 15-2051

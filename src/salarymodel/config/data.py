@@ -86,6 +86,9 @@ class FeaturesConfig(Strict):
     seniority_to_experience: dict[int, ExperienceLevel]
     skill_aliases: dict[str, str]
     title_words: TitleWordsConfig
+    # The year column carries the month where a record states one: year +
+    # (month - 1/2) / 12, else year + 1/2 (models saved before it: plain year).
+    time_within_year: bool
     # None: no place below the country (models saved before it, and the
     # "before" side of benchmarks/us_location.py).
     location: LocationConfig | None
@@ -102,6 +105,15 @@ class FeaturesConfig(Strict):
                     f"{sorted(unmapped)}, unknown families {sorted(unknown)}"
                 )
         return self
+
+
+# What a model's features section saved before these keys existed meant: no
+# title words, no place below the country, plain years (FeatureBuilder.from_dict).
+OLD_BUNDLE_FEATURES = {
+    "title_words": {"min_count": None, "ngrams": 1},
+    "location": None,
+    "time_within_year": False,
+}
 
 
 class CurrencyColumns(Strict):

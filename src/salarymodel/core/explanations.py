@@ -60,6 +60,8 @@ BASE_CONCEPTS = {
     "year": "year",
     "source": "pay view",
     "n_skills": "number of skills",
+    # When in the year (features.time_within_year): part of the job's date.
+    "quarter_time": "year",
     # Place below the country (features.location): one input, the location.
     "state": "location",
     "area_wage_ratio": "location",

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from salarymodel.config.data import FeaturesConfig
+from salarymodel.config.data import OLD_BUNDLE_FEATURES, FeaturesConfig
 from salarymodel.core.encoding import (
     JobTitle,
     Place,
@@ -28,10 +28,11 @@ from salarymodel.core.encoding import (
     is_missing,
     records_as_jobs,
     resolve_country,
+    sources_stating_months,
     sources_stating_skills,
     title_words_by_source,
 )
-from salarymodel.core.row_spec import AREA_WAGE_COLUMN, STATE_COLUMN, RowLayout
+from salarymodel.core.row_spec import AREA_WAGE_COLUMN, QUARTER_TIME_COLUMN, STATE_COLUMN, RowLayout
 from salarymodel.data import geography
 from salarymodel.data.bls_reference import BlsWages, load_wages
 from salarymodel.data.titles import OTHER_FAMILY, TitleRules, title_rules
@@ -49,8 +50,6 @@ if TYPE_CHECKING:
 
 
 OTHER = "other"
-# What a bundle saved before these settings existed meant: no title words, no location.
-OLD_BUNDLE_FEATURES = {"title_words": {"min_count": None, "ngrams": 1}, "location": None}
 
 
 class EncodedJob(NamedTuple):
@@ -82,6 +81,7 @@ class FeatureBuilder:
     bls: BlsWages | None = None
     # What each source's records use (other views read it as missing; None: all of it):
     skill_sources: list[str] | None = None  # the sources stating skills
+    month_sources: list[str] | None = None  # the sources stating months (features.time_within_year)
     word_sources: dict[str, list[str]] | None = None  # each source's title words
 
     # ----- learning -------------------------------------------------------
@@ -128,6 +128,7 @@ class FeatureBuilder:
             sources=sorted(records["source"].dropna().unique()),
             skills=skills,
             skill_sources=sources_stating_skills(records),
+            month_sources=sources_stating_months(records),
             title_words=(words := _frequent_words(records["job_title"], rules, features)),
             word_sources=title_words_by_source(records, rules, words),
         )
@@ -145,8 +146,9 @@ class FeatureBuilder:
 
     @property
     def layout(self) -> RowLayout:
-        """This model's row layout (the vocabularies' sizes and the place columns)."""
-        return RowLayout(self.skills, self.title_words, self.location_columns)
+        """This model's row layout (the vocabularies' sizes, the time and place columns)."""
+        time = [QUARTER_TIME_COLUMN] * self.features.time_within_year
+        return RowLayout(self.skills, self.title_words, self.location_columns, time)
 
     @property
     def columns(self) -> list[str]:
@@ -162,10 +164,6 @@ class FeatureBuilder:
     def word_columns(self) -> slice:
         """Where the title-word flags sit in a matrix row."""
         return self.layout.word_block
-
-    def location_index(self, name: str) -> int | None:
-        """Matrix column of a place column (``STATE_COLUMN``, ``AREA_WAGE_COLUMN``), if any."""
-        return self.layout.place_index(name)
 
     @property
     def categorical_indices(self) -> list[int]:
@@ -362,6 +360,7 @@ class FeatureBuilder:
             "states": self.states,
             "bls": None if self.bls is None else self.bls.to_dict(),
             "skill_sources": self.skill_sources,
+            "month_sources": self.month_sources,
             "word_sources": self.word_sources,
             "columns": self.columns,
         }
@@ -381,6 +380,7 @@ class FeatureBuilder:
             states=list(data.get("states", [])),
             bls=None if data.get("bls") is None else BlsWages.from_dict(data["bls"]),
             skill_sources=data.get("skill_sources"),  # absent before: every source
+            month_sources=data.get("month_sources"),
             word_sources=data.get("word_sources"),  # absent before: every word everywhere
         )
         if builder.columns != list(data["columns"]):

@@ -61,6 +61,10 @@ WORD_PREFIX = "word:"
 # metro, else state, relative to the nation's. Missing outside the US.
 STATE_COLUMN = "state"
 AREA_WAGE_COLUMN = "area_wage_ratio"
+# Time within the year (features.time_within_year), before the place columns:
+# year x 4 + quarters into the year (the middle of the record's quarter), for
+# sources whose records state a month (the postings); missing for the others.
+QUARTER_TIME_COLUMN = "quarter_time"
 
 # Every job field an encoder reads: transform takes these columns of a frame.
 JOB_FIELDS = (
@@ -73,28 +77,31 @@ JOB_FIELDS = (
     "company_country",
     "skills",
     "source",
+    "month",  # a record's month (features.time_within_year); a person states none
     *(column.name for column in DIRECT_COLUMNS),
 )
 
 
 @dataclass(frozen=True)
 class RowLayout:
-    """Where each block sits in one model's row: base, skill flags, title words, place."""
+    """Where each block sits in one model's row: base, skill flags, title words, time, place."""
 
     skills: Sequence[str]
     words: Sequence[str]
     place: Sequence[str]  # STATE_COLUMN and/or AREA_WAGE_COLUMN, as configured
+    time: Sequence[str] = ()  # QUARTER_TIME_COLUMN, as configured
 
     @property
     def columns(self) -> list[str]:
         """Every column's name, in matrix order."""
         skills = [SKILL_PREFIX + s for s in self.skills]
-        return [*BASE_COLUMNS, *skills, *(WORD_PREFIX + w for w in self.words), *self.place]
+        words = [WORD_PREFIX + w for w in self.words]
+        return [*BASE_COLUMNS, *skills, *words, *self.time, *self.place]
 
     @property
     def width(self) -> int:
         """The number of columns."""
-        return N_BASE + len(self.skills) + len(self.words) + len(self.place)
+        return N_BASE + len(self.skills) + len(self.words) + len(self.time) + len(self.place)
 
     @property
     def skill_block(self) -> slice:
@@ -106,6 +113,12 @@ class RowLayout:
         """Where the title-word flags sit."""
         start = N_BASE + len(self.skills)
         return slice(start, start + len(self.words))
+
+    @property
+    def time_block(self) -> slice:
+        """Where the time column sits (empty without one)."""
+        start = self.word_block.stop
+        return slice(start, start + len(self.time))
 
     @property
     def place_block(self) -> slice:
