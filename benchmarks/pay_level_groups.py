@@ -21,7 +21,11 @@ boosters start from the levels too; ``no_range_groups`` calibrates ranges
 per source and support only; ``no_trend`` drops the yearly growth past the
 last training year (``salarymodel.core.year_trend``); ``recency_12``,
 ``levels_12`` and ``both_12`` weigh records 1/2 per 12 months back from their
-source's latest, in the trees' training, the levels' medians, or both. US rows
+source's latest, in the trees' training, the levels' medians, or both;
+``time_off`` and ``time_on`` fit without and with the postings' quarter as a
+time column (``features.time_within_year``); any variant V named V_seed_N (or
+seed_N: ``after``) fits with LightGBM seed N, and ``--seed-pooled V:B`` pools
+V's MAE against B's over every seed both ran with. US rows
 are also tabled per state with at least ``--min-state`` records. With a
 variant V and V_seed_18 beside the two ``--pooled-bases`` (seed 17, seed 18),
 V's MAE is also given pooled over both seeds' paired rows.
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -110,19 +115,36 @@ RANGE_VARIANTS: dict[str, dict[str, object]] = {
     "ranges_no_recency": {"recency_half_life_months": None},
     "ranges_no_recency_seed_18": {"recency_half_life_months": None},
 }
-VARIANTS.update({name: {} for name in RANGE_VARIANTS})
-MODEL_SEEDS = {name: 18 for name in VARIANTS if name.endswith("seed_18")}
+# Variants of the feature settings (the country levels as configured).
+FEATURE_VARIANTS: dict[str, dict[str, object]] = {
+    # The year only (before the time column): when in 2023 a posting was is unseen.
+    "time_off": {"time_within_year": False},
+    "time_on": {"time_within_year": True},
+}
+VARIANTS.update({name: {} for name in [*RANGE_VARIANTS, *FEATURE_VARIANTS]})
 POINT_ONLY = {"feature"}
 NON_US = "non-US"
 
 
+def seeded(name: str) -> tuple[str, int | None]:
+    """A variant and its LightGBM seed: "V_seed_19" is V with seed 19, "seed_19" is "after"
+    with seed 19; any other name has the configured seed (None)."""
+    match = re.fullmatch(r"(?:(.+)_)?seed_(\d+)", name)
+    if match is None:
+        return name, None
+    return match.group(1) or "after", int(match.group(2))
+
+
 def variant_settings(base: Settings, name: str) -> Settings:
-    levels = base.country_levels.model_copy(update=VARIANTS[name])
+    plain, seed = seeded(name)
+    levels = base.country_levels.model_copy(update=VARIANTS[plain])
     update: dict[str, object] = {"country_levels": levels}
-    if name in RANGE_VARIANTS:
-        update["ranges"] = base.ranges.model_copy(update=RANGE_VARIANTS[name])
-    if name in MODEL_SEEDS:
-        params = {**base.model.params, "seed": MODEL_SEEDS[name]}
+    if plain in RANGE_VARIANTS:
+        update["ranges"] = base.ranges.model_copy(update=RANGE_VARIANTS[plain])
+    if plain in FEATURE_VARIANTS:
+        update["features"] = base.features.model_copy(update=FEATURE_VARIANTS[plain])
+    if seed is not None:
+        params = {**base.model.params, "seed": seed}
         update["model"] = base.model.model_copy(update={"params": params})
     return for_workers(base.model_copy(update=update))
 
@@ -385,6 +407,30 @@ def pooled_seed_intervals(rows: pd.DataFrame, settings: Settings, bases: list[st
     return out
 
 
+def seed_pooled_intervals(rows: pd.DataFrame, settings: Settings, pair: str) -> list[dict]:
+    """MAE of variant V against base B ("V:B"), pooled over every seed both were run with.
+
+    V's rows at each seed (V, V_seed_N) are paired with B's at the same seed;
+    all seeds' differences go into one group bootstrap. A change to the trees'
+    columns redraws their feature and bagging samples, which moved backtest
+    MAE by about as much as a reseed: more seeds tell the change from that.
+    """
+    variant, base = pair.split(":")
+    names = set(rows["variant"])
+    seeds = sorted(
+        {seeded(n)[1] for n in names if seeded(n)[0] == variant} - {None}, key=lambda s: s or 0
+    )
+    pairs = [(variant, base)] + [(f"{variant}_seed_{s}", f"{base}_seed_{s}") for s in seeds]
+    pairs = [(v, b) for v, b in pairs if v in names and b in names]
+    joined = pd.concat([_with_base(rows, v, b).assign(seed=v) for v, b in pairs])
+    every = pd.concat([joined, joined.assign(source="all")])
+    out = []
+    for (kind, source), part in every.groupby(["kind", "source"]):
+        names_ = {"variant": variant, "against": base, "seeds": len(pairs), "kind": kind}
+        out.append({**names_, "source": source, **mae_difference(part, settings)})
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("variants", nargs="*", default=["before", "after"])
@@ -410,6 +456,12 @@ def main() -> None:
     parser.add_argument(
         "--tables-only", action="store_true", help="fit nothing: tables of --with-rows"
     )
+    parser.add_argument(
+        "--seed-pooled",
+        action="append",
+        default=[],
+        help="V:B, MAE of V against B pooled over every seed of both (repeatable)",
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}", flush=True)
     base = load_settings()
@@ -430,6 +482,7 @@ def main() -> None:
     percentiles = percentile_table(rows, pay_groups(records, base), base)
     bases = args.pooled_bases.split(",")
     pooled = pooled_seed_intervals(rows, base, bases) if set(bases) <= set(rows["variant"]) else []
+    pooled += [row for pair in args.seed_pooled for row in seed_pooled_intervals(rows, base, pair)]
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         print(table.to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
         print(pd.DataFrame(intervals).to_string(index=False, float_format=lambda v: f"{v:,.0f}"))
