@@ -86,8 +86,9 @@ class FeaturesConfig(Strict):
     seniority_to_experience: dict[int, ExperienceLevel]
     skill_aliases: dict[str, str]
     title_words: TitleWordsConfig
-    # The year column carries the month where a record states one: year +
-    # (month - 1/2) / 12, else year + 1/2 (models saved before it: plain year).
+    # A column placing each record of a source that states months at the middle
+    # of its quarter (core.row_spec.QUARTER_TIME_COLUMN); models saved before
+    # it have none.
     time_within_year: bool
     # None: no place below the country (models saved before it, and the
     # "before" side of benchmarks/us_location.py).
