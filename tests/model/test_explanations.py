@@ -61,6 +61,20 @@ def test_skill_rows_say_whether_the_job_lists_the_skill(explainer) -> None:
     }
 
 
+def test_a_listed_skill_the_trees_never_use_is_shown_at_zero(explainer) -> None:
+    builder = explainer.model.builder
+    used = explainer.model.booster.feature_importance("split")[builder.skill_columns]
+    unused = [s for s, n in zip(builder.skills, used, strict=True) if n == 0]
+    assert unused, "every skill of the vocabulary is split on: pick a smaller sample"
+    job = {"job_title": "Data Scientist", "country": "US", "year": 2024, "source": "postings"}
+    answer = explainer.explain_job({**job, "skills": [unused[0], builder.skills[0]]})
+    rows = {c.concept: c for c in answer.contributions}
+    row = rows[f"skill: {unused[0]}"]
+    assert (row.value, row.dollars, row.percent) == ("listed", 0.0, 0.0)
+    # Unlisted skills the trees never use stay out: only the person's own inputs show at $0.
+    assert all(c.dollars != 0.0 or c.value == "listed" for c in answer.contributions)
+
+
 def test_one_job_explanation_adds_up_in_dollars_and_percent(explainer) -> None:
     job = {
         "job_title": "Senior Data Engineer",

@@ -200,7 +200,9 @@ class Explainer:
                 dollars=float(d),
             )
             for concept, p, d in zip(self.concepts, phi, dollars, strict=True)
-            if p != 0.0
+            # A skill the person listed is their own input: shown at $0 when the
+            # trees never use it, rather than left out as if it were not read.
+            if p != 0.0 or values.get(concept) == "listed"
         ]
         contributions.sort(key=lambda c: abs(c.dollars), reverse=True)
         return JobExplanation(
