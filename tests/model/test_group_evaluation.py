@@ -32,6 +32,7 @@ from salarymodel.data.role_family import with_role_family
 from salarymodel.evaluation.baselines import group_median
 from salarymodel.evaluation.folds import assign_folds
 from salarymodel.evaluation.groups import (
+    NO_COUNTRY,
     UNRANKED,
     country_pay_groups,
     evaluate_groups,
@@ -153,8 +154,11 @@ def test_group_table_matches_a_hand_computation_on_real_german_and_indian_record
 
 def test_unranked_countries_are_named_not_pooled_into_all(oof, settings) -> None:
     groups = country_pay_groups(oof, settings.group_evaluation)
-    unknown = oof.head(5).assign(country=[None, "ZZ", "US", "DE", None])
-    assert with_groups(unknown, groups)["pay_level"].tolist()[:3] == [UNRANKED, UNRANKED, US]
+    unknown = oof.head(5).assign(country=[None, "ZZ", "US", "DE", float("nan")])
+    levels = with_groups(unknown, groups)["pay_level"].tolist()
+    assert levels[:3] == [NO_COUNTRY, UNRANKED, US] and levels[4] == NO_COUNTRY
+    # Both take the overall map, as a served job of an unranked country does.
+    assert map_groups(with_groups(unknown, groups))[[0, 1]].tolist() == [OVERALL, OVERALL]
 
 
 # ----- the percentile -------------------------------------------------------------------------
@@ -233,8 +237,9 @@ def test_evaluate_groups_reports_cv_tables_and_fits_the_served_map(records, oof,
     assert overall["percentile"]["worst_gap"] <= settings.group_evaluation.tolerance_cv_points
     assert served.curves[OVERALL].records == len(frames["cv"])
     assert served.group_of("aijobs", "IN") == "under 35%"
-    # Records whose country no source ranked take the overall map, as a served job does.
-    assert (frames["cv"]["pay_level"] == UNRANKED).any() and UNRANKED not in served.curves
+    # Records whose country no source ranked, or without one, take the overall map.
+    unranked = frames["cv"]["pay_level"].isin([UNRANKED, NO_COUNTRY])
+    assert unranked.any() and not {UNRANKED, NO_COUNTRY} & set(served.curves)
 
 
 def test_the_map_is_a_plain_json_file_that_round_trips(oof, settings, tmp_path: Path) -> None:
@@ -263,6 +268,12 @@ def test_small_groups_get_no_map_and_no_verdict_of_their_own(oof, settings) -> N
     few = frame.head(50).assign(percentile=raw[:50])
     check = percentile_check(few, "percentile", [5, 50, 95], 2.0, 2.0, 200, 60)
     assert all(row["within"] is None for row in check)  # too few records to judge
+    # Records without a country are reported, never judged: no person asks for one.
+    nowhere = frame.head(300).assign(percentile=raw[:300], pay_level=NO_COUNTRY)
+    rows = percentile_check(nowhere, "percentile", [5, 50, 95], 2.0, 2.0, 200, 60)
+    row = next(r for r in rows if r["group"] == NO_COUNTRY)
+    assert row["n"] == 300 and row["within"] is None
+    assert next(r for r in rows if r["dimension"] == "all")["within"] is not None
 
 
 # ----- the drift map: the percentile one period ahead --------------------------------------------

@@ -57,6 +57,8 @@ DIMENSIONS = ("all", "source", PAY_LEVEL, "source_region", "state")
 CV_ROWS = "cv_estimates.csv.gz"  # run artifact (under ``evaluation/``)
 
 UNRANKED = "country not ranked"
+# Records without a country (postings of "Anywhere"): no person asks for such a job.
+NO_COUNTRY = "country missing"
 
 # The percentiles each check reads: raw, the served one, and (backtest) the
 # in-time map alone, before the drift map (``core.percentile_drift``).
@@ -116,9 +118,10 @@ def with_groups(frame: pd.DataFrame, country_groups: dict[str, dict[str, str]]) 
     """``frame`` (``source``, ``country``) with its ``pay_level`` and ``source_region``."""
     calibration = PercentileCalibration({}, country_groups)
     pairs = zip(frame["source"].tolist(), frame["country"].tolist(), strict=True)
-    # A country no source ranked (none of its records, or no US median) is named so.
-    level = [calibration.group_of(s, c) for s, c in pairs]
-    level = [UNRANKED if group == OVERALL else group for group in level]
+    # A country no source ranked (none of its records, or no US median) is named so,
+    # and a record without a country.
+    ranked = [UNRANKED if g == OVERALL else g for g in (calibration.group_of(*p) for p in pairs)]
+    level = np.where(frame["country"].isna().to_numpy(), NO_COUNTRY, np.array(ranked, object))
     region = np.where(frame["country"].to_numpy() == US, " US", " outside the US")
     return frame.assign(
         pay_level=level, source_region=frame["source"].astype(str).to_numpy() + region
@@ -129,7 +132,7 @@ def map_groups(frame: pd.DataFrame) -> np.ndarray:
     """Each row's calibration group: its pay level, or ``all`` for an unranked country
     (a served job whose country no source ranked gets the overall map, so its rows do too)."""
     levels = frame[PAY_LEVEL].to_numpy(dtype=object)
-    return np.where(levels == UNRANKED, OVERALL, levels)
+    return np.where((levels == UNRANKED) | (levels == NO_COUNTRY), OVERALL, levels)
 
 
 # ----- the per-group table --------------------------------------------------------------------
@@ -212,7 +215,7 @@ def percentile_check(
 
     ``worst_gap`` is the largest |share - p| in points; ``within`` says whether
     it is within the tolerance (``tolerance`` overall, ``group_tolerance`` per
-    group), None for a group with fewer than ``min_group_records`` rows.
+    group), None for a group under ``min_group_records`` rows or ``NO_COUNTRY``.
     """
     values = frame[column].to_numpy(float)
     rows = []
@@ -223,7 +226,8 @@ def percentile_check(
         shares = {f"p{level:g}": float(100 * np.mean(mine < level)) for level in levels}
         gap = max(abs(shares[f"p{level:g}"] - level) for level in levels)
         allowed = tolerance if dimension == "all" else group_tolerance
-        held = bool(gap <= allowed) if mask.sum() >= min_group_records else None
+        judged = mask.sum() >= min_group_records and group != NO_COUNTRY
+        held = bool(gap <= allowed) if judged else None
         rows.append(
             {
                 "dimension": dimension,
