@@ -112,7 +112,6 @@ def source_levels(
     its shrinkage is its records' summed weight: a country seen only long ago
     leans on its region more.
     """
-    w = np.ones(len(log_salary)) if weights is None else weights
     world = weighted_median(log_salary, weights)
     regions_of = {c: geography.region(c) for c in set(countries) if isinstance(c, str)}
     by_region: dict[str, list[int]] = {}
@@ -126,7 +125,7 @@ def source_levels(
             by_region.setdefault(region, []).append(index)
 
     def median_and_n(rows: list[int]) -> tuple[float, float]:
-        part = None if weights is None else w[rows]
+        part = None if weights is None else weights[rows]
         n = len(rows) if part is None else float(part.sum())
         return weighted_median(log_salary[rows], part), n
 
