@@ -372,12 +372,26 @@ def mae_intervals(rows: pd.DataFrame, settings: Settings, baseline: str) -> list
     return out
 
 
+def _pooled(
+    rows: pd.DataFrame, settings: Settings, pairs: list[tuple[str, str]], names: dict
+) -> list[dict]:
+    """MAE of each (variant, base) pair's rows against their base's, all pairs in one
+    group bootstrap (a record's rows in every pair resample together), per split kind
+    and source and over all sources; each result row starts with ``names``."""
+    joined = pd.concat([_with_base(rows, variant, base) for variant, base in pairs])
+    every = pd.concat([joined, joined.assign(source="all")])
+    return [
+        {**names, "kind": kind, "source": source, **mae_difference(part, settings)}
+        for (kind, source), part in every.groupby(["kind", "source"])
+    ]
+
+
 def pooled_seed_intervals(rows: pd.DataFrame, settings: Settings, bases: list[str]) -> list[dict]:
     """MAE of each variant pair (V, V_seed_18) against ``bases`` (seed 17, seed 18), pooled.
 
     Each seed's rows are paired with the base of the same seed; the two seeds'
-    differences go into one group bootstrap (a record's rows in both seeds
-    resample together), so a change is told from a reseed of the trees.
+    differences go into one group bootstrap, so a change is told from a reseed
+    of the trees.
     """
     out = []
     variants = set(rows["variant"])
@@ -385,15 +399,8 @@ def pooled_seed_intervals(rows: pd.DataFrame, settings: Settings, bases: list[st
         twin = f"{variant}_seed_18"
         if variant.endswith("seed_18") or twin not in variants:
             continue
-        pairs = [
-            _with_base(rows, ours, base) for ours, base in zip((variant, twin), bases, strict=True)
-        ]
-        joined = pd.concat(pairs)
-        every = pd.concat([joined, joined.assign(source="all")])
-        for (kind, source), part in every.groupby(["kind", "source"]):
-            names = {"variants": f"{variant} + {twin}", "against": " + ".join(bases),
-                     "kind": kind, "source": source}  # fmt: skip
-            out.append({**names, **mae_difference(part, settings)})
+        names = {"variants": f"{variant} + {twin}", "against": " + ".join(bases)}
+        out += _pooled(rows, settings, list(zip((variant, twin), bases, strict=True)), names)
     return out
 
 
@@ -406,19 +413,12 @@ def seed_pooled_intervals(rows: pd.DataFrame, settings: Settings, pair: str) -> 
     MAE by about as much as a reseed: more seeds tell the change from that.
     """
     variant, base = pair.split(":")
-    names = set(rows["variant"])
-    seeds = sorted(
-        {seeded(n)[1] for n in names if seeded(n)[0] == variant} - {None}, key=lambda s: s or 0
-    )
+    present = set(rows["variant"])
+    seeds = sorted(s for plain, s in map(seeded, present) if plain == variant and s is not None)
     pairs = [(variant, base)] + [(f"{variant}_seed_{s}", f"{base}_seed_{s}") for s in seeds]
-    pairs = [(v, b) for v, b in pairs if v in names and b in names]
-    joined = pd.concat([_with_base(rows, v, b).assign(seed=v) for v, b in pairs])
-    every = pd.concat([joined, joined.assign(source="all")])
-    out = []
-    for (kind, source), part in every.groupby(["kind", "source"]):
-        names_ = {"variant": variant, "against": base, "seeds": len(pairs), "kind": kind}
-        out.append({**names_, "source": source, **mae_difference(part, settings)})
-    return out
+    pairs = [(v, b) for v, b in pairs if v in present and b in present]
+    names = {"variant": variant, "against": base, "seeds": len(pairs)}
+    return _pooled(rows, settings, pairs, names)
 
 
 def main() -> None:
