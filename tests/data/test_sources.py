@@ -30,6 +30,12 @@ def test_leaky_columns_never_reach_records(aijobs_raw, sources, settings) -> Non
     assert "salary_currency" not in adapted.records.columns
 
 
+def test_a_frame_of_only_a_header_adapts_to_no_records(aijobs_raw, sources, settings) -> None:
+    # The row ids of no rows once stayed numbers, and "aijobs:" + ids failed.
+    adapted = adapt(aijobs_raw.head(0), "aijobs", sources.sources["aijobs"], settings)
+    assert len(adapted.records) == 0 and "job_title" in adapted.records.columns
+
+
 def test_postings_derive_fields_with_rules(postings_raw, sources, settings) -> None:
     raw = postings_raw.head(500)
     records = adapt(raw, "postings", sources.sources["postings"], settings).records

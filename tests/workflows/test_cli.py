@@ -109,6 +109,16 @@ def test_predict_keeps_every_row_in_order(trained, aijobs_raw, tmp_path) -> None
     assert (scored["view"] == "aijobs").all()
 
 
+def test_predict_refuses_a_file_of_only_a_header_clearly(trained, aijobs_raw, tmp_path):
+    # It once failed inside the row ids ("unexpected UFuncTypeError").
+    aijobs_raw.head(0).to_csv(tmp_path / "in.csv", index=False)
+    args = ["predict", "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "o.csv")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "no data rows under the header" in result.output
+    assert "unexpected" not in result.output and not (tmp_path / "o.csv").exists()
+
+
 def test_predict_names_line_and_column_of_rows_it_cannot_read(trained, aijobs_raw, tmp_path):
     rows = aijobs_raw.sample(12, random_state=4).reset_index(drop=True)
     rows.loc[2, "job_title"] = "Data Scientist Zürich"

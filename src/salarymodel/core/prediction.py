@@ -45,7 +45,7 @@ from salarymodel.core.job_defaults import complete_job, default_view, job_defaul
 from salarymodel.core.model import Estimate, SalaryModel
 from salarymodel.data.csv_output import write_csv
 from salarymodel.data.derivations import RowError
-from salarymodel.data.reading import read_csv, record_lines
+from salarymodel.data.reading import SourceFormatError, read_csv, record_lines
 from salarymodel.data.sources import CANONICAL_SOURCE, adapt, detect_source
 from salarymodel.data.validation import validate_records
 
@@ -287,8 +287,11 @@ def row_percentile(
 
 def read_scoring_file(input_path: Path) -> tuple[pd.DataFrame, np.ndarray | None]:
     """The rows of a file to score, as text, and where each starts in the file (for
-    messages). Needs no model: `predict` refuses a bad file before loading one."""
+    messages). Needs no model: `predict` refuses a bad file before loading one,
+    and a file of only a header as training's intake does."""
     raw = read_csv(input_path)
+    if raw.empty:
+        raise SourceFormatError(f"{input_path}: no data rows under the header")
     return raw, record_lines(input_path, len(raw))
 
 

@@ -46,7 +46,9 @@ def _row_ids(raw: pd.DataFrame, columns: list[str]) -> pd.Series:
         return pd.Series([f"row{i}" for i in range(len(raw))], index=raw.index)
     # hash_pandas_object uses a fixed key, so ids are stable across runs.
     hashes = pd.util.hash_pandas_object(raw[columns].fillna(""), index=False)
-    return hashes.map("{:016x}".format)
+    # Text even for a file without rows (mapping an empty series keeps its uint64 dtype,
+    # and "source:" + ids then fails).
+    return hashes.map("{:016x}".format).astype(object)
 
 
 def _required_columns(config: SourceConfig) -> list[str]:
