@@ -27,6 +27,7 @@ from salarymodel.core.percentile_calibration import (
 )
 from salarymodel.core.percentile_drift import drift_corrected, fit_drift
 from salarymodel.core.ranges import salary_percentile
+from salarymodel.core.track_record import TRACK_RECORD_FILE, TrackRecord
 from salarymodel.data.dataset import load_training_data
 from salarymodel.data.role_family import with_role_family
 from salarymodel.evaluation.baselines import group_median
@@ -42,6 +43,7 @@ from salarymodel.evaluation.groups import (
     pay_level_of,
     percentile_check,
     raw_percentiles,
+    split_tables,
     with_groups,
 )
 from salarymodel.evaluation.report import row_keys
@@ -384,3 +386,74 @@ def test_served_curves_compose_the_drift_map_and_round_trip(yearly, settings, tm
     older = PercentileCalibration.load(tmp_path)
     assert older is not None and older.drift == {}
     assert older.calibrate(7.0, "aijobs", US) == fitted.curves[OVERALL].apply(7.0)
+
+
+# ----- the track record: each group's record on a later year ------------------------------------
+def _yearly_tables(yearly, settings) -> dict:
+    """The out-of-time group tables of the survey's 2022-2024 years, as a run tabulates them."""
+    frame = yearly.assign(percentile=yearly["raw_percentile"])
+    return split_tables(frame, (3.0, 5.0), settings.group_evaluation)
+
+
+def test_the_track_record_is_each_groups_out_of_time_row(yearly, settings) -> None:
+    tables = _yearly_tables(yearly, settings)
+    track = TrackRecord.from_tables(tables, 0.05, 200, ignore=(UNRANKED, NO_COUNTRY))
+    levels = set(yearly["pay_level"]) - {UNRANKED, NO_COUNTRY}
+    assert set(track.groups) == levels | {OVERALL}
+    for group in ("under 35%", US):
+        mine = yearly[yearly["pay_level"] == group]
+        record = track.of(group)
+        assert record is not None and record.records == len(mine)
+        by_hand = float(np.median(mine["estimate_usd"] / mine["salary_usd"]) - 1)
+        assert record.median_ratio == pytest.approx(by_hand)
+        inside = (mine["salary_usd"] >= mine["low_usd"]) & (mine["salary_usd"] <= mine["high_usd"])
+        assert record.coverage == pytest.approx(inside.mean())
+        check = tables["percentile_check"]["percentile"]
+        gap = next(r for r in check if r["group"] == group)["worst_gap"]
+        assert record.percentile_gap == gap
+    # A group the backtest never saw (a country no source ranked) reads the overall row.
+    assert track.of("a group never seen") is track.groups[OVERALL]
+
+
+def test_a_group_is_warned_only_past_the_ratio_and_with_enough_records(yearly, settings) -> None:
+    tables = _yearly_tables(yearly, settings)
+    rows = {r["group"]: r for r in tables["groups"] if r["dimension"] == "pay_level"}
+    missed = max(rows.values(), key=lambda r: abs(r["median_ratio"]))
+    assert abs(missed["median_ratio"]) > 0.05 and missed["n"] >= 200
+    track = TrackRecord.from_tables(tables, 0.05, 200)
+    assert track.groups[missed["group"]].warn
+    warned = {g for g, r in track.groups.items() if r.warn}
+    assert warned == {
+        g for g, r in rows.items() if abs(r["median_ratio"]) > 0.05 and r["n"] >= 200
+    } | ({OVERALL} if track.groups[OVERALL].warn else set())
+    # The bar says no: a ratio above every miss warns nobody, and so does a group too small.
+    ratio = abs(missed["median_ratio"])
+    assert not any(r.warn for r in TrackRecord.from_tables(tables, ratio, 200).groups.values())
+    fewer = TrackRecord.from_tables(tables, 0.05, missed["n"] + 1)
+    assert not fewer.groups[missed["group"]].warn
+
+
+def test_a_warned_groups_answer_says_so_in_words_and_others_do_not(yearly, settings) -> None:
+    track = TrackRecord.from_tables(_yearly_tables(yearly, settings), 0.05, 200)
+    warned = next(r for r in track.groups.values() if r.warn)
+    quiet = next(r for r in track.groups.values() if not r.warn)
+    warnings: list[list[str]] = [["thin support"], [], []]
+    out = track.for_rows([warned.group, quiet.group, "a group never seen"], warnings)
+    assert out == [warned, quiet, track.groups[OVERALL]]
+    direction = "high" if warned.median_ratio > 0 else "low"
+    assert warnings[0][0] == "thin support" and len(warnings[0]) == 2
+    assert f"ran {abs(warned.median_ratio):.0%} {direction}" in warnings[0][1]
+    assert f"{warned.records:,} records" in warnings[0][1]
+    assert warnings[1] == [] and len(warnings[2]) == int(track.groups[OVERALL].warn)
+    assert f"held {quiet.coverage:.0%}" in quiet.text()
+
+
+def test_the_track_record_is_a_plain_json_file_that_round_trips(yearly, settings, tmp_path):
+    track = TrackRecord.from_tables(_yearly_tables(yearly, settings), 0.05, 200)
+    track.save(tmp_path)
+    assert TrackRecord.load(tmp_path) == track
+    assert TrackRecord.load(tmp_path / "nothing") is None  # a bundle saved before it
+    stored = json.loads((tmp_path / TRACK_RECORD_FILE).read_text())
+    (tmp_path / TRACK_RECORD_FILE).write_text(json.dumps({**stored, "format": 99}))
+    with pytest.raises(ValueError, match="format"):
+        TrackRecord.load(tmp_path)

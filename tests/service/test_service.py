@@ -122,6 +122,29 @@ def test_predict_gives_estimate_range_support_and_version(client, champion) -> N
     assert body["range_basis"]["records"] > 0
 
 
+def test_the_answer_says_how_its_groups_estimates_fared_on_a_later_year(client, champion):
+    model, _ = champion
+    track, percentiles = model.track_record, model.percentiles
+    assert track is not None and percentiles is not None  # train's backtest wrote it
+    card = client.get("/model").json()["track_record"]
+    assert {row["group"]: row["text"] for row in card} == {
+        group: record.text() for group, record in track.groups.items()
+    }
+    groups = set()
+    for country, code in (("US", "US"), ("Germany", "DE"), ("IN", "IN"), ("Atlantis", None)):
+        body = client.post("/predict", json={**JOB, "country": country}).json()
+        record = track.of(percentiles.group_of(body["view"], code))
+        assert record is not None
+        groups.add(record.group)
+        answer = body["track_record"]
+        assert answer["group"] == record.group and answer["records"] == record.records
+        assert answer["median_ratio"] == pytest.approx(record.median_ratio, abs=1e-4)
+        assert answer["text"] == record.text() and answer["warned"] == record.warn
+        # A group whose estimates missed on a later year says so among the warnings.
+        assert (record.warning() in body["warnings"]) == record.warn
+    assert {"US", "all"} < groups  # an unranked country reads the overall record
+
+
 def test_only_the_title_is_required_and_defaults_are_as_documented(client) -> None:
     from salarymodel.serving.service import JobRequest
 

@@ -280,3 +280,28 @@ def test_a_chinese_cv_job_shows_maimais_published_pay(browser, url: str) -> None
     title.send_keys("Data Analyst")
     browser.find_element(By.ID, "submit").click()
     _wait(browser, lambda b: not line.is_displayed())
+
+
+def test_the_page_says_how_the_jobs_group_fared_on_a_later_year(browser, url: str) -> None:
+    """Each answer's track record: a line under the range, or (a group that missed) a warning."""
+    from selenium.webdriver.common.by import By
+
+    card = httpx.get(f"{url}/model", timeout=30).json()
+    records = {row["group"]: row for row in card["track_record"]}
+    _open_form(browser, url)
+    title = browser.find_element(By.ID, "job_title")
+    title.clear()
+    title.send_keys("Senior Data Scientist")
+    browser.find_element(By.ID, "submit").click()
+    line, warnings = (
+        browser.find_element(By.ID, "track-line"),
+        browser.find_element(By.ID, "warnings"),
+    )
+    us = records["US"]  # the form's default country
+    if us["warned"]:  # said once, among the warnings
+        _wait(browser, lambda b: "on a later year than it was trained on" in warnings.text)
+        assert not line.is_displayed()
+    else:
+        _wait(browser, lambda b: line.is_displayed() and line.text)
+        assert line.text == us["text"] and "on a later year" not in warnings.text
+        assert f"({us['records']:,} records)" in line.text

@@ -109,6 +109,27 @@ def test_predict_keeps_every_row_in_order(trained, aijobs_raw, tmp_path) -> None
     assert (scored["view"] == "aijobs").all()
 
 
+def test_predict_writes_each_rows_track_record_and_its_warning(trained, aijobs_raw, tmp_path):
+    from salarymodel.registry.bundles import load_champion
+
+    rows = aijobs_raw[aijobs_raw["work_year"] == "2024"].reset_index(drop=True)
+    # One row from each country of the sample: every pay-level group the survey has.
+    rows = rows.drop_duplicates("employee_residence").head(40).reset_index(drop=True)
+    rows.to_csv(tmp_path / "in.csv", index=False)
+    _invoke("predict", "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv"))
+    out = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    model, _ = load_champion(load_settings())
+    assert model.track_record is not None and model.percentiles is not None
+    groups = set()
+    for i, country in enumerate(rows["employee_residence"]):
+        record = model.track_record.of(model.percentiles.group_of("aijobs", country))
+        assert record is not None
+        groups.add(record.group)
+        assert out.loc[i, "track_record"] == record.text()
+        assert (record.warning() in out.loc[i, "warnings"]) == record.warn, country
+    assert len(groups) >= 3
+
+
 def test_predict_refuses_a_file_of_only_a_header_clearly(trained, aijobs_raw, tmp_path):
     # It once failed inside the row ids ("unexpected UFuncTypeError").
     aijobs_raw.head(0).to_csv(tmp_path / "in.csv", index=False)

@@ -121,3 +121,6 @@ class GroupEvaluationConfig(Strict):
     tolerance_cv_points: float = Field(gt=0)
     tolerance_backtest_points: float = Field(gt=0)
     tolerance_backtest_group_points: float = Field(gt=0)
+    # A served job whose pay-level group's backtest median estimate/actual - 1 is
+    # further than this from 0 gets a warning (``core.track_record``).
+    track_record_warn_ratio: float = Field(gt=0)

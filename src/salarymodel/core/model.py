@@ -42,7 +42,14 @@ from salarymodel.core.job_defaults import in_view, model_view, view_of
 from salarymodel.core.percentile_calibration import PercentileCalibration
 from salarymodel.core.periods import recency_weights
 from salarymodel.core.range_calibration import fit_range_model
-from salarymodel.core.ranges import RANGES_FILE, RangeModel, salary_bounds, salary_percentile
+from salarymodel.core.ranges import (
+    RANGES_FILE,
+    RangeModel,
+    salary_bounds,
+    salary_percentile,
+    source_names,
+)
+from salarymodel.core.track_record import GroupRecord, TrackRecord
 from salarymodel.vocabulary import thin_support_warning
 
 if TYPE_CHECKING:
@@ -77,6 +84,8 @@ class Scored:
     thin: np.ndarray | None = None
     coverage: float | None = None
     bases: list[RangeBasis] | None = None
+    # Per row, its pay-level group's record on a later year (``core.track_record``).
+    track: list[GroupRecord | None] | None = None
 
     def at(self, i: int, view: str | None) -> Estimate:
         """Row ``i`` as one job's ``Estimate``."""
@@ -93,6 +102,7 @@ class Scored:
             view=view,
             warnings=self.warnings[i],
             range_basis=None if self.bases is None else self.bases[i],
+            track_record=None if self.track is None else self.track[i],
         )
 
 
@@ -110,6 +120,8 @@ class Estimate:
     warnings: list[str]
     # The calibration cell the range rests on (in words) and its record count.
     range_basis: RangeBasis | None = None
+    # How estimates of the job's pay-level group fared on a later year.
+    track_record: GroupRecord | None = None
 
     def percentile(self, salary_usd: float) -> float | None:
         """Where a yearly USD salary falls (0-100) in this job's predicted
@@ -137,6 +149,8 @@ class SalaryModel:
     # its starting score (added to the trees' output) and the range's pay
     # groups. None: off, or a bundle saved before them.
     levels: CountryLevels | None = None
+    # Each pay-level group's backtest record (None: a bundle saved before it).
+    track_record: TrackRecord | None = None
 
     @classmethod
     def fit(
@@ -254,6 +268,10 @@ class SalaryModel:
             scored.bases = [
                 RangeBasis(*b) for b in self.ranges.basis(self.builder, matrix, support)
             ]
+            if self.track_record is not None and self.percentiles is not None:
+                pairs = zip(source_names(self.builder, matrix).tolist(), countries, strict=True)
+                groups = [self.percentiles.group_of(*pair) for pair in pairs]
+                scored.track = self.track_record.for_rows(groups, warnings)
         return scored
 
     def _in_view(self, job: Mapping[str, object]) -> Mapping[str, object]:
@@ -320,6 +338,8 @@ class SalaryModel:
             self.percentiles.save(folder)
         if self.levels is not None:
             self.levels.save(folder)
+        if self.track_record is not None:
+            self.track_record.save(folder)
         write_manifest(folder)
         return folder
 
@@ -349,6 +369,7 @@ class SalaryModel:
             currency = CurrencyTable.load(folder)
             percentiles = PercentileCalibration.load(folder)
             levels = CountryLevels.load(folder)
+            track_record = TrackRecord.load(folder)
             if ranges is not None:
                 ranges.levels = levels
         except (BundleError, ValueError, KeyError, OSError, RuntimeError) as error:
@@ -366,6 +387,7 @@ class SalaryModel:
             currency=currency,
             percentiles=percentiles,
             levels=levels,
+            track_record=track_record,
         )
 
 

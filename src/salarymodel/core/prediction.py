@@ -73,6 +73,7 @@ _OUTPUT_COLUMNS: dict[str, object] = {
     "thin_support": None,
     "view": None,
     "warnings": "",
+    "track_record": "",  # how the job's pay-level group's estimates fared on a later year
     "reference": "",  # BLS OEWS wages of a US job's occupation and place
     "market_reference": "",  # Maimai 2023's pay of a Chinese job's role (china_reference)
     "estimate_local": "",  # in the job country's own money, its way ("₹1,00,40,147")
@@ -128,6 +129,8 @@ def _fill_estimates(
     out.loc[positions, "thin_support"] = [e.thin_support for e in estimates]
     out.loc[positions, "view"] = [e.view for e in estimates]
     out.loc[positions, "warnings"] = ["; ".join(e.warnings) for e in estimates]
+    tracks = [e.track_record for e in estimates]
+    out.loc[positions, "track_record"] = [t.text() if t else "" for t in tracks]
     references = [model.builder.reference(job) for job in jobs]
     out.loc[positions, "reference"] = [r["text"] if r else "" for r in references]
     config = request.settings.china_reference

@@ -291,7 +291,7 @@ def evaluate_groups(
         )
     tables: dict[str, Any] = {"pay_levels": groups}
     for split, frame in frames.items():
-        tables[split] = _split_tables(frame, tolerances[split], config)
+        tables[split] = split_tables(frame, tolerances[split], config)
     return tables, served, frames
 
 
@@ -319,7 +319,7 @@ def _backtest_frame(
     )
 
 
-def _split_tables(
+def split_tables(
     frame: pd.DataFrame, tolerances: tuple[float, float], config: GroupEvaluationConfig
 ) -> dict[str, Any]:
     """One split's group table and percentile checks (raw and calibrated percentiles),

@@ -18,7 +18,7 @@ from salarymodel.serving.schemas import (
     VIEWS,
     EstimateRequest,
 )
-from salarymodel.serving.scoring import request_defaults
+from salarymodel.serving.scoring import request_defaults, track_record_response
 from salarymodel.serving.served import ServingModel, json_safe
 from salarymodel.vocabulary import (
     COMPANY_SIZES,
@@ -45,6 +45,8 @@ def model_card(serving: ServingModel) -> dict[str, Any]:
             "fingerprint": model.metadata.get("fingerprint"),
             "metrics": serving.info.get("metrics", {}),
             "coverage": model.ranges.coverage if model.ranges is not None else None,
+            # Each pay-level group's estimates on a later year (the backtest): known limits.
+            "track_record": _track_record(serving),
             "default_view": serving.default_view,
             "vocabulary": {
                 "role_families": list(builder.role_families),
@@ -77,6 +79,14 @@ def model_card(serving: ServingModel) -> dict[str, Any]:
             },
         }
     )
+
+
+def _track_record(serving: ServingModel) -> list[dict[str, Any]] | None:
+    # Each group as an answer gives it (the same fields and rounding).
+    track = serving.model.track_record
+    if track is None:
+        return None
+    return [dict(track_record_response(record).__dict__) for record in track.groups.values()]
 
 
 def served_pay(serving: ServingModel) -> ServedPay:

@@ -251,6 +251,22 @@ class RangeBasisResponse(BaseModel):
     records: int = Field(description="Calibration records in that cell.")
 
 
+class TrackRecordResponse(BaseModel):
+    """How the model's estimates for the job's pay-level group fared on a later year."""
+
+    group: str = Field(description="The pay-level group: 'US', '35-60%', ... or 'all'.")
+    records: int = Field(description="Records of a later year the group was scored on.")
+    median_ratio: float = Field(description="Median of estimate / actual - 1 on them.")
+    below_low: float = Field(description="Share of their salaries under the range.")
+    above_high: float = Field(description="Share of their salaries over the range.")
+    coverage: float = Field(description="Share of their salaries inside the range.")
+    percentile_gap: float | None = Field(
+        description="The served percentile's worst gap on them, in points."
+    )
+    warned: bool = Field(description="True when the median missed by more than the bar.")
+    text: str = Field(description="The same in one sentence, as the page shows it.")
+
+
 class EstimateResponse(BaseModel):
     """A yearly salary estimate in USD with its calibrated range and caveats."""
 
@@ -274,6 +290,11 @@ class EstimateResponse(BaseModel):
     )
     range_basis: RangeBasisResponse | None = Field(
         None, description="The calibration group of the range, and its record count."
+    )
+    track_record: TrackRecordResponse | None = Field(
+        None,
+        description="How estimates for the job's pay-level group fared on a later year "
+        "than the model was trained on (the backtest).",
     )
     market_reference: MarketReferenceResponse | None = Field(
         None,

@@ -9,6 +9,7 @@ prepared one-row paths (no pandas, no thread hop); a batch through
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,6 +19,7 @@ import numpy as np
 from salarymodel.core.china_reference import market_reference
 from salarymodel.core.job_defaults import JobDefaults, complete_job, job_defaults
 from salarymodel.core.model import RangeBasis
+from salarymodel.core.track_record import GroupRecord
 from salarymodel.serving.pay_terms import (
     USD_YEARLY,
     Terms,
@@ -35,6 +37,7 @@ from salarymodel.serving.schemas import (
     PredictResponse,
     RangeBasisResponse,
     ReferenceResponse,
+    TrackRecordResponse,
 )
 from salarymodel.serving.served import ServingModel
 
@@ -91,6 +94,7 @@ def _estimate_fields(serving: ServingModel, job: Mapping[str, Any]) -> dict[str,
         "model_version": serving.version,
         "reference": _reference(serving.model.builder.reference(job)),
         "range_basis": _basis(result.range_basis),
+        "track_record": track_record_response(result.track_record),
         "market_reference": _market(serving, job),
     }
 
@@ -109,6 +113,20 @@ def _basis(basis: RangeBasis | None) -> RangeBasisResponse | None:
     if basis is None:
         return None
     return RangeBasisResponse.model_construct(group=basis.group, records=basis.records)
+
+
+@functools.lru_cache(maxsize=64)
+def track_record_response(record: GroupRecord | None) -> TrackRecordResponse | None:
+    """A group's backtest record as the answer gives it (one per group: answers share it)."""
+    if record is None:
+        return None
+    return TrackRecordResponse.model_construct(
+        group=record.group, records=record.records,
+        median_ratio=round(record.median_ratio, 4), below_low=round(record.below_low, 4),
+        above_high=round(record.above_high, 4), coverage=round(record.coverage, 4),
+        percentile_gap=None if record.percentile_gap is None else round(record.percentile_gap, 1),
+        warned=record.warn, text=record.text(),
+    )  # fmt: skip
 
 
 def estimate_one(serving: ServingModel, job: Mapping[str, Any]) -> EstimateResponse:
@@ -166,6 +184,7 @@ def estimate_many(
     support: list[int] | None = None
     thin: list[bool] | None = None
     bases: list[RangeBasis] | list[None] = scored.bases or [None] * n
+    track: list[GroupRecord | None] = scored.track or [None] * n
     if scored.low is not None and scored.high is not None:
         low, high = _whole_dollars(scored.low), _whole_dollars(scored.high)
     if scored.support is not None and scored.thin is not None:
@@ -189,6 +208,7 @@ def estimate_many(
             model_version=serving.version,
             reference=_reference(model.builder.reference(jobs[i])),
             range_basis=_basis(bases[i]),
+            track_record=track_record_response(track[i]),
             market_reference=_market(serving, jobs[i]),
         )
         for i in range(n)

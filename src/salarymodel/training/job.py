@@ -21,6 +21,7 @@ from salarymodel.config.sources import SourcesConfig
 from salarymodel.core.currency import exchange_rates
 from salarymodel.core.model import SalaryModel
 from salarymodel.core.timing import Stopwatch
+from salarymodel.core.track_record import TrackRecord
 from salarymodel.data.dataset import TrainingData, load_training_data
 from salarymodel.evaluation.cv import cross_validate
 from salarymodel.evaluation.fitters import Fitter, LocalFitter
@@ -150,15 +151,25 @@ def add_group_evaluation(
     report: EvaluationReport, model: SalaryModel, records: pd.DataFrame, settings: Settings
 ) -> None:
     """Per-group tables and percentile checks on ``report``; the served percentile map on
-    ``model`` (fit on the out-of-fold records). Nothing without the CV's per-row ranges."""
+    ``model`` (fit on the out-of-fold records) and its groups' backtest record. Nothing
+    without the CV's per-row ranges."""
     if report.cv_rows is None:
         return
-    from salarymodel.evaluation.groups import evaluate_groups
+    from salarymodel.evaluation.groups import NO_COUNTRY, UNRANKED, evaluate_groups
 
     backtest = report.backtest.estimates if report.backtest is not None else None
-    report.groups, model.percentiles, report.group_rows = evaluate_groups(
+    tables, model.percentiles, report.group_rows = evaluate_groups(
         records.reset_index(drop=True), report.cv_rows, backtest, settings
     )
+    report.groups = tables
+    if "backtest" in tables:
+        config = settings.group_evaluation
+        model.track_record = TrackRecord.from_tables(
+            tables["backtest"],
+            config.track_record_warn_ratio,
+            config.min_group_records,
+            ignore=(UNRANKED, NO_COUNTRY),
+        )
 
 
 def _final_job(

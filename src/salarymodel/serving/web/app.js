@@ -442,6 +442,11 @@ function renderResult(result, job) {
     : market ? `Published pay: ${market.text}` : "";
   $("reference-line").hidden = !reference;
   $("reference-line").textContent = reference;
+  // How this kind of job's estimates fared on a year the model had not seen
+  // (a group that missed says so among the warnings instead: said once).
+  const track = result.track_record;
+  $("track-line").hidden = !track || track.warned;
+  $("track-line").textContent = track ? track.text : "";
   $("warnings").replaceChildren(...result.warnings.map((w) => {
     const item = document.createElement("li");
     item.textContent = w;
