@@ -457,3 +457,29 @@ def test_the_track_record_is_a_plain_json_file_that_round_trips(yearly, settings
     (tmp_path / TRACK_RECORD_FILE).write_text(json.dumps({**stored, "format": 99}))
     with pytest.raises(ValueError, match="format"):
         TrackRecord.load(tmp_path)
+
+
+def test_a_reading_of_a_group_whose_percentile_was_off_later_says_by_how_much(yearly, settings):
+    from dataclasses import replace
+
+    from salarymodel.serving.pay_terms import USD_YEARLY, percentile_reading, with_terms
+    from salarymodel.serving.scoring import track_record_response
+
+    tables = _yearly_tables(yearly, settings)
+    track = TrackRecord.from_tables(tables, 0.05, 200)
+    check = {r["group"]: r for r in tables["percentile_check"]["percentile"]}
+    off = next(r for g, r in track.groups.items() if check[g]["within"] is False)
+    held = next(r for g, r in track.groups.items() if check[g]["within"] is True)
+    assert off.percentile_within is False and held.percentile_within is True
+    assert f"off by up to {off.percentile_gap:.0f} points" in off.percentile_caveat()
+    assert held.percentile_caveat() is None
+    small = replace(off, percentile_within=None)  # too few records to be judged: no caveat
+    assert small.percentile_caveat() is None
+    job = {"estimate_usd": 100_000.0, "low_usd": 70_000.0, "high_usd": 140_000.0,
+           "coverage": 0.8, "warnings": []}  # fmt: skip
+    pay = replace(USD_YEARLY, salary=100_000.0, salary_usd=100_000.0)
+    for record, caveat in ((off, off.percentile_caveat()), (held, None)):
+        answer = with_terms({**job, "track_record": track_record_response(record)}, pay)
+        plain = percentile_reading(50.0)
+        reading = answer["current_salary"].reading
+        assert reading == (f"{plain}; {caveat}" if caveat else plain)

@@ -43,6 +43,8 @@ class GroupRecord:
     coverage: float
     percentile_gap: float | None  # the served percentile's worst gap, points
     warn: bool  # the median missed by more than the configured ratio
+    # The gap within its tolerance (group_evaluation); None: not judged (few records).
+    percentile_within: bool | None = None
 
     def text(self) -> str:
         """The record in one sentence, as the page and the CSV show it."""
@@ -50,6 +52,15 @@ class GroupRecord:
             f"Tested on a later year than it was trained on ({self.records:,} records), "
             f"the model's estimates for {group_description(self.group)} {_ran(self.median_ratio)}"
             f" (median), and the range held {self.coverage:.0%} of their salaries."
+        )
+
+    def percentile_caveat(self) -> str | None:
+        """What a percentile reading of a group whose readings were off adds; else None."""
+        if self.percentile_within is not False or self.percentile_gap is None:
+            return None
+        return (
+            f"on a later year, readings for {group_description(self.group)} were off by up "
+            f"to {self.percentile_gap:.0f} points"
         )
 
     def warning(self) -> str:
@@ -106,6 +117,7 @@ class TrackRecord:
         """
         checks = backtest.get("percentile_check", {}).get("percentile", [])
         gaps = {(r["dimension"], r["group"]): r["worst_gap"] for r in checks}
+        within = {(r["dimension"], r["group"]): r["within"] for r in checks}
         out = {}
         for row in backtest["groups"]:
             if row["dimension"] not in ("all", PAY_LEVEL) or row["group"] in ignore:
@@ -120,6 +132,7 @@ class TrackRecord:
                 coverage=float(row["coverage"]),
                 percentile_gap=gaps.get((row["dimension"], row["group"])),
                 warn=bool(warn),
+                percentile_within=within.get((row["dimension"], row["group"])),
             )
         return cls(out)
 

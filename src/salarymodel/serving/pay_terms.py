@@ -168,11 +168,15 @@ def with_terms(
     percentile = salary_percentile(terms.salary_usd, estimate["estimate_usd"], low, high, coverage)
     if curve is not None:
         percentile = curve.apply(percentile)
+    reading = percentile_reading(percentile, curve.basis() if curve else None)
+    track = estimate.get("track_record")
+    if track is not None and track.percentile_caveat:
+        reading = f"{reading}; {track.percentile_caveat}"  # the group's readings were off
     position = SalaryPositionResponse.model_construct(
         amount=terms.salary,
         usd_per_year=round(terms.salary_usd),
         percentile=round(percentile, 1),
-        reading=percentile_reading(percentile, curve.basis() if curve else None),
+        reading=reading,
         calibrated_on=curve.group if curve else None,
         calibration_records=curve.records if curve else None,
     )

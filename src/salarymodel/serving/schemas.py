@@ -264,6 +264,10 @@ class TrackRecordResponse(BaseModel):
         description="The served percentile's worst gap on them, in points."
     )
     warned: bool = Field(description="True when the median missed by more than the bar.")
+    percentile_caveat: str | None = Field(
+        description="Where the group's percentile readings were off on the later year, by "
+        "how much (added to a `current_salary` reading)."
+    )
     text: str = Field(description="The same in one sentence, as the page shows it.")
 
 

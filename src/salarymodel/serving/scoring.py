@@ -125,7 +125,7 @@ def track_record_response(record: GroupRecord | None) -> TrackRecordResponse | N
         median_ratio=round(record.median_ratio, 4), below_low=round(record.below_low, 4),
         above_high=round(record.above_high, 4), coverage=round(record.coverage, 4),
         percentile_gap=None if record.percentile_gap is None else round(record.percentile_gap, 1),
-        warned=record.warn, text=record.text(),
+        warned=record.warn, percentile_caveat=record.percentile_caveat(), text=record.text(),
     )  # fmt: skip
 
 
