@@ -250,7 +250,7 @@ def test_train_if_no_champion_skips_when_one_exists(trained) -> None:
     assert str(_champion(trained).version) == "1"
 
 
-def test_explain_then_report_write_their_files(trained, tmp_path) -> None:
+def test_explain_then_report_write_their_files(trained, tmp_path, monkeypatch) -> None:
     # SHAP on 300 of the training records, not 5,000: this checks what the commands
     # write, not the premiums (the shared project's configs are put back afterwards).
     yaml = trained / "configs" / "salarymodel.yaml"
@@ -258,20 +258,28 @@ def test_explain_then_report_write_their_files(trained, tmp_path) -> None:
     assert "  sample_size: 5000\n" in kept
     yaml.write_text(kept.replace("  sample_size: 5000\n", "  sample_size: 300\n"))
     config._load_settings.cache_clear()
+    # Run from another folder: by default both write into the project (SALARYMODEL_ROOT),
+    # not into the working directory (they once wrote ./models/...).
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     try:
-        _explain_then_report(tmp_path)
+        _explain_then_report(trained / "models")
+        assert list(elsewhere.iterdir()) == []
     finally:
         yaml.write_text(kept)
         config._load_settings.cache_clear()
+        for folder in ("explanations", "report"):
+            shutil.rmtree(trained / "models" / folder, ignore_errors=True)
 
 
-def _explain_then_report(tmp_path: Path) -> None:
-    result = _invoke("explain", "--output", str(tmp_path / "explanations"))
+def _explain_then_report(models: Path) -> None:
+    result = _invoke("explain")
     assert "top skill premiums" in result.stdout
-    written = {p.name for p in (tmp_path / "explanations").iterdir()}
+    written = {p.name for p in (models / "explanations").iterdir()}
     assert {"premiums.csv", "premiums.json", "shap_beeswarm.png", "premium_skills.png"} <= written
-    _invoke("report", "--output", str(tmp_path / "report"))
-    html = (tmp_path / "report" / "report.html").read_text()
+    _invoke("report")
+    html = (models / "report" / "report.html").read_text()
     assert "data:image/png;base64" in html
     assert "premium" in html.lower()
     # the champion's held-out accuracy is stated in plain words

@@ -8,7 +8,11 @@ import typer
 
 from salarymodel.cli.application import app, console, fail, stdout
 from salarymodel.cli.terminal import fitted_table, steps
-from salarymodel.config.settings import load_settings, load_sources
+from salarymodel.config.settings import load_settings, load_sources, resolve_path
+
+# Default output folders, under the project root.
+EXPLANATIONS_DIR = "models/explanations"
+REPORT_DIR = "models/report"
 
 
 @app.command(short_help="Score a CSV with the champion, row for row.")
@@ -59,8 +63,10 @@ def predict(
 
 @app.command(short_help="The champion's SHAP plots and premiums table.")
 def explain(
-    output: Path = typer.Option(
-        Path("models/explanations"), help="Folder for the SHAP plots and premiums table."
+    output: Path | None = typer.Option(
+        None,
+        help="Folder for the SHAP plots and premiums table "
+        "[default: models/explanations in the project]",
     ),
 ) -> None:
     """Regenerate the champion's global SHAP outputs: plots and the premiums table."""
@@ -72,6 +78,8 @@ def explain(
     from salarymodel.report.explanation_plots import write_global_explanations
 
     settings, sources = load_settings(), load_sources()
+    # The project's folder (SALARYMODEL_ROOT), wherever the command runs from.
+    output = output or resolve_path(EXPLANATIONS_DIR)
     try:
         model, version = load_champion(settings)
         data = load_training_data(settings, sources)
@@ -100,7 +108,9 @@ def explain(
 
 @app.command(short_help="Write the market insights report (HTML).")
 def report(
-    output: Path = typer.Option(Path("models/report"), help="Folder for report.html and PNGs."),
+    output: Path | None = typer.Option(
+        None, help="Folder for report.html and PNGs [default: models/report in the project]"
+    ),
 ) -> None:
     """Write the market insights report (self-contained HTML, images embedded)."""
     from salarymodel.data.dataset import load_training_data
@@ -110,6 +120,7 @@ def report(
     from salarymodel.report.build import build_report
 
     settings, sources = load_settings(), load_sources()
+    output = output or resolve_path(REPORT_DIR)
     if not store_exists(settings):  # the report reads the champion's accuracy from it
         raise fail(str(missing_store_error(settings)))
     try:
