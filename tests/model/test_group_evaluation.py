@@ -483,3 +483,42 @@ def test_a_reading_of_a_group_whose_percentile_was_off_later_says_by_how_much(ye
         plain = percentile_reading(50.0)
         reading = answer["current_salary"].reading
         assert reading == (f"{plain}; {caveat}" if caveat else plain)
+
+
+def test_the_record_reads_in_words_which_way_and_how_far_the_estimates_missed(yearly, settings):
+    from dataclasses import replace
+
+    record = TrackRecord.from_tables(_yearly_tables(yearly, settings), 0.05, 200).of(US)
+    assert record is not None
+    high, low, on = (replace(record, median_ratio=r) for r in (0.071, -0.161, 0.004))
+    assert high.text() == (
+        f"Tested on a later year than it was trained on ({record.records:,} records), the "
+        "model's estimates for US jobs ran 7% high (median), and the range held "
+        f"{record.coverage:.0%} of their salaries."
+    )
+    assert "estimates for US jobs ran 16% low (median)" in low.text()
+    assert "estimates for US jobs were on target (median)" in on.text()
+    assert "ran 1% high" in replace(record, median_ratio=0.006).text()  # rounds to 1%
+    assert low.warning() == (
+        "on a later year than it was trained on, the model's estimates for US jobs ran 16% "
+        f"low (median of {record.records:,} records): this estimate may be low"
+    )
+    ending = f"ran 7% high (median of {record.records:,} records): this estimate may be high"
+    assert high.warning().endswith(ending)
+
+
+def test_the_record_needs_no_percentile_check_and_warns_from_exactly_min_records(yearly, settings):
+    tables = _yearly_tables(yearly, settings)
+    rows = {r["group"]: r for r in tables["groups"] if r["dimension"] == "pay_level"}
+    missed = max(rows.values(), key=lambda r: abs(r["median_ratio"]))
+    # A bundle's backtest without a percentile check: the record, no gaps.
+    bare = TrackRecord.from_tables({"groups": tables["groups"]}, 0.05, 200)
+    assert bare.groups[missed["group"]].percentile_gap is None
+    assert bare.groups[missed["group"]].percentile_within is None
+    exactly = TrackRecord.from_tables(tables, 0.05, missed["n"])
+    assert exactly.groups[missed["group"]].warn  # n records is enough at min_records = n
+    # Rows without a warnings list (the evaluation's scoring) still get their records.
+    assert exactly.for_rows([missed["group"], US], None) == [
+        exactly.groups[missed["group"]],
+        exactly.groups[US],
+    ]
