@@ -137,7 +137,7 @@ def test_group_table_matches_a_hand_computation_on_real_german_and_indian_record
 ) -> None:
     groups = country_pay_groups(oof, settings.group_evaluation)
     rows = oof[(oof["source"] == "aijobs") & oof["country"].isin(["DE", "IN"])].head(60)
-    table = group_table(with_groups(rows, groups), settings.group_evaluation.min_state_records)
+    table = group_table(with_groups(rows, groups), settings.group_evaluation.min_place_records)
     india = next(r for r in table if r["dimension"] == "pay_level" and r["group"] == "under 35%")
     mine = [r for r in rows.to_dict("records") if r["country"] == "IN"]
     assert india["n"] == len(mine) > 0
@@ -199,7 +199,7 @@ def test_the_map_is_monotone_and_calibrates_held_out_real_records(oof, settings)
     held = held.assign(percentile=calibrated)
     check = {
         column: percentile_check(held, column, config.percentile_levels, 2.0, 2.0,
-                                 config.min_group_records, config.min_state_records)
+                                 config.min_group_records, config.min_place_records)
         for column in ("raw_percentile", "percentile")
     }  # fmt: skip
     raw_all = next(r for r in check["raw_percentile"] if r["dimension"] == "all")
@@ -232,7 +232,12 @@ def test_evaluate_groups_reports_cv_tables_and_fits_the_served_map(records, oof,
     assert set(tables) == {"pay_levels", "cv"}
     dimensions = {row["dimension"] for row in tables["cv"]["groups"]}
     # US postings name a state (features.location), so states with enough records get rows.
-    assert dimensions == {"all", "source", "pay_level", "source_region", "state"}
+    assert dimensions == {"all", "source", "pay_level", "source_region", "country", "state"}
+    # A country gets its row from min_place_records records, as a state does.
+    countries = {r["group"]: r["n"] for r in tables["cv"]["groups"] if r["dimension"] == "country"}
+    counts = frames["cv"]["country"].value_counts()
+    expected = counts[counts >= settings.group_evaluation.min_place_records]
+    assert countries == expected.to_dict() and {"US", "IN", "GB"} <= set(countries)
     check = tables["cv"]["percentile_check"]
     overall = {c: next(r for r in check[c] if r["dimension"] == "all") for c in check}
     assert overall["raw_percentile"]["worst_gap"] > 10
@@ -456,6 +461,11 @@ def test_the_track_record_is_a_plain_json_file_that_round_trips(yearly, settings
     stored = json.loads((tmp_path / TRACK_RECORD_FILE).read_text())
     (tmp_path / TRACK_RECORD_FILE).write_text(json.dumps({**stored, "format": 99}))
     with pytest.raises(ValueError, match="format"):
+        TrackRecord.load(tmp_path)
+    # A record with a field this code does not know is a bundle it cannot read, said so.
+    stored["groups"][0]["dimension"] = "country"
+    (tmp_path / TRACK_RECORD_FILE).write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match="unexpected keyword argument 'dimension'"):
         TrackRecord.load(tmp_path)
 
 

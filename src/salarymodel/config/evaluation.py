@@ -112,8 +112,8 @@ class GroupEvaluationConfig(Strict):
     pay_level_cuts: list[float] = Field(min_length=1)
     # Fewer records of a country in a source: its level from both sources pooled.
     min_country_records: int = Field(ge=1)
-    # A US state gets its own row from this many records.
-    min_state_records: int = Field(ge=1)
+    # A country, or a US state, gets its own row from this many records.
+    min_place_records: int = Field(ge=1)
     percentile_levels: list[float] = Field(min_length=1)
     # A group is held to the tolerances from this many records.
     min_group_records: int = Field(ge=1)

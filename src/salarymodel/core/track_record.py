@@ -154,5 +154,8 @@ class TrackRecord:
         payload = json.loads(path.read_text())
         if payload.get("format") != TRACK_RECORD_FORMAT:
             raise ValueError(f"{path}: unknown track record format")
-        records = [GroupRecord(**row) for row in payload["groups"]]
+        try:
+            records = [GroupRecord(**row) for row in payload["groups"]]
+        except TypeError as error:  # fields this code does not know: a bundle it cannot read
+            raise ValueError(f"{path}: {error}") from error
         return cls({record.group: record for record in records})

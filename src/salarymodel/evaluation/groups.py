@@ -16,8 +16,8 @@ out-of-fold estimates and on the out-of-time backtest estimates:
 The groups: every record (``all``); the source; the country's pay level
 relative to the US (its training median over the US median of the same
 source: under 35%, 35-60%, 60-90%, 90% and over; the US its own group);
-source by US / outside the US; and the US state when the records have a
-``state`` column (states with ``min_state_records``).
+source by US / outside the US; the country, and the US state when the records
+have a ``state`` column (each with ``min_place_records``).
 
 The functions take a plain frame of ``salary_usd``, ``estimate_usd``,
 ``low_usd``, ``high_usd`` and the group columns, so each is tested on a
@@ -52,7 +52,8 @@ if TYPE_CHECKING:
 PAY_LEVEL = "pay_level"
 
 # The per-group dimensions, in the order tables show them.
-DIMENSIONS = ("all", "source", PAY_LEVEL, "source_region", "state")
+DIMENSIONS = ("all", "source", PAY_LEVEL, "source_region", "country", "state")
+PLACES = ("country", "state")  # a row each from ``min_place_records`` records
 
 CV_ROWS = "cv_estimates.csv.gz"  # run artifact (under ``evaluation/``)
 
@@ -151,7 +152,7 @@ def group_summary(frame: pd.DataFrame) -> dict[str, float | int]:
     }
 
 
-def group_slices(frame: pd.DataFrame, min_state_records: int) -> list[tuple[str, str, Any]]:
+def group_slices(frame: pd.DataFrame, min_place_records: int) -> list[tuple[str, str, Any]]:
     """(dimension, group, row mask) of every group the tables report."""
     slices: list[tuple[str, str, Any]] = [("all", OVERALL, np.ones(len(frame), bool))]
     for dimension in DIMENSIONS[1:]:
@@ -161,8 +162,8 @@ def group_slices(frame: pd.DataFrame, min_state_records: int) -> list[tuple[str,
         if dimension == "state":
             values = values.where(frame["country"] == US)
         counts = values.value_counts()
-        if dimension == "state":
-            counts = counts[counts >= min_state_records]
+        if dimension in PLACES:
+            counts = counts[counts >= min_place_records]
         for group in sorted(counts.index.astype(str), key=_order):
             slices.append((dimension, group, (values.astype(str) == group).to_numpy()))
     return slices
@@ -176,10 +177,10 @@ def _order(group: str) -> tuple[float, str]:
     return (float(head), group) if head.isdigit() else (1000.0 if group == US else 2000.0, group)
 
 
-def group_table(frame: pd.DataFrame, min_state_records: int) -> list[dict[str, Any]]:
+def group_table(frame: pd.DataFrame, min_place_records: int) -> list[dict[str, Any]]:
     """One row per group: dimension, group and :func:`group_summary`'s numbers."""
     rows = []
-    for dimension, group, mask in group_slices(frame, min_state_records):
+    for dimension, group, mask in group_slices(frame, min_place_records):
         if mask.any():
             rows.append({"dimension": dimension, "group": group, **group_summary(frame[mask])})
     return rows
@@ -209,7 +210,7 @@ def percentile_check(
     tolerance: float,
     group_tolerance: float,
     min_group_records: int,
-    min_state_records: int,
+    min_place_records: int,
 ) -> list[dict[str, Any]]:
     """Per group: the share (%) of rows whose ``column`` percentile is below each level.
 
@@ -219,7 +220,7 @@ def percentile_check(
     """
     values = frame[column].to_numpy(float)
     rows = []
-    for dimension, group, mask in group_slices(frame, min_state_records):
+    for dimension, group, mask in group_slices(frame, min_place_records):
         if not mask.any():
             continue
         mine = values[mask]
@@ -328,11 +329,11 @@ def split_tables(
     check = {
         column: percentile_check(
             frame, column, config.percentile_levels, overall, per_group,
-            config.min_group_records, config.min_state_records,
+            config.min_group_records, config.min_place_records,
         )
         for column in CHECKED if column in frame.columns
     }  # fmt: skip
-    return {"groups": group_table(frame, config.min_state_records), "percentile_check": check}
+    return {"groups": group_table(frame, config.min_place_records), "percentile_check": check}
 
 
 def _backtest_calibrated(
