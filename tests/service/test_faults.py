@@ -177,6 +177,17 @@ def test_serve_refuses_damaged_registry_files_naming_the_file(damaged_store, dam
     assert "serving salarymodel" not in output
 
 
+def test_evaluate_refuses_a_damaged_champion_bundle_clearly(damaged_store) -> None:
+    # The BLS reality check reads the champion's bundle: it once failed there with
+    # "unexpected RegistryError", outside the command's error handling.
+    project, bundle = damaged_store
+    (bundle / "features.json").unlink()
+    code, output, _ = _run_main(project, ["evaluate"])
+    assert code == 2
+    assert "missing features.json" in output and "cannot be served" in output, output
+    assert "unexpected" not in output and "Traceback" not in output
+
+
 def _export_only(project: Path) -> subprocess.CompletedProcess:
     """`salarymodel serve --export-only`: load the champion, export it, exit."""
     return subprocess.run(

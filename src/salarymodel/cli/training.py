@@ -149,10 +149,10 @@ def evaluate(
     settings = load_settings()
     try:
         current, evaluation = champion_evaluation(settings)
+        check = bls_reality_check(settings)  # reads the champion's bundle
     except RegistryError as error:
         raise fail(str(error)) from error
     payload = {"model_version": str(current.version), "run_id": current.run_id, **evaluation}
-    check = bls_reality_check(settings)
     payload["bls_reality_check"] = check
     if as_json:
         sys.stdout.write(json_text(payload))
