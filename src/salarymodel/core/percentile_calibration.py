@@ -33,6 +33,8 @@ CALIBRATION_FILE = "percentile_calibration.json"
 CALIBRATION_FORMAT = 1
 OVERALL = "all"
 US = "US"
+# The evaluation's dimension (``evaluation.groups``) whose groups these curves are of.
+PAY_LEVEL = "pay_level"
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from salarymodel.config.evaluation import GroupEvaluationConfig
 from salarymodel.config.settings import Settings
 from salarymodel.core.percentile_calibration import (
     OVERALL,
+    PAY_LEVEL,
     US,
     PercentileCalibration,
     apply_many,
@@ -48,8 +49,6 @@ from salarymodel.vocabulary import FUSED_MODEL
 if TYPE_CHECKING:
     import pandas as pd
 
-
-PAY_LEVEL = "pay_level"
 
 # The per-group dimensions, in the order tables show them.
 DIMENSIONS = ("all", "source", PAY_LEVEL, "source_region", "country", "state")
