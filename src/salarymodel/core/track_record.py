@@ -24,11 +24,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from salarymodel.core.percentile_calibration import OVERALL, group_description
+from salarymodel.core.percentile_calibration import OVERALL, PAY_LEVEL, group_description
 
 TRACK_RECORD_FILE = "track_record.json"
 TRACK_RECORD_FORMAT = 1
-PAY_LEVEL = "pay_level"  # the evaluation's dimension whose groups a job is served by
 
 
 @dataclass(frozen=True)
@@ -65,18 +64,21 @@ class GroupRecord:
 
     def warning(self) -> str:
         """What a warned group's answer says: the direction and size of the miss."""
-        direction = "high" if self.median_ratio > 0 else "low"
         return (
             f"on a later year than it was trained on, the model's estimates for "
             f"{group_description(self.group)} {_ran(self.median_ratio)} (median of "
-            f"{self.records:,} records): this estimate may be {direction}"
+            f"{self.records:,} records): this estimate may be {_direction(self.median_ratio)}"
         )
+
+
+def _direction(ratio: float) -> str:
+    return "high" if ratio > 0 else "low"
 
 
 def _ran(ratio: float) -> str:
     if round(100 * ratio) == 0:
         return "were on target"
-    return f"ran {abs(ratio):.0%} {'high' if ratio > 0 else 'low'}"
+    return f"ran {abs(ratio):.0%} {_direction(ratio)}"
 
 
 @dataclass
