@@ -33,6 +33,7 @@ from salarymodel.core.prediction import (
 )
 from salarymodel.data.dataset import load_training_data
 from salarymodel.data.geography import country_name
+from salarymodel.data.reading import SourceFormatError
 from salarymodel.data.sources import adapt
 from salarymodel.data.validation import validate_records
 from salarymodel.training.job import fit_final_model
@@ -310,6 +311,29 @@ def test_an_unknown_country_is_an_estimate_with_a_warning_in_the_csv_too(
     adapted = adapt(rows, "aijobs", sources.sources["aijobs"], settings)
     quarantined = validate_records(adapted.records, settings).quarantined
     assert "unknown country 'Atlantis'" in quarantined["reason"].iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("source", "pay_columns"),
+    [("aijobs", ["salary", "salary_currency", "salary_in_usd"]), ("postings", ["salary_year_avg"])],
+)
+def test_a_source_file_without_its_pay_column_is_scored_as_with_it(
+    source, pay_columns, model, settings, sources, aijobs_raw, postings_raw
+) -> None:
+    # The pay is what a scoring file asks for: a survey or postings file without it
+    # was once refused ("needs ['salary_in_usd']") even with --source.
+    raw = {"aijobs": aijobs_raw, "postings": postings_raw}[source]
+    rows = raw.sample(40, random_state=12).reset_index(drop=True)
+    without = rows.drop(columns=pay_columns)
+    with_pay = predict_frame(rows, model, settings, sources)
+    for given in (None, source):  # detected from the columns, and named
+        out = predict_frame(without, model, settings, sources, source=given)
+        assert (out["error"] == "").all(), out["error"].unique()
+        columns = ["estimate_usd", "low_usd", "high_usd", "support", "warnings"]
+        pd.testing.assert_frame_equal(out[columns], with_pay[columns])
+    # Training still needs the pay: the same file is refused as training data.
+    with pytest.raises(SourceFormatError, match=f"missing columns \\[{pay_columns[-1]!r}\\]"):
+        adapt(without, source, sources.sources[source], settings)
 
 
 def test_the_page_sends_only_what_the_form_holds() -> None:

@@ -140,6 +140,19 @@ def test_predict_refuses_a_file_of_only_a_header_clearly(trained, aijobs_raw, tm
     assert "unexpected" not in result.output and not (tmp_path / "o.csv").exists()
 
 
+def test_predict_refuses_an_unknown_format_before_the_registry(project, aijobs_raw, tmp_path):
+    # It once failed as "unexpected KeyError: 'survey'" after loading the champion;
+    # this project has no store, so a later check would name the store instead.
+    aijobs_raw.head(3).to_csv(tmp_path / "in.csv", index=False)
+    args = ["predict", "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "o.csv")]
+    result = runner.invoke(app, [*args, "--source", "survey"])
+    assert result.exit_code == 2
+    assert "unknown source 'survey'; configured: ['aijobs', 'canonical', 'postings']" in (
+        result.output
+    )
+    assert "unexpected" not in result.output and not (tmp_path / "o.csv").exists()
+
+
 def test_predict_names_line_and_column_of_rows_it_cannot_read(trained, aijobs_raw, tmp_path):
     rows = aijobs_raw.sample(12, random_state=4).reset_index(drop=True)
     rows.loc[2, "job_title"] = "Data Scientist Zürich"

@@ -26,11 +26,14 @@ def predict(
     """Score a CSV with the champion: one output row per input row, in order."""
     from salarymodel.core.prediction import read_scoring_file, write_scored
     from salarymodel.data.reading import SourceFormatError
+    from salarymodel.data.sources import source_config
 
     settings, sources = load_settings(), load_sources()
     try:
-        # The file first: one that cannot be read is refused before the registry
-        # (and MLflow, the slowest import) is touched.
+        # The file and the format first: either refused before the registry (and
+        # MLflow, the slowest import) is touched.
+        if source is not None:
+            source_config(sources, source)
         raw, lines = read_scoring_file(input_path)
     except SourceFormatError as error:
         raise fail(str(error)) from error

@@ -46,7 +46,13 @@ from salarymodel.core.model import Estimate, SalaryModel
 from salarymodel.data.csv_output import write_csv
 from salarymodel.data.derivations import RowError
 from salarymodel.data.reading import SourceFormatError, read_csv, record_lines
-from salarymodel.data.sources import CANONICAL_SOURCE, adapt, detect_source
+from salarymodel.data.sources import (
+    CANONICAL_SOURCE,
+    adapt,
+    detect_source,
+    for_scoring,
+    source_config,
+)
 from salarymodel.data.validation import validate_records
 
 
@@ -190,8 +196,9 @@ def person_jobs(
     Each job gets the defaults HTTP gives a request (``job_defaults.complete_job``).
     """
     raw, model, settings = request.raw, request.model, request.settings
-    name = request.source or detect_source(list(raw.columns), request.sources)
-    config = request.sources.sources[name]
+    sources = for_scoring(request.sources)
+    name = request.source or detect_source(list(raw.columns), sources)
+    config = source_config(sources, name)
     adapted = adapt(raw.reset_index(drop=True), name, config, settings, request.lines)
     records = adapted.records
     view = default_view(model.metadata, settings)

@@ -51,6 +51,32 @@ def _row_ids(raw: pd.DataFrame, columns: list[str]) -> pd.Series:
     return hashes.map("{:016x}".format).astype(object)
 
 
+def source_config(sources: SourcesConfig, name: str) -> SourceConfig:
+    """A configured source's adapter; a name no source has is a ``SourceFormatError``
+    that lists the configured ones (a user's ``--source`` typo, not a crash)."""
+    if name not in sources.sources:
+        raise SourceFormatError(f"unknown source {name!r}; configured: {sorted(sources.sources)}")
+    return sources.sources[name]
+
+
+# The canonical field that holds the answer: a file of jobs to score may leave it out.
+TARGET_FIELD = "salary_usd"
+
+
+def for_scoring(sources: SourcesConfig) -> SourcesConfig:
+    """The sources as a file of jobs to score reads them: the pay column, which is
+    what the model is asked for, is optional (a survey or postings file without it
+    is a list of jobs, not a broken file). Training still requires it."""
+    scoring = {}
+    for name, config in sources.sources.items():
+        target = config.fields.get(TARGET_FIELD)
+        fields = dict(config.fields)
+        if target is not None:
+            fields[TARGET_FIELD] = target.model_copy(update={"optional": True})
+        scoring[name] = config.model_copy(update={"fields": fields})
+    return sources.model_copy(update={"sources": scoring})
+
+
 def _required_columns(config: SourceConfig) -> list[str]:
     needed: list[str] = []
     for mapping in config.fields.values():
@@ -178,9 +204,7 @@ def load_source(
     path: Path | None = None,
 ) -> AdaptedSource:
     """Read and adapt one configured source (its shipped file unless ``path`` is given)."""
-    if name not in sources.sources:
-        raise SourceFormatError(f"unknown source {name!r}; configured: {sorted(sources.sources)}")
-    config = sources.sources[name]
+    config = source_config(sources, name)
     file = path or (resolve_path(config.file) if config.file else None)
     if file is None:
         raise SourceFormatError(f"source {name!r} has no file; pass one")

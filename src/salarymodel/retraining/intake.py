@@ -19,7 +19,7 @@ from salarymodel.data.dataset import (
 )
 from salarymodel.data.profiling import merge_repeats
 from salarymodel.data.reading import SourceFormatError, read_csv, record_lines
-from salarymodel.data.sources import adapt, detect_source
+from salarymodel.data.sources import adapt, detect_source, source_config
 
 TAG_EXISTING = "data_fingerprint.existing"
 
@@ -68,9 +68,7 @@ def read_new_file(
     if raw.empty:
         raise SourceFormatError(f"{path}: no data rows under the header")
     name = source or detect_source(list(raw.columns), sources)
-    if name not in sources.sources:
-        raise SourceFormatError(f"unknown source {name!r}; configured: {sorted(sources.sources)}")
-    adapted = adapt(raw, name, sources.sources[name], settings, record_lines(path, len(raw)))
+    adapted = adapt(raw, name, source_config(sources, name), settings, record_lines(path, len(raw)))
     known = sources.training_sources
     unknown = ~adapted.records["source"].isin(known)
     if unknown.any():
