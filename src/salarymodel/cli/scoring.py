@@ -37,21 +37,22 @@ def predict(
         raw, lines = read_scoring_file(input_path)
     except SourceFormatError as error:
         raise fail(str(error)) from error
-    from salarymodel.registry.bundles import load_champion
-    from salarymodel.registry.store import RegistryError
+    from salarymodel.registry.cached_champion import load_champion_quickly
+    from salarymodel.registry.store_path import RegistryError
     from salarymodel.serving.loading import read_serving_bundle
 
     try:
         # LightGBM's C library reads the boosters, as in the service: scoring a
-        # file needs neither the lightgbm package nor the scikit-learn it imports.
-        model, version = load_champion(settings, read_serving_bundle)
+        # file needs neither the lightgbm package nor the scikit-learn it imports,
+        # and, when the cache holds the champion, not MLflow either.
+        model, version = load_champion_quickly(settings, read_serving_bundle)
         scored = write_scored(raw, lines, output_path, model, settings, sources, source)
     except (SourceFormatError, RegistryError) as error:
         raise fail(str(error)) from error
     errors = int((scored["error"] != "").sum())
     estimated = int(scored["estimate_usd"].notna().sum())
     console.print(
-        f"scored {estimated:,} of {len(scored):,} rows with model v{version.version}"
+        f"scored {estimated:,} of {len(scored):,} rows with model v{version}"
         f"; {errors:,} rows have an error (see the 'error' column) -> {output_path}"
     )
     if "percentile" in scored:

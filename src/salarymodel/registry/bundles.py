@@ -15,19 +15,22 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from salarymodel.config.settings import Settings, resolve_path
+from salarymodel.config.settings import Settings
 from salarymodel.core.bundle_files import BundleError
 from salarymodel.core.model import SalaryModel
 from salarymodel.registry.champion import required_champion
 from salarymodel.registry.store import RegistryError, connect, tracking_uri
+from salarymodel.registry.store_path import (
+    BUNDLE_ARTIFACT,
+    cached_bundle,
+    cached_run_id,
+    cached_version,
+)
 
 if TYPE_CHECKING:
     pass
 
 logger = logging.getLogger(__name__)
-
-
-BUNDLE_ARTIFACT = "bundle"
 
 MODEL_NAME_IN_RUN = "model"
 
@@ -62,8 +65,12 @@ def load_version(
     read: Callable[[Path], SalaryModel] = SalaryModel.load,
 ) -> SalaryModel:
     """Download a version's bundle (plain files) and ``read`` it; nothing is unpickled."""
-    cache = resolve_path("models") / "registry-cache" / f"v{version.version}"
-    bundle = cache / "artifacts" / BUNDLE_ARTIFACT
+    cache, bundle = cached_version(version.version), cached_bundle(version.version)
+    cached_run = cached_run_id(bundle) if bundle.is_dir() else None
+    if cached_run is not None and cached_run != version.run_id:
+        # A copy left from another store's v{N} (a registry started again): not this one.
+        logger.warning("cached v%s is of run %s; downloading it again", version.version, cached_run)
+        shutil.rmtree(cache)
     if bundle.is_dir():
         try:
             model = read(bundle)

@@ -26,6 +26,13 @@ from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
 from salarymodel.config.settings import Settings, resolve_path
 from salarymodel.evaluation.backtest import BACKTEST_ESTIMATES
+from salarymodel.registry.store_path import (
+    RegistryError,
+    cached_version,
+    store_exists,
+    store_file,
+    tracking_uri,
+)
 from salarymodel.vocabulary import FUSED_MODEL
 
 if TYPE_CHECKING:
@@ -46,10 +53,6 @@ BACKTEST_ARTIFACT = f"evaluation/{BACKTEST_ESTIMATES}"
 TAG_KIND = "kind"  # train | retrain
 
 TAG_PARENT = "parent_version"  # the champion a retrain started from
-
-
-class RegistryError(RuntimeError):
-    """The tracking store or registry cannot give what was asked."""
 
 
 def run_id_of(version: ModelVersion) -> str:
@@ -83,18 +86,6 @@ def store_errors(doing: str) -> Iterator[None]:
         raise RegistryError(f"{doing}: {first_line(error)}") from error
 
 
-def tracking_uri(settings: Settings) -> str:
-    """``tracking.uri`` (``SALARYMODEL_TRACKING_URI`` overrides it: ``config.ENV_OVERRIDES``).
-
-    Relative sqlite paths are anchored at the project root.
-    """
-    uri = settings.tracking.uri
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        return prefix + str(resolve_path(uri.removeprefix(prefix)))
-    return uri
-
-
 def check_reachable(uri: str, timeout: float) -> None:
     """A clear error, within ``timeout`` seconds, when the tracking store cannot be reached."""
     parsed = urlparse(uri)
@@ -126,24 +117,6 @@ NEW_STORE_FLAG = "--new-store"
 _OPENED: dict[Path, tuple[int, int]] = {}
 
 
-def store_file(settings: Settings) -> Path | None:
-    """The sqlite file of the configured store; None for a remote (http) or other store."""
-    uri = tracking_uri(settings)
-    prefix = "sqlite:///"
-    return Path(uri.removeprefix(prefix)) if uri.startswith(prefix) else None
-
-
-def store_exists(settings: Settings) -> bool:
-    """Whether the configured store is there to read (a remote store is assumed to be).
-
-    An empty file counts as missing: SQLAlchemy leaves one behind when it
-    reconnects to a store that was moved away, and MLflow would fill it with
-    empty tables.
-    """
-    path = store_file(settings)
-    return path is None or (path.is_file() and path.stat().st_size > 0)
-
-
 def earlier_versions(settings: Settings) -> list[str]:
     """What in the project shows that a registry held versions before (paths, a few).
 
@@ -151,7 +124,7 @@ def earlier_versions(settings: Settings) -> list[str]:
     retrains accepted, and the MLflow artifact root with logged runs.
     """
     found: list[Path] = []
-    cache = resolve_path("models") / "registry-cache"
+    cache = cached_version("").parent
     found += sorted(p for p in cache.glob("v*") if p.is_dir())
     accepted = resolve_path(settings.retraining.accepted_dir)
     found += sorted(p for p in accepted.glob("*/*") if p.is_file())
