@@ -194,6 +194,30 @@ def test_broken_lines_are_named(survey, settings, sources, tmp_path) -> None:
         _read(path, settings, sources)
 
 
+@pytest.mark.parametrize("spoiled", ["every", "first"])
+def test_a_first_data_line_with_fields_past_the_header_is_refused(
+    spoiled, survey, settings, sources, tmp_path
+) -> None:
+    # pandas once took the extra fields for row labels: every value moved one column
+    # over (the title read as the residence) and the file scored without a word.
+    lines = survey.head(20).to_csv(index=False).splitlines()
+    rows = (
+        [line + "," for line in lines[1:]] if spoiled == "every" else [lines[1] + ",", *lines[2:]]
+    )
+    path = tmp_path / "trailing.csv"
+    path.write_text("\n".join([lines[0], *rows]) + "\n")
+    with pytest.raises(
+        SourceFormatError, match="first data line has 12 fields where the header has 11"
+    ):
+        read_csv(path)
+    with pytest.raises(SourceFormatError, match="or one at the end of the line"):
+        _read(path, settings, sources)
+    # The same file without the stray comma reads whole, values in their columns.
+    path.write_text("\n".join(lines) + "\n")
+    read = read_csv(path)
+    assert read["job_title"].tolist() == survey.head(20)["job_title"].tolist()
+
+
 def test_every_kind_of_bad_row_at_once_loses_no_good_row(
     postings_raw, settings, sources, tmp_path
 ) -> None:

@@ -104,14 +104,30 @@ class _CappedStream(io.RawIOBase):
         return len(data)
 
 
+_EXTRA_FIELDS_HINT = "(a comma inside a value that is not quoted, or one at the end of the line?)"
+
+
+def _refuse_extra_first_fields(chunk: pd.DataFrame, path: Path) -> None:
+    """A first data line with more fields than the header is an error, as any later one is.
+
+    pandas does not fail on it: it takes the extra leading fields for row labels,
+    and every value lands one column over (a title read as the country) without
+    a word. The labels it made are the sign.
+    """
+    if isinstance(chunk.index, pd.RangeIndex):
+        return
+    header = len(chunk.columns)
+    raise SourceFormatError(
+        f"{path}: the first data line has {header + chunk.index.nlevels} fields where the "
+        f"header has {header} {_EXTRA_FIELDS_HINT}"
+    )
+
+
 def _parser_message(error: pd.errors.ParserError) -> str:
     text = str(error)
     if found := _PARSER_FIELDS.search(text):
         header, line, seen = found.groups()
-        return (
-            f"line {line}: {seen} fields where the header has {header} "
-            "(a comma inside a value that is not quoted?)"
-        )
+        return f"line {line}: {seen} fields where the header has {header} {_EXTRA_FIELDS_HINT}"
     if found := _PARSER_QUOTE.search(text):
         return f"line {int(found.group(1)) + 1}: a quoted value is never closed"
     return f"not a readable CSV: {text.strip()}"
@@ -149,6 +165,8 @@ def read_csv(path: Path, limits: InputLimitsConfig | None = None) -> pd.DataFram
             )
             with reader:
                 for chunk in reader:
+                    if not chunks:
+                        _refuse_extra_first_fields(chunk, path)
                     rows += len(chunk)
                     if rows > limits.max_rows:
                         raise FileRefused(
