@@ -336,6 +336,26 @@ def test_a_source_file_without_its_pay_column_is_scored_as_with_it(
         adapt(without, source, sources.sources[source], settings)
 
 
+def test_a_scored_file_scored_again_keeps_both_answers(
+    model, settings, sources, aijobs_raw, tmp_path
+) -> None:
+    # Its own columns (estimate_usd, error ...) once clashed with the output's:
+    # `predict` failed on "error" ("unexpected TypeError") and wrote others twice.
+    rows = aijobs_raw.sample(30, random_state=21).reset_index(drop=True)
+    rows.to_csv(tmp_path / "jobs.csv", index=False)
+    first = write_scored(*read_scoring_file(tmp_path / "jobs.csv"), tmp_path / "once.csv",
+                         model, settings, sources)  # fmt: skip
+    again = write_scored(*read_scoring_file(tmp_path / "once.csv"), tmp_path / "twice.csv",
+                         model, settings, sources)  # fmt: skip
+    assert again.columns.is_unique and (again["error"] == "").all()
+    written = pd.read_csv(tmp_path / "twice.csv", dtype=str, keep_default_na=False)
+    assert list(written.columns) == list(again.columns)
+    for column in ("estimate_usd", "warnings", "error"):
+        assert f"input_{column}" in written.columns
+    assert written["input_estimate_usd"].astype(float).tolist() == first["estimate_usd"].tolist()
+    assert again["estimate_usd"].tolist() == first["estimate_usd"].tolist()
+
+
 def test_the_page_sends_only_what_the_form_holds() -> None:
     blank = {"job_title": " Data Analyst ", "experience_level": "EN", "company_size": "",
              "employment_type": "", "view": "", "currency": "", "period": "",

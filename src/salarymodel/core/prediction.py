@@ -305,6 +305,19 @@ def read_scoring_file(input_path: Path) -> tuple[pd.DataFrame, np.ndarray | None
     return raw, record_lines(input_path, len(raw))
 
 
+def input_names(columns: list[str], written: set[str]) -> list[str]:
+    """The input's column names in the output: one the output also writes (a file that
+    ``predict`` scored before, an ``error`` column of the user's) is kept as
+    ``input_<name>``, so neither is lost nor read for the other."""
+    names: list[str] = []
+    for column in columns:
+        name = column
+        while name in written or name in names or (name != column and name in columns):
+            name = f"input_{name}"
+        names.append(name)
+    return names
+
+
 def write_scored(
     raw: pd.DataFrame,
     lines: np.ndarray | None,
@@ -317,6 +330,8 @@ def write_scored(
     """Score the rows of a file already read (``read_scoring_file``) and write the
     input columns plus estimates to ``output_path``."""
     scored = predict_frame(raw, model, settings, sources, source, lines)
-    combined = pd.concat([raw.reset_index(drop=True), scored], axis=1)
+    given = raw.reset_index(drop=True)
+    given.columns = input_names(list(given.columns), set(scored.columns))
+    combined = pd.concat([given, scored], axis=1)
     write_csv(combined, output_path, index=False)  # formula-like cells neutralised
     return combined
