@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from salarymodel.cli.application import app, console, fail, stdout, terminate_as_exit
+from salarymodel.cli.outputs import check_output, writing
 from salarymodel.cli.serving import reload_service
 from salarymodel.cli.terminal import fitted_table, json_text, steps
 from salarymodel.config.settings import load_settings, load_sources
@@ -160,6 +161,7 @@ def drift(
     from salarymodel.retraining.intake import read_new_file
 
     settings, sources = load_settings(), load_sources()
+    check_output(output, "folder")  # before the work: the quarantine is written there too
     # The file first: one that cannot be read is refused before MLflow (the registry's
     # import, the slowest of a command's start) is even imported.
     with steps(console, f"reading {data.name}") as say:
@@ -179,7 +181,8 @@ def drift(
             raise fail(str(error)) from error
         say("measuring drift")
         report = drift_report(existing.records, new.records, model.builder)
-        write_drift_report(report, output)
+        with writing(output):
+            write_drift_report(report, output)
     print_counts(new.prepared.counts)
     print_quarantine(new.prepared.validation.quarantined, new.prepared.quarantine_file)
     print_drift(report, output)
