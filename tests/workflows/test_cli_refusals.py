@@ -1,4 +1,4 @@
-"""The CLI says no before its work: a bad --output.
+"""The CLI says no before its work: a bad --output, a --sample below 1.
 
 Each refusal comes before the registry, so the project here has no store (no
 model trained): were a check late or missing, the command would get as far as
@@ -79,3 +79,12 @@ def test_the_check_creates_nothing_and_keeps_an_existing_file(project, survey) -
     assert check_output(missing, "folder") == missing
     assert not (project / "new").exists()  # the command makes it when it writes
     assert sorted(p.name for p in project.iterdir()) == ["configs", "data", "survey.csv"]
+
+
+@pytest.mark.parametrize(
+    ("command", "value"), [("train", "0"), ("train", "-5"), ("retrain", "0"), ("retrain", "-1")]
+)
+def test_a_sample_below_one_is_refused_naming_the_option(survey, command, value) -> None:
+    extra = ["--data", str(survey)] if command == "retrain" else []
+    said = _refused([command, *extra, "--sample", value])
+    assert "Invalid value for '--sample'" in said

@@ -112,7 +112,7 @@ def retrain(
         None, help="Its format (a configured source); detected from the columns when omitted."
     ),
     sample: int | None = typer.Option(
-        None, help="Use a sample of this many raw rows per shipped source (quick runs)."
+        None, min=1, help="Use a sample of this many raw rows per shipped source (quick runs)."
     ),
     reload: bool = typer.Option(
         False, "--reload", help="After a promotion, ask the local service to load the champion."
