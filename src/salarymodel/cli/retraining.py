@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -12,6 +13,9 @@ from salarymodel.cli.outputs import check_output, writing
 from salarymodel.cli.serving import reload_service
 from salarymodel.cli.terminal import fitted_table, json_text, steps
 from salarymodel.config.settings import load_settings, load_sources
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def print_counts(counts) -> None:
@@ -66,15 +70,15 @@ def print_new_data(result) -> None:
     )
 
 
-def print_gate(result) -> None:
-    """Every check of the retrain gate, passed or not, with its detail."""
+def print_gate(result, out: Console) -> None:
+    """Every check of the retrain gate, passed or not, with its detail, on ``out``."""
     checks = [
         (check.name, "yes" if check.passed else "[red]no[/]", check.detail)
         for check in result.decision.checks
     ]
     title = f"Retrain gate (champion v{result.parent_version})"
     headers = ("check", "passed", "detail")
-    stdout.print(fitted_table(title, headers, checks, stdout.width, headers))
+    out.print(fitted_table(title, headers, checks, out.width, headers))
 
 
 def print_outcome(result) -> None:
@@ -136,7 +140,7 @@ def retrain(
             raise fail(str(error)) from error
     print_new_data(result)
     print_drift(result.drift, result.folder)
-    print_gate(result)
+    print_gate(result, console if as_json else stdout)  # with --json, stdout is the JSON alone
     print_outcome(result)
     if as_json:
         sys.stdout.write(json_text(result.summary()))
