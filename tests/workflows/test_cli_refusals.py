@@ -1,4 +1,4 @@
-"""The CLI says no before its work: a bad --output, a --sample below 1.
+"""The CLI says no before its work: a bad --output, a --sample below 1, a file of no usable rows.
 
 Each refusal comes before the registry, so the project here has no store (no
 model trained): were a check late or missing, the command would get as far as
@@ -88,3 +88,15 @@ def test_a_sample_below_one_is_refused_naming_the_option(survey, command, value)
     extra = ["--data", str(survey)] if command == "retrain" else []
     said = _refused([command, *extra, "--sample", value])
     assert "Invalid value for '--sample'" in said
+
+
+def test_drift_refuses_a_file_whose_rows_are_all_set_aside(project, aijobs_raw) -> None:
+    rows = aijobs_raw.sample(30, random_state=12)
+    rows["salary_in_usd"] = "nan"  # the tester's file: every pay cell unreadable
+    path = project / "allbad.csv"
+    rows.to_csv(path, index=False)
+    said = _refused(["drift", "--data", str(path), "--output", str(project / "drift"), "--json"])
+    quarantine = project / "drift" / "new.aijobs.quarantine.csv"
+    assert f"{path}: no usable rows: all 30 were set aside; " in said
+    assert f"quarantined rows with their reasons: {quarantine}" in said
+    assert quarantine.exists() and not (project / "drift" / "drift.json").exists()

@@ -59,6 +59,18 @@ def print_drift(drift, folder: Path) -> None:
     console.print(f"  report: {folder / 'drift.html'} (and drift.json)")
 
 
+def refuse_unusable(new) -> None:
+    """Exit 2 for a file none of whose rows passed validation: drift against no
+    records would be an empty report blaming the reference data."""
+    if len(new.records):
+        return
+    counts, quarantine = new.prepared.counts, new.prepared.quarantine_file
+    print_counts(counts)
+    print_quarantine(new.prepared.validation.quarantined, None)
+    where = f"; quarantined rows with their reasons: {quarantine}" if quarantine else ""
+    raise fail(f"{new.path}: no usable rows: all {counts.rows_in:,} were set aside{where}")
+
+
 def print_new_data(result) -> None:
     """The new file's rows: accepted, quarantined (a few with their reasons), novel."""
     prepared = result.new.prepared
@@ -173,6 +185,7 @@ def drift(
             new = read_new_file(data, settings, sources, source, quarantine_dir=output)
         except SourceFormatError as error:
             raise fail(str(error)) from error
+        refuse_unusable(new)
         say("loading the champion")
         from salarymodel.registry.bundles import load_champion
         from salarymodel.registry.store import RegistryError
