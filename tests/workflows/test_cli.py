@@ -153,6 +153,22 @@ def test_predict_refuses_an_unknown_format_before_the_registry(project, aijobs_r
     assert "unexpected" not in result.output and not (tmp_path / "o.csv").exists()
 
 
+def test_predict_makes_a_missing_folder_and_names_a_full_disk(trained, aijobs_raw, tmp_path):
+    aijobs_raw.sample(5, random_state=6).to_csv(tmp_path / "in.csv", index=False)
+    output = tmp_path / "new" / "deeper" / "scored.csv"
+    _invoke("predict", "--input", str(tmp_path / "in.csv"), "--output", str(output))
+    assert len(pd.read_csv(output)) == 5
+    if not Path("/dev/full").exists():
+        return  # the full disk below is Linux's device
+    # It once failed as "unexpected OSError: [Errno 28] No space left on device".
+    args = ["predict", "--input", str(tmp_path / "in.csv"), "--output", "/dev/full"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "--output /dev/full: writing failed: No space left on device" in said
+    assert "unexpected" not in said
+
+
 def test_predict_names_line_and_column_of_rows_it_cannot_read(trained, aijobs_raw, tmp_path):
     rows = aijobs_raw.sample(12, random_state=4).reset_index(drop=True)
     rows.loc[2, "job_title"] = "Data Scientist Zürich"

@@ -101,6 +101,20 @@ def test_a_file_of_formula_titles_is_quarantined_whole_and_nothing_promoted(base
     assert "held-out new rows" not in out
 
 
+def test_retrain_json_is_the_json_alone_when_the_champion_is_kept(base: Path) -> None:
+    # The gate's table was printed on stdout before the JSON, which no parser then read.
+    rows = pd.read_csv(base / "data" / "new.csv", dtype=str, keep_default_na=False)
+    junk = rows.sample(60, random_state=8)
+    junk["salary_in_usd"] = "nan"  # every row quarantined: the champion is kept
+    path = base / "no_pay.csv"
+    junk.to_csv(path, index=False)
+    result = runner.invoke(app, ["retrain", "--data", str(path), "--json"])
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout)
+    assert summary["promoted"] is False and summary["checks"]
+    assert "Retrain gate" in result.stderr and "kept champion v1" in result.stderr
+
+
 def test_a_store_lost_mid_retrain_is_named_and_not_recreated(base: Path, monkeypatch) -> None:
     before = _versions()
     store, away = base / "mlflow.db", base / "mlflow.db.away"

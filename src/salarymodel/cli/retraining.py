@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from salarymodel.cli.application import app, console, fail, stdout, terminate_as_exit
+from salarymodel.cli.outputs import check_output, writing
 from salarymodel.cli.serving import reload_service
 from salarymodel.cli.terminal import fitted_table, json_text, steps
 from salarymodel.config.settings import load_settings, load_sources
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def print_counts(counts) -> None:
@@ -54,6 +59,18 @@ def print_drift(drift, folder: Path) -> None:
     console.print(f"  report: {folder / 'drift.html'} (and drift.json)")
 
 
+def refuse_unusable(new) -> None:
+    """Exit 2 for a file none of whose rows passed validation: drift against no
+    records would be an empty report blaming the reference data."""
+    if len(new.records):
+        return
+    counts, quarantine = new.prepared.counts, new.prepared.quarantine_file
+    print_counts(counts)
+    print_quarantine(new.prepared.validation.quarantined, None)
+    where = f"; quarantined rows with their reasons: {quarantine}" if quarantine else ""
+    raise fail(f"{new.path}: no usable rows: all {counts.rows_in:,} were set aside{where}")
+
+
 def print_new_data(result) -> None:
     """The new file's rows: accepted, quarantined (a few with their reasons), novel."""
     prepared = result.new.prepared
@@ -65,15 +82,15 @@ def print_new_data(result) -> None:
     )
 
 
-def print_gate(result) -> None:
-    """Every check of the retrain gate, passed or not, with its detail."""
+def print_gate(result, out: Console) -> None:
+    """Every check of the retrain gate, passed or not, with its detail, on ``out``."""
     checks = [
         (check.name, "yes" if check.passed else "[red]no[/]", check.detail)
         for check in result.decision.checks
     ]
     title = f"Retrain gate (champion v{result.parent_version})"
     headers = ("check", "passed", "detail")
-    stdout.print(fitted_table(title, headers, checks, stdout.width, headers))
+    out.print(fitted_table(title, headers, checks, out.width, headers))
 
 
 def print_outcome(result) -> None:
@@ -111,7 +128,7 @@ def retrain(
         None, help="Its format (a configured source); detected from the columns when omitted."
     ),
     sample: int | None = typer.Option(
-        None, help="Use a sample of this many raw rows per shipped source (quick runs)."
+        None, min=1, help="Use a sample of this many raw rows per shipped source (quick runs)."
     ),
     reload: bool = typer.Option(
         False, "--reload", help="After a promotion, ask the local service to load the champion."
@@ -135,7 +152,7 @@ def retrain(
             raise fail(str(error)) from error
     print_new_data(result)
     print_drift(result.drift, result.folder)
-    print_gate(result)
+    print_gate(result, console if as_json else stdout)  # with --json, stdout is the JSON alone
     print_outcome(result)
     if as_json:
         sys.stdout.write(json_text(result.summary()))
@@ -160,6 +177,7 @@ def drift(
     from salarymodel.retraining.intake import read_new_file
 
     settings, sources = load_settings(), load_sources()
+    check_output(output, "folder")  # before the work: the quarantine is written there too
     # The file first: one that cannot be read is refused before MLflow (the registry's
     # import, the slowest of a command's start) is even imported.
     with steps(console, f"reading {data.name}") as say:
@@ -167,6 +185,7 @@ def drift(
             new = read_new_file(data, settings, sources, source, quarantine_dir=output)
         except SourceFormatError as error:
             raise fail(str(error)) from error
+        refuse_unusable(new)
         say("loading the champion")
         from salarymodel.registry.bundles import load_champion
         from salarymodel.registry.store import RegistryError
@@ -179,7 +198,8 @@ def drift(
             raise fail(str(error)) from error
         say("measuring drift")
         report = drift_report(existing.records, new.records, model.builder)
-        write_drift_report(report, output)
+        with writing(output):
+            write_drift_report(report, output)
     print_counts(new.prepared.counts)
     print_quarantine(new.prepared.validation.quarantined, new.prepared.quarantine_file)
     print_drift(report, output)

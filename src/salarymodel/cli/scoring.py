@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from salarymodel.cli.application import app, console, fail, stdout
+from salarymodel.cli.outputs import check_output, writing
 from salarymodel.cli.terminal import fitted_table, steps
 from salarymodel.config.settings import load_settings, load_sources, resolve_path
 
@@ -29,6 +30,7 @@ def predict(
     from salarymodel.data.sources import source_config
 
     settings, sources = load_settings(), load_sources()
+    check_output(output_path, "file")
     try:
         # The file and the format first: either refused before the registry (and
         # MLflow, the slowest import) is touched.
@@ -46,7 +48,8 @@ def predict(
         # file needs neither the lightgbm package nor the scikit-learn it imports,
         # and, when the cache holds the champion, not MLflow either.
         model, version = load_champion_quickly(settings, read_serving_bundle)
-        scored = write_scored(raw, lines, output_path, model, settings, sources, source)
+        with writing(output_path):
+            scored = write_scored(raw, lines, output_path, model, settings, sources, source)
     except (SourceFormatError, RegistryError) as error:
         raise fail(str(error)) from error
     errors = int((scored["error"] != "").sum())
@@ -83,13 +86,13 @@ def explain(
 
     settings, sources = load_settings(), load_sources()
     # The project's folder (SALARYMODEL_ROOT), wherever the command runs from.
-    output = output or resolve_path(EXPLANATIONS_DIR)
+    output = check_output(output or resolve_path(EXPLANATIONS_DIR), "folder")
     try:
         model, version = load_champion(settings)
         data = load_training_data(settings, sources)
     except (SourceFormatError, RegistryError) as error:
         raise fail(str(error)) from error
-    with steps(console, "explaining the champion with SHAP"):
+    with steps(console, "explaining the champion with SHAP"), writing(output):
         table, paths = write_global_explanations(
             Explainer.from_model(model),
             data.records,
@@ -124,7 +127,7 @@ def report(
     from salarymodel.report.build import build_report
 
     settings, sources = load_settings(), load_sources()
-    output = output or resolve_path(REPORT_DIR)
+    output = check_output(output or resolve_path(REPORT_DIR), "folder")
     if not store_exists(settings):  # the report reads the champion's accuracy from it
         raise fail(str(missing_store_error(settings)))
     try:
@@ -132,14 +135,16 @@ def report(
     except SourceFormatError as error:
         raise fail(str(error)) from error
     premiums, plots = explanation_outputs(output)
-    path = build_report(
-        data.records,
-        settings,
-        output,
-        premiums=premiums,
-        premium_plots=plots,
-        accuracy=champion_accuracy(settings),
-    )
+    accuracy = champion_accuracy(settings)
+    with writing(output):
+        path = build_report(
+            data.records,
+            settings,
+            output,
+            premiums=premiums,
+            premium_plots=plots,
+            accuracy=accuracy,
+        )
     console.print(f"report written to {path}")
 
 

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 @app.command(short_help="Train on the shipped data, register, and gate.")
 def train(
     sample: int | None = typer.Option(
-        None, help="Use a random sample of this many raw rows per source (quick runs, tests)."
+        None,
+        min=1,
+        help="Use a random sample of this many raw rows per source (quick runs, tests).",
     ),
     data: list[str] = typer.Option([], help="Override a source's file: NAME=PATH (repeatable)."),
     baselines: bool = typer.Option(True, help="Also cross-validate the baselines."),
