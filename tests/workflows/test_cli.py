@@ -452,6 +452,22 @@ def test_listing_commands_fit_80_columns_and_print_strict_json(trained) -> None:
     assert _strict_json(_invoke("versions", "--json").stdout)[0]["version"] == "1"
 
 
+def test_drift_writes_into_the_project_by_default(trained, aijobs_raw, tmp_path, monkeypatch):
+    # It once wrote ./models/drift wherever it was run from.
+    aijobs_raw.sample(200, random_state=10).to_csv(tmp_path / "new.csv", index=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    try:
+        _invoke("drift", "--data", str(tmp_path / "new.csv"))
+        assert list(elsewhere.iterdir()) == []
+        assert {"drift.html", "drift.json"} <= {
+            p.name for p in (trained / "models" / "drift").iterdir()
+        }
+    finally:
+        shutil.rmtree(trained / "models" / "drift", ignore_errors=True)
+
+
 def test_drift_prints_json_and_plain_progress_lines_in_a_pipe(trained, aijobs_raw, tmp_path):
     aijobs_raw.sample(300, random_state=9).to_csv(tmp_path / "new.csv", index=False)
     done = _piped(trained, "drift", "--data", str(tmp_path / "new.csv"),

@@ -12,7 +12,10 @@ from salarymodel.cli.application import app, console, fail, stdout, terminate_as
 from salarymodel.cli.outputs import check_output, writing
 from salarymodel.cli.serving import reload_service
 from salarymodel.cli.terminal import fitted_table, json_text, steps
-from salarymodel.config.settings import load_settings, load_sources
+from salarymodel.config.settings import load_settings, load_sources, resolve_path
+
+# Default output folder, under the project root.
+DRIFT_DIR = "models/drift"
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -166,7 +169,9 @@ def retrain(
 def drift(
     data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="The new CSV."),
     source: str | None = typer.Option(None, help="Its format; detected when omitted."),
-    output: Path = typer.Option(Path("models/drift"), help="Folder for drift.html and .json."),
+    output: Path | None = typer.Option(
+        None, help="Folder for drift.html and .json [default: models/drift in the project]"
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the drift report as JSON on stdout."),
 ) -> None:
     """Drift of a new file against the training data, without training anything."""
@@ -177,7 +182,9 @@ def drift(
     from salarymodel.retraining.intake import read_new_file
 
     settings, sources = load_settings(), load_sources()
-    check_output(output, "folder")  # before the work: the quarantine is written there too
+    # The project's folder (SALARYMODEL_ROOT), wherever the command runs from, as for
+    # explain and report; checked before the work: the quarantine is written there too.
+    output = check_output(output or resolve_path(DRIFT_DIR), "folder")
     # The file first: one that cannot be read is refused before MLflow (the registry's
     # import, the slowest of a command's start) is even imported.
     with steps(console, f"reading {data.name}") as say:
