@@ -229,3 +229,29 @@ def test_trillion_salaries_are_quarantined(settings, sources) -> None:
     reasons = _reasons(corpus.HERE / "salaries_1e12.csv", settings, sources)
     assert len(reasons) == 200
     assert all("above the configured maximum" in r for r in reasons.values())
+
+
+def test_a_write_that_fails_leaves_the_earlier_file_whole(aijobs_raw, tmp_path, monkeypatch):
+    # A full disk mid-write once left the output cut short, an earlier good file lost.
+    rows = aijobs_raw.sample(200, random_state=14).reset_index(drop=True)
+    path = tmp_path / "scored.csv"
+    write_csv(rows, path, index=False)
+    before = path.read_bytes()
+    real_to_csv = pd.DataFrame.to_csv
+
+    def half_then_full(frame, target, **options):  # writes some rows, then the disk is full
+        real_to_csv(frame.head(50), target, **options)
+        raise OSError(28, "No space left on device", str(target))
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", half_then_full)
+    with pytest.raises(OSError, match="No space left on device") as failed:
+        write_csv(rows.head(100), path, index=False)
+    assert failed.value.filename == str(path)  # the file asked for, not the partial one
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["scored.csv"]  # no partial file left
+    monkeypatch.undo()
+    # Written whole, it replaces the earlier file; a .gz name still gets gzip.
+    write_csv(rows.head(100), path, index=False)
+    assert len(pd.read_csv(path)) == 100
+    write_csv(rows.head(10), tmp_path / "rows.csv.gz", index=False)
+    assert (tmp_path / "rows.csv.gz").read_bytes()[:2] == b"\x1f\x8b"

@@ -13,7 +13,9 @@ quarantine files, the reports' tables.
 
 from __future__ import annotations
 
+import os
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +62,27 @@ def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
 def write_csv(frame: pd.DataFrame, path: Path, **options: Any) -> Path:
     """Write ``frame`` as CSV (``DataFrame.to_csv`` options) with formulas neutralised.
 
+    The file appears whole or not at all (an earlier one stays as it was).
     Lines end in CRLF (RFC 4180): with "\\n" alone, Python's csv writer leaves a
     cell holding a carriage return unquoted, and a reader splits the row there.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    neutralised(frame).to_csv(path, **{"lineterminator": "\r\n", **options})
+    options = {"lineterminator": "\r\n", **options}
+    if path.exists() and not path.is_file():  # a device or a pipe: nothing to replace
+        neutralised(frame).to_csv(path, **options)
+        return path
+    # Written whole beside it, then put in its place: a write that fails (a full
+    # disk) leaves an earlier file of that name as it was, not cut short. The
+    # name keeps its suffixes, from which pandas infers the compression.
+    target = path.resolve() if path.is_symlink() else path  # the file a link names
+    partial = target.with_name(f".{uuid.uuid4().hex[:12]}.partial.{target.name}")
+    try:
+        neutralised(frame).to_csv(partial, **options)
+        os.replace(partial, target)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return path
