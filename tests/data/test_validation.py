@@ -69,6 +69,21 @@ def test_bad_rows_are_set_aside_with_the_column_named(aijobs_raw, sources, setti
     assert written.loc[0, "salary_in_usd"] == "lots"  # the row as delivered
 
 
+def test_a_year_or_month_with_a_fraction_is_set_aside(aijobs_raw, postings_raw, sources, settings):
+    # 2024.5 was scored as a year between two (HTTP refuses it: 422).
+    raw = aijobs_raw.head(4).copy()
+    raw.loc[1, "work_year"] = "2024.5"
+    raw.loc[2, "work_year"] = "2023.0"  # a whole number written as a float is one
+    adapted = _records(raw, sources, settings)
+    result = validate_records(adapted.records, settings, labels=adapted.labels)
+    reasons = dict(zip(result.quarantined["row_number"], result.quarantined["reason"], strict=True))
+    assert reasons == {3: "work_year = 2024.5: not a whole number"}
+    records = _records(postings_raw.head(3), sources, settings, "postings").records
+    records.loc[0, "month"] = 6.5
+    quarantined = validate_records(records, settings).quarantined
+    assert quarantined["reason"].tolist() == ["month = 6.5: not a whole number"]
+
+
 def test_salary_is_optional_when_predicting(aijobs_raw, sources, settings) -> None:
     records = _records(aijobs_raw.head(5), sources, settings).records
     records["salary_usd"] = None

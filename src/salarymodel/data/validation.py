@@ -130,15 +130,21 @@ def canonical_schema(settings: Settings, require_salary: bool) -> pa.DataFrameSc
             "remote_ratio": _one_of_column(REMOTE_RATIOS, float),
             "year": pa.Column(
                 float,
-                pa.Check.in_range(
-                    limits.year_min,
-                    limits.year_max,
-                    error=f"outside {limits.year_min}-{limits.year_max} (validation.year_min/max)",
-                ),
+                [
+                    _whole_number(),
+                    pa.Check.in_range(
+                        limits.year_min,
+                        limits.year_max,
+                        error=f"outside {limits.year_min}-{limits.year_max} "
+                        "(validation.year_min/max)",
+                    ),
+                ],
                 nullable=True,
             ),
             "month": pa.Column(
-                float, pa.Check.in_range(1, 12, error="outside 1-12"), nullable=True
+                float,
+                [_whole_number(), pa.Check.in_range(1, 12, error="outside 1-12")],
+                nullable=True,
             ),
             "salary_usd": _salary_column(limits, require_salary),
             "skills": pa.Column(
@@ -155,6 +161,12 @@ def canonical_schema(settings: Settings, require_salary: bool) -> pa.DataFrameSc
         },
         strict=False,
     )
+
+
+def _whole_number() -> pa.Check:
+    """A year or month is a whole number: the trees would read 2024.5 as a year between
+    two, and HTTP refuses it."""
+    return pa.Check(lambda s: s % 1 == 0, error="not a whole number")
 
 
 def _one_of_column(values: tuple, dtype: type | None = None) -> pa.Column:
