@@ -218,6 +218,22 @@ def test_a_first_data_line_with_fields_past_the_header_is_refused(
     assert read["job_title"].tolist() == survey.head(20)["job_title"].tolist()
 
 
+def test_a_header_naming_a_column_twice_is_refused(survey, settings, sources, tmp_path) -> None:
+    # pandas renamed the second one "job_title.1", and which title was read went unsaid.
+    rows = survey.head(20).copy()
+    rows.insert(3, "job_title ", rows["job_title"].str.upper())  # the same name, padded
+    path = tmp_path / "twice.csv"
+    rows.to_csv(path, index=False)
+    with pytest.raises(SourceFormatError, match="names 'job_title' twice \\(columns 4 and 5\\)"):
+        _read(path, settings, sources)
+    # A spreadsheet's blank columns are not names said twice.
+    blank = survey.head(20).copy()
+    blank[""] = ""
+    blank[" "] = ""
+    blank.to_csv(path, index=False)
+    assert len(read_csv(path)) == 20
+
+
 def test_every_kind_of_bad_row_at_once_loses_no_good_row(
     postings_raw, settings, sources, tmp_path
 ) -> None:

@@ -182,7 +182,23 @@ def read_csv(path: Path, limits: InputLimitsConfig | None = None) -> pd.DataFram
         raise SourceFormatError(f"{path}: the compressed data is damaged ({error})") from error
     frame = pd.concat(chunks) if len(chunks) > 1 else chunks[0]
     frame.columns = [str(c).strip() for c in frame.columns]
+    _refuse_repeated_names(path, len(frame.columns))
     return frame
+
+
+def _refuse_repeated_names(path: Path, width: int) -> None:
+    """A header naming a column twice is an error: pandas renames the second
+    ``job_title.1`` and one of the two would be read without a word."""
+    with _open_text(path) as handle:
+        header = pd.read_csv(handle, header=None, nrows=1, dtype=str, keep_default_na=False)
+    names = [str(c).strip() for c in header.iloc[0].tolist()][:width] if len(header) else []
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, start=1):
+        if name in seen and name:  # blank names (a spreadsheet's empty columns) are "Unnamed"
+            raise SourceFormatError(
+                f"{path}: the header names {name!r} twice (columns {seen[name]} and {position})"
+            )
+        seen[name] = position
 
 
 def _open_text(path: Path) -> TextIO:
