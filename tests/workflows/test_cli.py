@@ -259,6 +259,34 @@ def test_failed_training_never_replaces_the_champion(fresh, monkeypatch) -> None
     assert [str(v.version) for v in versions] == ["1"]
 
 
+def test_promoting_the_champion_changes_nothing(fresh) -> None:
+    # It was pushed onto the champion history again (v2: 1 -> 2 -> 3 times champion), and
+    # the rollback that pops every copy then forgot v2 had ever been champion.
+    from salarymodel.registry.champion import TAG_CHAMPION_SINCE, TAG_HISTORY
+
+    settings = load_settings(fresh / "configs" / "salarymodel.yaml")
+    client, name = connect(settings), settings.tracking.registered_model
+
+    def registry() -> tuple[dict, dict, str]:
+        listed = runner.invoke(app, ["versions", "--json"]).stdout
+        return (
+            client.get_registered_model(name).tags,
+            client.get_model_version(name, "1").tags,
+            listed,
+        )
+
+    before = registry()
+    assert json.loads(before[0][TAG_HISTORY]) == ["1"] and TAG_CHAMPION_SINCE in before[1]
+    for _ in range(2):
+        said = _invoke("promote", "1").output
+        assert registry() == before  # history, when it became champion, times_champion
+        assert " ".join(said.split()) == "v1 is already the champion; nothing changed"
+    refused = runner.invoke(app, ["rollback"])
+    assert refused.exit_code == 2
+    assert "v1 is the only champion there has been" in " ".join(refused.output.split())
+    assert registry() == before
+
+
 def test_without_a_champion_evaluate_says_to_train_and_the_report_states_no_accuracy(
     project,
 ) -> None:

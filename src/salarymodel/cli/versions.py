@@ -59,20 +59,23 @@ def promote(
     version: str = typer.Argument(..., help="The registered version to make champion."),
     reload: bool = typer.Option(False, "--reload", help="Ask the local service to load it."),
 ) -> None:
-    """Move the champion alias to VERSION (an explicit decision: the gate is not asked)."""
-    from salarymodel.registry.champion import champion_version
+    """Move the champion alias to VERSION (an explicit decision: the gate is not asked).
+
+    VERSION already champion: nothing changes (exit 0), its history included.
+    """
     from salarymodel.registry.champion import promote as promote_version
     from salarymodel.registry.store import RegistryError, connect
 
     settings = load_settings()
     try:
-        client = connect(settings)
-        before = champion_version(client, settings)
-        target = promote_version(client, settings, version)
+        before, target = promote_version(connect(settings), settings, version)
     except RegistryError as error:
         raise fail(str(error)) from error
-    was = f"v{before.version}" if before else "none"
-    console.print(f"champion is now v{target.version} (was {was})")
+    if before is not None and str(before.version) == str(target.version):
+        console.print(f"v{target.version} is already the champion; nothing changed")
+    else:
+        was = f"v{before.version}" if before else "none"
+        console.print(f"champion is now v{target.version} (was {was})")
     if reload:
         reload_service(settings)
 

@@ -67,6 +67,7 @@ class RetrainingConfig(Strict):
     min_holdout_rows: int = Field(ge=1)
     existing_tolerance: float = Field(ge=0.0)
     existing_sample: int = Field(ge=100)
+    min_records_share: float = Field(ge=0.0, le=1.0)
     seed: int
     cv_models: list[ModelName]
     evaluate_ranges: bool

@@ -10,6 +10,7 @@ caller names its rule.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -163,6 +164,9 @@ class Check:
     passed: bool
     detail: str
     whole_file: bool = False  # a failure quarantines the new file as a whole
+    # A failure still registers the refit challenger, not promoted: the gate cannot
+    # judge it, an operator may (`salarymodel promote`).
+    by_hand: bool = False
 
 
 @dataclass
@@ -176,14 +180,32 @@ class RetrainDecision:
         return bool(self.checks) and all(c.passed for c in self.checks)
 
     @property
+    def registers(self) -> bool:
+        """Whether the challenger is refit and registered: every check passed but,
+        at most, those that leave its promotion to an operator."""
+        return bool(self.checks) and all(c.passed or c.by_hand for c in self.checks)
+
+    @property
     def reason(self) -> str:
         failed = [c for c in self.checks if not c.passed]
         shown = failed or self.checks
         return "; ".join(f"{c.name}: {c.detail}" for c in shown)
 
-    def add(self, name: str, passed: bool, detail: str, whole_file: bool = False) -> bool:
-        self.checks.append(Check(name, passed, detail, whole_file))
+    def add(
+        self, name: str, passed: bool, detail: str, whole_file: bool = False, by_hand: bool = False
+    ) -> bool:
+        self.checks.append(Check(name, passed, detail, whole_file, by_hand))
         return passed
+
+    def registered_unpromoted(self, version: str) -> None:
+        """Name, on each failed check that left it to an operator, the version
+        registered and the command that promotes it."""
+        for check in self.checks:
+            if check.by_hand and not check.passed:
+                check.detail += (
+                    f"; registered as v{version}, not promoted: "
+                    f"`salarymodel promote {version}` makes it champion by hand"
+                )
 
     @property
     def file_refused(self) -> list[Check]:
@@ -221,3 +243,29 @@ def model_checks(
         f"(tolerance {tolerance:.1%})",
     )
     return ok and kept
+
+
+RECORDS_CHECK = "training records"
+
+
+def records_check(
+    challenger: int, champion: int, version: str, settings: Settings, decision: RetrainDecision
+) -> bool:
+    """A challenger trained on clearly fewer records than the champion is not promoted.
+
+    Neither the held-out new rows nor the existing records both were fit on
+    show what a model fit on fewer records lost: a ``retrain --sample 300``
+    tied on 48 held-out rows and replaced a champion of 54,589 records with
+    one of 738 (CV MAE 43,235 against 37,380). ``champion`` is the count its
+    bundle's metadata gives; below ``min_records_share`` of it the challenger
+    is registered, and its promotion left to an operator.
+    """
+    share = settings.retraining.min_records_share
+    needed = math.ceil(share * champion)
+    return decision.add(
+        RECORDS_CHECK,
+        challenger >= needed,
+        f"challenger trained on {challenger:,} records, champion v{version} on {champion:,} "
+        f"(the gate promotes one trained on at least {share:.0%} of them, {needed:,})",
+        by_hand=True,
+    )

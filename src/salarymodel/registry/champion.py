@@ -132,11 +132,20 @@ def champion_history(client: MlflowClient, settings: Settings) -> list[str]:
     return [str(v) for v in history]
 
 
-def promote(client: MlflowClient, settings: Settings, version: str) -> ModelVersion:
-    """Make a registered version the champion (an operator's decision: no gate)."""
+def promote(
+    client: MlflowClient, settings: Settings, version: str
+) -> tuple[ModelVersion | None, ModelVersion]:
+    """Make a registered version the champion (an operator's decision: no gate); (was, is).
+
+    Promoting the champion itself changes nothing: pushed onto the history
+    again it would count twice as a champion, and the rollback that pops every
+    copy of it would forget it ever was one.
+    """
     target = get_version(client, settings, version)
-    set_champion(client, settings, target.version)
-    return target
+    current = champion_version(client, settings)
+    if current is None or str(current.version) != str(target.version):
+        set_champion(client, settings, target.version)
+    return current, target
 
 
 def rollback(client: MlflowClient, settings: Settings) -> tuple[ModelVersion, ModelVersion]:

@@ -39,7 +39,10 @@ version, the fingerprints of the existing, new and merged data):
    ``train`` does, so every version carries the same kind of metrics; its
    version is registered and the champion alias moved only after the run has
    logged everything. The accepted rows are then kept for the next retrain.
-   On a failure nothing is registered, nothing is kept, and the run says why.
+   On a failure nothing is registered, nothing is kept, and the run says why;
+   but a challenger that passed everything except the count of its training
+   records (``records_check``: a ``--sample`` retrain) is refit and registered
+   without moving the alias, for an operator to promote or not.
 
 A kill at any point leaves either the old champion with its data or the new
 champion with the data it was trained on (``salarymodel.promotion.publishing``); a registry
@@ -54,6 +57,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import mlflow
 from mlflow import MlflowClient
@@ -65,7 +69,12 @@ from salarymodel.config.sources import SourcesConfig
 from salarymodel.core.model import SalaryModel
 from salarymodel.core.timing import Stopwatch
 from salarymodel.evaluation.drift import DriftReport
-from salarymodel.promotion.decisions import Comparison, RetrainDecision, model_checks
+from salarymodel.promotion.decisions import (
+    Comparison,
+    RetrainDecision,
+    model_checks,
+    records_check,
+)
 from salarymodel.promotion.gate import (
     interval_metrics,
 )
@@ -185,7 +194,7 @@ def retrain(
         for file in settled.committed:
             say(f"kept {file.name}: rows of a champion whose retrain stopped before keeping them")
         for file in settled.dropped:
-            say(f"dropped {file.name}: rows of a retrain that stopped before its promotion")
+            say(f"dropped {file.name}: rows of a version that never became champion")
         try:
             return _retrain(client, settings, sources, path, source, sample, say)
         except Exception as error:
@@ -221,6 +230,11 @@ def judge(
         return decision, None
     data_passed = not decision.file_refused
     records = merged.data.records
+    model, version = champion
+    # The registered challenger is refit on all merged records (stage 6); the
+    # champion's count is its bundle's (metadata.json, an int since the first bundle).
+    trained_on = cast(int, model.metadata["rows"])
+    records_check(len(records), trained_on, version, settings, decision)
     holdout = holdout_mask(records, merged.is_new, settings)
     enough = decision.add(
         "held-out rows",
@@ -231,7 +245,6 @@ def judge(
     if not enough:
         return decision, None
     say("fitting a challenger without the held-out rows; scoring both models")
-    model, version = champion
     with clock.step("holdout_comparison"):
         sample_mask = existing_sample(records, merged.is_new, settings)
         comparison = compare_on_holdout(records, holdout, sample_mask, model, settings)
@@ -326,7 +339,7 @@ def _retrain(
             say(f"the new file failed a file check: quarantined whole as {quarantined}")
             mlflow.set_tag("quarantined_file", str(quarantined))
         info = None
-        if decision.promote:
+        if decision.registers:
             info = refit_challenger(merged, str(parent.version), settings, clock.seconds, say)
         mlflow.log_metrics({f"seconds.{k}": v for k, v in clock.total().items()})
         result = RetrainResult(
@@ -362,11 +375,20 @@ def _publish_challenger(
     accepted: AcceptedRows,
     result: RetrainResult,
 ) -> None:
-    """Register the finished run's challenger as champion and keep its accepted rows
-    (on ``result``); a failure marks the run failed."""
+    """Register the finished run's challenger, as champion when the gate promotes it,
+    and keep its accepted rows (on ``result``); a failure marks the run failed.
+
+    Not promoted, its rows stay pending: the next retrain keeps them only if an
+    operator made it champion meanwhile (``reconcile_accepted``).
+    """
+    promote = result.decision.promote
     try:
-        published = publish(client, settings, info.model_uri, result.run_id, True, accepted)
+        published = publish(client, settings, info.model_uri, result.run_id, promote, accepted)
         result.version, result.accepted_file = published.version, published.accepted
+        if not promote:
+            result.decision.registered_unpromoted(published.version)
+            with store_errors(f"v{published.version} is registered, but its run could not say so"):
+                client.set_tag(result.run_id, "gate.reason", result.decision.reason)
     except Exception as error:  # the run finished, its publishing did not: FAILED
         mark_failed(client, result.run_id, error)
         raise
