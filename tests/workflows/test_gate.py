@@ -496,7 +496,7 @@ def _later_survey(root: Path, aijobs_raw: pd.DataFrame, rows: int) -> Path:
 
 def _retrain_json(*args: str, code: int) -> tuple[dict, str]:
     out, said = _invoke("retrain", *args, "--json", code=code)
-    return json.loads(out[out.index("\n{") :]), said
+    return json.loads(out), said  # stdout is the JSON alone (the gate table: stderr)
 
 
 def test_retrain_on_a_sample_is_registered_not_promoted(gate: Path, aijobs_raw) -> None:
@@ -571,7 +571,7 @@ def test_retrain_worse_by_noise_is_promoted_with_its_interval(gate: Path, aijobs
     )
     with edited_settings(gate, CHEAP_RANGES):
         out, said = _invoke("retrain", "--data", str(gate / "more.csv"), "--json")
-    summary = json.loads(out[out.index("\n{") :])
+    summary = json.loads(out)  # stdout is the JSON alone
     line = _line(said, "promoted version")
     print(line)
     interval = summary["comparison"]["interval"]
