@@ -455,6 +455,18 @@ def test_a_10000_row_batch_is_one_request(client) -> None:
 
 
 # ----- /explain ---------------------------------------------------------------------------
+def test_whole_shares_add_up_and_stay_within_a_unit() -> None:
+    from salarymodel.serving.scoring import whole_shares
+
+    shares = [-7684.6, 3120.4, 250.5, -12.7, 0.4, 1999.9]
+    whole = whole_shares(shares, round(sum(shares)))
+    assert sum(whole) == round(sum(shares)) and all(
+        abs(w - s) < 1 for w, s in zip(whole, shares, strict=True)
+    )
+    # Shares that are not a split of the total are rounded one by one, not bent to it.
+    assert whole_shares([10.4, 20.4], 100) == [10, 20]
+
+
 def test_explain_contributions_add_up_to_the_estimate(client) -> None:
     answer = client.post("/explain", json=JOB)
     assert answer.status_code == 200, answer.text
@@ -462,8 +474,15 @@ def test_explain_contributions_add_up_to_the_estimate(client) -> None:
     predict = client.post("/predict", json=JOB).json()
     assert body["estimate_usd"] == predict["estimate_usd"]
     contributions = body["contributions"]
-    total = sum(c["dollars"] for c in contributions)
-    assert total == pytest.approx(body["estimate_usd"] - body["base_usd"], abs=len(contributions))
+    # Exactly, in whole units, as the schema says (each share rounded alone once
+    # missed by a few dollars), and the same in the request's currency and period.
+    assert sum(c["dollars"] for c in contributions) == body["estimate_usd"] - body["base_usd"]
+    monthly = client.post("/explain", json={**JOB, "currency": "EUR", "period": "month"}).json()
+    amounts = monthly["amounts"]
+    assert sum(c["amount"] for c in monthly["contributions"]) == (
+        amounts["estimate"] - amounts["base"]
+    )
+    assert [c["dollars"] for c in monthly["contributions"]] == [c["dollars"] for c in contributions]
     concepts = {c["concept"]: c for c in contributions}
     assert {"job title", "experience level", "country"} <= set(concepts)
     assert concepts["experience level"]["value"] == "SE"

@@ -10,6 +10,7 @@ prepared one-row paths (no pandas, no thread hop); a batch through
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from salarymodel.core.china_reference import market_reference
+from salarymodel.core.currency import from_usd_yearly
 from salarymodel.core.job_defaults import JobDefaults, complete_job, job_defaults
 from salarymodel.core.model import RangeBasis
 from salarymodel.core.track_record import GroupRecord
@@ -151,19 +153,39 @@ def explain_one(
     curve = percentile_curve(serving, job) if terms.salary is not None else None
     fields |= with_terms(fields, terms, curve)
     explanation = serving.explainer.explain_job(job)
+    base = round(explanation.base_usd)
+    amounts = fields["amounts"]
+    amounts.base = local_amount(base, terms)
+    shares = [c.dollars for c in explanation.contributions]
+    # Whole units that add up to the answer's own (rounded) estimate - base, as the
+    # schema promises: each share rounded alone missed it by a few dollars.
+    dollars = whole_shares(shares, fields["estimate_usd"] - base)
+    local = [from_usd_yearly(share, terms.rate, terms.period) for share in shares]
+    amount = whole_shares(local, amounts.estimate - amounts.base)
     contributions = [
         ContributionResponse.model_construct(
             concept=c.concept,
             value=c.value,
             percent=round(c.percent, 2),
-            dollars=round(c.dollars),
-            amount=local_amount(c.dollars, terms),
+            dollars=whole,
+            amount=in_terms,
         )
-        for c in explanation.contributions
+        for c, whole, in_terms in zip(explanation.contributions, dollars, amount, strict=True)
     ]
-    base = round(explanation.base_usd)
-    fields["amounts"].base = local_amount(base, terms)
     return ExplanationResponse.model_construct(**fields, base_usd=base, contributions=contributions)
+
+
+def whole_shares(shares: Sequence[float], total: int) -> list[int]:
+    """``shares`` in whole units that add up to ``total`` (largest remainders): each is
+    its share rounded down, and the units left go to the largest fractions."""
+    floors = [math.floor(share) for share in shares]
+    left = total - sum(floors)
+    if not 0 <= left <= len(shares):  # shares that do not add up to about total
+        return [round(share) for share in shares]
+    order = sorted(range(len(shares)), key=lambda i: floors[i] - shares[i])
+    for i in order[:left]:
+        floors[i] += 1
+    return floors
 
 
 def estimate_many(
