@@ -96,9 +96,9 @@ def unstated_skills_warning(source: object, stating: list[str]) -> str:
     )
 
 
-def unknown_country_warning(text: str) -> str:
-    """A country code or name the resolver does not know."""
-    return f"country {text!r} not recognised; treated as missing"
+def unknown_country_warning(text: str, field: str = "country") -> str:
+    """A country code or name the resolver does not know (``field``: which country)."""
+    return f"{field} {text!r} not recognised; treated as missing"
 
 
 def unknown_location_warning(text: str) -> str:

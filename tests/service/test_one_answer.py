@@ -305,6 +305,12 @@ def test_an_unknown_country_is_an_estimate_with_a_warning_in_the_csv_too(
     assert out.loc[0, "error"] == "" and out.loc[0, "estimate_usd"] > 0
     assert "country 'Atlantis' not recognised" in out.loc[0, "warnings"]
     assert out.loc[1, "error"] == "" and out.loc[1, "estimate_usd"] > 0
+    # The employer's country alike (it was treated as missing without a word).
+    assert "company_country 'Atlantis' not recognised" in out.loc[1, "warnings"]
+    company = via_http(serving, {**ANALYST, "company_country": "Narnia"})
+    assert "company_country 'Narnia' not recognised; treated as missing" in company["warnings"]
+    # Said once: a country not recognised is the company's default, not a second warning.
+    assert not any("company_country" in w for w in http["warnings"])
     assert out.loc[2, "error"].startswith("line 4: experience_level = 'WIZARD'")
     assert math.isnan(out.loc[2, "estimate_usd"])
     # Training still refuses it: an unknown country in training data is quarantined.

@@ -117,7 +117,7 @@ class RowEncoder:
         self.layout = builder.layout
         self._titles: dict[tuple, tuple[tuple[float, float, float], str, list[int], list[str]]] = {}
         self._places: dict[tuple, tuple[Place, float, float, list[str]]] = {}
-        self._companies: dict[tuple, str | None] = {}
+        self._companies: dict[tuple, tuple[str | None, list[str]]] = {}
         self._place_values: dict[tuple, tuple[float, ...]] = {}
         self._skill_sets: dict[tuple, tuple[list[int], float, list[str]]] = {}
         self._folded: dict[str, str] = {}  # a skill as typed -> the vocabulary's name
@@ -143,13 +143,14 @@ class RowEncoder:
         source_code, source_notes = self._source(job.get("source"))
         listed, n_skills, skill_notes = self._skills(job.get("skills"), job.get("source"))
         words = self._words_read(words, job.get("source"))
+        company, company_notes = self._company(job, where.country)
         derived: dict[str, float] = {
             "role_family": family_code,
             "title": code,
             "title_seniority": seniority,
             "country": country_code,
             "region": region_code,
-            "employer_abroad": abroad(where.country, self._company(job, where.country)),
+            "employer_abroad": abroad(where.country, company),
             "source": source_code,
             "n_skills": n_skills,
         }
@@ -160,7 +161,7 @@ class RowEncoder:
         values_key = (where.country, family, where.state, where.metro)
         if values_key not in self._place_values:
             self._place_values[values_key] = self.builder.location_values(*values_key)
-        warnings = notes + place_notes + skill_notes + source_notes
+        warnings = notes + place_notes + company_notes + skill_notes + source_notes
         time = (self._quarter_time(job),) if self.layout.time else ()
         return RowParts(base, listed, words, self._place_values[values_key], where, warnings, time)
 
@@ -221,14 +222,22 @@ class RowEncoder:
             self._places[key] = (where, code, region, where.warnings + ([note] if note else []))
         return self._places[key]
 
-    def _company(self, job: Mapping[str, object], country: str | None) -> str | None:
-        """The employer's country; it follows a location that moved the job's country,
-        when it was the country given (the service fills it in from the country)."""
+    def _company(
+        self, job: Mapping[str, object], country: str | None
+    ) -> tuple[str | None, list[str]]:
+        """The employer's country, and a warning when it is not recognised (it is then
+        missing, as the job's own country is); it follows a location that moved the
+        job's country, when it was the country given (the service fills it in)."""
         key = (job.get("company_country"), job.get("country"), country)
         if key not in self._companies:
-            company, _ = resolve_country(key[0])
+            company, unknown = resolve_country(key[0])
             given, _ = resolve_country(key[1])
-            self._companies[key] = country if given != country and company == given else company
+            # Said once: the same text as the job's country (the default) is warned there.
+            said = unknown is None or key[0] == key[1]
+            note = [] if said else [unknown_country_warning(str(key[0]).strip(), "company_country")]
+            if given != country and company == given:
+                company = country
+            self._companies[key] = (company, note)
         return self._companies[key]
 
     def _skills(self, skills: object, source: object) -> tuple[list[int] | None, float, list[str]]:
