@@ -212,6 +212,10 @@ def test_a_refusal_states_the_pay_as_given_and_in_usd_only_when_converted(ecb) -
     with pytest.raises(PayError) as as_given:
         pay_in_usd(9e9, "USD", "year", 2024, ecb, _limits())
     assert str(as_given.value).startswith("9,000,000,000 USD per year is not a plausible")
+    # Just under a bound: shown with its cents, not rounded onto the bound it is refused by.
+    with pytest.raises(PayError) as under:
+        pay_in_usd(4999.99, "USD", "year", 2024, ecb, _limits())
+    assert str(under.value).startswith("4,999.99 USD per year is not a plausible salary")
 
 
 def test_a_table_without_rates_offers_usd_only() -> None:

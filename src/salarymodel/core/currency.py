@@ -245,15 +245,21 @@ def pay_in_usd(
     # bounds the OpenAPI document gives (``pay_bounds``), to the last digit.
     low, high = pay_limits(rate, period, limits)
     if not low <= amount <= high:
-        given = f"{amount:,.0f} {rate.currency} per {period}"
+        given = f"{_outside(amount, low, high)} {rate.currency} per {period}"
         if (rate.currency, period) != (USD, "year"):
-            given += f" ({usd:,.0f} USD a year)"
+            given += f" ({_outside(usd, limits.salary_usd_min, limits.salary_usd_max)} USD a year)"
         raise PayError(
             field,
             f"{given} is not a plausible salary: the accepted range is "
             f"{limits.salary_usd_min:,.0f} to {limits.salary_usd_max:,.0f} USD a year",
         )
     return usd, rate
+
+
+def _outside(value: float, low: float, high: float) -> str:
+    """``value`` in whole units, or with cents where whole units would read as a bound
+    (4,999.99 is not "5,000", which the range it is refused by includes)."""
+    return f"{value:,.2f}" if low <= round(value) <= high else f"{value:,.0f}"
 
 
 # ----- computing the table from the survey ----------------------------------------------
