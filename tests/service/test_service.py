@@ -287,6 +287,10 @@ def test_batch_over_10000_jobs_gets_413_naming_the_limit(client) -> None:
         ({"currency": "NGN"}, "currency", "allowed: USD, AUD"),
         ({"currency": "XYZ", "current_salary": 50_000}, "currency", "not a supported currency"),
         ({"currency": "euro", "current_salary": 50_000}, "currency", "at most 3 characters"),
+        # A pattern in words, not as its regex.
+        ({"currency": "eur", "current_salary": 50_000}, "currency", "three capital letters"),
+        ({"job_title": "123"}, "job_title", "must contain a letter"),
+        ({"location": "  "}, "location", "must not be blank"),
         ({"period": "week"}, "period", "year, month"),
     ],
 )

@@ -15,6 +15,7 @@ from salarymodel.serving.schemas import (
     BATCH_ROUTE,
     MAX_BATCH,
     MAX_BODY_BYTES,
+    PATTERN_WORDS,
     SETTINGS,
 )
 
@@ -29,13 +30,30 @@ def _field_path(location: Sequence[object]) -> str:
     return path or "body"
 
 
+_PATTERN_MESSAGE = "String should match pattern '"
+
+
+def _in_words(error: Mapping[str, Any]) -> str:
+    """An error's message; a pattern's in words (``PATTERN_WORDS``) rather than its regex.
+    BentoML passes pydantic's errors on without their context: the pattern is read
+    back from the message then."""
+    message = str(error.get("msg", ""))
+    if error.get("type") != "string_pattern_mismatch":
+        return message
+    pattern = (error.get("ctx") or {}).get("pattern")
+    if pattern is None and message.startswith(_PATTERN_MESSAGE) and message.endswith("'"):
+        pattern = message[len(_PATTERN_MESSAGE) : -1]
+    return PATTERN_WORDS.get(str(pattern), message)
+
+
 def describe_errors(errors: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """A 422 body from pydantic errors: each names its field and, if fixed, its allowed values."""
     detail = []
     for error in errors:
         location = list(error.get("loc", ()))
         name = next((p for p in reversed(location) if isinstance(p, str)), "")
-        item: dict[str, Any] = {"field": _field_path(location), "message": error.get("msg", "")}
+        message = _in_words(error)
+        item: dict[str, Any] = {"field": _field_path(location), "message": message}
         if name in ALLOWED and error.get("type") != "extra_forbidden":
             item["allowed"] = ALLOWED[name]
         detail.append(item)

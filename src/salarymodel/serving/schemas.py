@@ -90,9 +90,14 @@ Country = Annotated[
 # before a final newline); which ones are supported depends on the served
 # model's exchange rates, so that is checked when a request is scored (the
 # OpenAPI document lists the served model's as an enum, see serving.openapi).
-CurrencyCode = Annotated[
-    str, StringConstraints(min_length=3, max_length=3, pattern=r"^[A-Z][A-Z][A-Z]")
-]
+CURRENCY_CODE = r"^[A-Z][A-Z][A-Z]"
+CurrencyCode = Annotated[str, StringConstraints(min_length=3, max_length=3, pattern=CURRENCY_CODE)]
+# What each pattern asks for, in the words a 422 says it with (pydantic names the regex).
+PATTERN_WORDS = {
+    A_LETTER: "must contain a letter",
+    NOT_BLANK: "must not be blank",
+    CURRENCY_CODE: "must be a currency's three capital letters (ISO 4217), e.g. EUR",
+}
 Place = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_LOCATION_LENGTH, pattern=NOT_BLANK)
 ]
