@@ -44,6 +44,14 @@ NEW_YORK = "0035620"
         ("   ", Location()),
         ("Remote, US", Location("US", remote=True)),
         ("Remote, Austin, TX", Location("US", "TX", AUSTIN, remote=True)),
+        # Without the comma, when the state's code is in capitals; a part in brackets
+        # is read as one after a comma (both were "not recognised").
+        ("Austin TX", Location("US", "TX", AUSTIN)),
+        ("Austin (TX)", Location("US", "TX", AUSTIN)),
+        ("Remote (US)", Location("US", remote=True)),
+        ("Paris ME", Location("US", "ME")),
+        # A lower-case pair of letters is not taken for a state's code.
+        ("austin tx", Location(warning="location 'austin tx' not recognised")),
     ],
 )
 def test_locations_resolve_to_country_state_and_metro(text: str, expected: Location) -> None:

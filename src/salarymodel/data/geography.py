@@ -298,13 +298,20 @@ def _us_place(parts: list[str]) -> Location | None:
         if named is not None:
             return Location("US", named)
         city_metro = places.by_city_only.get(whole)
-        if city_metro is None:
-            return None
-        return Location("US", places.metros[city_metro].states[0], city_metro)
+        if city_metro is not None:
+            return Location("US", places.metros[city_metro].states[0], city_metro)
+        # "Austin TX": a state's code in capitals after a city, without the comma.
+        city, _, code = parts[0].rpartition(" ")
+        if city.strip() and len(code) == 2 and code.isupper():
+            return _us_place([city.strip(), code])
+        return None
     state = _state_code(parts[-1])
     if state is None:
         return None
     return Location("US", state, places.by_city.get((normalise(parts[0]), state)))
+
+
+_BRACKETED = re.compile(r"\s*\(([^()]*)\)")
 
 
 @lru_cache(maxsize=4096)
@@ -316,11 +323,13 @@ def resolve_location(text: str, country: str | None = None) -> Location:
     1. blank: nothing; "Remote", "Anywhere" (and "(+N others)" dropped):
        remote, no place; "Remote, <place>": remote, and the place read on;
     2. a trailing "United States"/"USA"/"US" is dropped and the rest read as
-       a US place; that alone is the US, no state;
+       a US place; that alone is the US, no state (a part in brackets,
+       "Remote (US)", is read as one after a comma);
     3. a US place: a metro's other name ("San Francisco Bay Area"), a state
        code or name ("CA", "Texas"), "City, ST" (the metro whose BLS name or
-       suburb list has that city in that state, else the state alone), or a
-       city only one metro names ("Austin");
+       suburb list has that city in that state, else the state alone; "City ST"
+       without the comma when the code is in capitals), or a city only one
+       metro names ("Austin");
     4. otherwise a country, by :func:`to_iso2` on the last comma part, then
        the whole text ("London, UK", "Bengaluru, Karnataka, India");
     5. nothing found: no place, and a warning naming the text.
@@ -330,7 +339,8 @@ def resolve_location(text: str, country: str | None = None) -> Location:
     is that country's level (places below a country are known for the US
     only; a text naming none gets the warning).
     """
-    core = _OTHER_PLACES.sub("", text).strip()
+    # "Remote (US)", "Austin (TX)": a part in brackets is read as one after a comma.
+    core = _BRACKETED.sub(r", \1", _OTHER_PLACES.sub("", text)).strip()
     key = normalise(core)
     if not key:
         return Location()
