@@ -91,9 +91,47 @@ def test_a_thin_country_is_shrunk_toward_its_region(records, settings):
         assert abs(levels.countries[country] - region) <= abs(own - region) * 5 / (5 + k) + 1e-12
         moved += own != region
     assert moved
-    # A country the source never saw gets its region's level, then the world's.
+    # A country the source never saw gets its region's level, then a typical country's;
+    # only a job without a country gets the world's (the typical record's).
     assert levels.of("ZZ", "Western Europe") == levels.regions["Western Europe"]
+    assert levels.of("ZZ", None) == levels.prior
     assert levels.of(None, None) == levels.world
+
+
+def test_regions_and_unplaced_countries_lean_on_a_typical_country_not_the_us(
+    records, settings, model
+):
+    # The survey is mostly US records: its record median is US pay, and a region of
+    # a few records (or a country nowhere in the data) was pulled toward it. An
+    # Antarctic or Guam job was estimated above the US.
+    k = settings.country_levels.prior_strength
+    survey = records[records["source"] == "aijobs"]
+    y = np.log(survey["salary_usd"].to_numpy(float))
+    levels = source_levels(y, survey["country"].tolist(), k)
+    own = [float(np.median(y[(survey["country"] == c).to_numpy()])) for c in levels.countries]
+    assert levels.prior == pytest.approx(float(np.median(own)))
+    assert math.exp(levels.prior - levels.us_level()) < 0.8  # well below US pay
+    region, n = next(
+        (r, int((survey["country"].map(geography.region) == r).sum()))
+        for r in levels.regions
+        if 0 < (survey["country"].map(geography.region) == r).sum() <= 5
+    )
+    rows = (survey["country"].map(geography.region) == region).to_numpy()
+    assert levels.regions[region] == pytest.approx(
+        shrunk(float(np.median(y[rows])), n, levels.prior, k)
+    )
+    # Served: a country with no level and no region's level starts from the prior,
+    # a job without a country from the world level.
+    served = model.levels.by_source["aijobs"]
+    unplaced, missing = (
+        model.builder.encode_job(
+            {"job_title": "Data Scientist", "country": c, "source": "aijobs"}
+        ).row.reshape(1, -1)
+        for c in ("AQ", None)
+    )
+    assert model.levels.row_levels(model.builder, unplaced)[0] == pytest.approx(served.prior)
+    assert model.levels.row_levels(model.builder, missing)[0] == pytest.approx(served.world)
+    assert served.prior < served.world
 
 
 def test_sources_keep_their_own_level_of_a_country(records, settings):

@@ -9,15 +9,18 @@ What: for each source (and ``*``, all sources pooled), the median log salary
 of the world, of each UN sub-region and of each country, each shrunk toward
 its parent by count (empirical Bayes with a prior worth ``prior_strength``
 records): level = (n x median + k x parent level) / (n + k). A country's
-parent is its sub-region, a sub-region's the world. Computed on the rows a
-model is fit on, never on the rows it is scored on.
+parent is its sub-region, a sub-region's a typical country (the median of
+the countries' own medians, one vote each: the record median of a mostly-US
+source is US pay). Computed on the rows a model is fit on, never on the rows
+it is scored on.
 
 How it is used:
 - ``row_levels`` is each encoded row's level, looked up from the matrix alone
   (source code, country code, region code), so training, evaluation, the
   Dask path and serving add exactly the same number. A country outside the
   feature vocabulary (encoded "other") gets its region's level, as its
-  matrix row says no more.
+  matrix row says no more; one whose region has no level either, a typical
+  country's; a job without a country, the world's.
 - the fused model is fit with these levels as LightGBM's ``init_score`` and
   they are added back at prediction (``SalaryModel.predict_log``);
 - with ``trend``, a job dated after its source's last training year also
@@ -59,6 +62,8 @@ LEVELS_FORMAT = 2
 READABLE_FORMATS = (1, 2)
 ANY = "*"
 US = "US"
+# A country given but not among the features' countries (too few records, or none).
+UNLISTED = "?"
 
 
 @dataclass
@@ -66,6 +71,11 @@ class SourceLevels:
     """One source's log-salary levels: world, UN sub-regions, countries (shrunk)."""
 
     world: float
+    # The level of a typical country (the median of the countries' own medians):
+    # what a region, and a country the data never placed, are shrunk toward. The
+    # world level is the typical record's, the US's in a source that is mostly
+    # US. None: a bundle from before it (the world level served instead).
+    prior: float | None = None
     regions: dict[str, float] = field(default_factory=dict)
     countries: dict[str, float] = field(default_factory=dict)
     # Training records behind each country's level (the median's n).
@@ -75,11 +85,14 @@ class SourceLevels:
     trends: dict[str, YearTrend] = field(default_factory=dict)
 
     def of(self, country: str | None, region: str | None) -> float:
-        """The most specific level known: the country's, its region's, the world's."""
+        """The most specific level known: the country's, its region's; for a country
+        given but placed nowhere (``UNLISTED``), a typical country's; else the world's."""
         if country is not None and country in self.countries:
             return self.countries[country]
         if region is not None and region in self.regions:
             return self.regions[region]
+        if country is not None and self.prior is not None:
+            return self.prior
         return self.world
 
     def us_level(self) -> float:
@@ -129,13 +142,17 @@ def source_levels(
         n = len(rows) if part is None else float(part.sum())
         return weighted_median(log_salary[rows], part), n
 
-    levels = SourceLevels(world=world)
+    own = {country: median_and_n(rows) for country, rows in by_country.items()}
+    # One vote per country: a region of few records is pulled toward a typical
+    # country's pay, not toward the US's, which the record median is.
+    prior = float(np.median([median for median, _ in own.values()])) if own else world
+    levels = SourceLevels(world=world, prior=prior)
     for region, rows in by_region.items():
-        levels.regions[region] = shrunk(*median_and_n(rows), world, prior_strength)
+        levels.regions[region] = shrunk(*median_and_n(rows), prior, prior_strength)
     for country, rows in by_country.items():
         region = regions_of[country]
-        parent = levels.regions.get(region, world) if region is not None else world
-        levels.countries[country] = shrunk(*median_and_n(rows), parent, prior_strength)
+        parent = levels.regions.get(region, prior) if region is not None else prior
+        levels.countries[country] = shrunk(*own[country], parent, prior_strength)
         levels.counts[country] = len(rows)
     return levels
 
@@ -235,7 +252,7 @@ class CountryLevels:
             keys.append(
                 (
                     source if source in self.by_source else ANY,
-                    None if country == OTHER else country,
+                    UNLISTED if country == OTHER else country,
                     None if region == OTHER else region,
                 )
             )
@@ -317,6 +334,7 @@ class CountryLevels:
             "by_source": {
                 source: {
                     "world": levels.world,
+                    "prior": levels.prior,
                     "regions": levels.regions,
                     "countries": levels.countries,
                     "counts": levels.counts,
@@ -340,6 +358,7 @@ class CountryLevels:
             by_source={
                 source: SourceLevels(
                     world=float(v["world"]),
+                    prior=None if v.get("prior") is None else float(v["prior"]),
                     regions={k: float(x) for k, x in v["regions"].items()},
                     countries={k: float(x) for k, x in v["countries"].items()},
                     counts={k: int(x) for k, x in v["counts"].items()},
