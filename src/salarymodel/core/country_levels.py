@@ -145,7 +145,9 @@ def source_levels(
     own = {country: median_and_n(rows) for country, rows in by_country.items()}
     # One vote per country: a region of few records is pulled toward a typical
     # country's pay, not toward the US's, which the record median is.
-    prior = float(np.median([median for median, _ in own.values()])) if own else world
+    # Countries whose records all weigh nothing (seen only long ago) have no median.
+    medians = [median for median, n in own.values() if n > 0]
+    prior = float(np.median(medians)) if medians else world
     levels = SourceLevels(world=world, prior=prior)
     for region, rows in by_region.items():
         levels.regions[region] = shrunk(*median_and_n(rows), prior, prior_strength)
