@@ -371,10 +371,8 @@ def test_train_worse_than_the_champion_is_registered_not_promoted(gate: Path) ->
 def test_train_differing_from_the_champion_by_noise_is_promoted(gate: Path) -> None:
     # Another LightGBM seed on the same data and folds: a different model, the
     # same skill; the backtest cannot tell them apart and the tie goes to the challenger.
-    # A 95% interval refuses about one reseed in 20 all the same: since the
-    # typical-country prior, seed 18 reads +231 [+11, +477] here; 19 and 20 are ties.
     before = _versions()
-    reseeded = (f"    seed: 17\n{MODEL_SEED}", f"    seed: 20\n{MODEL_SEED}")
+    reseeded = (f"    seed: 17\n{MODEL_SEED}", f"    seed: 18\n{MODEL_SEED}")
     with edited_settings(gate, reseeded, CHEAP_RANGES):
         _, said = _invoke("train", "--no-baselines")
     line = _line(said, "registered version")

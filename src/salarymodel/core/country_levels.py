@@ -9,10 +9,8 @@ What: for each source (and ``*``, all sources pooled), the median log salary
 of the world, of each UN sub-region and of each country, each shrunk toward
 its parent by count (empirical Bayes with a prior worth ``prior_strength``
 records): level = (n x median + k x parent level) / (n + k). A country's
-parent is its sub-region, a sub-region's a typical country (the median of
-the countries' own medians, one vote each: the record median of a mostly-US
-source is US pay). Computed on the rows a model is fit on, never on the rows
-it is scored on.
+parent is its sub-region, a sub-region's the world. Computed on the rows a
+model is fit on, never on the rows it is scored on.
 
 How it is used:
 - ``row_levels`` is each encoded row's level, looked up from the matrix alone
@@ -72,9 +70,9 @@ class SourceLevels:
 
     world: float
     # The level of a typical country (the median of the countries' own medians):
-    # what a region, and a country the data never placed, are shrunk toward. The
-    # world level is the typical record's, the US's in a source that is mostly
-    # US. None: a bundle from before it (the world level served instead).
+    # a country the data places nowhere (no records, no region's) starts there.
+    # The world level is the typical record's, the US's in a source that is
+    # mostly US. None: a bundle from before it (the world level served instead).
     prior: float | None = None
     regions: dict[str, float] = field(default_factory=dict)
     countries: dict[str, float] = field(default_factory=dict)
@@ -143,17 +141,17 @@ def source_levels(
         return weighted_median(log_salary[rows], part), n
 
     own = {country: median_and_n(rows) for country, rows in by_country.items()}
-    # One vote per country: a region of few records is pulled toward a typical
-    # country's pay, not toward the US's, which the record median is.
-    # Countries whose records all weigh nothing (seen only long ago) have no median.
+    # One vote per country, for a country the data places nowhere: the record
+    # median of a mostly-US source is US pay. Countries whose records all weigh
+    # nothing (seen only long ago) have no median.
     medians = [median for median, n in own.values() if n > 0]
     prior = float(np.median(medians)) if medians else world
     levels = SourceLevels(world=world, prior=prior)
     for region, rows in by_region.items():
-        levels.regions[region] = shrunk(*median_and_n(rows), prior, prior_strength)
+        levels.regions[region] = shrunk(*median_and_n(rows), world, prior_strength)
     for country, rows in by_country.items():
         region = regions_of[country]
-        parent = levels.regions.get(region, prior) if region is not None else prior
+        parent = levels.regions.get(region, world) if region is not None else world
         levels.countries[country] = shrunk(*own[country], parent, prior_strength)
         levels.counts[country] = len(rows)
     return levels
