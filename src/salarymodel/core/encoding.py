@@ -230,11 +230,10 @@ class RowEncoder:
         job's country, when it was the country given (the service fills it in)."""
         key = (job.get("company_country"), job.get("country"), country)
         if key not in self._companies:
-            company, unknown = resolve_country(key[0])
+            company, unknown = resolve_country(key[0], "company_country")
             given, _ = resolve_country(key[1])
             # Said once: the same text as the job's country (the default) is warned there.
-            said = unknown is None or key[0] == key[1]
-            note = [] if said else [unknown_country_warning(str(key[0]).strip(), "company_country")]
+            note = [] if unknown is None or key[0] == key[1] else [unknown]
             if given != country and company == given:
                 company = country
             self._companies[key] = (company, note)
@@ -334,8 +333,9 @@ def records_as_jobs(records: pd.DataFrame) -> list[dict[str, Any]]:
     return frame.where(frame.notna(), None).to_dict("records")
 
 
-def resolve_country(value: object) -> tuple[str | None, str | None]:
-    """(ISO2 code or None, warning) for a country code or name given by a person.
+def resolve_country(value: object, field: str = "country") -> tuple[str | None, str | None]:
+    """(ISO2 code or None, warning naming ``field``) for a country code or name given
+    by a person.
 
     The adapters' resolver (``geography.to_iso2``), so "UK" is GB here as in
     training data; an unknown code is missing with a warning, like a name.
@@ -345,7 +345,7 @@ def resolve_country(value: object) -> tuple[str | None, str | None]:
     text = value.strip()
     code = geography.to_iso2(text)
     if code is None:
-        return None, unknown_country_warning(text)
+        return None, unknown_country_warning(text, field)
     return code, None
 
 
