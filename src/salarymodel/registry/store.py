@@ -28,7 +28,7 @@ from salarymodel.config.settings import Settings, resolve_path
 from salarymodel.evaluation.backtest import BACKTEST_ESTIMATES
 from salarymodel.registry.store_path import (
     RegistryError,
-    cached_version,
+    registry_cache,
     store_exists,
     store_file,
     tracking_uri,
@@ -124,7 +124,7 @@ def earlier_versions(settings: Settings) -> list[str]:
     retrains accepted, and the MLflow artifact root with logged runs.
     """
     found: list[Path] = []
-    cache = cached_version("").parent
+    cache = registry_cache()
     found += sorted(p for p in cache.glob("v*") if p.is_dir())
     accepted = resolve_path(settings.retraining.accepted_dir)
     found += sorted(p for p in accepted.glob("*/*") if p.is_file())

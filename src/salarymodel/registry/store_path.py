@@ -54,9 +54,14 @@ def store_exists(settings: Settings) -> bool:
     return path is None or (path.is_file() and path.stat().st_size > 0)
 
 
+def registry_cache() -> Path:
+    """The registry cache: one folder per version loaded from the store."""
+    return resolve_path("models") / "registry-cache"
+
+
 def cached_version(version: str) -> Path:
     """The registry cache's folder of a version (its download from the store)."""
-    return resolve_path("models") / "registry-cache" / f"v{version}"
+    return registry_cache() / f"v{version}"
 
 
 def cached_bundle(version: str) -> Path:
