@@ -182,13 +182,24 @@ def read_csv(path: Path, limits: InputLimitsConfig | None = None) -> pd.DataFram
         raise SourceFormatError(f"{path}: the compressed data is damaged ({error})") from error
     frame = pd.concat(chunks) if len(chunks) > 1 else chunks[0]
     frame.columns = [str(c).strip() for c in frame.columns]
-    _refuse_repeated_names(path, len(frame.columns))
+    _refuse_repeated_names(path, list(frame.columns))
     return frame
 
 
-def _refuse_repeated_names(path: Path, width: int) -> None:
+_RENAMED = re.compile(r"(.+)\.\d+")  # pandas' name for a repeat: "job_title.1"
+
+
+def _refuse_repeated_names(path: Path, columns: list[str]) -> None:
     """A header naming a column twice is an error: pandas renames the second
-    ``job_title.1`` and one of the two would be read without a word."""
+    ``job_title.1`` and one of the two would be read without a word.
+
+    ``columns`` are pandas' names, trimmed. Only when they look like a repeat
+    is the header line read again, for the names as written.
+    """
+    renamed = (_RENAMED.fullmatch(name) for name in columns)
+    if len(set(columns)) == len(columns) and not any(m and m[1] in columns for m in renamed):
+        return
+    width = len(columns)
     with _open_text(path) as handle:
         header = pd.read_csv(handle, header=None, nrows=1, dtype=str, keep_default_na=False)
     names = [str(c).strip() for c in header.iloc[0].tolist()][:width] if len(header) else []
